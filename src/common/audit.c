@@ -1,0 +1,219 @@
+#include "audit.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bytes.h"
+
+const char audit_schema[] = "CREATE TABLE IF NOT EXISTS audit ("
+			    " seq INTEGER PRIMARY KEY,"
+			    " ts INTEGER NOT NULL,"
+			    " event TEXT NOT NULL,"
+			    " actor TEXT NOT NULL,"
+			    " detail TEXT NOT NULL,"
+			    " mac BLOB NOT NULL)";
+
+static const char sql_last[] = "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1";
+static const char sql_insert[] =
+    "INSERT INTO audit(seq, ts, event, actor, detail, mac) VALUES(?,?,?,?,?,?)";
+static const char sql_walk[] =
+    "SELECT seq, ts, event, actor, detail, mac FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?";
+
+static int
+mac_field(EVP_MAC_CTX *ctx, const void *p, size_t len)
+{
+	uint8_t l[4];
+
+	store_be32(l, (uint32_t)len);
+	return EVP_MAC_update(ctx, l, 4) == 1 && EVP_MAC_update(ctx, p, len) == 1;
+}
+
+/* mac = HMAC(key, prev_mac | seq | ts | len|event | len|actor | len|detail) */
+static int
+audit_mac(const uint8_t key[AUDIT_KEY_LEN], const uint8_t prev[AUDIT_MAC_LEN], uint64_t seq,
+	  int64_t ts, const char *event, const char *actor, const char *detail,
+	  uint8_t out[AUDIT_MAC_LEN])
+{
+	static EVP_MAC *hmac; /* fetched once; EVP_MAC objects are shareable */
+	EVP_MAC_CTX *ctx;
+	OSSL_PARAM params[2];
+	uint8_t num[16];
+	size_t outl = 0;
+	int ok;
+
+	if (__atomic_load_n(&hmac, __ATOMIC_ACQUIRE) == NULL) {
+		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL), *expect = NULL;
+		if (m == NULL)
+			return -1;
+		if (!__atomic_compare_exchange_n(&hmac, &expect, m, 0, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			EVP_MAC_free(m);
+	}
+	if ((ctx = EVP_MAC_CTX_new(hmac)) == NULL)
+		return -1;
+	params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	store_be64(num, seq);
+	store_be64(num + 8, (uint64_t)ts);
+	ok = EVP_MAC_init(ctx, key, AUDIT_KEY_LEN, params) == 1 &&
+	     EVP_MAC_update(ctx, prev, AUDIT_MAC_LEN) == 1 && EVP_MAC_update(ctx, num, 16) == 1 &&
+	     mac_field(ctx, event, strlen(event)) && mac_field(ctx, actor, strlen(actor)) &&
+	     mac_field(ctx, detail, strlen(detail)) &&
+	     EVP_MAC_final(ctx, out, &outl, AUDIT_MAC_LEN) == 1 && outl == AUDIT_MAC_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int
+audit_append(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], const char *event,
+	     const char *actor, const char *detail, uint64_t *seq, err_t *err)
+{
+	uint8_t prev[AUDIT_MAC_LEN] = {0}, mac[AUDIT_MAC_LEN];
+	sqlite3_stmt *st;
+	uint64_t next = 1;
+	int64_t ts = (int64_t)time(NULL);
+	int rc;
+
+	if (strlen(event) >= sizeof(((audit_rec_t *)0)->event) ||
+	    strlen(actor) >= sizeof(((audit_rec_t *)0)->actor) || strlen(detail) > AUDIT_FIELD_MAX)
+		return err_set(err, STB_TOO_LARGE, "audit record field too long");
+	if ((st = store_stmt(c, sql_last, err)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		next = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+		if (sqlite3_column_bytes(st, 1) == AUDIT_MAC_LEN)
+			memcpy(prev, sqlite3_column_blob(st, 1), AUDIT_MAC_LEN);
+	} else if (rc != SQLITE_DONE)
+		return store_err(c, "audit head", err);
+	sqlite3_reset(st);
+	if (audit_mac(key, prev, next, ts, event, actor, detail, mac) == -1)
+		return err_set(err, STB_INTERNAL, "audit: HMAC failed");
+	if ((st = store_stmt(c, sql_insert, err)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)next);
+	sqlite3_bind_int64(st, 2, ts);
+	sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, mac, AUDIT_MAC_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_err(c, "audit insert", err);
+	if (seq != NULL)
+		*seq = next;
+	return 0;
+}
+
+static void
+col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static int
+audit_row(sqlite3_stmt *st, audit_rec_t *r)
+{
+	r->seq = (uint64_t)sqlite3_column_int64(st, 0);
+	r->ts = sqlite3_column_int64(st, 1);
+	col_text(st, 2, r->event, sizeof(r->event));
+	col_text(st, 3, r->actor, sizeof(r->actor));
+	col_text(st, 4, r->detail, sizeof(r->detail));
+	if (sqlite3_column_bytes(st, 5) != AUDIT_MAC_LEN) {
+		memset(r->mac, 0, AUDIT_MAC_LEN);
+		return -1;
+	}
+	memcpy(r->mac, sqlite3_column_blob(st, 5), AUDIT_MAC_LEN);
+	return 0;
+}
+
+int
+audit_verify(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], uint64_t *count,
+	     uint64_t *bad_seq, uint8_t head[AUDIT_MAC_LEN], err_t *err)
+{
+	uint8_t prev[AUDIT_MAC_LEN] = {0}, want[AUDIT_MAC_LEN];
+	uint64_t expect = 1, n = 0;
+	audit_rec_t r;
+	sqlite3_stmt *st;
+	int rc;
+
+	*bad_seq = 0;
+	if ((st = store_stmt(c, sql_walk, err)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, 0);
+	sqlite3_bind_int64(st, 2, -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int shape = audit_row(st, &r);
+		n++;
+		/* a gap in seq is a deleted row */
+		if (shape == -1 || r.seq != expect ||
+		    audit_mac(key, prev, r.seq, r.ts, r.event, r.actor, r.detail, want) == -1 ||
+		    CRYPTO_memcmp(want, r.mac, AUDIT_MAC_LEN) != 0) {
+			*bad_seq = r.seq != expect && shape == 0 ? expect : r.seq;
+			break;
+		}
+		memcpy(prev, r.mac, AUDIT_MAC_LEN);
+		expect++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(c, "audit walk", err);
+	*count = n;
+	memcpy(head, prev, AUDIT_MAC_LEN);
+	return 0;
+}
+
+int
+audit_export(store_conn_t *c, uint64_t since, uint32_t limit,
+	     int (*fn)(const audit_rec_t *r, void *arg), void *arg, err_t *err)
+{
+	audit_rec_t r;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_stmt(c, sql_walk, err)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		audit_row(st, &r);
+		if (fn(&r, arg) == -1) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_err(c, "audit export", err);
+	return 0;
+}
+
+int
+audit_rec_json(const audit_rec_t *r, char *out, size_t cap)
+{
+	cJSON *o = cJSON_CreateObject();
+	char mac[2 * AUDIT_MAC_LEN + 1];
+	int ok;
+
+	if (o == NULL)
+		return -1;
+	for (int i = 0; i < AUDIT_MAC_LEN; i++)
+		snprintf(mac + 2 * i, 3, "%02x", r->mac[i]);
+	cJSON_AddNumberToObject(o, "seq", (double)r->seq);
+	cJSON_AddNumberToObject(o, "ts", (double)r->ts);
+	cJSON_AddStringToObject(o, "event", r->event);
+	cJSON_AddStringToObject(o, "actor", r->actor);
+	cJSON_AddStringToObject(o, "detail", r->detail);
+	cJSON_AddStringToObject(o, "mac", mac);
+	ok = cJSON_PrintPreallocated(o, out, (int)cap, 0);
+	cJSON_Delete(o);
+	return ok ? 0 : -1;
+}

@@ -1,0 +1,362 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sdnotify.h"
+
+static const char *const choices_client_auth[] = {"require", "optional", NULL};
+static const char *const choices_tls_version[] = {"1.2", "1.3", NULL};
+
+#define OFF(f) offsetof(daemon_conf_t, f)
+#define I64 ((long long)1 << 62)
+static const cfg_opt_t common_opts[] = {
+    {"listen", CFG_STR, "", 0, 0, NULL, OFF(listen), "TLS listen address, host:port"},
+    {"workers", CFG_INT, "0", 0, 64, NULL, OFF(workers), "worker event loops; 0 = one per core"},
+    {"max_connections", CFG_INT, "20000", 1, 1000000, NULL, OFF(max_connections),
+     "connections accepted at once"},
+    {"max_frame", CFG_INT, "65536", 1024, 16777216, NULL, OFF(max_frame),
+     "largest frame body accepted, bytes"},
+    {"max_inflight", CFG_INT, "64", 1, 4096, NULL, OFF(max_inflight),
+     "requests in progress per connection before reading pauses"},
+    {"handshake_timeout_ms", CFG_INT, "10000", 100, 600000, NULL, OFF(handshake_timeout_ms),
+     "TLS handshake deadline"},
+    {"idle_timeout_ms", CFG_INT, "300000", 100, 86400000, NULL, OFF(idle_timeout_ms),
+     "close a connection silent this long"},
+    {"frame_timeout_ms", CFG_INT, "10000", 100, 600000, NULL, OFF(frame_timeout_ms),
+     "a frame once started must arrive within this"},
+    {"drain_timeout_ms", CFG_INT, "10000", 0, 600000, NULL, OFF(drain_timeout_ms),
+     "on SIGTERM, wait this long for in-flight requests"},
+    {"client_auth", CFG_STR, "", 0, 0, choices_client_auth, OFF(client_auth),
+     "client certificates: require (daemons, admin) or optional (STB-facing)"},
+    {"tls.cert", CFG_STR, "", 0, 0, NULL, OFF(tls_cert), "service certificate chain, PEM"},
+    {"tls.key", CFG_STR, "", 0, 0, NULL, OFF(tls_key), "service private key, PEM"},
+    {"tls.ca", CFG_STR, "", 0, 0, NULL, OFF(tls_ca), "trust anchors for peers, PEM"},
+    {"tls.min_version", CFG_STR, "1.2", 0, 0, choices_tls_version, OFF(tls_min_version),
+     "lowest TLS version accepted (1.3 for daemon-only listeners)"},
+    {"state_dir", CFG_STR, "", 0, 0, NULL, OFF(state_dir), "directory for the database"},
+    {"kek_file", CFG_STR, "", 0, 0, NULL, OFF(kek_file),
+     "key-encryption key (0600); $CREDENTIALS_DIRECTORY/kek wins"},
+    {"http_listen", CFG_STR, "", 0, 0, NULL, OFF(http_listen),
+     "/healthz and /metrics address; empty disables"},
+    {"log.json", CFG_BOOL, "false", 0, 0, NULL, OFF(log_json), "log JSON lines"},
+    {"log.debug", CFG_BOOL, "false", 0, 0, NULL, OFF(log_debug), "log debug events"},
+};
+#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
+
+static void
+usage(const daemon_def_t *def)
+{
+	fprintf(stderr,
+		"usage: %s [-dt] [-c file]\n"
+		"  -c file  configuration (JSON); defaults apply without one\n"
+		"  -t       check the configuration and exit\n"
+		"  -d       log debug events\n"
+		"  -H       list every configuration key with its default\n"
+		"  -V       print the version\n",
+		def->name);
+}
+
+static int
+set_default(daemon_t *d, int slot, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+set_default(daemon_t *d, int slot, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	char *v;
+
+	va_start(ap, fmt);
+	if (vasprintf(&v, fmt, ap) == -1)
+		v = NULL;
+	va_end(ap);
+	if (v == NULL)
+		return -1;
+	d->defaults[slot] = v;
+	for (size_t i = 0; i < NCOMMON; i++)
+		if (strcmp(d->common_opts[i].name, key) == 0)
+			d->common_opts[i].def = v;
+	return 0;
+}
+
+/* The common table with this daemon's defaults filled in. */
+static int
+daemon_tables(daemon_t *d)
+{
+	const daemon_def_t *def = d->def;
+
+	if ((d->common_opts = malloc(sizeof(common_opts))) == NULL)
+		return -1;
+	memcpy(d->common_opts, common_opts, sizeof(common_opts));
+	if (set_default(d, 0, "listen", "%s", def->listen) == -1 ||
+	    set_default(d, 1, "client_auth", "%s", def->client_auth) == -1 ||
+	    set_default(d, 2, "tls.cert", "/etc/stbcred/pki/%s.crt", def->name) == -1 ||
+	    set_default(d, 3, "tls.key", "/etc/stbcred/pki/%s.key", def->name) == -1 ||
+	    set_default(d, 4, "tls.ca", "/etc/stbcred/pki/ca.crt") == -1 ||
+	    set_default(d, 5, "state_dir", "/var/lib/stbcred/%s", def->name) == -1 ||
+	    set_default(d, 6, "kek_file", "/etc/stbcred/%s.kek", def->name) == -1 ||
+	    set_default(d, 7, "http_listen", "%s", def->http_listen) == -1)
+		return -1;
+	d->tabs[0] = (cfg_table_t){d->common_opts, NCOMMON, &d->conf};
+	d->tabs[1] = (cfg_table_t){def->opts, def->nopts, def->conf};
+	return 0;
+}
+
+static int
+daemon_tls_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
+{
+	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca,
+			 strcmp(d->conf.client_auth, "require") == 0 ? TLS_CLIENT_AUTH_REQUIRE
+								      : TLS_CLIENT_AUTH_OPTIONAL,
+			 strcmp(d->conf.tls_min_version, "1.3") == 0};
+
+	*out = tls_server_ctx_new(&tc, err);
+	return *out == NULL ? -1 : 0;
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	daemon_t *d = arg;
+
+	(void)what;
+	if (d->draining)
+		return;
+	d->draining = 1;
+	log_info("signal %d: draining", (int)sig);
+	sdnotify_send("STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	daemon_t *d = arg;
+	SSL_CTX *ctx;
+	err_t err;
+
+	(void)sig;
+	(void)what;
+	sdnotify_send("RELOADING=1");
+	/* Only the TLS material reloads: the rest needs a restart. */
+	if (daemon_tls_ctx(d, &ctx, &err) == -1)
+		log_warnx("reload: keeping the old certificates: %s", err.msg);
+	else {
+		tls_holder_swap(&d->tls, ctx);
+		log_info("reload: TLS certificates and trust anchors reloaded");
+	}
+	sdnotify_send("READY=1");
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sdnotify_send("WATCHDOG=1");
+}
+
+static int
+daemon_signals(daemon_t *d)
+{
+	uint64_t wd = sdnotify_watchdog_usec();
+
+	signal(SIGPIPE, SIG_IGN);
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_term, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_term, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_hup, d);
+	if (d->sig_term == NULL || d->sig_int == NULL || d->sig_hup == NULL ||
+	    evsignal_add(d->sig_term, NULL) == -1 || evsignal_add(d->sig_int, NULL) == -1 ||
+	    evsignal_add(d->sig_hup, NULL) == -1)
+		return -1;
+	if (wd > 0) {
+		struct timeval tv = {(time_t)(wd / 2000000), (suseconds_t)(wd / 2 % 1000000)};
+		d->watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+		if (d->watchdog == NULL || event_add(d->watchdog, &tv) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+daemon_open_store(daemon_t *d, err_t *err)
+{
+	char path[4096];
+	int n;
+
+	if (mkdir(d->conf.state_dir, 0700) == -1 && errno != EEXIST)
+		return err_set(err, STB_INTERNAL, "state_dir %s: %s", d->conf.state_dir,
+			       strerror(errno));
+	n = snprintf(path, sizeof(path), "%s/%s.db", d->conf.state_dir, d->def->name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return err_set(err, STB_BAD_REQUEST, "state_dir path too long");
+	if ((d->store = store_open(path, d->def->migrations, d->def->nmigrations, err)) == NULL)
+		return -1;
+	return 0;
+}
+
+int
+daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
+	     const char *detail, uint64_t *seq, err_t *err)
+{
+	return audit_append(c, d->audit_key, event, actor, detail, seq, err);
+}
+
+/* The audit table is every daemon's, outside the daemon's own versioning. */
+static int
+audit_schema_write(store_conn_t *c, void *arg, err_t *err)
+{
+	(void)arg;
+	return store_exec(c, audit_schema, err);
+}
+
+static int
+daemon_start(daemon_t *d, err_t *err)
+{
+	srv_conf_t sc;
+	SSL_CTX *ctx;
+
+	if (sealed_kek_load(d->conf.kek_file, "kek", &d->kek, err) == -1 ||
+	    sealed_derive(d->kek, "stbcred audit chain v1", d->audit_key, err) == -1)
+		return -1;
+	if (daemon_open_store(d, err) == -1 ||
+	    store_write_sync(d->store, audit_schema_write, NULL, err) == -1)
+		return -1;
+	if (daemon_tls_ctx(d, &ctx, err) == -1)
+		return -1;
+	tls_holder_init(&d->tls, ctx);
+	sc = (srv_conf_t){d->conf.listen,
+			  (int)d->conf.workers,
+			  (uint32_t)d->conf.max_frame,
+			  (uint32_t)d->conf.max_inflight,
+			  (uint32_t)d->conf.max_connections,
+			  (int)d->conf.handshake_timeout_ms,
+			  (int)d->conf.idle_timeout_ms,
+			  (int)d->conf.frame_timeout_ms};
+	if ((d->srv = srv_new(&sc, &d->tls, d, err)) == NULL)
+		return -1;
+	admin_register(d);
+	if (d->def->init != NULL && d->def->init(d, err) == -1)
+		return -1;
+	if (srv_start(d->srv, d->base, err) == -1)
+		return -1;
+	if (httpd_start(d, err) == -1)
+		return -1;
+	if (daemon_signals(d) == -1)
+		return err_set(err, STB_INTERNAL, "cannot install signal handlers");
+	return 0;
+}
+
+static void
+daemon_stop(daemon_t *d)
+{
+	if (d->srv != NULL)
+		srv_drain(d->srv, (int)d->conf.drain_timeout_ms);
+	httpd_stop(d);
+	if (d->def->fini != NULL)
+		d->def->fini(d);
+	/* the writer flushes before workers go: completions still find their loop */
+	store_close(d->store);
+	srv_free(d->srv);
+	if (d->tls.ctx != NULL)
+		tls_holder_destroy(&d->tls);
+	sealed_kek_free(d->kek);
+	OPENSSL_cleanse(d->audit_key, sizeof(d->audit_key));
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
+	if (d->watchdog)
+		event_free(d->watchdog);
+	if (d->base)
+		event_base_free(d->base);
+	cfg_free(d->tabs, 2);
+	free(d->common_opts);
+	for (size_t i = 0; i < sizeof(d->defaults) / sizeof(d->defaults[0]); i++)
+		free(d->defaults[i]);
+}
+
+int
+daemon_main(int argc, char **argv, const daemon_def_t *def)
+{
+	daemon_t d;
+	int ch, check = 0, debug = 0, help_config = 0;
+	err_t err;
+
+	memset(&d, 0, sizeof(d));
+	d.def = def;
+	while ((ch = getopt(argc, argv, "c:dtHVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			d.conf_file = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 'H':
+			help_config = 1;
+			break;
+		case 'V':
+			printf("%s %s\n", def->name, STBCRED_VERSION);
+			return 0;
+		default:
+			usage(def);
+			return ch == 'h' ? 0 : 2;
+		}
+	}
+	if (optind != argc) {
+		usage(def);
+		return 2;
+	}
+	log_init(def->name, 0, debug);
+	if (daemon_tables(&d) == -1)
+		fatalx("out of memory");
+	if (help_config) {
+		cfg_print_help(d.tabs, 2);
+		return 0;
+	}
+	if (cfg_load(d.tabs, 2, d.conf_file, &err) == -1) {
+		fprintf(stderr, "%s: %s\n", def->name, err.msg);
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration OK\n", d.conf_file ? d.conf_file : "(defaults)");
+		cfg_free(d.tabs, 2);
+		return 0;
+	}
+	log_init(def->name, d.conf.log_json, debug || d.conf.log_debug);
+	if (evthread_use_pthreads() == -1 || (d.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	d.started = time(NULL);
+	if (daemon_start(&d, &err) == -1) {
+		log_warnx("cannot start: %s", err.msg);
+		daemon_stop(&d);
+		return 1;
+	}
+	log_info("%s %s listening on %s with %d workers", def->name, STBCRED_VERSION,
+		 srv_bound(d.srv), srv_nworkers(d.srv));
+	sdnotify_send("READY=1");
+	event_base_dispatch(d.base);
+	log_info("stopping");
+	daemon_stop(&d);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,96 @@
+/*
+ * daemon: what every stbcred daemon does around its flow.  A daemon's
+ * main() fills a daemon_def_t and calls daemon_main(), which parses the
+ * command line, loads the config (-t checks it), loads the KEK, opens the
+ * store, starts the TLS server and the HTTP listener, registers the common
+ * handlers (PING, admin) and the daemon's own, and runs until SIGTERM.
+ */
+#ifndef STB_DAEMON_H
+#define STB_DAEMON_H
+
+#include <event2/event.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "audit.h"
+#include "config.h"
+#include "sealed.h"
+#include "server.h"
+#include "store.h"
+#include "tls.h"
+
+#define STBCRED_VERSION "0.1.0"
+
+typedef struct daemon daemon_t;
+
+typedef struct daemon_def {
+	const char *name;	    /* "ca-authd" */
+	uint32_t role;		    /* its own role bit */
+	const char *listen;	    /* default listen address */
+	const char *http_listen;    /* default metrics address */
+	const char *client_auth;    /* "require" or "optional" */
+	const cfg_opt_t *opts;	    /* the daemon's own options */
+	size_t nopts;
+	void *conf;		    /* struct those options fill */
+	const char *const *migrations;
+	int nmigrations;
+	/* registers handlers; runs after the store is open */
+	int (*init)(daemon_t *d, err_t *err);
+	void (*fini)(daemon_t *d);
+} daemon_def_t;
+
+/* Options every daemon has. */
+typedef struct daemon_conf {
+	char *listen;
+	long long workers;
+	long long max_connections;
+	long long max_frame;
+	long long max_inflight;
+	long long handshake_timeout_ms;
+	long long idle_timeout_ms;
+	long long frame_timeout_ms;
+	long long drain_timeout_ms;
+	char *client_auth;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ca;
+	char *tls_min_version;
+	char *state_dir;
+	char *kek_file;
+	char *http_listen;
+	int log_json;
+	int log_debug;
+} daemon_conf_t;
+
+struct daemon {
+	const daemon_def_t *def;
+	const char *conf_file;
+	daemon_conf_t conf;
+	cfg_table_t tabs[2];
+	cfg_opt_t *common_opts; /* with this daemon's defaults */
+	char *defaults[8];	/* strings those defaults point at */
+	struct event_base *base;
+	sealed_kek_t *kek;
+	uint8_t audit_key[AUDIT_KEY_LEN];
+	store_t *store;
+	tls_holder_t tls;
+	srv_t *srv;
+	struct evhttp *http;
+	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
+	time_t started;
+	int draining;
+	void *priv; /* the daemon's own state */
+};
+
+int daemon_main(int argc, char **argv, const daemon_def_t *def);
+
+/* Common handlers (admin.c). */
+void admin_register(daemon_t *d);
+/* Appends to the audit chain from a store write function. */
+int daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
+		 const char *detail, uint64_t *seq, err_t *err);
+/* The HTTP listener (httpd.c). */
+int httpd_start(daemon_t *d, err_t *err);
+void httpd_stop(daemon_t *d);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * server: the multi-loop TLS server every daemon runs.  The main loop
+ * accepts and hands sockets out round-robin to N worker loops, each in its
+ * own thread; a connection lives on one worker for its whole life.  Frames
+ * are checked (frame_decode), validated against the registry (msg_parse),
+ * role-checked, and dispatched through a table indexed by message.
+ *
+ * A handler answers exactly once: at once, or later on the same loop after
+ * srv_req_defer().  Answers are built in the worker's scratch buffer:
+ *
+ *	buf_t *b = srv_reply_begin(r);
+ *	tlv_put_u64(b, STB_TLV_AUDIT_SEQ, seq);
+ *	srv_reply_end(r);
+ */
+#ifndef STB_SERVER_H
+#define STB_SERVER_H
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "mbox.h"
+#include "metrics.h"
+#include "proto.h"
+#include "tls.h"
+
+typedef struct srv srv_t;
+typedef struct srv_conn srv_conn_t;
+typedef struct srv_req srv_req_t;
+
+typedef struct srv_conf {
+	const char *listen; /* "host:port", "[v6]:port" */
+	int workers;	    /* 0: number of cores */
+	uint32_t max_frame;
+	uint32_t max_inflight;	 /* per connection; reading pauses beyond */
+	uint32_t max_connections;
+	int handshake_timeout_ms; /* TLS handshake must finish in this */
+	int idle_timeout_ms;	  /* no bytes either way for this long */
+	int frame_timeout_ms;	  /* a started frame must complete in this */
+} srv_conf_t;
+
+struct srv_req {
+	srv_conn_t *conn;
+	uint16_t type;
+	int midx;
+	uint32_t req_id;
+	uint32_t roles; /* the peer's roles */
+	uint64_t t0;	/* arrival, now_ns() */
+	int heap;	/* deferred copy */
+	int answered;
+};
+
+typedef void (*srv_handler_fn)(srv_req_t *r, const msg_t *m, void *ctx);
+/* A peer's answer to one of our pushes. */
+typedef void (*srv_push_rsp_fn)(srv_conn_t *c, const msg_t *m, void *ctx);
+/* Connection opened (after handshake) or closed; for flows that track
+ * peers. */
+typedef void (*srv_conn_fn)(srv_conn_t *c, int open, void *ctx);
+
+srv_t *srv_new(const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err);
+void srv_handle(srv_t *s, int midx, srv_handler_fn fn);
+void srv_on_push_response(srv_t *s, srv_push_rsp_fn fn);
+void srv_on_conn(srv_t *s, srv_conn_fn fn);
+/* Binds, starts the workers and accepts on main_base. */
+int srv_start(srv_t *s, struct event_base *main_base, err_t *err);
+/* Stops accepting; live connections finish their in-flight requests and
+ * close.  Returns once every connection is gone or timeout_ms passed. */
+void srv_drain(srv_t *s, int timeout_ms);
+/* Stops and joins the workers (after srv_drain), frees everything. */
+void srv_free(srv_t *s);
+int srv_nworkers(const srv_t *s);
+/* Address actually bound (port 0 resolved), "host:port". */
+const char *srv_bound(const srv_t *s);
+
+/* Answering. */
+buf_t *srv_reply_begin(srv_req_t *r);
+void srv_reply_end(srv_req_t *r);
+void srv_reply_ok(srv_req_t *r);
+void srv_reply_err(srv_req_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void srv_reply_errt(srv_req_t *r, const err_t *err);
+/* Copy of r that outlives the handler; answer it later on this loop. */
+srv_req_t *srv_req_defer(srv_req_t *r);
+/* The loop's mailbox, for completions from other threads. */
+mbox_t *srv_req_mbox(srv_req_t *r);
+
+/* Connections. */
+uint32_t srv_conn_roles(const srv_conn_t *c);
+const char *srv_conn_peer(const srv_conn_t *c);    /* "ip:port" */
+const char *srv_conn_subject(const srv_conn_t *c); /* peer cert CN, or "-" */
+void srv_conn_set_data(srv_conn_t *c, void *data);
+void *srv_conn_data(const srv_conn_t *c);
+/* Server push (PUSH flag, our request id); -1 when closed or too large.
+ * Must run on the connection's loop. */
+int srv_conn_push(srv_conn_t *c, uint16_t type, const buf_t *tlvs, uint32_t *req_id);
+mbox_t *srv_conn_mbox(srv_conn_t *c);
+void srv_conn_ref(srv_conn_t *c);
+void srv_conn_unref(srv_conn_t *c);
+int srv_conn_is_open(const srv_conn_t *c);
+
+/* Observability. */
+typedef struct srv_stats {
+	uint32_t connections;
+	uint64_t accepted;
+	uint64_t rejected; /* over max_connections */
+	uint64_t requests;
+	uint64_t errors;
+	uint64_t count[MSG_IX_COUNT][STATUS_COUNT];
+	uint64_t unknown_type;
+	hist_t latency[MSG_IX_COUNT];
+} srv_stats_t;
+
+/* Sums every worker's counters (allocated: srv_stats_t is large). */
+srv_stats_t *srv_stats_get(srv_t *s);
+int srv_write_metrics(srv_t *s, buf_t *out);
+
+#endif

@@ -1,0 +1,182 @@
+#include "tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "proto.h"
+
+/* TLS 1.2 for STBs: ECDHE with AEAD only. */
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+				    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+				    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+
+const char *
+tls_errstr(char *buf, size_t cap)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		snprintf(buf, cap, "no OpenSSL error");
+	else
+		ERR_error_string_n(e, buf, cap);
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
+{
+	char e[256];
+
+	SSL_CTX_set_min_proto_version(ctx, conf->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+	if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") != 1)
+		return err_set(err, STB_INTERNAL, "TLS cipher setup: %s", tls_errstr(e, sizeof(e)));
+	/* idle connections give their buffers back */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	if (conf->cert != NULL && *conf->cert != '\0') {
+		if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert) != 1)
+			return err_set(err, STB_NOT_FOUND, "certificate %s: %s", conf->cert,
+				       tls_errstr(e, sizeof(e)));
+		if (SSL_CTX_use_PrivateKey_file(ctx, conf->key, SSL_FILETYPE_PEM) != 1)
+			return err_set(err, STB_NOT_FOUND, "private key %s: %s", conf->key,
+				       tls_errstr(e, sizeof(e)));
+		if (SSL_CTX_check_private_key(ctx) != 1)
+			return err_set(err, STB_BAD_REQUEST, "%s does not match %s", conf->key,
+				       conf->cert);
+	}
+	if (conf->ca != NULL && *conf->ca != '\0' &&
+	    SSL_CTX_load_verify_locations(ctx, conf->ca, NULL) != 1)
+		return err_set(err, STB_NOT_FOUND, "CA file %s: %s", conf->ca,
+			       tls_errstr(e, sizeof(e)));
+	return 0;
+}
+
+SSL_CTX *
+tls_server_ctx_new(const tls_conf_t *conf, err_t *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int mode = SSL_VERIFY_NONE;
+
+	if (ctx == NULL) {
+		err_set(err, STB_INTERNAL, "SSL_CTX_new failed");
+		return NULL;
+	}
+	if (conf->cert == NULL || *conf->cert == '\0') {
+		err_set(err, STB_NOT_FOUND, "a server needs tls.cert and tls.key");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (tls_ctx_common(ctx, conf, err) == -1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (conf->client_auth != TLS_CLIENT_AUTH_NONE) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(conf->ca);
+		if (names != NULL)
+			SSL_CTX_set_client_CA_list(ctx, names);
+		mode = SSL_VERIFY_PEER;
+		if (conf->client_auth == TLS_CLIENT_AUTH_REQUIRE)
+			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	}
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"stbcred", 7);
+	return ctx;
+}
+
+SSL_CTX *
+tls_client_ctx_new(const tls_conf_t *conf, err_t *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		err_set(err, STB_INTERNAL, "SSL_CTX_new failed");
+		return NULL;
+	}
+	if (tls_ctx_common(ctx, conf, err) == -1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+uint32_t
+tls_cert_roles(X509 *cert)
+{
+	static const size_t plen = sizeof(STB_ROLE_URI_PREFIX) - 1;
+	GENERAL_NAMES *names;
+	uint32_t roles = 0;
+
+	if (cert == NULL)
+		return STB_R_ANONYMOUS;
+	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		const unsigned char *u;
+		int ulen;
+
+		if (gn->type != GEN_URI)
+			continue;
+		u = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+		ulen = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
+		if (ulen <= (int)plen || memcmp(u, STB_ROLE_URI_PREFIX, plen) != 0)
+			continue;
+		roles |= proto_role_by_name((const char *)u + plen, (size_t)ulen - plen);
+	}
+	GENERAL_NAMES_free(names);
+	/* anonymous is what a peer is without a role, never something claimed */
+	roles &= ~(uint32_t)STB_R_ANONYMOUS;
+	return roles != 0 ? roles : STB_R_ANONYMOUS;
+}
+
+uint32_t
+tls_peer_roles(SSL *ssl)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+
+	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return STB_R_ANONYMOUS;
+	return tls_cert_roles(cert);
+}
+
+void
+tls_holder_init(tls_holder_t *h, SSL_CTX *ctx)
+{
+	pthread_mutex_init(&h->mu, NULL);
+	h->ctx = ctx;
+}
+
+SSL_CTX *
+tls_holder_get(tls_holder_t *h)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&h->mu);
+	ctx = h->ctx;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&h->mu);
+	return ctx;
+}
+
+void
+tls_holder_swap(tls_holder_t *h, SSL_CTX *ctx)
+{
+	SSL_CTX *old;
+
+	pthread_mutex_lock(&h->mu);
+	old = h->ctx;
+	h->ctx = ctx;
+	pthread_mutex_unlock(&h->mu);
+	SSL_CTX_free(old);
+}
+
+void
+tls_holder_destroy(tls_holder_t *h)
+{
+	SSL_CTX_free(h->ctx);
+	h->ctx = NULL;
+	pthread_mutex_destroy(&h->mu);
+}

@@ -1,0 +1,434 @@
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "stbc.h"
+#include "tlv.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define CLIENT_MAX_FRAME (1024 * 1024)
+
+int
+stbc_fail(stb_error_t *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	err->status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+stbc_log(stb_client_t *c, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (c->log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->log(c->log_ctx, level, msg);
+}
+
+static const char *
+ssl_errstr(char *buf, size_t cap)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		snprintf(buf, cap, "%s", errno ? strerror(errno) : "connection closed");
+	else
+		ERR_error_string_n(e, buf, cap);
+	ERR_clear_error();
+	return buf;
+}
+
+const char *
+stb_version(void)
+{
+	return "0.1.0";
+}
+
+int
+stb_client_new(stb_client_t **out, stb_error_t *err)
+{
+	stb_client_t *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return stbc_fail(err, STB_INTERNAL, "out of memory");
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		free(c);
+		return stbc_fail(err, STB_INTERNAL, "SSL_CTX_new failed");
+	}
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_AUTO_RETRY);
+	c->fd = -1;
+	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->max_frame = CLIENT_MAX_FRAME;
+	buf_init(&c->rbuf, STB_FRAME_HDR_LEN + CLIENT_MAX_FRAME);
+	*out = c;
+	return 0;
+}
+
+void
+stb_client_free(stb_client_t *c)
+{
+	if (c == NULL)
+		return;
+	stb_disconnect(c);
+	SSL_CTX_free(c->ctx);
+	buf_wipe(&c->rbuf);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+int
+stb_client_set_ca_file(stb_client_t *c, const char *path, stb_error_t *err)
+{
+	char e[256];
+	X509_STORE *store = X509_STORE_new();
+
+	/* a fresh store: only this CA is trusted, never what was set before */
+	if (store == NULL)
+		return stbc_fail(err, STB_INTERNAL, "out of memory");
+	SSL_CTX_set_cert_store(c->ctx, store);
+	if (SSL_CTX_load_verify_locations(c->ctx, path, NULL) != 1)
+		return stbc_fail(err, STB_NOT_FOUND, "CA file %s: %s", path,
+				 ssl_errstr(e, sizeof(e)));
+	return 0;
+}
+
+int
+stb_client_set_identity(stb_client_t *c, const char *cert_path, const char *key_path,
+			stb_error_t *err)
+{
+	char e[256];
+
+	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_path) != 1)
+		return stbc_fail(err, STB_NOT_FOUND, "certificate %s: %s", cert_path,
+				 ssl_errstr(e, sizeof(e)));
+	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(c->ctx) != 1)
+		return stbc_fail(err, STB_NOT_FOUND, "private key %s: %s", key_path,
+				 ssl_errstr(e, sizeof(e)));
+	return 0;
+}
+
+void
+stb_client_set_timeout(stb_client_t *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+void
+stb_client_set_log(stb_client_t *c, stb_log_fn fn, void *ctx)
+{
+	c->log = fn;
+	c->log_ctx = ctx;
+}
+
+void
+stb_client_set_secret_store(stb_client_t *c, const stb_secret_store_t *store, void *ctx)
+{
+	c->secrets = store;
+	c->secrets_ctx = ctx;
+}
+
+static int64_t
+ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000 +
+	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static void
+deadline_in(struct timespec *d, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (d->tv_nsec >= 1000000000) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000;
+	}
+}
+
+/* Waits until fd is ready for what; 0, or -1 on deadline. */
+static int
+wait_fd(int fd, short what, const struct timespec *deadline)
+{
+	struct pollfd p = {fd, what, 0};
+	int64_t left;
+	int rc;
+
+	do {
+		if ((left = ms_left(deadline)) <= 0)
+			return -1;
+		rc = poll(&p, 1, (int)left);
+	} while (rc == -1 && errno == EINTR);
+	return rc > 0 ? 0 : -1;
+}
+
+static int
+tcp_connect(stb_client_t *c, const char *host, const char *port, const struct timespec *dl,
+	    stb_error_t *err)
+{
+	struct addrinfo hints, *res, *ai;
+	int rc, fd = -1, one = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
+		return stbc_fail(err, STB_UNAVAILABLE, "%s: %s", host, gai_strerror(rc));
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    (errno == EINPROGRESS && wait_fd(fd, POLLOUT, dl) == 0 &&
+		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0))
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		return stbc_fail(err, ms_left(dl) <= 0 ? STB_TIMEOUT : STB_UNAVAILABLE,
+				 "cannot connect to %s:%s", host, port);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	return 0;
+}
+
+/* Drives an SSL call to completion or deadline: >0 done, -1 failed. */
+static int
+ssl_drive(stb_client_t *c, int rc, const struct timespec *dl)
+{
+	int e = SSL_get_error(c->ssl, rc);
+
+	if (e == SSL_ERROR_WANT_READ)
+		return wait_fd(c->fd, POLLIN, dl) == 0 ? 0 : -2;
+	if (e == SSL_ERROR_WANT_WRITE)
+		return wait_fd(c->fd, POLLOUT, dl) == 0 ? 0 : -2;
+	return -1;
+}
+
+int
+stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *err)
+{
+	struct timespec dl;
+	char e[256];
+	int rc;
+
+	stb_disconnect(c);
+	deadline_in(&dl, c->timeout_ms);
+	if (tcp_connect(c, host, port, &dl, err) == -1)
+		return -1;
+	if ((c->ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		stb_disconnect(c);
+		return stbc_fail(err, STB_INTERNAL, "SSL_new failed");
+	}
+	/* check the name or address the caller asked for */
+	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) != 1) {
+		SSL_set_tlsext_host_name(c->ssl, host);
+		if (SSL_set1_host(c->ssl, host) != 1) {
+			stb_disconnect(c);
+			return stbc_fail(err, STB_INTERNAL, "bad host name %s", host);
+		}
+	}
+	while ((rc = SSL_connect(c->ssl)) != 1) {
+		int d = ssl_drive(c, rc, &dl);
+		if (d == 0)
+			continue;
+		if (d == -2) {
+			stb_disconnect(c);
+			return stbc_fail(err, STB_TIMEOUT, "TLS handshake with %s timed out", host);
+		}
+		long v = SSL_get_verify_result(c->ssl);
+		ssl_errstr(e, sizeof(e));
+		stb_disconnect(c);
+		if (v != X509_V_OK)
+			return stbc_fail(err, STB_UNAUTHENTICATED, "server %s not trusted: %s", host,
+					 X509_verify_cert_error_string(v));
+		return stbc_fail(err, STB_UNAVAILABLE, "TLS handshake with %s failed: %s", host, e);
+	}
+	stbc_log(c, STB_LOG_DEBUG, "connected to %s:%s with %s", host, port,
+		 SSL_get_version(c->ssl));
+	return 0;
+}
+
+void
+stb_disconnect(stb_client_t *c)
+{
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd != -1) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+static int
+ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec *dl,
+	      stb_error_t *err)
+{
+	char e[256];
+
+	while (n > 0) {
+		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
+		int rc = SSL_write(c->ssl, p, chunk);
+		if (rc > 0) {
+			p += rc;
+			n -= (size_t)rc;
+			continue;
+		}
+		rc = ssl_drive(c, rc, dl);
+		if (rc == -2)
+			return stbc_fail(err, STB_TIMEOUT, "send timed out");
+		if (rc == -1)
+			return stbc_fail(err, STB_UNAVAILABLE, "send failed: %s",
+					 ssl_errstr(e, sizeof(e)));
+	}
+	return 0;
+}
+
+static int
+ssl_read_full(stb_client_t *c, uint8_t *p, size_t n, const struct timespec *dl, stb_error_t *err)
+{
+	char e[256];
+
+	while (n > 0) {
+		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
+		int rc = SSL_read(c->ssl, p, chunk);
+		if (rc > 0) {
+			p += rc;
+			n -= (size_t)rc;
+			continue;
+		}
+		rc = ssl_drive(c, rc, dl);
+		if (rc == -2)
+			return stbc_fail(err, STB_TIMEOUT, "no answer in time");
+		if (rc == -1)
+			return stbc_fail(err, STB_UNAVAILABLE, "connection lost: %s",
+					 ssl_errstr(e, sizeof(e)));
+	}
+	return 0;
+}
+
+int
+stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_error_t *err)
+{
+	struct timespec dl;
+	uint8_t hdr[STB_FRAME_HDR_LEN];
+	frame_hdr_t h = {0, type, ++c->next_id, tlvs ? (uint32_t)tlvs->len : 0};
+	uint32_t want = h.req_id;
+
+	if (c->ssl == NULL)
+		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
+	deadline_in(&dl, c->timeout_ms);
+	frame_encode_hdr(hdr, &h);
+	if (ssl_write_all(c, hdr, sizeof(hdr), &dl, err) == -1 ||
+	    (h.len > 0 && ssl_write_all(c, tlvs->data, tlvs->len, &dl, err) == -1))
+		goto broken;
+	for (;;) {
+		err_t perr;
+		int rc;
+
+		if (ssl_read_full(c, hdr, sizeof(hdr), &dl, err) == -1)
+			goto broken;
+		rc = frame_decode(hdr, sizeof(hdr), c->max_frame, &h);
+		if (rc != FRAME_OK && rc != FRAME_NEED_MORE) {
+			stbc_fail(err, STB_BAD_REQUEST, "server sent a bad frame: %s",
+				  frame_strerror(rc));
+			goto broken;
+		}
+		buf_reset(&c->rbuf);
+		if (buf_reserve(&c->rbuf, h.len) == -1) {
+			stbc_fail(err, STB_TOO_LARGE, "answer too large");
+			goto broken;
+		}
+		if (ssl_read_full(c, c->rbuf.data, h.len, &dl, err) == -1)
+			goto broken;
+		c->rbuf.len = h.len;
+		if (!(h.flags & STB_FRAME_F_RESPONSE) || h.req_id != want) {
+			/* a push, or a late answer to an abandoned request */
+			stbc_log(c, STB_LOG_DEBUG, "skipped %s frame 0x%04x", h.flags &
+				 STB_FRAME_F_PUSH ? "push" : "unexpected", h.type);
+			continue;
+		}
+		if (msg_parse(rsp, &h, c->rbuf.data, &perr) == -1)
+			return stbc_fail(err, STB_BAD_REQUEST, "server answer invalid: %s", perr.msg);
+		if (h.flags & STB_FRAME_F_ERROR) {
+			char text[256] = "";
+			msg_get_str(rsp, TLV_IX_ERROR_TEXT, text, sizeof(text));
+			return stbc_fail(err, msg_status(rsp), "%s", text);
+		}
+		return 0;
+	}
+broken:
+	/* a half-read stream cannot be resynchronised */
+	stb_disconnect(c);
+	return -1;
+}
+
+int
+stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t *rtt_us, stb_error_t *err)
+{
+	struct timespec t0, t1;
+	const uint8_t *echo;
+	size_t elen = 0;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, STB_TLV_HDR_LEN + len);
+	if (payload != NULL && tlv_put(&b, STB_TLV_PAYLOAD, payload, len) == -1) {
+		buf_free(&b);
+		return stbc_fail(err, STB_TOO_LARGE, "payload too large");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = stbc_call(c, STB_MSG_PING, &b, &m, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	buf_free(&b);
+	if (rc == -1)
+		return -1;
+	if (payload != NULL &&
+	    (msg_get_bytes(&m, TLV_IX_PAYLOAD, &echo, &elen) == -1 || elen != len ||
+	     memcmp(echo, payload, len) != 0))
+		return stbc_fail(err, STB_BAD_REQUEST, "PING payload did not come back unchanged");
+	if (rtt_us != NULL)
+		*rtt_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
+			  (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+	return 0;
+}

@@ -1,0 +1,397 @@
+/* stbctl: the operator's tool for every daemon's admin messages. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "stbc.h"
+#include "tlv.h"
+
+typedef struct ctl {
+	stb_client_t *c;
+	int json;
+} ctl_t;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+		"usage: stbctl [options] command [args]\n"
+		"options (or env STBCTL_ADDR, STB_CA, STBCTL_CERT, STBCTL_KEY):\n"
+		"  -a, --addr HOST:PORT   daemon to talk to\n"
+		"      --ca FILE          CA certificate to trust\n"
+		"      --cert FILE        admin certificate\n"
+		"      --key FILE         admin key\n"
+		"  -j, --json             JSON output for scripts\n"
+		"  -T, --timeout MS       deadline per request (default 10000)\n"
+		"commands:\n"
+		"  ping                   PING the daemon\n"
+		"  stats                  counters of the daemon\n"
+		"  config                 effective configuration (no secrets)\n"
+		"  audit verify           check the audit hash chain\n"
+		"  audit export [--since SEQ] [--limit N]\n"
+		"  audit note TEXT        append an operator note to the audit log\n"
+		"  messages               the message registry\n");
+}
+
+static int
+fail(const stb_error_t *err)
+{
+	fprintf(stderr, "stbctl: %s: %s\n", stb_status_name(err->status), err->message);
+	return 1;
+}
+
+static int
+print_json(cJSON *o)
+{
+	char *s = cJSON_Print(o);
+
+	if (s == NULL)
+		return 1;
+	printf("%s\n", s);
+	free(s);
+	cJSON_Delete(o);
+	return 0;
+}
+
+static int
+cmd_ping(ctl_t *x)
+{
+	uint64_t rtt;
+	stb_error_t err;
+
+	if (stb_ping(x->c, "stbctl", 6, &rtt, &err) == -1)
+		return fail(&err);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "status", "OK");
+		cJSON_AddNumberToObject(o, "rtt_us", (double)rtt);
+		return print_json(o);
+	}
+	printf("OK rtt %llu us\n", (unsigned long long)rtt);
+	return 0;
+}
+
+static uint64_t
+get64(const msg_t *m, int tix)
+{
+	uint64_t v = 0;
+
+	msg_get_u64(m, tix, &v);
+	return v;
+}
+
+static int
+cmd_stats(ctl_t *x)
+{
+	static const struct {
+		int tix;
+		const char *key;
+	} rows[] = {
+	    {TLV_IX_UPTIME_S, "uptime_s"},	     {TLV_IX_REQUESTS_TOTAL, "requests"},
+	    {TLV_IX_ERRORS_TOTAL, "errors"},	     {TLV_IX_STORE_COMMITS, "store_commits"},
+	    {TLV_IX_STORE_WRITES, "store_writes"},
+	};
+	char name[65] = "", ver[65] = "";
+	uint32_t conns = 0, queued = 0;
+	uint16_t workers = 0;
+	const uint8_t *rec;
+	size_t pos = 0, len;
+	stb_error_t err;
+	msg_t m;
+	cJSON *o = NULL, *counts = NULL;
+
+	if (stbc_call(x->c, STB_MSG_ADMIN_STATS, NULL, &m, &err) == -1)
+		return fail(&err);
+	msg_get_str(&m, TLV_IX_DAEMON_NAME, name, sizeof(name));
+	msg_get_str(&m, TLV_IX_VERSION_TEXT, ver, sizeof(ver));
+	msg_get_u32(&m, TLV_IX_CONNECTIONS, &conns);
+	msg_get_u32(&m, TLV_IX_STORE_QUEUE, &queued);
+	msg_get_u16(&m, TLV_IX_WORKERS, &workers);
+	if (x->json) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "daemon", name);
+		cJSON_AddStringToObject(o, "version", ver);
+		cJSON_AddNumberToObject(o, "workers", workers);
+		cJSON_AddNumberToObject(o, "connections", conns);
+		cJSON_AddNumberToObject(o, "store_queue", queued);
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+			cJSON_AddNumberToObject(o, rows[i].key, (double)get64(&m, rows[i].tix));
+		counts = cJSON_AddArrayToObject(o, "messages");
+	} else {
+		printf("%-16s %s %s\n%-16s %u\n%-16s %u\n%-16s %u\n", "daemon", name, ver,
+		       "workers", workers, "connections", conns, "store_queue", queued);
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+			printf("%-16s %llu\n", rows[i].key,
+			       (unsigned long long)get64(&m, rows[i].tix));
+		printf("\n%-24s %-16s %12s\n", "MESSAGE", "STATUS", "COUNT");
+	}
+	while (msg_next(&m, TLV_IX_MSG_COUNT, &pos, &rec, &len) == 1) {
+		uint16_t type = load_be16(rec), st = load_be16(rec + 2);
+		uint64_t n = load_be64(rec + 4);
+		if (x->json) {
+			cJSON *e = cJSON_CreateObject();
+			cJSON_AddStringToObject(e, "type", proto_msg_name(type));
+			cJSON_AddStringToObject(e, "status", stb_status_name(st));
+			cJSON_AddNumberToObject(e, "count", (double)n);
+			cJSON_AddItemToArray(counts, e);
+		} else
+			printf("%-24s %-16s %12llu\n", proto_msg_name(type), stb_status_name(st),
+			       (unsigned long long)n);
+	}
+	return o != NULL ? print_json(o) : 0;
+}
+
+static int
+cmd_config(ctl_t *x)
+{
+	stb_error_t err;
+	const uint8_t *p;
+	size_t len;
+	msg_t m;
+
+	if (stbc_call(x->c, STB_MSG_ADMIN_CONFIG_DUMP, NULL, &m, &err) == -1)
+		return fail(&err);
+	msg_get_bytes(&m, TLV_IX_CONFIG_JSON, &p, &len);
+	printf("%.*s\n", (int)len, (const char *)p);
+	return 0;
+}
+
+static int
+audit_verify(ctl_t *x)
+{
+	uint64_t count = 0, bad = 0;
+	const uint8_t *head = NULL;
+	size_t hl = 0;
+	char hex[65] = "";
+	stb_error_t err;
+	msg_t m;
+
+	if (stbc_call(x->c, STB_MSG_ADMIN_AUDIT_VERIFY, NULL, &m, &err) == -1)
+		return fail(&err);
+	msg_get_u64(&m, TLV_IX_AUDIT_COUNT, &count);
+	msg_get_u64(&m, TLV_IX_AUDIT_BAD_SEQ, &bad);
+	if (msg_get_bytes(&m, TLV_IX_AUDIT_HEAD, &head, &hl) == 0)
+		for (size_t i = 0; i < hl && i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", head[i]);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "intact", bad == 0);
+		cJSON_AddNumberToObject(o, "records", (double)count);
+		if (bad)
+			cJSON_AddNumberToObject(o, "bad_seq", (double)bad);
+		else
+			cJSON_AddStringToObject(o, "head", hex);
+		print_json(o);
+	} else if (bad)
+		printf("audit chain BROKEN at record %llu (%llu records read)\n",
+		       (unsigned long long)bad, (unsigned long long)count);
+	else
+		printf("audit chain intact: %llu records, head %s\n", (unsigned long long)count,
+		       count ? hex : "-");
+	return bad ? 3 : 0;
+}
+
+static int
+audit_export(ctl_t *x, int argc, char **argv)
+{
+	uint64_t since = 1, last = 0;
+	long long limit = 0;
+	int first = 1;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+			since = strtoull(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+			limit = strtoll(argv[++i], NULL, 10);
+		else {
+			fprintf(stderr, "stbctl: audit export [--since SEQ] [--limit N]\n");
+			return 2;
+		}
+	}
+	if (x->json)
+		printf("[");
+	for (;;) {
+		const uint8_t *p;
+		size_t pos = 0, len, got = 0;
+		stb_error_t err;
+		buf_t b;
+		msg_t m;
+		int rc;
+
+		buf_init(&b, 64);
+		tlv_put_u64(&b, STB_TLV_AUDIT_SEQ, since);
+		rc = stbc_call(x->c, STB_MSG_ADMIN_AUDIT_EXPORT, &b, &m, &err);
+		buf_free(&b);
+		if (rc == -1)
+			return fail(&err);
+		while (msg_next(&m, TLV_IX_AUDIT_RECORD, &pos, &p, &len) == 1) {
+			cJSON *r = cJSON_ParseWithLength((const char *)p, len);
+			const cJSON *seq = cJSON_GetObjectItemCaseSensitive(r, "seq");
+			if (cJSON_IsNumber(seq))
+				last = (uint64_t)seq->valuedouble;
+			cJSON_Delete(r);
+			printf("%s%.*s%s", x->json ? (first ? "\n  " : ",\n  ") : "", (int)len,
+			       (const char *)p, x->json ? "" : "\n");
+			first = 0;
+			got++;
+			if (limit > 0 && --limit == 0)
+				break;
+		}
+		if (got == 0 || limit == 0 || last < since)
+			break;
+		since = last + 1;
+	}
+	if (x->json)
+		printf("\n]\n");
+	return 0;
+}
+
+static int
+audit_note(ctl_t *x, const char *text)
+{
+	stb_error_t err;
+	uint64_t seq = 0;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 2048);
+	if (tlv_put_str(&b, STB_TLV_NOTE_TEXT, text) == -1) {
+		buf_free(&b);
+		fprintf(stderr, "stbctl: note too long\n");
+		return 2;
+	}
+	rc = stbc_call(x->c, STB_MSG_ADMIN_AUDIT_NOTE, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return fail(&err);
+	msg_get_u64(&m, TLV_IX_AUDIT_SEQ, &seq);
+	if (x->json)
+		printf("{\"seq\": %llu}\n", (unsigned long long)seq);
+	else
+		printf("audit record %llu\n", (unsigned long long)seq);
+	return 0;
+}
+
+static void
+cmd_messages(void)
+{
+	printf("%-24s %-7s %-30s %s\n", "MESSAGE", "TYPE", "SENDERS", "DESCRIPTION");
+	for (int i = 0; i < MSG_IX_COUNT; i++) {
+		char roles[256];
+		proto_roles_str(proto_msgs[i].roles, roles, sizeof(roles));
+		printf("%-24s 0x%04x  %-30s %s\n", proto_msgs[i].name, proto_msgs[i].num, roles,
+		       proto_msgs[i].desc);
+	}
+}
+
+static int
+split_addr(const char *addr, char *host, size_t hcap, const char **port)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t hl;
+
+	if (colon == NULL || colon == addr)
+		return -1;
+	hl = (size_t)(colon - addr);
+	if (addr[0] == '[' && colon[-1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl >= hcap)
+		return -1;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"addr", required_argument, NULL, 'a'},    {"ca", required_argument, NULL, 'C'},
+	    {"cert", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
+	    {"json", no_argument, NULL, 'j'},	       {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0}};
+	const char *addr = getenv("STBCTL_ADDR"), *ca = getenv("STB_CA");
+	const char *cert = getenv("STBCTL_CERT"), *key = getenv("STBCTL_KEY"), *port;
+	char host[256];
+	int ch, timeout = 10000, rc = 2;
+	stb_error_t err;
+	ctl_t x = {NULL, 0};
+
+	while ((ch = getopt_long(argc, argv, "+a:jT:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			addr = optarg;
+			break;
+		case 'C':
+			ca = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'j':
+			x.json = 1;
+			break;
+		case 'T':
+			timeout = atoi(optarg);
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage();
+		return 2;
+	}
+	if (strcmp(argv[0], "messages") == 0) {
+		cmd_messages();
+		return 0;
+	}
+	if (addr == NULL || ca == NULL || cert == NULL || key == NULL ||
+	    split_addr(addr, host, sizeof(host), &port) == -1) {
+		fprintf(stderr, "stbctl: need --addr, --ca, --cert and --key\n");
+		return 2;
+	}
+	if (stb_client_new(&x.c, &err) == -1 || stb_client_set_ca_file(x.c, ca, &err) == -1 ||
+	    stb_client_set_identity(x.c, cert, key, &err) == -1)
+		return fail(&err);
+	stb_client_set_timeout(x.c, timeout);
+	if (stb_connect(x.c, host, port, &err) == -1) {
+		rc = fail(&err);
+		goto out;
+	}
+	if (strcmp(argv[0], "ping") == 0)
+		rc = cmd_ping(&x);
+	else if (strcmp(argv[0], "stats") == 0)
+		rc = cmd_stats(&x);
+	else if (strcmp(argv[0], "config") == 0)
+		rc = cmd_config(&x);
+	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 && strcmp(argv[1], "verify") == 0)
+		rc = audit_verify(&x);
+	else if (strcmp(argv[0], "audit") == 0 && argc >= 2 && strcmp(argv[1], "export") == 0)
+		rc = audit_export(&x, argc - 2, argv + 2);
+	else if (strcmp(argv[0], "audit") == 0 && argc == 3 && strcmp(argv[1], "note") == 0)
+		rc = audit_note(&x, argv[2]);
+	else {
+		fprintf(stderr, "stbctl: unknown command\n");
+		usage();
+	}
+out:
+	stb_client_free(x.c);
+	return rc;
+}
