@@ -299,6 +299,7 @@ msg_parse(msg_t *m, const frame_hdr_t *hdr, const uint8_t *body, err_t *err)
 	const uint8_t *val;
 	uint32_t len;
 	int rc, dir;
+	const char *name;
 
 	m->type = hdr->type;
 	m->flags = hdr->flags;
@@ -307,8 +308,11 @@ msg_parse(msg_t *m, const frame_hdr_t *hdr, const uint8_t *body, err_t *err)
 	m->len = hdr->len;
 	m->midx = proto_msg_index(hdr->type);
 	memset(m->seen, 0, sizeof(m->seen));
-	if (m->midx < 0)
+	/* an error answer has the same shape whatever the type, even one we
+	 * do not know (the answer to our unknown request) */
+	if (m->midx < 0 && !(hdr->flags & STB_FRAME_F_ERROR))
 		return err_set(err, STB_UNSUPPORTED, "unknown message type 0x%04x", hdr->type);
+	name = m->midx < 0 ? "error" : proto_msgs[m->midx].name;
 	dir = (hdr->flags & STB_FRAME_F_RESPONSE) ? MSG_DIR_RSP : MSG_DIR_REQ;
 
 	tlv_cursor_init(&cur, body, hdr->len);
@@ -321,14 +325,14 @@ msg_parse(msg_t *m, const frame_hdr_t *hdr, const uint8_t *body, err_t *err)
 				continue;
 			if (tix < 0)
 				return err_set(err, STB_BAD_REQUEST, "unknown critical TLV 0x%04x in %s",
-					       type, proto_msgs[m->midx].name);
+					       type, name);
 			return err_set(err, STB_BAD_REQUEST, "TLV %s not allowed in %s %s",
-				       proto_tlvs[tix].name, proto_msgs[m->midx].name,
+				       proto_tlvs[tix].name, name,
 				       dir == MSG_DIR_REQ ? "request" : "response");
 		}
 		if (m->seen[tix] && !proto_tlvs[tix].repeatable)
 			return err_set(err, STB_BAD_REQUEST, "duplicate TLV %s in %s",
-				       proto_tlvs[tix].name, proto_msgs[m->midx].name);
+				       proto_tlvs[tix].name, name);
 		if (tlv_value_check(&proto_tlvs[tix], val, len, err) == -1)
 			return -1;
 		if (!m->seen[tix]) {
@@ -340,14 +344,14 @@ msg_parse(msg_t *m, const frame_hdr_t *hdr, const uint8_t *body, err_t *err)
 	}
 	if (rc == TLV_TRUNCATED)
 		return err_set(err, STB_BAD_REQUEST, "truncated TLV header in %s",
-			       proto_msgs[m->midx].name);
+			       name);
 	if (rc == TLV_PAST_BODY)
 		return err_set(err, STB_BAD_REQUEST, "TLV length runs past the body of %s",
-			       proto_msgs[m->midx].name);
+			       name);
 	for (int tix = 0; tix < TLV_IX_COUNT; tix++)
 		if (!m->seen[tix] && field_rule(m, dir, tix) == 2)
 			return err_set(err, STB_BAD_REQUEST, "%s %s lacks required TLV %s",
-				       proto_msgs[m->midx].name,
+				       name,
 				       dir == MSG_DIR_REQ ? "request" : "response",
 				       proto_tlvs[tix].name);
 	return 0;

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# All seven daemons start, answer PING and the admin messages, serve
+# /healthz and /metrics, reload TLS on SIGHUP and drain on SIGTERM.
+. "$(dirname "$0")/lib.sh"
+
+daemons="ca-authd cert-proxyd media-gw rendezvousd keymgmtd qualifyd appvetd"
+pki_init
+
+for n in $daemons; do
+	start_daemon "$n"
+done
+pass "seven daemons started"
+
+for n in $daemons; do
+	out=$(ctl "$n" -j stats)
+	echo "$out" | grep -q "\"daemon\":[[:space:]]*\"$n\"" || fail "$n: stats names the daemon: $out"
+	echo "$out" | grep -q '"type":[[:space:]]*"PING"' || fail "$n: stats counts PING: $out"
+	ctl "$n" stats | grep -q "^daemon *$n" || fail "$n: stats table"
+	ctl "$n" config | grep -q "\"listen\":[[:space:]]*\"127.0.0.1:${PORT[$n]}\"" ||
+		fail "$n: config dump shows the listen address"
+	if ctl "$n" config | grep -qi 'kek"[[:space:]]*:[[:space:]]*"[0-9a-f]\{64\}'; then
+		fail "$n: config dump leaks key material"
+	fi
+	seq=$(ctl "$n" audit note "integration test note for $n")
+	[ "$seq" = "audit record 1" ] || fail "$n: first audit note is record 1 (got '$seq')"
+	ctl "$n" audit verify | grep -q "intact: 1 records" || fail "$n: audit chain intact"
+	ctl "$n" audit export | grep -q "integration test note for $n" || fail "$n: audit export"
+	h=$(http_get "127.0.0.1:${HPORT[$n]}" /healthz)
+	echo "$h" | head -1 | grep -q " 200 " || fail "$n: /healthz 200: $h"
+	m=$(http_get "127.0.0.1:${HPORT[$n]}" /metrics)
+	echo "$m" > "$T/$n.metrics"
+	echo "$m" | grep -q "^stbcred_requests_total{type=\"PING\",status=\"OK\"} [1-9]" ||
+		fail "$n: /metrics counts PING"
+	echo "$m" | grep -q '^stbcred_store_commits_total [1-9]' || fail "$n: /metrics store commits"
+	echo "$m" | grep -q '^stbcred_request_seconds_bucket{type="ADMIN_AUDIT_NOTE",le="+Inf"} 1$' ||
+		fail "$n: /metrics latency histogram"
+	http_get "127.0.0.1:${HPORT[$n]}" /nope | head -1 | grep -q " 404 " || fail "$n: 404"
+done
+pass "admin messages, audit and HTTP on every daemon"
+
+# STB-facing daemons take clients without certificates; ca-authd does not.
+"$STB_CLIENT" -a "127.0.0.1:${PORT[media-gw]}" --ca "$PKI/ca.crt" ping -n 3 -s 100 >/dev/null ||
+	fail "anonymous PING to media-gw"
+if "$STB_CLIENT" -a "127.0.0.1:${PORT[ca-authd]}" --ca "$PKI/ca.crt" -T 3000 ping \
+	>/dev/null 2>&1; then
+	fail "ca-authd must refuse a client without a certificate"
+fi
+# An admin message from a service role is FORBIDDEN.
+out=$("$STBCTL" -a "127.0.0.1:${PORT[media-gw]}" --ca "$PKI/ca.crt" \
+	--cert "$PKI/cert-proxyd.crt" --key "$PKI/cert-proxyd.key" stats 2>&1) && fail "role check"
+echo "$out" | grep -q "FORBIDDEN" || fail "stats from cert-proxyd role is FORBIDDEN: $out"
+# A client that pins another CA refuses the daemon.
+mkdir -p "$T/other"
+"$STB_SRC/scripts/pki-bootstrap.sh" "$T/other" >/dev/null
+out=$("$STB_CLIENT" -a "127.0.0.1:${PORT[media-gw]}" --ca "$T/other/ca.crt" ping 2>&1) &&
+	fail "foreign CA accepted"
+echo "$out" | grep -q UNAUTHENTICATED || fail "foreign CA: $out"
+pass "roles and trust"
+
+# SIGHUP: a re-issued certificate is served to new connections.
+serial() {
+	openssl s_client -connect "127.0.0.1:${PORT[media-gw]}" -CAfile "$PKI/ca.crt" \
+		</dev/null 2>/dev/null | openssl x509 -noout -serial
+}
+before=$(serial)
+"$STB_SRC/scripts/pki-bootstrap.sh" --reissue "$PKI" media-gw >/dev/null
+kill -HUP "${PID[media-gw]}"
+sleep 0.5
+after=$(serial)
+[ -n "$before" ] && [ "$before" != "$after" ] || fail "SIGHUP reloads the certificate ($before / $after)"
+grep -q "reload: TLS certificates" "$T/media-gw.log" || fail "reload logged"
+# A broken certificate on SIGHUP keeps the old one in service.
+cp "$PKI/media-gw.crt" "$T/good.crt"
+echo "garbage" > "$PKI/media-gw.crt"
+kill -HUP "${PID[media-gw]}"
+sleep 0.5
+ctl media-gw ping >/dev/null || fail "daemon keeps serving after a failed reload"
+grep -q "reload: keeping the old certificates" "$T/media-gw.log" || fail "failed reload logged"
+cp "$T/good.crt" "$PKI/media-gw.crt"
+pass "SIGHUP reload"
+
+# -t checks a config; a bad one names the key and file.
+"$(bin_of media-gw)" -t -c "$T/media-gw.json" | grep -q "configuration OK" || fail "-t good config"
+echo '{"listen":"127.0.0.1:1","max_frame":12,"bogus":1}' > "$T/bad.json"
+out=$("$(bin_of media-gw)" -t -c "$T/bad.json" 2>&1) && fail "-t bad config accepted"
+echo "$out" | grep -q "bad.json: max_frame" || fail "-t names the file and key: $out"
+
+# SIGTERM drains and exits 0.
+for n in $daemons; do
+	stop_daemon "$n" TERM
+	[ "$RC" = 0 ] || fail "$n exits 0 on SIGTERM (got $RC)"
+	grep -q "stopped" "$T/$n.log" || fail "$n logs its stop"
+done
+pass "SIGTERM drain"
+finish
