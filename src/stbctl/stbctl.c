@@ -198,14 +198,15 @@ static int
 audit_export(ctl_t *x, int argc, char **argv)
 {
 	uint64_t since = 1, last = 0;
-	long long limit = 0;
+	long long limit = -1; /* all */
 	int first = 1;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
 			since = strtoull(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
-			limit = strtoll(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
+			 (limit = strtoll(argv[++i], NULL, 10)) > 0)
+			continue;
 		else {
 			fprintf(stderr, "stbctl: audit export [--since SEQ] [--limit N]\n");
 			return 2;
