@@ -47,6 +47,9 @@ json_escape(char *out, size_t cap, const char *in)
 	out[o] = '\0';
 }
 
+static void log_emit(int pri, const char *fmt, va_list ap, const char *suffix)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_emit(int pri, const char *fmt, va_list ap, const char *suffix)
 {

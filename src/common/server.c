@@ -176,6 +176,12 @@ conn_close(srv_conn_t *c)
 	srv_conn_unref(c);
 }
 
+void
+srv_conn_close(srv_conn_t *c)
+{
+	conn_close(c);
+}
+
 /* Close once what is queued for the peer is written (or after a linger). */
 static void
 conn_close_after_flush(srv_conn_t *c)
@@ -733,14 +739,51 @@ record_bound(srv_t *s)
 	snprintf(s->bound, sizeof(s->bound), "[%s]:%d", host, port);
 }
 
+/* "host:port" or "[v6]:port" with a numeric host; port 0 lets the kernel
+ * choose (evutil_parse_sockaddr_port refuses 0). */
+static int
+parse_listen(const char *spec, struct sockaddr_storage *ss, int *sl)
+{
+	const char *colon = strrchr(spec, ':');
+	char host[INET6_ADDRSTRLEN + 2], *end;
+	size_t hl;
+	long port;
+
+	if (colon == NULL || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*sl = sizeof(*a);
+		return 0;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -1;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	*sl = sizeof(*a);
+	return 0;
+}
+
 int
 srv_start(srv_t *s, struct event_base *main_base, err_t *err)
 {
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
 
-	if (evutil_parse_sockaddr_port(s->listen, (struct sockaddr *)&ss, &sl) == -1)
-		return err_set(err, STB_BAD_REQUEST, "listen: '%s' is not host:port", s->listen);
+	if (parse_listen(s->listen, &ss, &sl) == -1)
+		return err_set(err, STB_BAD_REQUEST, "listen: '%s' is not IP:port", s->listen);
 	if ((s->workers = calloc((size_t)s->conf.workers, sizeof(*s->workers))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
 	for (int i = 0; i < s->conf.workers; i++) {

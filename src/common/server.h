@@ -98,6 +98,8 @@ mbox_t *srv_conn_mbox(srv_conn_t *c);
 void srv_conn_ref(srv_conn_t *c);
 void srv_conn_unref(srv_conn_t *c);
 int srv_conn_is_open(const srv_conn_t *c);
+/* Closes at once, dropping unsent output (on the connection's loop). */
+void srv_conn_close(srv_conn_t *c);
 
 /* Observability. */
 typedef struct srv_stats {

@@ -6,6 +6,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +62,41 @@ ssl_errstr(char *buf, size_t cap)
 		ERR_error_string_n(e, buf, cap);
 	ERR_clear_error();
 	return buf;
+}
+
+/* A write to a socket the server closed raises SIGPIPE; a library must not
+ * kill its host or change its signal dispositions, so SIGPIPE is blocked in
+ * this thread around writes and a pending one we caused is consumed. */
+typedef struct sigpipe_guard {
+	sigset_t old;
+	int was_pending;
+} sigpipe_guard_t;
+
+static void
+sigpipe_block(sigpipe_guard_t *g)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void
+sigpipe_restore(sigpipe_guard_t *g)
+{
+	sigset_t set, pending;
+	struct timespec zero = {0, 0};
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE))
+		while (sigtimedwait(&set, NULL, &zero) == -1 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
 const char *
@@ -289,7 +326,10 @@ void
 stb_disconnect(stb_client_t *c)
 {
 	if (c->ssl != NULL) {
+		sigpipe_guard_t g;
+		sigpipe_block(&g);
 		SSL_shutdown(c->ssl);
+		sigpipe_restore(&g);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -353,13 +393,19 @@ stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_err
 	uint8_t hdr[STB_FRAME_HDR_LEN];
 	frame_hdr_t h = {0, type, ++c->next_id, tlvs ? (uint32_t)tlvs->len : 0};
 	uint32_t want = h.req_id;
+	sigpipe_guard_t g;
+	int wrc;
 
 	if (c->ssl == NULL)
 		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
 	deadline_in(&dl, c->timeout_ms);
 	frame_encode_hdr(hdr, &h);
-	if (ssl_write_all(c, hdr, sizeof(hdr), &dl, err) == -1 ||
-	    (h.len > 0 && ssl_write_all(c, tlvs->data, tlvs->len, &dl, err) == -1))
+	sigpipe_block(&g);
+	wrc = ssl_write_all(c, hdr, sizeof(hdr), &dl, err);
+	if (wrc == 0 && h.len > 0)
+		wrc = ssl_write_all(c, tlvs->data, tlvs->len, &dl, err);
+	sigpipe_restore(&g);
+	if (wrc == -1)
 		goto broken;
 	for (;;) {
 		err_t perr;

@@ -33,7 +33,7 @@ usage(void)
 		"  audit verify           check the audit hash chain\n"
 		"  audit export [--since SEQ] [--limit N]\n"
 		"  audit note TEXT        append an operator note to the audit log\n"
-		"  messages               the message registry\n");
+		"  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n");
 }
 
 static int
@@ -289,6 +289,145 @@ cmd_messages(void)
 	}
 }
 
+/* ---- stbctl messages --markdown: the registry tables of PROTOCOL.md ---- */
+
+static const struct {
+	int code;
+	const char *desc;
+} md_statuses[STATUS_COUNT] = {
+#define STB_STATUS(n, c, d) {c, d},
+#include "stb_proto.def"
+};
+
+/* A table cell: pipes would end the cell, < and & would start HTML. */
+static void
+md_text(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '|')
+			fputs("\\|", stdout);
+		else if (*s == '<')
+			fputs("&lt;", stdout);
+		else if (*s == '&')
+			fputs("&amp;", stdout);
+		else if (*s == '\n')
+			putchar(' ');
+		else
+			putchar(*s);
+	}
+}
+
+static void
+md_status_table(void)
+{
+	printf("### Status codes\n\n| code | name | meaning |\n|---:|---|---|\n");
+	for (size_t i = 0; i < STATUS_COUNT; i++) {
+		printf("| %d | `%s` | ", md_statuses[i].code, stb_status_name(md_statuses[i].code));
+		md_text(md_statuses[i].desc);
+		printf(" |\n");
+	}
+}
+
+static void
+md_role_table(void)
+{
+	printf("\n### Roles\n\n| bit | role | certificate SAN URI |\n|---:|---|---|\n");
+	for (int i = 0; i < ROLE_COUNT; i++) {
+		unsigned bit = 0;
+		while (bit < 31 && !(proto_roles[i].bit & (1u << bit)))
+			bit++;
+		if (proto_roles[i].bit == STB_R_ANONYMOUS)
+			printf("| %u | `%s` | (none: a peer without a certificate) |\n", bit,
+			       proto_roles[i].uri);
+		else
+			printf("| %u | `%s` | `%s%s` |\n", bit, proto_roles[i].uri,
+			       STB_ROLE_URI_PREFIX, proto_roles[i].uri);
+	}
+}
+
+static void
+md_tlv_len(const proto_tlv_t *t)
+{
+	if (t->min == t->max)
+		printf("%u", t->min);
+	else
+		printf("%u..%u", t->min, t->max);
+}
+
+static void
+md_tlv_table(void)
+{
+	printf("\n### TLVs\n\n| number | name | kind | length | repeatable | description |\n"
+	       "|---|---|---|---:|---|---|\n");
+	for (int i = 0; i < TLV_IX_COUNT; i++) {
+		const proto_tlv_t *t = &proto_tlvs[i];
+		printf("| 0x%04x | `%s` | %s | ", t->num, t->name, proto_tlv_kind_name(t->kind));
+		md_tlv_len(t);
+		printf(" | %s | ", t->repeatable ? "yes" : "no");
+		md_text(t->desc);
+		printf(" |\n");
+	}
+}
+
+static void
+md_msg_table(void)
+{
+	printf("\n### Messages\n\n| number | name | senders | description |\n|---|---|---|---|\n");
+	for (int i = 0; i < MSG_IX_COUNT; i++) {
+		char roles[256];
+		proto_roles_str(proto_msgs[i].roles, roles, sizeof(roles));
+		printf("| 0x%04x | `%s` | %s | ", proto_msgs[i].num, proto_msgs[i].name, roles);
+		md_text(proto_msgs[i].desc);
+		printf(" |\n");
+	}
+}
+
+static void
+md_field_rows(int mix, int dir)
+{
+	const char *what = dir == MSG_DIR_REQ ? "request" : "response";
+	int n = 0;
+
+	for (size_t i = 0; i < proto_nfields; i++) {
+		const proto_field_t *f = &proto_fields[i];
+		const proto_tlv_t *t = &proto_tlvs[f->tlv];
+		if (f->msg != mix || f->dir != dir)
+			continue;
+		printf("| %s | `%s` | 0x%04x | %s | %s |\n", what, t->name, t->num,
+		       proto_tlv_kind_name(t->kind), f->required ? "REQUIRED" : "OPTIONAL");
+		n++;
+	}
+	if (n == 0)
+		printf("| %s | (no TLVs) | | | |\n", what);
+}
+
+static void
+md_msg_fields(void)
+{
+	printf("\n### Message bodies\n");
+	for (int i = 0; i < MSG_IX_COUNT; i++) {
+		char roles[256];
+		proto_roles_str(proto_msgs[i].roles, roles, sizeof(roles));
+		printf("\n#### `%s` (0x%04x)\n\n", proto_msgs[i].name, proto_msgs[i].num);
+		md_text(proto_msgs[i].desc);
+		printf(". Senders: %s.\n\n| body | TLV | number | kind | presence |\n"
+		       "|---|---|---|---|---|\n",
+		       roles);
+		md_field_rows(i, MSG_DIR_REQ);
+		md_field_rows(i, MSG_DIR_RSP);
+	}
+}
+
+static void
+cmd_messages_markdown(void)
+{
+	md_status_table();
+	md_role_table();
+	md_tlv_table();
+	md_msg_table();
+	md_msg_fields();
+}
+
 static int
 split_addr(const char *addr, char *host, size_t hcap, const char **port)
 {
@@ -360,7 +499,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[0], "messages") == 0) {
-		cmd_messages();
+		if (argc == 2 && strcmp(argv[1], "--markdown") == 0)
+			cmd_messages_markdown();
+		else if (argc == 1)
+			cmd_messages();
+		else {
+			usage();
+			return 2;
+		}
 		return 0;
 	}
 	if (addr == NULL || ca == NULL || cert == NULL || key == NULL ||
