@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# setup-deps.sh: install what stbcred needs to build, test and run, from
+# Debian's packages.  Idempotent; run as root or with sudo available.
+set -euo pipefail
+
+pkgs=(
+	build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+	libssl-dev libevent-dev libsqlite3-dev libcjson-dev libcmocka-dev
+	openssl sqlite3
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "setup-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

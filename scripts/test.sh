@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# test.sh: install the dependencies, build, and run every test twice —
+# plain and under AddressSanitizer + UndefinedBehaviorSanitizer — then the
+# fuzz targets for a bounded time.  Exit status 0 only when all pass.
+#
+#   STB_FUZZ_SECONDS   seconds per fuzz target (default 60; 0 skips fuzzing)
+#   STB_SKIP_DEPS=1    do not run setup-deps.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+jobs=$(nproc)
+fuzz_seconds=${STB_FUZZ_SECONDS:-60}
+
+[ "${STB_SKIP_DEPS:-0}" = 1 ] || scripts/setup-deps.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+
+run_suite() { # NAME BUILD_DIR CMAKE_ARGS...
+	local name=$1 dir=$2
+	shift 2
+	step "$name: configure and build ($dir)"
+	cmake -S "$src" -B "$dir" -G Ninja -DSTB_WERROR=ON "$@" >/dev/null
+	ninja -C "$dir"
+	step "$name: tests"
+	ctest --test-dir "$dir" --output-on-failure -j "$jobs" --timeout 600
+}
+
+run_suite plain build
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	run_suite "ASan+UBSan" build-asan -DSTB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+	step "fuzz: build (clang, libFuzzer)"
+	CC=clang cmake -S "$src" -B build-fuzz -G Ninja -DSTB_FUZZ=ON >/dev/null
+	ninja -C build-fuzz fuzz_frame
+	step "fuzz: fuzz_frame for ${fuzz_seconds}s"
+	corpus=$(mktemp -d)
+	trap 'rm -rf "$corpus"' EXIT
+	build-fuzz/tests/fuzz/fuzz_frame -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+		"$corpus" tests/fuzz/corpus/frame 2>&1 | tail -n 12
+fi
+step "all tests passed"
