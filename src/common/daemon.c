@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,23 @@ daemon_tables(daemon_t *d)
 		return -1;
 	d->tabs[0] = (cfg_table_t){d->common_opts, NCOMMON, &d->conf};
 	d->tabs[1] = (cfg_table_t){def->opts, def->nopts, def->conf};
+	return 0;
+}
+
+/* Addresses are checked with the config, so -t catches them. */
+static int
+daemon_check_addrs(daemon_t *d, err_t *err)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+
+	if (srv_parse_addr(d->conf.listen, &ss, &sl) == -1)
+		return err_set(err, STB_BAD_REQUEST, "listen: '%s' is not IP:port",
+			       d->conf.listen);
+	sl = sizeof(ss);
+	if (*d->conf.http_listen != '\0' && srv_parse_addr(d->conf.http_listen, &ss, &sl) == -1)
+		return err_set(err, STB_BAD_REQUEST, "http_listen: '%s' is not IP:port",
+			       d->conf.http_listen);
 	return 0;
 }
 
@@ -335,6 +353,12 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 	}
 	if (cfg_load(d.tabs, 2, d.conf_file, &err) == -1) {
 		fprintf(stderr, "%s: %s\n", def->name, err.msg);
+		return 1;
+	}
+	if (daemon_check_addrs(&d, &err) == -1) {
+		fprintf(stderr, "%s: %s: %s\n", def->name, d.conf_file ? d.conf_file : "default",
+			err.msg);
+		cfg_free(d.tabs, 2);
 		return 1;
 	}
 	if (check) {

@@ -1,6 +1,9 @@
 /* httpd: /healthz and /metrics (Prometheus text) on the main loop. */
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/listener.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,23 +91,15 @@ http_other(struct evhttp_request *req, void *arg)
 int
 httpd_start(daemon_t *d, err_t *err)
 {
-	char host[256];
-	const char *colon;
-	int port;
+	struct sockaddr_storage ss;
+	struct evconnlistener *l;
+	int sl = sizeof(ss);
 
 	if (d->conf.http_listen == NULL || *d->conf.http_listen == '\0')
 		return 0;
-	colon = strrchr(d->conf.http_listen, ':');
-	if (colon == NULL || (size_t)(colon - d->conf.http_listen) >= sizeof(host) ||
-	    (port = atoi(colon + 1)) < 0 || port > 65535)
-		return err_set(err, STB_BAD_REQUEST, "http_listen: '%s' is not host:port",
+	if (srv_parse_addr(d->conf.http_listen, &ss, &sl) == -1)
+		return err_set(err, STB_BAD_REQUEST, "http_listen: '%s' is not IP:port",
 			       d->conf.http_listen);
-	memcpy(host, d->conf.http_listen, (size_t)(colon - d->conf.http_listen));
-	host[colon - d->conf.http_listen] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
 	if ((d->http = evhttp_new(d->base)) == NULL)
 		return err_set(err, STB_INTERNAL, "evhttp_new failed");
 	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
@@ -114,9 +109,15 @@ httpd_start(daemon_t *d, err_t *err)
 	evhttp_set_cb(d->http, "/healthz", http_healthz, d);
 	evhttp_set_cb(d->http, "/metrics", http_metrics, d);
 	evhttp_set_gencb(d->http, http_other, d);
-	if (evhttp_bind_socket(d->http, host, (ev_uint16_t)port) == -1)
-		return err_set(err, STB_UNAVAILABLE, "http_listen: cannot bind %s",
-			       d->conf.http_listen);
+	l = evconnlistener_new_bind(d->base, NULL, NULL,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+				    128, (struct sockaddr *)&ss, sl);
+	if (l == NULL || evhttp_bind_listener(d->http, l) == NULL) {
+		if (l != NULL)
+			evconnlistener_free(l);
+		return err_set(err, STB_UNAVAILABLE, "http_listen: cannot bind %s: %s",
+			       d->conf.http_listen, strerror(errno));
+	}
 	log_info("metrics on http://%s/metrics", d->conf.http_listen);
 	return 0;
 }

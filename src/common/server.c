@@ -239,6 +239,24 @@ send_error(srv_conn_t *c, uint16_t type, uint32_t req_id, int status, const char
 	size_t start;
 	size_t tl = strnlen(text, 512);
 
+	/* a cut (vsnprintf's or ours) must not leave half a UTF-8 sequence:
+	 * the peer checks the text */
+	if (tl > 0) {
+		size_t i = tl - 1, need = 1;
+		unsigned char lead;
+		while (i > 0 && ((unsigned char)text[i] & 0xc0) == 0x80)
+			i--;
+		lead = (unsigned char)text[i];
+		if (lead >= 0xf0)
+			need = 4;
+		else if (lead >= 0xe0)
+			need = 3;
+		else if (lead >= 0xc0)
+			need = 2;
+		if (i + need > tl)
+			tl = i;
+	}
+
 	buf_reset(b);
 	if (frame_begin(b, &start) == -1 || tlv_put_u16(b, STB_TLV_STATUS, (uint16_t)status) == -1 ||
 	    tlv_put(b, STB_TLV_ERROR_TEXT, text, tl) == -1 ||
@@ -739,10 +757,8 @@ record_bound(srv_t *s)
 	snprintf(s->bound, sizeof(s->bound), "[%s]:%d", host, port);
 }
 
-/* "host:port" or "[v6]:port" with a numeric host; port 0 lets the kernel
- * choose (evutil_parse_sockaddr_port refuses 0). */
-static int
-parse_listen(const char *spec, struct sockaddr_storage *ss, int *sl)
+int
+srv_parse_addr(const char *spec, struct sockaddr_storage *ss, int *sl)
 {
 	const char *colon = strrchr(spec, ':');
 	char host[INET6_ADDRSTRLEN + 2], *end;
@@ -782,7 +798,7 @@ srv_start(srv_t *s, struct event_base *main_base, err_t *err)
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
 
-	if (parse_listen(s->listen, &ss, &sl) == -1)
+	if (srv_parse_addr(s->listen, &ss, &sl) == -1)
 		return err_set(err, STB_BAD_REQUEST, "listen: '%s' is not IP:port", s->listen);
 	if ((s->workers = calloc((size_t)s->conf.workers, sizeof(*s->workers))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");

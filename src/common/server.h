@@ -73,6 +73,10 @@ int srv_nworkers(const srv_t *s);
 /* Address actually bound (port 0 resolved), "host:port". */
 const char *srv_bound(const srv_t *s);
 
+/* "IP:port" or "[IPv6]:port" (numeric); port 0 lets the kernel choose. */
+struct sockaddr_storage;
+int srv_parse_addr(const char *spec, struct sockaddr_storage *ss, int *sl);
+
 /* Answering. */
 buf_t *srv_reply_begin(srv_req_t *r);
 void srv_reply_end(srv_req_t *r);
