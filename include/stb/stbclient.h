@@ -61,14 +61,14 @@ STB_API void stb_client_free(stb_client_t *c);
 STB_API int stb_client_set_ca_file(stb_client_t *c, const char *path, stb_error_t *err);
 /* A client certificate and key (PEM), for devices and operators that have
  * one. */
-STB_API int stb_client_set_identity(stb_client_t *c, const char *cert_path,
-				    const char *key_path, stb_error_t *err);
+STB_API int stb_client_set_identity(stb_client_t *c, const char *cert_path, const char *key_path,
+                                    stb_error_t *err);
 /* Deadline for connecting and for each request, in milliseconds (default
  * 10000). */
 STB_API void stb_client_set_timeout(stb_client_t *c, int timeout_ms);
 STB_API void stb_client_set_log(stb_client_t *c, stb_log_fn fn, void *ctx);
 STB_API void stb_client_set_secret_store(stb_client_t *c, const stb_secret_store_t *store,
-					 void *ctx);
+                                         void *ctx);
 
 /* Connects over TLS and checks the server certificate against the CA and
  * host (a DNS name or an IP address). */
@@ -78,7 +78,7 @@ STB_API void stb_disconnect(stb_client_t *c);
 /* PING; payload (may be NULL) must come back unchanged.  *rtt_us gets the
  * round-trip time. */
 STB_API int stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t *rtt_us,
-		     stb_error_t *err);
+                     stb_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -11,19 +11,19 @@
 extern "C" {
 #endif
 
-#define STB_FRAME_MAGIC0 0x53 /* 'S' */
-#define STB_FRAME_MAGIC1 0x42 /* 'B' */
-#define STB_FRAME_VERSION 1
-#define STB_FRAME_HDR_LEN 16
-#define STB_FRAME_F_RESPONSE 0x01
-#define STB_FRAME_F_ERROR 0x02
-#define STB_FRAME_F_PUSH 0x04
-#define STB_FRAME_F_MASK 0x07
+#define STB_FRAME_MAGIC0      0x53 /* 'S' */
+#define STB_FRAME_MAGIC1      0x42 /* 'B' */
+#define STB_FRAME_VERSION     1
+#define STB_FRAME_HDR_LEN     16
+#define STB_FRAME_F_RESPONSE  0x01
+#define STB_FRAME_F_ERROR     0x02
+#define STB_FRAME_F_PUSH      0x04
+#define STB_FRAME_F_MASK      0x07
 #define STB_FRAME_DEFAULT_MAX 65536u
-#define STB_FRAME_CAP (16u * 1024u * 1024u)
-#define STB_TLV_HDR_LEN 6
-#define STB_TLV_F_IGNORABLE 0x8000
-#define STB_ID_MAX 128
+#define STB_FRAME_CAP         (16u * 1024u * 1024u)
+#define STB_TLV_HDR_LEN       6
+#define STB_TLV_F_IGNORABLE   0x8000
+#define STB_ID_MAX            128
 
 /* Status codes carried in the STATUS TLV; append-only. */
 typedef enum {

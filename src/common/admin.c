@@ -9,8 +9,8 @@
 #include "tlv.h"
 
 #define EXPORT_DEFAULT 100
-#define EXPORT_MAX 1000
-#define EXPORT_BYTES 60000 /* stays under a client's default max_frame */
+#define EXPORT_MAX     1000
+#define EXPORT_BYTES   60000 /* stays under a client's default max_frame */
 
 static void
 admin_ping(srv_req_t *r, const msg_t *m, void *ctx)
@@ -73,11 +73,11 @@ static int
 export_one(const audit_rec_t *rec, void *arg)
 {
 	struct export_ctx *x = arg;
-	char json[AUDIT_FIELD_MAX * 2 + 512];
+	char json[AUDIT_JSON_MAX];
 	size_t len;
 
 	if (audit_rec_json(rec, json, sizeof(json)) == -1)
-		return -1;
+		return -1; /* cannot happen: AUDIT_JSON_MAX covers full escaping */
 	len = strlen(json);
 	if (x->b->len + len + STB_TLV_HDR_LEN > x->budget)
 		return -1; /* the client asks again from the next seq */
@@ -183,7 +183,7 @@ admin_audit_note(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 	n->d = d;
 	snprintf(n->actor, sizeof(n->actor), "%s@%s", srv_conn_subject(r->conn),
-		 srv_conn_peer(r->conn));
+	         srv_conn_peer(r->conn));
 	if ((n->r = srv_req_defer(r)) == NULL) {
 		free(n);
 		srv_reply_err(r, STB_INTERNAL, "out of memory");

@@ -11,12 +11,12 @@
 #include "bytes.h"
 
 const char audit_schema[] = "CREATE TABLE IF NOT EXISTS audit ("
-			    " seq INTEGER PRIMARY KEY,"
-			    " ts INTEGER NOT NULL,"
-			    " event TEXT NOT NULL,"
-			    " actor TEXT NOT NULL,"
-			    " detail TEXT NOT NULL,"
-			    " mac BLOB NOT NULL)";
+                            " seq INTEGER PRIMARY KEY,"
+                            " ts INTEGER NOT NULL,"
+                            " event TEXT NOT NULL,"
+                            " actor TEXT NOT NULL,"
+                            " detail TEXT NOT NULL,"
+                            " mac BLOB NOT NULL)";
 
 static const char sql_last[] = "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1";
 static const char sql_insert[] =
@@ -36,8 +36,8 @@ mac_field(EVP_MAC_CTX *ctx, const void *p, size_t len)
 /* mac = HMAC(key, prev_mac | seq | ts | len|event | len|actor | len|detail) */
 static int
 audit_mac(const uint8_t key[AUDIT_KEY_LEN], const uint8_t prev[AUDIT_MAC_LEN], uint64_t seq,
-	  int64_t ts, const char *event, const char *actor, const char *detail,
-	  uint8_t out[AUDIT_MAC_LEN])
+          int64_t ts, const char *event, const char *actor, const char *detail,
+          uint8_t out[AUDIT_MAC_LEN])
 {
 	static EVP_MAC *hmac; /* fetched once; EVP_MAC objects are shareable */
 	EVP_MAC_CTX *ctx;
@@ -51,7 +51,7 @@ audit_mac(const uint8_t key[AUDIT_KEY_LEN], const uint8_t prev[AUDIT_MAC_LEN], u
 		if (m == NULL)
 			return -1;
 		if (!__atomic_compare_exchange_n(&hmac, &expect, m, 0, __ATOMIC_ACQ_REL,
-						 __ATOMIC_ACQUIRE))
+		                                 __ATOMIC_ACQUIRE))
 			EVP_MAC_free(m);
 	}
 	if ((ctx = EVP_MAC_CTX_new(hmac)) == NULL)
@@ -71,7 +71,7 @@ audit_mac(const uint8_t key[AUDIT_KEY_LEN], const uint8_t prev[AUDIT_MAC_LEN], u
 
 int
 audit_append(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], const char *event,
-	     const char *actor, const char *detail, uint64_t *seq, err_t *err)
+             const char *actor, const char *detail, uint64_t *seq, err_t *err)
 {
 	uint8_t prev[AUDIT_MAC_LEN] = {0}, mac[AUDIT_MAC_LEN];
 	sqlite3_stmt *st;
@@ -136,8 +136,8 @@ audit_row(sqlite3_stmt *st, audit_rec_t *r)
 }
 
 int
-audit_verify(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], uint64_t *count,
-	     uint64_t *bad_seq, uint8_t head[AUDIT_MAC_LEN], err_t *err)
+audit_verify(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], uint64_t *count, uint64_t *bad_seq,
+             uint8_t head[AUDIT_MAC_LEN], err_t *err)
 {
 	uint8_t prev[AUDIT_MAC_LEN] = {0}, want[AUDIT_MAC_LEN];
 	uint64_t expect = 1, n = 0;
@@ -173,7 +173,7 @@ audit_verify(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], uint64_t *count,
 
 int
 audit_export(store_conn_t *c, uint64_t since, uint32_t limit,
-	     int (*fn)(const audit_rec_t *r, void *arg), void *arg, err_t *err)
+             int (*fn)(const audit_rec_t *r, void *arg), void *arg, err_t *err)
 {
 	audit_rec_t r;
 	sqlite3_stmt *st;

@@ -9,8 +9,8 @@ typedef struct buf {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
-	size_t max;  /* appends past this fail */
-	int failed;  /* sticky: an append was refused */
+	size_t max; /* appends past this fail */
+	int failed; /* sticky: an append was refused */
 } buf_t;
 
 void buf_init(buf_t *b, size_t max);

@@ -45,8 +45,9 @@ cfg_set_str(const cfg_opt_t *o, void *base, const char *v, const char *src, err_
 			if (strcmp(*c, v) == 0)
 				break;
 		if (*c == NULL)
-			return err_set(err, STB_BAD_REQUEST, "%s: %s: \"%s\" is not one of the allowed values",
-				       src, o->name, v);
+			return err_set(err, STB_BAD_REQUEST,
+			               "%s: %s: \"%s\" is not one of the allowed values", src,
+			               o->name, v);
 	}
 	if ((copy = strdup(v)) == NULL)
 		return err_set(err, STB_INTERNAL, "%s: %s: out of memory", src, o->name);
@@ -59,8 +60,8 @@ static int
 cfg_set_int(const cfg_opt_t *o, void *base, long long v, const char *src, err_t *err)
 {
 	if (v < o->min || v > o->max)
-		return err_set(err, STB_BAD_REQUEST, "%s: %s: %lld is outside %lld..%lld", src, o->name,
-			       v, o->min, o->max);
+		return err_set(err, STB_BAD_REQUEST, "%s: %s: %lld is outside %lld..%lld", src,
+		               o->name, v, o->min, o->max);
 	CFG_INT_AT(base, o) = v;
 	return 0;
 }
@@ -77,6 +78,7 @@ cfg_defaults(const cfg_table_t *tabs, size_t ntabs, err_t *err)
 
 			switch (o->type) {
 			case CFG_STR:
+				free(CFG_STR_AT(base, o)); /* a reload replaces them */
 				CFG_STR_AT(base, o) = NULL;
 				if (cfg_set_str(o, base, o->def, "default", err) == -1)
 					return -1;
@@ -85,8 +87,8 @@ cfg_defaults(const cfg_table_t *tabs, size_t ntabs, err_t *err)
 				errno = 0;
 				v = strtoll(o->def, &end, 10);
 				if (errno != 0 || *end != '\0')
-					return err_set(err, STB_INTERNAL, "default of %s is not an integer",
-						       o->name);
+					return err_set(err, STB_INTERNAL,
+					               "default of %s is not an integer", o->name);
 				if (cfg_set_int(o, base, v, "default", err) == -1)
 					return -1;
 				break;
@@ -100,7 +102,7 @@ cfg_defaults(const cfg_table_t *tabs, size_t ntabs, err_t *err)
 
 static int
 cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *prefix,
-	 const char *src, err_t *err)
+         const char *src, err_t *err)
 {
 	const cJSON *it;
 
@@ -116,7 +118,8 @@ cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *pr
 			return err_set(err, STB_BAD_REQUEST, "%s: key name too long", src);
 		if (cJSON_IsObject(it)) {
 			if (!cfg_has_prefix(tabs, ntabs, name))
-				return err_set(err, STB_BAD_REQUEST, "%s: unknown section '%s'", src, name);
+				return err_set(err, STB_BAD_REQUEST, "%s: unknown section '%s'",
+				               src, name);
 			if (cfg_walk(tabs, ntabs, it, name, src, err) == -1)
 				return -1;
 			continue;
@@ -126,21 +129,25 @@ cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *pr
 		switch (o->type) {
 		case CFG_STR:
 			if (!cJSON_IsString(it))
-				return err_set(err, STB_BAD_REQUEST, "%s: %s must be a string", src, name);
+				return err_set(err, STB_BAD_REQUEST, "%s: %s must be a string", src,
+				               name);
 			if (cfg_set_str(o, base, it->valuestring, src, err) == -1)
 				return -1;
 			break;
 		case CFG_INT:
-			if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long long)it->valuedouble)
-				return err_set(err, STB_BAD_REQUEST, "%s: %s must be an integer", src,
-					       name);
+			/* range first: casting an out-of-range double is undefined */
+			if (!cJSON_IsNumber(it) || it->valuedouble < -9.2e18 ||
+			    it->valuedouble > 9.2e18 ||
+			    it->valuedouble != (double)(long long)it->valuedouble)
+				return err_set(err, STB_BAD_REQUEST, "%s: %s must be an integer",
+				               src, name);
 			if (cfg_set_int(o, base, (long long)it->valuedouble, src, err) == -1)
 				return -1;
 			break;
 		case CFG_BOOL:
 			if (!cJSON_IsBool(it))
-				return err_set(err, STB_BAD_REQUEST, "%s: %s must be true or false", src,
-					       name);
+				return err_set(err, STB_BAD_REQUEST, "%s: %s must be true or false",
+				               src, name);
 			CFG_BOOL_AT(base, o) = cJSON_IsTrue(it);
 			break;
 		}
@@ -149,8 +156,7 @@ cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *pr
 }
 
 int
-cfg_load_text(const cfg_table_t *tabs, size_t ntabs, const char *text, const char *name,
-	      err_t *err)
+cfg_load_text(const cfg_table_t *tabs, size_t ntabs, const char *text, const char *name, err_t *err)
 {
 	cJSON *root;
 	int rc;
@@ -264,7 +270,7 @@ cfg_dump_json(const cfg_table_t *tabs, size_t ntabs)
 				break;
 			case CFG_INT:
 				cJSON_AddNumberToObject(sec, leaf,
-							(double)CFG_INT_AT(tabs[t].base, o));
+				                        (double)CFG_INT_AT(tabs[t].base, o));
 				break;
 			case CFG_BOOL:
 				cJSON_AddBoolToObject(sec, leaf, CFG_BOOL_AT(tabs[t].base, o));
@@ -284,7 +290,7 @@ cfg_print_help(const cfg_table_t *tabs, size_t ntabs)
 			const cfg_opt_t *o = &tabs[t].opts[i];
 			static const char *const tn[] = {"string", "integer", "boolean"};
 			printf("  %-28s %-8s default %s%s%s\n      %s\n", o->name, tn[o->type],
-			       o->type == CFG_STR ? "\"" : "", o->def, o->type == CFG_STR ? "\"" : "",
-			       o->help);
+			       o->type == CFG_STR ? "\"" : "", o->def,
+			       o->type == CFG_STR ? "\"" : "", o->help);
 		}
 }

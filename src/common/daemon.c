@@ -1,9 +1,9 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ static const char *const choices_client_auth[] = {"require", "optional", NULL};
 static const char *const choices_tls_version[] = {"1.2", "1.3", NULL};
 
 #define OFF(f) offsetof(daemon_conf_t, f)
-#define I64 ((long long)1 << 62)
+#define I64    ((long long)1 << 62)
 static const cfg_opt_t common_opts[] = {
     {"listen", CFG_STR, "", 0, 0, NULL, OFF(listen), "TLS listen address, host:port"},
     {"workers", CFG_INT, "0", 0, 64, NULL, OFF(workers), "worker event loops; 0 = one per core"},
@@ -60,17 +60,16 @@ static void
 usage(const daemon_def_t *def)
 {
 	fprintf(stderr,
-		"usage: %s [-dt] [-c file]\n"
-		"  -c file  configuration (JSON); defaults apply without one\n"
-		"  -t       check the configuration and exit\n"
-		"  -d       log debug events\n"
-		"  -H       list every configuration key with its default\n"
-		"  -V       print the version\n",
-		def->name);
+	        "usage: %s [-dt] [-c file]\n"
+	        "  -c file  configuration (JSON); defaults apply without one\n"
+	        "  -t       check the configuration and exit\n"
+	        "  -d       log debug events\n"
+	        "  -H       list every configuration key with its default\n"
+	        "  -V       print the version\n",
+	        def->name);
 }
 
-static int
-set_default(daemon_t *d, int slot, const char *key, const char *fmt, ...)
+static int set_default(daemon_t *d, int slot, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -123,12 +122,11 @@ daemon_check_addrs(daemon_t *d, err_t *err)
 	int sl = sizeof(ss);
 
 	if (srv_parse_addr(d->conf.listen, &ss, &sl) == -1)
-		return err_set(err, STB_BAD_REQUEST, "listen: '%s' is not IP:port",
-			       d->conf.listen);
+		return err_set(err, STB_BAD_REQUEST, "listen: '%s' is not IP:port", d->conf.listen);
 	sl = sizeof(ss);
 	if (*d->conf.http_listen != '\0' && srv_parse_addr(d->conf.http_listen, &ss, &sl) == -1)
 		return err_set(err, STB_BAD_REQUEST, "http_listen: '%s' is not IP:port",
-			       d->conf.http_listen);
+		               d->conf.http_listen);
 	return 0;
 }
 
@@ -136,9 +134,9 @@ static int
 daemon_tls_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
 {
 	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca,
-			 strcmp(d->conf.client_auth, "require") == 0 ? TLS_CLIENT_AUTH_REQUIRE
-								      : TLS_CLIENT_AUTH_OPTIONAL,
-			 strcmp(d->conf.tls_min_version, "1.3") == 0};
+	                 strcmp(d->conf.client_auth, "require") == 0 ? TLS_CLIENT_AUTH_REQUIRE
+	                                                             : TLS_CLIENT_AUTH_OPTIONAL,
+	                 strcmp(d->conf.tls_min_version, "1.3") == 0};
 
 	*out = tls_server_ctx_new(&tc, err);
 	return *out == NULL ? -1 : 0;
@@ -217,7 +215,7 @@ daemon_open_store(daemon_t *d, err_t *err)
 
 	if (mkdir(d->conf.state_dir, 0700) == -1 && errno != EEXIST)
 		return err_set(err, STB_INTERNAL, "state_dir %s: %s", d->conf.state_dir,
-			       strerror(errno));
+		               strerror(errno));
 	n = snprintf(path, sizeof(path), "%s/%s.db", d->conf.state_dir, d->def->name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return err_set(err, STB_BAD_REQUEST, "state_dir path too long");
@@ -227,8 +225,8 @@ daemon_open_store(daemon_t *d, err_t *err)
 }
 
 int
-daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
-	     const char *detail, uint64_t *seq, err_t *err)
+daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor, const char *detail,
+             uint64_t *seq, err_t *err)
 {
 	return audit_append(c, d->audit_key, event, actor, detail, seq, err);
 }
@@ -257,13 +255,13 @@ daemon_start(daemon_t *d, err_t *err)
 		return -1;
 	tls_holder_init(&d->tls, ctx);
 	sc = (srv_conf_t){d->conf.listen,
-			  (int)d->conf.workers,
-			  (uint32_t)d->conf.max_frame,
-			  (uint32_t)d->conf.max_inflight,
-			  (uint32_t)d->conf.max_connections,
-			  (int)d->conf.handshake_timeout_ms,
-			  (int)d->conf.idle_timeout_ms,
-			  (int)d->conf.frame_timeout_ms};
+	                  (int)d->conf.workers,
+	                  (uint32_t)d->conf.max_frame,
+	                  (uint32_t)d->conf.max_inflight,
+	                  (uint32_t)d->conf.max_connections,
+	                  (int)d->conf.handshake_timeout_ms,
+	                  (int)d->conf.idle_timeout_ms,
+	                  (int)d->conf.frame_timeout_ms};
 	if ((d->srv = srv_new(&sc, &d->tls, d, err)) == NULL)
 		return -1;
 	admin_register(d);
@@ -357,7 +355,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 	}
 	if (daemon_check_addrs(&d, &err) == -1) {
 		fprintf(stderr, "%s: %s: %s\n", def->name, d.conf_file ? d.conf_file : "default",
-			err.msg);
+		        err.msg);
 		cfg_free(d.tabs, 2);
 		return 1;
 	}
@@ -376,7 +374,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		return 1;
 	}
 	log_info("%s %s listening on %s with %d workers", def->name, STBCRED_VERSION,
-		 srv_bound(d.srv), srv_nworkers(d.srv));
+	         srv_bound(d.srv), srv_nworkers(d.srv));
 	sdnotify_send("READY=1");
 	event_base_dispatch(d.base);
 	log_info("stopping");

@@ -24,14 +24,14 @@
 typedef struct daemon daemon_t;
 
 typedef struct daemon_def {
-	const char *name;	    /* "ca-authd" */
-	uint32_t role;		    /* its own role bit */
-	const char *listen;	    /* default listen address */
-	const char *http_listen;    /* default metrics address */
-	const char *client_auth;    /* "require" or "optional" */
-	const cfg_opt_t *opts;	    /* the daemon's own options */
+	const char *name;        /* "ca-authd" */
+	uint32_t role;           /* its own role bit */
+	const char *listen;      /* default listen address */
+	const char *http_listen; /* default metrics address */
+	const char *client_auth; /* "require" or "optional" */
+	const cfg_opt_t *opts;   /* the daemon's own options */
 	size_t nopts;
-	void *conf;		    /* struct those options fill */
+	void *conf; /* struct those options fill */
 	const char *const *migrations;
 	int nmigrations;
 	/* registers handlers; runs after the store is open */
@@ -68,7 +68,7 @@ struct daemon {
 	daemon_conf_t conf;
 	cfg_table_t tabs[2];
 	cfg_opt_t *common_opts; /* with this daemon's defaults */
-	char *defaults[8];	/* strings those defaults point at */
+	char *defaults[8];      /* strings those defaults point at */
 	struct event_base *base;
 	sealed_kek_t *kek;
 	uint8_t audit_key[AUDIT_KEY_LEN];
@@ -88,7 +88,7 @@ int daemon_main(int argc, char **argv, const daemon_def_t *def);
 void admin_register(daemon_t *d);
 /* Appends to the audit chain from a store write function. */
 int daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
-		 const char *detail, uint64_t *seq, err_t *err);
+                 const char *detail, uint64_t *seq, err_t *err);
 /* The HTTP listener (httpd.c). */
 int httpd_start(daemon_t *d, err_t *err);
 void httpd_stop(daemon_t *d);

@@ -15,8 +15,7 @@ typedef struct err {
 
 /* Records status and message in err (which may be NULL); returns -1 so
  * callers can write "return err_set(...)". */
-int err_set(err_t *err, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int err_set(err_t *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void err_clear(err_t *err);
 
 #endif

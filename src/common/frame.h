@@ -20,7 +20,7 @@ typedef struct frame_hdr {
 } frame_hdr_t;
 
 enum {
-	FRAME_OK = 0,	     /* header and whole body are in the buffer */
+	FRAME_OK = 0,        /* header and whole body are in the buffer */
 	FRAME_NEED_MORE = 1, /* not enough bytes yet */
 	FRAME_BAD_MAGIC = -1,
 	FRAME_BAD_VERSION = -2,

@@ -68,15 +68,15 @@ log_emit(int pri, const char *fmt, va_list ap, const char *suffix)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_escape(esc, sizeof(esc), msg);
 	fprintf(stderr, "{\"ts\":%lld.%03ld,\"pri\":%d,\"ident\":\"%s\",\"msg\":\"%s\"}\n",
-		(long long)ts.tv_sec, ts.tv_nsec / 1000000, pri, log_ident, esc);
+	        (long long)ts.tv_sec, ts.tv_nsec / 1000000, pri, log_ident, esc);
 }
 
-#define LOG_BODY(pri, suffix)                                                                 \
-	do {                                                                                  \
-		va_list ap;                                                                   \
-		va_start(ap, fmt);                                                            \
-		log_emit(pri, fmt, ap, suffix);                                               \
-		va_end(ap);                                                                   \
+#define LOG_BODY(pri, suffix)                                                                      \
+	do {                                                                                       \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_emit(pri, fmt, ap, suffix);                                                    \
+		va_end(ap);                                                                        \
 	} while (0)
 
 void

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <time.h>
 
-const uint64_t hist_bounds_us[HIST_NBUCKETS - 1] = {50,	  100,	 250,	500,	1000,	2500,
-						     5000, 10000, 25000, 100000, 1000000};
+const uint64_t hist_bounds_us[HIST_NBUCKETS - 1] = {50,   100,   250,   500,    1000,   2500,
+                                                    5000, 10000, 25000, 100000, 1000000};
 
 void
 hist_observe(hist_t *h, uint64_t us)
@@ -56,14 +56,15 @@ hist_write_prom(buf_t *out, const char *name, const char *labels, const hist_t *
 		cum += h->bucket[i];
 		if (i < HIST_NBUCKETS - 1) {
 			if (buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
-				       (double)hist_bounds_us[i] / 1e6, (unsigned long long)cum) == -1)
+			               (double)hist_bounds_us[i] / 1e6,
+			               (unsigned long long)cum) == -1)
 				return -1;
 		} else if (buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-				      (unsigned long long)cum) == -1)
+		                      (unsigned long long)cum) == -1)
 			return -1;
 	}
-	if (buf_printf(out, "%s_sum{%s} %g\n%s_count{%s} %llu\n", name, labels,
-		       (double)h->sum_us / 1e6, name, labels, (unsigned long long)h->count) == -1)
+	if (buf_printf(out, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels,
+	               (double)h->sum_us / 1e6, name, labels, (unsigned long long)h->count) == -1)
 		return -1;
 	return 0;
 }

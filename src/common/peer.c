@@ -1,12 +1,12 @@
 #include "peer.h"
 
 #include <event2/buffer.h>
-#include <openssl/err.h>
-#include <stdio.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -121,7 +121,8 @@ peer_readcb(struct bufferevent *bev, void *arg)
 		}
 		if (msg_parse(&m, &h, frame + STB_FRAME_HDR_LEN, &err) == -1) {
 			err_t e2;
-			err_set(&e2, STB_INTERNAL, "%s sent an invalid answer: %s", p->addr, err.msg);
+			err_set(&e2, STB_INTERNAL, "%s sent an invalid answer: %s", p->addr,
+			        err.msg);
 			pending_finish(q, NULL, &e2);
 		} else {
 			err_clear(&err);
@@ -157,8 +158,8 @@ peer_eventcb(struct bufferevent *bev, short what, void *arg)
 		if (e != 0)
 			ERR_error_string_n(e, why, sizeof(why));
 		else
-			snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(
-							     EVUTIL_SOCKET_ERROR()));
+			snprintf(why, sizeof(why), "%s",
+			         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	} else
 		snprintf(why, sizeof(why), "connection closed");
 	peer_drop(p, why);
@@ -172,7 +173,7 @@ peer_dial(peer_t *p, err_t *err)
 	if (ssl == NULL)
 		return err_set(err, STB_INTERNAL, "SSL_new failed");
 	p->bev = bufferevent_openssl_socket_new(p->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-						BEV_OPT_CLOSE_ON_FREE);
+	                                        BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL)
 		return err_set(err, STB_INTERNAL, "cannot create a connection to %s", p->addr);
 	bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
@@ -230,8 +231,8 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done_fn fn,
-	  void *arg, err_t *err)
+peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done_fn fn, void *arg,
+          err_t *err)
 {
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	uint8_t hdr[STB_FRAME_HDR_LEN];
@@ -241,7 +242,7 @@ peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done
 	if (p->bev == NULL) {
 		if (now_ns() < p->retry_at)
 			return err_set(err, STB_UNAVAILABLE, "%s is unreachable (retrying shortly)",
-				       p->addr);
+			               p->addr);
 		if (peer_dial(p, err) == -1)
 			return -1;
 	}

@@ -18,10 +18,10 @@
 typedef struct peer peer_t;
 
 typedef struct peer_conf {
-	const char *addr;	/* "host:port" */
-	uint32_t expect_roles;	/* the server must hold one of these roles */
-	uint32_t max_frame;	/* largest answer accepted */
-	int backoff_min_ms;	/* first wait after a failure */
+	const char *addr;      /* "host:port" */
+	uint32_t expect_roles; /* the server must hold one of these roles */
+	uint32_t max_frame;    /* largest answer accepted */
+	int backoff_min_ms;    /* first wait after a failure */
 	int backoff_max_ms;
 } peer_conf_t;
 
@@ -34,7 +34,7 @@ peer_t *peer_new(struct event_base *base, SSL_CTX *ctx, const peer_conf_t *conf,
 /* Sends a request.  -1 (fn not called) when the peer is in backoff or the
  * request cannot be queued. */
 int peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done_fn fn,
-	      void *arg, err_t *err);
+              void *arg, err_t *err);
 int peer_connected(const peer_t *p);
 /* Fails everything pending with UNAVAILABLE, then frees. */
 void peer_free(peer_t *p);

@@ -7,13 +7,13 @@
 #include "bytes.h"
 #include "tlv.h"
 
-#define K_U8 TK_U8
-#define K_U16 TK_U16
-#define K_U32 TK_U32
-#define K_U64 TK_U64
-#define K_BYTES TK_BYTES
+#define K_U8     TK_U8
+#define K_U16    TK_U16
+#define K_U32    TK_U32
+#define K_U64    TK_U64
+#define K_BYTES  TK_BYTES
 #define K_STRING TK_STRING
-#define K_ID TK_ID
+#define K_ID     TK_ID
 
 const proto_tlv_t proto_tlvs[TLV_IX_COUNT] = {
 #define STB_TLV(n, c, k, mn, mx, r, d) {c, K_##k, r, mn, mx, #n, d},
@@ -25,8 +25,8 @@ const proto_msg_t proto_msgs[MSG_IX_COUNT] = {
 #include "stb_proto.def"
 };
 
-#define DIR_REQ MSG_DIR_REQ
-#define DIR_RSP MSG_DIR_RSP
+#define DIR_REQ           MSG_DIR_REQ
+#define DIR_RSP           MSG_DIR_RSP
 #define PRESENCE_REQUIRED 1
 #define PRESENCE_OPTIONAL 0
 const proto_field_t proto_fields[] = {
@@ -49,8 +49,8 @@ static const struct {
 };
 
 /* Compile-time checks the registry must pass. */
-#define STB_TLV(n, c, k, mn, mx, r, d)                                                        \
-	_Static_assert((c) > 0 && (c) <= 0xffff, "TLV number of " #n " out of range");        \
+#define STB_TLV(n, c, k, mn, mx, r, d)                                                             \
+	_Static_assert((c) > 0 && (c) <= 0xffff, "TLV number of " #n " out of range");             \
 	_Static_assert((mn) <= (mx), "TLV " #n " min > max");
 #define STB_ROLE(n, b, u) _Static_assert((b) < 32, "role bit of " #n " out of range");
 #include "stb_proto.def"
@@ -260,23 +260,23 @@ tlv_value_check(const proto_tlv_t *t, const uint8_t *v, uint32_t len, err_t *err
 	case TK_U64:
 		if (len != width[t->kind])
 			return err_set(err, STB_BAD_REQUEST, "TLV %s must be %u bytes, not %u",
-				       t->name, width[t->kind], len);
+			               t->name, width[t->kind], len);
 		return 0;
 	case TK_STRING:
 		if (!utf8_valid(v, len))
 			return err_set(err, STB_BAD_REQUEST, "TLV %s is not UTF-8 without NUL",
-				       t->name);
+			               t->name);
 		break;
 	case TK_ID:
 		if (!id_valid(v, len))
 			return err_set(err, STB_BAD_REQUEST,
-				       "TLV %s is not an identifier [A-Za-z0-9._:/-]{1,128}",
-				       t->name);
+			               "TLV %s is not an identifier [A-Za-z0-9._:/-]{1,128}",
+			               t->name);
 		break;
 	}
 	if (len < t->min || len > t->max)
 		return err_set(err, STB_BAD_REQUEST, "TLV %s length %u outside %u..%u", t->name,
-			       len, t->min, t->max);
+		               len, t->min, t->max);
 	return 0;
 }
 
@@ -324,15 +324,15 @@ msg_parse(msg_t *m, const frame_hdr_t *hdr, const uint8_t *body, err_t *err)
 			if (type & STB_TLV_F_IGNORABLE)
 				continue;
 			if (tix < 0)
-				return err_set(err, STB_BAD_REQUEST, "unknown critical TLV 0x%04x in %s",
-					       type, name);
+				return err_set(err, STB_BAD_REQUEST,
+				               "unknown critical TLV 0x%04x in %s", type, name);
 			return err_set(err, STB_BAD_REQUEST, "TLV %s not allowed in %s %s",
-				       proto_tlvs[tix].name, name,
-				       dir == MSG_DIR_REQ ? "request" : "response");
+			               proto_tlvs[tix].name, name,
+			               dir == MSG_DIR_REQ ? "request" : "response");
 		}
 		if (m->seen[tix] && !proto_tlvs[tix].repeatable)
 			return err_set(err, STB_BAD_REQUEST, "duplicate TLV %s in %s",
-				       proto_tlvs[tix].name, name);
+			               proto_tlvs[tix].name, name);
 		if (tlv_value_check(&proto_tlvs[tix], val, len, err) == -1)
 			return -1;
 		if (!m->seen[tix]) {
@@ -343,17 +343,14 @@ msg_parse(msg_t *m, const frame_hdr_t *hdr, const uint8_t *body, err_t *err)
 			m->seen[tix]++;
 	}
 	if (rc == TLV_TRUNCATED)
-		return err_set(err, STB_BAD_REQUEST, "truncated TLV header in %s",
-			       name);
+		return err_set(err, STB_BAD_REQUEST, "truncated TLV header in %s", name);
 	if (rc == TLV_PAST_BODY)
-		return err_set(err, STB_BAD_REQUEST, "TLV length runs past the body of %s",
-			       name);
+		return err_set(err, STB_BAD_REQUEST, "TLV length runs past the body of %s", name);
 	for (int tix = 0; tix < TLV_IX_COUNT; tix++)
 		if (!m->seen[tix] && field_rule(m, dir, tix) == 2)
-			return err_set(err, STB_BAD_REQUEST, "%s %s lacks required TLV %s",
-				       name,
-				       dir == MSG_DIR_REQ ? "request" : "response",
-				       proto_tlvs[tix].name);
+			return err_set(err, STB_BAD_REQUEST, "%s %s lacks required TLV %s", name,
+			               dir == MSG_DIR_REQ ? "request" : "response",
+			               proto_tlvs[tix].name);
 	return 0;
 }
 
@@ -368,7 +365,7 @@ msg_check_role(const msg_t *m, uint32_t peer_roles, err_t *err)
 		return 0;
 	proto_roles_str(proto_msgs[m->midx].roles, roles, sizeof(roles));
 	return err_set(err, STB_FORBIDDEN, "%s may only be sent by: %s", proto_msgs[m->midx].name,
-		       roles);
+	               roles);
 }
 
 int

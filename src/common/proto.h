@@ -84,9 +84,9 @@ extern const proto_role_t proto_roles[ROLE_COUNT];
 
 #define STB_ROLE_URI_PREFIX "urn:stbcred:role:"
 
-int proto_msg_index(uint16_t type);   /* MSG_IX_ or -1 */
-int proto_tlv_index(uint16_t type);   /* TLV_IX_ or -1 */
-const char *proto_msg_name(uint16_t type); /* "PING", or "0x1234" style */
+int proto_msg_index(uint16_t type);        /* MSG_IX_ or -1 */
+int proto_tlv_index(uint16_t type);        /* TLV_IX_ or -1 */
+const char *proto_msg_name(uint16_t type); /* "PING", or "UNKNOWN" */
 const char *proto_tlv_kind_name(int kind);
 /* Role bit for a URI suffix such as "media-gw"; 0 when unknown. */
 uint32_t proto_role_by_name(const char *s, size_t len);

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #define SEALED_NONCE_LEN 12
-#define SEALED_TAG_LEN 16
-#define KEK_FILE_MAX 128
+#define SEALED_TAG_LEN   16
+#define KEK_FILE_MAX     128
 
 struct sealed_kek {
 	uint8_t key[SEALED_KEY_LEN];
@@ -63,12 +63,13 @@ hexval(int c)
 static int
 kek_parse(const uint8_t *raw, size_t n, uint8_t key[SEALED_KEY_LEN])
 {
-	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
-		n--;
+	/* raw first: a random key may well end in a newline byte */
 	if (n == SEALED_KEY_LEN) {
 		memcpy(key, raw, SEALED_KEY_LEN);
 		return 0;
 	}
+	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+		n--;
 	if (n != 2 * SEALED_KEY_LEN)
 		return -1;
 	for (size_t i = 0; i < SEALED_KEY_LEN; i++) {
@@ -109,7 +110,7 @@ sealed_kek_load(const char *path, const char *cred_name, sealed_kek_t **out, err
 	if (!from_cred && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		close(fd);
 		return err_set(err, STB_FORBIDDEN, "%s: key file must be mode 0600 (is %04o)", path,
-			       (unsigned)(st.st_mode & 07777));
+		               (unsigned)(st.st_mode & 07777));
 	}
 	n = read(fd, raw, sizeof(raw));
 	close(fd);
@@ -118,7 +119,8 @@ sealed_kek_load(const char *path, const char *cred_name, sealed_kek_t **out, err
 	rc = kek_parse(raw, (size_t)n, key);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	if (rc == -1)
-		return err_set(err, STB_BAD_REQUEST, "%s: expected 32 raw bytes or 64 hex digits", path);
+		return err_set(err, STB_BAD_REQUEST, "%s: expected 32 raw bytes or 64 hex digits",
+		               path);
 	rc = sealed_kek_from_bytes(key, out, err);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
@@ -126,7 +128,7 @@ sealed_kek_load(const char *path, const char *cred_name, sealed_kek_t **out, err
 
 int
 sealed_seal(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *pt, size_t ptlen,
-	    buf_t *out, err_t *err)
+            buf_t *out, err_t *err)
 {
 	EVP_CIPHER_CTX *ctx;
 	uint8_t *p;
@@ -148,7 +150,7 @@ sealed_seal(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *p
 	    EVP_EncryptUpdate(ctx, p + 2 + SEALED_NONCE_LEN, &l, pt, (int)ptlen) == 1 &&
 	    EVP_EncryptFinal_ex(ctx, p + 2 + SEALED_NONCE_LEN + ptlen, &l) == 1 &&
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SEALED_TAG_LEN,
-				p + 2 + SEALED_NONCE_LEN + ptlen) == 1)
+	                        p + 2 + SEALED_NONCE_LEN + ptlen) == 1)
 		ok = 1;
 	EVP_CIPHER_CTX_free(ctx);
 	if (!ok)
@@ -158,8 +160,8 @@ sealed_seal(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *p
 }
 
 int
-sealed_open(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *blob,
-	    size_t bloblen, uint8_t *pt, size_t cap, size_t *ptlen, err_t *err)
+sealed_open(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *blob, size_t bloblen,
+            uint8_t *pt, size_t cap, size_t *ptlen, err_t *err)
 {
 	const uint8_t *b = blob;
 	EVP_CIPHER_CTX *ctx;
@@ -185,7 +187,7 @@ sealed_open(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *b
 	if (!ok) {
 		OPENSSL_cleanse(pt, ctlen);
 		return err_set(err, STB_UNAUTHENTICATED,
-			       "sealed secret does not open (wrong key or row)");
+		               "sealed secret does not open (wrong key or row)");
 	}
 	*ptlen = ctlen;
 	return 0;
@@ -206,10 +208,10 @@ sealed_derive(const sealed_kek_t *k, const char *label, uint8_t out[32], err_t *
 	if (kctx == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)k->key,
-						      SEALED_KEY_LEN);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label,
-						      strlen(label));
+	params[1] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)k->key, SEALED_KEY_LEN);
+	params[2] =
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)label, strlen(label));
 	params[3] = OSSL_PARAM_construct_end();
 	ok = EVP_KDF_derive(kctx, out, 32, params) == 1;
 	EVP_KDF_CTX_free(kctx);

@@ -13,7 +13,7 @@
 #include "buf.h"
 #include "err.h"
 
-#define SEALED_KEY_LEN 32
+#define SEALED_KEY_LEN  32
 #define SEALED_OVERHEAD (2 + 12 + 16)
 
 typedef struct sealed_kek sealed_kek_t;
@@ -27,12 +27,12 @@ int sealed_kek_from_bytes(const uint8_t key[SEALED_KEY_LEN], sealed_kek_t **out,
 void sealed_kek_free(sealed_kek_t *k);
 
 /* Appends the sealed blob to out. */
-int sealed_seal(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *pt,
-		size_t ptlen, buf_t *out, err_t *err);
+int sealed_seal(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *pt, size_t ptlen,
+                buf_t *out, err_t *err);
 /* Opens blob into pt (cap bytes); UNAUTHENTICATED when the tag, the AAD or
  * the KEK do not match. */
 int sealed_open(const sealed_kek_t *k, const void *aad, size_t aadlen, const void *blob,
-		size_t bloblen, uint8_t *pt, size_t cap, size_t *ptlen, err_t *err);
+                size_t bloblen, uint8_t *pt, size_t cap, size_t *ptlen, err_t *err);
 /* Derives a 32-byte subkey for a purpose (HKDF-SHA256 with label as info). */
 int sealed_derive(const sealed_kek_t *k, const char *label, uint8_t out[32], err_t *err);
 

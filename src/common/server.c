@@ -21,8 +21,8 @@
 #include "log.h"
 #include "tlv.h"
 
-#define RSP_MAX (1024 * 1024)
-#define LINGER_MS 1000
+#define RSP_MAX         (1024 * 1024)
+#define LINGER_MS       1000
 #define STATUS_SLOT(st) ((st) >= 0 && (st) < STATUS_COUNT ? (st) : STATUS_IX_INTERNAL)
 
 typedef struct worker {
@@ -31,7 +31,7 @@ typedef struct worker {
 	pthread_t thread;
 	struct event_base *base;
 	mbox_t *mb;
-	buf_t scratch; /* responses are built here */
+	buf_t scratch;     /* responses are built here */
 	srv_conn_t *conns; /* live connections, for drain */
 	uint32_t nconns;
 	int draining;
@@ -44,7 +44,7 @@ typedef struct worker {
 struct srv_conn {
 	worker_t *w;
 	struct bufferevent *bev; /* NULL once closed */
-	struct event *deadline;	 /* handshake, frame and linger deadline */
+	struct event *deadline;  /* handshake, frame and linger deadline */
 	uint32_t roles;
 	uint32_t inflight;
 	uint32_t next_push_id;
@@ -258,7 +258,8 @@ send_error(srv_conn_t *c, uint16_t type, uint32_t req_id, int status, const char
 	}
 
 	buf_reset(b);
-	if (frame_begin(b, &start) == -1 || tlv_put_u16(b, STB_TLV_STATUS, (uint16_t)status) == -1 ||
+	if (frame_begin(b, &start) == -1 ||
+	    tlv_put_u16(b, STB_TLV_STATUS, (uint16_t)status) == -1 ||
 	    tlv_put(b, STB_TLV_ERROR_TEXT, text, tl) == -1 ||
 	    frame_end(b, start, type, STB_FRAME_F_RESPONSE | STB_FRAME_F_ERROR, req_id) == -1)
 		return;
@@ -287,8 +288,7 @@ req_done(srv_req_t *r)
 
 	r->answered = 1;
 	c->inflight--;
-	if (c->bev != NULL && c->paused &&
-	    c->inflight < c->w->srv->conf.max_inflight &&
+	if (c->bev != NULL && c->paused && c->inflight < c->w->srv->conf.max_inflight &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= out_high(c))
 		conn_pause(c, 0);
 	if (c->bev != NULL && c->w->draining && c->inflight == 0)
@@ -346,10 +346,10 @@ srv_reply_err(srv_req_t *r, int status, const char *fmt, ...)
 	req_account(r, status);
 	if (status == STB_INTERNAL)
 		log_warnx("%s %s from %s: %s", r->midx >= 0 ? proto_msgs[r->midx].name : "?",
-			  stb_status_name(status), r->conn->peer, text);
+		          stb_status_name(status), r->conn->peer, text);
 	else
 		log_debug("%s %s from %s: %s", r->midx >= 0 ? proto_msgs[r->midx].name : "?",
-			  stb_status_name(status), r->conn->peer, text);
+		          stb_status_name(status), r->conn->peer, text);
 	req_done(r);
 }
 
@@ -428,7 +428,8 @@ conn_dispatch(srv_conn_t *c, const frame_hdr_t *h, const uint8_t *body)
 		return;
 	}
 	if (s->handlers[r.midx] == NULL) {
-		srv_reply_err(&r, STB_UNSUPPORTED, "%s is not served here", proto_msgs[r.midx].name);
+		srv_reply_err(&r, STB_UNSUPPORTED, "%s is not served here",
+		              proto_msgs[r.midx].name);
 		return;
 	}
 	s->handlers[r.midx](&r, &m, s->ctx);
@@ -467,8 +468,9 @@ conn_readcb(struct bufferevent *bev, void *arg)
 		if (rc != FRAME_OK) {
 			log_debug("%s: %s", c->peer, frame_strerror(rc));
 			if (rc != FRAME_BAD_MAGIC && avail >= STB_FRAME_HDR_LEN) {
-				srv_req_t r = {c, h.type, proto_msg_index(h.type), h.req_id,
-					       c->roles, now_ns(), 0, 0};
+				srv_req_t r = {c,        h.type,   proto_msg_index(h.type),
+				               h.req_id, c->roles, now_ns(),
+				               0,        0};
 				c->inflight++;
 				srv_reply_err(&r, frame_error_status(rc), "%s", frame_strerror(rc));
 			}
@@ -526,7 +528,7 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		if (c->roles != STB_R_ANONYMOUS) {
 			X509 *cert = SSL_get0_peer_certificate(ssl);
 			X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName,
-						  c->subject, sizeof(c->subject));
+			                          c->subject, sizeof(c->subject));
 		}
 		evtimer_del(c->deadline);
 		conn_set_idle(c);
@@ -555,7 +557,9 @@ conn_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_debug("%s: %s deadline passed, closing", c->peer,
-		  c->closing ? "linger" : c->handshaken ? "frame" : "handshake");
+	          c->closing      ? "linger"
+	          : c->handshaken ? "frame"
+	                          : "handshake");
 	conn_close(c);
 }
 
@@ -608,7 +612,7 @@ worker_take(void *arg)
 	}
 	/* on failure this frees ssl too */
 	c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-						BEV_OPT_CLOSE_ON_FREE);
+	                                        BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		goto fail;
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
@@ -630,8 +634,7 @@ fail:
 }
 
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	  void *arg)
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	srv_t *s = arg;
 	srv_conn_t *c;
@@ -814,11 +817,12 @@ srv_start(srv_t *s, struct event_base *main_base, err_t *err)
 		s->nworkers++;
 	}
 	s->listener = evconnlistener_new_bind(main_base, accept_cb, s,
-					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-						  LEV_OPT_CLOSE_ON_EXEC,
-					      1024, (struct sockaddr *)&ss, sl);
+	                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	                                          LEV_OPT_CLOSE_ON_EXEC,
+	                                      1024, (struct sockaddr *)&ss, sl);
 	if (s->listener == NULL)
-		return err_set(err, STB_UNAVAILABLE, "listen on %s: %s", s->listen, strerror(errno));
+		return err_set(err, STB_UNAVAILABLE, "listen on %s: %s", s->listen,
+		               strerror(errno));
 	evconnlistener_set_error_cb(s->listener, accept_error_cb);
 	record_bound(s);
 	return 0;
@@ -922,24 +926,26 @@ srv_write_metrics(srv_t *s, buf_t *out)
 	if (st == NULL)
 		return -1;
 	rc |= buf_printf(out,
-			 "# TYPE stbcred_connections gauge\nstbcred_connections %u\n"
-			 "# TYPE stbcred_connections_accepted_total counter\n"
-			 "stbcred_connections_accepted_total %llu\n"
-			 "# TYPE stbcred_connections_rejected_total counter\n"
-			 "stbcred_connections_rejected_total %llu\n"
-			 "# TYPE stbcred_requests_total counter\n",
-			 st->connections, (unsigned long long)st->accepted,
-			 (unsigned long long)st->rejected);
+	                 "# TYPE stbcred_connections gauge\nstbcred_connections %u\n"
+	                 "# TYPE stbcred_connections_accepted_total counter\n"
+	                 "stbcred_connections_accepted_total %llu\n"
+	                 "# TYPE stbcred_connections_rejected_total counter\n"
+	                 "stbcred_connections_rejected_total %llu\n"
+	                 "# TYPE stbcred_requests_total counter\n",
+	                 st->connections, (unsigned long long)st->accepted,
+	                 (unsigned long long)st->rejected);
 	for (int m = 0; m < MSG_IX_COUNT; m++)
 		for (int k = 0; k < STATUS_COUNT; k++)
 			if (st->count[m][k] != 0)
-				rc |= buf_printf(out,
-						 "stbcred_requests_total{type=\"%s\",status=\"%s\"} "
-						 "%llu\n",
-						 proto_msgs[m].name, stb_status_name(k),
-						 (unsigned long long)st->count[m][k]);
-	rc |= buf_printf(out, "stbcred_requests_total{type=\"UNKNOWN\",status=\"UNSUPPORTED\"} %llu\n",
-			 (unsigned long long)st->unknown_type);
+				rc |=
+				    buf_printf(out,
+				               "stbcred_requests_total{type=\"%s\",status=\"%s\"} "
+				               "%llu\n",
+				               proto_msgs[m].name, stb_status_name(k),
+				               (unsigned long long)st->count[m][k]);
+	rc |= buf_printf(out,
+	                 "stbcred_requests_total{type=\"UNKNOWN\",status=\"UNSUPPORTED\"} %llu\n",
+	                 (unsigned long long)st->unknown_type);
 	rc |= buf_printf(out, "# TYPE stbcred_request_seconds histogram\n");
 	for (int m = 0; m < MSG_IX_COUNT; m++) {
 		char label[96];

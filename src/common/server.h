@@ -31,13 +31,13 @@ typedef struct srv_req srv_req_t;
 
 typedef struct srv_conf {
 	const char *listen; /* "host:port", "[v6]:port" */
-	int workers;	    /* 0: number of cores */
+	int workers;        /* 0: number of cores */
 	uint32_t max_frame;
-	uint32_t max_inflight;	 /* per connection; reading pauses beyond */
+	uint32_t max_inflight; /* per connection; reading pauses beyond */
 	uint32_t max_connections;
 	int handshake_timeout_ms; /* TLS handshake must finish in this */
-	int idle_timeout_ms;	  /* no bytes either way for this long */
-	int frame_timeout_ms;	  /* a started frame must complete in this */
+	int idle_timeout_ms;      /* no bytes either way for this long */
+	int frame_timeout_ms;     /* a started frame must complete in this */
 } srv_conf_t;
 
 struct srv_req {
@@ -46,8 +46,8 @@ struct srv_req {
 	int midx;
 	uint32_t req_id;
 	uint32_t roles; /* the peer's roles */
-	uint64_t t0;	/* arrival, now_ns() */
-	int heap;	/* deferred copy */
+	uint64_t t0;    /* arrival, now_ns() */
+	int heap;       /* deferred copy */
 	int answered;
 };
 

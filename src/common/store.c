@@ -8,7 +8,7 @@
 #include "log.h"
 
 #define STMT_CACHE 64
-#define BATCH_MAX 512
+#define BATCH_MAX  512
 
 struct store_conn {
 	sqlite3 *db;
@@ -111,7 +111,7 @@ conn_open(const char *path, int flags, err_t *err)
 	}
 	if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		err_set(err, STB_INTERNAL, "store: %s: %s", path,
-			c->db ? sqlite3_errmsg(c->db) : "cannot open");
+		        c->db ? sqlite3_errmsg(c->db) : "cannot open");
 		sqlite3_close(c->db);
 		free(c);
 		return NULL;
@@ -151,8 +151,8 @@ store_migrate(store_conn_t *c, const char *const *migrations, int n, err_t *err)
 		return store_err(c, "user_version", err);
 	if (version > n)
 		return err_set(err, STB_INTERNAL,
-			       "store: schema version %d is newer than this build knows (%d)",
-			       version, n);
+		               "store: schema version %d is newer than this build knows (%d)",
+		               version, n);
 	for (int v = version; v < n; v++) {
 		char bump[64];
 		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
@@ -180,45 +180,73 @@ job_finish(void *arg)
 	free(j);
 }
 
+/* One transaction over the batch, a savepoint per job.  A job whose
+ * failure ends the whole transaction (RAISE(ROLLBACK), disk full) took the
+ * others' work with it: it keeps its error and the rest run again. */
+static int
+store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
+{
+	struct store_job *j;
+
+	if (store_exec(s->writer, "BEGIN IMMEDIATE", cerr) == -1)
+		return -1;
+	for (j = batch; j != NULL; j = j->next) {
+		if (j->sync_done == -1) /* dropped the transaction last round */
+			continue;
+		err_clear(&j->err);
+		if (store_exec(s->writer, "SAVEPOINT job", &j->err) == -1)
+			continue;
+		if (j->fn(s->writer, j->arg, &j->err) == 0) {
+			store_exec(s->writer, "RELEASE job", NULL);
+			continue;
+		}
+		if (j->err.status == STB_OK)
+			err_set(&j->err, STB_INTERNAL, "store write failed");
+		if (sqlite3_get_autocommit(store_conn_db(s->writer))) {
+			j->sync_done = -1;
+			return 1; /* run the batch again without j */
+		}
+		store_exec(s->writer, "ROLLBACK TO job", NULL);
+		store_exec(s->writer, "RELEASE job", NULL);
+	}
+	if (store_exec(s->writer, "COMMIT", cerr) == -1) {
+		store_exec(s->writer, "ROLLBACK", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 store_run_batch(store_t *s, struct store_job *batch)
 {
 	struct store_job *j, *next;
 	uint64_t t0 = now_ns();
-	int committed;
+	int rc;
 	err_t cerr;
 	size_t n = 0, nfail = 0;
 
 	err_clear(&cerr);
-	committed = store_exec(s->writer, "BEGIN IMMEDIATE", &cerr) == 0;
-	for (j = batch; committed && j != NULL; j = j->next) {
-		err_clear(&j->err);
-		if (store_exec(s->writer, "SAVEPOINT job", &j->err) == -1)
-			continue;
-		if (j->fn(s->writer, j->arg, &j->err) == -1) {
-			if (j->err.status == STB_OK)
-				err_set(&j->err, STB_INTERNAL, "store write failed");
-			store_exec(s->writer, "ROLLBACK TO job", NULL);
-		}
-		store_exec(s->writer, "RELEASE job", NULL);
-	}
-	if (committed && store_exec(s->writer, "COMMIT", &cerr) == -1) {
-		store_exec(s->writer, "ROLLBACK", NULL);
-		committed = 0;
-	}
-	if (!committed)
+	while ((rc = store_try_batch(s, batch, &cerr)) == 1)
+		;
+	if (rc == -1)
 		log_warnx("store: group commit failed: %s", cerr.msg);
 	else {
 		ctr_add(&s->commits, 1);
 		hist_observe(&s->commit_hist, (now_ns() - t0) / 1000);
 	}
-	for (j = batch; j != NULL; j = next) {
-		next = j->next;
-		n++;
-		if (!committed)
+	for (j = batch; j != NULL; j = j->next) {
+		j->sync_done = 0;
+		if (rc == -1)
 			j->err = cerr;
+		n++;
 		if (j->err.status != STB_OK)
 			nfail++;
+	}
+	/* counters first: a completion may read them */
+	ctr_add(&s->writes, n - nfail);
+	ctr_add(&s->failed, nfail);
+	for (j = batch; j != NULL; j = next) {
+		next = j->next;
 		if (j->mb == NULL) { /* store_write_sync */
 			pthread_mutex_lock(&s->mu);
 			j->sync_done = 1;
@@ -229,8 +257,6 @@ store_run_batch(store_t *s, struct store_job *batch)
 			free(j);
 		}
 	}
-	ctr_add(&s->writes, n - nfail);
-	ctr_add(&s->failed, nfail);
 }
 
 static void *

@@ -37,11 +37,10 @@ typedef struct store_stats {
 } store_stats_t;
 
 /* migrations[i] takes user_version i to i+1. */
-store_t *store_open(const char *path, const char *const *migrations, int nmigrations,
-		    err_t *err);
+store_t *store_open(const char *path, const char *const *migrations, int nmigrations, err_t *err);
 /* Queues a write; done runs through mb.  -1 when the store is closing. */
 int store_write(store_t *s, mbox_t *mb, store_write_fn fn, store_done_fn done, void *arg,
-		err_t *err);
+                err_t *err);
 /* Queues a write and waits for its commit (threads without a loop). */
 int store_write_sync(store_t *s, store_write_fn fn, void *arg, err_t *err);
 /* The calling thread's read connection. */

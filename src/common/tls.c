@@ -8,8 +8,8 @@
 
 /* TLS 1.2 for STBs: ECDHE with AEAD only. */
 static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-				    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
-				    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
 
 const char *
 tls_errstr(char *buf, size_t cap)
@@ -39,18 +39,18 @@ tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
 	if (conf->cert != NULL && *conf->cert != '\0') {
 		if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert) != 1)
 			return err_set(err, STB_NOT_FOUND, "certificate %s: %s", conf->cert,
-				       tls_errstr(e, sizeof(e)));
+			               tls_errstr(e, sizeof(e)));
 		if (SSL_CTX_use_PrivateKey_file(ctx, conf->key, SSL_FILETYPE_PEM) != 1)
 			return err_set(err, STB_NOT_FOUND, "private key %s: %s", conf->key,
-				       tls_errstr(e, sizeof(e)));
+			               tls_errstr(e, sizeof(e)));
 		if (SSL_CTX_check_private_key(ctx) != 1)
 			return err_set(err, STB_BAD_REQUEST, "%s does not match %s", conf->key,
-				       conf->cert);
+			               conf->cert);
 	}
 	if (conf->ca != NULL && *conf->ca != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, conf->ca, NULL) != 1)
 		return err_set(err, STB_NOT_FOUND, "CA file %s: %s", conf->ca,
-			       tls_errstr(e, sizeof(e)));
+		               tls_errstr(e, sizeof(e)));
 	return 0;
 }
 

@@ -15,11 +15,11 @@
 enum { TLS_CLIENT_AUTH_NONE, TLS_CLIENT_AUTH_OPTIONAL, TLS_CLIENT_AUTH_REQUIRE };
 
 typedef struct tls_conf {
-	const char *cert;  /* PEM: leaf then chain */
-	const char *key;   /* PEM private key */
-	const char *ca;	   /* PEM trust anchors for the peer */
-	int client_auth;   /* server side: TLS_CLIENT_AUTH_* */
-	int tls13_only;	   /* daemon-to-daemon: TLS 1.3 only */
+	const char *cert; /* PEM: leaf then chain */
+	const char *key;  /* PEM private key */
+	const char *ca;   /* PEM trust anchors for the peer */
+	int client_auth;  /* server side: TLS_CLIENT_AUTH_* */
+	int tls13_only;   /* daemon-to-daemon: TLS 1.3 only */
 } tls_conf_t;
 
 SSL_CTX *tls_server_ctx_new(const tls_conf_t *conf, err_t *err);

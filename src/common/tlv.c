@@ -38,8 +38,10 @@ tlv_put(buf_t *b, uint16_t type, const void *val, size_t len)
 {
 	uint8_t h[STB_TLV_HDR_LEN];
 
-	if (len > UINT32_MAX)
+	if (len > UINT32_MAX) {
+		b->failed = 1;
 		return -1;
+	}
 	if (buf_reserve(b, sizeof(h) + len) == -1)
 		return -1;
 	store_be16(h, type);

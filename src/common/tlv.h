@@ -17,10 +17,10 @@ typedef struct tlv_cursor {
 } tlv_cursor_t;
 
 enum {
-	TLV_END = 0,	     /* no more TLVs, nothing left over */
-	TLV_NEXT = 1,	     /* *type, *val, *len are set */
-	TLV_TRUNCATED = -1,  /* fewer than 6 bytes of TLV header left */
-	TLV_PAST_BODY = -2,  /* declared length runs past the body */
+	TLV_END = 0,        /* no more TLVs, nothing left over */
+	TLV_NEXT = 1,       /* *type, *val, *len are set */
+	TLV_TRUNCATED = -1, /* fewer than 6 bytes of TLV header left */
+	TLV_PAST_BODY = -2, /* declared length runs past the body */
 };
 
 void tlv_cursor_init(tlv_cursor_t *c, const uint8_t *body, size_t len);

@@ -9,17 +9,16 @@
 static void
 usage(void)
 {
-	fprintf(stderr,
-		"usage: stb-client [options] command\n"
-		"options:\n"
-		"  -a, --addr HOST:PORT   server (default 127.0.0.1:7103)\n"
-		"      --ca FILE          CA certificate to trust (pinned)\n"
-		"      --cert FILE        client certificate (optional)\n"
-		"      --key FILE         client key\n"
-		"  -T, --timeout MS       deadline per request (default 10000)\n"
-		"  -v, --verbose          print library debug messages\n"
-		"commands:\n"
-		"  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n");
+	fprintf(stderr, "usage: stb-client [options] command\n"
+	                "options:\n"
+	                "  -a, --addr HOST:PORT   server (default 127.0.0.1:7103)\n"
+	                "      --ca FILE          CA certificate to trust (pinned)\n"
+	                "      --cert FILE        client certificate (optional)\n"
+	                "      --key FILE         client key\n"
+	                "  -T, --timeout MS       deadline per request (default 10000)\n"
+	                "  -v, --verbose          print library debug messages\n"
+	                "commands:\n"
+	                "  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n");
 }
 
 static void
@@ -79,7 +78,7 @@ cmd_ping(stb_client_t *c, int argc, char **argv)
 	for (long i = 0; i < count; i++) {
 		if (stb_ping(c, payload, (size_t)size, &rtt, &err) == -1) {
 			fprintf(stderr, "stb-client: ping: %s: %s\n", stb_status_name(err.status),
-				err.message);
+			        err.message);
 			free(payload);
 			return 1;
 		}
@@ -103,7 +102,7 @@ main(int argc, char **argv)
 	    {"addr", required_argument, NULL, 'a'},    {"ca", required_argument, NULL, 'C'},
 	    {"cert", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
 	    {"timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0}};
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
 	const char *addr = "127.0.0.1:7103", *ca = getenv("STB_CA"), *cert = NULL, *key = NULL;
 	const char *port;
 	char host[256];

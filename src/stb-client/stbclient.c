@@ -21,7 +21,7 @@
 #include "tlv.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define CLIENT_MAX_FRAME (1024 * 1024)
+#define CLIENT_MAX_FRAME   (1024 * 1024)
 
 int
 stbc_fail(stb_error_t *err, int status, const char *fmt, ...)
@@ -151,23 +151,23 @@ stb_client_set_ca_file(stb_client_t *c, const char *path, stb_error_t *err)
 	SSL_CTX_set_cert_store(c->ctx, store);
 	if (SSL_CTX_load_verify_locations(c->ctx, path, NULL) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "CA file %s: %s", path,
-				 ssl_errstr(e, sizeof(e)));
+		                 ssl_errstr(e, sizeof(e)));
 	return 0;
 }
 
 int
 stb_client_set_identity(stb_client_t *c, const char *cert_path, const char *key_path,
-			stb_error_t *err)
+                        stb_error_t *err)
 {
 	char e[256];
 
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_path) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "certificate %s: %s", cert_path,
-				 ssl_errstr(e, sizeof(e)));
+		                 ssl_errstr(e, sizeof(e)));
 	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(c->ctx) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "private key %s: %s", key_path,
-				 ssl_errstr(e, sizeof(e)));
+		                 ssl_errstr(e, sizeof(e)));
 	return 0;
 }
 
@@ -231,7 +231,7 @@ wait_fd(int fd, short what, const struct timespec *deadline)
 
 static int
 tcp_connect(stb_client_t *c, const char *host, const char *port, const struct timespec *dl,
-	    stb_error_t *err)
+            stb_error_t *err)
 {
 	struct addrinfo hints, *res, *ai;
 	int rc, fd = -1, one = 1;
@@ -246,7 +246,7 @@ tcp_connect(stb_client_t *c, const char *host, const char *port, const struct ti
 		socklen_t sl = sizeof(soerr);
 
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    ai->ai_protocol);
+		            ai->ai_protocol);
 		if (fd == -1)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
@@ -259,7 +259,7 @@ tcp_connect(stb_client_t *c, const char *host, const char *port, const struct ti
 	freeaddrinfo(res);
 	if (fd == -1)
 		return stbc_fail(err, ms_left(dl) <= 0 ? STB_TIMEOUT : STB_UNAVAILABLE,
-				 "cannot connect to %s:%s", host, port);
+		                 "cannot connect to %s:%s", host, port);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	return 0;
@@ -313,12 +313,12 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 		ssl_errstr(e, sizeof(e));
 		stb_disconnect(c);
 		if (v != X509_V_OK)
-			return stbc_fail(err, STB_UNAUTHENTICATED, "server %s not trusted: %s", host,
-					 X509_verify_cert_error_string(v));
+			return stbc_fail(err, STB_UNAUTHENTICATED, "server %s not trusted: %s",
+			                 host, X509_verify_cert_error_string(v));
 		return stbc_fail(err, STB_UNAVAILABLE, "TLS handshake with %s failed: %s", host, e);
 	}
 	stbc_log(c, STB_LOG_DEBUG, "connected to %s:%s with %s", host, port,
-		 SSL_get_version(c->ssl));
+	         SSL_get_version(c->ssl));
 	return 0;
 }
 
@@ -341,7 +341,7 @@ stb_disconnect(stb_client_t *c)
 
 static int
 ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec *dl,
-	      stb_error_t *err)
+              stb_error_t *err)
 {
 	char e[256];
 
@@ -358,7 +358,7 @@ ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec
 			return stbc_fail(err, STB_TIMEOUT, "send timed out");
 		if (rc == -1)
 			return stbc_fail(err, STB_UNAVAILABLE, "send failed: %s",
-					 ssl_errstr(e, sizeof(e)));
+			                 ssl_errstr(e, sizeof(e)));
 	}
 	return 0;
 }
@@ -381,7 +381,7 @@ ssl_read_full(stb_client_t *c, uint8_t *p, size_t n, const struct timespec *dl, 
 			return stbc_fail(err, STB_TIMEOUT, "no answer in time");
 		if (rc == -1)
 			return stbc_fail(err, STB_UNAVAILABLE, "connection lost: %s",
-					 ssl_errstr(e, sizeof(e)));
+			                 ssl_errstr(e, sizeof(e)));
 	}
 	return 0;
 }
@@ -416,7 +416,7 @@ stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_err
 		rc = frame_decode(hdr, sizeof(hdr), c->max_frame, &h);
 		if (rc != FRAME_OK && rc != FRAME_NEED_MORE) {
 			stbc_fail(err, STB_BAD_REQUEST, "server sent a bad frame: %s",
-				  frame_strerror(rc));
+			          frame_strerror(rc));
 			goto broken;
 		}
 		buf_reset(&c->rbuf);
@@ -429,12 +429,13 @@ stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_err
 		c->rbuf.len = h.len;
 		if (!(h.flags & STB_FRAME_F_RESPONSE) || h.req_id != want) {
 			/* a push, or a late answer to an abandoned request */
-			stbc_log(c, STB_LOG_DEBUG, "skipped %s frame 0x%04x", h.flags &
-				 STB_FRAME_F_PUSH ? "push" : "unexpected", h.type);
+			stbc_log(c, STB_LOG_DEBUG, "skipped %s frame 0x%04x",
+			         h.flags & STB_FRAME_F_PUSH ? "push" : "unexpected", h.type);
 			continue;
 		}
 		if (msg_parse(rsp, &h, c->rbuf.data, &perr) == -1)
-			return stbc_fail(err, STB_BAD_REQUEST, "server answer invalid: %s", perr.msg);
+			return stbc_fail(err, STB_BAD_REQUEST, "server answer invalid: %s",
+			                 perr.msg);
 		if (h.flags & STB_FRAME_F_ERROR) {
 			char text[256] = "";
 			msg_get_str(rsp, TLV_IX_ERROR_TEXT, text, sizeof(text));
@@ -469,12 +470,11 @@ stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t *rtt_us, stb
 	buf_free(&b);
 	if (rc == -1)
 		return -1;
-	if (payload != NULL &&
-	    (msg_get_bytes(&m, TLV_IX_PAYLOAD, &echo, &elen) == -1 || elen != len ||
-	     memcmp(echo, payload, len) != 0))
+	if (payload != NULL && (msg_get_bytes(&m, TLV_IX_PAYLOAD, &echo, &elen) == -1 ||
+	                        elen != len || memcmp(echo, payload, len) != 0))
 		return stbc_fail(err, STB_BAD_REQUEST, "PING payload did not come back unchanged");
 	if (rtt_us != NULL)
 		*rtt_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
-			  (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+		          (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
 	return 0;
 }

@@ -18,22 +18,22 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-		"usage: stbctl [options] command [args]\n"
-		"options (or env STBCTL_ADDR, STB_CA, STBCTL_CERT, STBCTL_KEY):\n"
-		"  -a, --addr HOST:PORT   daemon to talk to\n"
-		"      --ca FILE          CA certificate to trust\n"
-		"      --cert FILE        admin certificate\n"
-		"      --key FILE         admin key\n"
-		"  -j, --json             JSON output for scripts\n"
-		"  -T, --timeout MS       deadline per request (default 10000)\n"
-		"commands:\n"
-		"  ping                   PING the daemon\n"
-		"  stats                  counters of the daemon\n"
-		"  config                 effective configuration (no secrets)\n"
-		"  audit verify           check the audit hash chain\n"
-		"  audit export [--since SEQ] [--limit N]\n"
-		"  audit note TEXT        append an operator note to the audit log\n"
-		"  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n");
+	        "usage: stbctl [options] command [args]\n"
+	        "options (or env STBCTL_ADDR, STB_CA, STBCTL_CERT, STBCTL_KEY):\n"
+	        "  -a, --addr HOST:PORT   daemon to talk to\n"
+	        "      --ca FILE          CA certificate to trust\n"
+	        "      --cert FILE        admin certificate\n"
+	        "      --key FILE         admin key\n"
+	        "  -j, --json             JSON output for scripts\n"
+	        "  -T, --timeout MS       deadline per request (default 10000)\n"
+	        "commands:\n"
+	        "  ping                   PING the daemon\n"
+	        "  stats                  counters of the daemon\n"
+	        "  config                 effective configuration (no secrets)\n"
+	        "  audit verify           check the audit hash chain\n"
+	        "  audit export [--since SEQ] [--limit N]\n"
+	        "  audit note TEXT        append an operator note to the audit log\n"
+	        "  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n");
 }
 
 static int
@@ -90,8 +90,8 @@ cmd_stats(ctl_t *x)
 		int tix;
 		const char *key;
 	} rows[] = {
-	    {TLV_IX_UPTIME_S, "uptime_s"},	     {TLV_IX_REQUESTS_TOTAL, "requests"},
-	    {TLV_IX_ERRORS_TOTAL, "errors"},	     {TLV_IX_STORE_COMMITS, "store_commits"},
+	    {TLV_IX_UPTIME_S, "uptime_s"},         {TLV_IX_REQUESTS_TOTAL, "requests"},
+	    {TLV_IX_ERRORS_TOTAL, "errors"},       {TLV_IX_STORE_COMMITS, "store_commits"},
 	    {TLV_IX_STORE_WRITES, "store_writes"},
 	};
 	char name[65] = "", ver[65] = "";
@@ -205,7 +205,7 @@ audit_export(ctl_t *x, int argc, char **argv)
 		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
 			since = strtoull(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
-			 (limit = strtoll(argv[++i], NULL, 10)) > 0)
+		         (limit = strtoll(argv[++i], NULL, 10)) > 0)
 			continue;
 		else {
 			fprintf(stderr, "stbctl: audit export [--since SEQ] [--limit N]\n");
@@ -453,10 +453,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"addr", required_argument, NULL, 'a'},    {"ca", required_argument, NULL, 'C'},
-	    {"cert", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
-	    {"json", no_argument, NULL, 'j'},	       {"timeout", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0}};
+	    {"addr", required_argument, NULL, 'a'}, {"ca", required_argument, NULL, 'C'},
+	    {"cert", required_argument, NULL, 'c'}, {"key", required_argument, NULL, 'k'},
+	    {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
 	const char *addr = getenv("STBCTL_ADDR"), *ca = getenv("STB_CA");
 	const char *cert = getenv("STBCTL_CERT"), *key = getenv("STBCTL_KEY"), *port;
 	char host[256];

@@ -30,17 +30,17 @@
 static const char *host, *ca, *admin_cert, *admin_key, *svc_cert, *svc_key;
 static int port, passed, failed;
 
-#define CHECK(name, cond, ...)                                                                \
-	do {                                                                                  \
-		if (cond) {                                                                   \
-			printf("ok: %s\n", name);                                             \
-			passed++;                                                             \
-		} else {                                                                      \
-			printf("FAIL: %s: ", name);                                           \
-			printf(__VA_ARGS__);                                                  \
-			printf("\n");                                                         \
-			failed++;                                                             \
-		}                                                                             \
+#define CHECK(name, cond, ...)                                                                     \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			printf("ok: %s\n", name);                                                  \
+			passed++;                                                                  \
+		} else {                                                                           \
+			printf("FAIL: %s: ", name);                                                \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+			failed++;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 typedef struct conn {
@@ -97,7 +97,7 @@ tls_open(const char *cert, const char *key)
 	SSL_CTX_load_verify_locations(c.ctx, ca, NULL);
 	SSL_CTX_set_verify(c.ctx, SSL_VERIFY_PEER, NULL);
 	if (cert != NULL && (SSL_CTX_use_certificate_chain_file(c.ctx, cert) != 1 ||
-			     SSL_CTX_use_PrivateKey_file(c.ctx, key, SSL_FILETYPE_PEM) != 1)) {
+	                     SSL_CTX_use_PrivateKey_file(c.ctx, key, SSL_FILETYPE_PEM) != 1)) {
 		fprintf(stderr, "cannot load %s\n", cert);
 		exit(2);
 	}
@@ -196,7 +196,7 @@ read_reply(conn_t *c, double timeout_s)
 /* A frame: header fields as given, body as given. */
 static size_t
 mkframe(uint8_t *out, uint8_t version, uint8_t flags, uint16_t type, uint16_t reserved,
-	uint32_t req_id, const void *body, uint32_t len)
+        uint32_t req_id, const void *body, uint32_t len)
 {
 	out[0] = 'S';
 	out[1] = 'B';
@@ -214,9 +214,8 @@ mkframe(uint8_t *out, uint8_t version, uint8_t flags, uint16_t type, uint16_t re
 static int
 is_error(const reply_t *r, uint16_t type, uint32_t req_id, int status)
 {
-	return r->kind == R_FRAME &&
-	       r->h.flags == (STB_FRAME_F_RESPONSE | STB_FRAME_F_ERROR) && r->h.type == type &&
-	       r->h.req_id == req_id && r->status == status;
+	return r->kind == R_FRAME && r->h.flags == (STB_FRAME_F_RESPONSE | STB_FRAME_F_ERROR) &&
+	       r->h.type == type && r->h.req_id == req_id && r->status == status;
 }
 
 static const char *
@@ -229,9 +228,9 @@ describe(const reply_t *r)
 	else if (r->kind == R_TIMEOUT)
 		snprintf(s, sizeof(s), "no answer (timeout)");
 	else
-		snprintf(s, sizeof(s), "frame type 0x%04x flags 0x%02x id %u status %s",
-			 r->h.type, r->h.flags, r->h.req_id,
-			 r->status >= 0 ? stb_status_name(r->status) : "none");
+		snprintf(s, sizeof(s), "frame type 0x%04x flags 0x%02x id %u status %s", r->h.type,
+		         r->h.flags, r->h.req_id,
+		         r->status >= 0 ? stb_status_name(r->status) : "none");
 	return s;
 }
 
@@ -274,7 +273,7 @@ header_cases(void)
 		uint8_t h[16];
 
 		mkframe(h, cases[i].version, cases[i].flags, STB_MSG_PING, cases[i].reserved,
-			77 + (uint32_t)i, NULL, 0);
+		        77 + (uint32_t)i, NULL, 0);
 		store_be32(h + 12, cases[i].len);
 		send_raw(&c, h, sizeof(h));
 		r = read_reply(&c, 3);
@@ -347,24 +346,23 @@ body_cases(void)
 	CASE("string with NUL", STB_MSG_ADMIN_AUDIT_NOTE, nul_str, 9, STB_BAD_REQUEST, 1);
 	CASE("unknown message type", 0x7777, NULL, 0, STB_UNSUPPORTED, 0);
 	CASE("admin message from anonymous", STB_MSG_ADMIN_STATS, NULL, 0, STB_FORBIDDEN, 0);
-	CASE("admin message from a service role", STB_MSG_ADMIN_STATS, NULL, 0, STB_FORBIDDEN,
-	     2);
+	CASE("admin message from a service role", STB_MSG_ADMIN_STATS, NULL, 0, STB_FORBIDDEN, 2);
 #undef CASE
 	for (size_t i = 0; i < nc; i++) {
 		conn_t c = cases[i].admin == 1   ? tls_open(admin_cert, admin_key)
-			   : cases[i].admin == 2 ? tls_open(svc_cert, svc_key)
-						 : tls_open(NULL, NULL);
+		           : cases[i].admin == 2 ? tls_open(svc_cert, svc_key)
+		                                 : tls_open(NULL, NULL);
 		uint8_t f[64];
 		uint32_t id = 1000 + (uint32_t)i;
 		reply_t r;
 
 		send_raw(&c, f,
-			 mkframe(f, 1, 0, cases[i].type, 0, id, cases[i].body, cases[i].len));
+		         mkframe(f, 1, 0, cases[i].type, 0, id, cases[i].body, cases[i].len));
 		r = read_reply(&c, 3);
 		if (cases[i].want == STB_OK)
 			CHECK(cases[i].name,
 			      r.kind == R_FRAME && r.h.flags == STB_FRAME_F_RESPONSE &&
-				  r.h.req_id == id,
+			          r.h.req_id == id,
 			      "want OK, got %s", describe(&r));
 		else
 			CHECK(cases[i].name, is_error(&r, cases[i].type, id, cases[i].want),
@@ -393,8 +391,8 @@ timeout_cases(void)
 	{
 		conn_t c = tls_open(NULL, NULL);
 		reply_t r = read_reply(&c, 6);
-		CHECK("idle client is closed", r.kind == R_CLOSED && r.after_s < 4,
-		      "got %s", describe(&r));
+		CHECK("idle client is closed", r.kind == R_CLOSED && r.after_s < 4, "got %s",
+		      describe(&r));
 		conn_close(&c);
 	}
 	{
@@ -433,9 +431,9 @@ timeout_cases(void)
 		double t0 = now_s();
 		int rc = poll(&pf, 1, 5000);
 		ssize_t got = rc > 0 ? read(fd, buf, sizeof(buf)) : -1;
-		CHECK("client that never handshakes is closed", rc == 1 && got <= 0 &&
-								     now_s() - t0 < 3,
-		      "poll %d read %zd after %.2fs", rc, got, now_s() - t0);
+		CHECK("client that never handshakes is closed",
+		      rc == 1 && got <= 0 && now_s() - t0 < 3, "poll %d read %zd after %.2fs", rc,
+		      got, now_s() - t0);
 		close(fd);
 	}
 	{
@@ -449,8 +447,8 @@ timeout_cases(void)
 		/* a TLS alert at most, then EOF */
 		while ((got = read(fd, buf, sizeof(buf))) > 0)
 			;
-		CHECK("plain-text client is refused", got == 0 || errno == ECONNRESET,
-		      "read %zd", got);
+		CHECK("plain-text client is refused", got == 0 || errno == ECONNRESET, "read %zd",
+		      got);
 		close(fd);
 	}
 }
@@ -459,7 +457,8 @@ int
 main(int argc, char **argv)
 {
 	if (argc != 8) {
-		fprintf(stderr, "usage: badinput HOST PORT CA ADMIN_CERT ADMIN_KEY SVC_CERT SVC_KEY\n");
+		fprintf(stderr,
+		        "usage: badinput HOST PORT CA ADMIN_CERT ADMIN_KEY SVC_CERT SVC_KEY\n");
 		return 2;
 	}
 	host = argv[1];

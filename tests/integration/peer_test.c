@@ -22,17 +22,17 @@ static int passed, failed;
 static struct event_base *base;
 static tls_holder_t holder;
 
-#define CHECK(name, cond, ...)                                                                \
-	do {                                                                                  \
-		if (cond) {                                                                   \
-			printf("ok: %s\n", name);                                             \
-			passed++;                                                             \
-		} else {                                                                      \
-			printf("FAIL: %s: ", name);                                           \
-			printf(__VA_ARGS__);                                                  \
-			printf("\n");                                                         \
-			failed++;                                                             \
-		}                                                                             \
+#define CHECK(name, cond, ...)                                                                     \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			printf("ok: %s\n", name);                                                  \
+			passed++;                                                                  \
+		} else {                                                                           \
+			printf("FAIL: %s: ", name);                                                \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+			failed++;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 struct result {
@@ -72,7 +72,8 @@ handle_ping(srv_req_t *r, const msg_t *m, void *ctx)
 	buf_t *b;
 
 	(void)ctx;
-	if (msg_get_bytes(m, TLV_IX_PAYLOAD, &p, &len) == 0 && len == 4 && memcmp(p, "slow", 4) == 0)
+	if (msg_get_bytes(m, TLV_IX_PAYLOAD, &p, &len) == 0 && len == 4 &&
+	    memcmp(p, "slow", 4) == 0)
 		usleep(600000);
 	if (len == 4 && memcmp(p, "drop", 4) == 0) {
 		srv_req_t *d = srv_req_defer(r);
@@ -185,8 +186,8 @@ main(int argc, char **argv)
 		return 2;
 
 	r = call(p, "hello", 2000, &queued);
-	CHECK("call answered", queued && r.done && r.status == STB_OK &&
-				   strcmp(r.payload, "hello") == 0,
+	CHECK("call answered",
+	      queued && r.done && r.status == STB_OK && strcmp(r.payload, "hello") == 0,
 	      "queued %d status %d payload '%s' %s", queued, r.status, r.payload, r.text);
 	r = call(p, "again", 2000, &queued);
 	CHECK("second call on the same connection", r.status == STB_OK && peer_connected(p),
@@ -202,9 +203,9 @@ main(int argc, char **argv)
 	      r.text);
 	spin(700); /* the late answer arrives and is dropped */
 	r = call(p, "after", 2000, &queued);
-	CHECK("late answer to a timed-out call is ignored", r.status == STB_OK &&
-							       strcmp(r.payload, "after") == 0,
-	      "status %d payload '%s'", r.status, r.payload);
+	CHECK("late answer to a timed-out call is ignored",
+	      r.status == STB_OK && strcmp(r.payload, "after") == 0, "status %d payload '%s'",
+	      r.status, r.payload);
 
 	{
 		struct result pending;
@@ -222,15 +223,15 @@ main(int argc, char **argv)
 	}
 	server_stop(s);
 	r = call(p, "down", 500, &queued);
-	CHECK("call while the server is down fails", r.status == STB_UNAVAILABLE,
-	      "status %d '%s'", r.status, r.text);
+	CHECK("call while the server is down fails", r.status == STB_UNAVAILABLE, "status %d '%s'",
+	      r.status, r.text);
 
 	s = server_start(addr);
 	spin(450); /* past the backoff */
 	r = call(p, "back", 2000, &queued);
-	CHECK("reconnects once the server is back", r.status == STB_OK &&
-							 strcmp(r.payload, "back") == 0,
-	      "status %d '%s'", r.status, r.text);
+	CHECK("reconnects once the server is back",
+	      r.status == STB_OK && strcmp(r.payload, "back") == 0, "status %d '%s'", r.status,
+	      r.text);
 
 	peer_free(wrong);
 	peer_free(p);

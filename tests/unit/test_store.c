@@ -1,0 +1,757 @@
+/* Unit tests for store: migrations, the group-commit writer and readers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const migs[] = {
+    "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+    "CREATE TABLE runs(n INTEGER NOT NULL); INSERT INTO runs VALUES(1);",
+};
+
+static const char sql_put[] = "INSERT INTO kv(k, v) VALUES(?, ?)";
+
+struct fixture {
+	char dir[64];
+	char db[96];
+};
+
+static int
+setup(void **state)
+{
+	static struct fixture fx;
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(fx.dir, sizeof(fx.dir), "%s/stb-store-XXXXXX", tmp ? tmp : "/tmp");
+	if (mkdtemp(fx.dir) == NULL)
+		return -1;
+	snprintf(fx.db, sizeof(fx.db), "%s/test.sqlite", fx.dir);
+	*state = &fx;
+	return 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	return nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static store_t *
+open_ok(const char *db, int nmig)
+{
+	err_t err;
+	store_t *s;
+
+	err_clear(&err);
+	s = store_open(db, migs, nmig, &err);
+	if (s == NULL)
+		fail_msg("store_open: %s", err.msg);
+	return s;
+}
+
+/* One integer from a query on this thread's reader; -1 when no row. */
+static long long
+query_int(store_t *s, const char *sql)
+{
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	long long v = -1;
+	err_t err;
+
+	assert_non_null(c = store_reader(s, &err));
+	if (sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(store_conn_db(c)));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int
+has_key(store_t *s, const char *k)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM kv WHERE k = '%s'", k);
+	return query_int(s, sql) == 1;
+}
+
+static int
+put_row(store_conn_t *c, const char *k, const char *v, err_t *err)
+{
+	sqlite3_stmt *st = store_stmt(c, sql_put, err);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "insert", err);
+	return 0;
+}
+
+/* ---- migrations ---- */
+
+static void
+test_open_migrates_once(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s;
+	char mode[16] = "";
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+
+	s = open_ok(fx->db, 2);
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM runs"), 1);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM kv"), 0);
+	/* DESIGN 2: WAL and synchronous=FULL */
+	assert_int_equal(query_int(s, "PRAGMA synchronous"), 2);
+	assert_non_null(c = store_reader(s, &err));
+	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), "PRAGMA journal_mode", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	assert_string_equal(mode, "wal");
+	store_close(s);
+
+	/* reopening does not run the migrations again */
+	s = open_ok(fx->db, 2);
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM runs"), 1);
+	store_close(s);
+}
+
+static void
+test_user_version_advances(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s;
+
+	s = open_ok(fx->db, 1);
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 1);
+	assert_int_equal(
+	    query_int(s, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='runs'"),
+	    0);
+	store_close(s);
+	s = open_ok(fx->db, 2);
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM runs"), 1);
+	store_close(s);
+}
+
+static void
+test_newer_schema_refused(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s;
+	err_t err;
+
+	store_close(open_ok(fx->db, 2));
+	err_clear(&err);
+	s = store_open(fx->db, migs, 1, &err);
+	assert_null(s);
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "newer"));
+	assert_non_null(strstr(err.msg, "2"));
+	/* the refused open left the database alone */
+	s = open_ok(fx->db, 2);
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+	store_close(s);
+}
+
+static void
+test_failed_migration_rolls_back(void **state)
+{
+	static const char *const bad[] = {
+	    "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT NOT NULL);",
+	    "CREATE TABLE half(x INTEGER); THIS IS NOT SQL;",
+	};
+	struct fixture *fx = *state;
+	store_t *s;
+	err_t err;
+
+	err_clear(&err);
+	assert_null(store_open(fx->db, bad, 2, &err));
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "migration 2"));
+	/* migration 1 stays committed, nothing of migration 2 does */
+	s = open_ok(fx->db, 1);
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 1);
+	assert_int_equal(
+	    query_int(s, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='half'"),
+	    0);
+	store_close(s);
+}
+
+static void
+test_open_bad_path(void **state)
+{
+	struct fixture *fx = *state;
+	char path[160];
+	err_t err;
+
+	snprintf(path, sizeof(path), "%s/no/such/dir/db.sqlite", fx->dir);
+	err_clear(&err);
+	assert_null(store_open(path, migs, 2, &err));
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, path));
+}
+
+/* ---- synchronous writes ---- */
+
+struct put {
+	const char *k, *v;
+	int fail_status; /* after the insert: 0, or a status to fail with */
+	int fail_silent; /* 1: fail without setting err; 2: end the whole
+	                  * transaction (INSERT OR ROLLBACK on a taken key) */
+};
+
+static int
+job_put(store_conn_t *c, void *arg, err_t *err)
+{
+	struct put *p = arg;
+
+	if (put_row(c, p->k, p->v, err) == -1)
+		return -1;
+	if (p->fail_status)
+		return err_set(err, p->fail_status, "refusing %s", p->k);
+	if (p->fail_silent == 2) {
+		if (store_exec(c, "INSERT OR ROLLBACK INTO kv(k, v) VALUES('a', 'again')", err) ==
+		    0)
+			fail_msg("INSERT OR ROLLBACK on a taken key succeeded");
+		return -1;
+	}
+	if (p->fail_silent)
+		return -1;
+	return 0;
+}
+
+static void
+test_write_sync_commits(void **state)
+{
+	struct fixture *fx = *state;
+	struct put p = {"alpha", "1", 0, 0};
+	store_t *s = open_ok(fx->db, 2);
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+
+	err_clear(&err);
+	assert_int_equal(store_write_sync(s, job_put, &p, &err), 0);
+	assert_non_null(c = store_reader(s, &err));
+	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), "SELECT v FROM kv WHERE k = 'alpha'",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "1");
+	sqlite3_finalize(st);
+	store_close(s);
+
+	/* durable: a new store on the same file sees it */
+	s = open_ok(fx->db, 2);
+	assert_true(has_key(s, "alpha"));
+	store_close(s);
+}
+
+static void
+test_write_sync_failures(void **state)
+{
+	static const struct {
+		const char *name;
+		struct put p;
+		int want;
+		const char *word;
+	} cases[] = {
+	    {"job fails with its own status",
+	     {"beta", "1", STB_CONFLICT, 0},
+	     STB_CONFLICT,
+	     "refusing beta"},
+	    {"job fails without a status",
+	     {"gamma", "1", 0, 1},
+	     STB_INTERNAL,
+	     "store write failed"},
+	    {"constraint violation", {"dup", "2", 0, 0}, STB_INTERNAL, "UNIQUE"},
+	};
+	struct fixture *fx = *state;
+	struct put dup = {"dup", "1", 0, 0};
+	store_t *s = open_ok(fx->db, 2);
+	err_t err;
+
+	assert_int_equal(store_write_sync(s, job_put, &dup, &err), 0);
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct put p = cases[i].p;
+		err_clear(&err);
+		if (store_write_sync(s, job_put, &p, &err) != -1)
+			fail_msg("%s: succeeded", cases[i].name);
+		if (err.status != cases[i].want || strstr(err.msg, cases[i].word) == NULL)
+			fail_msg("%s: status %d \"%s\"", cases[i].name, err.status, err.msg);
+	}
+	/* the failed jobs' inserts are gone, the earlier row is intact */
+	assert_false(has_key(s, "beta"));
+	assert_false(has_key(s, "gamma"));
+	assert_int_equal(query_int(s, "SELECT count(*) FROM kv"), 1);
+	assert_int_equal(query_int(s, "SELECT v FROM kv WHERE k = 'dup'"), 1);
+	store_close(s);
+}
+
+/* The writer adds a batch to writes/failed only after it has handed out the
+ * completions, so a caller may look a moment too early: give the counters
+ * up to five seconds to reach at least the wanted values. */
+static void
+stats_settle(store_t *s, store_stats_t *st, uint64_t writes, uint64_t failed)
+{
+	for (int i = 0; i < 500; i++) {
+		store_get_stats(s, st);
+		if (st->writes >= writes && st->failed >= failed)
+			return;
+		usleep(10000);
+	}
+}
+
+static void
+test_stats_count_commits_and_writes(void **state)
+{
+	struct fixture *fx = *state;
+	struct put ok1 = {"a", "1", 0, 0}, ok2 = {"b", "1", 0, 0},
+	           bad = {"c", "1", STB_CONFLICT, 0};
+	store_t *s = open_ok(fx->db, 2);
+	store_stats_t st;
+	err_t err;
+
+	store_get_stats(s, &st);
+	assert_int_equal(st.commits, 0);
+	assert_int_equal(st.writes, 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(store_write_sync(s, job_put, &ok1, &err), 0);
+	assert_int_equal(store_write_sync(s, job_put, &bad, &err), -1);
+	assert_int_equal(store_write_sync(s, job_put, &ok2, &err), 0);
+	stats_settle(s, &st, 2, 1);
+	/* each sync write is its own group commit, the failed job's too */
+	assert_int_equal(st.commits, 3);
+	assert_int_equal(st.writes, 2);
+	assert_int_equal(st.failed, 1);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.commit_latency.count, 3);
+	store_close(s);
+}
+
+/* ---- batches from an event loop ---- */
+
+#define NJOBS    5 /* the gate job, then four in one batch */
+#define WAIT_SEC 20
+
+struct batch;
+
+struct row_job {
+	struct batch *b;
+	struct put put;
+	int gate;
+	int done;
+	err_t err;
+	pthread_t thread;
+};
+
+struct batch {
+	store_t *s;
+	struct event_base *base;
+	mbox_t *mb;
+	pthread_t loop_thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int gate_started, gate_open, gate_timeout;
+	int submit_failed;
+	struct row_job jobs[NJOBS];
+	int ndone;
+	int timed_out;
+};
+
+static int
+job_row(store_conn_t *c, void *arg, err_t *err)
+{
+	struct row_job *j = arg;
+	struct batch *b = j->b;
+
+	if (j->gate) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WAIT_SEC;
+		pthread_mutex_lock(&b->mu);
+		b->gate_started = 1;
+		pthread_cond_broadcast(&b->cv);
+		while (!b->gate_open)
+			if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT) {
+				b->gate_timeout = 1;
+				break;
+			}
+		pthread_mutex_unlock(&b->mu);
+	}
+	return job_put(c, &j->put, err);
+}
+
+static void
+done_row(void *arg, const err_t *err)
+{
+	struct row_job *j = arg;
+
+	j->done++;
+	j->err = *err;
+	j->thread = pthread_self();
+	if (++j->b->ndone == NJOBS)
+		event_base_loopbreak(j->b->base);
+}
+
+/* Runs on the loop: the gate job first, the rest while it blocks the writer. */
+static void
+submit(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch *b = arg;
+	struct timespec until;
+	err_t err;
+
+	(void)fd;
+	(void)what;
+	if (store_write(b->s, b->mb, job_row, done_row, &b->jobs[0], &err) == -1)
+		b->submit_failed = 1;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_SEC;
+	pthread_mutex_lock(&b->mu);
+	while (!b->gate_started)
+		if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT) {
+			b->gate_timeout = 1;
+			break;
+		}
+	pthread_mutex_unlock(&b->mu);
+	for (int i = 1; i < NJOBS; i++)
+		if (store_write(b->s, b->mb, job_row, done_row, &b->jobs[i], &err) == -1)
+			b->submit_failed = 1;
+	pthread_mutex_lock(&b->mu);
+	b->gate_open = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch *b = arg;
+
+	(void)fd;
+	(void)what;
+	b->timed_out = 1;
+	event_base_loopbreak(b->base);
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct batch *b = arg;
+
+	event_base_loop(b->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static void
+run_batch(void **state, const struct put *puts, int want_status, const char *want_msg)
+{
+	struct fixture *fx = *state;
+	struct timeval now = {0, 0}, guard_tv = {WAIT_SEC * 2, 0};
+	store_stats_t before, after;
+	struct event *guard;
+	struct batch b;
+
+	memset(&b, 0, sizeof(b));
+	b.s = open_ok(fx->db, 2);
+	pthread_mutex_init(&b.mu, NULL);
+	pthread_cond_init(&b.cv, NULL);
+	for (int i = 0; i < NJOBS; i++) {
+		b.jobs[i].b = &b;
+		b.jobs[i].put = puts[i];
+		b.jobs[i].gate = i == 0;
+	}
+	assert_non_null(b.base = event_base_new());
+	assert_non_null(b.mb = mbox_new(b.base));
+	assert_non_null(guard = event_new(b.base, -1, 0, on_guard, &b));
+	assert_int_equal(event_add(guard, &guard_tv), 0);
+	assert_int_equal(event_base_once(b.base, -1, EV_TIMEOUT, submit, &b, &now), 0);
+	store_get_stats(b.s, &before);
+
+	assert_int_equal(pthread_create(&b.loop_thread, NULL, loop_main, &b), 0);
+	pthread_join(b.loop_thread, NULL);
+
+	assert_false(b.timed_out);
+	assert_false(b.gate_timeout);
+	assert_false(b.submit_failed);
+	for (int i = 0; i < NJOBS; i++) {
+		const struct row_job *j = &b.jobs[i];
+		if (j->done != 1)
+			fail_msg("job %s: done ran %d times", j->put.k, j->done);
+		/* completions run on the loop that submitted */
+		if (!pthread_equal(j->thread, b.loop_thread))
+			fail_msg("job %s: done ran on another thread", j->put.k);
+		if (j->put.fail_status || j->put.fail_silent) {
+			assert_int_equal(j->err.status, want_status);
+			if (strstr(j->err.msg, want_msg) == NULL)
+				fail_msg("job %s: error '%s' lacks '%s'", j->put.k, j->err.msg,
+				         want_msg);
+			assert_false(has_key(b.s, j->put.k));
+		} else {
+			if (j->err.status != STB_OK)
+				fail_msg("job %s: %s", j->put.k, j->err.msg);
+			assert_true(has_key(b.s, j->put.k));
+		}
+	}
+	/* the gate's batch and one batch for the four others */
+	stats_settle(b.s, &after, before.writes + 4, before.failed + 1);
+	assert_int_equal(after.commits - before.commits, 2);
+	assert_int_equal(after.writes - before.writes, 4);
+	assert_int_equal(after.failed - before.failed, 1);
+	assert_int_equal(after.queued, 0);
+
+	store_close(b.s);
+	mbox_free(b.mb);
+	event_free(guard);
+	event_base_free(b.base);
+	pthread_cond_destroy(&b.cv);
+	pthread_mutex_destroy(&b.mu);
+}
+
+static void
+test_batch_failing_job_rolls_back_alone(void **state)
+{
+	static const struct put puts[NJOBS] = {
+	    {"gate", "1", 0, 0}, {"a", "1", 0, 0}, {"b", "1", STB_CONFLICT, 0},
+	    {"c", "1", 0, 0},    {"d", "1", 0, 0},
+	};
+
+	run_batch(state, puts, STB_CONFLICT, "refusing b");
+}
+
+/* A job that ends the whole transaction takes the others' work with it;
+ * they must run again and commit, and only that job fails. */
+static void
+test_batch_job_ending_transaction_fails_alone(void **state)
+{
+	static const struct put puts[NJOBS] = {
+	    {"gate", "1", 0, 0}, {"a", "1", 0, 0}, {"b", "1", 0, 2},
+	    {"c", "1", 0, 0},    {"d", "1", 0, 0},
+	};
+
+	run_batch(state, puts, STB_INTERNAL, "UNIQUE constraint failed");
+}
+
+struct counted {
+	int done, ok;
+};
+
+static void
+done_count(void *arg, const err_t *err)
+{
+	struct counted *c = arg;
+
+	c->done++;
+	c->ok += err->status == STB_OK;
+}
+
+static int
+job_numbered(store_conn_t *c, void *arg, err_t *err)
+{
+	static const char sql[] = "INSERT INTO runs(n) VALUES(?)";
+	sqlite3_stmt *st = store_stmt(c, sql, err);
+
+	(void)arg;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int(st, 1, 2);
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : store_err(c, "insert", err);
+}
+
+static void
+test_close_finishes_queued_writes(void **state)
+{
+	struct fixture *fx = *state;
+	struct event_base *base;
+	struct counted cnt = {0, 0};
+	store_t *s = open_ok(fx->db, 2);
+	mbox_t *mb;
+	err_t err;
+
+	assert_non_null(base = event_base_new());
+	assert_non_null(mb = mbox_new(base));
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(store_write(s, mb, job_numbered, done_count, &cnt, &err), 0);
+	store_close(s);
+	/* the loop never ran: completions wait in the mbox until it is freed */
+	assert_int_equal(cnt.done, 0);
+	mbox_free(mb);
+	assert_int_equal(cnt.done, 50);
+	assert_int_equal(cnt.ok, 50);
+	event_base_free(base);
+
+	s = open_ok(fx->db, 2);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM runs WHERE n = 2"), 50);
+	store_close(s);
+}
+
+/* ---- statements and readers ---- */
+
+static const char sql_echo[] = "SELECT ?1";
+
+static void
+test_stmt_cache_resets_and_unbinds(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s = open_ok(fx->db, 2);
+	sqlite3_stmt *st1, *st2;
+	store_conn_t *c;
+	err_t err;
+
+	assert_non_null(c = store_reader(s, &err));
+	assert_non_null(st1 = store_stmt(c, sql_echo, &err));
+	assert_int_equal(sqlite3_bind_int(st1, 1, 42), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st1), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st1, 0), 42);
+	/* left mid-step and bound: the cache hands it back reset and unbound */
+	assert_non_null(st2 = store_stmt(c, sql_echo, &err));
+	assert_ptr_equal(st1, st2);
+	assert_int_equal(sqlite3_step(st2), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(st2, 0), SQLITE_NULL);
+	sqlite3_reset(st2);
+
+	err_clear(&err);
+	assert_null(store_stmt(c, "SELEKT nonsense", &err));
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "prepare"));
+	store_close(s);
+}
+
+struct cached {
+	sqlite3_stmt *first, *second;
+};
+
+static int
+job_cache(store_conn_t *c, void *arg, err_t *err)
+{
+	struct cached *k = arg;
+
+	k->first = store_stmt(c, sql_put, err);
+	k->second = store_stmt(c, sql_put, err);
+	return k->first == NULL ? -1 : 0;
+}
+
+static void
+test_writer_stmt_cache(void **state)
+{
+	struct fixture *fx = *state;
+	struct cached k = {NULL, NULL};
+	store_t *s = open_ok(fx->db, 2);
+	err_t err;
+
+	assert_int_equal(store_write_sync(s, job_cache, &k, &err), 0);
+	assert_non_null(k.first);
+	assert_ptr_equal(k.first, k.second);
+	store_close(s);
+}
+
+struct reader_arg {
+	store_t *s;
+	store_conn_t *c;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader_arg *r = arg;
+	err_t err;
+
+	r->c = store_reader(r->s, &err);
+	return NULL;
+}
+
+static void
+test_reader_per_thread_and_read_only(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s = open_ok(fx->db, 2);
+	struct reader_arg r = {s, NULL};
+	store_conn_t *c1, *c2;
+	pthread_t t;
+	err_t err;
+
+	assert_non_null(c1 = store_reader(s, &err));
+	assert_non_null(c2 = store_reader(s, &err));
+	assert_ptr_equal(c1, c2);
+	assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
+	pthread_join(t, NULL);
+	assert_non_null(r.c);
+	assert_ptr_not_equal(r.c, c1);
+	/* readers cannot write */
+	err_clear(&err);
+	assert_int_equal(store_exec(c1, "INSERT INTO kv VALUES('x', 'y')", &err), -1);
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "readonly"));
+	assert_false(has_key(s, "x"));
+	store_close(s);
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	return evthread_use_pthreads();
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_open_migrates_once),
+	    T(test_user_version_advances),
+	    T(test_newer_schema_refused),
+	    T(test_failed_migration_rolls_back),
+	    T(test_open_bad_path),
+	    T(test_write_sync_commits),
+	    T(test_write_sync_failures),
+	    T(test_stats_count_commits_and_writes),
+	    T(test_batch_failing_job_rolls_back_alone),
+	    T(test_batch_job_ending_transaction_fails_alone),
+	    T(test_close_finishes_queued_writes),
+	    T(test_stmt_cache_resets_and_unbinds),
+	    T(test_writer_stmt_cache),
+	    T(test_reader_per_thread_and_read_only),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, group_setup, NULL);
+}
