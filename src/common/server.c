@@ -321,8 +321,9 @@ srv_reply_end(srv_req_t *r)
 		return;
 	}
 	frame_end(b, 0, r->type, STB_FRAME_F_RESPONSE, r->req_id);
-	conn_send(c, b);
+	/* count before the peer can see the answer and ask for the counters */
 	req_account(r, STB_OK);
+	conn_send(c, b);
 	req_done(r);
 }
 
@@ -342,8 +343,8 @@ srv_reply_err(srv_req_t *r, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	send_error(r->conn, r->type, r->req_id, status, text);
 	req_account(r, status);
+	send_error(r->conn, r->type, r->req_id, status, text);
 	if (status == STB_INTERNAL)
 		log_warnx("%s %s from %s: %s", r->midx >= 0 ? proto_msgs[r->midx].name : "?",
 		          stb_status_name(status), r->conn->peer, text);

@@ -6,10 +6,13 @@
  * usage: peer_test PKI_DIR
  */
 #include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -62,8 +65,20 @@ on_done(void *arg, const msg_t *rsp, const err_t *err)
 	}
 }
 
-/* Echo; "slow" answers after 600 ms (blocking the worker on purpose);
- * "drop" loses the connection while the request is pending. */
+static uint32_t pushed_id; /* request id of our push */
+static int push_answered;  /* set on the worker by on_push_rsp */
+
+static void
+on_push_rsp(srv_conn_t *c, const msg_t *m, void *ctx)
+{
+	(void)c;
+	(void)ctx;
+	if (m->req_id == pushed_id && m->type == STB_MSG_PING && msg_status(m) == STB_OK)
+		__atomic_store_n(&push_answered, 1, __ATOMIC_RELEASE);
+}
+
+/* Echo; "push" first pushes a PING to the caller; "slow" answers after 600 ms (blocking the worker
+ * on purpose); "drop" loses the connection while the request is pending. */
 static void
 handle_ping(srv_req_t *r, const msg_t *m, void *ctx)
 {
@@ -75,6 +90,14 @@ handle_ping(srv_req_t *r, const msg_t *m, void *ctx)
 	if (msg_get_bytes(m, TLV_IX_PAYLOAD, &p, &len) == 0 && len == 4 &&
 	    memcmp(p, "slow", 4) == 0)
 		usleep(600000);
+	if (len == 4 && memcmp(p, "push", 4) == 0) {
+		buf_t t;
+		buf_init(&t, 64);
+		tlv_put_str(&t, STB_TLV_PAYLOAD, "pushed");
+		if (srv_conn_push(r->conn, STB_MSG_PING, &t, &pushed_id) == -1)
+			pushed_id = 0;
+		buf_free(&t);
+	}
 	if (len == 4 && memcmp(p, "drop", 4) == 0) {
 		srv_req_t *d = srv_req_defer(r);
 		srv_conn_close(d->conn);
@@ -99,6 +122,7 @@ server_start(const char *listen)
 		exit(2);
 	}
 	srv_handle(s, MSG_IX_PING, handle_ping);
+	srv_on_push_response(s, on_push_rsp);
 	if (srv_start(s, base, &err) == -1) {
 		fprintf(stderr, "srv_start: %s\n", err.msg);
 		exit(2);
@@ -144,6 +168,110 @@ spin(int ms)
 
 	while (now_ns() < until)
 		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(1000);
+}
+
+/* Reads one frame from a blocking TLS connection. */
+static int
+read_frame(SSL *ssl, frame_hdr_t *h, uint8_t *body, size_t cap)
+{
+	uint8_t hdr[STB_FRAME_HDR_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(hdr)) {
+		int n = SSL_read(ssl, hdr + got, (int)(sizeof(hdr) - got));
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	if (frame_decode(hdr, sizeof(hdr), (uint32_t)cap, h) == FRAME_OK)
+		return 0;
+	for (got = 0; got < h->len;) {
+		int n = SSL_read(ssl, body + got, (int)(h->len - got));
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+struct push_client {
+	const char *addr, *ca, *cert, *key;
+	int got_push, got_rsp, done;
+};
+
+/* A blocking client on its own thread: the main thread runs the listener. */
+static void *
+push_client_main(void *arg)
+{
+	struct push_client *pc = arg;
+	const char *addr = pc->addr, *ca = pc->ca;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss), fd, got_push = 0, got_rsp = 0;
+	uint8_t out[64], body[256];
+	frame_hdr_t h;
+	SSL *ssl;
+	buf_t b;
+
+	(void)got_push;
+	(void)got_rsp;
+	SSL_CTX_load_verify_locations(ctx, ca, NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* the server requires a client certificate */
+	SSL_CTX_use_certificate_chain_file(ctx, pc->cert);
+	SSL_CTX_use_PrivateKey_file(ctx, pc->key, SSL_FILETYPE_PEM);
+	srv_parse_addr(addr, &ss, &sl);
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&ss, (socklen_t)sl) == -1)
+		exit(2);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1)
+		exit(2);
+	buf_init(&b, sizeof(out));
+	frame_begin(&b, &(size_t){0});
+	tlv_put_str(&b, STB_TLV_PAYLOAD, "push");
+	frame_end(&b, 0, STB_MSG_PING, 0, 7);
+	SSL_write(ssl, b.data, (int)b.len);
+	for (int i = 0; i < 2 && read_frame(ssl, &h, body, sizeof(body)) == 0; i++) {
+		if (h.flags == STB_FRAME_F_PUSH && h.type == STB_MSG_PING && h.len == 12 &&
+		    memcmp(body + 6, "pushed", 6) == 0) {
+			got_push = 1;
+			buf_reset(&b);
+			frame_begin(&b, &(size_t){0});
+			frame_end(&b, 0, STB_MSG_PING, STB_FRAME_F_RESPONSE, h.req_id);
+			SSL_write(ssl, b.data, (int)b.len);
+		} else if (h.flags == STB_FRAME_F_RESPONSE && h.req_id == 7)
+			got_rsp = 1;
+	}
+	for (int i = 0; i < 200 && !__atomic_load_n(&push_answered, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	pc->got_push = got_push;
+	pc->got_rsp = got_rsp;
+	buf_free(&b);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	__atomic_store_n(&pc->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Server push: the server sends a PUSH frame on a client's connection and
+ * gets the client's answer through srv_on_push_response. */
+static void
+push_case(const char *addr, const char *ca, const char *cert, const char *key)
+{
+	struct push_client pc = {addr, ca, cert, key, 0, 0, 0};
+	pthread_t th;
+
+	pthread_create(&th, NULL, push_client_main, &pc);
+	for (int i = 0; i < 10000 && !__atomic_load_n(&pc.done, __ATOMIC_ACQUIRE); i++)
+		spin(1);
+	pthread_join(th, NULL);
+	CHECK("server push reaches the client before the answer", pc.got_push && pc.got_rsp,
+	      "push %d answer %d", pc.got_push, pc.got_rsp);
+	CHECK("the client's answer to a push reaches the server",
+	      __atomic_load_n(&push_answered, __ATOMIC_ACQUIRE), "no push answer");
 }
 
 int
@@ -233,6 +361,7 @@ main(int argc, char **argv)
 	      r.status == STB_OK && strcmp(r.payload, "back") == 0, "status %d '%s'", r.status,
 	      r.text);
 
+	push_case(addr, ca, cert, key);
 	peer_free(wrong);
 	peer_free(p);
 	server_stop(s);
