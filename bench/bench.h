@@ -1,0 +1,87 @@
+/*
+ * bench: what stb-bench's parts share: the options, the run (one SSL_CTX,
+ * the target address, the prepared PING frame, the clock marks) and the
+ * per-thread figures that main merges at the end.
+ */
+#ifndef STB_BENCH_H
+#define STB_BENCH_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+#include "hist.h"
+
+typedef enum { BENCH_PING, BENCH_HANDSHAKE, BENCH_SPEED } bench_mode_t;
+
+typedef struct bench_opts {
+	bench_mode_t mode;
+	const char *addr; /* HOST:PORT */
+	const char *ca;
+	const char *cert;
+	const char *key;
+	int conns;
+	int threads;
+	int pipeline;
+	double duration; /* seconds measured */
+	double warmup;   /* seconds run before measuring */
+	int duration_set;
+	uint64_t requests; /* stop after this many; 0 = no limit */
+	size_t payload;    /* PING PAYLOAD bytes; 0 = no TLV */
+	int tls_version;   /* 0 negotiate, 12, 13 */
+	int hs_ping;       /* handshake mode: one PING per connection */
+	int json;
+} bench_opts_t;
+
+typedef struct bench_run {
+	const bench_opts_t *o;
+	SSL_CTX *ctx; /* one for all threads */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char host[256];
+	int host_is_ip;
+	uint8_t *ping; /* a PING request frame; workers patch the req_id */
+	size_t ping_len;
+	size_t rsp_max;         /* the largest response frame a worker must hold */
+	pthread_barrier_t gate; /* workers connected / main set the clock */
+	uint64_t t_warm;        /* ns: measuring starts */
+	uint64_t t_stop;        /* ns: everything stops */
+} bench_run_t;
+
+typedef struct bench_stats {
+	uint64_t done;     /* requests or handshakes completed while measuring */
+	uint64_t errors;   /* ERROR responses and protocol violations */
+	uint64_t failures; /* connects or handshakes that failed */
+	uint64_t lost;     /* established connections that broke */
+	uint64_t up;       /* ping: connections established */
+	uint64_t t_end;    /* ns: when this thread stopped measuring */
+	char first_err[256];
+	hist_t lat; /* ns */
+} bench_stats_t;
+
+static inline uint64_t
+bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One load thread: its own epoll and its share of the connections. */
+typedef struct worker worker_t;
+
+worker_t *worker_new(bench_run_t *run, int idx, int nconns, uint64_t quota);
+int worker_start(worker_t *w);
+void worker_join(worker_t *w);
+const bench_stats_t *worker_stats(const worker_t *w);
+void worker_free(worker_t *w);
+
+/* `stb-bench speed`: the crypto bound of a handshake on this machine. */
+int speed_run(const bench_opts_t *o);
+
+#endif
