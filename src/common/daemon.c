@@ -276,6 +276,19 @@ daemon_start(daemon_t *d, err_t *err)
 	return 0;
 }
 
+/* What daemon_tables and cfg_load allocated. */
+static void
+daemon_conf_free(daemon_t *d)
+{
+	cfg_free(d->tabs, 2);
+	free(d->common_opts);
+	d->common_opts = NULL;
+	for (size_t i = 0; i < sizeof(d->defaults) / sizeof(d->defaults[0]); i++) {
+		free(d->defaults[i]);
+		d->defaults[i] = NULL;
+	}
+}
+
 static void
 daemon_stop(daemon_t *d)
 {
@@ -301,10 +314,7 @@ daemon_stop(daemon_t *d)
 		event_free(d->watchdog);
 	if (d->base)
 		event_base_free(d->base);
-	cfg_free(d->tabs, 2);
-	free(d->common_opts);
-	for (size_t i = 0; i < sizeof(d->defaults) / sizeof(d->defaults[0]); i++)
-		free(d->defaults[i]);
+	daemon_conf_free(d);
 }
 
 int
@@ -347,21 +357,23 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		fatalx("out of memory");
 	if (help_config) {
 		cfg_print_help(d.tabs, 2);
+		daemon_conf_free(&d);
 		return 0;
 	}
 	if (cfg_load(d.tabs, 2, d.conf_file, &err) == -1) {
 		fprintf(stderr, "%s: %s\n", def->name, err.msg);
+		daemon_conf_free(&d);
 		return 1;
 	}
 	if (daemon_check_addrs(&d, &err) == -1) {
 		fprintf(stderr, "%s: %s: %s\n", def->name, d.conf_file ? d.conf_file : "default",
 		        err.msg);
-		cfg_free(d.tabs, 2);
+		daemon_conf_free(&d);
 		return 1;
 	}
 	if (check) {
 		printf("%s: configuration OK\n", d.conf_file ? d.conf_file : "(defaults)");
-		cfg_free(d.tabs, 2);
+		daemon_conf_free(&d);
 		return 0;
 	}
 	log_init(def->name, d.conf.log_json, debug || d.conf.log_debug);

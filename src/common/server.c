@@ -440,12 +440,23 @@ conn_dispatch(srv_conn_t *c, const frame_hdr_t *h, const uint8_t *body)
 	}
 }
 
+static void conn_read_frames(srv_conn_t *c, struct evbuffer *in);
+
 static void
 conn_readcb(struct bufferevent *bev, void *arg)
 {
 	srv_conn_t *c = arg;
+
+	/* a handler may close the connection and drop the last other ref */
+	srv_conn_ref(c);
+	conn_read_frames(c, bufferevent_get_input(bev));
+	srv_conn_unref(c);
+}
+
+static void
+conn_read_frames(srv_conn_t *c, struct evbuffer *in)
+{
 	srv_t *s = c->w->srv;
-	struct evbuffer *in = bufferevent_get_input(bev);
 
 	while (c->bev != NULL && !c->closing && !c->paused) {
 		uint8_t hb[STB_FRAME_HDR_LEN];
