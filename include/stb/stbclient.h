@@ -73,6 +73,8 @@ STB_API void stb_client_set_secret_store(stb_client_t *c, const stb_secret_store
 /* Connects over TLS and checks the server certificate against the CA and
  * host (a DNS name or an IP address). */
 STB_API int stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *err);
+/* The same with "host:port" or "[IPv6]:port". */
+STB_API int stb_connect_addr(stb_client_t *c, const char *addr, stb_error_t *err);
 STB_API void stb_disconnect(stb_client_t *c);
 
 /* PING; payload (may be NULL) must come back unchanged.  *rtt_us gets the

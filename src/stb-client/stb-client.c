@@ -29,27 +29,6 @@ log_stderr(void *ctx, int level, const char *msg)
 }
 
 static int
-split_addr(const char *addr, char *host, size_t hcap, const char **port)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t hl;
-
-	if (colon == NULL || colon == addr)
-		return -1;
-	hl = (size_t)(colon - addr);
-	if (addr[0] == '[' && colon[-1] == ']') {
-		addr++;
-		hl -= 2;
-	}
-	if (hl >= hcap)
-		return -1;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
-static int
 cmd_ping(stb_client_t *c, int argc, char **argv)
 {
 	long count = 1, size = 0;
@@ -104,8 +83,6 @@ main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
 	const char *addr = "127.0.0.1:7103", *ca = getenv("STB_CA"), *cert = NULL, *key = NULL;
-	const char *port;
-	char host[256];
 	int ch, timeout = 10000, verbose = 0, rc;
 	stb_client_t *c;
 	stb_error_t err;
@@ -140,7 +117,7 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || ca == NULL || split_addr(addr, host, sizeof(host), &port) == -1) {
+	if (argc < 1 || ca == NULL) {
 		usage();
 		return 2;
 	}
@@ -157,7 +134,7 @@ main(int argc, char **argv)
 		stb_client_free(c);
 		return 2;
 	}
-	if (stb_connect(c, host, port, &err) == -1) {
+	if (stb_connect_addr(c, addr, &err) == -1) {
 		fprintf(stderr, "stb-client: %s: %s\n", stb_status_name(err.status), err.message);
 		stb_client_free(c);
 		return 1;

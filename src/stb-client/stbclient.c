@@ -322,6 +322,27 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 	return 0;
 }
 
+int
+stb_connect_addr(stb_client_t *c, const char *addr, stb_error_t *err)
+{
+	const char *colon = addr != NULL ? strrchr(addr, ':') : NULL;
+	char host[256];
+	size_t hl;
+
+	if (colon == NULL || colon == addr || colon[1] == '\0')
+		return stbc_fail(err, STB_BAD_REQUEST, "'%s' is not host:port", addr ? addr : "");
+	hl = (size_t)(colon - addr);
+	if (addr[0] == '[' && colon[-1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return stbc_fail(err, STB_BAD_REQUEST, "host name too long");
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	return stb_connect(c, host, colon + 1, err);
+}
+
 void
 stb_disconnect(stb_client_t *c)
 {

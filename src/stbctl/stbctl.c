@@ -428,27 +428,6 @@ cmd_messages_markdown(void)
 	md_msg_fields();
 }
 
-static int
-split_addr(const char *addr, char *host, size_t hcap, const char **port)
-{
-	const char *colon = strrchr(addr, ':');
-	size_t hl;
-
-	if (colon == NULL || colon == addr)
-		return -1;
-	hl = (size_t)(colon - addr);
-	if (addr[0] == '[' && colon[-1] == ']') {
-		addr++;
-		hl -= 2;
-	}
-	if (hl >= hcap)
-		return -1;
-	memcpy(host, addr, hl);
-	host[hl] = '\0';
-	*port = colon + 1;
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -458,8 +437,7 @@ main(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
 	const char *addr = getenv("STBCTL_ADDR"), *ca = getenv("STB_CA");
-	const char *cert = getenv("STBCTL_CERT"), *key = getenv("STBCTL_KEY"), *port;
-	char host[256];
+	const char *cert = getenv("STBCTL_CERT"), *key = getenv("STBCTL_KEY");
 	int ch, timeout = 10000, rc = 2;
 	stb_error_t err;
 	ctl_t x = {NULL, 0};
@@ -509,8 +487,7 @@ main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (addr == NULL || ca == NULL || cert == NULL || key == NULL ||
-	    split_addr(addr, host, sizeof(host), &port) == -1) {
+	if (addr == NULL || ca == NULL || cert == NULL || key == NULL) {
 		fprintf(stderr, "stbctl: need --addr, --ca, --cert and --key\n");
 		return 2;
 	}
@@ -518,7 +495,7 @@ main(int argc, char **argv)
 	    stb_client_set_identity(x.c, cert, key, &err) == -1)
 		return fail(&err);
 	stb_client_set_timeout(x.c, timeout);
-	if (stb_connect(x.c, host, port, &err) == -1) {
+	if (stb_connect_addr(x.c, addr, &err) == -1) {
 		rc = fail(&err);
 		goto out;
 	}
