@@ -23,25 +23,13 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "check.h"
 #include "frame.h"
 #include "proto.h"
 #include "tlv.h"
 
 static const char *host, *ca, *admin_cert, *admin_key, *svc_cert, *svc_key;
-static int port, passed, failed;
-
-#define CHECK(name, cond, ...)                                                                     \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			printf("ok: %s\n", name);                                                  \
-			passed++;                                                                  \
-		} else {                                                                           \
-			printf("FAIL: %s: ", name);                                                \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-			failed++;                                                                  \
-		}                                                                                  \
-	} while (0)
+static int port;
 
 typedef struct conn {
 	int fd;
@@ -476,6 +464,5 @@ main(int argc, char **argv)
 		CHECK("daemon still answers after all of it", ping_ok(&c, 4242), "no PING answer");
 		conn_close(&c);
 	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report();
 }

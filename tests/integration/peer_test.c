@@ -15,28 +15,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "metrics.h"
 #include "peer.h"
 #include "server.h"
 #include "tlv.h"
 
 static const char *pki;
-static int passed, failed;
 static struct event_base *base;
 static tls_holder_t holder;
-
-#define CHECK(name, cond, ...)                                                                     \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			printf("ok: %s\n", name);                                                  \
-			passed++;                                                                  \
-		} else {                                                                           \
-			printf("FAIL: %s: ", name);                                                \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-			failed++;                                                                  \
-		}                                                                                  \
-	} while (0)
 
 struct result {
 	int done;
@@ -368,6 +355,5 @@ main(int argc, char **argv)
 	SSL_CTX_free(cctx);
 	tls_holder_destroy(&holder);
 	event_base_free(base);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_report();
 }

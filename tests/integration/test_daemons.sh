@@ -31,7 +31,8 @@ for n in $daemons; do
 	echo "$m" > "$T/$n.metrics"
 	echo "$m" | grep -q "^stbcred_requests_total{type=\"PING\",status=\"OK\"} [1-9]" ||
 		fail "$n: /metrics counts PING"
-	echo "$m" | grep -q '^stbcred_store_commits_total [1-9]' || fail "$n: /metrics store commits"
+	echo "$m" | grep -q '^stbcred_store_commits_total [1-9]' ||
+		fail "$n: /metrics store commits: $(echo "$m" | grep -E '^HTTP|store_commits|^stbcred_requests_total' | tr '\n' ' ')"
 	echo "$m" | grep -q '^stbcred_request_seconds_bucket{type="ADMIN_AUDIT_NOTE",le="+Inf"} 1$' ||
 		fail "$n: /metrics latency histogram"
 	http_get "127.0.0.1:${HPORT[$n]}" /nope | head -1 | grep -q " 404 " || fail "$n: 404"

@@ -1,21 +1,12 @@
 /* Unit tests for audit: the hash-chained security log. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include <cjson/cJSON.h>
-#include <cmocka.h>
-#include <ftw.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "audit.h"
+#include "testutil.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define NREC     5
+#define NREC 5
 
 static const char *const migs[] = {audit_schema};
 
@@ -23,34 +14,7 @@ static const uint8_t key[AUDIT_KEY_LEN] = {
     0x6b, 0x65, 0x79, 0x20, 0x66, 0x6f, 0x72, 0x20, 0x74, 0x68, 0x65, 0x20, 0x61, 0x75, 0x64, 0x69,
     0x74, 0x20, 0x63, 0x68, 0x61, 0x69, 0x6e, 0x20, 0x69, 0x6e, 0x20, 0x74, 0x65, 0x73, 0x74, 0x73};
 
-static char dir[64];
 static int ndb;
-
-static int
-setup_dir(void **state)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	(void)state;
-	snprintf(dir, sizeof(dir), "%s/stb-audit-XXXXXX", tmp ? tmp : "/tmp");
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
-teardown_dir(void **state)
-{
-	(void)state;
-	return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 /* A store on a fresh database file. */
 static store_t *
@@ -60,7 +24,7 @@ fresh_store(void)
 	store_t *s;
 	err_t err;
 
-	snprintf(path, sizeof(path), "%s/audit-%d.sqlite", dir, ndb++);
+	snprintf(path, sizeof(path), "%s/audit-%d.sqlite", tu_dir, ndb++);
 	if ((s = store_open(path, migs, 1, &err)) == NULL)
 		fail_msg("store_open: %s", err.msg);
 	return s;
@@ -95,6 +59,14 @@ raw_sql(store_t *s, const char *sql)
 		fail_msg("%s: %s", sql, err.msg);
 }
 
+/* The actor and detail of record i as append_n() writes them. */
+static void
+rec_fields(int i, char actor[32], char detail[64])
+{
+	snprintf(actor, 32, "dev-%d", i);
+	snprintf(detail, 64, "{\"attempt\":%d}", i);
+}
+
 /* Appends records 1..n: event "login.granted", actor "dev-<i>". */
 static void
 append_n(store_t *s, int n)
@@ -103,8 +75,7 @@ append_n(store_t *s, int n)
 		char actor[32], detail[64];
 		struct append a = {key, "login.granted", actor, detail, 0};
 		err_t err;
-		snprintf(actor, sizeof(actor), "dev-%d", i);
-		snprintf(detail, sizeof(detail), "{\"attempt\":%d}", i);
+		rec_fields(i, actor, detail);
 		if (store_write_sync(s, job_append, &a, &err) != 0)
 			fail_msg("append %d: %s", i, err.msg);
 		assert_int_equal(a.seq, i);
@@ -150,18 +121,26 @@ verify(store_t *s, const uint8_t *k, uint64_t *count, uint64_t *bad, uint8_t hea
 		fail_msg("audit_verify: %s", err.msg);
 }
 
+/* Verifies with the right key: an unbroken chain of want records. */
+static void
+verify_intact(store_t *s, uint64_t want, uint8_t head[AUDIT_MAC_LEN])
+{
+	uint64_t count, bad;
+
+	verify(s, key, &count, &bad, head);
+	assert_int_equal(count, want);
+	assert_int_equal(bad, 0);
+}
+
 static void
 test_verify_intact_chain(void **state)
 {
 	uint8_t head[AUDIT_MAC_LEN], last[AUDIT_MAC_LEN], first[AUDIT_MAC_LEN];
-	uint64_t count, bad;
 	store_t *s = fresh_store();
 
 	(void)state;
 	append_n(s, NREC);
-	verify(s, key, &count, &bad, head);
-	assert_int_equal(count, NREC);
-	assert_int_equal(bad, 0);
+	verify_intact(s, NREC, head);
 	row_mac(s, NREC, last);
 	assert_memory_equal(head, last, AUDIT_MAC_LEN);
 	/* macs chain: no two rows share one */
@@ -175,14 +154,11 @@ test_verify_empty_log(void **state)
 {
 	static const uint8_t zero[AUDIT_MAC_LEN] = {0};
 	uint8_t head[AUDIT_MAC_LEN];
-	uint64_t count, bad;
 	store_t *s = fresh_store();
 
 	(void)state;
 	memset(head, 0xee, sizeof(head));
-	verify(s, key, &count, &bad, head);
-	assert_int_equal(count, 0);
-	assert_int_equal(bad, 0);
+	verify_intact(s, 0, head);
 	assert_memory_equal(head, zero, AUDIT_MAC_LEN);
 	store_close(s);
 }
@@ -215,7 +191,7 @@ test_tampering_detected(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		uint8_t head[AUDIT_MAC_LEN];
 		uint64_t count, bad;
 		store_t *s = fresh_store();
@@ -242,9 +218,7 @@ test_truncation_changes_head(void **state)
 	verify(s, key, &count, &bad, head_before);
 	row_mac(s, 4, mac4);
 	raw_sql(s, "DELETE FROM audit WHERE seq = 5");
-	verify(s, key, &count, &bad, head_after);
-	assert_int_equal(count, NREC - 1);
-	assert_int_equal(bad, 0);
+	verify_intact(s, NREC - 1, head_after);
 	assert_memory_equal(head_after, mac4, AUDIT_MAC_LEN);
 	assert_memory_not_equal(head_after, head_before, AUDIT_MAC_LEN);
 	store_close(s);
@@ -271,12 +245,11 @@ test_append_continues_chain_after_reopen(void **state)
 {
 	char path[128];
 	uint8_t head[AUDIT_MAC_LEN];
-	uint64_t count, bad;
 	store_t *s;
 	err_t err;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/reopen.sqlite", dir);
+	snprintf(path, sizeof(path), "%s/reopen.sqlite", tu_dir);
 	assert_non_null(s = store_open(path, migs, 1, &err));
 	append_n(s, 2);
 	store_close(s);
@@ -286,9 +259,7 @@ test_append_continues_chain_after_reopen(void **state)
 		assert_int_equal(store_write_sync(s, job_append, &a, &err), 0);
 		assert_int_equal(a.seq, 3);
 	}
-	verify(s, key, &count, &bad, head);
-	assert_int_equal(count, 3);
-	assert_int_equal(bad, 0);
+	verify_intact(s, 3, head);
 	store_close(s);
 }
 
@@ -306,7 +277,7 @@ test_field_limits(void **state)
 	    {"detail of 1025 bytes", 0, 0, 1025, 0}, {"detail of 1024 bytes", 0, 0, 1024, 1},
 	};
 	store_t *s = fresh_store();
-	uint64_t count, bad, want_seq = 1;
+	uint64_t want_seq = 1;
 	uint8_t head[AUDIT_MAC_LEN];
 
 	(void)state;
@@ -322,7 +293,7 @@ test_field_limits(void **state)
 	de1025[1025] = '\0';
 	memcpy(de1024, de1025, 1024);
 	de1024[1024] = '\0';
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		struct append a = {key, "e", "a", "d", 0};
 		err_t err;
 		int rc;
@@ -344,9 +315,7 @@ test_field_limits(void **state)
 		}
 	}
 	/* the longest fields read back whole: the chain still verifies */
-	verify(s, key, &count, &bad, head);
-	assert_int_equal(count, 3);
-	assert_int_equal(bad, 0);
+	verify_intact(s, 3, head);
 	store_close(s);
 }
 
@@ -361,7 +330,7 @@ collect(const audit_rec_t *r, void *arg)
 {
 	struct collect *c = arg;
 
-	if (c->n < (int)NELEM(c->rec))
+	if (c->n < (int)TU_NELEM(c->rec))
 		c->rec[c->n] = *r;
 	c->n++;
 	return c->stop_after && c->n >= c->stop_after ? -1 : 0;
@@ -386,7 +355,7 @@ test_export_since_and_limit(void **state)
 	(void)state;
 	append_n(s, NREC);
 	verify(s, key, &count, &bad, head);
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		struct collect c;
 		err_t err;
 		memset(&c, 0, sizeof(c));
@@ -402,8 +371,7 @@ test_export_since_and_limit(void **state)
 			const audit_rec_t *r = &c.rec[k];
 			uint64_t seq = (uint64_t)(cases[i].first + k);
 			uint8_t mac[AUDIT_MAC_LEN];
-			snprintf(actor, sizeof(actor), "dev-%d", (int)seq);
-			snprintf(detail, sizeof(detail), "{\"attempt\":%d}", (int)seq);
+			rec_fields((int)seq, actor, detail);
 			assert_int_equal(r->seq, seq);
 			assert_string_equal(r->event, "login.granted");
 			assert_string_equal(r->actor, actor);
@@ -494,5 +462,5 @@ main(void)
 	    cmocka_unit_test(test_exported_record_as_json),
 	};
 
-	return cmocka_run_group_tests_name("audit", tests, setup_dir, teardown_dir);
+	return cmocka_run_group_tests_name("audit", tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -1,13 +1,8 @@
 /* Unit tests for buf: the growable byte buffer with a hard cap. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <string.h>
 
 #include "buf.h"
+#include "testutil.h"
 
 static void
 fill(uint8_t *p, size_t n, uint8_t seed)
@@ -115,7 +110,7 @@ test_reserve_refuses_overflowing_sizes(void **state)
 	uint8_t src[100] = {0};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		buf_t b;
 		buf_init(&b, cases[i].max);
 		if (cases[i].first > 0)

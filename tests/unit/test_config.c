@@ -1,19 +1,12 @@
 /* Unit tests for config: the declarative option table and its JSON loader. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include <cjson/cJSON.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#include "testutil.h"
 
 struct conf {
 	char *mode;
@@ -57,8 +50,8 @@ static void
 cfgs_init(struct cfgs *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->tabs[0] = (cfg_table_t){conf_opts, NELEM(conf_opts), &s->c};
-	s->tabs[1] = (cfg_table_t){extra_opts, NELEM(extra_opts), &s->x};
+	s->tabs[0] = (cfg_table_t){conf_opts, TU_NELEM(conf_opts), &s->c};
+	s->tabs[1] = (cfg_table_t){extra_opts, TU_NELEM(extra_opts), &s->x};
 }
 
 static int
@@ -67,6 +60,14 @@ load_text(struct cfgs *s, const char *text, err_t *err)
 	cfgs_init(s);
 	err_clear(err);
 	return cfg_load_text(s->tabs, 2, text, "test.json", err);
+}
+
+static int
+load_file(struct cfgs *s, const char *path, err_t *err)
+{
+	cfgs_init(s);
+	err_clear(err);
+	return cfg_load(s->tabs, 2, path, err);
 }
 
 static void
@@ -82,29 +83,25 @@ assert_defaults(const struct cfgs *s)
 	assert_int_equal(s->x.offset, -3);
 }
 
-/* A file in a fresh temporary directory; returns its path (static). */
-static char dir[64];
+/* A file in a fresh temporary directory. */
 static char file[128];
 
 static int
 setup_dir(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	(void)state;
-	snprintf(dir, sizeof(dir), "%s/stb-config-XXXXXX", tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
+	if (tu_setup_dir(state) != 0)
 		return -1;
-	snprintf(file, sizeof(file), "%s/daemon.json", dir);
+	snprintf(file, sizeof(file), "%s/daemon.json", tu_dir);
 	return 0;
 }
 
+/* Removes the file, then the directory: rmdir() fails if a test left more. */
 static int
 teardown_dir(void **state)
 {
 	(void)state;
 	unlink(file);
-	return rmdir(dir);
+	return rmdir(tu_dir);
 }
 
 static void
@@ -117,6 +114,18 @@ write_file(const char *text, size_t len)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Loading path fails with status want and a message that names path. */
+static void
+assert_load_refused(const char *path, int want, err_t *err)
+{
+	struct cfgs s;
+
+	assert_int_equal(load_file(&s, path, err), -1);
+	assert_int_equal(err->status, want);
+	assert_non_null(strstr(err->msg, path));
+	cfg_free(s.tabs, 2);
+}
+
 static void
 test_defaults_without_file(void **state)
 {
@@ -124,9 +133,7 @@ test_defaults_without_file(void **state)
 	err_t err;
 
 	(void)state;
-	cfgs_init(&s);
-	err_clear(&err);
-	assert_int_equal(cfg_load(s.tabs, 2, NULL, &err), 0);
+	assert_int_equal(load_file(&s, NULL, &err), 0);
 	assert_defaults(&s);
 	cfg_free(s.tabs, 2);
 	assert_null(s.c.mode);
@@ -150,9 +157,7 @@ test_good_file(void **state)
 
 	(void)state;
 	write_file(text, sizeof(text) - 1);
-	cfgs_init(&s);
-	err_clear(&err);
-	if (cfg_load(s.tabs, 2, file, &err) != 0)
+	if (load_file(&s, file, &err) != 0)
 		fail_msg("good file refused: %s", err.msg);
 	assert_string_equal(s.c.mode, "fast");
 	assert_int_equal(s.c.workers, 16);
@@ -221,7 +226,7 @@ test_refused_texts(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		struct cfgs s;
 		err_t err;
 		int rc = load_text(&s, cases[i].text, &err);
@@ -250,7 +255,7 @@ test_int_bounds_are_inclusive(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(texts); i++) {
+	for (size_t i = 0; i < TU_NELEM(texts); i++) {
 		struct cfgs s;
 		err_t err;
 		if (load_text(&s, texts[i], &err) != 0)
@@ -275,7 +280,7 @@ test_syntax_error_names_line(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		struct cfgs s;
 		err_t err;
 		assert_int_equal(load_text(&s, cases[i].text, &err), -1);
@@ -351,35 +356,23 @@ static void
 test_missing_file(void **state)
 {
 	char path[160];
-	struct cfgs s;
 	err_t err;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/absent.json", dir);
-	cfgs_init(&s);
-	err_clear(&err);
-	assert_int_equal(cfg_load(s.tabs, 2, path, &err), -1);
-	assert_int_equal(err.status, STB_NOT_FOUND);
-	assert_non_null(strstr(err.msg, path));
-	cfg_free(s.tabs, 2);
+	snprintf(path, sizeof(path), "%s/absent.json", tu_dir);
+	assert_load_refused(path, STB_NOT_FOUND, &err);
 }
 
 static void
 test_file_errors_name_the_file(void **state)
 {
 	static const char text[] = "{\"workers\": 100}";
-	struct cfgs s;
 	err_t err;
 
 	(void)state;
 	write_file(text, sizeof(text) - 1);
-	cfgs_init(&s);
-	err_clear(&err);
-	assert_int_equal(cfg_load(s.tabs, 2, file, &err), -1);
-	assert_int_equal(err.status, STB_BAD_REQUEST);
-	assert_non_null(strstr(err.msg, file));
+	assert_load_refused(file, STB_BAD_REQUEST, &err);
 	assert_non_null(strstr(err.msg, "workers"));
-	cfg_free(s.tabs, 2);
 }
 
 static void
@@ -387,7 +380,6 @@ test_oversized_file(void **state)
 {
 	size_t n = 1024 * 1024 + 1;
 	char *big = malloc(n);
-	struct cfgs s;
 	err_t err;
 
 	(void)state;
@@ -397,12 +389,7 @@ test_oversized_file(void **state)
 	big[n - 1] = '}';
 	write_file(big, n);
 	free(big);
-	cfgs_init(&s);
-	err_clear(&err);
-	assert_int_equal(cfg_load(s.tabs, 2, file, &err), -1);
-	assert_int_equal(err.status, STB_TOO_LARGE);
-	assert_non_null(strstr(err.msg, file));
-	cfg_free(s.tabs, 2);
+	assert_load_refused(file, STB_TOO_LARGE, &err);
 }
 
 int

@@ -1,14 +1,9 @@
 /* Unit tests for frame: the 16-byte header decoder and encoder. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <string.h>
 
 #include "frame.h"
 #include "stb/stbproto.h"
+#include "testutil.h"
 #include "tlv.h"
 
 #define MAXF STB_FRAME_DEFAULT_MAX
@@ -118,7 +113,7 @@ test_decode_bad_magic(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		uint8_t p[16];
 		frame_hdr_t h;
 		int rc;
@@ -138,7 +133,7 @@ test_decode_bad_version(void **state)
 	static const uint8_t versions[] = {0, 2, 3, 0x80, 0xff};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(versions); i++) {
+	for (size_t i = 0; i < TU_NELEM(versions); i++) {
 		uint8_t p[16];
 		frame_hdr_t h;
 		int rc;
@@ -182,7 +177,7 @@ test_decode_flags(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		uint8_t p[16];
 		frame_hdr_t h;
 		int rc;
@@ -205,7 +200,7 @@ test_decode_reserved(void **state)
 	static const uint16_t reserved[] = {0x0001, 0x0100, 0x8000, 0xffff};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(reserved); i++) {
 		uint8_t p[16];
 		frame_hdr_t h;
 		int rc;
@@ -239,7 +234,7 @@ test_decode_too_large(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		uint8_t p[16];
 		frame_hdr_t h;
 		int rc;
@@ -372,7 +367,7 @@ test_error_status_mapping(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		int got = frame_error_status(cases[i].rc);
 		if (got != cases[i].status)
 			fail_msg("%s: status %s, want %s", frame_strerror(cases[i].rc),

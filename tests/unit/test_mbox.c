@@ -1,10 +1,4 @@
 /* Unit tests for mbox: function calls handed to an event loop's thread. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
@@ -12,6 +6,7 @@
 #include <string.h>
 
 #include "mbox.h"
+#include "testutil.h"
 
 #define POSTERS    4
 #define PER_POSTER 5000
@@ -27,7 +22,7 @@ struct run {
 	int order_errors;
 	int wrong_thread;
 	int ran;
-	int timed_out;
+	tu_guard_t guard;
 };
 
 struct item {
@@ -51,26 +46,6 @@ on_item(void *arg)
 		event_base_loopbreak(r->base);
 }
 
-static void
-on_guard(evutil_socket_t fd, short what, void *arg)
-{
-	struct run *r = arg;
-
-	(void)fd;
-	(void)what;
-	r->timed_out = 1;
-	event_base_loopbreak(r->base);
-}
-
-static void *
-loop_main(void *arg)
-{
-	struct run *r = arg;
-
-	event_base_loop(r->base, EVLOOP_NO_EXIT_ON_EMPTY);
-	return NULL;
-}
-
 struct poster {
 	struct run *run;
 	struct item *items;
@@ -92,11 +67,9 @@ poster_main(void *arg)
 static void
 test_posts_from_threads_run_on_loop_in_order(void **state)
 {
-	struct timeval guard_tv = {GUARD_SEC, 0};
 	pthread_t posters[POSTERS];
 	struct poster pc[POSTERS];
 	struct item *items;
-	struct event *guard;
 	struct run r;
 
 	(void)state;
@@ -105,10 +78,9 @@ test_posts_from_threads_run_on_loop_in_order(void **state)
 	assert_non_null(items);
 	assert_non_null(r.base = event_base_new());
 	assert_non_null(r.mb = mbox_new(r.base));
-	assert_non_null(guard = event_new(r.base, -1, 0, on_guard, &r));
-	assert_int_equal(event_add(guard, &guard_tv), 0);
+	tu_guard_start(&r.guard, r.base, GUARD_SEC);
 	assert_int_equal(pthread_barrier_init(&r.start, NULL, POSTERS), 0);
-	assert_int_equal(pthread_create(&r.loop_thread, NULL, loop_main, &r), 0);
+	assert_int_equal(pthread_create(&r.loop_thread, NULL, tu_loop_main, r.base), 0);
 	for (int p = 0; p < POSTERS; p++) {
 		pc[p].run = &r;
 		pc[p].items = items + p * PER_POSTER;
@@ -121,7 +93,7 @@ test_posts_from_threads_run_on_loop_in_order(void **state)
 		pthread_join(posters[p], NULL);
 	pthread_join(r.loop_thread, NULL);
 
-	assert_false(r.timed_out);
+	assert_false(r.guard.fired);
 	for (int p = 0; p < POSTERS; p++) {
 		assert_int_equal(pc[p].failed_posts, 0);
 		assert_int_equal(r.next[p], PER_POSTER);
@@ -131,7 +103,7 @@ test_posts_from_threads_run_on_loop_in_order(void **state)
 	assert_int_equal(r.wrong_thread, 0);
 
 	mbox_free(r.mb);
-	event_free(guard);
+	tu_guard_free(&r.guard);
 	event_base_free(r.base);
 	pthread_barrier_destroy(&r.start);
 	free(items);
@@ -153,7 +125,7 @@ on_entry(void *arg)
 {
 	struct entry *e = arg;
 
-	if (e->log->n < (int)(sizeof(e->log->seen) / sizeof(e->log->seen[0])))
+	if (e->log->n < (int)TU_NELEM(e->log->seen))
 		e->log->seen[e->log->n] = e->id;
 	e->log->n++;
 }

@@ -1,16 +1,11 @@
 /* Unit tests for metrics: counters, latency histograms, Prometheus text. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics.h"
+#include "testutil.h"
 
 /* The buffer's text as a C string (buf_printf keeps a NUL after len). */
 static const char *
@@ -35,7 +30,7 @@ test_observe_bucket_placement(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		hist_t h;
 		memset(&h, 0, sizeof(h));
 		hist_observe(&h, cases[i].us);

@@ -1,22 +1,15 @@
 /* Unit tests for proto: the registry tables and message validation. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proto.h"
+#include "testutil.h"
 #include "tlv.h"
 
 #define REQ  0
 #define RSP  STB_FRAME_F_RESPONSE
 #define ERR  (STB_FRAME_F_RESPONSE | STB_FRAME_F_ERROR)
 #define PUSH STB_FRAME_F_PUSH
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static int
 parse(msg_t *m, uint16_t type, uint8_t flags, const buf_t *b, err_t *err)
@@ -350,13 +343,13 @@ static void
 test_parse_table(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < NELEM(parse_cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(parse_cases); i++) {
 		const struct parse_case *c = &parse_cases[i];
 		msg_t m;
 		err_t err;
 		buf_t b;
 		int rc;
-		build(&b, c->tlv, NELEM(c->tlv));
+		build(&b, c->tlv, TU_NELEM(c->tlv));
 		rc = parse(&m, c->type, c->flags, &b, &err);
 		check_outcome(c->name, rc, &err, c->want, c->w1, c->w2);
 		if (rc == 0) {
@@ -409,7 +402,7 @@ test_parse_utf8(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		struct tv tlv[1] = {{STB_TLV_NOTE_TEXT, cases[i].s, cases[i].n}};
 		msg_t m;
 		err_t err;
@@ -459,7 +452,7 @@ test_parse_length_limits(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		char what[64], len[32];
 		msg_t m;
 		err_t err;
@@ -497,7 +490,7 @@ test_parse_broken_tlv_stream(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		frame_hdr_t h = {
 		    .flags = 0, .type = STB_MSG_PING, .req_id = 1, .len = (uint32_t)cases[i].n};
 		msg_t m;
@@ -713,7 +706,7 @@ test_repeatable_msg_count(void **state)
 	build_stats_response(&b);
 	check_outcome("ADMIN_STATS response", parse(&m, STB_MSG_ADMIN_STATS, RSP, &b, &err), &err,
 	              STB_OK, NULL, NULL);
-	for (size_t i = 0; i < NELEM(want); i++) {
+	for (size_t i = 0; i < TU_NELEM(want); i++) {
 		if (msg_next(&m, TLV_IX_MSG_COUNT, &pos, &p, &len) != 1)
 			fail_msg("MSG_COUNT %zu not found", i);
 		assert_int_equal(len, 12);
@@ -749,7 +742,7 @@ test_repeatable_audit_record(void **state)
 
 	(void)state;
 	buf_init(&b, 1 << 20);
-	for (size_t i = 0; i < NELEM(rec); i++) {
+	for (size_t i = 0; i < TU_NELEM(rec); i++) {
 		assert_int_equal(tlv_put_str(&b, STB_TLV_AUDIT_RECORD, rec[i]), 0);
 		assert_int_equal(tlv_put_str(&b, 0x8f00, "ignored"), 0);
 	}
@@ -865,7 +858,7 @@ test_check_role(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		msg_t m;
 		err_t err;
 		buf_t b;
@@ -899,7 +892,7 @@ test_index_every_entry(void **state)
 		if (proto_tlv_index(proto_tlvs[i].num) != i)
 			fail_msg("TLV %s (0x%04x) indexes to %d, want %d", proto_tlvs[i].name,
 			         proto_tlvs[i].num, proto_tlv_index(proto_tlvs[i].num), i);
-	for (size_t i = 0; i < NELEM(unknown); i++) {
+	for (size_t i = 0; i < TU_NELEM(unknown); i++) {
 		if (proto_msg_index(unknown[i]) >= 0 &&
 		    proto_msgs[proto_msg_index(unknown[i])].num != unknown[i])
 			fail_msg("0x%04x found as a wrong message", unknown[i]);
@@ -942,7 +935,7 @@ test_role_by_name(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		uint32_t got = proto_role_by_name(cases[i].s, cases[i].len);
 		if (got != cases[i].want)
 			fail_msg("\"%.*s\": 0x%x, want 0x%x", (int)cases[i].len, cases[i].s, got,
@@ -989,8 +982,8 @@ test_status_names(void **state)
 
 	(void)state;
 	/* codes are append-only: the published numbers never move */
-	assert_int_equal(STATUS_COUNT, NELEM(want));
-	for (size_t i = 0; i < NELEM(want); i++)
+	assert_int_equal(STATUS_COUNT, TU_NELEM(want));
+	for (size_t i = 0; i < TU_NELEM(want); i++)
 		assert_string_equal(stb_status_name(want[i].code), want[i].name);
 	assert_int_equal(STB_NOT_FOUND, 5);
 	assert_int_equal(STB_PENDING, 15);

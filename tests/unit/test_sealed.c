@@ -1,12 +1,5 @@
 /* Unit tests for sealed: AES-256-GCM secrets at rest and the KEK loader. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +7,7 @@
 #include <unistd.h>
 
 #include "sealed.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#include "testutil.h"
 
 static const uint8_t key_a[SEALED_KEY_LEN] = {
     0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
@@ -28,33 +20,11 @@ static const uint8_t key_b[SEALED_KEY_LEN] = {
 static const char secret[] = "device secret 0123456789abcdef";
 static const char aad[] = "devices:STB-000123:secret";
 
-static char dir[64];
-
 static int
 setup_dir(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
-	(void)state;
 	unsetenv("CREDENTIALS_DIRECTORY");
-	snprintf(dir, sizeof(dir), "%s/stb-sealed-XXXXXX", tmp ? tmp : "/tmp");
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
-teardown_dir(void **state)
-{
-	(void)state;
-	return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	return tu_setup_dir(state);
 }
 
 static sealed_kek_t *
@@ -175,16 +145,23 @@ test_two_seals_differ(void **state)
 	sealed_kek_free(k);
 }
 
-/* Whatever was refused, the output buffer holds no plaintext. */
+#define PT_CAP 128 /* the output buffer of assert_open_refused() */
+
+/* Opening len bytes of blob under the AAD a into cap bytes of a PT_CAP-byte
+ * buffer is refused with status want; the buffer holds no plaintext after. */
 static void
-assert_refused(const char *name, int rc, const err_t *err, int want, const uint8_t *pt, size_t cap,
-               size_t ptlen)
+assert_open_refused(const char *name, const sealed_kek_t *k, const char *a, size_t alen,
+                    const uint8_t *blob, size_t len, size_t cap, int want, err_t *err)
 {
-	if (rc != -1)
+	uint8_t pt[PT_CAP];
+	size_t ptlen = 12345;
+
+	memset(pt, 0, sizeof(pt));
+	if (sealed_open(k, a, alen, blob, len, pt, cap, &ptlen, err) != -1)
 		fail_msg("%s: opened", name);
 	if (err->status != want)
 		fail_msg("%s: status %d (%s), want %d", name, err->status, err->msg, want);
-	if (memmem(pt, cap, secret, 6) != NULL)
+	if (memmem(pt, sizeof(pt), secret, 6) != NULL)
 		fail_msg("%s: plaintext left in the output buffer", name);
 	if (ptlen != 12345)
 		fail_msg("%s: *ptlen was written", name);
@@ -217,12 +194,10 @@ test_tampered_blobs_refused(void **state)
 	sealed_kek_t *k = kek(key_a);
 
 	(void)state;
-	for (size_t i = 0; i < NELEM(cases); i++) {
-		uint8_t pt[128];
-		size_t ptlen = 12345, len;
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
+		size_t len;
 		buf_t blob;
 		err_t err;
-		int rc;
 		seal(k, &blob);
 		len = blob.len;
 		switch (cases[i].op) {
@@ -237,9 +212,8 @@ test_tampered_blobs_refused(void **state)
 			len = blob.len;
 			break;
 		}
-		memset(pt, 0, sizeof(pt));
-		rc = sealed_open(k, aad, strlen(aad), blob.data, len, pt, sizeof(pt), &ptlen, &err);
-		assert_refused(cases[i].name, rc, &err, cases[i].want, pt, sizeof(pt), ptlen);
+		assert_open_refused(cases[i].name, k, aad, strlen(aad), blob.data, len, PT_CAP,
+		                    cases[i].want, &err);
 		buf_free(&blob);
 	}
 	sealed_kek_free(k);
@@ -265,15 +239,11 @@ test_wrong_aad_or_kek_refused(void **state)
 
 	(void)state;
 	seal(k, &blob);
-	for (size_t i = 0; i < NELEM(cases); i++) {
-		uint8_t pt[128];
-		size_t ptlen = 12345;
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		err_t err;
-		int rc;
-		memset(pt, 0, sizeof(pt));
-		rc = sealed_open(cases[i].other_kek ? other : k, cases[i].aad, cases[i].len,
-		                 blob.data, blob.len, pt, sizeof(pt), &ptlen, &err);
-		assert_refused(cases[i].name, rc, &err, STB_UNAUTHENTICATED, pt, sizeof(pt), ptlen);
+		assert_open_refused(cases[i].name, cases[i].other_kek ? other : k, cases[i].aad,
+		                    cases[i].len, blob.data, blob.len, PT_CAP, STB_UNAUTHENTICATED,
+		                    &err);
 		assert_non_null(strstr(err.msg, "does not open"));
 	}
 	buf_free(&blob);
@@ -285,18 +255,13 @@ static void
 test_open_into_small_buffer(void **state)
 {
 	sealed_kek_t *k = kek(key_a);
-	uint8_t pt[128];
-	size_t ptlen = 12345;
 	buf_t blob;
 	err_t err;
 
 	(void)state;
 	seal(k, &blob);
-	memset(pt, 0, sizeof(pt));
-	assert_refused("buffer one byte short",
-	               sealed_open(k, aad, strlen(aad), blob.data, blob.len, pt, strlen(secret) - 1,
-	                           &ptlen, &err),
-	               &err, STB_TOO_LARGE, pt, sizeof(pt), ptlen);
+	assert_open_refused("buffer one byte short", k, aad, strlen(aad), blob.data, blob.len,
+	                    strlen(secret) - 1, STB_TOO_LARGE, &err);
 	buf_free(&blob);
 	sealed_kek_free(k);
 }
@@ -359,8 +324,8 @@ test_kek_load_good_files(void **state)
 	for (size_t i = 0; i < sizeof(upper); i++)
 		upper[i] = (char)(key_a_hex[i] >= 'a' && key_a_hex[i] <= 'f' ? key_a_hex[i] - 32
 		                                                             : key_a_hex[i]);
-	snprintf(path, sizeof(path), "%s/kek", dir);
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	snprintf(path, sizeof(path), "%s/kek", tu_dir);
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		sealed_kek_t *k = NULL;
 		err_t err;
 		write_key(path, cases[i].p, cases[i].n, 0600);
@@ -426,8 +391,8 @@ test_kek_load_refused(void **state)
 	char path[128];
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/kek", dir);
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	snprintf(path, sizeof(path), "%s/kek", tu_dir);
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		sealed_kek_t *k = NULL;
 		err_t err;
 		int rc;
@@ -452,7 +417,7 @@ test_kek_load_missing(void **state)
 	err_t err;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/absent", dir);
+	snprintf(path, sizeof(path), "%s/absent", tu_dir);
 	assert_int_equal(sealed_kek_load(path, "kek", &k, &err), -1);
 	assert_int_equal(err.status, STB_NOT_FOUND);
 	assert_non_null(strstr(err.msg, path));
@@ -463,6 +428,18 @@ test_kek_load_missing(void **state)
 	assert_null(k);
 }
 
+/* sealed_kek_load(path, name) loads key. */
+static void
+assert_loads(const char *path, const char *name, const uint8_t key[SEALED_KEY_LEN])
+{
+	sealed_kek_t *k = NULL;
+	err_t err;
+
+	assert_int_equal(sealed_kek_load(path, name, &k, &err), 0);
+	assert_true(kek_is(k, key));
+	sealed_kek_free(k);
+}
+
 static void
 test_kek_credentials_directory_wins(void **state)
 {
@@ -471,26 +448,20 @@ test_kek_credentials_directory_wins(void **state)
 	err_t err;
 
 	(void)state;
-	snprintf(creds, sizeof(creds), "%s/creds", dir);
+	snprintf(creds, sizeof(creds), "%s/creds", tu_dir);
 	snprintf(credfile, sizeof(credfile), "%s/kek", creds);
-	snprintf(path, sizeof(path), "%s/kek-file", dir);
+	snprintf(path, sizeof(path), "%s/kek-file", tu_dir);
 	assert_int_equal(mkdir(creds, 0700), 0);
 	/* systemd credentials are protected by their directory, not the mode */
 	write_key(credfile, key_a, 32, 0444);
 	write_key(path, key_b, 32, 0600);
 
 	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
-	assert_int_equal(sealed_kek_load(path, "kek", &k, &err), 0);
-	assert_true(kek_is(k, key_a));
-	sealed_kek_free(k);
+	assert_loads(path, "kek", key_a);
 	/* the credential wins even when no path is configured */
-	assert_int_equal(sealed_kek_load(NULL, "kek", &k, &err), 0);
-	assert_true(kek_is(k, key_a));
-	sealed_kek_free(k);
+	assert_loads(NULL, "kek", key_a);
 	/* another credential name falls back to the path */
-	assert_int_equal(sealed_kek_load(path, "other", &k, &err), 0);
-	assert_true(kek_is(k, key_b));
-	sealed_kek_free(k);
+	assert_loads(path, "other", key_b);
 	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
 
 	assert_int_equal(sealed_kek_load(path, "kek", &k, &err), 0);
@@ -548,5 +519,5 @@ main(void)
 	    cmocka_unit_test(test_derive),
 	};
 
-	return cmocka_run_group_tests_name("sealed", tests, setup_dir, teardown_dir);
+	return cmocka_run_group_tests_name("sealed", tests, setup_dir, tu_teardown_dir);
 }

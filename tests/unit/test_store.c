@@ -1,25 +1,15 @@
 /* Unit tests for store: migrations, the group-commit writer and readers. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#include "testutil.h"
 
 static const char *const migs[] = {
     "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT NOT NULL);",
@@ -29,7 +19,7 @@ static const char *const migs[] = {
 static const char sql_put[] = "INSERT INTO kv(k, v) VALUES(?, ?)";
 
 struct fixture {
-	char dir[64];
+	char dir[TU_DIR_MAX];
 	char db[96];
 };
 
@@ -37,10 +27,8 @@ static int
 setup(void **state)
 {
 	static struct fixture fx;
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(fx.dir, sizeof(fx.dir), "%s/stb-store-XXXXXX", tmp ? tmp : "/tmp");
-	if (mkdtemp(fx.dir) == NULL)
+	if (tu_mkdtemp(fx.dir, sizeof(fx.dir)) != 0)
 		return -1;
 	snprintf(fx.db, sizeof(fx.db), "%s/test.sqlite", fx.dir);
 	*state = &fx;
@@ -48,20 +36,11 @@ setup(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	return nftw(fx->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	return tu_rmtree(fx->dir);
 }
 
 static store_t *
@@ -95,6 +74,32 @@ query_int(store_t *s, const char *sql)
 	return v;
 }
 
+/* The text of the first row of a query on this thread's reader. */
+static void
+query_text(store_t *s, const char *sql, char *out, size_t size)
+{
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+
+	assert_non_null(c = store_reader(s, &err));
+	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/* Opens db: both migrations ran, and each only once. */
+static void
+assert_fully_migrated(const char *db)
+{
+	store_t *s = open_ok(db, 2);
+
+	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM runs"), 1);
+	store_close(s);
+}
+
 static int
 has_key(store_t *s, const char *k)
 {
@@ -126,9 +131,6 @@ test_open_migrates_once(void **state)
 	struct fixture *fx = *state;
 	store_t *s;
 	char mode[16] = "";
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	err_t err;
 
 	s = open_ok(fx->db, 2);
 	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
@@ -136,20 +138,12 @@ test_open_migrates_once(void **state)
 	assert_int_equal(query_int(s, "SELECT count(*) FROM kv"), 0);
 	/* DESIGN 2: WAL and synchronous=FULL */
 	assert_int_equal(query_int(s, "PRAGMA synchronous"), 2);
-	assert_non_null(c = store_reader(s, &err));
-	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), "PRAGMA journal_mode", -1, &st, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	query_text(s, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
 	store_close(s);
 
 	/* reopening does not run the migrations again */
-	s = open_ok(fx->db, 2);
-	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
-	assert_int_equal(query_int(s, "SELECT count(*) FROM runs"), 1);
-	store_close(s);
+	assert_fully_migrated(fx->db);
 }
 
 static void
@@ -164,10 +158,7 @@ test_user_version_advances(void **state)
 	    query_int(s, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='runs'"),
 	    0);
 	store_close(s);
-	s = open_ok(fx->db, 2);
-	assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
-	assert_int_equal(query_int(s, "SELECT count(*) FROM runs"), 1);
-	store_close(s);
+	assert_fully_migrated(fx->db);
 }
 
 static void
@@ -263,19 +254,13 @@ test_write_sync_commits(void **state)
 	struct fixture *fx = *state;
 	struct put p = {"alpha", "1", 0, 0};
 	store_t *s = open_ok(fx->db, 2);
-	store_conn_t *c;
-	sqlite3_stmt *st;
+	char v[16];
 	err_t err;
 
 	err_clear(&err);
 	assert_int_equal(store_write_sync(s, job_put, &p, &err), 0);
-	assert_non_null(c = store_reader(s, &err));
-	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), "SELECT v FROM kv WHERE k = 'alpha'",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "1");
-	sqlite3_finalize(st);
+	query_text(s, "SELECT v FROM kv WHERE k = 'alpha'", v, sizeof(v));
+	assert_string_equal(v, "1");
 	store_close(s);
 
 	/* durable: a new store on the same file sees it */
@@ -309,7 +294,7 @@ test_write_sync_failures(void **state)
 	err_t err;
 
 	assert_int_equal(store_write_sync(s, job_put, &dup, &err), 0);
-	for (size_t i = 0; i < NELEM(cases); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		struct put p = cases[i].p;
 		err_clear(&err);
 		if (store_write_sync(s, job_put, &p, &err) != -1)
@@ -393,8 +378,35 @@ struct batch {
 	int submit_failed;
 	struct row_job jobs[NJOBS];
 	int ndone;
-	int timed_out;
+	tu_guard_t guard;
 };
+
+/* Sets one of the gate flags of b and wakes its waiters. */
+static void
+gate_set(struct batch *b, int *flag)
+{
+	pthread_mutex_lock(&b->mu);
+	*flag = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Waits up to WAIT_SEC for one of the gate flags of b; notes a timeout. */
+static void
+gate_wait(struct batch *b, const int *flag)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_SEC;
+	pthread_mutex_lock(&b->mu);
+	while (!*flag)
+		if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT) {
+			b->gate_timeout = 1;
+			break;
+		}
+	pthread_mutex_unlock(&b->mu);
+}
 
 static int
 job_row(store_conn_t *c, void *arg, err_t *err)
@@ -403,18 +415,8 @@ job_row(store_conn_t *c, void *arg, err_t *err)
 	struct batch *b = j->b;
 
 	if (j->gate) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += WAIT_SEC;
-		pthread_mutex_lock(&b->mu);
-		b->gate_started = 1;
-		pthread_cond_broadcast(&b->cv);
-		while (!b->gate_open)
-			if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT) {
-				b->gate_timeout = 1;
-				break;
-			}
-		pthread_mutex_unlock(&b->mu);
+		gate_set(b, &b->gate_started);
+		gate_wait(b, &b->gate_open);
 	}
 	return job_put(c, &j->put, err);
 }
@@ -436,58 +438,25 @@ static void
 submit(evutil_socket_t fd, short what, void *arg)
 {
 	struct batch *b = arg;
-	struct timespec until;
 	err_t err;
 
 	(void)fd;
 	(void)what;
 	if (store_write(b->s, b->mb, job_row, done_row, &b->jobs[0], &err) == -1)
 		b->submit_failed = 1;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += WAIT_SEC;
-	pthread_mutex_lock(&b->mu);
-	while (!b->gate_started)
-		if (pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT) {
-			b->gate_timeout = 1;
-			break;
-		}
-	pthread_mutex_unlock(&b->mu);
+	gate_wait(b, &b->gate_started);
 	for (int i = 1; i < NJOBS; i++)
 		if (store_write(b->s, b->mb, job_row, done_row, &b->jobs[i], &err) == -1)
 			b->submit_failed = 1;
-	pthread_mutex_lock(&b->mu);
-	b->gate_open = 1;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
-}
-
-static void
-on_guard(evutil_socket_t fd, short what, void *arg)
-{
-	struct batch *b = arg;
-
-	(void)fd;
-	(void)what;
-	b->timed_out = 1;
-	event_base_loopbreak(b->base);
-}
-
-static void *
-loop_main(void *arg)
-{
-	struct batch *b = arg;
-
-	event_base_loop(b->base, EVLOOP_NO_EXIT_ON_EMPTY);
-	return NULL;
+	gate_set(b, &b->gate_open);
 }
 
 static void
 run_batch(void **state, const struct put *puts, int want_status, const char *want_msg)
 {
 	struct fixture *fx = *state;
-	struct timeval now = {0, 0}, guard_tv = {WAIT_SEC * 2, 0};
+	struct timeval now = {0, 0};
 	store_stats_t before, after;
-	struct event *guard;
 	struct batch b;
 
 	memset(&b, 0, sizeof(b));
@@ -501,15 +470,14 @@ run_batch(void **state, const struct put *puts, int want_status, const char *wan
 	}
 	assert_non_null(b.base = event_base_new());
 	assert_non_null(b.mb = mbox_new(b.base));
-	assert_non_null(guard = event_new(b.base, -1, 0, on_guard, &b));
-	assert_int_equal(event_add(guard, &guard_tv), 0);
+	tu_guard_start(&b.guard, b.base, WAIT_SEC * 2);
 	assert_int_equal(event_base_once(b.base, -1, EV_TIMEOUT, submit, &b, &now), 0);
 	store_get_stats(b.s, &before);
 
-	assert_int_equal(pthread_create(&b.loop_thread, NULL, loop_main, &b), 0);
+	assert_int_equal(pthread_create(&b.loop_thread, NULL, tu_loop_main, b.base), 0);
 	pthread_join(b.loop_thread, NULL);
 
-	assert_false(b.timed_out);
+	assert_false(b.guard.fired);
 	assert_false(b.gate_timeout);
 	assert_false(b.submit_failed);
 	for (int i = 0; i < NJOBS; i++) {
@@ -540,7 +508,7 @@ run_batch(void **state, const struct put *puts, int want_status, const char *wan
 
 	store_close(b.s);
 	mbox_free(b.mb);
-	event_free(guard);
+	tu_guard_free(&b.guard);
 	event_base_free(b.base);
 	pthread_cond_destroy(&b.cv);
 	pthread_mutex_destroy(&b.mu);

@@ -1,12 +1,7 @@
 /* Unit tests for tlv: the reading cursor and the appenders. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "tlv.h"
 
 static void
@@ -29,7 +24,7 @@ test_cursor_good_sequence(void **state)
 
 	(void)state;
 	tlv_cursor_init(&c, body, sizeof(body));
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(want); i++) {
 		int rc = tlv_next(&c, &type, &val, &len);
 		if (rc != TLV_NEXT)
 			fail_msg("TLV %zu: got %d, want TLV_NEXT", i, rc);
@@ -113,7 +108,7 @@ test_cursor_past_body(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
 		tlv_cursor_t c;
 		uint16_t type;
 		const uint8_t *val;

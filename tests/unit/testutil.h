@@ -1,0 +1,53 @@
+/* Helpers shared by the unit tests (prefix tu_): include this for cmocka. */
+#ifndef STB_TESTUTIL_H
+#define STB_TESTUTIL_H
+
+/* cmocka.h needs these before it */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+struct event;
+struct event_base;
+
+#define TU_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- temporary directories ---- */
+
+#define TU_DIR_MAX 64
+
+/* The directory tu_setup_dir() made. */
+extern char tu_dir[TU_DIR_MAX];
+
+/* Makes a fresh directory $TMPDIR/stb-<program>-XXXXXX (/tmp without
+ * TMPDIR) and writes its path to dir; 0, or -1 when it cannot. */
+int tu_mkdtemp(char *dir, size_t size);
+
+/* Removes path and all below it, not following links; 0 or -1. */
+int tu_rmtree(const char *path);
+
+/* cmocka setup and teardown: tu_mkdtemp() into tu_dir, tu_rmtree() of it. */
+int tu_setup_dir(void **state);
+int tu_teardown_dir(void **state);
+
+/* ---- event loops ---- */
+
+/* A timer that stops a loop that hangs: when it fires it sets fired and
+ * breaks the loop of its base. */
+typedef struct tu_guard {
+	struct event *ev;
+	int fired;
+} tu_guard_t;
+
+/* Arms g to fire after sec seconds on base; g must stay put until freed. */
+void tu_guard_start(tu_guard_t *g, struct event_base *base, int sec);
+void tu_guard_free(tu_guard_t *g);
+
+/* A thread body: runs the loop of base (a struct event_base *) until it is
+ * broken, even with no event pending. */
+void *tu_loop_main(void *base);
+
+#endif
