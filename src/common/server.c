@@ -141,6 +141,12 @@ srv_conn_mbox(srv_conn_t *c)
 	return c->w->mb;
 }
 
+struct event_base *
+srv_conn_base(srv_conn_t *c)
+{
+	return c->w->base;
+}
+
 static void
 deadline_set(srv_conn_t *c, int ms)
 {

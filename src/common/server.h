@@ -99,6 +99,8 @@ void *srv_conn_data(const srv_conn_t *c);
  * Must run on the connection's loop. */
 int srv_conn_push(srv_conn_t *c, uint16_t type, const buf_t *tlvs, uint32_t *req_id);
 mbox_t *srv_conn_mbox(srv_conn_t *c);
+/* The connection's loop, for timers that must run there. */
+struct event_base *srv_conn_base(srv_conn_t *c);
 void srv_conn_ref(srv_conn_t *c);
 void srv_conn_unref(srv_conn_t *c);
 int srv_conn_is_open(const srv_conn_t *c);

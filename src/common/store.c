@@ -26,8 +26,9 @@ struct store_job {
 	void *arg;
 	mbox_t *mb;
 	err_t err;
-	/* store_write_sync waits on these */
+	/* store_write_sync waits on this, under the store's mutex */
 	int sync_done;
+	int dropped; /* ended the whole transaction: not run again */
 	struct store_job *next;
 };
 
@@ -191,7 +192,7 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 	if (store_exec(s->writer, "BEGIN IMMEDIATE", cerr) == -1)
 		return -1;
 	for (j = batch; j != NULL; j = j->next) {
-		if (j->sync_done == -1) /* dropped the transaction last round */
+		if (j->dropped)
 			continue;
 		err_clear(&j->err);
 		if (store_exec(s->writer, "SAVEPOINT job", &j->err) == -1)
@@ -203,7 +204,7 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 		if (j->err.status == STB_OK)
 			err_set(&j->err, STB_INTERNAL, "store write failed");
 		if (sqlite3_get_autocommit(store_conn_db(s->writer))) {
-			j->sync_done = -1;
+			j->dropped = 1;
 			return 1; /* run the batch again without j */
 		}
 		store_exec(s->writer, "ROLLBACK TO job", NULL);
@@ -235,7 +236,6 @@ store_run_batch(store_t *s, struct store_job *batch)
 		hist_observe(&s->commit_hist, (now_ns() - t0) / 1000);
 	}
 	for (j = batch; j != NULL; j = j->next) {
-		j->sync_done = 0;
 		if (rc == -1)
 			j->err = cerr;
 		n++;

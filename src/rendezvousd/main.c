@@ -1,5 +1,381 @@
 /* rendezvousd: device registry, per-session random codes and peer addresses. */
-#include "daemon.h"
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rdv.h"
+#include "tlv.h"
+
+#define LIST_BYTES   60000 /* stays under a client's default max_frame */
+#define SESSIONS_MAX 1000
+#define SESSION_KEEP 86400 /* expired sessions stay a day for the admin view */
+
+static rdv_conf_t rdv_conf;
+
+#define OFF(f) offsetof(rdv_conf_t, f)
+static const cfg_opt_t rdv_opts[] = {
+    {"overlay_pool", CFG_STR, "10.77.0.0/16", 0, 0, NULL, OFF(overlay_pool),
+     "IPv4 CIDR block overlay addresses are drawn from"},
+    {"lease_s", CFG_INT, "86400", 1, 31536000, NULL, OFF(lease_s),
+     "an overlay address is released after this long without contact"},
+    {"session_ttl_s", CFG_INT, "60", 1, 86400, NULL, OFF(session_ttl_s),
+     "a session offer must be used within this"},
+    {"connect_timeout_ms", CFG_INT, "3000", 10, 60000, NULL, OFF(connect_timeout_ms),
+     "CONNECT_REQ: how long the target has to answer a heartbeat"},
+    {"heartbeat_interval_ms", CFG_INT, "30000", 100, 3600000, NULL, OFF(hb_interval_ms),
+     "the server heartbeats each control channel this often"},
+    {"heartbeat_miss_max", CFG_INT, "3", 1, 100, NULL, OFF(hb_miss_max),
+     "unanswered heartbeats before a control channel is closed"},
+    {"kdf.scrypt_n", CFG_INT, "16384", 2, 1048576, NULL, OFF(kdf_n),
+     "scrypt N for new registrations (a power of two)"},
+    {"kdf.scrypt_r", CFG_INT, "8", 1, 16, NULL, OFF(kdf_r), "scrypt r for new registrations"},
+    {"kdf.scrypt_p", CFG_INT, "1", 1, 4, NULL, OFF(kdf_p), "scrypt p for new registrations"},
+    {"kdf.threads", CFG_INT, "2", 1, 64, NULL, OFF(kdf_threads),
+     "threads that derive password keys off the event loops"},
+    {"auth.max_failures", CFG_INT, "5", 1, 1000, NULL, OFF(max_failures),
+     "wrong passwords in a row before a device is locked"},
+    {"auth.lockout_s", CFG_INT, "60", 1, 86400, NULL, OFF(lockout_s),
+     "first lockout; doubles with each further failure"},
+    {"auth.lockout_max_s", CFG_INT, "3600", 1, 604800, NULL, OFF(lockout_max_s), "longest lockout"},
+};
+
+static const char *const rdv_migrations[] = {
+    "CREATE TABLE devices("
+    " device_id TEXT PRIMARY KEY,"
+    " provisioned_at INTEGER NOT NULL,"
+    " username TEXT, cred BLOB, salt BLOB, kdf_n INTEGER, kdf_r INTEGER, kdf_p INTEGER,"
+    " overlay_ix INTEGER UNIQUE, endpoint TEXT,"
+    " last_seen INTEGER NOT NULL DEFAULT 0,"
+    " fail_count INTEGER NOT NULL DEFAULT 0,"
+    " locked_until INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE sessions("
+    " session_id BLOB PRIMARY KEY,"
+    " caller_id TEXT NOT NULL, target_id TEXT NOT NULL,"
+    " issued INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_issued ON sessions(issued);",
+};
+
+void
+rdv_ref(rdv_t *rdv)
+{
+	__atomic_fetch_add(&rdv->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+rdv_unref(rdv_t *rdv)
+{
+	if (__atomic_sub_fetch(&rdv->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	pthread_mutex_destroy(&rdv->mu);
+	free(rdv);
+}
+
+int
+rdv_stopping(rdv_t *rdv)
+{
+	return __atomic_load_n(&rdv->stopping, __ATOMIC_ACQUIRE);
+}
+
+int
+rdv_audit(rdv_t *rdv, store_conn_t *c, err_t *err, const char *event, const char *actor,
+          const char *fmt, ...)
+{
+	char detail[AUDIT_FIELD_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return daemon_audit(rdv->d, c, event, actor, detail, NULL, err);
+}
+
+/* ---- admin ---- */
+
+struct adm {
+	rdv_t *rdv;
+	srv_req_t *r;
+	int provision;
+	char device_id[RDV_ID_CAP];
+	char actor[160];
+};
+
+static int
+adm_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct adm *a = arg;
+	sqlite3_stmt *st;
+
+	if (a->provision)
+		st = store_stmt(c,
+		                "INSERT INTO devices(device_id, provisioned_at) VALUES(?1, ?2) "
+		                "ON CONFLICT(device_id) DO NOTHING",
+		                err);
+	else
+		st = store_stmt(c, "DELETE FROM devices WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
+	if (a->provision)
+		sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, a->provision ? "provision" : "deprovision", err);
+	if (sqlite3_changes(store_conn_db(c)) == 0)
+		return a->provision ? err_set(err, STB_CONFLICT, "device %s is already provisioned",
+		                              a->device_id)
+		                    : err_set(err, STB_NOT_FOUND, "device %s is not provisioned",
+		                              a->device_id);
+	return rdv_audit(a->rdv, c, err, a->provision ? "provision" : "deprovision", a->actor,
+	                 "device=%s", a->device_id);
+}
+
+static void
+adm_done(void *arg, const err_t *err)
+{
+	struct adm *a = arg;
+
+	if (err->status != STB_OK)
+		srv_reply_errt(a->r, err);
+	else {
+		/* a removed device loses its control channel at once */
+		if (!a->provision)
+			rdv_registry_kick(rdv_registry_take(a->rdv, a->device_id, 0));
+		srv_reply_ok(a->r);
+	}
+	rdv_unref(a->rdv);
+	free(a);
+}
+
+static void
+adm_provision(srv_req_t *r, const msg_t *m, void *ctx, int provision)
+{
+	daemon_t *d = ctx;
+	struct adm *a = calloc(1, sizeof(*a));
+	err_t err;
+
+	if (a == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	a->rdv = d->priv;
+	a->provision = provision;
+	msg_get_str(m, TLV_IX_RDV_DEVICE_ID, a->device_id, sizeof(a->device_id));
+	snprintf(a->actor, sizeof(a->actor), "%s@%s", srv_conn_subject(r->conn),
+	         srv_conn_peer(r->conn));
+	if ((a->r = srv_req_defer(r)) == NULL) {
+		free(a);
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	rdv_ref(a->rdv);
+	if (store_write(d->store, srv_req_mbox(r), adm_write, adm_done, a, &err) == -1) {
+		srv_reply_errt(a->r, &err);
+		rdv_unref(a->rdv);
+		free(a);
+	}
+}
+
+static void
+rdv_provision(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	adm_provision(r, m, ctx, 1);
+}
+
+static void
+rdv_deprovision(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	adm_provision(r, m, ctx, 0);
+}
+
+static void
+rdv_list_online(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	buf_t *b = srv_reply_begin(r);
+
+	(void)m;
+	rdv_registry_list(d->priv, b, LIST_BYTES); /* a full page simply ends */
+	srv_reply_end(r);
+}
+
+static void
+rdv_list_sessions(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	uint32_t limit = 100;
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+	int64_t now = (int64_t)time(NULL);
+
+	msg_get_u32(m, TLV_IX_AUDIT_LIMIT, &limit);
+	if (limit == 0 || limit > SESSIONS_MAX)
+		limit = SESSIONS_MAX;
+	if ((c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(
+	         c,
+	         "SELECT lower(hex(session_id)), caller_id, target_id, issued, expires, used "
+	         "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
+	         &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, limit);
+	b = srv_reply_begin(r);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+		int64_t exp = sqlite3_column_int64(st, 4);
+		char *s;
+		cJSON_AddStringToObject(o, "session_id", (const char *)sqlite3_column_text(st, 0));
+		cJSON_AddStringToObject(o, "caller_id", (const char *)sqlite3_column_text(st, 1));
+		cJSON_AddStringToObject(o, "target_id", (const char *)sqlite3_column_text(st, 2));
+		cJSON_AddNumberToObject(o, "issued", (double)sqlite3_column_int64(st, 3));
+		cJSON_AddNumberToObject(o, "expires", (double)exp);
+		cJSON_AddStringToObject(o, "state",
+		                        sqlite3_column_int(st, 5) ? "used"
+		                        : exp <= now              ? "expired"
+		                                                  : "offered");
+		s = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (s == NULL || b->len + strlen(s) + STB_TLV_HDR_LEN > LIST_BYTES) {
+			free(s);
+			break;
+		}
+		tlv_put_str(b, STB_TLV_RDV_SESSION_ENTRY, s);
+		free(s);
+	}
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
+/* ---- leases: refresh online devices, release silent ones ---- */
+
+struct sweep {
+	rdv_t *rdv;
+	char (*ids)[RDV_ID_CAP];
+	size_t n;
+};
+
+static int
+sweep_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct sweep *w = arg;
+	int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *st;
+
+	for (size_t i = 0; i < w->n; i++) {
+		st = store_stmt(c, "UPDATE devices SET last_seen=?2 WHERE device_id=?1", err);
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_text(st, 1, w->ids[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return store_err(c, "lease refresh", err);
+	}
+	st = store_stmt(c,
+	                "UPDATE devices SET overlay_ix=NULL WHERE overlay_ix IS NOT NULL "
+	                "AND last_seen < ?1",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - w->rdv->conf->lease_s);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "lease release", err);
+	if (sqlite3_changes(store_conn_db(c)) > 0)
+		log_info("released %d overlay address(es) after the lease",
+		         sqlite3_changes(store_conn_db(c)));
+	st = store_stmt(c, "DELETE FROM sessions WHERE expires < ?1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - SESSION_KEEP);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "session cleanup", err);
+	return 0;
+}
+
+static void
+sweep_tick(evutil_socket_t fd, short what, void *arg)
+{
+	rdv_t *rdv = arg;
+	struct sweep w = {rdv, NULL, 0};
+	err_t err;
+
+	(void)fd;
+	(void)what;
+	if ((w.ids = rdv_registry_ids(rdv, &w.n)) == NULL)
+		return;
+	/* on the main loop, which only accepts: a short wait is fine */
+	if (store_write_sync(rdv->d->store, sweep_write, &w, &err) == -1)
+		log_warnx("lease sweep: %s", err.msg);
+	free(w.ids);
+}
+
+/* ---- lifecycle ---- */
+
+static int
+rdv_init(daemon_t *d, err_t *err)
+{
+	rdv_t *rdv;
+	long long period;
+	struct timeval tv;
+
+	if (!rdv_kdf_params_ok((uint64_t)rdv_conf.kdf_n, (uint32_t)rdv_conf.kdf_r,
+	                       (uint32_t)rdv_conf.kdf_p))
+		return err_set(err, STB_BAD_REQUEST,
+		               "kdf: scrypt_n must be a power of two and 128*r*N at most 256 MiB");
+	if ((rdv = calloc(1, sizeof(*rdv))) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if (rdv_pool_parse(rdv_conf.overlay_pool, &rdv->pool) == -1) {
+		free(rdv);
+		return err_set(err, STB_BAD_REQUEST,
+		               "overlay_pool: '%s' is not an IPv4 CIDR block /8../30",
+		               rdv_conf.overlay_pool);
+	}
+	pthread_mutex_init(&rdv->mu, NULL);
+	rdv->d = d;
+	rdv->conf = &rdv_conf;
+	rdv->refs = 1;
+	d->priv = rdv;
+	period = rdv_conf.lease_s / 4;
+	period = period < 1 ? 1 : period > 60 ? 60 : period;
+	tv = (struct timeval){(time_t)period, 0};
+	if ((rdv->kdfq = rdv_kdfq_new((int)rdv_conf.kdf_threads)) == NULL)
+		return err_set(err, STB_INTERNAL, "cannot start the key derivation threads");
+	if ((rdv->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, rdv)) == NULL ||
+	    event_add(rdv->sweep, &tv) == -1)
+		return err_set(err, STB_INTERNAL, "cannot start the lease timer");
+	rdv_device_register(d);
+	rdv_connect_register(d);
+	srv_handle(d->srv, MSG_IX_RDV_PROVISION, rdv_provision);
+	srv_handle(d->srv, MSG_IX_RDV_DEPROVISION, rdv_deprovision);
+	srv_handle(d->srv, MSG_IX_RDV_LIST_ONLINE, rdv_list_online);
+	srv_handle(d->srv, MSG_IX_RDV_LIST_SESSIONS, rdv_list_sessions);
+	return 0;
+}
+
+/* Connections may still close after this (srv_free): each holds its own
+ * reference, and the last one frees the registry. */
+static void
+rdv_fini(daemon_t *d)
+{
+	rdv_t *rdv = d->priv;
+
+	if (rdv == NULL)
+		return;
+	if (rdv->sweep != NULL)
+		event_free(rdv->sweep);
+	rdv->sweep = NULL;
+	__atomic_store_n(&rdv->stopping, 1, __ATOMIC_RELEASE);
+	/* finishes queued derivations; their answers go back to the loops */
+	rdv_kdfq_free(rdv->kdfq);
+	rdv->kdfq = NULL;
+	rdv_unref(rdv);
+}
 
 static const daemon_def_t rendezvousd_def = {
     .name = "rendezvousd",
@@ -7,6 +383,13 @@ static const daemon_def_t rendezvousd_def = {
     .listen = "127.0.0.1:7104",
     .http_listen = "127.0.0.1:9104",
     .client_auth = "optional",
+    .opts = rdv_opts,
+    .nopts = sizeof(rdv_opts) / sizeof(rdv_opts[0]),
+    .conf = &rdv_conf,
+    .migrations = rdv_migrations,
+    .nmigrations = sizeof(rdv_migrations) / sizeof(rdv_migrations[0]),
+    .init = rdv_init,
+    .fini = rdv_fini,
 };
 
 int

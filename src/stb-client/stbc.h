@@ -29,6 +29,14 @@ struct stb_client {
  * until the next call).  An ERROR answer returns -1 with its status and
  * text in err; rsp is still filled. */
 int stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_error_t *err);
+/* Lower level, for control channels that also carry server pushes: send
+ * one frame (a request with flags 0, or the answer to a push with
+ * STB_FRAME_F_RESPONSE and the push's id), and read the next frame of any
+ * kind, validated into *m (valid until the next read).  stbc_read returns
+ * 0, 1 when nothing arrived within timeout_ms, or -1 (connection dropped). */
+int stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const buf_t *tlvs,
+              stb_error_t *err);
+int stbc_read(stb_client_t *c, int timeout_ms, msg_t *m, stb_error_t *err);
 int stbc_fail(stb_error_t *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void stbc_log(stb_client_t *c, int level, const char *fmt, ...)

@@ -471,6 +471,72 @@ broken:
 }
 
 int
+stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const buf_t *tlvs,
+          stb_error_t *err)
+{
+	struct timespec dl;
+	uint8_t hdr[STB_FRAME_HDR_LEN];
+	frame_hdr_t h = {flags, type, req_id, tlvs ? (uint32_t)tlvs->len : 0};
+	sigpipe_guard_t g;
+	int wrc;
+
+	if (c->ssl == NULL)
+		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
+	deadline_in(&dl, c->timeout_ms);
+	frame_encode_hdr(hdr, &h);
+	sigpipe_block(&g);
+	wrc = ssl_write_all(c, hdr, sizeof(hdr), &dl, err);
+	if (wrc == 0 && h.len > 0)
+		wrc = ssl_write_all(c, tlvs->data, tlvs->len, &dl, err);
+	sigpipe_restore(&g);
+	if (wrc == -1)
+		stb_disconnect(c);
+	return wrc;
+}
+
+int
+stbc_read(stb_client_t *c, int timeout_ms, msg_t *m, stb_error_t *err)
+{
+	struct timespec dl;
+	uint8_t hdr[STB_FRAME_HDR_LEN];
+	frame_hdr_t h;
+	err_t perr;
+	int rc;
+
+	if (c->ssl == NULL)
+		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
+	if (SSL_pending(c->ssl) == 0) {
+		deadline_in(&dl, timeout_ms);
+		if (wait_fd(c->fd, POLLIN, &dl) == -1)
+			return 1;
+	}
+	deadline_in(&dl, c->timeout_ms);
+	if (ssl_read_full(c, hdr, sizeof(hdr), &dl, err) == -1)
+		goto broken;
+	rc = frame_decode(hdr, sizeof(hdr), c->max_frame, &h);
+	if (rc != FRAME_OK && rc != FRAME_NEED_MORE) {
+		stbc_fail(err, STB_BAD_REQUEST, "server sent a bad frame: %s", frame_strerror(rc));
+		goto broken;
+	}
+	buf_reset(&c->rbuf);
+	if (buf_reserve(&c->rbuf, h.len) == -1) {
+		stbc_fail(err, STB_TOO_LARGE, "frame too large");
+		goto broken;
+	}
+	if (ssl_read_full(c, c->rbuf.data, h.len, &dl, err) == -1)
+		goto broken;
+	c->rbuf.len = h.len;
+	if (msg_parse(m, &h, c->rbuf.data, &perr) == -1) {
+		stbc_fail(err, STB_BAD_REQUEST, "server frame invalid: %s", perr.msg);
+		goto broken;
+	}
+	return 0;
+broken:
+	stb_disconnect(c);
+	return -1;
+}
+
+int
 stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t *rtt_us, stb_error_t *err)
 {
 	struct timespec t0, t1;

@@ -32,6 +32,10 @@ teardown() {
 }
 trap teardown EXIT
 
+# grepq: grep -q that reads all its input.  Under pipefail, grep -q exiting
+# at the first match can kill the writer with SIGPIPE and fail the pipeline.
+grepq() { grep "$@" >/dev/null; }
+
 bin_of() { local v="STB_BIN_${1//-/_}"; echo "${!v}"; }
 
 # free_port: a loopback port nobody listens on (checked by connecting)

@@ -9,7 +9,7 @@ start_daemon media-gw '"handshake_timeout_ms": 1000, "frame_timeout_ms": 1000,
 "$STB_BADINPUT" 127.0.0.1 "${PORT[media-gw]}" "$PKI/ca.crt" "$PKI/admin.crt" "$PKI/admin.key" \
 	"$PKI/cert-proxyd.crt" "$PKI/cert-proxyd.key" || fail "badinput cases"
 kill -0 "${PID[media-gw]}" || fail "daemon alive"
-ctl media-gw audit verify | grep -q "intact" || fail "store intact"
+ctl media-gw audit verify | grepq "intact" || fail "store intact"
 stop_daemon media-gw TERM
 [ "$RC" = 0 ] || fail "clean exit after the abuse (got $RC)"
 
@@ -35,8 +35,8 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 [ $ok = 1 ] || fail "connections are accepted again once others close"
-ctl appvetd -j stats | grep -q '"connections"' || fail "stats after the limit"
-http_get "127.0.0.1:${HPORT[appvetd]}" /metrics | grep -q '^stbcred_connections_rejected_total [1-9]' ||
+ctl appvetd -j stats | grepq '"connections"' || fail "stats after the limit"
+http_get "127.0.0.1:${HPORT[appvetd]}" /metrics | grepq '^stbcred_connections_rejected_total [1-9]' ||
 	fail "rejected connections are counted"
 stop_daemon appvetd TERM
 finish

@@ -30,10 +30,10 @@ for round in 1 2 3; do
 	ctl keymgmtd audit export > "$T/export.$round"
 	missing=0
 	while read -r _ seq note; do
-		grep -q "\"seq\":$seq,.*\"detail\":\"$note\"" "$T/export.$round" || missing=$((missing + 1))
+		grepq "\"seq\":$seq,.*\"detail\":\"$note\"" "$T/export.$round" || missing=$((missing + 1))
 	done < "$T/acks.$round"
 	[ $missing -eq 0 ] || fail "round $round: $missing acknowledged writes lost"
-	ctl keymgmtd audit verify | grep -q "intact" || fail "round $round: audit chain broken"
+	ctl keymgmtd audit verify | grepq "intact" || fail "round $round: audit chain broken"
 	# numbers stay dense after recovery: the next write follows the last
 	last=$(ctl keymgmtd -j audit verify | sed -n 's/.*"records":[[:space:]]*\([0-9]*\).*/\1/p')
 	next=$(ctl keymgmtd audit note "after round $round")

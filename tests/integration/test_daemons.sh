@@ -13,29 +13,29 @@ pass "seven daemons started"
 
 for n in $daemons; do
 	out=$(ctl "$n" -j stats)
-	echo "$out" | grep -q "\"daemon\":[[:space:]]*\"$n\"" || fail "$n: stats names the daemon: $out"
-	echo "$out" | grep -q '"type":[[:space:]]*"PING"' || fail "$n: stats counts PING: $out"
-	ctl "$n" stats | grep -q "^daemon *$n" || fail "$n: stats table"
-	ctl "$n" config | grep -q "\"listen\":[[:space:]]*\"127.0.0.1:${PORT[$n]}\"" ||
+	echo "$out" | grepq "\"daemon\":[[:space:]]*\"$n\"" || fail "$n: stats names the daemon: $out"
+	echo "$out" | grepq '"type":[[:space:]]*"PING"' || fail "$n: stats counts PING: $out"
+	ctl "$n" stats | grepq "^daemon *$n" || fail "$n: stats table"
+	ctl "$n" config | grepq "\"listen\":[[:space:]]*\"127.0.0.1:${PORT[$n]}\"" ||
 		fail "$n: config dump shows the listen address"
-	if ctl "$n" config | grep -qi 'kek"[[:space:]]*:[[:space:]]*"[0-9a-f]\{64\}'; then
+	if ctl "$n" config | grepq -i 'kek"[[:space:]]*:[[:space:]]*"[0-9a-f]\{64\}'; then
 		fail "$n: config dump leaks key material"
 	fi
 	seq=$(ctl "$n" audit note "integration test note for $n")
 	[ "$seq" = "audit record 1" ] || fail "$n: first audit note is record 1 (got '$seq')"
-	ctl "$n" audit verify | grep -q "intact: 1 records" || fail "$n: audit chain intact"
-	ctl "$n" audit export | grep -q "integration test note for $n" || fail "$n: audit export"
+	ctl "$n" audit verify | grepq "intact: 1 records" || fail "$n: audit chain intact"
+	ctl "$n" audit export | grepq "integration test note for $n" || fail "$n: audit export"
 	h=$(http_get "127.0.0.1:${HPORT[$n]}" /healthz)
-	echo "$h" | head -1 | grep -q " 200 " || fail "$n: /healthz 200: $h"
+	echo "$h" | head -1 | grepq " 200 " || fail "$n: /healthz 200: $h"
 	m=$(http_get "127.0.0.1:${HPORT[$n]}" /metrics)
 	echo "$m" > "$T/$n.metrics"
-	echo "$m" | grep -q "^stbcred_requests_total{type=\"PING\",status=\"OK\"} [1-9]" ||
+	echo "$m" | grepq "^stbcred_requests_total{type=\"PING\",status=\"OK\"} [1-9]" ||
 		fail "$n: /metrics counts PING"
-	echo "$m" | grep -q '^stbcred_store_commits_total [1-9]' ||
+	echo "$m" | grepq '^stbcred_store_commits_total [1-9]' ||
 		fail "$n: /metrics store commits: $(echo "$m" | grep -E '^HTTP|store_commits|^stbcred_requests_total' | tr '\n' ' ')"
-	echo "$m" | grep -q '^stbcred_request_seconds_bucket{type="ADMIN_AUDIT_NOTE",le="+Inf"} 1$' ||
+	echo "$m" | grepq '^stbcred_request_seconds_bucket{type="ADMIN_AUDIT_NOTE",le="+Inf"} 1$' ||
 		fail "$n: /metrics latency histogram"
-	http_get "127.0.0.1:${HPORT[$n]}" /nope | head -1 | grep -q " 404 " || fail "$n: 404"
+	http_get "127.0.0.1:${HPORT[$n]}" /nope | head -1 | grepq " 404 " || fail "$n: 404"
 done
 pass "admin messages, audit and HTTP on every daemon"
 
@@ -49,13 +49,13 @@ fi
 # An admin message from a service role is FORBIDDEN.
 out=$("$STBCTL" -a "127.0.0.1:${PORT[media-gw]}" --ca "$PKI/ca.crt" \
 	--cert "$PKI/cert-proxyd.crt" --key "$PKI/cert-proxyd.key" stats 2>&1) && fail "role check"
-echo "$out" | grep -q "FORBIDDEN" || fail "stats from cert-proxyd role is FORBIDDEN: $out"
+echo "$out" | grepq "FORBIDDEN" || fail "stats from cert-proxyd role is FORBIDDEN: $out"
 # A client that pins another CA refuses the daemon.
 mkdir -p "$T/other"
 "$STB_SRC/scripts/pki-bootstrap.sh" "$T/other" >/dev/null
 out=$("$STB_CLIENT" -a "127.0.0.1:${PORT[media-gw]}" --ca "$T/other/ca.crt" ping 2>&1) &&
 	fail "foreign CA accepted"
-echo "$out" | grep -q UNAUTHENTICATED || fail "foreign CA: $out"
+echo "$out" | grepq UNAUTHENTICATED || fail "foreign CA: $out"
 pass "roles and trust"
 
 # SIGHUP: a re-issued certificate is served to new connections.
@@ -69,28 +69,28 @@ kill -HUP "${PID[media-gw]}"
 sleep 0.5
 after=$(serial)
 [ -n "$before" ] && [ "$before" != "$after" ] || fail "SIGHUP reloads the certificate ($before / $after)"
-grep -q "reload: TLS certificates" "$T/media-gw.log" || fail "reload logged"
+grepq "reload: TLS certificates" "$T/media-gw.log" || fail "reload logged"
 # A broken certificate on SIGHUP keeps the old one in service.
 cp "$PKI/media-gw.crt" "$T/good.crt"
 echo "garbage" > "$PKI/media-gw.crt"
 kill -HUP "${PID[media-gw]}"
 sleep 0.5
 ctl media-gw ping >/dev/null || fail "daemon keeps serving after a failed reload"
-grep -q "reload: keeping the old certificates" "$T/media-gw.log" || fail "failed reload logged"
+grepq "reload: keeping the old certificates" "$T/media-gw.log" || fail "failed reload logged"
 cp "$T/good.crt" "$PKI/media-gw.crt"
 pass "SIGHUP reload"
 
 # -t checks a config; a bad one names the key and file.
-"$(bin_of media-gw)" -t -c "$T/media-gw.json" | grep -q "configuration OK" || fail "-t good config"
+"$(bin_of media-gw)" -t -c "$T/media-gw.json" | grepq "configuration OK" || fail "-t good config"
 echo '{"listen":"127.0.0.1:1","max_frame":12,"bogus":1}' > "$T/bad.json"
 out=$("$(bin_of media-gw)" -t -c "$T/bad.json" 2>&1) && fail "-t bad config accepted"
-echo "$out" | grep -q "bad.json: max_frame" || fail "-t names the file and key: $out"
+echo "$out" | grepq "bad.json: max_frame" || fail "-t names the file and key: $out"
 
 # SIGTERM drains and exits 0.
 for n in $daemons; do
 	stop_daemon "$n" TERM
 	[ "$RC" = 0 ] || fail "$n exits 0 on SIGTERM (got $RC)"
-	grep -q "stopped" "$T/$n.log" || fail "$n logs its stop"
+	grepq "stopped" "$T/$n.log" || fail "$n logs its stop"
 done
 pass "SIGTERM drain"
 finish

@@ -1,0 +1,288 @@
+/* connect: CONNECT_REQ — heartbeat the target, draw a code, offer it. */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rdv.h"
+#include "tlv.h"
+
+/* One CONNECT_REQ, travelling from the caller's loop to the target's and
+ * back. */
+struct cj {
+	rdv_t *rdv;
+	srv_req_t *r; /* the caller's deferred request */
+	mbox_t *caller_mb;
+	char caller[RDV_ID_CAP];
+	char target[RDV_ID_CAP];
+	char caller_addr[RDV_ADDR_MAX];
+	char actor[RDV_ID_CAP + 64];
+	uint64_t gen; /* the target's registry entry */
+	uint8_t sid[RDV_SID_LEN];
+	uint8_t code[RDV_CODE_LEN];
+	uint8_t wrapped[RDV_WRAP_LEN]; /* the caller's */
+	int64_t issued, expires;
+	/* filled on the target's loop */
+	int status;
+	char why[160];
+	char t_endpoint[RDV_ENDPOINT_CAP];
+	char t_overlay[RDV_ADDR_MAX];
+};
+
+static void
+cj_free(struct cj *j)
+{
+	rdv_t *rdv = j->rdv;
+
+	OPENSSL_cleanse(j, sizeof(*j));
+	free(j);
+	rdv_unref(rdv);
+}
+
+static void
+sid_hex(const uint8_t sid[RDV_SID_LEN], char out[2 * RDV_SID_LEN + 1])
+{
+	for (int i = 0; i < RDV_SID_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", sid[i]);
+}
+
+/* ---- the answer, on the caller's loop, after the store ---- */
+
+static int
+cj_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct cj *j = arg;
+	sqlite3_stmt *st;
+	char hex[2 * RDV_SID_LEN + 1];
+
+	sid_hex(j->sid, hex);
+	if (j->status != STB_OK)
+		return rdv_audit(j->rdv, c, err, "session_denied", j->actor,
+		                 "caller=%s target=%s %s: %s", j->caller, j->target,
+		                 stb_status_name(j->status), j->why);
+	st = store_stmt(c,
+	                "INSERT INTO sessions(session_id, caller_id, target_id, issued, expires) "
+	                "VALUES(?1, ?2, ?3, ?4, ?5)",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, j->sid, RDV_SID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->caller, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, j->target, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, j->issued);
+	sqlite3_bind_int64(st, 5, j->expires);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "session", err);
+	return rdv_audit(j->rdv, c, err, "session_granted", j->actor,
+	                 "session=%s caller=%s target=%s", hex, j->caller, j->target);
+}
+
+static void
+cj_done(void *arg, const err_t *err)
+{
+	struct cj *j = arg;
+	buf_t *b;
+
+	if (err->status != STB_OK)
+		srv_reply_errt(j->r, err);
+	else if (j->status != STB_OK)
+		srv_reply_err(j->r, j->status, "%s", j->why);
+	else {
+		b = srv_reply_begin(j->r);
+		tlv_put(b, STB_TLV_RDV_SESSION_ID, j->sid, RDV_SID_LEN);
+		tlv_put_str(b, STB_TLV_RDV_ENDPOINT, j->t_endpoint);
+		tlv_put_str(b, STB_TLV_RDV_OVERLAY_ADDR, j->t_overlay);
+		tlv_put(b, STB_TLV_RDV_WRAPPED_CODE, j->wrapped, RDV_WRAP_LEN);
+		tlv_put_u64(b, STB_TLV_RDV_EXPIRES, (uint64_t)j->expires);
+		srv_reply_end(j->r);
+	}
+	cj_free(j);
+}
+
+/* Records the outcome (session or denial) durably, then answers. */
+static void
+cj_finish(struct cj *j)
+{
+	err_t err;
+
+	if (rdv_stopping(j->rdv)) {
+		srv_reply_err(j->r, STB_UNAVAILABLE, "rendezvousd is shutting down");
+		cj_free(j);
+		return;
+	}
+	if (store_write(j->rdv->d->store, j->caller_mb, cj_write, cj_done, j, &err) == -1) {
+		srv_reply_errt(j->r, &err);
+		cj_free(j);
+	}
+}
+
+static void
+cj_on_caller(void *arg)
+{
+	struct cj *j = arg;
+	rdv_cstate_t *cs = rdv_cstate(j->r->conn);
+
+	if (j->status == STB_OK) {
+		if (cs == NULL) {
+			j->status = STB_UNAVAILABLE;
+			snprintf(j->why, sizeof(j->why), "caller %s went offline", j->caller);
+		} else if (rdv_wrap(cs->key, j->sid, j->caller, j->target, j->code, j->wrapped) ==
+		           -1) {
+			j->status = STB_INTERNAL;
+			snprintf(j->why, sizeof(j->why), "cannot wrap the session code");
+		}
+	}
+	OPENSSL_cleanse(j->code, sizeof(j->code));
+	cj_finish(j);
+}
+
+static void
+cj_back(struct cj *j, int status, const char *why)
+{
+	j->status = status;
+	if (why != NULL)
+		snprintf(j->why, sizeof(j->why), "target %s %s", j->target, why);
+	if (mbox_post(j->caller_mb, cj_on_caller, j) == -1) {
+		log_warnx("CONNECT_REQ %s -> %s: cannot return to the caller's loop", j->caller,
+		          j->target);
+		cj_free(j); /* the caller's connection is cut at drain */
+	}
+}
+
+/* ---- on the target's loop ---- */
+
+static void
+cj_heartbeat_done(rdv_cstate_t *ts, int ok, const char *why, void *arg)
+{
+	struct cj *j = arg;
+	uint8_t wrapped[RDV_WRAP_LEN];
+	buf_t b;
+	int rc;
+
+	if (!ok) {
+		cj_back(j, STB_UNAVAILABLE, why);
+		return;
+	}
+	if (rdv_wrap(ts->key, j->sid, j->caller, j->target, j->code, wrapped) == -1) {
+		cj_back(j, STB_INTERNAL, "cannot wrap the session code");
+		return;
+	}
+	buf_init(&b, 512);
+	tlv_put(&b, STB_TLV_RDV_SESSION_ID, j->sid, RDV_SID_LEN);
+	tlv_put_str(&b, STB_TLV_RDV_CALLER_ID, j->caller);
+	tlv_put_str(&b, STB_TLV_RDV_CALLER_ADDR, j->caller_addr);
+	tlv_put(&b, STB_TLV_RDV_WRAPPED_CODE, wrapped, RDV_WRAP_LEN);
+	tlv_put_u64(&b, STB_TLV_RDV_EXPIRES, (uint64_t)j->expires);
+	rc = b.failed ? -1 : srv_conn_push(ts->conn, STB_MSG_RDV_SESSION_OFFER, &b, NULL);
+	buf_free(&b);
+	if (rc == -1) {
+		cj_back(j, STB_UNAVAILABLE, "went offline before the offer");
+		return;
+	}
+	memcpy(j->t_endpoint, ts->endpoint, sizeof(j->t_endpoint));
+	memcpy(j->t_overlay, ts->overlay, sizeof(j->t_overlay));
+	cj_back(j, STB_OK, NULL);
+}
+
+static void
+cj_on_target(void *arg)
+{
+	struct cj *j = arg;
+	srv_conn_t *c = rdv_registry_conn(j->rdv, j->target, j->gen);
+	rdv_cstate_t *ts = c != NULL ? rdv_cstate(c) : NULL;
+
+	if (ts == NULL) {
+		cj_back(j, STB_UNAVAILABLE, "is offline");
+		return;
+	}
+	if (rdv_wait_heartbeat(ts, (int)j->rdv->conf->connect_timeout_ms, cj_heartbeat_done, j) ==
+	    -1)
+		cj_back(j, STB_UNAVAILABLE, "cannot be reached on its control channel");
+}
+
+/* ---- CONNECT_REQ, on the caller's loop ---- */
+
+/* A target that is not online: known (UNAVAILABLE) or not (NOT_FOUND). */
+static void
+cj_offline(struct cj *j)
+{
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	int known = 0;
+
+	if ((c = store_reader(j->rdv->d->store, &err)) == NULL ||
+	    (st = store_stmt(c, "SELECT cred IS NOT NULL FROM devices WHERE device_id=?1", &err)) ==
+	        NULL) {
+		srv_reply_errt(j->r, &err);
+		cj_free(j);
+		return;
+	}
+	sqlite3_bind_text(st, 1, j->target, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		known = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	j->status = known ? STB_UNAVAILABLE : STB_NOT_FOUND;
+	snprintf(j->why, sizeof(j->why), known ? "target %s is offline" : "no registered device %s",
+	         j->target);
+	cj_finish(j);
+}
+
+static void
+rdv_connect(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	rdv_t *rdv = d->priv;
+	rdv_cstate_t *cs = rdv_cstate(r->conn);
+	struct cj *j;
+	mbox_t *tmb;
+
+	if (cs == NULL) {
+		srv_reply_err(r, STB_UNAUTHENTICATED,
+		              "RDV_CONNECT_REQ needs a control channel: send RDV_REGISTER first");
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	rdv_ref(rdv);
+	j->rdv = rdv;
+	msg_get_str(m, TLV_IX_RDV_TARGET_ID, j->target, sizeof(j->target));
+	memcpy(j->caller, cs->device_id, sizeof(j->caller));
+	memcpy(j->caller_addr, cs->overlay, sizeof(j->caller_addr));
+	snprintf(j->actor, sizeof(j->actor), "%s@%s", cs->device_id, srv_conn_peer(r->conn));
+	if (strcmp(j->target, j->caller) == 0) {
+		srv_reply_err(r, STB_BAD_REQUEST, "a device cannot connect to itself");
+		cj_free(j);
+		return;
+	}
+	if (RAND_bytes(j->sid, sizeof(j->sid)) != 1 || RAND_bytes(j->code, sizeof(j->code)) != 1) {
+		srv_reply_err(r, STB_INTERNAL, "no randomness");
+		cj_free(j);
+		return;
+	}
+	j->issued = (int64_t)time(NULL);
+	j->expires = j->issued + rdv->conf->session_ttl_s;
+	j->caller_mb = srv_req_mbox(r);
+	if ((j->r = srv_req_defer(r)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		cj_free(j);
+		return;
+	}
+	if (rdv_registry_find(rdv, j->target, &j->gen, &tmb) == -1) {
+		cj_offline(j);
+		return;
+	}
+	if (mbox_post(tmb, cj_on_target, j) == -1) {
+		srv_reply_err(j->r, STB_INTERNAL, "out of memory");
+		cj_free(j);
+	}
+}
+
+void
+rdv_connect_register(daemon_t *d)
+{
+	srv_handle(d->srv, MSG_IX_RDV_CONNECT_REQ, rdv_connect);
+}

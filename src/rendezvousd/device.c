@@ -1,0 +1,595 @@
+/* device: REGISTER, the control channel and its heartbeats. */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rdv.h"
+#include "tlv.h"
+
+#define USER_CAP 65
+#define PASS_CAP 257
+
+struct rdv_wait {
+	rdv_cstate_t *ts;
+	uint32_t push_id;
+	struct event *timer;
+	rdv_wait_fn fn;
+	void *arg;
+	rdv_wait_t *next;
+};
+
+rdv_cstate_t *
+rdv_cstate(srv_conn_t *c)
+{
+	return srv_conn_data(c);
+}
+
+/* ---- heartbeat waits ---- */
+
+static void
+wait_unlink(rdv_wait_t *w)
+{
+	rdv_wait_t **pp = &w->ts->waits;
+
+	while (*pp != NULL && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp == w)
+		*pp = w->next;
+	event_free(w->timer);
+}
+
+static void
+wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	rdv_wait_t *w = arg;
+
+	(void)fd;
+	(void)what;
+	wait_unlink(w);
+	w->fn(w->ts, 0, "did not answer a heartbeat in time", w->arg);
+	free(w);
+}
+
+int
+rdv_wait_heartbeat(rdv_cstate_t *ts, int timeout_ms, rdv_wait_fn fn, void *arg)
+{
+	rdv_wait_t *w = calloc(1, sizeof(*w));
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+
+	if (w == NULL)
+		return -1;
+	if (srv_conn_push(ts->conn, STB_MSG_RDV_HEARTBEAT, NULL, &w->push_id) == -1 ||
+	    (w->timer = evtimer_new(srv_conn_base(ts->conn), wait_timeout, w)) == NULL) {
+		free(w);
+		return -1;
+	}
+	w->ts = ts;
+	w->fn = fn;
+	w->arg = arg;
+	w->next = ts->waits;
+	ts->waits = w;
+	evtimer_add(w->timer, &tv);
+	return 0;
+}
+
+/* ---- the control channel ---- */
+
+static void
+cstate_free(rdv_cstate_t *ts)
+{
+	rdv_t *rdv = ts->rdv;
+
+	while (ts->waits != NULL) {
+		rdv_wait_t *w = ts->waits;
+		wait_unlink(w);
+		w->fn(ts, 0, "went offline", w->arg);
+		free(w);
+	}
+	if (ts->hb_timer != NULL)
+		event_free(ts->hb_timer);
+	OPENSSL_cleanse(ts, sizeof(*ts));
+	free(ts);
+	rdv_unref(rdv);
+}
+
+static void
+on_conn(srv_conn_t *c, int open, void *ctx)
+{
+	rdv_cstate_t *ts = srv_conn_data(c);
+	rdv_entry_t *e;
+
+	(void)ctx;
+	if (open || ts == NULL)
+		return;
+	srv_conn_set_data(c, NULL);
+	if ((e = rdv_registry_take(ts->rdv, ts->device_id, ts->gen)) != NULL) {
+		log_info("device %s offline (%s)", ts->device_id, srv_conn_peer(c));
+		srv_conn_unref(e->conn);
+		free(e);
+	}
+	cstate_free(ts);
+}
+
+static void
+hb_tick(evutil_socket_t fd, short what, void *arg)
+{
+	rdv_cstate_t *ts = arg;
+
+	(void)fd;
+	(void)what;
+	if (ts->hb_outstanding && ++ts->hb_missed >= ts->rdv->conf->hb_miss_max) {
+		log_info("device %s missed %d heartbeats: closing its control channel",
+		         ts->device_id, ts->hb_missed);
+		srv_conn_close(ts->conn); /* frees ts through on_conn */
+		return;
+	}
+	if (srv_conn_push(ts->conn, STB_MSG_RDV_HEARTBEAT, NULL, &ts->hb_push_id) == 0)
+		ts->hb_outstanding = 1;
+}
+
+static void
+on_push_rsp(srv_conn_t *c, const msg_t *m, void *ctx)
+{
+	rdv_cstate_t *ts = srv_conn_data(c);
+	rdv_wait_t *w;
+
+	(void)ctx;
+	if (ts == NULL || m->type != STB_MSG_RDV_HEARTBEAT)
+		return; /* SESSION_OFFER acknowledgements need nothing */
+	if (m->req_id == ts->hb_push_id && msg_status(m) == STB_OK) {
+		ts->hb_outstanding = 0;
+		ts->hb_missed = 0;
+	}
+	for (w = ts->waits; w != NULL && w->push_id != m->req_id; w = w->next)
+		;
+	if (w == NULL)
+		return;
+	wait_unlink(w);
+	if (msg_status(m) == STB_OK)
+		w->fn(ts, 1, NULL, w->arg);
+	else
+		w->fn(ts, 0, "refused a heartbeat", w->arg);
+	free(w);
+}
+
+static void
+rdv_heartbeat(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	(void)m;
+	(void)ctx;
+	srv_reply_ok(r);
+}
+
+/* ---- REGISTER ---- */
+
+struct reg {
+	rdv_t *rdv;
+	srv_req_t *r;
+	char device_id[RDV_ID_CAP];
+	char username[USER_CAP];
+	char endpoint[RDV_ENDPOINT_CAP];
+	char actor[RDV_ID_CAP + 64];
+	uint8_t key[RDV_KEY_LEN];
+	uint8_t salt[RDV_SALT_LEN];
+	size_t saltlen;
+	uint64_t n;
+	uint32_t kr, kp;
+	char password[PASS_CAP]; /* until the key is derived */
+	err_t err;               /* of the lookup */
+	int fresh;               /* first registration: store the credentials */
+	int ok;                  /* password matched */
+	buf_t sealed;
+	/* results of the write */
+	uint32_t overlay_ix;
+	int locked_now;
+};
+
+static void
+reg_free(struct reg *g)
+{
+	rdv_t *rdv = g->rdv;
+
+	buf_wipe(&g->sealed);
+	OPENSSL_cleanse(g, sizeof(*g));
+	free(g);
+	rdv_unref(rdv);
+}
+
+static int
+endpoint_ok(const char *ep)
+{
+	const char *colon = strrchr(ep, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == ep || colon[1] == '\0')
+		return 0;
+	for (const char *p = ep; p < colon; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr(".-:[]", *p) != NULL))
+			return 0;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port >= 1 && port <= 65535;
+}
+
+static int
+reg_alloc(struct reg *g, store_conn_t *c, err_t *err)
+{
+	sqlite3_stmt *st;
+	uint32_t *used = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	st = store_stmt(c, "SELECT overlay_ix FROM devices WHERE overlay_ix IS NOT NULL ORDER BY 1",
+	                err);
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			uint32_t *nu = realloc(used, (cap = cap ? cap * 2 : 256) * sizeof(*used));
+			if (nu == NULL) {
+				free(used);
+				sqlite3_reset(st);
+				return err_set(err, STB_INTERNAL, "out of memory");
+			}
+			used = nu;
+		}
+		used[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(used);
+		return store_err(c, "overlay addresses", err);
+	}
+	g->overlay_ix = rdv_pool_first_free(&g->rdv->pool, used, n);
+	free(used);
+	if (g->overlay_ix == 0)
+		return err_set(err, STB_UNAVAILABLE, "overlay address pool is exhausted");
+	return 0;
+}
+
+static int
+reg_fail_write(struct reg *g, store_conn_t *c, int64_t now, err_t *err)
+{
+	const rdv_conf_t *cf = g->rdv->conf;
+	sqlite3_stmt *st;
+	int64_t fails = 0, until = 0;
+
+	st = store_stmt(c, "SELECT fail_count FROM devices WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		fails = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	fails++;
+	g->locked_now = fails >= cf->max_failures;
+	if (g->locked_now) {
+		int64_t shift = fails - cf->max_failures, lock = cf->lockout_s;
+		while (shift-- > 0 && lock < cf->lockout_max_s)
+			lock *= 2;
+		until = now + (lock < cf->lockout_max_s ? lock : cf->lockout_max_s);
+	}
+	st = store_stmt(c, "UPDATE devices SET fail_count=?2, locked_until=?3 WHERE device_id=?1",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, fails);
+	sqlite3_bind_int64(st, 3, until);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "failure count", err);
+	return rdv_audit(g->rdv, c, err, "register_denied", g->actor, "device=%s failures=%lld%s",
+	                 g->device_id, (long long)fails, g->locked_now ? " locked" : "");
+}
+
+static int
+reg_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct reg *g = arg;
+	int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *st;
+	int has_cred;
+	char addr[RDV_ADDR_MAX];
+
+	g->overlay_ix = 0;
+	if (!g->ok)
+		return reg_fail_write(g, c, now, err);
+	st = store_stmt(c, "SELECT cred IS NOT NULL, overlay_ix FROM devices WHERE device_id=?1",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return err_set(err, STB_FORBIDDEN, "device %s is not provisioned", g->device_id);
+	}
+	has_cred = sqlite3_column_int(st, 0);
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		g->overlay_ix = (uint32_t)sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (g->fresh && has_cred)
+		return err_set(err, STB_CONFLICT,
+		               "device %s was registered by another connection meanwhile",
+		               g->device_id);
+	if (g->overlay_ix == 0 || g->overlay_ix > g->rdv->pool.size) {
+		g->overlay_ix = 0;
+		if (reg_alloc(g, c, err) == -1)
+			return -1;
+	}
+	st = store_stmt(c,
+	                "UPDATE devices SET overlay_ix=?2, endpoint=?3, last_seen=?4, "
+	                "fail_count=0, locked_until=0, "
+	                "username=CASE WHEN ?5 THEN ?6 ELSE username END, "
+	                "cred=CASE WHEN ?5 THEN ?7 ELSE cred END, "
+	                "salt=CASE WHEN ?5 THEN ?8 ELSE salt END, "
+	                "kdf_n=CASE WHEN ?5 THEN ?9 ELSE kdf_n END, "
+	                "kdf_r=CASE WHEN ?5 THEN ?10 ELSE kdf_r END, "
+	                "kdf_p=CASE WHEN ?5 THEN ?11 ELSE kdf_p END WHERE device_id=?1",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, g->overlay_ix);
+	sqlite3_bind_text(st, 3, g->endpoint, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int(st, 5, g->fresh);
+	sqlite3_bind_text(st, 6, g->username, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, g->sealed.data, (int)g->sealed.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, g->salt, (int)g->saltlen, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, (int64_t)g->n);
+	sqlite3_bind_int64(st, 10, g->kr);
+	sqlite3_bind_int64(st, 11, g->kp);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "register", err);
+	rdv_pool_addr(&g->rdv->pool, g->overlay_ix, addr);
+	return rdv_audit(g->rdv, c, err, "register", g->actor, "device=%s overlay=%s endpoint=%s%s",
+	                 g->device_id, addr, g->endpoint, g->fresh ? " first" : "");
+}
+
+static int
+reg_attach(struct reg *g, srv_conn_t *conn)
+{
+	rdv_t *rdv = g->rdv;
+	rdv_cstate_t *ts = calloc(1, sizeof(*ts));
+	rdv_entry_t *e = calloc(1, sizeof(*e));
+	int ms = (int)rdv->conf->hb_interval_ms;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (ts == NULL || e == NULL ||
+	    (ts->hb_timer = event_new(srv_conn_base(conn), -1, EV_PERSIST, hb_tick, ts)) == NULL) {
+		free(ts);
+		free(e);
+		return -1;
+	}
+	rdv_ref(rdv);
+	ts->rdv = rdv;
+	ts->conn = conn;
+	memcpy(ts->device_id, g->device_id, sizeof(ts->device_id));
+	memcpy(ts->key, g->key, sizeof(ts->key));
+	memcpy(ts->endpoint, g->endpoint, sizeof(ts->endpoint));
+	rdv_pool_addr(&rdv->pool, g->overlay_ix, ts->overlay);
+	memcpy(e->device_id, g->device_id, sizeof(e->device_id));
+	memcpy(e->overlay, ts->overlay, sizeof(e->overlay));
+	memcpy(e->endpoint, g->endpoint, sizeof(e->endpoint));
+	snprintf(e->peer, sizeof(e->peer), "%s", srv_conn_peer(conn));
+	e->since = time(NULL);
+	e->conn = conn;
+	e->mb = srv_conn_mbox(conn);
+	srv_conn_ref(conn);
+	rdv_registry_kick(rdv_registry_add(rdv, e));
+	ts->gen = e->gen;
+	srv_conn_set_data(conn, ts);
+	evtimer_add(ts->hb_timer, &tv);
+	log_info("device %s online at %s overlay %s", ts->device_id, srv_conn_peer(conn),
+	         ts->overlay);
+	return 0;
+}
+
+static void
+reg_done(void *arg, const err_t *err)
+{
+	struct reg *g = arg;
+	srv_req_t *r = g->r;
+	buf_t *b;
+
+	if (err->status != STB_OK)
+		srv_reply_errt(r, err);
+	else if (!g->ok)
+		srv_reply_err(r, STB_UNAUTHENTICATED, "wrong username or password for device %s%s",
+		              g->device_id,
+		              g->locked_now ? "; device locked after repeated failures" : "");
+	else if (srv_conn_data(r->conn) != NULL)
+		srv_reply_err(r, STB_CONFLICT, "this connection is already registered");
+	else if (srv_conn_is_open(r->conn) && reg_attach(g, r->conn) == -1)
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+	else {
+		rdv_cstate_t *ts = srv_conn_data(r->conn);
+		b = srv_reply_begin(r);
+		tlv_put_str(b, STB_TLV_RDV_OVERLAY_ADDR, ts != NULL ? ts->overlay : "0.0.0.0");
+		tlv_put(b, STB_TLV_RDV_KDF_SALT, g->salt, g->saltlen);
+		tlv_put_u64(b, STB_TLV_RDV_KDF_N, g->n);
+		tlv_put_u32(b, STB_TLV_RDV_KDF_R, g->kr);
+		tlv_put_u32(b, STB_TLV_RDV_KDF_P, g->kp);
+		tlv_put_u32(b, STB_TLV_RDV_LEASE_S, (uint32_t)g->rdv->conf->lease_s);
+		tlv_put_u32(b, STB_TLV_RDV_HB_INTERVAL_MS, (uint32_t)g->rdv->conf->hb_interval_ms);
+		srv_reply_end(r);
+	}
+	reg_free(g);
+}
+
+/* Reads the device row: provisioned, locked, and the stored credentials. */
+static int
+reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
+{
+	rdv_t *rdv = g->rdv;
+	store_conn_t *c = store_reader(rdv->d->store, err);
+	sqlite3_stmt *st;
+	int64_t locked_until;
+	uint8_t stored[RDV_KEY_LEN];
+	size_t sl = 0;
+	const void *blob;
+	int blen, rc = -1, user_ok;
+	char user[USER_CAP] = "";
+
+	if (c == NULL)
+		return -1;
+	st = store_stmt(c,
+	                "SELECT locked_until, username, cred, salt, kdf_n, kdf_r, kdf_p "
+	                "FROM devices WHERE device_id=?1",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return err_set(err, STB_FORBIDDEN, "device %s is not provisioned", g->device_id);
+	}
+	locked_until = sqlite3_column_int64(st, 0);
+	if (locked_until > (int64_t)time(NULL)) {
+		sqlite3_reset(st);
+		return err_set(err, STB_RATE_LIMITED,
+		               "device %s is locked after repeated failures; retry in %lld s",
+		               g->device_id, (long long)(locked_until - (int64_t)time(NULL)));
+	}
+	if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
+		sqlite3_reset(st);
+		g->fresh = 1;
+		g->saltlen = RDV_SALT_LEN;
+		g->n = (uint64_t)rdv->conf->kdf_n;
+		g->kr = (uint32_t)rdv->conf->kdf_r;
+		g->kp = (uint32_t)rdv->conf->kdf_p;
+		if (RAND_bytes(g->salt, RDV_SALT_LEN) != 1 ||
+		    rdv_kdf_derive(password, pwlen, g->salt, g->saltlen, g->n, g->kr, g->kp,
+		                   g->key) == -1 ||
+		    sealed_seal(rdv->d->kek, g->device_id, strlen(g->device_id), g->key,
+		                RDV_KEY_LEN, &g->sealed, err) == -1)
+			return err_set(err, STB_INTERNAL, "cannot derive the wrap key");
+		g->ok = 1;
+		return 0;
+	}
+	snprintf(user, sizeof(user), "%s", (const char *)sqlite3_column_text(st, 1));
+	blob = sqlite3_column_blob(st, 3);
+	blen = sqlite3_column_bytes(st, 3);
+	g->n = (uint64_t)sqlite3_column_int64(st, 4);
+	g->kr = (uint32_t)sqlite3_column_int64(st, 5);
+	g->kp = (uint32_t)sqlite3_column_int64(st, 6);
+	if (blob == NULL || blen < 16 || blen > (int)sizeof(g->salt)) {
+		sqlite3_reset(st);
+		return err_set(err, STB_INTERNAL, "stored salt of %s is damaged", g->device_id);
+	}
+	memcpy(g->salt, blob, (size_t)blen);
+	g->saltlen = (size_t)blen;
+	blob = sqlite3_column_blob(st, 2);
+	blen = sqlite3_column_bytes(st, 2);
+	if (sealed_open(rdv->d->kek, g->device_id, strlen(g->device_id), blob, (size_t)blen, stored,
+	                sizeof(stored), &sl, err) == -1 ||
+	    sl != RDV_KEY_LEN) {
+		sqlite3_reset(st);
+		return err_set(err, STB_INTERNAL, "stored credentials of %s do not open",
+		               g->device_id);
+	}
+	sqlite3_reset(st);
+	if (rdv_kdf_derive(password, pwlen, g->salt, g->saltlen, g->n, g->kr, g->kp, g->key) == -1)
+		err_set(err, STB_INTERNAL, "cannot derive the wrap key");
+	else {
+		user_ok = strlen(user) == strlen(g->username) &&
+		          CRYPTO_memcmp(user, g->username, strlen(user)) == 0;
+		g->ok = (CRYPTO_memcmp(stored, g->key, RDV_KEY_LEN) == 0) & user_ok;
+		rc = 0;
+	}
+	OPENSSL_cleanse(stored, sizeof(stored));
+	return rc;
+}
+
+/* On a kdf thread: the row, the lock, scrypt, the comparison. */
+static void
+reg_work(void *arg)
+{
+	struct reg *g = arg;
+
+	if (reg_lookup(g, g->password, strlen(g->password), &g->err) == 0)
+		err_clear(&g->err);
+	else if (g->err.status == STB_OK)
+		err_set(&g->err, STB_INTERNAL, "registration failed");
+	OPENSSL_cleanse(g->password, sizeof(g->password));
+}
+
+/* Back on the connection's loop: record the outcome, then answer. */
+static void
+reg_looked(void *arg)
+{
+	struct reg *g = arg;
+	err_t err;
+
+	if (g->err.status != STB_OK) {
+		if (g->err.status == STB_FORBIDDEN)
+			log_info("REGISTER from %s: %s", srv_conn_peer(g->r->conn), g->err.msg);
+		srv_reply_errt(g->r, &g->err);
+		reg_free(g);
+		return;
+	}
+	if (rdv_stopping(g->rdv)) {
+		srv_reply_err(g->r, STB_UNAVAILABLE, "rendezvousd is shutting down");
+		reg_free(g);
+		return;
+	}
+	if (store_write(g->rdv->d->store, srv_req_mbox(g->r), reg_write, reg_done, g, &err) == -1) {
+		srv_reply_errt(g->r, &err);
+		reg_free(g);
+	}
+}
+
+static void
+rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	rdv_t *rdv = d->priv;
+	struct reg *g;
+
+	if (srv_conn_data(r->conn) != NULL) {
+		srv_reply_err(r, STB_CONFLICT, "this connection is already registered");
+		return;
+	}
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	rdv_ref(rdv);
+	g->rdv = rdv;
+	buf_init(&g->sealed, RDV_KEY_LEN + SEALED_OVERHEAD);
+	if (msg_get_str(m, TLV_IX_RDV_DEVICE_ID, g->device_id, sizeof(g->device_id)) == -1 ||
+	    msg_get_str(m, TLV_IX_RDV_USERNAME, g->username, sizeof(g->username)) == -1 ||
+	    msg_get_str(m, TLV_IX_RDV_ENDPOINT, g->endpoint, sizeof(g->endpoint)) == -1 ||
+	    msg_get_str(m, TLV_IX_RDV_PASSWORD, g->password, sizeof(g->password)) == -1) {
+		srv_reply_err(r, STB_BAD_REQUEST, "RDV_REGISTER fields too long");
+		reg_free(g);
+		return;
+	}
+	snprintf(g->actor, sizeof(g->actor), "%s@%s", g->device_id, srv_conn_peer(r->conn));
+	if (!endpoint_ok(g->endpoint)) {
+		srv_reply_err(r, STB_BAD_REQUEST, "endpoint '%s' is not host:port", g->endpoint);
+		reg_free(g);
+		return;
+	}
+	if ((g->r = srv_req_defer(r)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		reg_free(g);
+		return;
+	}
+	if (rdv_kdfq_post(rdv->kdfq, reg_work, srv_req_mbox(r), reg_looked, g) == -1) {
+		srv_reply_err(g->r, STB_UNAVAILABLE, "rendezvousd is shutting down");
+		reg_free(g);
+	}
+}
+
+void
+rdv_device_register(daemon_t *d)
+{
+	srv_handle(d->srv, MSG_IX_RDV_REGISTER, rdv_register);
+	srv_handle(d->srv, MSG_IX_RDV_HEARTBEAT, rdv_heartbeat);
+	srv_on_conn(d->srv, on_conn);
+	srv_on_push_response(d->srv, on_push_rsp);
+}

@@ -1,0 +1,124 @@
+/*
+ * rendezvousd internals.  Devices register over server-authenticated TLS;
+ * the REGISTER connection stays open as the device's control channel and
+ * lives on one worker loop.  The registry maps an online device to that
+ * connection; it is the only state shared between loops (one mutex, never
+ * taken on the PING or heartbeat path).  A connection's own state
+ * (rdv_cstate_t, with the device's wrap key) is touched only on its loop:
+ * work for another device's connection is posted to that connection's loop
+ * and the result posted back.
+ */
+#ifndef RDV_H
+#define RDV_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "kdfq.h"
+#include "pool.h"
+#include "wrap.h"
+
+#define RDV_ID_CAP       (STB_ID_MAX + 1)
+#define RDV_ENDPOINT_CAP 263
+#define RDV_BUCKETS      1024
+
+typedef struct rdv_conf {
+	char *overlay_pool;
+	long long lease_s;
+	long long session_ttl_s;
+	long long connect_timeout_ms;
+	long long hb_interval_ms;
+	long long hb_miss_max;
+	long long kdf_n;
+	long long kdf_r;
+	long long kdf_p;
+	long long kdf_threads;
+	long long max_failures;
+	long long lockout_s;
+	long long lockout_max_s;
+} rdv_conf_t;
+
+/* One online device: its control channel.  Holds a reference on conn,
+ * taken and dropped on the connection's loop. */
+typedef struct rdv_entry {
+	char device_id[RDV_ID_CAP];
+	uint64_t gen;
+	srv_conn_t *conn;
+	mbox_t *mb;
+	char overlay[RDV_ADDR_MAX];
+	char endpoint[RDV_ENDPOINT_CAP];
+	char peer[64];
+	time_t since;
+	struct rdv_entry *next;
+} rdv_entry_t;
+
+typedef struct rdv {
+	daemon_t *d;
+	const rdv_conf_t *conf;
+	rdv_pool_t pool;
+	pthread_mutex_t mu; /* guards the registry below */
+	rdv_entry_t *buckets[RDV_BUCKETS];
+	uint64_t next_gen;
+	uint32_t online;
+	int refs;     /* atomic: fini, each connection state, each job */
+	int stopping; /* atomic: set by fini; no new store writes */
+	struct event *sweep;
+	rdv_kdfq_t *kdfq; /* scrypt off the loops */
+} rdv_t;
+
+typedef struct rdv_wait rdv_wait_t;
+
+/* A registered control channel; only its loop touches it. */
+typedef struct rdv_cstate {
+	rdv_t *rdv;
+	srv_conn_t *conn;
+	char device_id[RDV_ID_CAP];
+	uint8_t key[RDV_KEY_LEN];
+	uint64_t gen;
+	char overlay[RDV_ADDR_MAX];
+	char endpoint[RDV_ENDPOINT_CAP];
+	struct event *hb_timer;
+	uint32_t hb_push_id;
+	int hb_outstanding;
+	int hb_missed;
+	rdv_wait_t *waits; /* CONNECT_REQs waiting for this device's heartbeat */
+} rdv_cstate_t;
+
+void rdv_ref(rdv_t *rdv);
+void rdv_unref(rdv_t *rdv);
+int rdv_stopping(rdv_t *rdv);
+int rdv_audit(rdv_t *rdv, store_conn_t *c, err_t *err, const char *event, const char *actor,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* registry.c */
+/* Adds (replacing and returning any older entry for the device, which the
+ * caller hands to rdv_registry_kick). */
+rdv_entry_t *rdv_registry_add(rdv_t *rdv, rdv_entry_t *e);
+/* Unlinks device_id's entry when gen matches (0: any); NULL when absent. */
+rdv_entry_t *rdv_registry_take(rdv_t *rdv, const char *device_id, uint64_t gen);
+/* Copies what a cross-loop job needs; 0 or -1 when offline. */
+int rdv_registry_find(rdv_t *rdv, const char *device_id, uint64_t *gen, mbox_t **mb);
+/* On the entry's loop: the entry's connection, when gen still matches. */
+srv_conn_t *rdv_registry_conn(rdv_t *rdv, const char *device_id, uint64_t gen);
+/* Closes an unlinked entry's connection on its loop and frees it. */
+void rdv_registry_kick(rdv_entry_t *e);
+/* Snapshot of online device IDs (malloc'd array of RDV_ID_CAP strings). */
+char (*rdv_registry_ids(rdv_t *rdv, size_t *n))[RDV_ID_CAP];
+/* Appends one RDV_DEVICE_ENTRY per online device, up to budget bytes. */
+int rdv_registry_list(rdv_t *rdv, buf_t *b, size_t budget);
+
+/* device.c */
+void rdv_device_register(daemon_t *d);
+/* The control channel's state when the connection has registered. */
+rdv_cstate_t *rdv_cstate(srv_conn_t *c);
+/* Waits for a heartbeat answer from ts's device, then calls fn on ts's
+ * loop with ok 1, or 0 on timeout or close. */
+typedef void (*rdv_wait_fn)(rdv_cstate_t *ts, int ok, const char *why, void *arg);
+int rdv_wait_heartbeat(rdv_cstate_t *ts, int timeout_ms, rdv_wait_fn fn, void *arg);
+
+/* connect.c */
+void rdv_connect_register(daemon_t *d);
+
+#endif
