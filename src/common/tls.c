@@ -83,6 +83,9 @@ tls_server_ctx_new(const tls_conf_t *conf, err_t *err)
 	}
 	SSL_CTX_set_verify(ctx, mode, NULL);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"stbcred", 7);
+	/* Neither libstbclient nor the daemons resume TLS 1.3 sessions yet:
+	 * tickets would cost both sides work on every handshake for nothing. */
+	SSL_CTX_set_num_tickets(ctx, 0);
 	return ctx;
 }
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench.sh [BUILD_DIR] [RUNS]: the foundation's figures on this machine.
+# Starts media-gw (as any daemon) and `openssl s_server` with the same
+# certificate on loopback, then with the same client (stb-bench) measures:
+# the crypto bound (stb-bench speed), PING/s over 64 established TLS
+# connections, and new TLS handshakes/s against both servers, alternating
+# runs; prints each run and the medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+runs=${2:-3}
+bench=$build/bench/stb-bench
+for b in "$bench" "$build/media-gw"; do
+	[ -x "$b" ] || { echo "bench.sh: $b not built (cmake -S . -B $build && ninja -C $build)" >&2; exit 1; }
+done
+t=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"; }
+trap cleanup EXIT
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+scripts/pki-bootstrap.sh "$t/pki" >/dev/null
+gw=$(free_port)
+ss=$(free_port)
+cat > "$t/gw.json" <<JSON
+{"listen": "127.0.0.1:$gw", "http_listen": "", "state_dir": "$t/state",
+ "kek_file": "$t/pki/media-gw.kek",
+ "tls": {"cert": "$t/pki/media-gw.crt", "key": "$t/pki/media-gw.key", "ca": "$t/pki/ca.crt"}}
+JSON
+"$build/media-gw" -c "$t/gw.json" >"$t/gw.log" 2>&1 &
+pids+=($!)
+# s_server: same key and chain; stdin held open so it does not spin at EOF
+mkfifo "$t/in"
+sleep 100000 >"$t/in" &
+pids+=($!)
+openssl s_server -quiet -accept "$ss" -cert "$t/pki/media-gw.crt" \
+	-cert_chain "$t/pki/ca-issuing.crt" -key "$t/pki/media-gw.key" <"$t/in" >/dev/null 2>&1 &
+pids+=($!)
+sleep 1
+
+field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ca=(--ca "$t/pki/ca.crt")
+
+echo "== crypto bound (one thread): stb-bench speed"
+"$bench" speed 2>&1 | sed 's/^/   /'
+echo "   (cross-check: openssl speed -elapsed ecdsap256 ecdhx25519)"
+
+echo "== PING over established TLS: stb-bench ping -c 64 -d 10"
+for i in $(seq 1 "$runs"); do
+	"$bench" ping -a "127.0.0.1:$gw" "${ca[@]}" -c 64 -d 10 --json 2>/dev/null >"$t/p.$i"
+	printf '   run %d: %s req/s, p50 %s us, p99 %s us\n' "$i" "$(field requests_per_s <"$t/p.$i")" \
+		"$(field p50 <"$t/p.$i")" "$(field p99 <"$t/p.$i")"
+done
+printf '   median: %s req/s\n' "$(for i in $(seq 1 "$runs"); do field requests_per_s <"$t/p.$i"; done | median)"
+
+for c in 1 16; do
+	echo "== new TLS handshakes/s, $c concurrent: stb-bench handshake -c $c -d 5"
+	for i in $(seq 1 "$runs"); do
+		"$bench" handshake -a "127.0.0.1:$gw" "${ca[@]}" -c "$c" -d 5 --json 2>/dev/null >"$t/hg.$c.$i"
+		"$bench" handshake -a "127.0.0.1:$ss" "${ca[@]}" -c "$c" -d 5 --json 2>/dev/null >"$t/hs.$c.$i"
+		printf '   run %d: media-gw %s/s   s_server %s/s\n' "$i" \
+			"$(grep -o '"handshakes_per_s":[0-9.]*' "$t/hg.$c.$i" | cut -d: -f2)" \
+			"$(grep -o '"handshakes_per_s":[0-9.]*' "$t/hs.$c.$i" | cut -d: -f2)"
+	done
+	printf '   median: media-gw %s/s   s_server %s/s\n' \
+		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hg.$c.$i" | cut -d: -f2; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hs.$c.$i" | cut -d: -f2; done | median)"
+done
