@@ -82,6 +82,92 @@ STB_API void stb_disconnect(stb_client_t *c);
 STB_API int stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t *rtt_us,
                      stb_error_t *err);
 
+/*
+ * Device-to-device links (rendezvousd, flow B).
+ *
+ * A device registers over a connected client (stb_connect to rendezvousd
+ * first); the connection then stays open as its control channel, which
+ * must be serviced: the server heartbeats it and pushes the session offers
+ * other devices ask for.  The library services it inside stb_peer_accept,
+ * stb_peer_recv (of a link made through this registration) and
+ * stb_rdv_poll, so a device that is idle calls stb_rdv_poll now and then
+ * (at least once per heartbeat interval).
+ *
+ * A link is TLS 1.3 between the two devices with the session's random
+ * code as an external PSK (identity = the 16-byte session id, psk_dhe_ke
+ * only: forward-secret), no certificates.  A listener accepts only session
+ * ids the server offered it, each once and before it expires.  On a broken
+ * link the caller calls stb_rdv_connect again: a new session, a new code.
+ *
+ *	stb_rdv_t *r;
+ *	stb_peer_t *p;
+ *	if (stb_rdv_register(c, "stb-42", "user", pw, "192.0.2.7:7400", &r, &err) == 0 &&
+ *	    stb_rdv_connect(r, "stb-43", &p, &err) == 0 &&
+ *	    stb_peer_send(p, "hi", 2, &err) == 0)
+ *		...
+ *	stb_peer_free(p);
+ *	stb_rdv_free(r);
+ *
+ * The client, the registration and its listener and links are one handle
+ * family: use them from one thread, free links and the listener before
+ * the registration and the registration before the client.
+ */
+typedef struct stb_rdv stb_rdv_t;
+typedef struct stb_peer stb_peer_t;
+typedef struct stb_peer_listener stb_peer_listener_t;
+
+/* Largest payload of one stb_peer_send. */
+#define STB_PEER_MAX_PAYLOAD 16384
+
+/* RDV_REGISTER on c: device_id must be provisioned (FORBIDDEN otherwise);
+ * the first registration sets username and password, later ones must match
+ * (UNAUTHENTICATED).  endpoint is the "host:port" the device listens on for
+ * peers (stb_peer_listen).  Derives the device's code-wrap key from the
+ * password (scrypt with the salt and parameters the server returns); the
+ * password is not kept.  c must outlive *out. */
+STB_API int stb_rdv_register(stb_client_t *c, const char *device_id, const char *username,
+                             const char *password, const char *endpoint, stb_rdv_t **out,
+                             stb_error_t *err);
+/* NULL-safe; wipes the key and the offered codes.  The client stays
+ * connected (stb_disconnect takes the device offline). */
+STB_API void stb_rdv_free(stb_rdv_t *r);
+/* The overlay address the server assigned. */
+STB_API const char *stb_rdv_overlay_addr(const stb_rdv_t *r);
+/* Services the control channel for timeout_ms (answers heartbeats, takes
+ * offers).  UNAVAILABLE when the channel is gone. */
+STB_API int stb_rdv_poll(stb_rdv_t *r, int timeout_ms, stb_error_t *err);
+/* Asks for a session with target_id (NOT_FOUND: no such device;
+ * UNAVAILABLE: offline or silent), opens the code, connects to the
+ * target's endpoint and runs the PSK handshake. */
+STB_API int stb_rdv_connect(stb_rdv_t *r, const char *target_id, stb_peer_t **out,
+                            stb_error_t *err);
+
+/* Listens on bind_addr ("host:port"; NULL: the registered endpoint). */
+STB_API int stb_peer_listen(stb_rdv_t *r, const char *bind_addr, stb_peer_listener_t **out,
+                            stb_error_t *err);
+/* Waits up to timeout_ms for a link, servicing the control channel
+ * meanwhile.  TIMEOUT when none came; a refused handshake returns -1 with
+ * the reason (REPLAY: session already used; EXPIRED; UNAUTHENTICATED:
+ * session never offered, or the peer does not hold the code) and the
+ * listener stays usable. */
+STB_API int stb_peer_accept(stb_peer_listener_t *l, int timeout_ms, stb_peer_t **out,
+                            stb_error_t *err);
+STB_API void stb_peer_listener_free(stb_peer_listener_t *l);
+
+/* One message of at most STB_PEER_MAX_PAYLOAD bytes (TOO_LARGE).  Any other
+ * failure leaves the link broken (later calls: UNAVAILABLE). */
+STB_API int stb_peer_send(stb_peer_t *p, const void *data, size_t len, stb_error_t *err);
+/* The next message (or its next cap bytes) into buf, *len set; waits up
+ * to timeout_ms (TIMEOUT: the link stays usable), servicing the control
+ * channel of the registration the link came from.  UNAVAILABLE: the peer
+ * closed the link or it broke; a malformed frame breaks it too. */
+STB_API int stb_peer_recv(stb_peer_t *p, void *buf, size_t cap, size_t *len, int timeout_ms,
+                          stb_error_t *err);
+/* The device at the other end. */
+STB_API const char *stb_peer_device(const stb_peer_t *p);
+/* NULL-safe; closes the link (close_notify) and wipes it. */
+STB_API void stb_peer_free(stb_peer_t *p);
+
 #ifdef __cplusplus
 }
 #endif

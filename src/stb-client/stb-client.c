@@ -1,8 +1,10 @@
 /* stb-client: try libstbclient from a shell. */
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stb/stbclient.h"
 
@@ -18,7 +20,17 @@ usage(void)
 	                "  -T, --timeout MS       deadline per request (default 10000)\n"
 	                "  -v, --verbose          print library debug messages\n"
 	                "commands:\n"
-	                "  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n");
+	                "  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n"
+	                "  rdv-register [-w SECONDS] DEVICE USER ENDPOINT\n"
+	                "                               register with rendezvousd (and stay\n"
+	                "                               online SECONDS)\n"
+	                "  rdv-listen DEVICE USER ENDPOINT\n"
+	                "                               register, accept links on ENDPOINT and\n"
+	                "                               echo every line back\n"
+	                "  rdv-connect DEVICE USER ENDPOINT TARGET\n"
+	                "                               register, link to TARGET, send stdin line\n"
+	                "                               by line and print the echoes\n"
+	                "The device password comes from $STB_RDV_PASSWORD.\n");
 }
 
 static void
@@ -72,6 +84,212 @@ cmd_ping(stb_client_t *c, int argc, char **argv)
 		       (unsigned long long)max);
 	free(payload);
 	return 0;
+}
+
+static void
+print_err(const char *what, const stb_error_t *err)
+{
+	fprintf(stderr, "stb-client: %s: %s: %s\n", what, stb_status_name(err->status),
+	        err->message);
+}
+
+/* Registers argv[0..2] (DEVICE USER ENDPOINT) on c and says so on out. */
+static int
+rdv_open(stb_client_t *c, char **argv, stb_rdv_t **r, FILE *out)
+{
+	const char *pw = getenv("STB_RDV_PASSWORD");
+	stb_error_t err;
+
+	if (pw == NULL) {
+		fprintf(stderr, "stb-client: set STB_RDV_PASSWORD to the device password\n");
+		return 2;
+	}
+	if (stb_rdv_register(c, argv[0], argv[1], pw, argv[2], r, &err) == -1) {
+		print_err("register", &err);
+		return 1;
+	}
+	fprintf(out, "registered %s overlay=%s\n", argv[0], stb_rdv_overlay_addr(*r));
+	fflush(out);
+	return 0;
+}
+
+static int
+cmd_rdv_register(stb_client_t *c, int argc, char **argv)
+{
+	long wait_s = 0;
+	stb_error_t err;
+	stb_rdv_t *r;
+	int ch, rc;
+
+	optind = 1;
+	while ((ch = getopt(argc, argv, "w:")) != -1) {
+		if (ch != 'w')
+			return 2;
+		wait_s = strtol(optarg, NULL, 10);
+	}
+	if (argc - optind != 3 || wait_s < 0 || wait_s > 86400) {
+		usage();
+		return 2;
+	}
+	if ((rc = rdv_open(c, argv + optind, &r, stdout)) != 0)
+		return rc;
+	rc = 0;
+	if (wait_s > 0 && stb_rdv_poll(r, (int)(wait_s * 1000), &err) == -1) {
+		print_err("control channel", &err);
+		rc = 1;
+	}
+	stb_rdv_free(r);
+	return rc;
+}
+
+/* Echoes every message of one link until it ends. */
+static void
+echo_link(stb_peer_t *p)
+{
+	static char buf[STB_PEER_MAX_PAYLOAD];
+	stb_error_t err;
+	size_t n;
+
+	printf("link from %s\n", stb_peer_device(p));
+	fflush(stdout);
+	for (;;) {
+		if (stb_peer_recv(p, buf, sizeof(buf), &n, 60000, &err) == -1) {
+			if (err.status == STB_TIMEOUT)
+				continue;
+			printf("link closed: %s\n", err.message);
+			break;
+		}
+		printf("got %.*s\n", (int)n, buf);
+		fflush(stdout);
+		if (stb_peer_send(p, buf, n, &err) == -1) {
+			printf("link closed: %s\n", err.message);
+			break;
+		}
+	}
+	fflush(stdout);
+}
+
+static int
+cmd_rdv_listen(stb_client_t *c, int argc, char **argv)
+{
+	stb_peer_listener_t *l;
+	stb_error_t err;
+	stb_rdv_t *r;
+	int rc;
+
+	if (argc != 4) {
+		usage();
+		return 2;
+	}
+	if ((rc = rdv_open(c, argv + 1, &r, stdout)) != 0)
+		return rc;
+	if (stb_peer_listen(r, NULL, &l, &err) == -1) {
+		print_err("listen", &err);
+		stb_rdv_free(r);
+		return 1;
+	}
+	printf("listening on %s\n", argv[3]);
+	fflush(stdout);
+	for (;;) {
+		stb_peer_t *p;
+		if (stb_peer_accept(l, 1000, &p, &err) == 0) {
+			echo_link(p);
+			stb_peer_free(p);
+		} else if (err.status == STB_UNAVAILABLE) { /* the control channel is gone */
+			print_err("accept", &err);
+			break;
+		} else if (err.status != STB_TIMEOUT) {
+			printf("refused %s %s\n", stb_status_name(err.status), err.message);
+			fflush(stdout);
+		}
+	}
+	stb_peer_listener_free(l);
+	stb_rdv_free(r);
+	return 1;
+}
+
+/* Sends one line and prints its echo; reconnects once on a broken link. */
+static int
+send_line(stb_rdv_t *r, stb_peer_t **p, const char *target, const char *line, size_t n)
+{
+	static char echo[STB_PEER_MAX_PAYLOAD];
+	stb_error_t err;
+	size_t got;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (*p == NULL && stb_rdv_connect(r, target, p, &err) == -1) {
+			print_err("connect", &err);
+			return -1;
+		}
+		if (stb_peer_send(*p, line, n, &err) == 0 &&
+		    stb_peer_recv(*p, echo, sizeof(echo), &got, 10000, &err) == 0) {
+			printf("%.*s\n", (int)got, echo);
+			fflush(stdout);
+			return 0;
+		}
+		print_err("link", &err);
+		stb_peer_free(*p);
+		*p = NULL;
+		if (err.status != STB_UNAVAILABLE)
+			return -1;
+		fprintf(stderr, "stb-client: link broken: asking for a new session\n");
+	}
+	return -1;
+}
+
+/* A person types slowly: keep the control channel answered meanwhile.  A
+ * terminal hands over one line per read, so poll() on it is exact. */
+static int
+wait_stdin(stb_rdv_t *r)
+{
+	struct pollfd pf = {0, POLLIN, 0};
+	stb_error_t err;
+
+	if (!isatty(0))
+		return 0;
+	while (poll(&pf, 1, 0) == 0)
+		if (stb_rdv_poll(r, 200, &err) == -1) {
+			print_err("control channel", &err);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+cmd_rdv_connect(stb_client_t *c, int argc, char **argv)
+{
+	static char line[STB_PEER_MAX_PAYLOAD + 2];
+	stb_peer_t *p = NULL;
+	stb_error_t err;
+	stb_rdv_t *r;
+	int rc;
+
+	if (argc != 5) {
+		usage();
+		return 2;
+	}
+	if ((rc = rdv_open(c, argv + 1, &r, stderr)) != 0) /* stdout: the echoes */
+		return rc;
+	if (stb_rdv_connect(r, argv[4], &p, &err) == -1) {
+		print_err("connect", &err);
+		stb_rdv_free(r);
+		return 1;
+	}
+	fprintf(stderr, "stb-client: linked to %s\n", stb_peer_device(p));
+	while (rc == 0 && wait_stdin(r) == 0 && fgets(line, sizeof(line), stdin) != NULL) {
+		size_t n = strcspn(line, "\n");
+		if (n > STB_PEER_MAX_PAYLOAD) {
+			fprintf(stderr, "stb-client: line longer than %d bytes\n",
+			        STB_PEER_MAX_PAYLOAD);
+			rc = 1;
+			break;
+		}
+		if (send_line(r, &p, argv[4], line, n) == -1)
+			rc = 1;
+	}
+	stb_peer_free(p);
+	stb_rdv_free(r);
+	return rc;
 }
 
 int
@@ -129,7 +347,8 @@ main(int argc, char **argv)
 	stb_client_set_timeout(c, timeout);
 	if (verbose)
 		stb_client_set_log(c, log_stderr, NULL);
-	if (strcmp(argv[0], "ping") != 0) {
+	if (strcmp(argv[0], "ping") != 0 && strcmp(argv[0], "rdv-register") != 0 &&
+	    strcmp(argv[0], "rdv-listen") != 0 && strcmp(argv[0], "rdv-connect") != 0) {
 		fprintf(stderr, "stb-client: unknown command '%s'\n", argv[0]);
 		stb_client_free(c);
 		return 2;
@@ -139,7 +358,14 @@ main(int argc, char **argv)
 		stb_client_free(c);
 		return 1;
 	}
-	rc = cmd_ping(c, argc, argv);
+	if (strcmp(argv[0], "rdv-register") == 0)
+		rc = cmd_rdv_register(c, argc, argv);
+	else if (strcmp(argv[0], "rdv-listen") == 0)
+		rc = cmd_rdv_listen(c, argc, argv);
+	else if (strcmp(argv[0], "rdv-connect") == 0)
+		rc = cmd_rdv_connect(c, argc, argv);
+	else
+		rc = cmd_ping(c, argc, argv);
 	stb_client_free(c);
 	return rc;
 }

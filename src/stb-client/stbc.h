@@ -6,6 +6,8 @@
 #define STB_STBC_H
 
 #include <openssl/ssl.h>
+#include <signal.h>
+#include <time.h>
 
 #include "buf.h"
 #include "proto.h"
@@ -41,5 +43,25 @@ int stbc_fail(stb_error_t *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void stbc_log(stb_client_t *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Helpers shared with the peer channel (rdv.c, peer.c). */
+const char *stbc_ssl_errstr(char *buf, size_t cap);
+void stbc_deadline_in(struct timespec *d, int ms);
+int64_t stbc_ms_left(const struct timespec *deadline);
+/* Waits until fd is ready for what; 0, or -1 on deadline. */
+int stbc_wait_fd(int fd, short what, const struct timespec *deadline);
+/* A non-blocking TCP connection to host:port within the deadline. */
+int stbc_tcp_connect(const char *host, const char *port, const struct timespec *dl, int *fd,
+                     stb_error_t *err);
+/* "host:port" or "[v6]:port": host copied into host (cap), *port points
+ * into addr. */
+int stbc_split_addr(const char *addr, char *host, size_t cap, const char **port, stb_error_t *err);
+/* SIGPIPE blocked around writes (a library must not change dispositions). */
+typedef struct stbc_sigpipe {
+	sigset_t old;
+	int was_pending;
+} stbc_sigpipe_t;
+void stbc_sigpipe_block(stbc_sigpipe_t *g);
+void stbc_sigpipe_restore(stbc_sigpipe_t *g);
 
 #endif

@@ -51,8 +51,8 @@ stbc_log(stb_client_t *c, int level, const char *fmt, ...)
 	c->log(c->log_ctx, level, msg);
 }
 
-static const char *
-ssl_errstr(char *buf, size_t cap)
+const char *
+stbc_ssl_errstr(char *buf, size_t cap)
 {
 	unsigned long e = ERR_get_error();
 
@@ -67,13 +67,8 @@ ssl_errstr(char *buf, size_t cap)
 /* A write to a socket the server closed raises SIGPIPE; a library must not
  * kill its host or change its signal dispositions, so SIGPIPE is blocked in
  * this thread around writes and a pending one we caused is consumed. */
-typedef struct sigpipe_guard {
-	sigset_t old;
-	int was_pending;
-} sigpipe_guard_t;
-
-static void
-sigpipe_block(sigpipe_guard_t *g)
+void
+stbc_sigpipe_block(stbc_sigpipe_t *g)
 {
 	sigset_t set, pending;
 
@@ -84,8 +79,8 @@ sigpipe_block(sigpipe_guard_t *g)
 	pthread_sigmask(SIG_BLOCK, &set, &g->old);
 }
 
-static void
-sigpipe_restore(sigpipe_guard_t *g)
+void
+stbc_sigpipe_restore(stbc_sigpipe_t *g)
 {
 	sigset_t set, pending;
 	struct timespec zero = {0, 0};
@@ -151,7 +146,7 @@ stb_client_set_ca_file(stb_client_t *c, const char *path, stb_error_t *err)
 	SSL_CTX_set_cert_store(c->ctx, store);
 	if (SSL_CTX_load_verify_locations(c->ctx, path, NULL) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "CA file %s: %s", path,
-		                 ssl_errstr(e, sizeof(e)));
+		                 stbc_ssl_errstr(e, sizeof(e)));
 	return 0;
 }
 
@@ -163,11 +158,11 @@ stb_client_set_identity(stb_client_t *c, const char *cert_path, const char *key_
 
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_path) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "certificate %s: %s", cert_path,
-		                 ssl_errstr(e, sizeof(e)));
+		                 stbc_ssl_errstr(e, sizeof(e)));
 	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(c->ctx) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "private key %s: %s", key_path,
-		                 ssl_errstr(e, sizeof(e)));
+		                 stbc_ssl_errstr(e, sizeof(e)));
 	return 0;
 }
 
@@ -191,8 +186,8 @@ stb_client_set_secret_store(stb_client_t *c, const stb_secret_store_t *store, vo
 	c->secrets_ctx = ctx;
 }
 
-static int64_t
-ms_left(const struct timespec *deadline)
+int64_t
+stbc_ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
 
@@ -201,8 +196,8 @@ ms_left(const struct timespec *deadline)
 	       (deadline->tv_nsec - now.tv_nsec) / 1000000;
 }
 
-static void
-deadline_in(struct timespec *d, int ms)
+void
+stbc_deadline_in(struct timespec *d, int ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, d);
 	d->tv_sec += ms / 1000;
@@ -214,24 +209,24 @@ deadline_in(struct timespec *d, int ms)
 }
 
 /* Waits until fd is ready for what; 0, or -1 on deadline. */
-static int
-wait_fd(int fd, short what, const struct timespec *deadline)
+int
+stbc_wait_fd(int fd, short what, const struct timespec *deadline)
 {
 	struct pollfd p = {fd, what, 0};
 	int64_t left;
 	int rc;
 
 	do {
-		if ((left = ms_left(deadline)) <= 0)
+		if ((left = stbc_ms_left(deadline)) <= 0)
 			return -1;
 		rc = poll(&p, 1, (int)left);
 	} while (rc == -1 && errno == EINTR);
 	return rc > 0 ? 0 : -1;
 }
 
-static int
-tcp_connect(stb_client_t *c, const char *host, const char *port, const struct timespec *dl,
-            stb_error_t *err)
+int
+stbc_tcp_connect(const char *host, const char *port, const struct timespec *dl, int *out,
+                 stb_error_t *err)
 {
 	struct addrinfo hints, *res, *ai;
 	int rc, fd = -1, one = 1;
@@ -250,7 +245,7 @@ tcp_connect(stb_client_t *c, const char *host, const char *port, const struct ti
 		if (fd == -1)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && wait_fd(fd, POLLOUT, dl) == 0 &&
+		    (errno == EINPROGRESS && stbc_wait_fd(fd, POLLOUT, dl) == 0 &&
 		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0))
 			break;
 		close(fd);
@@ -258,10 +253,10 @@ tcp_connect(stb_client_t *c, const char *host, const char *port, const struct ti
 	}
 	freeaddrinfo(res);
 	if (fd == -1)
-		return stbc_fail(err, ms_left(dl) <= 0 ? STB_TIMEOUT : STB_UNAVAILABLE,
+		return stbc_fail(err, stbc_ms_left(dl) <= 0 ? STB_TIMEOUT : STB_UNAVAILABLE,
 		                 "cannot connect to %s:%s", host, port);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->fd = fd;
+	*out = fd;
 	return 0;
 }
 
@@ -272,9 +267,9 @@ ssl_drive(stb_client_t *c, int rc, const struct timespec *dl)
 	int e = SSL_get_error(c->ssl, rc);
 
 	if (e == SSL_ERROR_WANT_READ)
-		return wait_fd(c->fd, POLLIN, dl) == 0 ? 0 : -2;
+		return stbc_wait_fd(c->fd, POLLIN, dl) == 0 ? 0 : -2;
 	if (e == SSL_ERROR_WANT_WRITE)
-		return wait_fd(c->fd, POLLOUT, dl) == 0 ? 0 : -2;
+		return stbc_wait_fd(c->fd, POLLOUT, dl) == 0 ? 0 : -2;
 	return -1;
 }
 
@@ -286,8 +281,8 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 	int rc;
 
 	stb_disconnect(c);
-	deadline_in(&dl, c->timeout_ms);
-	if (tcp_connect(c, host, port, &dl, err) == -1)
+	stbc_deadline_in(&dl, c->timeout_ms);
+	if (stbc_tcp_connect(host, port, &dl, &c->fd, err) == -1)
 		return -1;
 	if ((c->ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
 		stb_disconnect(c);
@@ -310,7 +305,7 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 			return stbc_fail(err, STB_TIMEOUT, "TLS handshake with %s timed out", host);
 		}
 		long v = SSL_get_verify_result(c->ssl);
-		ssl_errstr(e, sizeof(e));
+		stbc_ssl_errstr(e, sizeof(e));
 		stb_disconnect(c);
 		if (v != X509_V_OK)
 			return stbc_fail(err, STB_UNAUTHENTICATED, "server %s not trusted: %s",
@@ -323,10 +318,9 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 }
 
 int
-stb_connect_addr(stb_client_t *c, const char *addr, stb_error_t *err)
+stbc_split_addr(const char *addr, char *host, size_t cap, const char **port, stb_error_t *err)
 {
 	const char *colon = addr != NULL ? strrchr(addr, ':') : NULL;
-	char host[256];
 	size_t hl;
 
 	if (colon == NULL || colon == addr || colon[1] == '\0')
@@ -334,23 +328,35 @@ stb_connect_addr(stb_client_t *c, const char *addr, stb_error_t *err)
 	hl = (size_t)(colon - addr);
 	if (addr[0] == '[' && colon[-1] == ']') {
 		addr++;
-		hl -= 2;
+		hl = hl >= 2 ? hl - 2 : 0;
 	}
-	if (hl == 0 || hl >= sizeof(host))
+	if (hl == 0 || hl >= cap)
 		return stbc_fail(err, STB_BAD_REQUEST, "host name too long");
 	memcpy(host, addr, hl);
 	host[hl] = '\0';
-	return stb_connect(c, host, colon + 1, err);
+	*port = colon + 1;
+	return 0;
+}
+
+int
+stb_connect_addr(stb_client_t *c, const char *addr, stb_error_t *err)
+{
+	char host[256];
+	const char *port;
+
+	if (stbc_split_addr(addr, host, sizeof(host), &port, err) == -1)
+		return -1;
+	return stb_connect(c, host, port, err);
 }
 
 void
 stb_disconnect(stb_client_t *c)
 {
 	if (c->ssl != NULL) {
-		sigpipe_guard_t g;
-		sigpipe_block(&g);
+		stbc_sigpipe_t g;
+		stbc_sigpipe_block(&g);
 		SSL_shutdown(c->ssl);
-		sigpipe_restore(&g);
+		stbc_sigpipe_restore(&g);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -379,7 +385,7 @@ ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec
 			return stbc_fail(err, STB_TIMEOUT, "send timed out");
 		if (rc == -1)
 			return stbc_fail(err, STB_UNAVAILABLE, "send failed: %s",
-			                 ssl_errstr(e, sizeof(e)));
+			                 stbc_ssl_errstr(e, sizeof(e)));
 	}
 	return 0;
 }
@@ -402,7 +408,7 @@ ssl_read_full(stb_client_t *c, uint8_t *p, size_t n, const struct timespec *dl, 
 			return stbc_fail(err, STB_TIMEOUT, "no answer in time");
 		if (rc == -1)
 			return stbc_fail(err, STB_UNAVAILABLE, "connection lost: %s",
-			                 ssl_errstr(e, sizeof(e)));
+			                 stbc_ssl_errstr(e, sizeof(e)));
 	}
 	return 0;
 }
@@ -414,18 +420,18 @@ stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_err
 	uint8_t hdr[STB_FRAME_HDR_LEN];
 	frame_hdr_t h = {0, type, ++c->next_id, tlvs ? (uint32_t)tlvs->len : 0};
 	uint32_t want = h.req_id;
-	sigpipe_guard_t g;
+	stbc_sigpipe_t g;
 	int wrc;
 
 	if (c->ssl == NULL)
 		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
-	deadline_in(&dl, c->timeout_ms);
+	stbc_deadline_in(&dl, c->timeout_ms);
 	frame_encode_hdr(hdr, &h);
-	sigpipe_block(&g);
+	stbc_sigpipe_block(&g);
 	wrc = ssl_write_all(c, hdr, sizeof(hdr), &dl, err);
 	if (wrc == 0 && h.len > 0)
 		wrc = ssl_write_all(c, tlvs->data, tlvs->len, &dl, err);
-	sigpipe_restore(&g);
+	stbc_sigpipe_restore(&g);
 	if (wrc == -1)
 		goto broken;
 	for (;;) {
@@ -477,18 +483,18 @@ stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const 
 	struct timespec dl;
 	uint8_t hdr[STB_FRAME_HDR_LEN];
 	frame_hdr_t h = {flags, type, req_id, tlvs ? (uint32_t)tlvs->len : 0};
-	sigpipe_guard_t g;
+	stbc_sigpipe_t g;
 	int wrc;
 
 	if (c->ssl == NULL)
 		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
-	deadline_in(&dl, c->timeout_ms);
+	stbc_deadline_in(&dl, c->timeout_ms);
 	frame_encode_hdr(hdr, &h);
-	sigpipe_block(&g);
+	stbc_sigpipe_block(&g);
 	wrc = ssl_write_all(c, hdr, sizeof(hdr), &dl, err);
 	if (wrc == 0 && h.len > 0)
 		wrc = ssl_write_all(c, tlvs->data, tlvs->len, &dl, err);
-	sigpipe_restore(&g);
+	stbc_sigpipe_restore(&g);
 	if (wrc == -1)
 		stb_disconnect(c);
 	return wrc;
@@ -506,11 +512,11 @@ stbc_read(stb_client_t *c, int timeout_ms, msg_t *m, stb_error_t *err)
 	if (c->ssl == NULL)
 		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
 	if (SSL_pending(c->ssl) == 0) {
-		deadline_in(&dl, timeout_ms);
-		if (wait_fd(c->fd, POLLIN, &dl) == -1)
+		stbc_deadline_in(&dl, timeout_ms);
+		if (stbc_wait_fd(c->fd, POLLIN, &dl) == -1)
 			return 1;
 	}
-	deadline_in(&dl, c->timeout_ms);
+	stbc_deadline_in(&dl, c->timeout_ms);
 	if (ssl_read_full(c, hdr, sizeof(hdr), &dl, err) == -1)
 		goto broken;
 	rc = frame_decode(hdr, sizeof(hdr), c->max_frame, &h);
