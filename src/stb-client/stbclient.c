@@ -366,15 +366,16 @@ stb_disconnect(stb_client_t *c)
 	}
 }
 
+/* Moves all n bytes through SSL_write (writing) or SSL_read before dl. */
 static int
-ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec *dl,
-              stb_error_t *err)
+ssl_io_all(stb_client_t *c, uint8_t *p, size_t n, int writing, const struct timespec *dl,
+           stb_error_t *err)
 {
 	char e[256];
 
 	while (n > 0) {
 		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
-		int rc = SSL_write(c->ssl, p, chunk);
+		int rc = writing ? SSL_write(c->ssl, p, chunk) : SSL_read(c->ssl, p, chunk);
 		if (rc > 0) {
 			p += rc;
 			n -= (size_t)rc;
@@ -382,35 +383,27 @@ ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec
 		}
 		rc = ssl_drive(c, rc, dl);
 		if (rc == -2)
-			return stbc_fail(err, STB_TIMEOUT, "send timed out");
+			return stbc_fail(err, STB_TIMEOUT,
+			                 writing ? "send timed out" : "no answer in time");
 		if (rc == -1)
-			return stbc_fail(err, STB_UNAVAILABLE, "send failed: %s",
+			return stbc_fail(err, STB_UNAVAILABLE, "%s: %s",
+			                 writing ? "send failed" : "connection lost",
 			                 stbc_ssl_errstr(e, sizeof(e)));
 	}
 	return 0;
 }
 
 static int
+ssl_write_all(stb_client_t *c, const uint8_t *p, size_t n, const struct timespec *dl,
+              stb_error_t *err)
+{
+	return ssl_io_all(c, (uint8_t *)(uintptr_t)p, n, 1, dl, err);
+}
+
+static int
 ssl_read_full(stb_client_t *c, uint8_t *p, size_t n, const struct timespec *dl, stb_error_t *err)
 {
-	char e[256];
-
-	while (n > 0) {
-		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
-		int rc = SSL_read(c->ssl, p, chunk);
-		if (rc > 0) {
-			p += rc;
-			n -= (size_t)rc;
-			continue;
-		}
-		rc = ssl_drive(c, rc, dl);
-		if (rc == -2)
-			return stbc_fail(err, STB_TIMEOUT, "no answer in time");
-		if (rc == -1)
-			return stbc_fail(err, STB_UNAVAILABLE, "connection lost: %s",
-			                 stbc_ssl_errstr(e, sizeof(e)));
-	}
-	return 0;
+	return ssl_io_all(c, p, n, 0, dl, err);
 }
 
 int
