@@ -365,7 +365,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		daemon_conf_free(&d);
 		return 1;
 	}
-	if (daemon_check_addrs(&d, &err) == -1) {
+	if (daemon_check_addrs(&d, &err) == -1 || (def->check != NULL && def->check(&err) == -1)) {
 		fprintf(stderr, "%s: %s: %s\n", def->name, d.conf_file ? d.conf_file : "default",
 		        err.msg);
 		daemon_conf_free(&d);

@@ -34,6 +34,8 @@ typedef struct daemon_def {
 	void *conf; /* struct those options fill */
 	const char *const *migrations;
 	int nmigrations;
+	/* checks the daemon's own options (also for -t); may be NULL */
+	int (*check)(err_t *err);
 	/* registers handlers; runs after the store is open */
 	int (*init)(daemon_t *d, err_t *err);
 	void (*fini)(daemon_t *d);

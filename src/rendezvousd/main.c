@@ -317,6 +317,23 @@ sweep_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifecycle ---- */
 
+/* What the option table's bounds cannot say; runs for -t too. */
+static int
+rdv_check(err_t *err)
+{
+	rdv_pool_t pool;
+
+	if (!rdv_kdf_params_ok((uint64_t)rdv_conf.kdf_n, (uint32_t)rdv_conf.kdf_r,
+	                       (uint32_t)rdv_conf.kdf_p))
+		return err_set(err, STB_BAD_REQUEST,
+		               "kdf: scrypt_n must be a power of two and 128*r*N at most 256 MiB");
+	if (rdv_pool_parse(rdv_conf.overlay_pool, &pool) == -1)
+		return err_set(err, STB_BAD_REQUEST,
+		               "overlay_pool: '%s' is not an IPv4 CIDR block /8../30",
+		               rdv_conf.overlay_pool);
+	return 0;
+}
+
 static int
 rdv_init(daemon_t *d, err_t *err)
 {
@@ -324,16 +341,11 @@ rdv_init(daemon_t *d, err_t *err)
 	long long period;
 	struct timeval tv;
 
-	if (!rdv_kdf_params_ok((uint64_t)rdv_conf.kdf_n, (uint32_t)rdv_conf.kdf_r,
-	                       (uint32_t)rdv_conf.kdf_p))
-		return err_set(err, STB_BAD_REQUEST,
-		               "kdf: scrypt_n must be a power of two and 128*r*N at most 256 MiB");
 	if ((rdv = calloc(1, sizeof(*rdv))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	if (rdv_pool_parse(rdv_conf.overlay_pool, &rdv->pool) == -1) {
+	if (rdv_pool_parse(rdv_conf.overlay_pool, &rdv->pool) == -1) { /* checked already */
 		free(rdv);
-		return err_set(err, STB_BAD_REQUEST,
-		               "overlay_pool: '%s' is not an IPv4 CIDR block /8../30",
+		return err_set(err, STB_BAD_REQUEST, "overlay_pool: '%s' is not valid",
 		               rdv_conf.overlay_pool);
 	}
 	pthread_mutex_init(&rdv->mu, NULL);
@@ -388,6 +400,7 @@ static const daemon_def_t rendezvousd_def = {
     .conf = &rdv_conf,
     .migrations = rdv_migrations,
     .nmigrations = sizeof(rdv_migrations) / sizeof(rdv_migrations[0]),
+    .check = rdv_check,
     .init = rdv_init,
     .fini = rdv_fini,
 };

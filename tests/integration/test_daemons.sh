@@ -86,6 +86,11 @@ echo '{"listen":"127.0.0.1:1","max_frame":12,"bogus":1}' > "$T/bad.json"
 out=$("$(bin_of media-gw)" -t -c "$T/bad.json" 2>&1) && fail "-t bad config accepted"
 echo "$out" | grepq "bad.json: max_frame" || fail "-t names the file and key: $out"
 
+# A daemon's own checks run for -t too.
+echo '{"overlay_pool":"10.0.0.0/33"}' > "$T/badpool.json"
+out=$("$(bin_of rendezvousd)" -t -c "$T/badpool.json" 2>&1) && fail "-t bad overlay_pool accepted"
+grepq "badpool.json: overlay_pool" <<<"$out" || fail "-t names the daemon's own key: $out"
+
 # SIGTERM drains and exits 0.
 for n in $daemons; do
 	stop_daemon "$n" TERM
