@@ -411,22 +411,12 @@ stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_err
 {
 	struct timespec dl;
 	uint8_t hdr[STB_FRAME_HDR_LEN];
-	frame_hdr_t h = {0, type, ++c->next_id, tlvs ? (uint32_t)tlvs->len : 0};
-	uint32_t want = h.req_id;
-	stbc_sigpipe_t g;
-	int wrc;
+	frame_hdr_t h;
+	uint32_t want = ++c->next_id;
 
-	if (c->ssl == NULL)
-		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
+	if (stbc_send(c, type, 0, want, tlvs, err) == -1)
+		return -1;
 	stbc_deadline_in(&dl, c->timeout_ms);
-	frame_encode_hdr(hdr, &h);
-	stbc_sigpipe_block(&g);
-	wrc = ssl_write_all(c, hdr, sizeof(hdr), &dl, err);
-	if (wrc == 0 && h.len > 0)
-		wrc = ssl_write_all(c, tlvs->data, tlvs->len, &dl, err);
-	stbc_sigpipe_restore(&g);
-	if (wrc == -1)
-		goto broken;
 	for (;;) {
 		err_t perr;
 		int rc;
