@@ -6,13 +6,9 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "ctl.h"
 #include "stbc.h"
 #include "tlv.h"
-
-typedef struct ctl {
-	stb_client_t *c;
-	int json;
-} ctl_t;
 
 static void
 usage(void)
@@ -34,22 +30,19 @@ usage(void)
 	        "  audit export [--since SEQ] [--limit N]\n"
 	        "  audit note TEXT        append an operator note to the audit log\n"
 	        "  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n"
-	        "rendezvousd:\n"
-	        "  rdv provision ID       add a device to the legal-device list\n"
-	        "  rdv deprovision ID     remove a device (an online one is cut off)\n"
-	        "  rdv online             devices with an open control channel\n"
-	        "  rdv sessions [--limit N]  the most recent sessions\n");
+	        "%s%s%s%s",
+	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage);
 }
 
-static int
-fail(const stb_error_t *err)
+int
+ctl_fail(const stb_error_t *err)
 {
 	fprintf(stderr, "stbctl: %s: %s\n", stb_status_name(err->status), err->message);
 	return 1;
 }
 
-static int
-print_json(cJSON *o)
+int
+ctl_print_json(cJSON *o)
 {
 	char *s = cJSON_Print(o);
 
@@ -61,6 +54,22 @@ print_json(cJSON *o)
 	return 0;
 }
 
+const char *
+ctl_jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(v) ? v->valuestring : "-";
+}
+
+double
+ctl_jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
 static int
 cmd_ping(ctl_t *x)
 {
@@ -68,12 +77,12 @@ cmd_ping(ctl_t *x)
 	stb_error_t err;
 
 	if (stb_ping(x->c, "stbctl", 6, &rtt, &err) == -1)
-		return fail(&err);
+		return ctl_fail(&err);
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "status", "OK");
 		cJSON_AddNumberToObject(o, "rtt_us", (double)rtt);
-		return print_json(o);
+		return ctl_print_json(o);
 	}
 	printf("OK rtt %llu us\n", (unsigned long long)rtt);
 	return 0;
@@ -109,7 +118,7 @@ cmd_stats(ctl_t *x)
 	cJSON *o = NULL, *counts = NULL;
 
 	if (stbc_call(x->c, STB_MSG_ADMIN_STATS, NULL, &m, &err) == -1)
-		return fail(&err);
+		return ctl_fail(&err);
 	msg_get_str(&m, TLV_IX_DAEMON_NAME, name, sizeof(name));
 	msg_get_str(&m, TLV_IX_VERSION_TEXT, ver, sizeof(ver));
 	msg_get_u32(&m, TLV_IX_CONNECTIONS, &conns);
@@ -146,7 +155,7 @@ cmd_stats(ctl_t *x)
 			printf("%-24s %-16s %12llu\n", proto_msg_name(type), stb_status_name(st),
 			       (unsigned long long)n);
 	}
-	return o != NULL ? print_json(o) : 0;
+	return o != NULL ? ctl_print_json(o) : 0;
 }
 
 static int
@@ -158,7 +167,7 @@ cmd_config(ctl_t *x)
 	msg_t m;
 
 	if (stbc_call(x->c, STB_MSG_ADMIN_CONFIG_DUMP, NULL, &m, &err) == -1)
-		return fail(&err);
+		return ctl_fail(&err);
 	msg_get_bytes(&m, TLV_IX_CONFIG_JSON, &p, &len);
 	printf("%.*s\n", (int)len, (const char *)p);
 	return 0;
@@ -175,7 +184,7 @@ audit_verify(ctl_t *x)
 	msg_t m;
 
 	if (stbc_call(x->c, STB_MSG_ADMIN_AUDIT_VERIFY, NULL, &m, &err) == -1)
-		return fail(&err);
+		return ctl_fail(&err);
 	msg_get_u64(&m, TLV_IX_AUDIT_COUNT, &count);
 	msg_get_u64(&m, TLV_IX_AUDIT_BAD_SEQ, &bad);
 	if (msg_get_bytes(&m, TLV_IX_AUDIT_HEAD, &head, &hl) == 0)
@@ -189,7 +198,7 @@ audit_verify(ctl_t *x)
 			cJSON_AddNumberToObject(o, "bad_seq", (double)bad);
 		else
 			cJSON_AddStringToObject(o, "head", hex);
-		print_json(o);
+		ctl_print_json(o);
 	} else if (bad)
 		printf("audit chain BROKEN at record %llu (%llu records read)\n",
 		       (unsigned long long)bad, (unsigned long long)count);
@@ -232,7 +241,7 @@ audit_export(ctl_t *x, int argc, char **argv)
 		rc = stbc_call(x->c, STB_MSG_ADMIN_AUDIT_EXPORT, &b, &m, &err);
 		buf_free(&b);
 		if (rc == -1)
-			return fail(&err);
+			return ctl_fail(&err);
 		while (msg_next(&m, TLV_IX_AUDIT_RECORD, &pos, &p, &len) == 1) {
 			cJSON *r = cJSON_ParseWithLength((const char *)p, len);
 			const cJSON *seq = cJSON_GetObjectItemCaseSensitive(r, "seq");
@@ -273,137 +282,13 @@ audit_note(ctl_t *x, const char *text)
 	rc = stbc_call(x->c, STB_MSG_ADMIN_AUDIT_NOTE, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1)
-		return fail(&err);
+		return ctl_fail(&err);
 	msg_get_u64(&m, TLV_IX_AUDIT_SEQ, &seq);
 	if (x->json)
 		printf("{\"seq\": %llu}\n", (unsigned long long)seq);
 	else
 		printf("audit record %llu\n", (unsigned long long)seq);
 	return 0;
-}
-
-/* ---- rendezvousd ---- */
-
-static int
-rdv_device_cmd(ctl_t *x, uint16_t type, const char *id, const char *done)
-{
-	stb_error_t err;
-	buf_t b;
-	msg_t m;
-	int rc;
-
-	buf_init(&b, 256);
-	if (tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, id) == -1) {
-		buf_free(&b);
-		fprintf(stderr, "stbctl: device ID too long\n");
-		return 2;
-	}
-	rc = stbc_call(x->c, type, &b, &m, &err);
-	buf_free(&b);
-	if (rc == -1)
-		return fail(&err);
-	if (x->json)
-		printf("{\"device_id\": \"%s\", \"status\": \"OK\"}\n", id);
-	else
-		printf("%s %s\n", id, done);
-	return 0;
-}
-
-static const char *
-jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "-";
-}
-
-static double
-jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-/* Prints the repeated JSON entries of a list answer as a table or array. */
-static int
-rdv_list(ctl_t *x, uint16_t type, int tix, const buf_t *req, int sessions)
-{
-	const uint8_t *p;
-	size_t pos = 0, len;
-	stb_error_t err;
-	msg_t m;
-	cJSON *arr;
-
-	if (stbc_call(x->c, type, req, &m, &err) == -1)
-		return fail(&err);
-	arr = cJSON_CreateArray();
-	if (!x->json && sessions)
-		printf("%-32s %-20s %-20s %-10s %-10s %s\n", "SESSION", "CALLER", "TARGET",
-		       "ISSUED", "EXPIRES", "STATE");
-	else if (!x->json)
-		printf("%-24s %-15s %-24s %-22s %s\n", "DEVICE", "OVERLAY", "ENDPOINT", "PEER",
-		       "SINCE");
-	while (msg_next(&m, tix, &pos, &p, &len) == 1) {
-		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
-		if (o == NULL)
-			continue;
-		if (x->json) {
-			cJSON_AddItemToArray(arr, o);
-			continue;
-		}
-		if (sessions)
-			printf("%-32s %-20s %-20s %-10.0f %-10.0f %s\n", jstr(o, "session_id"),
-			       jstr(o, "caller_id"), jstr(o, "target_id"), jnum(o, "issued"),
-			       jnum(o, "expires"), jstr(o, "state"));
-		else
-			printf("%-24s %-15s %-24s %-22s %.0f\n", jstr(o, "device_id"),
-			       jstr(o, "overlay_address"), jstr(o, "endpoint"), jstr(o, "peer"),
-			       jnum(o, "since"));
-		cJSON_Delete(o);
-	}
-	if (x->json)
-		return print_json(arr);
-	cJSON_Delete(arr);
-	return 0;
-}
-
-static int
-cmd_rdv(ctl_t *x, int argc, char **argv)
-{
-	if (argc == 2 && strcmp(argv[0], "provision") == 0)
-		return rdv_device_cmd(x, STB_MSG_RDV_PROVISION, argv[1], "provisioned");
-	if (argc == 2 && strcmp(argv[0], "deprovision") == 0)
-		return rdv_device_cmd(x, STB_MSG_RDV_DEPROVISION, argv[1], "deprovisioned");
-	if (argc >= 1 && strcmp(argv[0], "online") == 0) {
-		for (int i = 1; i < argc; i++)
-			if (strcmp(argv[i], "--json") == 0)
-				x->json = 1;
-		return rdv_list(x, STB_MSG_RDV_LIST_ONLINE, TLV_IX_RDV_DEVICE_ENTRY, NULL, 0);
-	}
-	if (argc >= 1 && strcmp(argv[0], "sessions") == 0) {
-		buf_t b;
-		int rc;
-		buf_init(&b, 64);
-		for (int i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--json") == 0)
-				x->json = 1;
-			else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
-				tlv_put_u32(&b, STB_TLV_AUDIT_LIMIT,
-				            (uint32_t)strtoul(argv[++i], NULL, 10));
-			else {
-				buf_free(&b);
-				fprintf(stderr, "stbctl: rdv sessions [--json] [--limit N]\n");
-				return 2;
-			}
-		}
-		rc = rdv_list(x, STB_MSG_RDV_LIST_SESSIONS, TLV_IX_RDV_SESSION_ENTRY, &b, 1);
-		buf_free(&b);
-		return rc;
-	}
-	fprintf(stderr, "stbctl: rdv provision ID | deprovision ID | online [--json] | "
-	                "sessions [--json] [--limit N]\n");
-	return 2;
 }
 
 static void
@@ -622,10 +507,10 @@ main(int argc, char **argv)
 	}
 	if (stb_client_new(&x.c, &err) == -1 || stb_client_set_ca_file(x.c, ca, &err) == -1 ||
 	    stb_client_set_identity(x.c, cert, key, &err) == -1)
-		return fail(&err);
+		return ctl_fail(&err);
 	stb_client_set_timeout(x.c, timeout);
 	if (stb_connect_addr(x.c, addr, &err) == -1) {
-		rc = fail(&err);
+		rc = ctl_fail(&err);
 		goto out;
 	}
 	if (strcmp(argv[0], "ping") == 0)
@@ -641,7 +526,13 @@ main(int argc, char **argv)
 	else if (strcmp(argv[0], "audit") == 0 && argc == 3 && strcmp(argv[1], "note") == 0)
 		rc = audit_note(&x, argv[2]);
 	else if (strcmp(argv[0], "rdv") == 0)
-		rc = cmd_rdv(&x, argc - 1, argv + 1);
+		rc = ctl_rdv(&x, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "ca") == 0)
+		rc = ctl_ca(&x, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "cp") == 0)
+		rc = ctl_cp(&x, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "gw") == 0)
+		rc = ctl_gw(&x, argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "stbctl: unknown command\n");
 		usage();

@@ -1,0 +1,31 @@
+/* ctl: what stbctl's per-daemon command files share. */
+#ifndef STB_CTL_H
+#define STB_CTL_H
+
+#include <cjson/cJSON.h>
+
+#include "stb/stbclient.h"
+
+typedef struct ctl {
+	stb_client_t *c;
+	int json; /* --json: machine-readable output */
+} ctl_t;
+
+/* Prints "stbctl: STATUS: message" to stderr; returns the exit code 1. */
+int ctl_fail(const stb_error_t *err);
+/* Prints o as JSON and frees it; 0 or 1. */
+int ctl_print_json(cJSON *o);
+/* A string / number member of o, or "-" / 0 when absent. */
+const char *ctl_jstr(const cJSON *o, const char *k);
+double ctl_jnum(const cJSON *o, const char *k);
+
+/* Per-daemon commands: argv after the daemon word; exit code. */
+int ctl_rdv(ctl_t *x, int argc, char **argv); /* rdv.c */
+int ctl_ca(ctl_t *x, int argc, char **argv);  /* ca.c: ca-authd */
+int ctl_cp(ctl_t *x, int argc, char **argv);  /* cp.c: cert-proxyd */
+int ctl_gw(ctl_t *x, int argc, char **argv);  /* gw.c: media-gw */
+
+/* Each command file's lines for stbctl's usage text. */
+extern const char ctl_rdv_usage[], ctl_ca_usage[], ctl_cp_usage[], ctl_gw_usage[];
+
+#endif

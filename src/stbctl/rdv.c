@@ -1,0 +1,121 @@
+/* rdv: stbctl commands for rendezvousd. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "stbc.h"
+#include "tlv.h"
+
+const char ctl_rdv_usage[] = "rendezvousd:\n"
+                             "  rdv provision ID       add a device to the legal-device list\n"
+                             "  rdv deprovision ID     remove a device (an online one is cut off)\n"
+                             "  rdv online             devices with an open control channel\n"
+                             "  rdv sessions [--limit N]  the most recent sessions\n";
+
+static int
+rdv_device_cmd(ctl_t *x, uint16_t type, const char *id, const char *done)
+{
+	stb_error_t err;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 256);
+	if (tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, id) == -1) {
+		buf_free(&b);
+		fprintf(stderr, "stbctl: device ID too long\n");
+		return 2;
+	}
+	rc = stbc_call(x->c, type, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	if (x->json)
+		printf("{\"device_id\": \"%s\", \"status\": \"OK\"}\n", id);
+	else
+		printf("%s %s\n", id, done);
+	return 0;
+}
+
+/* Prints the repeated JSON entries of a list answer as a table or array. */
+static int
+rdv_list(ctl_t *x, uint16_t type, int tix, const buf_t *req, int sessions)
+{
+	const uint8_t *p;
+	size_t pos = 0, len;
+	stb_error_t err;
+	msg_t m;
+	cJSON *arr;
+
+	if (stbc_call(x->c, type, req, &m, &err) == -1)
+		return ctl_fail(&err);
+	arr = cJSON_CreateArray();
+	if (!x->json && sessions)
+		printf("%-32s %-20s %-20s %-10s %-10s %s\n", "SESSION", "CALLER", "TARGET",
+		       "ISSUED", "EXPIRES", "STATE");
+	else if (!x->json)
+		printf("%-24s %-15s %-24s %-22s %s\n", "DEVICE", "OVERLAY", "ENDPOINT", "PEER",
+		       "SINCE");
+	while (msg_next(&m, tix, &pos, &p, &len) == 1) {
+		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
+		if (o == NULL)
+			continue;
+		if (x->json) {
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		if (sessions)
+			printf("%-32s %-20s %-20s %-10.0f %-10.0f %s\n", ctl_jstr(o, "session_id"),
+			       ctl_jstr(o, "caller_id"), ctl_jstr(o, "target_id"),
+			       ctl_jnum(o, "issued"), ctl_jnum(o, "expires"), ctl_jstr(o, "state"));
+		else
+			printf("%-24s %-15s %-24s %-22s %.0f\n", ctl_jstr(o, "device_id"),
+			       ctl_jstr(o, "overlay_address"), ctl_jstr(o, "endpoint"),
+			       ctl_jstr(o, "peer"), ctl_jnum(o, "since"));
+		cJSON_Delete(o);
+	}
+	if (x->json)
+		return ctl_print_json(arr);
+	cJSON_Delete(arr);
+	return 0;
+}
+
+int
+ctl_rdv(ctl_t *x, int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[0], "provision") == 0)
+		return rdv_device_cmd(x, STB_MSG_RDV_PROVISION, argv[1], "provisioned");
+	if (argc == 2 && strcmp(argv[0], "deprovision") == 0)
+		return rdv_device_cmd(x, STB_MSG_RDV_DEPROVISION, argv[1], "deprovisioned");
+	if (argc >= 1 && strcmp(argv[0], "online") == 0) {
+		for (int i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--json") == 0)
+				x->json = 1;
+		return rdv_list(x, STB_MSG_RDV_LIST_ONLINE, TLV_IX_RDV_DEVICE_ENTRY, NULL, 0);
+	}
+	if (argc >= 1 && strcmp(argv[0], "sessions") == 0) {
+		buf_t b;
+		int rc;
+		buf_init(&b, 64);
+		for (int i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0)
+				x->json = 1;
+			else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+				tlv_put_u32(&b, STB_TLV_AUDIT_LIMIT,
+				            (uint32_t)strtoul(argv[++i], NULL, 10));
+			else {
+				buf_free(&b);
+				fprintf(stderr, "stbctl: rdv sessions [--json] [--limit N]\n");
+				return 2;
+			}
+		}
+		rc = rdv_list(x, STB_MSG_RDV_LIST_SESSIONS, TLV_IX_RDV_SESSION_ENTRY, &b, 1);
+		buf_free(&b);
+		return rc;
+	}
+	fprintf(stderr, "stbctl: rdv provision ID | deprovision ID | online [--json] | "
+	                "sessions [--json] [--limit N]\n");
+	return 2;
+}

@@ -1,0 +1,1 @@
+# flow A (ca): integration tests; included from tests/integration/CMakeLists.txt.

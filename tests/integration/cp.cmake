@@ -1,0 +1,1 @@
+# flow A (cp): integration tests; included from tests/integration/CMakeLists.txt.

@@ -1,0 +1,1 @@
+# flow A (gw): integration tests; included from tests/integration/CMakeLists.txt.

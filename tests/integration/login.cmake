@@ -1,0 +1,1 @@
+# flow A end to end (all three daemons + libstbclient's stb_login).

@@ -1,0 +1,1 @@
+# flow A (ca): unit tests; included from tests/unit/CMakeLists.txt.

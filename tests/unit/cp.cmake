@@ -1,0 +1,1 @@
+# flow A (cp): unit tests; included from tests/unit/CMakeLists.txt.

@@ -1,0 +1,1 @@
+# flow A (gw): unit tests; included from tests/unit/CMakeLists.txt.
