@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -16,7 +17,7 @@
 
 #include "hist.h"
 
-typedef enum { BENCH_PING, BENCH_HANDSHAKE, BENCH_SPEED } bench_mode_t;
+typedef enum { BENCH_PING, BENCH_HANDSHAKE, BENCH_SPEED, BENCH_RDV } bench_mode_t;
 
 typedef struct bench_opts {
 	bench_mode_t mode;
@@ -35,6 +36,11 @@ typedef struct bench_opts {
 	int tls_version;   /* 0 negotiate, 12, 13 */
 	int hs_ping;       /* handshake mode: one PING per connection */
 	int json;
+	/* rdv */
+	int devices;            /* devices that hold control channels */
+	int server_pid;         /* read this process's RSS; 0 = don't */
+	const char *admin_cert; /* provisions the devices */
+	const char *admin_key;
 } bench_opts_t;
 
 typedef struct bench_run {
@@ -80,6 +86,13 @@ int worker_start(worker_t *w);
 void worker_join(worker_t *w);
 const bench_stats_t *worker_stats(const worker_t *w);
 void worker_free(worker_t *w);
+
+/* A client SSL_CTX for o's target; cert/key may be NULL (anonymous). */
+SSL_CTX *bench_ctx_new(const bench_opts_t *o, const bench_run_t *run, const char *cert,
+                       const char *key);
+
+/* `stb-bench rdv` (rdv.c): run->ctx is the devices' (anonymous) context. */
+int rdv_run(bench_run_t *run, SSL_CTX *adm_ctx, FILE *info);
 
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);

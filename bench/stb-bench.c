@@ -39,7 +39,7 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: stb-bench ping|handshake [options]\n"
+	fprintf(f, "usage: stb-bench ping|handshake|rdv [options]\n"
 	           "       stb-bench speed [-d SECONDS] [--json]\n"
 	           "\n"
 	           "modes:\n"
@@ -47,6 +47,10 @@ usage(FILE *f)
 	           "              for the answer (PIPELINE outstanding per connection), repeat\n"
 	           "  handshake   C slots each connect, complete a full TLS handshake (never a\n"
 	           "              resumption), close, repeat; reports new connections per second\n"
+	           "  rdv         D devices register with rendezvousd and hold their control\n"
+	           "              channels (answering heartbeats and offers); C of them ask for\n"
+	           "              sessions with random others; reports grants/s, p50/p99 and,\n"
+	           "              with --server-pid, the server's resident memory per device\n"
 	           "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
 	           "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
 	           "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
@@ -69,6 +73,11 @@ usage(FILE *f)
 	           "  --ping           handshake mode: send one PING on each connection before\n"
 	           "                   closing it (off: works against `openssl s_server`)\n"
 	           "  --tls12, --tls13 force the protocol version (default: negotiate)\n"
+	           "  -D DEVICES       rdv: devices to provision and register (default 1000)\n"
+	           "  --admin-cert FILE, --admin-key FILE\n"
+	           "                   rdv: admin identity that provisions the devices\n"
+	           "  --server-pid PID rdv: read this process's VmRSS before and while the\n"
+	           "                   devices hold their channels\n"
 	           "  --json           one JSON object on stdout (other lines go to stderr)\n"
 	           "  -h, --help       this text\n"
 	           "\n"
@@ -112,7 +121,18 @@ parse_secs(const char *opt, const char *s, double lo, double *out)
 	return 0;
 }
 
-enum { OPT_CA = 256, OPT_CERT, OPT_KEY, OPT_JSON, OPT_TLS12, OPT_TLS13, OPT_PING };
+enum {
+	OPT_CA = 256,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_JSON,
+	OPT_TLS12,
+	OPT_TLS13,
+	OPT_PING,
+	OPT_ADMIN_CERT,
+	OPT_ADMIN_KEY,
+	OPT_SERVER_PID,
+};
 
 static int
 opts_parse_one(bench_opts_t *o, int ch, const char *arg)
@@ -143,6 +163,22 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_PING:
 		o->hs_ping = 1;
+		return 0;
+	case OPT_ADMIN_CERT:
+		o->admin_cert = arg;
+		return 0;
+	case OPT_ADMIN_KEY:
+		o->admin_key = arg;
+		return 0;
+	case OPT_SERVER_PID:
+		if (parse_int("--server-pid", arg, 1, INT_MAX, &v) == -1)
+			return -1;
+		o->server_pid = (int)v;
+		return 0;
+	case 'D':
+		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
+			return -1;
+		o->devices = (int)v;
 		return 0;
 	case 'c':
 		if (parse_int("-c", arg, 1, BENCH_MAX_CONNS, &v) == -1)
@@ -190,6 +226,9 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"tls12", no_argument, NULL, OPT_TLS12},
 	    {"tls13", no_argument, NULL, OPT_TLS13},
 	    {"ping", no_argument, NULL, OPT_PING},
+	    {"admin-cert", required_argument, NULL, OPT_ADMIN_CERT},
+	    {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
+	    {"server-pid", required_argument, NULL, OPT_SERVER_PID},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -201,8 +240,9 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	                    .threads = 1,
 	                    .pipeline = 1,
 	                    .duration = 10,
-	                    .warmup = 1};
-	while ((ch = getopt_long(argc, argv, "a:c:t:d:n:w:p:s:h", longopts, NULL)) != -1) {
+	                    .warmup = 1,
+	                    .devices = 1000};
+	while ((ch = getopt_long(argc, argv, "a:c:t:d:n:w:p:s:D:h", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			usage(stdout);
 			return 1;
@@ -219,10 +259,17 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		o->mode = BENCH_HANDSHAKE;
 	else if (strcmp(mode, "speed") == 0)
 		o->mode = BENCH_SPEED;
+	else if (strcmp(mode, "rdv") == 0)
+		o->mode = BENCH_RDV;
 	else
 		goto bad;
 	if ((o->cert == NULL) != (o->key == NULL)) {
 		fprintf(stderr, "stb-bench: --cert and --key go together\n");
+		return -1;
+	}
+	if (o->mode == BENCH_RDV && (o->admin_cert == NULL || o->admin_key == NULL)) {
+		fprintf(stderr, "stb-bench: rdv needs --admin-cert and --admin-key to provision "
+		                "its devices\n");
 		return -1;
 	}
 	if (o->threads > o->conns)
@@ -282,8 +329,8 @@ ossl_fail(const char *what)
 
 /* The one client SSL_CTX.  No session cache, no tickets: every handshake
  * is a full one.  Read-ahead: one recv takes whatever the socket holds. */
-static SSL_CTX *
-bench_ctx_new(const bench_opts_t *o, const bench_run_t *run)
+SSL_CTX *
+bench_ctx_new(const bench_opts_t *o, const bench_run_t *run, const char *cert, const char *key)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	X509_VERIFY_PARAM *vp;
@@ -315,10 +362,10 @@ bench_ctx_new(const bench_opts_t *o, const bench_run_t *run)
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
-	if (o->cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
-	                        SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
-	                        SSL_CTX_check_private_key(ctx) != 1)) {
-		ossl_fail(o->cert);
+	if (cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	                     SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	                     SSL_CTX_check_private_key(ctx) != 1)) {
+		ossl_fail(cert);
 		goto fail;
 	}
 	return ctx;
@@ -618,18 +665,35 @@ main(int argc, char **argv)
 	memset(&run, 0, sizeof(run));
 	run.o = &o;
 	rc = 1;
-	if (target_resolve(&run, o.addr) == -1 || (run.ctx = bench_ctx_new(&o, &run)) == NULL ||
+	if (target_resolve(&run, o.addr) == -1 ||
+	    (run.ctx = bench_ctx_new(&o, &run, o.cert, o.key)) == NULL ||
 	    bench_ping_frame(&run) == -1)
 		goto out;
 	bench_raise_nofile(o.conns);
 	fprintf(info, "stb-bench: %s, %s %s, %d conns, %d threads%s\n",
-	        OpenSSL_version(OPENSSL_VERSION), o.mode == BENCH_PING ? "ping" : "handshake",
+	        OpenSSL_version(OPENSSL_VERSION),
+	        o.mode == BENCH_PING  ? "ping"
+	        : o.mode == BENCH_RDV ? "rdv"
+	                              : "handshake",
 	        o.addr, o.conns, o.threads,
 	        o.ca != NULL ? "" : " (server certificate NOT verified)");
 	if (bench_probe(&run, info) == -1)
 		goto out;
 	fflush(info);
-	rc = bench_go(&run, info);
+	if (o.mode == BENCH_RDV) {
+		SSL_CTX *adm = bench_ctx_new(&o, &run, o.admin_cert, o.admin_key);
+
+		bench_raise_nofile(o.devices + 16);
+		/* devices queue several frames at once; a blocked write may grow */
+		SSL_CTX_set_mode(run.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		if (adm != NULL)
+			SSL_CTX_set_mode(adm, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		rc = adm != NULL ? rdv_run(&run, adm, info) : 1;
+		SSL_CTX_free(adm);
+	} else
+		rc = bench_go(&run, info);
 out:
 	free(run.ping);
 	SSL_CTX_free(run.ctx);

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# bench.sh [BUILD_DIR] [RUNS]: the foundation's figures on this machine.
-# Starts media-gw (as any daemon) and `openssl s_server` with the same
-# certificate on loopback, then with the same client (stb-bench) measures:
-# the crypto bound (stb-bench speed), PING/s over 64 established TLS
-# connections, and new TLS handshakes/s against both servers, alternating
-# runs; prints each run and the medians.
+# bench.sh [BUILD_DIR] [RUNS] [WHAT ...]: the issues' figures on this machine.
+# Use an optimised build (cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo).
+# WHAT (default: all of them):
+#   speed  the crypto bound (stb-bench speed) of this run
+#   ping   media-gw (as any daemon) and `openssl s_server` with the same
+#          certificate: PING/s over 64 established TLS connections, and new
+#          TLS handshakes/s against both servers, alternating runs
+#   rdv    a fresh rendezvousd per run; 10,000 devices register and hold
+#          control channels, 64 of them ask for sessions: grants/s, p50/p99
+#          and the server's resident memory per device
+# Prints each run and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
+shift $(($# > 2 ? 2 : $#))
+what=" ${*:-speed ping rdv} "
+want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
-for b in "$bench" "$build/media-gw"; do
+for b in "$bench" "$build/media-gw" "$build/rendezvousd"; do
 	[ -x "$b" ] || { echo "bench.sh: $b not built (cmake -S . -B $build && ninja -C $build)" >&2; exit 1; }
 done
 t=$(mktemp -d)
@@ -47,10 +55,13 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ca=(--ca "$t/pki/ca.crt")
 
+if want speed; then
 echo "== crypto bound (one thread): stb-bench speed"
 "$bench" speed 2>&1 | sed 's/^/   /'
 echo "   (cross-check: openssl speed -elapsed ecdsap256 ecdhx25519)"
+fi
 
+if want ping; then
 echo "== PING over established TLS: stb-bench ping -c 64 -d 10"
 for i in $(seq 1 "$runs"); do
 	"$bench" ping -a "127.0.0.1:$gw" "${ca[@]}" -c 64 -d 10 --json 2>/dev/null >"$t/p.$i"
@@ -72,3 +83,32 @@ for c in 1 16; do
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hg.$c.$i" | cut -d: -f2; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hs.$c.$i" | cut -d: -f2; done | median)"
 done
+fi
+
+if want rdv; then
+echo "== rendezvousd: stb-bench rdv -D 10000 -c 64 -t 2 -d 10 (fresh daemon each run)"
+echo "   scrypt N=1024 for the bench devices so 10,000 registrations take under a minute"
+ulimit -n "$(ulimit -Hn)"
+rp=$(free_port)
+for i in $(seq 1 "$runs"); do
+	cat > "$t/rdv.json" <<JSON
+{"listen": "127.0.0.1:$rp", "http_listen": "", "state_dir": "$t/rdv.$i",
+ "kek_file": "$t/pki/rendezvousd.kek", "kdf": {"scrypt_n": 1024},
+ "tls": {"cert": "$t/pki/rendezvousd.crt", "key": "$t/pki/rendezvousd.key", "ca": "$t/pki/ca.crt"}}
+JSON
+	"$build/rendezvousd" -c "$t/rdv.json" >"$t/rdv.$i.log" 2>&1 &
+	rpid=$!
+	sleep 1
+	"$bench" rdv -a "127.0.0.1:$rp" "${ca[@]}" --admin-cert "$t/pki/admin.crt" \
+		--admin-key "$t/pki/admin.key" -D 10000 -c 64 -t 2 -d 10 --server-pid "$rpid" \
+		--json 2>"$t/r.$i.err" >"$t/r.$i" || { echo "   run $i failed:"; cat "$t/r.$i.err"; }
+	kill "$rpid"; wait "$rpid" 2>/dev/null || true
+	printf '   run %d: %s grants/s, p50 %s us, p99 %s us; %s devices held, server RSS %s KiB -> %s KiB, %s KiB per device\n' \
+		"$i" "$(field grants_per_s <"$t/r.$i")" "$(field p50_us <"$t/r.$i")" "$(field p99_us <"$t/r.$i")" \
+		"$(field registered <"$t/r.$i")" "$(field server_rss_kib_before <"$t/r.$i")" \
+		"$(field server_rss_kib_held <"$t/r.$i")" "$(field server_kib_per_device <"$t/r.$i")"
+done
+printf '   median: %s grants/s, %s KiB per device\n' \
+	"$(for i in $(seq 1 "$runs"); do field grants_per_s <"$t/r.$i"; done | median)" \
+	"$(for i in $(seq 1 "$runs"); do field server_kib_per_device <"$t/r.$i"; done | median)"
+fi

@@ -35,9 +35,9 @@ offer_drop(rdvc_offer_t *o)
 	OPENSSL_cleanse(o, sizeof(*o));
 }
 
-static void
-offer_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], const uint8_t code[RDV_CODE_LEN],
-          const char *caller, int64_t expires)
+void
+rdvc_offer_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], const uint8_t code[RDV_CODE_LEN],
+               const char *caller, int64_t expires)
 {
 	rdvc_offer_t *slot = NULL;
 	int64_t now = now_unix();
@@ -136,7 +136,7 @@ on_offer(stb_rdv_t *r, const msg_t *m, stb_error_t *err)
 		stbc_log(r->c, STB_LOG_WARNING, "session offer from %s does not open", caller);
 		return answer_push(r, m, STB_UNAUTHENTICATED, "code does not open", err);
 	}
-	offer_add(r, sid, code, caller, (int64_t)expires);
+	rdvc_offer_add(r, sid, code, caller, (int64_t)expires);
 	OPENSSL_cleanse(code, sizeof(code));
 	stbc_log(r->c, STB_LOG_DEBUG, "session offered by %s", caller);
 	return answer_push(r, m, STB_OK, NULL, err);

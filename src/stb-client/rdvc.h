@@ -48,6 +48,10 @@ int rdvc_service(stb_rdv_t *r, int timeout_ms, stb_error_t *err);
 /* The control socket, for poll(); -1 when disconnected.  *pending is set
  * when TLS already holds unread bytes. */
 int rdvc_fd(const stb_rdv_t *r, int *pending);
+/* Remembers a session the server offered (expired ones are dropped first;
+ * when full, the offer that expires first goes). */
+void rdvc_offer_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], const uint8_t code[RDV_CODE_LEN],
+                    const char *caller, int64_t expires);
 /* Takes the offer for sid (it is consumed): 0 and the code and caller, or
  * -1 with REPLAY, EXPIRED or UNAUTHENTICATED. */
 int rdvc_take(stb_rdv_t *r, const uint8_t *sid, size_t sidlen, uint8_t code[RDV_CODE_LEN],
