@@ -18,9 +18,12 @@ shift $(($# > 2 ? 2 : $#))
 what=" ${*:-speed ping rdv} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
-for b in "$bench" "$build/media-gw" "$build/rendezvousd"; do
-	[ -x "$b" ] || { echo "bench.sh: $b not built (cmake -S . -B $build && ninja -C $build)" >&2; exit 1; }
-done
+need() {
+	[ -x "$1" ] || { echo "bench.sh: $1 not built (cmake -S . -B $build && ninja -C $build)" >&2; exit 1; }
+}
+need "$bench"
+if want ping; then need "$build/media-gw"; fi
+if want rdv; then need "$build/rendezvousd"; fi
 t=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"; }
@@ -33,6 +36,18 @@ free_port() {
 	done
 }
 scripts/pki-bootstrap.sh "$t/pki" >/dev/null
+
+field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ca=(--ca "$t/pki/ca.crt")
+
+if want speed; then
+echo "== crypto bound (one thread): stb-bench speed"
+"$bench" speed 2>&1 | sed 's/^/   /'
+echo "   (cross-check: openssl speed -elapsed ecdsap256 ecdhx25519)"
+fi
+
+if want ping; then
 gw=$(free_port)
 ss=$(free_port)
 cat > "$t/gw.json" <<JSON
@@ -51,17 +66,6 @@ openssl s_server -quiet -accept "$ss" -cert "$t/pki/media-gw.crt" \
 pids+=($!)
 sleep 1
 
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ca=(--ca "$t/pki/ca.crt")
-
-if want speed; then
-echo "== crypto bound (one thread): stb-bench speed"
-"$bench" speed 2>&1 | sed 's/^/   /'
-echo "   (cross-check: openssl speed -elapsed ecdsap256 ecdhx25519)"
-fi
-
-if want ping; then
 echo "== PING over established TLS: stb-bench ping -c 64 -d 10"
 for i in $(seq 1 "$runs"); do
 	"$bench" ping -a "127.0.0.1:$gw" "${ca[@]}" -c 64 -d 10 --json 2>/dev/null >"$t/p.$i"
