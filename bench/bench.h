@@ -17,7 +17,14 @@
 
 #include "hist.h"
 
-typedef enum { BENCH_PING, BENCH_HANDSHAKE, BENCH_SPEED, BENCH_RDV } bench_mode_t;
+typedef enum {
+	BENCH_PING,
+	BENCH_HANDSHAKE,
+	BENCH_SPEED,
+	BENCH_RDV,
+	BENCH_LOGIN,
+	BENCH_ISSUE,
+} bench_mode_t;
 
 typedef struct bench_opts {
 	bench_mode_t mode;
@@ -41,6 +48,9 @@ typedef struct bench_opts {
 	int server_pid;         /* read this process's RSS; 0 = don't */
 	const char *admin_cert; /* provisions the devices */
 	const char *admin_key;
+	/* login, issue */
+	const char *cp_addr; /* cert-proxyd HOST:PORT */
+	const char *profile; /* issue: ca-authd profile */
 } bench_opts_t;
 
 typedef struct bench_run {
@@ -93,6 +103,9 @@ SSL_CTX *bench_ctx_new(const bench_opts_t *o, const bench_run_t *run, const char
 
 /* `stb-bench rdv` (rdv.c): run->ctx is the devices' (anonymous) context. */
 int rdv_run(bench_run_t *run, SSL_CTX *adm_ctx, FILE *info);
+
+/* `stb-bench login` and `stb-bench issue` (flowa.c). */
+int flowa_run(bench_run_t *run, FILE *info);
 
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);

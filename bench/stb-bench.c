@@ -39,51 +39,60 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: stb-bench ping|handshake|rdv [options]\n"
-	           "       stb-bench speed [-d SECONDS] [--json]\n"
-	           "\n"
-	           "modes:\n"
-	           "  ping        C connections handshake once, then each sends PING and waits\n"
-	           "              for the answer (PIPELINE outstanding per connection), repeat\n"
-	           "  handshake   C slots each connect, complete a full TLS handshake (never a\n"
-	           "              resumption), close, repeat; reports new connections per second\n"
-	           "  rdv         D devices register with rendezvousd and hold their control\n"
-	           "              channels (answering heartbeats and offers); C of them ask for\n"
-	           "              sessions with random others; reports grants/s, p50/p99 and,\n"
-	           "              with --server-pid, the server's resident memory per device\n"
-	           "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
-	           "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
-	           "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
-	           "\n"
-	           "options:\n"
-	           "  -a HOST:PORT     target (default 127.0.0.1:7103); the only address used\n"
-	           "  --ca FILE        trust anchor: verify the server certificate and its\n"
-	           "                   name/IP against HOST (without it nothing is verified)\n"
-	           "  --cert FILE      client certificate chain (optional)\n"
-	           "  --key FILE       client private key (with --cert)\n"
-	           "  -c CONNECTIONS   concurrent connections / handshake slots (default 64)\n"
-	           "  -t THREADS       load threads, each with its own epoll (default 1)\n"
-	           "  -d SECONDS       measured time (default 10; speed: 2 per operation); a hard\n"
-	           "                   limit also with -n\n"
-	           "  -n REQUESTS      stop after this many requests or handshakes\n"
-	           "  -w SECONDS       warm-up before measuring, excluded from the figures\n"
-	           "                   (default 1)\n"
-	           "  -p PIPELINE      outstanding PINGs per connection (default 1)\n"
-	           "  -s BYTES         PING PAYLOAD size, 0-16384 (default 0: no PAYLOAD)\n"
-	           "  --ping           handshake mode: send one PING on each connection before\n"
-	           "                   closing it (off: works against `openssl s_server`)\n"
-	           "  --tls12, --tls13 force the protocol version (default: negotiate)\n"
-	           "  -D DEVICES       rdv: devices to provision and register (default 1000)\n"
-	           "  --admin-cert FILE, --admin-key FILE\n"
-	           "                   rdv: admin identity that provisions the devices\n"
-	           "  --server-pid PID rdv: read this process's VmRSS before and while the\n"
-	           "                   devices hold their channels\n"
-	           "  --json           one JSON object on stdout (other lines go to stderr)\n"
-	           "  -h, --help       this text\n"
-	           "\n"
-	           "Latency is from the request's send (ping) or the connect() call (handshake)\n"
-	           "to the answer or the finished handshake.  Exit status: 0 when nothing\n"
-	           "failed, 1 on errors or failures, 2 on bad usage.\n");
+	fprintf(f,
+	        "usage: stb-bench ping|handshake|rdv|login|issue [options]\n"
+	        "       stb-bench speed [-d SECONDS] [--json]\n"
+	        "\n"
+	        "modes:\n"
+	        "  ping        C connections handshake once, then each sends PING and waits\n"
+	        "              for the answer (PIPELINE outstanding per connection), repeat\n"
+	        "  handshake   C slots each connect, complete a full TLS handshake (never a\n"
+	        "              resumption), close, repeat; reports new connections per second\n"
+	        "  rdv         D devices register with rendezvousd and hold their control\n"
+	        "              channels (answering heartbeats and offers); C of them ask for\n"
+	        "              sessions with random others; reports grants/s, p50/p99 and,\n"
+	        "              with --server-pid, the server's resident memory per device\n"
+	        "  login       C simulated STBs (threads; -a is media-gw, --cp cert-proxyd) are\n"
+	        "              imported as admin, log in once (fetching their certificate),\n"
+	        "              then log in again and again with stb_login(); logins/s, p50/p99\n"
+	        "  issue       C connections to ca-authd (-a; --cert/--key an admin or\n"
+	        "              cert-proxyd identity) send CA_ISSUE for a P-256 CSR, one at a\n"
+	        "              time each; certificates issued per second, p50/p99\n"
+	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
+	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
+	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
+	        "\n"
+	        "options:\n"
+	        "  -a HOST:PORT     target (default 127.0.0.1:7103); the only address used\n"
+	        "  --ca FILE        trust anchor: verify the server certificate and its\n"
+	        "                   name/IP against HOST (without it nothing is verified)\n"
+	        "  --cert FILE      client certificate chain (optional)\n"
+	        "  --key FILE       client private key (with --cert)\n"
+	        "  -c CONNECTIONS   concurrent connections / handshake slots (default 64)\n"
+	        "  -t THREADS       load threads, each with its own epoll (default 1)\n"
+	        "  -d SECONDS       measured time (default 10; speed: 2 per operation); a hard\n"
+	        "                   limit also with -n\n"
+	        "  -n REQUESTS      stop after this many requests or handshakes\n"
+	        "  -w SECONDS       warm-up before measuring, excluded from the figures\n"
+	        "                   (default 1)\n"
+	        "  -p PIPELINE      outstanding PINGs per connection (default 1)\n"
+	        "  -s BYTES         PING PAYLOAD size, 0-16384 (default 0: no PAYLOAD)\n"
+	        "  --ping           handshake mode: send one PING on each connection before\n"
+	        "                   closing it (off: works against `openssl s_server`)\n"
+	        "  --tls12, --tls13 force the protocol version (default: negotiate)\n"
+	        "  -D DEVICES       rdv: devices to provision and register (default 1000)\n"
+	        "  --admin-cert FILE, --admin-key FILE\n"
+	        "                   rdv: admin identity that provisions the devices\n"
+	        "  --server-pid PID rdv: read this process's VmRSS before and while the\n"
+	        "                   devices hold their channels\n"
+	        "  --cp HOST:PORT   login: cert-proxyd\n"
+	        "  --profile NAME   issue: ca-authd profile (default stb-media)\n"
+	        "  --json           one JSON object on stdout (other lines go to stderr)\n"
+	        "  -h, --help       this text\n"
+	        "\n"
+	        "Latency is from the request's send (ping) or the connect() call (handshake)\n"
+	        "to the answer or the finished handshake.  Exit status: 0 when nothing\n"
+	        "failed, 1 on errors or failures, 2 on bad usage.\n");
 }
 
 static int
@@ -132,6 +141,8 @@ enum {
 	OPT_ADMIN_CERT,
 	OPT_ADMIN_KEY,
 	OPT_SERVER_PID,
+	OPT_CP,
+	OPT_PROFILE,
 };
 
 static int
@@ -174,6 +185,12 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		if (parse_int("--server-pid", arg, 1, INT_MAX, &v) == -1)
 			return -1;
 		o->server_pid = (int)v;
+		return 0;
+	case OPT_CP:
+		o->cp_addr = arg;
+		return 0;
+	case OPT_PROFILE:
+		o->profile = arg;
 		return 0;
 	case 'D':
 		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
@@ -229,6 +246,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"admin-cert", required_argument, NULL, OPT_ADMIN_CERT},
 	    {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
 	    {"server-pid", required_argument, NULL, OPT_SERVER_PID},
+	    {"cp", required_argument, NULL, OPT_CP},
+	    {"profile", required_argument, NULL, OPT_PROFILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -241,7 +260,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	                    .pipeline = 1,
 	                    .duration = 10,
 	                    .warmup = 1,
-	                    .devices = 1000};
+	                    .devices = 1000,
+	                    .profile = "stb-media"};
 	while ((ch = getopt_long(argc, argv, "a:c:t:d:n:w:p:s:D:h", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			usage(stdout);
@@ -261,6 +281,10 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		o->mode = BENCH_SPEED;
 	else if (strcmp(mode, "rdv") == 0)
 		o->mode = BENCH_RDV;
+	else if (strcmp(mode, "login") == 0)
+		o->mode = BENCH_LOGIN;
+	else if (strcmp(mode, "issue") == 0)
+		o->mode = BENCH_ISSUE;
 	else
 		goto bad;
 	if ((o->cert == NULL) != (o->key == NULL)) {
@@ -270,6 +294,18 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	if (o->mode == BENCH_RDV && (o->admin_cert == NULL || o->admin_key == NULL)) {
 		fprintf(stderr, "stb-bench: rdv needs --admin-cert and --admin-key to provision "
 		                "its devices\n");
+		return -1;
+	}
+	if (o->mode == BENCH_LOGIN &&
+	    (o->cp_addr == NULL || o->admin_cert == NULL || o->admin_key == NULL)) {
+		fprintf(stderr,
+		        "stb-bench: login needs --cp (cert-proxyd) and --admin-cert/--admin-key "
+		        "to import its STBs\n");
+		return -1;
+	}
+	if (o->mode == BENCH_ISSUE && o->cert == NULL) {
+		fprintf(stderr,
+		        "stb-bench: issue needs --cert/--key (admin or cert-proxyd role)\n");
 		return -1;
 	}
 	if (o->threads > o->conns)
@@ -680,7 +716,9 @@ main(int argc, char **argv)
 	if (bench_probe(&run, info) == -1)
 		goto out;
 	fflush(info);
-	if (o.mode == BENCH_RDV) {
+	if (o.mode == BENCH_LOGIN || o.mode == BENCH_ISSUE)
+		rc = flowa_run(&run, info);
+	else if (o.mode == BENCH_RDV) {
 		SSL_CTX *adm = bench_ctx_new(&o, &run, o.admin_cert, o.admin_key);
 
 		bench_raise_nofile(o.devices + 16);

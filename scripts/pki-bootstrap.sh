@@ -1,27 +1,66 @@
 #!/usr/bin/env bash
-# pki-bootstrap.sh [--force] DIR: a root CA, an issuing CA, a service certificate with
-# its role URI for every daemon, an admin certificate and one key-encryption
-# key per daemon, all ECDSA P-256.  For tests and the demo; production PKI
-# comes from ca-authd once it can issue.
+# pki-bootstrap.sh [options] [--force] DIR: a root CA, an issuing CA, a service
+# certificate with its role URI for every daemon, an admin certificate and one
+# key-encryption key per daemon, all ECDSA P-256.
 #
 #   ca.crt                 trust anchor (root)
+#   ca-issuing.crt         the issuing CA
 #   <name>.crt / .key      leaf + issuing CA chain / private key (0600)
 #   <name>.kek             32-byte KEK, hex (0600)
+#
+# The CA is ca-authd when it is given (--ca-authd PATH, or $STB_BIN_ca_authd):
+# `ca-authd init` makes the CA in its state dir (--ca-state DIR, default
+# DIR/ca-authd-state; keys sealed under DIR/ca-authd.kek) and every service
+# certificate comes from `ca-authd issue-service`, so a ca-authd running on
+# that state dir is the CA of the whole deployment.  DIR/ca-authd-pki.json is
+# the configuration those commands used.  Without ca-authd (or with
+# --openssl) the openssl command line makes the same files, with the CA keys
+# as plain files DIR/ca-root.key and DIR/ca-issuing.key.
 #
 # pki-bootstrap.sh --reissue DIR NAME: a new key and certificate for NAME
 # (a daemon or admin) from the existing issuing CA, e.g. to rotate it.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--force] DIR | $0 --reissue DIR NAME" >&2; exit 2; }
-force=0 reissue=
-case "${1:-}" in
---force) force=1; shift ;;
---reissue) [ $# -eq 3 ] || usage; reissue=$3; set -- "$2" ;;
-esac
+usage() {
+	echo "usage: $0 [--ca-authd PATH | --openssl] [--ca-state DIR] [--force] DIR" >&2
+	echo "       $0 [--ca-authd PATH] --reissue DIR NAME" >&2
+	exit 2
+}
+force=0 reissue= ca_authd=${STB_BIN_ca_authd:-} ca_state=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--force) force=1; shift ;;
+	--ca-authd) [ $# -ge 2 ] || usage; ca_authd=$2; shift 2 ;;
+	--openssl) ca_authd=; shift ;;
+	--ca-state) [ $# -ge 2 ] || usage; ca_state=$2; shift 2 ;;
+	--reissue) [ $# -eq 3 ] || usage; reissue=$3; set -- "$2"; break ;;
+	-*) usage ;;
+	*) break ;;
+	esac
+done
 [ $# -eq 1 ] || usage
 dir=$1
 daemons="ca-authd cert-proxyd media-gw rendezvousd keymgmtd qualifyd appvetd"
+if [ -n "$ca_authd" ] && [ ! -x "$ca_authd" ]; then
+	echo "pki-bootstrap: $ca_authd is not an executable ca-authd" >&2
+	exit 1
+fi
 
+# ca_svc NAME ROLE: a service certificate from ca-authd
+ca_svc() {
+	"$ca_authd" issue-service -c "$dir/ca-authd-pki.json" --name "$1" --role "$2" \
+		--dns localhost --ip 127.0.0.1 --ip ::1 \
+		--out-cert "$dir/$1.crt" --out-key "$dir/$1.key" >/dev/null
+	chmod 0644 "$dir/$1.crt"
+}
+
+if [ -n "$reissue" ] && [ -f "$dir/ca-authd-pki.json" ]; then
+	[ -n "$ca_authd" ] || { echo "pki-bootstrap: $dir is ca-authd's: give --ca-authd PATH" >&2; exit 1; }
+	umask 077
+	ca_svc "$reissue" "$reissue"
+	echo "pki-bootstrap: reissued $reissue (ca-authd)"
+	exit 0
+fi
 if [ -n "$reissue" ] && [ ! -f "$dir/ca-issuing.key" ]; then
 	echo "pki-bootstrap: $dir has no issuing CA" >&2
 	exit 1
@@ -33,8 +72,43 @@ fi
 mkdir -p "$dir"
 chmod 0700 "$dir"
 umask 077
+
+if [ -n "$ca_authd" ] && [ -z "$reissue" ]; then
+	state=${ca_state:-$dir/ca-authd-state}
+	if [ $force -eq 1 ] && [ -z "$ca_state" ]; then
+		rm -rf "$state"
+	fi
+	# a CA made under another KEK would not open with the new one
+	if [ -e "$state/root.pem" ]; then
+		echo "pki-bootstrap: $state already holds a CA: remove it first" >&2
+		exit 1
+	fi
+	rm -f "$dir/ca-root.key" "$dir/ca-issuing.key" # an earlier openssl-made CA's
+	for d in $daemons; do
+		openssl rand -hex 32 > "$dir/$d.kek"
+	done
+	cat > "$dir/ca-authd-pki.json" <<JSON
+{
+  "state_dir": "$state",
+  "kek_file": "$dir/ca-authd.kek",
+  "http_listen": ""
+}
+JSON
+	"$ca_authd" init -c "$dir/ca-authd-pki.json" >/dev/null
+	cp "$state/root.pem" "$dir/ca.crt"
+	cp "$state/chain-issuing.pem" "$dir/ca-issuing.crt"
+	for d in $daemons admin; do
+		ca_svc "$d" "$d"
+	done
+	chmod 0600 "$dir"/*.key "$dir"/*.kek
+	chmod 0644 "$dir"/*.crt
+	echo "pki-bootstrap: PKI written to $dir by ca-authd (CA state in $state)"
+	exit 0
+fi
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+[ -n "$reissue" ] || rm -f "$dir/ca-authd-pki.json" # an earlier ca-authd-made CA's
 
 newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 

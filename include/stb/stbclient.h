@@ -168,6 +168,83 @@ STB_API const char *stb_peer_device(const stb_peer_t *p);
 /* NULL-safe; closes the link (close_notify) and wipes it. */
 STB_API void stb_peer_free(stb_peer_t *p);
 
+/*
+ * Certificate-proxied login (flow A).
+ *
+ * The STB holds no certificate: cert-proxyd keeps it and its key, and
+ * hands out key info good for one login after the STB proves its device
+ * secret.  stb_login runs the whole exchange on two connected clients:
+ *
+ *   1. GW_LOGIN_START at media-gw: which certificate, a one-time nonce;
+ *   2. CP_AUTH_BEGIN / CP_AUTH_PROVE at cert-proxyd (HMAC of the device
+ *      secret), once per cert-proxyd connection and device;
+ *   3. CP_KEYINFO_REQ; when cert-proxyd answers NOT_FOUND, EXPIRED or
+ *      REVOKED, CP_CERT_FETCH for a fresh certificate;
+ *   4. GW_LOGIN_FINISH at media-gw with the key info: the access token.
+ *
+ * On failure err->status is the refusing side's status (NOT_FOUND: not a
+ * subscriber; FORBIDDEN: suspended; UNAUTHENTICATED: wrong secret or bad
+ * proof; REVOKED, EXPIRED, REPLAY; UNAVAILABLE: a server or the CA is down)
+ * and err->message names the step.  The key info and the HMAC are wiped
+ * once sent; the secret stays the caller's (wipe it when done).  Both
+ * clients stay connected and can serve many logins (authentication at
+ * cert-proxyd is done once per connection and device); a connection that
+ * dropped fails with STB_UNAVAILABLE until the caller connects it again.
+ *
+ *	stb_login_result_t res;
+ *	if (stb_login(gw, cp, "stb-42", secret, 32, &res, &err) == 0)
+ *		use(res.token, res.token_expires);
+ *	stb_login_result_clear(&res);
+ */
+#define STB_TOKEN_LEN 32
+
+typedef struct stb_login_result {
+	unsigned char token[STB_TOKEN_LEN]; /* access token: a secret */
+	uint64_t token_expires;             /* unix time */
+	char cert_id[STB_ID_MAX + 1];       /* the certificate that logged in */
+	int cert_status;                    /* cert-proxyd's first answer: STB_OK (valid), or
+	                                       STB_NOT_FOUND / STB_EXPIRED / STB_REVOKED */
+	int fetched;                        /* 1 when a fresh certificate was fetched */
+} stb_login_result_t;
+
+STB_API int stb_login(stb_client_t *gw, stb_client_t *cp, const char *device_id,
+                      const unsigned char *secret, size_t secret_len, stb_login_result_t *out,
+                      stb_error_t *err);
+/* Wipes a result (the token). NULL-safe. */
+STB_API void stb_login_result_clear(stb_login_result_t *r);
+
+/*
+ * Watching for certificate updates: cert-proxyd pushes CP_CERT_UPDATE_NEEDED
+ * to an authenticated STB when one of its certificates must be renewed;
+ * stb_watch answers with CP_CERT_UPDATE_ACK (cert-proxyd then renews) and
+ * reports CP_CERT_UPDATED when the new certificate is in place.  It
+ * authenticates cp first (unless already done for device_id), keeps the
+ * connection alive with PINGs, and runs until the callback returns
+ * non-zero (0 returned), timeout_ms passes (0: no limit; -1 with
+ * STB_TIMEOUT) or the connection fails (-1).
+ */
+enum {
+	STB_WATCH_UPDATE_NEEDED = 1, /* acknowledged; renewal under way */
+	STB_WATCH_UPDATED = 2,       /* the certificate was renewed */
+	STB_WATCH_UPDATE_FAILED = 3, /* cert-proxyd refused the acknowledgement */
+	STB_WATCH_READY = 4,         /* authenticated; updates are listened for */
+};
+
+typedef struct stb_watch_event {
+	int type;            /* STB_WATCH_* */
+	const char *cert_id; /* valid during the callback */
+	int reason;          /* UPDATE_NEEDED: 1 expiring, 2 expired, 3 revoked, 4 missing */
+	uint64_t not_after;  /* UPDATED: the new certificate's notAfter */
+	int status;          /* UPDATE_FAILED: cert-proxyd's status */
+	const char *message; /* UPDATE_FAILED: its reason; "" otherwise */
+} stb_watch_event_t;
+
+typedef int (*stb_watch_fn)(void *ctx, const stb_watch_event_t *ev);
+
+STB_API int stb_watch(stb_client_t *cp, const char *device_id, const unsigned char *secret,
+                      size_t secret_len, int timeout_ms, stb_watch_fn fn, void *ctx,
+                      stb_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

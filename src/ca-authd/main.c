@@ -1,5 +1,67 @@
-/* ca-authd: certificate authority: issue, validate, revoke, CRL, OCSP. */
-#include "daemon.h"
+/*
+ * ca-authd: certificate authority: issue, validate, revoke, CRL, OCSP.
+ *
+ *   ca-authd [-dt] [-c file]            run (or check the configuration)
+ *   ca-authd init [-c file]             make the root, issuing CA and responder
+ *   ca-authd issue-service [-c file] --name N --role R ...   a service certificate
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca.h"
+#include "log.h"
+
+/* Profiles and URLs; runs for -t too. */
+static int
+ca_check(err_t *err)
+{
+	ca_profile_t prof[CA_NPROFILES];
+
+	return profile_load(&conf_ca, prof, err);
+}
+
+static int
+ca_init(daemon_t *d, err_t *err)
+{
+	ca_t *ca;
+
+	if ((ca = calloc(1, sizeof(*ca))) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	ca->refs = 1;
+	d->priv = ca;
+	if (ca_setup(ca, d, &conf_ca, err) == -1)
+		return -1;
+	if (!ca->ready)
+		log_warnx("no CA in %s: run 'ca-authd init -c FILE'; CA requests are refused "
+		          "with UNAVAILABLE until then",
+		          d->conf.state_dir);
+	if (*d->conf.http_listen == '\0')
+		log_warnx("http_listen is empty: OCSP and the CRL are not served");
+	if (ca->ocsp_url[0] == '\0' || ca->crl_url[0] == '\0')
+		log_warnx("no ocsp.url or crl.url (http_listen is a wildcard or empty): issued "
+		          "certificates will not say where to check them");
+	if (crl_start(ca, err) == -1 || ocsp_start(ca, err) == -1)
+		return -1;
+	issue_register(ca);
+	revoke_register(ca);
+	keyinfo_register(ca);
+	return 0;
+}
+
+/* Deferred answers may still complete after this (srv_free): each holds
+ * its own reference. */
+static void
+ca_fini(daemon_t *d)
+{
+	ca_t *ca = d->priv;
+
+	if (ca == NULL)
+		return;
+	crl_stop(ca);
+	__atomic_store_n(&ca->stopping, 1, __ATOMIC_RELEASE);
+	ca_unref(ca);
+}
 
 static const daemon_def_t ca_authd_def = {
     .name = "ca-authd",
@@ -7,10 +69,20 @@ static const daemon_def_t ca_authd_def = {
     .listen = "127.0.0.1:7101",
     .http_listen = "127.0.0.1:9101",
     .client_auth = "require",
+    .opts = conf_opts,
+    .nopts = CONF_NOPTS,
+    .conf = &conf_ca,
+    .migrations = certdb_migrations,
+    .nmigrations = CERTDB_NMIGRATIONS,
+    .check = ca_check,
+    .init = ca_init,
+    .fini = ca_fini,
 };
 
 int
 main(int argc, char **argv)
 {
+	if (argc >= 2 && (strcmp(argv[1], "init") == 0 || strcmp(argv[1], "issue-service") == 0))
+		return cli_main(argc - 1, argv + 1, &ca_authd_def);
 	return daemon_main(argc, argv, &ca_authd_def);
 }

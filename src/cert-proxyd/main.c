@@ -1,5 +1,253 @@
 /* cert-proxyd: certificate proxy: holds STB certificates and keys, serves login key info. */
-#include "daemon.h"
+#include <event2/util.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "cp.h"
+#include "log.h"
+
+static cp_conf_t cp_conf;
+
+#define OFF(f) offsetof(cp_conf_t, f)
+static const cfg_opt_t cp_opts[] = {
+    {"ca.addr", CFG_STR, "127.0.0.1:7101", 0, 0, NULL, OFF(ca_addr),
+     "ca-authd address, host:port (mutual TLS 1.3 with this daemon's certificate)"},
+    {"ca.timeout_ms", CFG_INT, "10000", 100, 600000, NULL, OFF(ca_timeout_ms),
+     "deadline of one request to ca-authd"},
+    {"issue.profile", CFG_STR, "stb-media", 0, 0, NULL, OFF(profile),
+     "ca-authd profile STB certificates are issued under"},
+    {"issue.validity_s", CFG_INT, "0", 0, 315360000, NULL, OFF(validity_s),
+     "validity asked for, seconds (capped by the profile); 0 = the profile's"},
+    {"issue.max_inflight", CFG_INT, "1024", 1, 100000, NULL, OFF(issue_max_inflight),
+     "certificates being issued at once; more fetches get UNAVAILABLE"},
+    {"issue.max_per_device", CFG_INT, "16", 1, 100000, NULL, OFF(issue_max_per_device),
+     "certificates one STB may hold; a fetch of one more gets CONFLICT"},
+    {"auth.max_failures", CFG_INT, "5", 1, 1000, NULL, OFF(auth_max_failures),
+     "failed proofs in a row before a device is locked"},
+    {"auth.lockout_s", CFG_INT, "60", 1, 86400, NULL, OFF(auth_lockout_s),
+     "first lockout; doubles with each further failure"},
+    {"auth.lockout_max_s", CFG_INT, "3600", 1, 604800, NULL, OFF(auth_lockout_max_s),
+     "longest lockout; failures older than this are forgotten"},
+    {"auth.addr_max_failures", CFG_INT, "50", 1, 100000, NULL, OFF(auth_addr_max_failures),
+     "failed proofs in a row from one source address before it is locked"},
+    {"auth.challenge_ttl_s", CFG_INT, "30", 1, 3600, NULL, OFF(auth_challenge_ttl_s),
+     "an AUTH_BEGIN challenge must be answered within this"},
+    {"auth.table_max", CFG_INT, "100000", 16, 10000000, NULL, OFF(auth_table_max),
+     "devices and addresses whose failures are remembered (each)"},
+    {"scan.interval_s", CFG_INT, "3600", 1, 604800, NULL, OFF(scan_interval_s),
+     "the validity scanner runs this often"},
+    {"scan.renew_before_s", CFG_INT, "604800", 0, 31536000, NULL, OFF(scan_renew_before_s),
+     "a certificate is renewed this long before it expires"},
+    {"scan.check_revocation", CFG_BOOL, "true", 0, 0, NULL, OFF(scan_check_revocation),
+     "the scanner asks ca-authd (CA_STATUS) whether each certificate is still good"},
+    {"scan.ca_window", CFG_INT, "16", 1, 1024, NULL, OFF(scan_ca_window),
+     "CA_STATUS requests the scanner keeps in flight"},
+    {"key_cache.max_entries", CFG_INT, "10000", 0, 10000000, NULL, OFF(key_cache_max),
+     "parsed certificate keys kept in memory; 0 disables the cache"},
+};
+
+static const char *const cp_migrations[] = {
+    "CREATE TABLE stbs("
+    " device_id TEXT PRIMARY KEY,"
+    " secret BLOB NOT NULL," /* sealed, AAD "stb:" device_id */
+    " enabled INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE certs("
+    " cert_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " cert_der BLOB NOT NULL,"
+    " key_sealed BLOB NOT NULL," /* AAD "key:" cert_id ":" serial hex */
+    " serial BLOB NOT NULL,"
+    " not_after INTEGER NOT NULL,"
+    " state INTEGER NOT NULL DEFAULT 0,"
+    " issued_at INTEGER NOT NULL,"
+    " revoked_at INTEGER, revoke_reason INTEGER);"
+    "CREATE INDEX certs_device ON certs(device_id);"
+    "CREATE TABLE pending("
+    " cert_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " reason INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE INDEX pending_device ON pending(device_id);",
+};
+
+void
+cp_ref(cp_t *cp)
+{
+	__atomic_fetch_add(&cp->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+cp_unref(cp_t *cp)
+{
+	if (__atomic_sub_fetch(&cp->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	cp_kc_free(cp->kc);
+	cp_flight_free(cp->flight);
+	cp_rl_free(cp->rl_dev);
+	cp_rl_free(cp->rl_addr);
+	SSL_CTX_free(cp->ca_ctx);
+	EVP_MD_free(cp->sha256);
+	pthread_mutex_destroy(&cp->mu);
+	pthread_mutex_destroy(&cp->peers_mu);
+	OPENSSL_cleanse(cp, sizeof(*cp));
+	free(cp);
+}
+
+int
+cp_stopping(cp_t *cp)
+{
+	return __atomic_load_n(&cp->stopping, __ATOMIC_ACQUIRE);
+}
+
+int
+cp_audit(cp_t *cp, store_conn_t *c, err_t *err, const char *event, const char *actor,
+         const char *fmt, ...)
+{
+	char detail[AUDIT_FIELD_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return daemon_audit(cp->d, c, event, actor, detail, NULL, err);
+}
+
+void
+cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP])
+{
+	snprintf(out, CP_ACTOR_CAP, "%s@%s", who != NULL ? who : srv_conn_subject(c),
+	         srv_conn_peer(c));
+}
+
+void
+cp_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* ---- lifecycle ---- */
+
+static int
+profile_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._:/-", *s) != NULL))
+			return 0;
+	return 1;
+}
+
+/* What the option table's bounds cannot say; runs for -t too. */
+static int
+cp_check(err_t *err)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+
+	if (evutil_parse_sockaddr_port(cp_conf.ca_addr, (struct sockaddr *)&ss, &sl) == -1)
+		return err_set(err, STB_BAD_REQUEST, "ca.addr: '%s' is not host:port",
+		               cp_conf.ca_addr);
+	if (!profile_ok(cp_conf.profile))
+		return err_set(err, STB_BAD_REQUEST,
+		               "issue.profile: '%s' is not an identifier of 1..64 characters",
+		               cp_conf.profile);
+	if (cp_conf.auth_lockout_s > cp_conf.auth_lockout_max_s)
+		return err_set(err, STB_BAD_REQUEST,
+		               "auth.lockout_s (%lld) is longer than auth.lockout_max_s (%lld)",
+		               cp_conf.auth_lockout_s, cp_conf.auth_lockout_max_s);
+	return 0;
+}
+
+static int
+cp_dummy_secret(cp_t *cp, err_t *err)
+{
+	uint8_t secret[32];
+	buf_t b;
+	int rc = 0;
+
+	buf_init(&b, sizeof(cp->dummy));
+	if (RAND_bytes(secret, sizeof(secret)) != 1)
+		rc = err_set(err, STB_INTERNAL, "RAND_bytes failed");
+	else if (sealed_seal(cp->d->kek, CP_DUMMY_LABEL, strlen(CP_DUMMY_LABEL), secret,
+	                     sizeof(secret), &b, err) == 0) {
+		memcpy(cp->dummy, b.data, b.len);
+		cp->dummy_len = b.len;
+	} else
+		rc = -1;
+	OPENSSL_cleanse(secret, sizeof(secret));
+	buf_wipe(&b);
+	return rc;
+}
+
+static int
+cp_init(daemon_t *d, err_t *err)
+{
+	cp_rl_conf_t dev = {cp_conf.auth_max_failures, cp_conf.auth_lockout_s,
+	                    cp_conf.auth_lockout_max_s};
+	cp_rl_conf_t addr = {cp_conf.auth_addr_max_failures, cp_conf.auth_lockout_s,
+	                     cp_conf.auth_lockout_max_s};
+	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca, TLS_CLIENT_AUTH_NONE,
+	                 1};
+	cp_t *cp;
+
+	if ((cp = calloc(1, sizeof(*cp))) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	pthread_mutex_init(&cp->mu, NULL);
+	pthread_mutex_init(&cp->peers_mu, NULL);
+	cp->d = d;
+	cp->conf = &cp_conf;
+	cp->refs = 1;
+	d->priv = cp;
+	if ((cp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		return err_set(err, STB_INTERNAL, "SHA-256 is not available");
+	if ((cp->ca_ctx = tls_client_ctx_new(&tc, err)) == NULL)
+		return -1;
+	cp->rl_dev = cp_rl_new(&dev, (size_t)cp_conf.auth_table_max);
+	cp->rl_addr = cp_rl_new(&addr, (size_t)cp_conf.auth_table_max);
+	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);
+	cp->kc = cp_kc_new((size_t)cp_conf.key_cache_max);
+	if (cp->rl_dev == NULL || cp->rl_addr == NULL || cp->flight == NULL || cp->kc == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if (cp_dummy_secret(cp, err) == -1)
+		return -1;
+	cp_auth_register(d);
+	cp_keyinfo_register(d);
+	cp_admin_register(d);
+	return cp_scanner_start(cp, err);
+}
+
+/* Deferred answers and store completions may still run after this: each
+ * holds its own reference, and the last one frees. */
+static void
+cp_fini(daemon_t *d)
+{
+	cp_t *cp = d->priv;
+
+	if (cp == NULL)
+		return;
+	__atomic_store_n(&cp->stopping, 1, __ATOMIC_RELEASE);
+	cp_scanner_stop(cp);
+	cp_ca_fini(cp);
+	d->priv = NULL;
+	cp_unref(cp);
+}
 
 static const daemon_def_t cert_proxyd_def = {
     .name = "cert-proxyd",
@@ -7,6 +255,14 @@ static const daemon_def_t cert_proxyd_def = {
     .listen = "127.0.0.1:7102",
     .http_listen = "127.0.0.1:9102",
     .client_auth = "optional",
+    .opts = cp_opts,
+    .nopts = sizeof(cp_opts) / sizeof(cp_opts[0]),
+    .conf = &cp_conf,
+    .migrations = cp_migrations,
+    .nmigrations = sizeof(cp_migrations) / sizeof(cp_migrations[0]),
+    .check = cp_check,
+    .init = cp_init,
+    .fini = cp_fini,
 };
 
 int

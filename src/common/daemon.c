@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "sdnotify.h"
+
+/* HKDF label of the audit chain key under the KEK. */
+#define DAEMON_AUDIT_LABEL "stbcred audit chain v1"
 
 static const char *const choices_client_auth[] = {"require", "optional", NULL};
 static const char *const choices_tls_version[] = {"1.2", "1.3", NULL};
@@ -246,7 +250,7 @@ daemon_start(daemon_t *d, err_t *err)
 	SSL_CTX *ctx;
 
 	if (sealed_kek_load(d->conf.kek_file, "kek", &d->kek, err) == -1 ||
-	    sealed_derive(d->kek, "stbcred audit chain v1", d->audit_key, err) == -1)
+	    sealed_derive(d->kek, DAEMON_AUDIT_LABEL, d->audit_key, err) == -1)
 		return -1;
 	if (daemon_open_store(d, err) == -1 ||
 	    store_write_sync(d->store, audit_schema_write, NULL, err) == -1)
@@ -317,6 +321,54 @@ daemon_stop(daemon_t *d)
 	daemon_conf_free(d);
 }
 
+/* Each connection holds a descriptor: lift the soft limit toward the hard
+ * one so max_connections can be reached (systemd units set LimitNOFILE). */
+static void
+daemon_raise_nofile(const daemon_t *d)
+{
+	rlim_t want = (rlim_t)d->conf.max_connections + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < want)
+		log_warnx("open files limited to %llu: max_connections %lld cannot be reached",
+		          (unsigned long long)rl.rlim_cur, (long long)d->conf.max_connections);
+}
+
+int
+daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file, err_t *err)
+{
+	memset(d, 0, sizeof(*d));
+	d->def = def;
+	d->conf_file = conf_file;
+	if (daemon_tables(d) == -1)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if (cfg_load(d->tabs, 2, conf_file, err) == -1)
+		return -1;
+	if (def->check != NULL && def->check(err) == -1)
+		return -1;
+	if (sealed_kek_load(d->conf.kek_file, "kek", &d->kek, err) == -1 ||
+	    sealed_derive(d->kek, DAEMON_AUDIT_LABEL, d->audit_key, err) == -1)
+		return -1;
+	if (daemon_open_store(d, err) == -1 ||
+	    store_write_sync(d->store, audit_schema_write, NULL, err) == -1)
+		return -1;
+	return 0;
+}
+
+void
+daemon_offline_close(daemon_t *d)
+{
+	store_close(d->store);
+	d->store = NULL;
+	sealed_kek_free(d->kek);
+	d->kek = NULL;
+	OPENSSL_cleanse(d->audit_key, sizeof(d->audit_key));
+	daemon_conf_free(d);
+}
+
 int
 daemon_main(int argc, char **argv, const daemon_def_t *def)
 {
@@ -377,6 +429,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		return 0;
 	}
 	log_init(def->name, d.conf.log_json, debug || d.conf.log_debug);
+	daemon_raise_nofile(&d);
 	if (evthread_use_pthreads() == -1 || (d.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	d.started = time(NULL);

@@ -22,6 +22,18 @@
 #define STBCRED_VERSION "0.1.0"
 
 typedef struct daemon daemon_t;
+struct evhttp_request;
+
+/* A daemon's own route on its HTTP listener (httpd.c). */
+typedef void (*httpd_route_fn)(struct evhttp_request *req, void *arg);
+#define HTTPD_ROUTES_MAX 8
+typedef struct httpd_route {
+	char prefix[64]; /* "/ocsp": the path itself and every path below "/ocsp/" */
+	int methods;     /* EVHTTP_REQ_GET | EVHTTP_REQ_POST ... */
+	size_t max_body; /* largest request body accepted */
+	httpd_route_fn fn;
+	void *arg;
+} httpd_route_t;
 
 typedef struct daemon_def {
 	const char *name;        /* "ca-authd" */
@@ -78,6 +90,8 @@ struct daemon {
 	tls_holder_t tls;
 	srv_t *srv;
 	struct evhttp *http;
+	httpd_route_t routes[HTTPD_ROUTES_MAX];
+	int nroutes;
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
 	time_t started;
 	int draining;
@@ -85,6 +99,12 @@ struct daemon {
 };
 
 int daemon_main(int argc, char **argv, const daemon_def_t *def);
+/* For a daemon's offline subcommands (ca-authd init): loads def's
+ * configuration from conf_file (NULL: defaults), runs its checks, loads the
+ * KEK and opens the store with the audit table, as a start would, but
+ * listens on nothing.  Undo with daemon_offline_close(), also after -1. */
+int daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file, err_t *err);
+void daemon_offline_close(daemon_t *d);
 
 /* Common handlers (admin.c). */
 void admin_register(daemon_t *d);
@@ -94,5 +114,12 @@ int daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *ac
 /* The HTTP listener (httpd.c). */
 int httpd_start(daemon_t *d, err_t *err);
 void httpd_stop(daemon_t *d);
+/* Adds a route before httpd_start (from the daemon's init); handlers run
+ * on the main loop.  A request with another method gets 405. */
+int httpd_route(daemon_t *d, const char *prefix, int methods, size_t max_body, httpd_route_fn fn,
+                void *arg, err_t *err);
+/* Sends a complete answer. */
+void httpd_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+                 const void *body, size_t len);
 
 #endif

@@ -1,4 +1,5 @@
-/* httpd: /healthz and /metrics (Prometheus text) on the main loop. */
+/* httpd: /healthz, /metrics (Prometheus text) and the daemon's own routes
+ * (httpd_route) on the main loop. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -12,9 +13,9 @@
 #include "daemon.h"
 #include "log.h"
 
-static void
-http_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
-           const void *body, size_t len)
+void
+httpd_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+            const void *body, size_t len)
 {
 	struct evbuffer *out = evbuffer_new();
 
@@ -34,9 +35,9 @@ http_healthz(struct evhttp_request *req, void *arg)
 	daemon_t *d = arg;
 
 	if (d->draining)
-		http_reply(req, 503, "Service Unavailable", "text/plain", "draining\n", 9);
+		httpd_reply(req, 503, "Service Unavailable", "text/plain", "draining\n", 9);
 	else
-		http_reply(req, 200, "OK", "text/plain", "ok\n", 3);
+		httpd_reply(req, 200, "OK", "text/plain", "ok\n", 3);
 }
 
 static int
@@ -77,14 +78,50 @@ http_metrics(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, "metrics too large");
 		return;
 	}
-	http_reply(req, 200, "OK", "text/plain; version=0.0.4", out.data, out.len);
+	httpd_reply(req, 200, "OK", "text/plain; version=0.0.4", out.data, out.len);
 	buf_free(&out);
 }
 
+int
+httpd_route(daemon_t *d, const char *prefix, int methods, size_t max_body, httpd_route_fn fn,
+            void *arg, err_t *err)
+{
+	httpd_route_t *r;
+	int n;
+
+	if (d->nroutes >= HTTPD_ROUTES_MAX)
+		return err_set(err, STB_INTERNAL, "http: more than %d routes", HTTPD_ROUTES_MAX);
+	r = &d->routes[d->nroutes];
+	n = snprintf(r->prefix, sizeof(r->prefix), "%s", prefix);
+	if (prefix[0] != '/' || n < 2 || (size_t)n >= sizeof(r->prefix) || prefix[n - 1] == '/')
+		return err_set(err, STB_INTERNAL, "http: bad route prefix '%s'", prefix);
+	r->methods = methods;
+	r->max_body = max_body;
+	r->fn = fn;
+	r->arg = arg;
+	d->nroutes++;
+	return 0;
+}
+
+/* The daemon's own routes: the prefix itself or anything below it. */
 static void
 http_other(struct evhttp_request *req, void *arg)
 {
-	(void)arg;
+	daemon_t *d = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+
+	for (int i = 0; path != NULL && i < d->nroutes; i++) {
+		const httpd_route_t *r = &d->routes[i];
+		size_t l = strlen(r->prefix);
+		if (strncmp(path, r->prefix, l) != 0 || (path[l] != '\0' && path[l] != '/'))
+			continue;
+		if (!(evhttp_request_get_command(req) & r->methods)) {
+			evhttp_send_error(req, 405, NULL);
+			return;
+		}
+		r->fn(req, r->arg);
+		return;
+	}
 	evhttp_send_error(req, 404, NULL);
 }
 
@@ -93,7 +130,8 @@ httpd_start(daemon_t *d, err_t *err)
 {
 	struct sockaddr_storage ss;
 	struct evconnlistener *l;
-	int sl = sizeof(ss);
+	int sl = sizeof(ss), methods = EVHTTP_REQ_GET | EVHTTP_REQ_HEAD;
+	size_t max_body = 0;
 
 	if (d->conf.http_listen == NULL || *d->conf.http_listen == '\0')
 		return 0;
@@ -102,10 +140,15 @@ httpd_start(daemon_t *d, err_t *err)
 		               d->conf.http_listen);
 	if ((d->http = evhttp_new(d->base)) == NULL)
 		return err_set(err, STB_INTERNAL, "evhttp_new failed");
-	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	for (int i = 0; i < d->nroutes; i++) {
+		methods |= d->routes[i].methods;
+		if (d->routes[i].max_body > max_body)
+			max_body = d->routes[i].max_body;
+	}
+	evhttp_set_allowed_methods(d->http, (ev_uint16_t)methods);
 	evhttp_set_timeout(d->http, 10);
 	evhttp_set_max_headers_size(d->http, 8192);
-	evhttp_set_max_body_size(d->http, 0);
+	evhttp_set_max_body_size(d->http, (ev_ssize_t)max_body);
 	evhttp_set_cb(d->http, "/healthz", http_healthz, d);
 	evhttp_set_cb(d->http, "/metrics", http_metrics, d);
 	evhttp_set_gencb(d->http, http_other, d);

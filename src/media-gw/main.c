@@ -1,5 +1,207 @@
 /* media-gw: media system front door: gates STB logins through ca-authd. */
-#include "daemon.h"
+#include <event2/util.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "gw.h"
+#include "log.h"
+
+#define TOKEN_KEEP_S 86400 /* expired tokens stay a day, then go */
+
+static gw_conf_t gw_conf;
+
+#define OFF(f) offsetof(gw_conf_t, f)
+static const cfg_opt_t gw_opts[] = {
+    {"login_ttl_s", CFG_INT, "60", 1, 3600, NULL, OFF(login_ttl_s),
+     "a login session (its nonce) must be finished within this"},
+    {"token_ttl_s", CFG_INT, "3600", 60, 2592000, NULL, OFF(token_ttl_s),
+     "access token lifetime (never past the certificate's notAfter)"},
+    {"max_sessions", CFG_INT, "100000", 16, 10000000, NULL, OFF(max_sessions),
+     "login sessions open at once; LOGIN_START is RATE_LIMITED beyond"},
+    {"ca.addr", CFG_STR, "127.0.0.1:7101", 0, 0, NULL, OFF(ca_addr),
+     "ca-authd, host:port (mutual TLS 1.3 with this daemon's certificate)"},
+    {"ca.timeout_ms", CFG_INT, "3000", 10, 60000, NULL, OFF(ca_timeout_ms),
+     "CA_VERIFY_KEYINFO deadline; past it the login is refused UNAVAILABLE"},
+};
+
+static const char *const gw_migrations[] = {
+    "CREATE TABLE subscribers("
+    " device_id TEXT PRIMARY KEY,"
+    " cert_id TEXT NOT NULL,"
+    " active INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE tokens("
+    " hash BLOB PRIMARY KEY,"
+    " device_id TEXT NOT NULL, cert_id TEXT NOT NULL, serial BLOB,"
+    " issued INTEGER NOT NULL, expires INTEGER NOT NULL);"
+    "CREATE INDEX tokens_expires ON tokens(expires);",
+};
+
+void
+gw_ref(gw_t *gw)
+{
+	__atomic_fetch_add(&gw->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+gw_unref(gw_t *gw)
+{
+	if (__atomic_sub_fetch(&gw->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	gw_sess_free(gw->sess);
+	EVP_MD_free(gw->sha256);
+	free(gw);
+}
+
+int
+gw_stopping(gw_t *gw)
+{
+	return __atomic_load_n(&gw->stopping, __ATOMIC_ACQUIRE);
+}
+
+int
+gw_audit(gw_t *gw, store_conn_t *c, err_t *err, const char *event, const char *actor,
+         const char *fmt, ...)
+{
+	char detail[AUDIT_FIELD_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return daemon_audit(gw->d, c, event, actor, detail, NULL, err);
+}
+
+void
+gw_actor(srv_req_t *r, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s@%s", srv_conn_subject(r->conn), srv_conn_peer(r->conn));
+}
+
+void
+gw_hex(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n && 2 * i + 2 < cap; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 15];
+	}
+	if (cap > 0)
+		out[2 * i < cap ? 2 * i : cap - 1] = '\0';
+}
+
+/* ---- housekeeping: forget old sessions, delete long-expired tokens ---- */
+
+static int
+sweep_write(store_conn_t *c, void *arg, err_t *err)
+{
+	sqlite3_stmt *st = store_stmt(c, "DELETE FROM tokens WHERE expires < ?1", err);
+
+	(void)arg;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - TOKEN_KEEP_S);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "token cleanup", err);
+	return 0;
+}
+
+static void
+sweep_tick(evutil_socket_t fd, short what, void *arg)
+{
+	gw_t *gw = arg;
+	err_t err;
+
+	(void)fd;
+	(void)what;
+	/* used sessions stay one more TTL so a replay hears REPLAY, not NOT_FOUND */
+	gw_sess_sweep(gw->sess, (int64_t)time(NULL) - gw->conf->login_ttl_s);
+	/* on the main loop, which only accepts: a short wait is fine */
+	if (++gw->ticks % 60 == 0 && store_write_sync(gw->d->store, sweep_write, NULL, &err) == -1)
+		log_warnx("token cleanup: %s", err.msg);
+}
+
+/* ---- lifecycle ---- */
+
+static int
+gw_check(err_t *err)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+
+	if (evutil_parse_sockaddr_port(gw_conf.ca_addr, (struct sockaddr *)&ss, &sl) == -1)
+		return err_set(err, STB_BAD_REQUEST, "ca.addr: '%s' is not IP:port",
+		               gw_conf.ca_addr);
+	if (gw_conf.token_ttl_s < gw_conf.login_ttl_s)
+		return err_set(err, STB_BAD_REQUEST,
+		               "token_ttl_s (%lld) must be at least login_ttl_s (%lld)",
+		               gw_conf.token_ttl_s, gw_conf.login_ttl_s);
+	return 0;
+}
+
+static int
+gw_ca_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
+{
+	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca, TLS_CLIENT_AUTH_NONE,
+	                 1};
+
+	*out = tls_client_ctx_new(&tc, err);
+	return *out == NULL ? -1 : 0;
+}
+
+static int
+gw_init(daemon_t *d, err_t *err)
+{
+	struct timeval tv = {1, 0};
+	SSL_CTX *ctx;
+	gw_t *gw;
+
+	if ((gw = calloc(1, sizeof(*gw))) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	gw->d = d;
+	gw->conf = &gw_conf;
+	gw->refs = 1;
+	d->priv = gw;
+	if ((gw->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (gw->sess = gw_sess_new((size_t)gw_conf.max_sessions)) == NULL)
+		return err_set(err, STB_INTERNAL, "cannot set up the login sessions");
+	if (gw_ca_ctx(d, &ctx, err) == -1)
+		return -1;
+	gw->ca = gw_ca_new(gw_conf.ca_addr, ctx, err);
+	SSL_CTX_free(ctx);
+	if (gw->ca == NULL)
+		return -1;
+	if ((gw->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, gw)) == NULL ||
+	    event_add(gw->sweep, &tv) == -1)
+		return err_set(err, STB_INTERNAL, "cannot start the session sweeper");
+	gw_sub_register(d);
+	gw_login_register(d);
+	gw_token_register(d);
+	return 0;
+}
+
+/* Runs after the drain, with the worker loops still alive: each loop lets
+ * go of its ca-authd peer; jobs still queued hold their own reference. */
+static void
+gw_fini(daemon_t *d)
+{
+	gw_t *gw = d->priv;
+
+	if (gw == NULL)
+		return;
+	if (gw->sweep != NULL)
+		event_free(gw->sweep);
+	gw->sweep = NULL;
+	__atomic_store_n(&gw->stopping, 1, __ATOMIC_RELEASE);
+	gw_ca_free(gw->ca);
+	gw->ca = NULL;
+	gw_unref(gw);
+}
 
 static const daemon_def_t media_gw_def = {
     .name = "media-gw",
@@ -7,6 +209,14 @@ static const daemon_def_t media_gw_def = {
     .listen = "127.0.0.1:7103",
     .http_listen = "127.0.0.1:9103",
     .client_auth = "optional",
+    .opts = gw_opts,
+    .nopts = sizeof(gw_opts) / sizeof(gw_opts[0]),
+    .conf = &gw_conf,
+    .migrations = gw_migrations,
+    .nmigrations = sizeof(gw_migrations) / sizeof(gw_migrations[0]),
+    .check = gw_check,
+    .init = gw_init,
+    .fini = gw_fini,
 };
 
 int

@@ -1,5 +1,7 @@
 /* stb-client: try libstbclient from a shell. */
+#include <ctype.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,26 +13,37 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: stb-client [options] command\n"
-	                "options:\n"
-	                "  -a, --addr HOST:PORT   server (default 127.0.0.1:7103)\n"
-	                "      --ca FILE          CA certificate to trust (pinned)\n"
-	                "      --cert FILE        client certificate (optional)\n"
-	                "      --key FILE         client key\n"
-	                "  -T, --timeout MS       deadline per request (default 10000)\n"
-	                "  -v, --verbose          print library debug messages\n"
-	                "commands:\n"
-	                "  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n"
-	                "  rdv-register [-w SECONDS] DEVICE USER ENDPOINT\n"
-	                "                               register with rendezvousd (and stay\n"
-	                "                               online SECONDS)\n"
-	                "  rdv-listen DEVICE USER ENDPOINT\n"
-	                "                               register, accept links on ENDPOINT and\n"
-	                "                               echo every line back\n"
-	                "  rdv-connect DEVICE USER ENDPOINT TARGET\n"
-	                "                               register, link to TARGET, send stdin line\n"
-	                "                               by line and print the echoes\n"
-	                "The device password comes from $STB_RDV_PASSWORD.\n");
+	fprintf(stderr,
+	        "usage: stb-client [options] command\n"
+	        "options:\n"
+	        "  -a, --addr HOST:PORT   server (default 127.0.0.1:7103)\n"
+	        "      --ca FILE          CA certificate to trust (pinned)\n"
+	        "      --cert FILE        client certificate (optional)\n"
+	        "      --key FILE         client key\n"
+	        "  -T, --timeout MS       deadline per request (default 10000)\n"
+	        "  -v, --verbose          print library debug messages\n"
+	        "commands:\n"
+	        "  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n"
+	        "  rdv-register [-w SECONDS] DEVICE USER ENDPOINT\n"
+	        "                               register with rendezvousd (and stay\n"
+	        "                               online SECONDS)\n"
+	        "  rdv-listen DEVICE USER ENDPOINT\n"
+	        "                               register, accept links on ENDPOINT and\n"
+	        "                               echo every line back\n"
+	        "  rdv-connect DEVICE USER ENDPOINT TARGET\n"
+	        "                               register, link to TARGET, send stdin line\n"
+	        "                               by line and print the echoes\n"
+	        "  login [--cp HOST:PORT] [--secret-file FILE] DEVICE\n"
+	        "                               certificate-proxied login: -a is media-gw,\n"
+	        "                               --cp cert-proxyd (default 127.0.0.1:7102);\n"
+	        "                               prints the access token and its expiry\n"
+	        "  watch [--count N] [--seconds S] [--secret-file FILE] DEVICE\n"
+	        "                               stay connected to cert-proxyd (-a, default\n"
+	        "                               127.0.0.1:7102), acknowledge certificate\n"
+	        "                               update pushes and print each; stop after N\n"
+	        "                               renewals or S seconds\n"
+	        "The device password comes from $STB_RDV_PASSWORD; the device secret\n"
+	        "(hex) from $STB_DEVICE_SECRET or --secret-file, never the command line.\n");
 }
 
 static void
@@ -292,6 +305,215 @@ cmd_rdv_connect(stb_client_t *c, int argc, char **argv)
 	return rc;
 }
 
+/* ---- flow A: login and watch ---- */
+
+#define SECRET_MIN 16
+#define SECRET_MAX 64
+
+/* The device secret, hex, from $STB_DEVICE_SECRET or a file; never argv. */
+static int
+load_secret(const char *file, unsigned char *out, size_t *len)
+{
+	char text[2 * SECRET_MAX + 64];
+	const char *p;
+	size_t n = 0, k = 0;
+	int bad;
+	FILE *f;
+
+	memset(text, 0, sizeof(text));
+	if (file != NULL) {
+		if ((f = fopen(file, "r")) == NULL) {
+			fprintf(stderr, "stb-client: cannot read %s\n", file);
+			return -1;
+		}
+		n = fread(text, 1, sizeof(text) - 1, f);
+		if (n == sizeof(text) - 1 && fgetc(f) != EOF)
+			text[0] = '!'; /* longer than any secret: refused below */
+		fclose(f);
+		text[n] = '\0';
+		p = text;
+	} else if ((p = getenv("STB_DEVICE_SECRET")) == NULL) {
+		fprintf(stderr, "stb-client: set STB_DEVICE_SECRET (hex) or use --secret-file\n");
+		return -1;
+	}
+	for (; *p != '\0'; p++) {
+		int v = isxdigit((unsigned char)*p)
+		            ? (isdigit((unsigned char)*p) ? *p - '0' : (*p | 0x20) - 'a' + 10)
+		            : -1;
+		if (v < 0) {
+			if (isspace((unsigned char)*p))
+				continue;
+			break;
+		}
+		if (k / 2 >= SECRET_MAX) {
+			k = 0;
+			break;
+		}
+		out[k / 2] = (unsigned char)(k % 2 ? out[k / 2] | v : v << 4);
+		k++;
+	}
+	bad = *p != '\0' || k % 2 != 0 || k / 2 < SECRET_MIN; /* p may point into text */
+	OPENSSL_cleanse(text, sizeof(text));
+	if (bad) {
+		OPENSSL_cleanse(out, SECRET_MAX);
+		fprintf(stderr, "stb-client: the device secret must be %d..%d bytes of hex\n",
+		        SECRET_MIN, SECRET_MAX);
+		return -1;
+	}
+	*len = k / 2;
+	return 0;
+}
+
+static int
+connect_client(stb_client_t *c, const char *addr, const char *what)
+{
+	stb_error_t err;
+
+	if (stb_connect_addr(c, addr, &err) == -1) {
+		fprintf(stderr, "stb-client: %s %s: %s: %s\n", what, addr,
+		        stb_status_name(err.status), err.message);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_login(stb_client_t *gw, stb_client_t *cp, const char *cp_addr, const char *device,
+          const unsigned char *secret, size_t slen)
+{
+	stb_login_result_t res;
+	stb_error_t err;
+
+	if (connect_client(cp, cp_addr, "cert-proxyd") == -1)
+		return 1;
+	if (stb_login(gw, cp, device, secret, slen, &res, &err) == -1) {
+		print_err("login", &err);
+		return 1;
+	}
+	printf("login ok device=%s cert_id=%s cert=%s fetched=%d token=", device, res.cert_id,
+	       res.cert_status == STB_OK ? "VALID" : stb_status_name(res.cert_status), res.fetched);
+	for (size_t i = 0; i < STB_TOKEN_LEN; i++)
+		printf("%02x", res.token[i]);
+	printf(" expires=%llu\n", (unsigned long long)res.token_expires);
+	stb_login_result_clear(&res);
+	return 0;
+}
+
+struct watch_ctx {
+	long count; /* renewals to wait for; 0: no limit */
+	long seen;
+};
+
+static int
+on_watch(void *ctx, const stb_watch_event_t *ev)
+{
+	struct watch_ctx *w = ctx;
+
+	switch (ev->type) {
+	case STB_WATCH_READY:
+		printf("watching\n");
+		break;
+	case STB_WATCH_UPDATE_NEEDED:
+		printf("update-needed cert_id=%s reason=%d acked\n", ev->cert_id, ev->reason);
+		break;
+	case STB_WATCH_UPDATED:
+		printf("updated cert_id=%s not_after=%llu\n", ev->cert_id,
+		       (unsigned long long)ev->not_after);
+		w->seen++;
+		break;
+	case STB_WATCH_UPDATE_FAILED:
+		printf("update-failed cert_id=%s %s: %s\n", ev->cert_id,
+		       stb_status_name(ev->status), ev->message);
+		break;
+	default:
+		break;
+	}
+	fflush(stdout);
+	return w->count > 0 && w->seen >= w->count;
+}
+
+static int
+cmd_watch(stb_client_t *cp, const char *device, const unsigned char *secret, size_t slen,
+          long count, long seconds)
+{
+	struct watch_ctx w = {count, 0};
+	stb_error_t err;
+
+	if (stb_watch(cp, device, secret, slen, (int)(seconds * 1000), on_watch, &w, &err) == -1) {
+		print_err("watch", &err);
+		return 1;
+	}
+	return 0;
+}
+
+/* How the tool's clients are set up (the second one of login too). */
+struct setup {
+	const char *ca;
+	int timeout_ms;
+	int verbose;
+};
+
+/* login / watch: their own options, and connections of their own. */
+static int
+cmd_flow_a(stb_client_t *c, const struct setup *su, const char *addr, int addr_set, int argc,
+           char **argv)
+{
+	static const struct option opts[] = {{"cp", required_argument, NULL, 'p'},
+	                                     {"secret-file", required_argument, NULL, 's'},
+	                                     {"count", required_argument, NULL, 'n'},
+	                                     {"seconds", required_argument, NULL, 'S'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *cp_addr = "127.0.0.1:7102", *secret_file = NULL;
+	int login = strcmp(argv[0], "login") == 0, ch, rc;
+	unsigned char secret[SECRET_MAX];
+	size_t slen = 0;
+	long count = 0, seconds = 0;
+	stb_client_t *cp = NULL;
+	stb_error_t err;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'p' && login)
+			cp_addr = optarg;
+		else if (ch == 's')
+			secret_file = optarg;
+		else if (ch == 'n' && !login)
+			count = strtol(optarg, NULL, 10);
+		else if (ch == 'S' && !login)
+			seconds = strtol(optarg, NULL, 10);
+		else {
+			usage();
+			return 2;
+		}
+	}
+	if (argc - optind != 1 || count < 0 || seconds < 0 || seconds > 86400 * 365) {
+		usage();
+		return 2;
+	}
+	if (load_secret(secret_file, secret, &slen) == -1)
+		return 2;
+	if (!login)
+		rc = connect_client(c, addr_set ? addr : "127.0.0.1:7102", "cert-proxyd") == -1
+		         ? 1
+		         : cmd_watch(c, argv[optind], secret, slen, count, seconds);
+	else if (connect_client(c, addr, "media-gw") == -1)
+		rc = 1;
+	/* the cert-proxyd connection trusts what the media-gw one does */
+	else if (stb_client_new(&cp, &err) == -1 ||
+	         stb_client_set_ca_file(cp, su->ca, &err) == -1) {
+		fprintf(stderr, "stb-client: %s\n", err.message);
+		rc = 1;
+	} else {
+		stb_client_set_timeout(cp, su->timeout_ms);
+		if (su->verbose)
+			stb_client_set_log(cp, log_stderr, NULL);
+		rc = cmd_login(c, cp, cp_addr, argv[optind], secret, slen);
+	}
+	stb_client_free(cp);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -301,7 +523,7 @@ main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
 	const char *addr = "127.0.0.1:7103", *ca = getenv("STB_CA"), *cert = NULL, *key = NULL;
-	int ch, timeout = 10000, verbose = 0, rc;
+	int ch, timeout = 10000, verbose = 0, addr_set = 0, rc;
 	stb_client_t *c;
 	stb_error_t err;
 
@@ -309,6 +531,7 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'a':
 			addr = optarg;
+			addr_set = 1;
 			break;
 		case 'C':
 			ca = optarg;
@@ -347,6 +570,12 @@ main(int argc, char **argv)
 	stb_client_set_timeout(c, timeout);
 	if (verbose)
 		stb_client_set_log(c, log_stderr, NULL);
+	if (strcmp(argv[0], "login") == 0 || strcmp(argv[0], "watch") == 0) {
+		struct setup su = {ca, timeout, verbose};
+		rc = cmd_flow_a(c, &su, addr, addr_set, argc, argv);
+		stb_client_free(c);
+		return rc;
+	}
 	if (strcmp(argv[0], "ping") != 0 && strcmp(argv[0], "rdv-register") != 0 &&
 	    strcmp(argv[0], "rdv-listen") != 0 && strcmp(argv[0], "rdv-connect") != 0) {
 		fprintf(stderr, "stb-client: unknown command '%s'\n", argv[0]);

@@ -25,6 +25,9 @@ struct stb_client {
 	void *log_ctx;
 	const stb_secret_store_t *secrets;
 	void *secrets_ctx;
+	/* flow A: the device this connection authenticated as (cert-proxyd);
+	 * "" until then, cleared by stb_disconnect */
+	char auth_device[STB_ID_MAX + 1];
 };
 
 /* Sends (type, tlvs) and waits for its answer, validated into *rsp (valid

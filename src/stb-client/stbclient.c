@@ -352,6 +352,7 @@ stb_connect_addr(stb_client_t *c, const char *addr, stb_error_t *err)
 void
 stb_disconnect(stb_client_t *c)
 {
+	c->auth_device[0] = '\0';
 	if (c->ssl != NULL) {
 		stbc_sigpipe_t g;
 		stbc_sigpipe_block(&g);

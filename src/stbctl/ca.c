@@ -1,16 +1,427 @@
-/* ca: stbctl commands (being written). */
+/* ca: stbctl commands for ca-authd. */
+#include <cjson/cJSON.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "ctl.h"
+#include "stbc.h"
+#include "tlv.h"
 
-const char ctl_ca_usage[] = "ca-authd: (no commands yet)\n";
+const char ctl_ca_usage[] =
+    "ca-authd:\n"
+    "  ca list [--device ID] [--limit N]   issued certificates, newest first\n"
+    "  ca status SERIAL                    good, revoked, expired or unknown (hex serial)\n"
+    "  ca revoke SERIAL [--reason R]       R: a number or name (keyCompromise, superseded, ...)\n"
+    "  ca issue --csr FILE --profile P [--device ID] [--cert-id ID] [--validity S] [--out FILE]\n"
+    "                                      a certificate for a CSR (PEM or DER)\n";
+
+static const char *const ca_states[] = {"good", "revoked", "unknown", "expired"};
+static const char *const ca_reasons[] = {
+    "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+    "superseded",    "cessationOfOperation", "certificateHold", "",
+    "removeFromCRL", "privilegeWithdrawn",   "aACompromise"};
+#define NREASONS (sizeof(ca_reasons) / sizeof(ca_reasons[0]))
+
+static int
+ca_usage(void)
+{
+	fprintf(stderr, "usage: stbctl [options] ca COMMAND (--json for scripts)\n%s",
+	        ctl_ca_usage);
+	return 2;
+}
+
+static int
+ca_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Hex serial ("0x" and ':' allowed) to bytes. */
+static int
+ca_serial(const char *s, uint8_t out[20], size_t *len)
+{
+	char digits[64];
+	size_t n = 0, o = 0;
+
+	if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0)
+		s += 2;
+	for (; *s != '\0'; s++) {
+		if (*s == ':')
+			continue;
+		if (ca_hexval(*s) < 0 || n + 1 >= sizeof(digits))
+			return -1;
+		digits[n++] = *s;
+	}
+	if (n == 0 || (n + 1) / 2 > 20)
+		return -1;
+	if (n % 2 == 1)
+		out[o++] = (uint8_t)ca_hexval(digits[0]);
+	for (size_t i = n % 2; i < n; i += 2)
+		out[o++] = (uint8_t)(ca_hexval(digits[i]) << 4 | ca_hexval(digits[i + 1]));
+	*len = o;
+	return 0;
+}
+
+static void
+ca_hex(const uint8_t *p, size_t n, char *out)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n && i < 20; i++)
+		snprintf(out + 2 * i, 3, "%02X", p[i]);
+}
+
+static const char *
+ca_reason_name(int r)
+{
+	return r >= 0 && (size_t)r < NREASONS && *ca_reasons[r] ? ca_reasons[r] : "unknown";
+}
+
+static int
+ca_reason_parse(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s != '\0' && *end == '\0')
+		return v >= 0 && v <= 255 ? (int)v : -1;
+	for (size_t i = 0; i < NREASONS; i++)
+		if (*ca_reasons[i] && strcmp(s, ca_reasons[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+ca_time(uint64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+		snprintf(out, 32, "-");
+	else
+		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+ca_list(ctl_t *x, int argc, char **argv)
+{
+	const uint8_t *p;
+	size_t pos = 0, len;
+	stb_error_t err;
+	cJSON *arr;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 512);
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			x->json = 1;
+		else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+			tlv_put_str(&b, STB_TLV_DEVICE_ID, argv[++i]);
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+			tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)strtoul(argv[++i], NULL, 10));
+		else {
+			buf_free(&b);
+			return ca_usage();
+		}
+	}
+	rc = stbc_call(x->c, STB_MSG_CA_LIST, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	arr = cJSON_CreateArray();
+	if (!x->json)
+		printf("%-32s %-14s %-24s %-24s %-8s %-20s %s\n", "SERIAL", "PROFILE", "DEVICE",
+		       "CERT", "STATE", "NOT_AFTER", "SUBJECT");
+	while (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1) {
+		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
+		char na[32];
+		if (o == NULL)
+			continue;
+		if (x->json) {
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		ca_time((uint64_t)ctl_jnum(o, "not_after"), na);
+		printf("%-32s %-14s %-24s %-24s %-8s %-20s %s\n", ctl_jstr(o, "serial"),
+		       ctl_jstr(o, "profile"), ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
+		       ctl_jstr(o, "state"), na, ctl_jstr(o, "subject"));
+		cJSON_Delete(o);
+	}
+	if (x->json)
+		return ctl_print_json(arr);
+	cJSON_Delete(arr);
+	return 0;
+}
+
+static int
+ca_status(ctl_t *x, int argc, char **argv)
+{
+	uint8_t serial[20], state = 2, reason = 0;
+	uint64_t na = 0, at = 0;
+	char hex[41], dev[STB_ID_MAX + 1] = "", cid[STB_ID_MAX + 1] = "", t1[32], t2[32];
+	size_t len;
+	stb_error_t err;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			x->json = 1;
+		else
+			return ca_usage();
+	if (argc < 1 || ca_serial(argv[0], serial, &len) == -1) {
+		fprintf(stderr, "stbctl: ca status: SERIAL must be hex\n");
+		return 2;
+	}
+	buf_init(&b, 64);
+	tlv_put(&b, STB_TLV_CERT_SERIAL, serial, len);
+	rc = stbc_call(x->c, STB_MSG_CA_STATUS, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	msg_get_u8(&m, TLV_IX_CERT_STATE, &state);
+	msg_get_u64(&m, TLV_IX_NOT_AFTER, &na);
+	msg_get_u64(&m, TLV_IX_REVOKED_AT, &at);
+	msg_get_u8(&m, TLV_IX_REVOKE_REASON, &reason);
+	msg_get_str(&m, TLV_IX_DEVICE_ID, dev, sizeof(dev));
+	msg_get_str(&m, TLV_IX_CERT_ID, cid, sizeof(cid));
+	ca_hex(serial, len, hex);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "serial", hex);
+		cJSON_AddStringToObject(o, "state", state < 4 ? ca_states[state] : "?");
+		if (na)
+			cJSON_AddNumberToObject(o, "not_after", (double)na);
+		if (at) {
+			cJSON_AddNumberToObject(o, "revoked_at", (double)at);
+			cJSON_AddStringToObject(o, "reason", ca_reason_name(reason));
+		}
+		if (*dev)
+			cJSON_AddStringToObject(o, "device_id", dev);
+		if (*cid)
+			cJSON_AddStringToObject(o, "cert_id", cid);
+		return ctl_print_json(o);
+	}
+	ca_time(na, t1);
+	ca_time(at, t2);
+	printf("%-12s %s\n%-12s %s\n", "serial", hex, "state", state < 4 ? ca_states[state] : "?");
+	if (na)
+		printf("%-12s %s\n", "not_after", t1);
+	if (at)
+		printf("%-12s %s (%s)\n", "revoked_at", t2, ca_reason_name(reason));
+	if (*dev)
+		printf("%-12s %s\n", "device", dev);
+	if (*cid)
+		printf("%-12s %s\n", "cert", cid);
+	return 0;
+}
+
+static int
+ca_revoke(ctl_t *x, int argc, char **argv)
+{
+	uint8_t serial[20];
+	uint64_t at = 0;
+	char hex[41], t[32];
+	int reason = -1, rc;
+	size_t len;
+	stb_error_t err;
+	buf_t b;
+	msg_t m;
+
+	if (argc < 1 || ca_serial(argv[0], serial, &len) == -1) {
+		fprintf(stderr, "stbctl: ca revoke: SERIAL must be hex\n");
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			x->json = 1;
+		else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc &&
+		         (reason = ca_reason_parse(argv[++i])) >= 0)
+			continue;
+		else {
+			fprintf(stderr, "stbctl: ca revoke SERIAL [--reason N|name]\n");
+			return 2;
+		}
+	}
+	buf_init(&b, 64);
+	tlv_put(&b, STB_TLV_CERT_SERIAL, serial, len);
+	if (reason >= 0)
+		tlv_put_u8(&b, STB_TLV_REVOKE_REASON, (uint8_t)reason);
+	rc = stbc_call(x->c, STB_MSG_CA_REVOKE, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	msg_get_u64(&m, TLV_IX_REVOKED_AT, &at);
+	ca_hex(serial, len, hex);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "serial", hex);
+		cJSON_AddStringToObject(o, "state", "revoked");
+		cJSON_AddNumberToObject(o, "revoked_at", (double)at);
+		cJSON_AddStringToObject(o, "reason", ca_reason_name(reason < 0 ? 0 : reason));
+		return ctl_print_json(o);
+	}
+	ca_time(at, t);
+	printf("%s revoked at %s (%s)\n", hex, t, ca_reason_name(reason < 0 ? 0 : reason));
+	return 0;
+}
+
+/* A CSR file, PEM or DER, as DER. */
+static int
+ca_read_csr(const char *path, unsigned char **der, int *len)
+{
+	BIO *bio = BIO_new_file(path, "rb");
+	X509_REQ *req;
+
+	if (bio == NULL)
+		return -1;
+	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	if (req == NULL) {
+		(void)BIO_reset(bio);
+		req = d2i_X509_REQ_bio(bio, NULL);
+	}
+	BIO_free(bio);
+	if (req == NULL)
+		return -1;
+	*der = NULL;
+	*len = i2d_X509_REQ(req, der);
+	X509_REQ_free(req);
+	return *len > 0 ? 0 : -1;
+}
+
+/* The certificate and its chain as PEM. */
+static int
+ca_write_pem(FILE *f, const msg_t *m)
+{
+	const uint8_t *p;
+	size_t len, pos = 0;
+	int tix = TLV_IX_CERT_DER;
+
+	if (msg_get_bytes(m, tix, &p, &len) == -1)
+		return -1;
+	for (;;) {
+		const unsigned char *q = p;
+		X509 *c = d2i_X509(NULL, &q, (long)len);
+		int ok = c != NULL && PEM_write_X509(f, c) == 1;
+		X509_free(c);
+		if (!ok)
+			return -1;
+		if (msg_next(m, TLV_IX_CHAIN_DER, &pos, &p, &len) != 1)
+			return 0;
+	}
+}
+
+static int
+ca_issue(ctl_t *x, int argc, char **argv)
+{
+	const char *csr = NULL, *profile = NULL, *dev = NULL, *cid = NULL, *out = NULL;
+	unsigned long validity = 0;
+	unsigned char *der = NULL;
+	const uint8_t *serial;
+	size_t slen;
+	uint64_t na = 0;
+	char hex[41], t[32];
+	stb_error_t err;
+	int dlen, rc, toolong;
+	FILE *f;
+	buf_t b;
+	msg_t m;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--json") == 0)
+			x->json = 1;
+		else if (v == NULL)
+			return ca_usage();
+		else if (strcmp(a, "--csr") == 0)
+			csr = argv[++i];
+		else if (strcmp(a, "--profile") == 0)
+			profile = argv[++i];
+		else if (strcmp(a, "--device") == 0)
+			dev = argv[++i];
+		else if (strcmp(a, "--cert-id") == 0)
+			cid = argv[++i];
+		else if (strcmp(a, "--validity") == 0)
+			validity = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(a, "--out") == 0)
+			out = argv[++i];
+		else
+			return ca_usage();
+	}
+	if (csr == NULL || profile == NULL)
+		return ca_usage();
+	if (ca_read_csr(csr, &der, &dlen) == -1) {
+		fprintf(stderr, "stbctl: %s: not a PEM or DER certificate request\n", csr);
+		return 1;
+	}
+	buf_init(&b, 16384);
+	tlv_put(&b, STB_TLV_CSR_DER, der, (size_t)dlen);
+	OPENSSL_free(der);
+	tlv_put_str(&b, STB_TLV_CERT_PROFILE, profile);
+	if (dev != NULL)
+		tlv_put_str(&b, STB_TLV_DEVICE_ID, dev);
+	if (cid != NULL)
+		tlv_put_str(&b, STB_TLV_CERT_ID, cid);
+	if (validity > 0)
+		tlv_put_u32(&b, STB_TLV_VALIDITY_S, (uint32_t)validity);
+	toolong = b.failed;
+	rc = toolong ? -1 : stbc_call(x->c, STB_MSG_CA_ISSUE, &b, &m, &err);
+	buf_free(&b);
+	if (toolong) {
+		fprintf(stderr, "stbctl: request too large or an argument too long\n");
+		return 2;
+	}
+	if (rc == -1)
+		return ctl_fail(&err);
+	msg_get_bytes(&m, TLV_IX_CERT_SERIAL, &serial, &slen);
+	msg_get_u64(&m, TLV_IX_NOT_AFTER, &na);
+	ca_hex(serial, slen, hex);
+	f = out != NULL ? fopen(out, "w") : NULL;
+	if (out != NULL && f == NULL) {
+		fprintf(stderr, "stbctl: %s: cannot write\n", out);
+		return 1;
+	}
+	if (ca_write_pem(f != NULL ? f : stdout, &m) == -1 || (f != NULL && fclose(f) != 0)) {
+		fprintf(stderr, "stbctl: cannot write the certificate\n");
+		return 1;
+	}
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "serial", hex);
+		cJSON_AddNumberToObject(o, "not_after", (double)na);
+		if (out != NULL)
+			cJSON_AddStringToObject(o, "file", out);
+		return ctl_print_json(o);
+	}
+	ca_time(na, t);
+	fprintf(out != NULL ? stdout : stderr, "issued serial %s until %s%s%s\n", hex, t,
+	        out ? " into " : "", out ? out : "");
+	return 0;
+}
 
 int
 ctl_ca(ctl_t *x, int argc, char **argv)
 {
-	(void)x;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "stbctl: ca: no commands yet\n");
-	return 2;
+	if (argc >= 1 && strcmp(argv[0], "list") == 0)
+		return ca_list(x, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[0], "status") == 0)
+		return ca_status(x, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[0], "revoke") == 0)
+		return ca_revoke(x, argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "issue") == 0)
+		return ca_issue(x, argc - 1, argv + 1);
+	return ca_usage();
 }

@@ -1,16 +1,497 @@
-/* cp: stbctl commands (being written). */
+/* cp: stbctl commands for cert-proxyd. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "ctl.h"
+#include "stbc.h"
+#include "tlv.h"
 
-const char ctl_cp_usage[] = "cert-proxyd: (no commands yet)\n";
+#define IMPORT_FILE_MAX (64 * 1024 * 1024)
+#define SECRET_MAX      64
+
+const char ctl_cp_usage[] =
+    "cert-proxyd:\n"
+    "  cp import FILE         add or replace STBs: CSV device_id,secret_hex[,enabled]\n"
+    "                         or a JSON array of {device_id, secret_hex, enabled}\n"
+    "  cp stbs [--limit N]    registered STBs (no secrets)\n"
+    "  cp certs [--device ID] [--limit N]  stored certificates\n"
+    "  cp show CERT_ID [--pem]  one certificate (--pem: the certificate itself)\n"
+    "  cp revoke CERT_ID [--reason N]  revoke at ca-authd and mark revoked\n"
+    "  cp pending [--limit N] certificate updates waiting for their STB\n"
+    "  cp scan                run the validity scanner now\n";
+
+/* ---- import ---- */
+
+static int
+unhex(const char *s, size_t n, uint8_t *out, size_t cap, size_t *len)
+{
+	if (n % 2 != 0 || n / 2 > cap)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		int v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = s[2 * i + (size_t)k];
+			int d = c >= '0' && c <= '9'   ? c - '0'
+			        : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			        : c >= 'A' && c <= 'F' ? c - 'A' + 10
+			                               : -1;
+			if (d < 0)
+				return -1;
+			v = v * 16 + d;
+		}
+		out[i] = (uint8_t)v;
+	}
+	*len = n / 2;
+	return 0;
+}
+
+static int
+import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled, const char *where)
+{
+	uint8_t secret[SECRET_MAX];
+	size_t slen = 0;
+	stb_error_t err;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	if (unhex(hex, hexlen, secret, sizeof(secret), &slen) == -1 || slen < 16) {
+		fprintf(stderr, "stbctl: %s: secret of %s is not 16..64 bytes of hex\n", where, id);
+		return -1;
+	}
+	buf_init(&b, 512);
+	tlv_put_str(&b, STB_TLV_DEVICE_ID, id);
+	tlv_put(&b, STB_TLV_DEVICE_SECRET, secret, slen);
+	tlv_put_u8(&b, STB_TLV_ENABLED, (uint8_t)enabled);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	rc = b.failed ? -1 : stbc_call(x->c, STB_MSG_CP_STB_IMPORT, &b, &m, &err);
+	buf_wipe(&b);
+	if (rc == -1) {
+		if (b.failed)
+			fprintf(stderr, "stbctl: %s: device ID %s too long\n", where, id);
+		else
+			fprintf(stderr, "stbctl: %s: %s: %s: %s\n", where, id,
+			        stb_status_name(err.status), err.message);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+enabled_word(const char *s, size_t n)
+{
+	if ((n == 1 && *s == '1') || (n == 4 && strncmp(s, "true", 4) == 0) ||
+	    (n == 3 && strncmp(s, "yes", 3) == 0))
+		return 1;
+	if ((n == 1 && *s == '0') || (n == 5 && strncmp(s, "false", 5) == 0) ||
+	    (n == 2 && strncmp(s, "no", 2) == 0))
+		return 0;
+	return -1;
+}
+
+/* One CSV field with surrounding blanks trimmed. */
+static void
+csv_field(const char **p, const char *end, const char **f, size_t *n)
+{
+	const char *s = *p, *e;
+
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	for (e = s; e < end && *e != ','; e++)
+		;
+	*p = e < end ? e + 1 : e;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	*f = s;
+	*n = (size_t)(e - s);
+}
+
+static int
+import_csv(ctl_t *x, const char *text, size_t len, const char *file, int *ok, int *bad)
+{
+	const char *p = text, *end = text + len;
+
+	for (int line = 1; p < end; line++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *q = p;
+		const char *f[3];
+		size_t n[3] = {0, 0, 0};
+		char id[STB_ID_MAX + 1], where[256];
+		int nf = 0, en = 1;
+
+		while (q < le && nf < 3) {
+			csv_field(&q, le, &f[nf], &n[nf]);
+			nf++;
+		}
+		p = nl ? nl + 1 : end;
+		snprintf(where, sizeof(where), "%s:%d", file, line);
+		if (nf == 0 || n[0] == 0 || f[0][0] == '#')
+			continue;
+		if (line == 1 && n[0] == 9 && strncmp(f[0], "device_id", 9) == 0)
+			continue; /* header */
+		if (nf < 2 || q < le || n[0] > STB_ID_MAX ||
+		    (nf == 3 && (en = enabled_word(f[2], n[2])) < 0)) {
+			fprintf(stderr, "stbctl: %s: want device_id,secret_hex[,enabled]\n", where);
+			(*bad)++;
+			continue;
+		}
+		memcpy(id, f[0], n[0]);
+		id[n[0]] = '\0';
+		if (import_one(x, id, f[1], n[1], en, where) == 0)
+			(*ok)++;
+		else
+			(*bad)++;
+	}
+	return 0;
+}
+
+static int
+import_json(ctl_t *x, const char *text, size_t len, const char *file, int *ok, int *bad)
+{
+	cJSON *arr = cJSON_ParseWithLength(text, len), *o;
+	int i = 0;
+
+	if (!cJSON_IsArray(arr)) {
+		fprintf(stderr, "stbctl: %s: not a JSON array\n", file);
+		cJSON_Delete(arr);
+		return -1;
+	}
+	cJSON_ArrayForEach(o, arr)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "device_id");
+		const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "secret_hex");
+		const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enabled");
+		char where[256];
+		snprintf(where, sizeof(where), "%s[%d]", file, i++);
+		if (!cJSON_IsString(id) || !cJSON_IsString(sh) ||
+		    (en != NULL && !cJSON_IsBool(en) && !cJSON_IsNumber(en))) {
+			fprintf(stderr, "stbctl: %s: want {device_id, secret_hex, enabled}\n",
+			        where);
+			(*bad)++;
+			continue;
+		}
+		if (import_one(x, id->valuestring, sh->valuestring, strlen(sh->valuestring),
+		               en == NULL || cJSON_IsTrue(en) ||
+		                   (cJSON_IsNumber(en) && en->valueint),
+		               where) == 0)
+			(*ok)++;
+		else
+			(*bad)++;
+		OPENSSL_cleanse(sh->valuestring, strlen(sh->valuestring));
+	}
+	cJSON_Delete(arr);
+	return 0;
+}
+
+static int
+cp_import(ctl_t *x, const char *file)
+{
+	FILE *fp = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	int ok = 0, bad = 0, rc;
+	const char *s;
+
+	if (fp == NULL) {
+		fprintf(stderr, "stbctl: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	do {
+		if (len == cap) {
+			char *nt = cap < IMPORT_FILE_MAX
+			               ? realloc(text, (cap = cap ? cap * 2 : 65536) + 1)
+			               : NULL;
+			if (nt == NULL) {
+				fprintf(stderr, "stbctl: %s: too large\n", file);
+				OPENSSL_clear_free(text, len);
+				if (fp != stdin)
+					fclose(fp);
+				return 1;
+			}
+			text = nt;
+		}
+		n = fread(text + len, 1, cap - len, fp);
+		len += n;
+	} while (n > 0);
+	if (fp != stdin)
+		fclose(fp);
+	text[len] = '\0';
+	for (s = text; s < text + len && strchr(" \t\r\n", *s) != NULL; s++)
+		;
+	if (s < text + len && *s == '[')
+		rc = import_json(x, text, len, file, &ok, &bad);
+	else
+		rc = import_csv(x, text, len, file, &ok, &bad);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	if (rc == -1)
+		return 1;
+	if (x->json)
+		printf("{\"imported\": %d, \"failed\": %d}\n", ok, bad);
+	else if (bad)
+		printf("imported %d STB(s), %d failed\n", ok, bad);
+	else
+		printf("imported %d STB(s)\n", ok);
+	return bad ? 1 : 0;
+}
+
+/* ---- lists ---- */
+
+static const char *
+when(double t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+		return "-";
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return out;
+}
+
+enum { L_STBS, L_CERTS, L_PENDING };
+
+static void
+list_head(int kind)
+{
+	if (kind == L_STBS)
+		printf("%-28s %-8s %6s %6s %s\n", "DEVICE", "ENABLED", "CERTS", "ONLINE",
+		       "UPDATED");
+	else if (kind == L_CERTS)
+		printf("%-24s %-20s %-9s %-20s %-9s %s\n", "CERT", "DEVICE", "STATE", "NOT_AFTER",
+		       "PENDING", "SERIAL");
+	else
+		printf("%-24s %-20s %-9s %6s %s\n", "CERT", "DEVICE", "REASON", "ONLINE", "SINCE");
+}
+
+static void
+list_row(int kind, const cJSON *o)
+{
+	char t[32];
+
+	if (kind == L_STBS)
+		printf("%-28s %-8s %6.0f %6.0f %s\n", ctl_jstr(o, "device_id"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "enabled")) ? "yes" : "no",
+		       ctl_jnum(o, "certs"), ctl_jnum(o, "online"),
+		       when(ctl_jnum(o, "updated"), t, sizeof(t)));
+	else if (kind == L_CERTS)
+		printf("%-24s %-20s %-9s %-20s %-9s %s\n", ctl_jstr(o, "cert_id"),
+		       ctl_jstr(o, "device_id"), ctl_jstr(o, "state"),
+		       when(ctl_jnum(o, "not_after"), t, sizeof(t)), ctl_jstr(o, "pending"),
+		       ctl_jstr(o, "serial"));
+	else
+		printf("%-24s %-20s %-9s %6.0f %s\n", ctl_jstr(o, "cert_id"),
+		       ctl_jstr(o, "device_id"), ctl_jstr(o, "reason"), ctl_jnum(o, "online"),
+		       when(ctl_jnum(o, "created"), t, sizeof(t)));
+}
+
+static int
+cp_list(ctl_t *x, uint16_t type, const buf_t *req, int kind)
+{
+	const uint8_t *p;
+	size_t pos = 0, len;
+	stb_error_t err;
+	cJSON *arr;
+	msg_t m;
+
+	if (stbc_call(x->c, type, req, &m, &err) == -1)
+		return ctl_fail(&err);
+	arr = cJSON_CreateArray();
+	if (!x->json)
+		list_head(kind);
+	while (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1) {
+		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
+		if (o == NULL)
+			continue;
+		if (x->json)
+			cJSON_AddItemToArray(arr, o);
+		else {
+			list_row(kind, o);
+			cJSON_Delete(o);
+		}
+	}
+	if (x->json)
+		return ctl_print_json(arr);
+	cJSON_Delete(arr);
+	return 0;
+}
+
+static int
+cp_show(ctl_t *x, const char *id, int pem)
+{
+	const uint8_t *p, *der;
+	size_t pos = 0, len, dl = 0;
+	stb_error_t err;
+	cJSON *o = NULL;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 256);
+	tlv_put_str(&b, STB_TLV_CERT_ID, id);
+	rc = b.failed ? -1 : stbc_call(x->c, STB_MSG_CP_CERT_SHOW, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return b.failed ? (fprintf(stderr, "stbctl: cert ID too long\n"), 2)
+		                : ctl_fail(&err);
+	if (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1)
+		o = cJSON_ParseWithLength((const char *)p, len);
+	if (o == NULL) {
+		fprintf(stderr, "stbctl: cert-proxyd sent no entry\n");
+		return 1;
+	}
+	if (pem) {
+		X509 *xc;
+		msg_get_bytes(&m, TLV_IX_CERT_DER, &der, &dl);
+		xc = dl > 0 ? d2i_X509(NULL, &der, (long)dl) : NULL;
+		rc = xc != NULL && PEM_write_X509(stdout, xc) == 1 ? 0 : 1;
+		X509_free(xc);
+		cJSON_Delete(o);
+		if (rc)
+			fprintf(stderr, "stbctl: the certificate does not parse\n");
+		return rc;
+	}
+	if (x->json)
+		return ctl_print_json(o);
+	for (cJSON *it = o->child; it != NULL; it = it->next) {
+		char t[32];
+		if (cJSON_IsString(it))
+			printf("%-14s %s\n", it->string, it->valuestring);
+		else if (strcmp(it->string, "not_after") == 0 ||
+		         strcmp(it->string, "issued_at") == 0 ||
+		         strcmp(it->string, "revoked_at") == 0)
+			printf("%-14s %s\n", it->string, when(it->valuedouble, t, sizeof(t)));
+		else
+			printf("%-14s %.0f\n", it->string, it->valuedouble);
+	}
+	cJSON_Delete(o);
+	return 0;
+}
+
+static int
+cp_revoke(ctl_t *x, const char *id, int reason)
+{
+	stb_error_t err;
+	uint64_t at = 0;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 256);
+	tlv_put_str(&b, STB_TLV_CERT_ID, id);
+	if (reason >= 0)
+		tlv_put_u8(&b, STB_TLV_REVOKE_REASON, (uint8_t)reason);
+	rc = b.failed ? -1 : stbc_call(x->c, STB_MSG_CP_CERT_REVOKE, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return b.failed ? (fprintf(stderr, "stbctl: cert ID too long\n"), 2)
+		                : ctl_fail(&err);
+	msg_get_u64(&m, TLV_IX_REVOKED_AT, &at);
+	if (x->json)
+		printf("{\"cert_id\": \"%s\", \"revoked_at\": %llu}\n", id, (unsigned long long)at);
+	else
+		printf("%s revoked at %llu\n", id, (unsigned long long)at);
+	return 0;
+}
+
+static int
+cp_scan(ctl_t *x)
+{
+	stb_error_t err;
+	msg_t m;
+
+	if (stbc_call(x->c, STB_MSG_CP_SCAN_NOW, NULL, &m, &err) == -1)
+		return ctl_fail(&err);
+	printf(x->json ? "{\"status\": \"OK\"}\n" : "scan done\n");
+	return 0;
+}
+
+static int
+cp_usage(void)
+{
+	fprintf(stderr, "usage: stbctl [options] cp COMMAND\n%s", ctl_cp_usage);
+	return 2;
+}
+
+/* Options after the command word: --json, --limit N, --device ID,
+ * --reason N, --pem; what each command takes is checked by the caller. */
+typedef struct cp_opts {
+	long limit;
+	const char *device;
+	int reason;
+	int pem;
+	const char *arg; /* the one positional argument */
+	int nargs;
+} cp_opts_t;
+
+static int
+cp_parse(ctl_t *x, int argc, char **argv, cp_opts_t *o)
+{
+	*o = (cp_opts_t){-1, NULL, -1, 0, NULL, 0};
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (strcmp(argv[i], "--json") == 0)
+			x->json = 1;
+		else if (strcmp(argv[i], "--pem") == 0)
+			o->pem = 1;
+		else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+			o->device = argv[++i];
+		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+			o->limit = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || o->limit < 1 || o->limit > 1000000)
+				return -1;
+		} else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+			o->reason = (int)strtol(argv[++i], &end, 10);
+			if (*end != '\0' || o->reason < 0 || o->reason > 10)
+				return -1;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return -1;
+		else {
+			o->arg = argv[i];
+			o->nargs++;
+		}
+	}
+	return 0;
+}
 
 int
 ctl_cp(ctl_t *x, int argc, char **argv)
 {
-	(void)x;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "stbctl: cp: no commands yet\n");
-	return 2;
+	cp_opts_t o;
+	buf_t b;
+	int rc;
+
+	if (argc < 1 || cp_parse(x, argc, argv, &o) == -1)
+		return cp_usage();
+	if (strcmp(argv[0], "import") == 0 && o.nargs == 1)
+		return cp_import(x, o.arg);
+	if (strcmp(argv[0], "show") == 0 && o.nargs == 1)
+		return cp_show(x, o.arg, o.pem);
+	if (strcmp(argv[0], "revoke") == 0 && o.nargs == 1)
+		return cp_revoke(x, o.arg, o.reason);
+	if (strcmp(argv[0], "scan") == 0 && o.nargs == 0)
+		return cp_scan(x);
+	if (o.nargs != 0)
+		return cp_usage();
+	buf_init(&b, 256);
+	if (o.limit > 0)
+		tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)o.limit);
+	if (strcmp(argv[0], "stbs") == 0)
+		rc = cp_list(x, STB_MSG_CP_STB_LIST, &b, L_STBS);
+	else if (strcmp(argv[0], "certs") == 0) {
+		if (o.device != NULL)
+			tlv_put_str(&b, STB_TLV_DEVICE_ID, o.device);
+		rc = b.failed ? 2 : cp_list(x, STB_MSG_CP_CERT_LIST, &b, L_CERTS);
+	} else if (strcmp(argv[0], "pending") == 0)
+		rc = cp_list(x, STB_MSG_CP_PENDING_LIST, &b, L_PENDING);
+	else
+		rc = cp_usage();
+	buf_free(&b);
+	return rc;
 }

@@ -1,16 +1,355 @@
-/* gw: stbctl commands (being written). */
+/* gw: stbctl commands for media-gw: subscribers and access tokens. */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ctl.h"
+#include "stbc.h"
+#include "tlv.h"
 
-const char ctl_gw_usage[] = "media-gw: (no commands yet)\n";
+#define IMPORT_FILE_MAX (64 * 1024 * 1024)
+
+const char ctl_gw_usage[] =
+    "media-gw:\n"
+    "  gw import FILE         add or replace subscribers: CSV lines\n"
+    "                         device_id,cert_id[,active|suspended] or a JSON array of\n"
+    "                         {\"device_id\", \"cert_id\", \"state\"}\n"
+    "  gw subs [--limit N]    subscribers\n"
+    "  gw introspect TOKEN_HEX  is an access token active, and whose is it\n";
+
+/* ---- import ---- */
+
+static int
+gw_import_one(ctl_t *x, const char *device_id, const char *cert_id, int active, const char *where)
+{
+	stb_error_t err;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 512);
+	tlv_put_str(&b, STB_TLV_DEVICE_ID, device_id);
+	tlv_put_str(&b, STB_TLV_CERT_ID, cert_id);
+	tlv_put_u8(&b, STB_TLV_ENABLED, (uint8_t)active);
+	if (b.failed) {
+		buf_free(&b);
+		fprintf(stderr, "stbctl: %s: identifier too long\n", where);
+		return -1;
+	}
+	rc = stbc_call(x->c, STB_MSG_GW_SUB_IMPORT, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1) {
+		fprintf(stderr, "stbctl: %s: %s: %s\n", where, stb_status_name(err.status),
+		        err.message);
+		/* a dropped connection fails every later row the same way */
+		return err.status == STB_UNAVAILABLE || err.status == STB_TIMEOUT ? -2 : -1;
+	}
+	return 0;
+}
+
+/* "active" / "suspended" (and 1 / 0); -1 otherwise. */
+static int
+gw_state(const char *s)
+{
+	if (s == NULL || *s == '\0' || strcmp(s, "active") == 0 || strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "suspended") == 0 || strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+static char *
+gw_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static void
+gw_tally(int rc, size_t *ok, size_t *bad)
+{
+	if (rc == 0)
+		(*ok)++;
+	else
+		(*bad)++;
+}
+
+static int
+gw_import_csv(ctl_t *x, char *text, size_t *ok, size_t *bad)
+{
+	size_t lineno = 0;
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char where[64], *f[4] = {NULL, NULL, NULL, NULL}, *p = line;
+		int n = 0, active, rc;
+
+		lineno++;
+		line = gw_trim(line);
+		if (*line == '\0' || *line == '#')
+			continue;
+		for (;;) {
+			char *comma = strchr(p, ',');
+			if (comma != NULL)
+				*comma = '\0';
+			f[n++] = gw_trim(p);
+			if (comma == NULL || n == 4)
+				break;
+			p = comma + 1;
+		}
+		snprintf(where, sizeof(where), "line %zu", lineno);
+		if (lineno == 1 && strcmp(f[0], "device_id") == 0)
+			continue; /* a header */
+		if (n < 2 || n > 3 || *f[0] == '\0' || (active = gw_state(f[2])) == -1) {
+			fprintf(stderr, "stbctl: %s: want device_id,cert_id[,active|suspended]\n",
+			        where);
+			(*bad)++;
+			continue;
+		}
+		if ((rc = gw_import_one(x, f[0], f[1], active, where)) == -2)
+			return -1;
+		gw_tally(rc, ok, bad);
+	}
+	return 0;
+}
+
+static int
+gw_import_json(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
+{
+	cJSON *arr = cJSON_ParseWithLength(text, len), *o;
+	size_t i = 0;
+	int rc = 0;
+
+	if (!cJSON_IsArray(arr)) {
+		cJSON_Delete(arr);
+		fprintf(stderr, "stbctl: not a JSON array of subscribers\n");
+		return -1;
+	}
+	cJSON_ArrayForEach(o, arr)
+	{
+		const cJSON *dv = cJSON_GetObjectItemCaseSensitive(o, "device_id");
+		const cJSON *cv = cJSON_GetObjectItemCaseSensitive(o, "cert_id");
+		const cJSON *sv = cJSON_GetObjectItemCaseSensitive(o, "state");
+		const cJSON *av = cJSON_GetObjectItemCaseSensitive(o, "active");
+		char where[64];
+		int active = 1, r;
+
+		snprintf(where, sizeof(where), "entry %zu", i++);
+		if (cJSON_IsString(sv))
+			active = gw_state(sv->valuestring);
+		else if (cJSON_IsBool(av))
+			active = cJSON_IsTrue(av);
+		else if (sv != NULL || av != NULL)
+			active = -1;
+		if (!cJSON_IsString(dv) || !cJSON_IsString(cv) || active == -1) {
+			fprintf(stderr,
+			        "stbctl: %s: want {\"device_id\": ID, \"cert_id\": ID, "
+			        "\"state\": \"active\"|\"suspended\"}\n",
+			        where);
+			(*bad)++;
+			continue;
+		}
+		if ((r = gw_import_one(x, dv->valuestring, cv->valuestring, active, where)) == -2) {
+			rc = -1;
+			break;
+		}
+		gw_tally(r, ok, bad);
+	}
+	cJSON_Delete(arr);
+	return rc;
+}
+
+static char *
+gw_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	size_t cap = 0, n = 0;
+
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			char *nt;
+			if (cap >= IMPORT_FILE_MAX ||
+			    (nt = realloc(text, cap ? cap * 2 : 65536)) == NULL)
+				break;
+			text = nt;
+			cap = cap ? cap * 2 : 65536;
+		}
+		size_t got = fread(text + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f) || !feof(f))
+				break;
+			fclose(f);
+			text[n] = '\0';
+			*len = n;
+			return text;
+		}
+	}
+	fclose(f);
+	free(text);
+	return NULL;
+}
+
+static int
+gw_import(ctl_t *x, const char *path)
+{
+	size_t len = 0, ok = 0, bad = 0;
+	char *text = gw_slurp(path, &len), *p;
+	int rc;
+
+	if (text == NULL) {
+		fprintf(stderr, "stbctl: cannot read %s (or larger than %d MiB)\n", path,
+		        IMPORT_FILE_MAX >> 20);
+		return 1;
+	}
+	for (p = text; isspace((unsigned char)*p); p++)
+		;
+	rc =
+	    *p == '[' ? gw_import_json(x, text, len, &ok, &bad) : gw_import_csv(x, text, &ok, &bad);
+	free(text);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "imported", (double)ok);
+		cJSON_AddNumberToObject(o, "failed", (double)bad);
+		ctl_print_json(o);
+	} else
+		printf("imported %zu subscriber(s), %zu failed\n", ok, bad);
+	return rc == 0 && bad == 0 ? 0 : 1;
+}
+
+/* ---- listing, introspection ---- */
+
+static int
+gw_subs(ctl_t *x, const buf_t *req)
+{
+	const uint8_t *p;
+	size_t pos = 0, len;
+	stb_error_t err;
+	msg_t m;
+	cJSON *arr;
+
+	if (stbc_call(x->c, STB_MSG_GW_SUB_LIST, req, &m, &err) == -1)
+		return ctl_fail(&err);
+	arr = cJSON_CreateArray();
+	if (!x->json)
+		printf("%-32s %-32s %-10s %s\n", "DEVICE", "CERT", "STATE", "UPDATED");
+	while (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1) {
+		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
+		if (o == NULL)
+			continue;
+		if (x->json) {
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		printf("%-32s %-32s %-10s %.0f\n", ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
+		       ctl_jstr(o, "state"), ctl_jnum(o, "updated"));
+		cJSON_Delete(o);
+	}
+	if (x->json)
+		return ctl_print_json(arr);
+	cJSON_Delete(arr);
+	return 0;
+}
+
+static int
+gw_unhex(const char *hex, uint8_t *out, size_t want)
+{
+	if (strlen(hex) != 2 * want)
+		return -1;
+	for (size_t i = 0; i < want; i++) {
+		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static int
+gw_introspect(ctl_t *x, const char *hex)
+{
+	uint8_t tok[32];
+	char device[STB_ID_MAX + 1] = "-", cert[STB_ID_MAX + 1] = "-";
+	uint64_t expires = 0;
+	uint8_t active = 0;
+	stb_error_t err;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	if (gw_unhex(hex, tok, sizeof(tok)) == -1) {
+		fprintf(stderr, "stbctl: a token is 64 hex digits\n");
+		return 2;
+	}
+	buf_init(&b, 64);
+	tlv_put(&b, STB_TLV_ACCESS_TOKEN, tok, sizeof(tok));
+	OPENSSL_cleanse(tok, sizeof(tok));
+	rc = stbc_call(x->c, STB_MSG_GW_TOKEN_INTROSPECT, &b, &m, &err);
+	buf_wipe(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	msg_get_u8(&m, TLV_IX_TOKEN_ACTIVE, &active);
+	msg_get_str(&m, TLV_IX_DEVICE_ID, device, sizeof(device));
+	msg_get_str(&m, TLV_IX_CERT_ID, cert, sizeof(cert));
+	msg_get_u64(&m, TLV_IX_TOKEN_EXPIRES, &expires);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "active", active == 1);
+		if (active == 1) {
+			cJSON_AddStringToObject(o, "device_id", device);
+			cJSON_AddStringToObject(o, "cert_id", cert);
+			cJSON_AddNumberToObject(o, "expires", (double)expires);
+		}
+		return ctl_print_json(o);
+	}
+	if (active == 1)
+		printf("active device=%s cert=%s expires=%llu\n", device, cert,
+		       (unsigned long long)expires);
+	else
+		printf("inactive\n");
+	return 0;
+}
 
 int
 ctl_gw(ctl_t *x, int argc, char **argv)
 {
-	(void)x;
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "stbctl: gw: no commands yet\n");
-	return 2;
+	buf_t b;
+	int rc = 2;
+
+	buf_init(&b, 64);
+	for (int i = 1; i < argc; i++) /* --json anywhere after the verb */
+		if (strcmp(argv[i], "--json") == 0) {
+			x->json = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i - 1) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	if (argc == 2 && strcmp(argv[0], "import") == 0)
+		rc = gw_import(x, argv[1]);
+	else if (argc == 2 && strcmp(argv[0], "introspect") == 0)
+		rc = gw_introspect(x, argv[1]);
+	else if (argc >= 1 && strcmp(argv[0], "subs") == 0 &&
+	         (argc == 1 || (argc == 3 && strcmp(argv[1], "--limit") == 0))) {
+		if (argc == 3)
+			tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)strtoul(argv[2], NULL, 10));
+		rc = gw_subs(x, &b);
+	} else
+		fprintf(stderr, "stbctl: gw import FILE | subs [--limit N] | introspect TOKEN_HEX "
+		                "(each with --json)\n");
+	buf_free(&b);
+	return rc;
 }

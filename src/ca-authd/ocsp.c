@@ -1,0 +1,242 @@
+/*
+ * ocsp: an RFC 6960 responder on the HTTP listener, POST /ocsp and
+ * GET /ocsp/<url-encoded base64 request>.  Answers are signed by the
+ * delegated responder certificate (id-kp-OCSPSigning, ocsp-nocheck) and
+ * carry it and the issuing CA, so a client with only the root can check
+ * them.  A nonce in the request comes back in the answer.
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca.h"
+#include "log.h"
+
+#define OCSP_MAX_IDS 16
+
+static int
+ocsp_encode(OCSP_RESPONSE *r, uint8_t **out, size_t *len, err_t *err)
+{
+	unsigned char *p = NULL;
+	int n = r ? i2d_OCSP_RESPONSE(r, &p) : -1;
+
+	if (n <= 0 || (*out = malloc((size_t)n)) == NULL) {
+		OPENSSL_free(p);
+		return err_set(err, STB_INTERNAL, "cannot encode an OCSP response");
+	}
+	memcpy(*out, p, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(p);
+	return 0;
+}
+
+/* A refusal without a signed body (malformedRequest, tryLater, ...). */
+static int
+ocsp_refuse(int status, uint8_t **out, size_t *len, err_t *err)
+{
+	OCSP_RESPONSE *r = OCSP_response_create(status, NULL);
+	int rc = ocsp_encode(r, out, len, err);
+
+	OCSP_RESPONSE_free(r);
+	return rc;
+}
+
+/* One CertID: good, revoked or unknown; -1 when the store fails. */
+static int
+ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME *thisupd,
+         ASN1_TIME *nextupd, err_t *err)
+{
+	ASN1_OBJECT *md_oid = NULL;
+	ASN1_INTEGER *serial = NULL;
+	OCSP_CERTID *ours = NULL;
+	const EVP_MD *md;
+	uint8_t sb[CA_SERIAL_MAX];
+	BIGNUM *bn = NULL;
+	certdb_row_t row;
+	ASN1_TIME *rt = NULL;
+	int status = V_OCSP_CERTSTATUS_UNKNOWN, reason = -1, rc = 0, n;
+
+	OCSP_id_get0_info(NULL, &md_oid, NULL, &serial, cid);
+	/* only this CA's certificates are known here */
+	if ((md = EVP_get_digestbyobj(md_oid)) != NULL &&
+	    (ours = OCSP_cert_to_id(md, NULL, ca->pki.issuing)) != NULL &&
+	    OCSP_id_issuer_cmp(ours, cid) == 0 && (bn = ASN1_INTEGER_to_BN(serial, NULL)) != NULL &&
+	    !BN_is_negative(bn) && BN_num_bytes(bn) <= CA_SERIAL_MAX) {
+		n = BN_bn2bin(bn, sb);
+		if (n == 0)
+			sb[n++] = 0;
+		rc = certdb_get(c, sb, (size_t)n, &row, NULL, err);
+		if (rc == 0 && row.revoked) {
+			status = V_OCSP_CERTSTATUS_REVOKED;
+			reason = row.reason == 0 ? -1 : row.reason;
+			rt = ASN1_TIME_set(NULL, (time_t)row.revoked_at);
+		} else if (rc == 0)
+			status = V_OCSP_CERTSTATUS_GOOD;
+	}
+	BN_free(bn);
+	OCSP_CERTID_free(ours);
+	if (rc == -1)
+		return -1;
+	rc = OCSP_basic_add1_status(bs, cid, status, reason, rt, thisupd, nextupd) != NULL
+	         ? 0
+	         : err_set(err, STB_INTERNAL, "cannot add an OCSP status");
+	ASN1_TIME_free(rt);
+	return rc;
+}
+
+static int
+ocsp_sign(ca_t *ca, OCSP_BASICRESP *bs, uint8_t **out, size_t *len, err_t *err)
+{
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	OCSP_RESPONSE *r = NULL;
+	int rc = -1;
+
+	if (certs == NULL || !sk_X509_push(certs, ca->pki.issuing) ||
+	    OCSP_basic_sign(bs, ca->pki.ocsp, ca->pki.ocsp_key, EVP_sha256(), certs, 0) != 1)
+		err_set(err, STB_INTERNAL, "cannot sign the OCSP response");
+	else if ((r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) != NULL)
+		rc = ocsp_encode(r, out, len, err);
+	else
+		err_set(err, STB_INTERNAL, "cannot build the OCSP response");
+	OCSP_RESPONSE_free(r);
+	sk_X509_free(certs); /* the certificates stay the CA's */
+	return rc;
+}
+
+int
+ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now, uint8_t **rsp,
+             size_t *rsp_len, err_t *err)
+{
+	const unsigned char *p = req;
+	OCSP_REQUEST *oreq = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	ASN1_TIME *tu = NULL, *nu = NULL;
+	int n, rc = -1;
+
+	if (!ca->ready)
+		return ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
+	if (len == 0 || len > CA_OCSP_MAX_REQ ||
+	    (oreq = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL || p != req + len ||
+	    (n = OCSP_request_onereq_count(oreq)) <= 0 || n > OCSP_MAX_IDS) {
+		OCSP_REQUEST_free(oreq);
+		ERR_clear_error();
+		return ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, rsp, rsp_len, err);
+	}
+	if ((bs = OCSP_BASICRESP_new()) == NULL ||
+	    (tu = ASN1_TIME_set(NULL, (time_t)now)) == NULL ||
+	    (nu = ASN1_TIME_set(NULL, (time_t)(now + ca->conf->ocsp_validity_s))) == NULL) {
+		err_set(err, STB_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		OCSP_ONEREQ *one = OCSP_request_onereq_get0(oreq, i);
+		if (ocsp_one(ca, c, bs, OCSP_onereq_get0_id(one), tu, nu, err) == -1)
+			goto out;
+	}
+	if (OCSP_copy_nonce(bs, oreq) <= 0) {
+		err_set(err, STB_INTERNAL, "cannot copy the nonce");
+		goto out;
+	}
+	rc = ocsp_sign(ca, bs, rsp, rsp_len, err);
+out:
+	if (rc == -1) {
+		log_warnx("OCSP: %s", err->msg);
+		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_INTERNALERROR, rsp, rsp_len, err);
+	}
+	ERR_clear_error();
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	OCSP_BASICRESP_free(bs);
+	OCSP_REQUEST_free(oreq);
+	return rc;
+}
+
+/* GET: the request is the path after "/ocsp/", URL-encoded base64. */
+static uint8_t *
+ocsp_get_body(struct evhttp_request *req, size_t *len)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	char *b64;
+	size_t b64len = 0;
+	uint8_t *out;
+	EVP_ENCODE_CTX *ctx;
+	int n1 = 0, n2 = 0, ok;
+
+	if (path == NULL || strncmp(path, "/ocsp/", 6) != 0 || strlen(path) > 2 * CA_OCSP_MAX_REQ)
+		return NULL;
+	if ((b64 = evhttp_uridecode(path + 6, 0, &b64len)) == NULL)
+		return NULL;
+	out = malloc(b64len / 4 * 3 + 3);
+	ctx = EVP_ENCODE_CTX_new();
+	ok = out != NULL && ctx != NULL && b64len > 0 && b64len <= INT32_MAX;
+	if (ok) {
+		EVP_DecodeInit(ctx);
+		ok = EVP_DecodeUpdate(ctx, out, &n1, (unsigned char *)b64, (int)b64len) >= 0 &&
+		     EVP_DecodeFinal(ctx, out + n1, &n2) == 1;
+	}
+	EVP_ENCODE_CTX_free(ctx);
+	free(b64);
+	if (!ok) {
+		free(out);
+		return NULL;
+	}
+	*len = (size_t)(n1 + n2);
+	return out;
+}
+
+static uint8_t *
+ocsp_post_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	uint8_t *out;
+
+	if (n == 0 || n > CA_OCSP_MAX_REQ || (out = malloc(n)) == NULL)
+		return NULL;
+	if (evbuffer_remove(in, out, n) != (int)n) {
+		free(out);
+		return NULL;
+	}
+	*len = n;
+	return out;
+}
+
+static void
+ocsp_http(struct evhttp_request *req, void *arg)
+{
+	ca_t *ca = arg;
+	uint8_t *body, *rsp = NULL;
+	size_t len = 0, rsp_len = 0;
+	store_conn_t *c;
+	err_t err;
+	int rc;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST)
+		body = ocsp_post_body(req, &len);
+	else
+		body = ocsp_get_body(req, &len);
+	if (body == NULL)
+		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, &rsp, &rsp_len, &err);
+	else if ((c = store_reader(ca->d->store, &err)) == NULL)
+		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_INTERNALERROR, &rsp, &rsp_len, &err);
+	else
+		rc = ocsp_respond(ca, c, body, len, (int64_t)time(NULL), &rsp, &rsp_len, &err);
+	free(body);
+	if (rc == -1) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	httpd_reply(req, 200, "OK", "application/ocsp-response", rsp, rsp_len);
+	free(rsp);
+}
+
+int
+ocsp_start(ca_t *ca, err_t *err)
+{
+	return httpd_route(ca->d, "/ocsp", EVHTTP_REQ_GET | EVHTTP_REQ_POST, CA_OCSP_MAX_REQ,
+	                   ocsp_http, ca, err);
+}

@@ -1,0 +1,530 @@
+/*
+ * admin: the operator's messages.  STB import seals the device secret
+ * under the KEK with the device ID as associated data; lists never carry
+ * secrets or keys.  A revocation goes to ca-authd first and is recorded
+ * here only once ca-authd has it, guarded by the serial so a renewal in
+ * between is not marked revoked by mistake.
+ */
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cp.h"
+#include "log.h"
+#include "tlv.h"
+
+/* ---- CP_STB_IMPORT ---- */
+
+struct imp {
+	cp_t *cp;
+	srv_req_t *r;
+	char device_id[CP_ID_CAP];
+	char actor[CP_ACTOR_CAP];
+	int enabled;
+	buf_t sealed;
+	uint8_t secret[CP_SECRET_MAX]; /* until the write compared it */
+	size_t slen;
+	int created;
+	int changed; /* the secret is not the stored one */
+};
+
+static void
+imp_free(struct imp *a)
+{
+	cp_t *cp = a->cp;
+
+	buf_wipe(&a->sealed);
+	OPENSSL_cleanse(a, sizeof(*a));
+	free(a);
+	cp_unref(cp);
+}
+
+static int
+imp_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct imp *a = arg;
+	int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *st;
+
+	uint8_t old[CP_SECRET_MAX];
+	char aad[CP_ID_CAP + 8];
+	size_t olen = 0;
+
+	st = store_stmt(c, "SELECT secret FROM stbs WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
+	a->created = sqlite3_step(st) != SQLITE_ROW;
+	/* a new secret ends the sessions the old one opened */
+	a->changed =
+	    !a->created && (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
+	                    sealed_open(a->cp->d->kek, aad, strlen(aad), sqlite3_column_blob(st, 0),
+	                                (size_t)sqlite3_column_bytes(st, 0), old, sizeof(old),
+	                                &olen, NULL) == -1 ||
+	                    olen != a->slen || CRYPTO_memcmp(old, a->secret, olen) != 0);
+	sqlite3_reset(st);
+	OPENSSL_cleanse(old, sizeof(old));
+	OPENSSL_cleanse(a->secret, sizeof(a->secret));
+	st =
+	    store_stmt(c,
+	               "INSERT INTO stbs(device_id, secret, enabled, created, updated) "
+	               "VALUES(?1, ?2, ?3, ?4, ?4) ON CONFLICT(device_id) DO UPDATE SET "
+	               "secret=excluded.secret, enabled=excluded.enabled, updated=excluded.updated",
+	               err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, a->sealed.data, (int)a->sealed.len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, a->enabled);
+	sqlite3_bind_int64(st, 4, now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "import STB", err);
+	return cp_audit(a->cp, c, err, "stb_import", a->actor, "device=%s enabled=%d%s%s",
+	                a->device_id, a->enabled, a->created ? " new" : " replaced",
+	                a->changed ? " secret_changed" : "");
+}
+
+static void
+imp_done(void *arg, const err_t *err)
+{
+	struct imp *a = arg;
+
+	if (err->status != STB_OK)
+		srv_reply_errt(a->r, err);
+	else {
+		/* a disabled box, or one with a new secret, loses its sessions */
+		if (!a->enabled || a->changed)
+			cp_online_kick(a->cp, a->device_id);
+		srv_reply_ok(a->r);
+	}
+	imp_free(a);
+}
+
+static void
+cp_stb_import(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	cp_t *cp = d->priv;
+	struct imp *a = calloc(1, sizeof(*a));
+	char aad[CP_ID_CAP + 8];
+	const uint8_t *secret;
+	size_t slen;
+	uint8_t en = 1;
+	err_t err;
+
+	if (a == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	cp_ref(cp);
+	a->cp = cp;
+	buf_init(&a->sealed, CP_SECRET_MAX + SEALED_OVERHEAD);
+	msg_get_str(m, TLV_IX_DEVICE_ID, a->device_id, sizeof(a->device_id));
+	msg_get_bytes(m, TLV_IX_DEVICE_SECRET, &secret, &slen);
+	msg_get_u8(m, TLV_IX_ENABLED, &en);
+	if (en > 1) {
+		srv_reply_err(r, STB_BAD_REQUEST, "ENABLED must be 0 or 1");
+		imp_free(a);
+		return;
+	}
+	a->enabled = en;
+	memcpy(a->secret, secret, slen);
+	a->slen = slen;
+	cp_actor(r->conn, NULL, a->actor);
+	if (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
+	    sealed_seal(cp->d->kek, aad, strlen(aad), secret, slen, &a->sealed, &err) == -1) {
+		srv_reply_err(r, STB_INTERNAL, "cannot seal the device secret");
+		imp_free(a);
+		return;
+	}
+	if ((a->r = srv_req_defer(r)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		imp_free(a);
+		return;
+	}
+	if (store_write(d->store, srv_req_mbox(r), imp_write, imp_done, a, &err) == -1) {
+		srv_reply_errt(a->r, &err);
+		imp_free(a);
+	}
+}
+
+/* ---- lists ---- */
+
+/* Appends o as one ENTRY (and frees it); -1 when the page is full. */
+static int
+entry_put(buf_t *b, cJSON *o, int tlv)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	int rc = -1;
+
+	cJSON_Delete(o);
+	if (s != NULL && b->len + strlen(s) + STB_TLV_HDR_LEN <= CP_LIST_BYTES)
+		rc = tlv_put_str(b, (uint16_t)tlv, s);
+	free(s);
+	return rc;
+}
+
+static uint32_t
+list_limit(const msg_t *m)
+{
+	uint32_t limit = 1000;
+
+	msg_get_u32(m, TLV_IX_LIMIT, &limit);
+	return limit == 0 || limit > CP_LIST_MAX ? CP_LIST_MAX : limit;
+}
+
+static void
+cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	cp_t *cp = d->priv;
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+
+	if ((c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(c,
+	                     "SELECT s.device_id, s.enabled, s.created, s.updated, "
+	                     "(SELECT count(*) FROM certs WHERE device_id=s.device_id) "
+	                     "FROM stbs s ORDER BY s.device_id LIMIT ?1",
+	                     &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, list_limit(m));
+	b = srv_reply_begin(r);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		cJSON_AddStringToObject(o, "device_id", id);
+		cJSON_AddBoolToObject(o, "enabled", sqlite3_column_int(st, 1));
+		cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 2));
+		cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
+		cJSON_AddNumberToObject(o, "certs", (double)sqlite3_column_int64(st, 4));
+		cJSON_AddNumberToObject(o, "online", cp_online_count(cp, id));
+		if (entry_put(b, o, STB_TLV_ENTRY) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
+#define CERT_COLS                                                                                  \
+	"SELECT c.cert_id, c.device_id, lower(hex(c.serial)), c.not_after, c.state, c.issued_at, " \
+	"c.revoked_at, c.revoke_reason, p.reason, c.cert_der FROM certs c "                        \
+	"LEFT JOIN pending p ON p.cert_id=c.cert_id "
+
+static cJSON *
+cert_json(sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	int64_t na = sqlite3_column_int64(st, 3);
+	int state = sqlite3_column_int(st, 4);
+
+	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
+	cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "serial", (const char *)sqlite3_column_text(st, 2));
+	cJSON_AddNumberToObject(o, "not_after", (double)na);
+	cJSON_AddStringToObject(o, "state",
+	                        state != CP_CERT_REVOKED && na <= (int64_t)time(NULL)
+	                            ? "expired"
+	                            : cp_due_state_name(state));
+	cJSON_AddNumberToObject(o, "issued_at", (double)sqlite3_column_int64(st, 5));
+	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+		cJSON_AddNumberToObject(o, "revoked_at", (double)sqlite3_column_int64(st, 6));
+	if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+		cJSON_AddNumberToObject(o, "revoke_reason", sqlite3_column_int(st, 7));
+	cJSON_AddStringToObject(o, "pending",
+	                        sqlite3_column_type(st, 8) == SQLITE_NULL
+	                            ? "-"
+	                            : cp_due_reason_name(sqlite3_column_int(st, 8)));
+	return o;
+}
+
+static void
+cp_cert_list(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	char dev[CP_ID_CAP] = "";
+	int by_dev = msg_get_str(m, TLV_IX_DEVICE_ID, dev, sizeof(dev)) == 0;
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+
+	if ((c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(c,
+	                     by_dev ? CERT_COLS "WHERE c.device_id=?2 ORDER BY c.cert_id LIMIT ?1"
+	                            : CERT_COLS "WHERE ?2 IS NULL ORDER BY c.cert_id LIMIT ?1",
+	                     &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, list_limit(m));
+	if (by_dev)
+		sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
+	b = srv_reply_begin(r);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (entry_put(b, cert_json(st), STB_TLV_ENTRY) == -1)
+			break;
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
+static void
+cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	char id[CP_ID_CAP];
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+
+	msg_get_str(m, TLV_IX_CERT_ID, id, sizeof(id));
+	if ((c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(c, CERT_COLS "WHERE c.cert_id=?1", &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		srv_reply_err(r, STB_NOT_FOUND, "no certificate %s", id);
+		return;
+	}
+	b = srv_reply_begin(r);
+	entry_put(b, cert_json(st), STB_TLV_ENTRY);
+	tlv_put(b, STB_TLV_CERT_DER, sqlite3_column_blob(st, 9),
+	        (size_t)sqlite3_column_bytes(st, 9));
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
+static void
+cp_pending_list(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	cp_t *cp = d->priv;
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+
+	if ((c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(c,
+	                     "SELECT cert_id, device_id, reason, created FROM pending "
+	                     "ORDER BY created, cert_id LIMIT ?1",
+	                     &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, list_limit(m));
+	b = srv_reply_begin(r);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+		const char *dev = (const char *)sqlite3_column_text(st, 1);
+		cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
+		cJSON_AddStringToObject(o, "device_id", dev);
+		cJSON_AddStringToObject(o, "reason", cp_due_reason_name(sqlite3_column_int(st, 2)));
+		cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 3));
+		cJSON_AddNumberToObject(o, "online", cp_online_count(cp, dev));
+		if (entry_put(b, o, STB_TLV_ENTRY) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
+static void
+cp_scan_now(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+
+	(void)m;
+	cp_scanner_scan_now(d->priv, r);
+}
+
+/* ---- CP_CERT_REVOKE ---- */
+
+struct rev {
+	cp_t *cp;
+	srv_req_t *r;
+	char cert_id[CP_ID_CAP];
+	char device_id[CP_ID_CAP];
+	char actor[CP_ACTOR_CAP];
+	uint8_t serial[CP_SERIAL_MAX];
+	size_t serial_len;
+	uint8_t reason;
+	int64_t revoked_at;
+};
+
+static void
+rev_free(struct rev *v)
+{
+	cp_t *cp = v->cp;
+
+	free(v);
+	cp_unref(cp);
+}
+
+static int
+rev_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct rev *v = arg;
+	char serial[2 * CP_SERIAL_MAX + 1];
+	sqlite3_stmt *st;
+
+	st = store_stmt(c,
+	                "UPDATE certs SET state=1, revoked_at=?3, revoke_reason=?4 "
+	                "WHERE cert_id=?1 AND serial=?2",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, v->cert_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, v->serial, (int)v->serial_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, v->revoked_at);
+	sqlite3_bind_int(st, 4, v->reason);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "revoke", err);
+	cp_hex(v->serial, v->serial_len, serial);
+	if (sqlite3_changes(store_conn_db(c)) == 0)
+		return err_set(err, STB_CONFLICT,
+		               "certificate %s was renewed meanwhile; serial %s is revoked at "
+		               "ca-authd only",
+		               v->cert_id, serial);
+	/* the box hears about it now or when it next authenticates */
+	st = store_stmt(c,
+	                "INSERT INTO pending(cert_id, device_id, reason, created) "
+	                "VALUES(?1, ?2, 3, ?3) ON CONFLICT(cert_id) DO UPDATE SET reason=3",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, v->cert_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, v->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, v->revoked_at);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "pending update", err);
+	return cp_audit(v->cp, c, err, "cert_revoke", v->actor,
+	                "cert=%s device=%s serial=%s reason=%u", v->cert_id, v->device_id, serial,
+	                v->reason);
+}
+
+static void
+rev_done(void *arg, const err_t *err)
+{
+	struct rev *v = arg;
+	buf_t *b;
+
+	cp_kc_invalidate(v->cp->kc, v->cert_id);
+	if (err->status != STB_OK)
+		srv_reply_errt(v->r, err);
+	else {
+		cp_online_update_needed(v->cp, v->device_id, v->cert_id, CP_REASON_REVOKED);
+		b = srv_reply_begin(v->r);
+		tlv_put_u64(b, STB_TLV_REVOKED_AT, (uint64_t)v->revoked_at);
+		srv_reply_end(v->r);
+	}
+	rev_free(v);
+}
+
+static void
+rev_on_ca(void *arg, const msg_t *rsp, const err_t *perr)
+{
+	struct rev *v = arg;
+	uint64_t at = 0;
+	err_t err;
+
+	if (rsp == NULL || msg_status(rsp) != STB_OK) {
+		cp_ca_error(rsp, perr, &err);
+		srv_reply_errt(v->r, &err);
+		rev_free(v);
+		return;
+	}
+	msg_get_u64(rsp, TLV_IX_REVOKED_AT, &at);
+	v->revoked_at = at > 0 && at <= INT64_MAX ? (int64_t)at : (int64_t)time(NULL);
+	if (store_write(v->cp->d->store, srv_req_mbox(v->r), rev_write, rev_done, v, &err) == -1) {
+		srv_reply_errt(v->r, &err);
+		rev_free(v);
+	}
+}
+
+static void
+cp_cert_revoke(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	cp_t *cp = d->priv;
+	struct rev *v = calloc(1, sizeof(*v));
+	cp_kent_t *e = NULL;
+	buf_t b;
+	err_t err;
+
+	if (v == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	cp_ref(cp);
+	v->cp = cp;
+	msg_get_str(m, TLV_IX_CERT_ID, v->cert_id, sizeof(v->cert_id));
+	msg_get_u8(m, TLV_IX_REVOKE_REASON, &v->reason);
+	cp_actor(r->conn, NULL, v->actor);
+	if (v->reason > 10 || v->reason == 7) {
+		srv_reply_err(r, STB_BAD_REQUEST, "REVOKE_REASON %u is not an RFC 5280 CRLReason",
+		              v->reason);
+		goto fail;
+	}
+	if (cp_certs_get(cp, v->cert_id, &e, &err) == -1) {
+		srv_reply_errt(r, &err);
+		goto fail;
+	}
+	if (e == NULL) {
+		srv_reply_err(r, STB_NOT_FOUND, "no certificate %s", v->cert_id);
+		goto fail;
+	}
+	if (e->state == CP_CERT_REVOKED) {
+		srv_reply_err(r, STB_CONFLICT, "certificate %s is already revoked", v->cert_id);
+		goto fail;
+	}
+	memcpy(v->serial, e->serial, e->serial_len);
+	v->serial_len = e->serial_len;
+	snprintf(v->device_id, sizeof(v->device_id), "%s", e->device_id);
+	cp_kent_unref(e);
+	e = NULL;
+	if ((v->r = srv_req_defer(r)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		goto fail;
+	}
+	buf_init(&b, 64);
+	tlv_put(&b, STB_TLV_CERT_SERIAL, v->serial, v->serial_len);
+	tlv_put_u8(&b, STB_TLV_REVOKE_REASON, v->reason);
+	if (cp_ca_call(cp, srv_conn_base(r->conn), srv_req_mbox(r), STB_MSG_CA_REVOKE, &b,
+	               rev_on_ca, v, &err) == -1) {
+		err_t out;
+		cp_ca_error(NULL, &err, &out);
+		srv_reply_errt(v->r, &out);
+		buf_free(&b);
+		rev_free(v);
+		return;
+	}
+	buf_free(&b);
+	return;
+fail:
+	cp_kent_unref(e);
+	rev_free(v);
+}
+
+void
+cp_admin_register(daemon_t *d)
+{
+	srv_handle(d->srv, MSG_IX_CP_STB_IMPORT, cp_stb_import);
+	srv_handle(d->srv, MSG_IX_CP_STB_LIST, cp_stb_list);
+	srv_handle(d->srv, MSG_IX_CP_CERT_LIST, cp_cert_list);
+	srv_handle(d->srv, MSG_IX_CP_CERT_SHOW, cp_cert_show);
+	srv_handle(d->srv, MSG_IX_CP_CERT_REVOKE, cp_cert_revoke);
+	srv_handle(d->srv, MSG_IX_CP_PENDING_LIST, cp_pending_list);
+	srv_handle(d->srv, MSG_IX_CP_SCAN_NOW, cp_scan_now);
+}

@@ -1,0 +1,329 @@
+/*
+ * auth: HMAC challenge-response per connection (DESIGN 5.A step 2).
+ * AUTH_BEGIN answers every device ID with a fresh nonce; AUTH_PROVE checks
+ * the MAC in constant time, against a sealed dummy secret when the device
+ * is unknown or disabled, so neither the answer nor the work done tells
+ * those apart from a wrong MAC.  Failures count per device ID (known or
+ * not) and per source address, with lockout backoff.
+ */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cp.h"
+#include "log.h"
+#include "tlv.h"
+
+#define ADDR_CAP 64
+
+typedef struct cp_cstate {
+	cp_t *cp;
+	int challenged;
+	int authed;
+	char device_id[CP_ID_CAP];
+	uint8_t nonce[LOGIN_NONCE_LEN];
+	int64_t challenge_until;
+	char addr[ADDR_CAP]; /* source IP, the rate-limit key */
+	uint64_t gen;        /* online registry entry */
+} cp_cstate_t;
+
+const char *
+cp_auth_device(srv_conn_t *c)
+{
+	cp_cstate_t *cs = srv_conn_data(c);
+
+	return cs != NULL && cs->authed ? cs->device_id : NULL;
+}
+
+/* "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1" */
+static void
+peer_ip(const char *peer, char out[ADDR_CAP])
+{
+	const char *colon = strrchr(peer, ':');
+	size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
+
+	if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
+		peer++;
+		n -= 2;
+	}
+	if (n >= ADDR_CAP)
+		n = ADDR_CAP - 1;
+	memcpy(out, peer, n);
+	out[n] = '\0';
+}
+
+static cp_cstate_t *
+cstate_get(cp_t *cp, srv_conn_t *c)
+{
+	cp_cstate_t *cs = srv_conn_data(c);
+
+	if (cs != NULL)
+		return cs;
+	if ((cs = calloc(1, sizeof(*cs))) == NULL)
+		return NULL;
+	cp_ref(cp);
+	cs->cp = cp;
+	peer_ip(srv_conn_peer(c), cs->addr);
+	srv_conn_set_data(c, cs);
+	return cs;
+}
+
+static void
+on_conn(srv_conn_t *c, int open, void *ctx)
+{
+	cp_cstate_t *cs = srv_conn_data(c);
+	cp_t *cp;
+
+	(void)ctx;
+	if (open || cs == NULL)
+		return;
+	srv_conn_set_data(c, NULL);
+	cp = cs->cp;
+	if (cs->authed)
+		cp_online_remove(cp, cs->device_id, cs->gen);
+	OPENSSL_cleanse(cs, sizeof(*cs));
+	free(cs);
+	cp_unref(cp);
+}
+
+/* Seconds until device and address may try again; 0 now. */
+static int64_t
+auth_locked(cp_t *cp, const char *device_id, const char *addr)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t a = cp_rl_check(cp->rl_dev, device_id, now);
+	int64_t b = cp_rl_check(cp->rl_addr, addr, now);
+
+	return a > b ? a : b;
+}
+
+static void
+cp_auth_begin(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	cp_t *cp = d->priv;
+	cp_cstate_t *cs = cstate_get(cp, r->conn);
+	char device_id[CP_ID_CAP];
+	int64_t left;
+	buf_t *b;
+
+	if (cs == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	if (cs->authed) {
+		srv_reply_err(r, STB_CONFLICT, "this connection is already authenticated");
+		return;
+	}
+	msg_get_str(m, TLV_IX_DEVICE_ID, device_id, sizeof(device_id));
+	if ((left = auth_locked(cp, device_id, cs->addr)) > 0) {
+		srv_reply_err(r, STB_RATE_LIMITED,
+		              "too many failed attempts for %s or from %s; retry in %lld s",
+		              device_id, cs->addr, (long long)left);
+		return;
+	}
+	if (RAND_bytes(cs->nonce, sizeof(cs->nonce)) != 1) {
+		cs->challenged = 0;
+		srv_reply_err(r, STB_INTERNAL, "no randomness");
+		return;
+	}
+	memcpy(cs->device_id, device_id, sizeof(cs->device_id));
+	cs->challenged = 1;
+	cs->challenge_until = (int64_t)time(NULL) + cp->conf->auth_challenge_ttl_s;
+	b = srv_reply_begin(r);
+	tlv_put(b, STB_TLV_SERVER_NONCE, cs->nonce, sizeof(cs->nonce));
+	srv_reply_end(r);
+}
+
+/* The device's secret (or the dummy) into secret; *live is 1 when the
+ * device exists and is enabled. */
+static int
+auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *live,
+            err_t *err)
+{
+	store_conn_t *c = store_reader(cp->d->store, err);
+	uint8_t blob[CP_SECRET_MAX + SEALED_OVERHEAD];
+	char aad[CP_ID_CAP + 8];
+	const void *p;
+	size_t blen = 0;
+	sqlite3_stmt *st;
+	int found = 0, enabled = 0, rc;
+
+	if (c == NULL || (st = store_stmt(c, "SELECT secret, enabled FROM stbs WHERE device_id=?1",
+	                                  err)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && (p = sqlite3_column_blob(st, 0)) != NULL &&
+	    (size_t)sqlite3_column_bytes(st, 0) <= sizeof(blob)) {
+		blen = (size_t)sqlite3_column_bytes(st, 0);
+		memcpy(blob, p, blen);
+		enabled = sqlite3_column_int(st, 1) != 0;
+		found = 1;
+	}
+	sqlite3_reset(st);
+	if (found)
+		rc = cp_stb_aad(device_id, aad, sizeof(aad)) == -1
+		         ? -1
+		         : sealed_open(cp->d->kek, aad, strlen(aad), blob, blen, secret,
+		                       CP_SECRET_MAX, len, err);
+	else
+		rc = sealed_open(cp->d->kek, CP_DUMMY_LABEL, strlen(CP_DUMMY_LABEL), cp->dummy,
+		                 cp->dummy_len, secret, CP_SECRET_MAX, len, err);
+	if (rc == -1) {
+		log_warnx("the stored secret of %s does not open", device_id);
+		return err_set(err, STB_INTERNAL, "stored secret does not open");
+	}
+	*live = found & enabled;
+	return 0;
+}
+
+/* ---- lockout audit, written after the answer ---- */
+
+struct lockout {
+	cp_t *cp;
+	char actor[CP_ACTOR_CAP];
+	char key[CP_ID_CAP];
+	const char *what;
+	int64_t until;
+};
+
+static int
+lockout_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct lockout *l = arg;
+
+	return cp_audit(l->cp, c, err, "auth_lockout", l->actor, "%s=%s until=%lld", l->what,
+	                l->key, (long long)l->until);
+}
+
+static void
+lockout_done(void *arg, const err_t *err)
+{
+	struct lockout *l = arg;
+
+	if (err->status != STB_OK)
+		log_warnx("audit of a lockout: %s", err->msg);
+	cp_unref(l->cp);
+	free(l);
+}
+
+static void
+auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until)
+{
+	struct lockout *l = calloc(1, sizeof(*l));
+	err_t err;
+
+	log_info("authentication locked for %s %s until %lld after repeated failures", what, key,
+	         (long long)until);
+	if (l == NULL)
+		return;
+	l->cp = cp;
+	l->what = what;
+	l->until = until;
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	cp_actor(r->conn, "-", l->actor);
+	cp_ref(cp);
+	if (store_write(cp->d->store, srv_req_mbox(r), lockout_write, lockout_done, l, &err) ==
+	    -1) {
+		cp_unref(cp);
+		free(l);
+	}
+}
+
+/* ---- AUTH_PROVE ---- */
+
+static void
+auth_failed(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id)
+{
+	int64_t now = (int64_t)time(NULL), until = 0;
+	int locked = 0;
+
+	if (cp_rl_fail(cp->rl_dev, device_id, now, &until) == 1) {
+		auth_lockout(cp, r, "device", device_id, until);
+		locked = 1;
+	}
+	if (cp_rl_fail(cp->rl_addr, cs->addr, now, &until) == 1) {
+		auth_lockout(cp, r, "address", cs->addr, until);
+		locked = 1;
+	}
+	srv_reply_err(r, STB_UNAUTHENTICATED, "authentication of %s failed%s", device_id,
+	              locked ? "; locked after repeated failures" : "");
+}
+
+static void
+auth_granted(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id)
+{
+	srv_conn_t *conn = r->conn;
+
+	cp_rl_success(cp->rl_dev, device_id);
+	memcpy(cs->device_id, device_id, sizeof(cs->device_id));
+	if ((cs->gen = cp_online_add(cp, device_id, conn)) == 0) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	cs->authed = 1;
+	log_debug("device %s authenticated from %s", device_id, srv_conn_peer(conn));
+	srv_reply_ok(r);
+	/* after the answer: updates the scanner queued while it was away */
+	cp_certs_push_pending(cp, conn, device_id);
+}
+
+static void
+cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	cp_t *cp = d->priv;
+	cp_cstate_t *cs = srv_conn_data(r->conn);
+	uint8_t nonce[LOGIN_NONCE_LEN], secret[CP_SECRET_MAX], mac[LOGIN_MAC_LEN];
+	char device_id[CP_ID_CAP];
+	const uint8_t *cnonce, *proof;
+	size_t cl, pl, slen = 0;
+	int64_t left, until;
+	int live = 0, ok;
+	err_t err;
+
+	if (cs == NULL || !cs->challenged) {
+		srv_reply_err(r, cs != NULL && cs->authed ? STB_CONFLICT : STB_UNAUTHENTICATED,
+		              cs != NULL && cs->authed ? "this connection is already authenticated"
+		                                       : "no AUTH_BEGIN on this connection");
+		return;
+	}
+	/* a challenge answers once, right or wrong */
+	cs->challenged = 0;
+	memcpy(nonce, cs->nonce, sizeof(nonce));
+	memcpy(device_id, cs->device_id, sizeof(device_id));
+	OPENSSL_cleanse(cs->nonce, sizeof(cs->nonce));
+	until = cs->challenge_until;
+	msg_get_bytes(m, TLV_IX_CLIENT_NONCE, &cnonce, &cl);
+	msg_get_bytes(m, TLV_IX_AUTH_MAC, &proof, &pl);
+	if ((left = auth_locked(cp, device_id, cs->addr)) > 0)
+		srv_reply_err(r, STB_RATE_LIMITED,
+		              "too many failed attempts for %s or from %s; retry in %lld s",
+		              device_id, cs->addr, (long long)left);
+	else if ((int64_t)time(NULL) > until)
+		srv_reply_err(r, STB_UNAUTHENTICATED, "the challenge expired; start again");
+	else if (auth_secret(cp, device_id, secret, &slen, &live, &err) == -1 ||
+	         login_auth_mac(secret, slen, nonce, cnonce, device_id, mac, &err) == -1)
+		srv_reply_errt(r, &err);
+	else {
+		ok = (CRYPTO_memcmp(mac, proof, LOGIN_MAC_LEN) == 0) & live;
+		if (ok)
+			auth_granted(cp, r, cs, device_id);
+		else
+			auth_failed(cp, r, cs, device_id);
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(mac, sizeof(mac));
+	OPENSSL_cleanse(nonce, sizeof(nonce));
+}
+
+void
+cp_auth_register(daemon_t *d)
+{
+	srv_handle(d->srv, MSG_IX_CP_AUTH_BEGIN, cp_auth_begin);
+	srv_handle(d->srv, MSG_IX_CP_AUTH_PROVE, cp_auth_prove);
+	srv_on_conn(d->srv, on_conn);
+}

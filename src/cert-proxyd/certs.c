@@ -1,0 +1,185 @@
+/*
+ * certs: the stored certificates.  A row holds the certificate, its serial
+ * and notAfter, its state, and the private key sealed under the KEK with
+ * the cert_id and serial as associated data (a key moved to another row,
+ * or an older key put back, does not open).  Readers go through the key
+ * cache; the writers are issue.c, admin.c and scanner.c.
+ */
+#include <openssl/asn1.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cp.h"
+#include "log.h"
+#include "tlv.h"
+
+#define KEY_DER_MAX 512 /* a P-256 private key is about 121 bytes */
+
+int
+cp_certs_key_aad(const char *cert_id, const uint8_t *serial, size_t slen, char *out, size_t cap)
+{
+	char hex[2 * CP_SERIAL_MAX + 1];
+	int n;
+
+	if (slen > CP_SERIAL_MAX)
+		return -1;
+	cp_hex(serial, slen, hex);
+	n = snprintf(out, cap, "key:%s:%s", cert_id, hex);
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int
+cp_stb_aad(const char *device_id, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "stb:%s", device_id);
+
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int
+cp_certs_not_after(const uint8_t *der, size_t len, int64_t *out)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	struct tm tm;
+	int rc = -1;
+
+	if (x == NULL)
+		return -1;
+	if (p == der + len && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+		*out = (int64_t)timegm(&tm);
+		rc = 0;
+	}
+	X509_free(x);
+	return rc;
+}
+
+/* The row as a cache entry: unseals and parses the key. */
+static int
+certs_load(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
+{
+	store_conn_t *c = store_reader(cp->d->store, err);
+	sqlite3_stmt *st;
+	uint8_t key[KEY_DER_MAX];
+	char aad[CP_ID_CAP + 2 * CP_SERIAL_MAX + 8], dev[CP_ID_CAP];
+	const unsigned char *kp;
+	const void *serial, *der, *sealed;
+	int slen, dlen, klen, state, rc = -1;
+	int64_t not_after;
+	size_t keylen = 0;
+	EVP_PKEY *pkey = NULL;
+
+	*out = NULL;
+	if (c == NULL)
+		return -1;
+	st = store_stmt(c,
+	                "SELECT device_id, cert_der, key_sealed, serial, not_after, state "
+	                "FROM certs WHERE cert_id=?1",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cert_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	snprintf(dev, sizeof(dev), "%s", (const char *)sqlite3_column_text(st, 0));
+	der = sqlite3_column_blob(st, 1);
+	dlen = sqlite3_column_bytes(st, 1);
+	sealed = sqlite3_column_blob(st, 2);
+	klen = sqlite3_column_bytes(st, 2);
+	serial = sqlite3_column_blob(st, 3);
+	slen = sqlite3_column_bytes(st, 3);
+	not_after = sqlite3_column_int64(st, 4);
+	state = sqlite3_column_int(st, 5);
+	if (der == NULL || sealed == NULL || serial == NULL || slen > CP_SERIAL_MAX ||
+	    cp_certs_key_aad(cert_id, serial, (size_t)slen, aad, sizeof(aad)) == -1) {
+		err_set(err, STB_INTERNAL, "stored certificate %s is damaged", cert_id);
+		goto out;
+	}
+	if (sealed_open(cp->d->kek, aad, strlen(aad), sealed, (size_t)klen, key, sizeof(key),
+	                &keylen, err) == -1) {
+		err_set(err, STB_INTERNAL, "the stored key of %s does not open", cert_id);
+		goto out;
+	}
+	kp = key;
+	if ((pkey = d2i_AutoPrivateKey(NULL, &kp, (long)keylen)) == NULL) {
+		err_set(err, STB_INTERNAL, "the stored key of %s does not parse", cert_id);
+		goto out;
+	}
+	if ((*out = cp_kent_new(cert_id, dev, pkey, der, (size_t)dlen, serial, (size_t)slen,
+	                        not_after, state)) == NULL) {
+		err_set(err, STB_INTERNAL, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_reset(st);
+	EVP_PKEY_free(pkey);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int
+cp_certs_get(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
+{
+	uint64_t gen;
+
+	if ((*out = cp_kc_get(cp->kc, cert_id)) != NULL)
+		return 0;
+	/* a change committed after this read makes the insert below stale */
+	gen = cp_kc_gen(cp->kc);
+	if (certs_load(cp, cert_id, out, err) == -1)
+		return -1;
+	if (*out != NULL)
+		cp_kc_put(cp->kc, *out, gen);
+	return 0;
+}
+
+int
+cp_certs_pending(cp_t *cp, const char *cert_id, err_t *err)
+{
+	store_conn_t *c = store_reader(cp->d->store, err);
+	sqlite3_stmt *st;
+	int found;
+
+	if (c == NULL ||
+	    (st = store_stmt(c, "SELECT 1 FROM pending WHERE cert_id=?1", err)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cert_id, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+void
+cp_certs_push_pending(cp_t *cp, srv_conn_t *conn, const char *device_id)
+{
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t b;
+
+	if ((c = store_reader(cp->d->store, &err)) == NULL ||
+	    (st = store_stmt(c,
+	                     "SELECT cert_id, reason FROM pending WHERE device_id=?1 "
+	                     "ORDER BY created, cert_id LIMIT 1000",
+	                     &err)) == NULL) {
+		log_warnx("pending updates of %s: %s", device_id, err.msg);
+		return;
+	}
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	buf_init(&b, 512);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		buf_reset(&b);
+		tlv_put_str(&b, STB_TLV_CERT_ID, (const char *)sqlite3_column_text(st, 0));
+		tlv_put_u8(&b, STB_TLV_UPDATE_REASON, (uint8_t)sqlite3_column_int(st, 1));
+		if (b.failed || srv_conn_push(conn, STB_MSG_CP_CERT_UPDATE_NEEDED, &b, NULL) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	buf_free(&b);
+}

@@ -1,0 +1,167 @@
+/*
+ * cert-proxyd internals.  STBs authenticate per connection by HMAC
+ * challenge-response (auth.c); the connection is then bound to the device
+ * and listed in the online registry (online.c) so the scanner and renewals
+ * can push to it from any loop.  Certificates and sealed keys live in the
+ * store (certs.c) with parsed keys cached (keycache.c); KEYINFO_REQ signs
+ * the login transcript (keyinfo.c).  Issuance from ca-authd (issue.c) runs
+ * once per cert_id at a time (flight.c) over a per-loop mutual-TLS peer
+ * (ca.c).  The validity scanner (scanner.c) and the admin messages
+ * (admin.c) complete the daemon.
+ *
+ * Shared between loops: the online registry, the key cache, the flight
+ * table and the rate limiters, each behind its own mutex, none held across
+ * I/O.  A connection's state is touched only on its loop.
+ */
+#ifndef CP_H
+#define CP_H
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "due.h"
+#include "flight.h"
+#include "keycache.h"
+#include "login.h"
+#include "peer.h"
+#include "ratelimit.h"
+
+#define CP_ID_CAP      (STB_ID_MAX + 1)
+#define CP_SERIAL_MAX  20
+#define CP_SECRET_MAX  64
+#define CP_LIST_BYTES  60000 /* stays under a client's default max_frame */
+#define CP_LIST_MAX    10000
+#define CP_BUCKETS     1024
+#define CP_ACTOR_CAP   (CP_ID_CAP + 80)
+#define CP_DUMMY_LABEL "cert-proxyd unknown device"
+
+typedef struct cp_conf {
+	char *ca_addr;
+	long long ca_timeout_ms;
+	char *profile;
+	long long validity_s;
+	long long issue_max_inflight;
+	long long issue_max_per_device;
+	long long auth_max_failures;
+	long long auth_lockout_s;
+	long long auth_lockout_max_s;
+	long long auth_addr_max_failures;
+	long long auth_challenge_ttl_s;
+	long long auth_table_max;
+	long long scan_interval_s;
+	long long scan_renew_before_s;
+	int scan_check_revocation;
+	long long scan_ca_window;
+	long long key_cache_max;
+} cp_conf_t;
+
+typedef struct cp_online cp_online_t;
+typedef struct cp_loop_peer cp_loop_peer_t;
+
+typedef struct cp {
+	daemon_t *d;
+	const cp_conf_t *conf;
+	EVP_MD *sha256; /* fetched once */
+	SSL_CTX *ca_ctx;
+	cp_rl_t *rl_dev, *rl_addr;
+	cp_flight_t *flight;
+	cp_kc_t *kc;
+	/* a sealed random secret: unknown and disabled devices cost what
+	 * known ones do */
+	uint8_t dummy[CP_SECRET_MAX + SEALED_OVERHEAD];
+	size_t dummy_len;
+	/* online registry (online.c) */
+	pthread_mutex_t mu;
+	cp_online_t *buckets[CP_BUCKETS];
+	uint64_t next_gen;
+	/* ca-authd peers, one per loop (ca.c) */
+	pthread_mutex_t peers_mu;
+	cp_loop_peer_t *peers;
+	/* scanner (scanner.c) */
+	struct event *scan_timer;
+	int scanning; /* atomic: the timer's scan runs */
+	int refs;     /* atomic: fini and each asynchronous job */
+	int stopping; /* atomic */
+} cp_t;
+
+/* main.c */
+void cp_ref(cp_t *cp);
+void cp_unref(cp_t *cp);
+int cp_stopping(cp_t *cp);
+int cp_audit(cp_t *cp, store_conn_t *c, err_t *err, const char *event, const char *actor,
+             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* "subject@ip:port" of an admin, "device@ip:port" of an STB. */
+void cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP]);
+/* Lower-case hex of n bytes into out (2n+1). */
+void cp_hex(const uint8_t *p, size_t n, char *out);
+
+/* auth.c: AUTH_BEGIN, AUTH_PROVE and the connection's state. */
+void cp_auth_register(daemon_t *d);
+/* The device the connection authenticated as, or NULL. */
+const char *cp_auth_device(srv_conn_t *c);
+
+/* online.c: authenticated connections by device. */
+uint64_t cp_online_add(cp_t *cp, const char *device_id, srv_conn_t *conn);
+void cp_online_remove(cp_t *cp, const char *device_id, uint64_t gen);
+/* Pushes (type, tlvs) to every authenticated connection of device_id, each
+ * on its own loop; the number of connections. */
+int cp_online_push(cp_t *cp, const char *device_id, uint16_t type, const buf_t *tlvs);
+/* Closes every connection of device_id (it was disabled). */
+int cp_online_kick(cp_t *cp, const char *device_id);
+int cp_online_count(cp_t *cp, const char *device_id);
+/* CP_CERT_UPDATE_NEEDED for one certificate to its owner's connections. */
+int cp_online_update_needed(cp_t *cp, const char *device_id, const char *cert_id, int reason);
+
+/* ca.c: calls to ca-authd over this loop's peer.  mb: the worker loop's
+ * mailbox (srv_req_mbox), NULL on the main loop. */
+int cp_ca_call(cp_t *cp, struct event_base *base, mbox_t *mb, uint16_t type, const buf_t *tlvs,
+               peer_done_fn fn, void *arg, err_t *err);
+/* The status and text an STB or admin sees when ca-authd failed. */
+void cp_ca_error(const msg_t *rsp, const err_t *err, err_t *out);
+/* Frees every loop's peer on its loop (fini). */
+void cp_ca_fini(cp_t *cp);
+
+/* certs.c: the stored certificates. */
+/* *out: the entry with a reference (from the cache or the store), or NULL
+ * when cert_id is not stored. */
+int cp_certs_get(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err);
+/* 1 when an update of cert_id waits for its STB, 0 when none. */
+int cp_certs_pending(cp_t *cp, const char *cert_id, err_t *err);
+/* Pushes every pending update of device_id to conn (on conn's loop). */
+void cp_certs_push_pending(cp_t *cp, srv_conn_t *conn, const char *device_id);
+/* Associated data of a sealed key ("key:" cert_id ":" serial hex) and of a
+ * sealed device secret ("stb:" device_id); its length, or -1. */
+int cp_certs_key_aad(const char *cert_id, const uint8_t *serial, size_t slen, char *out,
+                     size_t cap);
+int cp_stb_aad(const char *device_id, char *out, size_t cap);
+/* Parses a certificate's notAfter; -1 when it has none. */
+int cp_certs_not_after(const uint8_t *der, size_t len, int64_t *out);
+
+/* keyinfo.c: KEYINFO_REQ, CERT_FETCH, CERT_UPDATE_ACK. */
+void cp_keyinfo_register(daemon_t *d);
+
+/* issue.c: a new key and certificate from ca-authd, once per cert_id. */
+typedef struct cp_issued {
+	int refs; /* atomic */
+	err_t err;
+	cp_kent_t *kent; /* the new certificate (when err is OK) */
+} cp_issued_t;
+typedef void (*cp_issue_fn)(void *arg, const cp_issued_t *res);
+/* fn runs once, on the loop of mb, with the result (shared by every
+ * waiter).  -1 with err (fn not called) when the issuance cannot start or
+ * another device's issuance of cert_id runs. */
+int cp_issue(cp_t *cp, struct event_base *base, mbox_t *mb, const char *cert_id,
+             const char *device_id, const char *actor, cp_issue_fn fn, void *arg, err_t *err);
+
+/* scanner.c */
+int cp_scanner_start(cp_t *cp, err_t *err);
+void cp_scanner_stop(cp_t *cp);
+/* A scan on r's loop, answered when done. */
+void cp_scanner_scan_now(cp_t *cp, srv_req_t *r);
+
+/* admin.c */
+void cp_admin_register(daemon_t *d);
+
+#endif

@@ -1,0 +1,439 @@
+/*
+ * issue: a new P-256 key, a CSR, CA_ISSUE to ca-authd over mutual TLS,
+ * then the certificate and the sealed key replace the stored row in one
+ * write; only after that commit does anyone get an answer.  One issuance
+ * per cert_id runs at a time: later callers wait for the leader's result
+ * (flight.c), each answered on its own loop.  When ca-authd cannot be
+ * reached nothing is stored.  A certificate issued but not stored is
+ * revoked again (best effort) so no unknown good certificate stays out.
+ */
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cp.h"
+#include "log.h"
+#include "tlv.h"
+
+#define CSR_MAX        2048
+#define KEY_DER_MAX    512
+#define RSN_SUPERSEDED 4 /* RFC 5280 CRLReason */
+
+struct issue_wait {
+	cp_waiter_t w; /* first: the flight table links waiters through it */
+	mbox_t *mb;
+	cp_issue_fn fn;
+	void *arg;
+	cp_issued_t *res;
+};
+
+struct issue_job {
+	cp_t *cp;
+	struct event_base *base;
+	mbox_t *mb;
+	char cert_id[CP_ID_CAP];
+	char device_id[CP_ID_CAP];
+	char actor[CP_ACTOR_CAP];
+	EVP_PKEY *key;
+	cp_kent_t *kent; /* once ca-authd answered */
+	buf_t sealed;
+	int64_t now;
+};
+
+static void
+issued_unref(cp_issued_t *res)
+{
+	if (__atomic_sub_fetch(&res->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	cp_kent_unref(res->kent);
+	free(res);
+}
+
+static void
+wait_run(void *arg)
+{
+	struct issue_wait *w = arg;
+
+	w->fn(w->arg, w->res);
+	issued_unref(w->res);
+	free(w);
+}
+
+static void
+job_free(struct issue_job *j)
+{
+	cp_t *cp = j->cp;
+
+	EVP_PKEY_free(j->key);
+	cp_kent_unref(j->kent);
+	buf_wipe(&j->sealed);
+	free(j);
+	cp_unref(cp);
+}
+
+/* Hands the result (j->kent when err is NULL) to every waiter. */
+static void
+job_finish(struct issue_job *j, const err_t *err)
+{
+	cp_issued_t *res = calloc(1, sizeof(*res));
+	cp_waiter_t *w, *next;
+
+	w = cp_flight_finish(j->cp->flight, j->cert_id);
+	if (res == NULL) {
+		log_warnx("issuance of %s: out of memory; %s waiters dropped", j->cert_id,
+		          w != NULL ? "its" : "no");
+		job_free(j);
+		return;
+	}
+	res->refs = 1;
+	if (err != NULL)
+		res->err = *err;
+	else {
+		err_clear(&res->err);
+		res->kent = j->kent;
+		j->kent = NULL;
+	}
+	for (; w != NULL; w = next) {
+		struct issue_wait *iw = (struct issue_wait *)w;
+		next = w->next;
+		__atomic_fetch_add(&res->refs, 1, __ATOMIC_RELAXED);
+		iw->res = res;
+		if (mbox_post(iw->mb, wait_run, iw) == -1) {
+			log_warnx("issuance of %s: a waiter's loop is unreachable", j->cert_id);
+			issued_unref(res);
+		}
+	}
+	issued_unref(res);
+	job_free(j);
+}
+
+static void job_fail(struct issue_job *j, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+job_fail(struct issue_job *j, int status, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+	err_t err;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err_set(&err, status, "%s", msg);
+	job_finish(j, &err);
+}
+
+/* ---- a certificate ca-authd issued that we could not keep ---- */
+
+struct orphan {
+	char cert_id[CP_ID_CAP];
+	char serial[2 * CP_SERIAL_MAX + 1];
+};
+
+static void
+orphan_done(void *arg, const msg_t *rsp, const err_t *err)
+{
+	struct orphan *o = arg;
+
+	if (rsp != NULL && msg_status(rsp) == STB_OK)
+		log_info("certificate %s serial %s was not stored and is revoked again", o->cert_id,
+		         o->serial);
+	else
+		log_warnx("certificate %s serial %s was not stored and could not be revoked: %s",
+		          o->cert_id, o->serial,
+		          rsp != NULL ? stb_status_name(msg_status(rsp)) : err->msg);
+	free(o);
+}
+
+static void
+job_orphan(struct issue_job *j)
+{
+	struct orphan *o;
+	buf_t b;
+	err_t err;
+
+	if (j->kent == NULL || (o = calloc(1, sizeof(*o))) == NULL)
+		return;
+	snprintf(o->cert_id, sizeof(o->cert_id), "%s", j->cert_id);
+	cp_hex(j->kent->serial, j->kent->serial_len, o->serial);
+	buf_init(&b, 64);
+	tlv_put(&b, STB_TLV_CERT_SERIAL, j->kent->serial, j->kent->serial_len);
+	tlv_put_u8(&b, STB_TLV_REVOKE_REASON, RSN_SUPERSEDED);
+	if (cp_ca_call(j->cp, j->base, j->mb, STB_MSG_CA_REVOKE, &b, orphan_done, o, &err) == -1) {
+		log_warnx("certificate %s serial %s was not stored and could not be revoked: %s",
+		          o->cert_id, o->serial, err.msg);
+		free(o);
+	}
+	buf_free(&b);
+}
+
+/* ---- the store write ---- */
+
+static int
+issue_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct issue_job *j = arg;
+	const cp_kent_t *e = j->kent;
+	char serial[2 * CP_SERIAL_MAX + 1];
+	sqlite3_stmt *st;
+	int exists = 0;
+
+	st = store_stmt(c, "SELECT device_id FROM certs WHERE cert_id=?1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		exists = 1;
+		if (strcmp((const char *)sqlite3_column_text(st, 0), j->device_id) != 0) {
+			sqlite3_reset(st);
+			return err_set(err, STB_FORBIDDEN,
+			               "certificate %s belongs to another device", j->cert_id);
+		}
+	}
+	sqlite3_reset(st);
+	if (!exists) {
+		st = store_stmt(c, "SELECT count(*) FROM certs WHERE device_id=?1", err);
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_text(st, 1, j->device_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_int64(st, 0) >= j->cp->conf->issue_max_per_device) {
+			sqlite3_reset(st);
+			return err_set(err, STB_CONFLICT,
+			               "device %s already holds %lld certificates", j->device_id,
+			               j->cp->conf->issue_max_per_device);
+		}
+		sqlite3_reset(st);
+	}
+	st = store_stmt(c,
+	                "INSERT INTO certs(cert_id, device_id, cert_der, key_sealed, serial, "
+	                "not_after, state, issued_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, ?7) "
+	                "ON CONFLICT(cert_id) DO UPDATE SET cert_der=excluded.cert_der, "
+	                "key_sealed=excluded.key_sealed, serial=excluded.serial, "
+	                "not_after=excluded.not_after, state=0, issued_at=excluded.issued_at, "
+	                "revoked_at=NULL, revoke_reason=NULL",
+	                err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, e->der, (int)e->derlen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, j->sealed.data, (int)j->sealed.len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, e->serial, (int)e->serial_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, e->not_after);
+	sqlite3_bind_int64(st, 7, j->now);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "store certificate", err);
+	st = store_stmt(c, "DELETE FROM pending WHERE cert_id=?1", err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "clear pending update", err);
+	cp_hex(e->serial, e->serial_len, serial);
+	return cp_audit(j->cp, c, err, exists ? "cert_renew" : "cert_issue", j->actor,
+	                "cert=%s device=%s serial=%s not_after=%lld", j->cert_id, j->device_id,
+	                serial, (long long)e->not_after);
+}
+
+static void
+issue_done(void *arg, const err_t *err)
+{
+	struct issue_job *j = arg;
+
+	if (err->status != STB_OK) {
+		log_warnx("certificate %s for %s not stored: %s", j->cert_id, j->device_id,
+		          err->msg);
+		job_orphan(j);
+		job_finish(j, err);
+		return;
+	}
+	/* loads that read the old row before this commit stay out */
+	cp_kc_invalidate(j->cp->kc, j->cert_id);
+	cp_kc_put(j->cp->kc, j->kent, cp_kc_gen(j->cp->kc));
+	log_info("certificate %s issued for %s", j->cert_id, j->device_id);
+	job_finish(j, NULL);
+}
+
+/* ---- ca-authd's answer ---- */
+
+/* The new entry from CA_ISSUE's answer, its key sealed into j->sealed. */
+static int
+issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
+{
+	const uint8_t *der, *serial, *dp;
+	size_t dl, sl;
+	uint64_t not_after = 0;
+	int64_t na;
+	uint8_t *kder = NULL;
+	char aad[CP_ID_CAP + 2 * CP_SERIAL_MAX + 8];
+	X509 *x;
+	int klen, ok;
+
+	msg_get_bytes(rsp, TLV_IX_CERT_DER, &der, &dl);
+	msg_get_bytes(rsp, TLV_IX_CERT_SERIAL, &serial, &sl);
+	msg_get_u64(rsp, TLV_IX_NOT_AFTER, &not_after);
+	dp = der;
+	if ((x = d2i_X509(NULL, &dp, (long)dl)) == NULL || dp != der + dl)
+		ok = 0;
+	else
+		ok = X509_get0_pubkey(x) != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1;
+	X509_free(x);
+	if (!ok)
+		return err_set(err, STB_INTERNAL,
+		               "ca-authd answered with a certificate that is not for our key");
+	/* the certificate's own notAfter decides EXPIRED; the TLV is the fallback */
+	if (cp_certs_not_after(der, dl, &na) == -1) {
+		if (not_after > INT64_MAX)
+			return err_set(err, STB_INTERNAL,
+			               "ca-authd answered an impossible notAfter");
+		na = (int64_t)not_after;
+	}
+	if ((j->kent = cp_kent_new(j->cert_id, j->device_id, j->key, der, dl, serial, sl, na,
+	                           CP_CERT_VALID)) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if ((klen = i2d_PrivateKey(j->key, &kder)) <= 0 || klen > KEY_DER_MAX)
+		return err_set(err, STB_INTERNAL, "cannot encode the new key");
+	ok = cp_certs_key_aad(j->cert_id, serial, sl, aad, sizeof(aad)) != -1 &&
+	     sealed_seal(j->cp->d->kek, aad, strlen(aad), kder, (size_t)klen, &j->sealed, err) == 0;
+	OPENSSL_clear_free(kder, (size_t)klen);
+	return ok ? 0 : err_set(err, STB_INTERNAL, "cannot seal the new key");
+}
+
+static void
+issue_on_ca(void *arg, const msg_t *rsp, const err_t *perr)
+{
+	struct issue_job *j = arg;
+	err_t err;
+
+	if (rsp == NULL || msg_status(rsp) != STB_OK) {
+		cp_ca_error(rsp, perr, &err);
+		log_warnx("certificate %s for %s: %s", j->cert_id, j->device_id, err.msg);
+		job_finish(j, &err);
+		return;
+	}
+	if (issue_accept(j, rsp, &err) == -1 || cp_stopping(j->cp)) {
+		if (err.status == STB_OK || cp_stopping(j->cp))
+			err_set(&err, STB_UNAVAILABLE, "cert-proxyd is shutting down");
+		log_warnx("certificate %s for %s: %s", j->cert_id, j->device_id, err.msg);
+		job_orphan(j);
+		job_finish(j, &err);
+		return;
+	}
+	if (store_write(j->cp->d->store, j->mb, issue_write, issue_done, j, &err) == -1) {
+		job_orphan(j);
+		job_finish(j, &err);
+	}
+}
+
+/* ---- the request ---- */
+
+static int
+issue_csr(struct issue_job *j, buf_t *out, err_t *err)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *der = NULL;
+	int len = -1;
+
+	if ((j->key = EVP_EC_gen("P-256")) == NULL)
+		goto fail;
+	if (req == NULL || name == NULL || X509_REQ_set_version(req, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)j->cert_id,
+	                               -1, -1, 0) != 1 ||
+	    X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, j->key) != 1 ||
+	    X509_REQ_sign(req, j->key, j->cp->sha256) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0)
+		goto fail;
+	if (buf_append(out, der, (size_t)len) == -1)
+		goto fail;
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+	return 0;
+fail:
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+	return err_set(err, STB_INTERNAL, "cannot make a key and CSR");
+}
+
+static void
+job_start(struct issue_job *j)
+{
+	buf_t csr, b;
+	err_t err;
+
+	buf_init(&csr, CSR_MAX);
+	buf_init(&b, CSR_MAX + 1024);
+	if (cp_stopping(j->cp))
+		job_fail(j, STB_UNAVAILABLE, "cert-proxyd is shutting down");
+	else if (issue_csr(j, &csr, &err) == -1)
+		job_finish(j, &err);
+	else {
+		tlv_put(&b, STB_TLV_CSR_DER, csr.data, csr.len);
+		tlv_put_str(&b, STB_TLV_CERT_PROFILE, j->cp->conf->profile);
+		tlv_put_str(&b, STB_TLV_DEVICE_ID, j->device_id);
+		tlv_put_str(&b, STB_TLV_CERT_ID, j->cert_id);
+		if (j->cp->conf->validity_s > 0)
+			tlv_put_u32(&b, STB_TLV_VALIDITY_S, (uint32_t)j->cp->conf->validity_s);
+		if (b.failed)
+			job_fail(j, STB_INTERNAL, "CA_ISSUE request too large");
+		else if (cp_ca_call(j->cp, j->base, j->mb, STB_MSG_CA_ISSUE, &b, issue_on_ca, j,
+		                    &err) == -1) {
+			err_t out;
+			cp_ca_error(NULL, &err, &out);
+			job_finish(j, &out);
+		}
+	}
+	buf_free(&csr);
+	buf_free(&b);
+}
+
+int
+cp_issue(cp_t *cp, struct event_base *base, mbox_t *mb, const char *cert_id, const char *device_id,
+         const char *actor, cp_issue_fn fn, void *arg, err_t *err)
+{
+	struct issue_wait *w = calloc(1, sizeof(*w));
+	struct issue_job *j = calloc(1, sizeof(*j));
+	int rc;
+
+	if (w == NULL || j == NULL) {
+		free(w);
+		free(j);
+		return err_set(err, STB_INTERNAL, "out of memory");
+	}
+	w->mb = mb;
+	w->fn = fn;
+	w->arg = arg;
+	rc = cp_flight_join(cp->flight, cert_id, device_id, &w->w);
+	if (rc != CP_FLIGHT_LEADER) {
+		free(j);
+		if (rc == CP_FLIGHT_JOINED)
+			return 0;
+		free(w);
+		return rc == CP_FLIGHT_OTHER
+		           ? err_set(err, STB_FORBIDDEN, "certificate %s belongs to another device",
+		                     cert_id)
+		           : err_set(err, STB_UNAVAILABLE,
+		                     "too many certificates are being issued; retry shortly");
+	}
+	cp_ref(cp);
+	j->cp = cp;
+	j->base = base;
+	j->mb = mb;
+	j->now = (int64_t)time(NULL);
+	snprintf(j->cert_id, sizeof(j->cert_id), "%s", cert_id);
+	snprintf(j->device_id, sizeof(j->device_id), "%s", device_id);
+	snprintf(j->actor, sizeof(j->actor), "%s", actor);
+	buf_init(&j->sealed, KEY_DER_MAX + SEALED_OVERHEAD);
+	job_start(j); /* every outcome reaches the waiters through their loops */
+	return 0;
+}

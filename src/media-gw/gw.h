@@ -1,0 +1,124 @@
+/*
+ * media-gw internals (flow A, DESIGN 5.A steps 1 and 5).
+ *
+ * Login sessions (session_id -> gw_nonce, device, certificate, expiry) live
+ * in memory only, shared by every worker loop behind striped locks: a
+ * session lasts seconds, and forgetting one is safe because an unknown
+ * session is refused.  A restart therefore empties the table and every
+ * LOGIN_FINISH from before it gets NOT_FOUND: a captured key info can never
+ * be replayed, whatever survived on disk.  A session is consumed (marked
+ * used) before ca-authd is asked, so two finishes racing for one nonce get
+ * one answer each and only one can win; the used mark stays until the
+ * session would have expired plus a grace period, to answer REPLAY.
+ *
+ * Access tokens are 32 random bytes; only their SHA-256 is stored, written
+ * durably (group commit) before the STB sees the token.
+ *
+ * ca-authd is reached over mutual TLS 1.3 through one peer_t per worker
+ * loop (a peer belongs to one loop), made on first use by that loop.
+ */
+#ifndef GW_H
+#define GW_H
+
+#include <openssl/evp.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "login.h"
+#include "peer.h"
+
+#define GW_ID_CAP    (STB_ID_MAX + 1)
+#define GW_TOKEN_LEN 32
+#define GW_HASH_LEN  32
+
+typedef struct gw_conf {
+	long long login_ttl_s;
+	long long token_ttl_s;
+	long long max_sessions;
+	char *ca_addr;
+	long long ca_timeout_ms;
+} gw_conf_t;
+
+/* ---- sess.c: the login sessions ---- */
+
+typedef struct gw_sess {
+	uint8_t sid[LOGIN_SESSION_LEN];
+	uint8_t nonce[LOGIN_NONCE_LEN];
+	char device_id[GW_ID_CAP];
+	char cert_id[GW_ID_CAP];
+	int64_t expires; /* unix seconds */
+	int used;
+	struct gw_sess *next;
+} gw_sess_t;
+
+typedef struct gw_sessions gw_sessions_t;
+
+gw_sessions_t *gw_sess_new(size_t max);
+/* NULL-safe; wipes every nonce. */
+void gw_sess_free(gw_sessions_t *t);
+/* Draws a fresh session id and nonce for device/cert, valid until expires;
+ * *out gets a copy.  RATE_LIMITED when max sessions are open. */
+int gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, int64_t expires,
+                 gw_sess_t *out, err_t *err);
+/* Consumes a session: 0 and a copy in *out, or -1 with NOT_FOUND, REPLAY
+ * (used before) or EXPIRED (now is at or past its expiry); on REPLAY and
+ * EXPIRED only out's device_id and cert_id are set. */
+int gw_sess_take(gw_sessions_t *t, const uint8_t sid[LOGIN_SESSION_LEN], int64_t now,
+                 gw_sess_t *out, err_t *err);
+/* Forgets sessions whose expiry is before 'before'; how many went. */
+size_t gw_sess_sweep(gw_sessions_t *t, int64_t before);
+size_t gw_sess_count(gw_sessions_t *t);
+
+/* ---- ca.c: ca-authd, one peer per worker loop ---- */
+
+typedef struct gw_ca gw_ca_t;
+
+/* ctx: the client context (mutual TLS 1.3), referenced, made once. */
+gw_ca_t *gw_ca_new(const char *addr, SSL_CTX *ctx, err_t *err);
+/* A request to ca-authd from a handler (on r's loop); fn runs on that loop
+ * once.  -1 (fn not called) when it cannot be sent. */
+int gw_ca_call(gw_ca_t *ca, srv_req_t *r, uint16_t type, const buf_t *tlvs, int timeout_ms,
+               peer_done_fn fn, void *arg, err_t *err);
+/* Frees each loop's peer on its loop (pending calls fail UNAVAILABLE) and
+ * waits for them; the loops must still run. */
+void gw_ca_free(gw_ca_t *ca);
+/* What the STB is told when ca-authd refuses its key info: the status to
+ * relay and a clear reason in msg. */
+int gw_ca_refusal(int ca_status, const char *ca_text, char *msg, size_t cap);
+
+/* ---- the daemon ---- */
+
+typedef struct gw {
+	daemon_t *d;
+	const gw_conf_t *conf;
+	gw_sessions_t *sess;
+	gw_ca_t *ca;
+	EVP_MD *sha256; /* fetched once */
+	struct event *sweep;
+	unsigned ticks; /* of the sweeper, main loop only */
+	int refs;       /* atomic: fini and each job in flight */
+	int stopping;   /* atomic: set by fini; no new store writes */
+} gw_t;
+
+void gw_ref(gw_t *gw);
+void gw_unref(gw_t *gw);
+int gw_stopping(gw_t *gw);
+int gw_audit(gw_t *gw, store_conn_t *c, err_t *err, const char *event, const char *actor,
+             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* "subject@ip:port" of a request's connection. */
+void gw_actor(srv_req_t *r, char *out, size_t cap);
+/* Lower-case hex of the first n bytes of p (n <= 16), for logs and audit. */
+void gw_hex(const uint8_t *p, size_t n, char *out, size_t cap);
+
+/* sub.c: GW_SUB_IMPORT, GW_SUB_LIST */
+void gw_sub_register(daemon_t *d);
+/* login.c: LOGIN_START, LOGIN_FINISH */
+void gw_login_register(daemon_t *d);
+/* token.c: issuing (in the store writer) and TOKEN_INTROSPECT */
+int gw_token_hash(gw_t *gw, const uint8_t token[GW_TOKEN_LEN], uint8_t hash[GW_HASH_LEN]);
+int gw_token_store(gw_t *gw, store_conn_t *c, const uint8_t hash[GW_HASH_LEN],
+                   const char *device_id, const char *cert_id, const uint8_t *serial,
+                   size_t serial_len, int64_t issued, int64_t expires, err_t *err);
+void gw_token_register(daemon_t *d);
+
+#endif

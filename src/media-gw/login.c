@@ -1,0 +1,333 @@
+/* login: GW_LOGIN_START (subscriber check, one-time nonce) and
+ * GW_LOGIN_FINISH (consume the nonce, ca-authd checks the key info, token). */
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw.h"
+#include "log.h"
+#include "tlv.h"
+
+#define SERIAL_MAX 20
+#define WHY_MAX    (ERR_MSG_MAX + 64)
+
+/* One login step in flight: START's refusal record, or FINISH from the CA
+ * call through the token write. */
+struct lj {
+	gw_t *gw;
+	srv_req_t *r;
+	int finish; /* GW_LOGIN_FINISH, else a refused GW_LOGIN_START */
+	char actor[160];
+	gw_sess_t s; /* the consumed session (nonce wiped once sent) */
+	int status;  /* STB_OK, or the refusal */
+	char why[WHY_MAX];
+	uint8_t serial[SERIAL_MAX];
+	size_t serial_len;
+	uint64_t cert_not_after;
+	uint8_t token[GW_TOKEN_LEN];
+	uint8_t hash[GW_HASH_LEN];
+	int64_t issued, expires;
+};
+
+static void
+lj_free(struct lj *j)
+{
+	gw_t *gw = j->gw;
+
+	OPENSSL_cleanse(j, sizeof(*j));
+	free(j);
+	gw_unref(gw);
+}
+
+static struct lj *
+lj_new(gw_t *gw, srv_req_t *r, int finish)
+{
+	struct lj *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	gw_ref(gw);
+	j->gw = gw;
+	j->finish = finish;
+	gw_actor(r, j->actor, sizeof(j->actor));
+	if ((j->r = srv_req_defer(r)) == NULL) {
+		lj_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* ---- the record, then the answer ---- */
+
+/* In the writer: a subscriber suspended (or moved to another certificate)
+ * while the CA was checking gets no token. */
+static int
+lj_still_subscribed(struct lj *j, store_conn_t *c, err_t *err)
+{
+	sqlite3_stmt *st;
+	int ok;
+
+	if ((st = store_stmt(c, "SELECT active, cert_id FROM subscribers WHERE device_id=?1",
+	                     err)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, j->s.device_id, -1, SQLITE_STATIC);
+	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1 &&
+	     strcmp((const char *)sqlite3_column_text(st, 1), j->s.cert_id) == 0;
+	sqlite3_reset(st);
+	if (!ok) {
+		j->status = STB_FORBIDDEN;
+		snprintf(j->why, sizeof(j->why),
+		         "subscriber %s was suspended or changed during the login", j->s.device_id);
+	}
+	return 0;
+}
+
+static int
+lj_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct lj *j = arg;
+	char sid[2 * 8 + 1];
+
+	if (j->finish)
+		gw_hex(j->s.sid, 8, sid, sizeof(sid));
+	else
+		snprintf(sid, sizeof(sid), "-");
+	if (j->status == STB_OK && lj_still_subscribed(j, c, err) == -1)
+		return -1;
+	if (j->status != STB_OK)
+		return gw_audit(j->gw, c, err, "login_denied", j->actor,
+		                "step=%s device=%s cert=%s session=%s %s: %s",
+		                j->finish ? "finish" : "start",
+		                j->s.device_id[0] != '\0' ? j->s.device_id : "-",
+		                j->s.cert_id[0] != '\0' ? j->s.cert_id : "-", sid,
+		                stb_status_name(j->status), j->why);
+	if (gw_token_store(j->gw, c, j->hash, j->s.device_id, j->s.cert_id, j->serial,
+	                   j->serial_len, j->issued, j->expires, err) == -1)
+		return -1;
+	return gw_audit(j->gw, c, err, "login_granted", j->actor,
+	                "device=%s cert=%s session=%s token_expires=%lld", j->s.device_id,
+	                j->s.cert_id, sid, (long long)j->expires);
+}
+
+static void
+lj_done(void *arg, const err_t *err)
+{
+	struct lj *j = arg;
+	buf_t *b;
+
+	if (err->status != STB_OK) {
+		log_warnx("login of %s not recorded: %s", j->s.device_id, err->msg);
+		srv_reply_errt(j->r, err);
+	} else if (j->status != STB_OK)
+		srv_reply_err(j->r, j->status, "%s", j->why);
+	else {
+		b = srv_reply_begin(j->r);
+		tlv_put(b, STB_TLV_ACCESS_TOKEN, j->token, GW_TOKEN_LEN);
+		tlv_put_u64(b, STB_TLV_TOKEN_EXPIRES, (uint64_t)j->expires);
+		srv_reply_end(j->r);
+	}
+	lj_free(j);
+}
+
+/* Records the outcome durably (token or refusal), then answers. */
+static void
+lj_finish(struct lj *j)
+{
+	err_t err;
+
+	if (j->status != STB_OK)
+		log_info("login %s of %s from %s refused: %s: %s", j->finish ? "finish" : "start",
+		         j->s.device_id[0] ? j->s.device_id : "-", srv_conn_peer(j->r->conn),
+		         stb_status_name(j->status), j->why);
+	if (gw_stopping(j->gw)) {
+		srv_reply_err(j->r, STB_UNAVAILABLE, "media-gw is shutting down");
+		lj_free(j);
+		return;
+	}
+	if (store_write(j->gw->d->store, srv_req_mbox(j->r), lj_write, lj_done, j, &err) == -1) {
+		srv_reply_errt(j->r, &err);
+		lj_free(j);
+	}
+}
+
+static void
+lj_refuse(struct lj *j, int status, const char *why)
+{
+	j->status = status;
+	snprintf(j->why, sizeof(j->why), "%s", why);
+	lj_finish(j);
+}
+
+/* ---- GW_LOGIN_START ---- */
+
+/* Reads the subscriber: 0 with the cert_id, or -1 with NOT_FOUND /
+ * FORBIDDEN / a store error. */
+static int
+sub_lookup(gw_t *gw, const char *device_id, char cert_id[GW_ID_CAP], err_t *err)
+{
+	store_conn_t *c = store_reader(gw->d->store, err);
+	sqlite3_stmt *st;
+	int active;
+
+	if (c == NULL ||
+	    (st = store_stmt(c, "SELECT cert_id, active FROM subscribers WHERE device_id=?1",
+	                     err)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return err_set(err, STB_NOT_FOUND, "device %s is not a subscriber", device_id);
+	}
+	snprintf(cert_id, GW_ID_CAP, "%s", (const char *)sqlite3_column_text(st, 0));
+	active = sqlite3_column_int(st, 1);
+	sqlite3_reset(st);
+	if (active != 1)
+		return err_set(err, STB_FORBIDDEN, "subscriber %s is suspended", device_id);
+	return 0;
+}
+
+static void
+gw_login_start(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	gw_t *gw = d->priv;
+	char device_id[GW_ID_CAP], cert_id[GW_ID_CAP];
+	gw_sess_t s;
+	struct lj *j;
+	err_t err;
+	buf_t *b;
+
+	msg_get_str(m, TLV_IX_DEVICE_ID, device_id, sizeof(device_id)); /* ID: <= 128 */
+	if (sub_lookup(gw, device_id, cert_id, &err) == -1) {
+		if (err.status != STB_NOT_FOUND && err.status != STB_FORBIDDEN) {
+			srv_reply_errt(r, &err);
+			return;
+		}
+		if ((j = lj_new(gw, r, 0)) == NULL) {
+			srv_reply_err(r, STB_INTERNAL, "out of memory");
+			return;
+		}
+		snprintf(j->s.device_id, sizeof(j->s.device_id), "%s", device_id);
+		lj_refuse(j, err.status, err.msg);
+		return;
+	}
+	if (gw_sess_open(gw->sess, device_id, cert_id, (int64_t)time(NULL) + gw->conf->login_ttl_s,
+	                 &s, &err) == -1) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	b = srv_reply_begin(r);
+	tlv_put_str(b, STB_TLV_CERT_ID, s.cert_id);
+	tlv_put(b, STB_TLV_GW_NONCE, s.nonce, LOGIN_NONCE_LEN);
+	tlv_put(b, STB_TLV_LOGIN_SESSION_ID, s.sid, LOGIN_SESSION_LEN);
+	tlv_put_u64(b, STB_TLV_LOGIN_EXPIRES, (uint64_t)s.expires);
+	srv_reply_end(r);
+	OPENSSL_cleanse(&s, sizeof(s));
+}
+
+/* ---- GW_LOGIN_FINISH ---- */
+
+static void
+lj_issue(struct lj *j)
+{
+	int64_t ttl = j->gw->conf->token_ttl_s;
+
+	j->issued = (int64_t)time(NULL);
+	j->expires = j->issued + ttl;
+	/* a token never outlives the certificate that earned it */
+	if (j->cert_not_after > 0 && j->cert_not_after < (uint64_t)j->expires)
+		j->expires = (int64_t)j->cert_not_after;
+	if (RAND_bytes(j->token, GW_TOKEN_LEN) != 1 ||
+	    gw_token_hash(j->gw, j->token, j->hash) == -1) {
+		srv_reply_err(j->r, STB_INTERNAL, "cannot draw a token");
+		lj_free(j);
+		return;
+	}
+	lj_finish(j);
+}
+
+static void
+lj_verified(void *arg, const msg_t *rsp, const err_t *err)
+{
+	struct lj *j = arg;
+	const uint8_t *serial;
+	char text[512] = "", why[WHY_MAX];
+	int status;
+
+	if (rsp == NULL) {
+		snprintf(why, sizeof(why), "CA unavailable: %s", err->msg);
+		lj_refuse(j, STB_UNAVAILABLE, why);
+		return;
+	}
+	if ((status = msg_status(rsp)) != STB_OK) {
+		msg_get_str(rsp, TLV_IX_ERROR_TEXT, text, sizeof(text));
+		status = gw_ca_refusal(status, text, why, sizeof(why));
+		lj_refuse(j, status, why);
+		return;
+	}
+	if (msg_get_bytes(rsp, TLV_IX_CERT_SERIAL, &serial, &j->serial_len) == 0 &&
+	    j->serial_len <= SERIAL_MAX)
+		memcpy(j->serial, serial, j->serial_len);
+	else
+		j->serial_len = 0;
+	msg_get_u64(rsp, TLV_IX_NOT_AFTER, &j->cert_not_after);
+	lj_issue(j);
+}
+
+static void
+gw_login_finish(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	gw_t *gw = d->priv;
+	const uint8_t *sid, *cert, *proof;
+	size_t sidlen, certlen, prooflen;
+	uint64_t ts = 0;
+	struct lj *j;
+	err_t err;
+	buf_t b;
+	int rc;
+
+	/* lengths are the registry's (msg_parse checked them) */
+	msg_get_bytes(m, TLV_IX_LOGIN_SESSION_ID, &sid, &sidlen);
+	msg_get_bytes(m, TLV_IX_CERT_DER, &cert, &certlen);
+	msg_get_bytes(m, TLV_IX_KEYINFO_PROOF, &proof, &prooflen);
+	msg_get_u64(m, TLV_IX_KEYINFO_TIME, &ts);
+	if ((j = lj_new(gw, r, 1)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	if (gw_sess_take(gw->sess, sid, (int64_t)time(NULL), &j->s, &err) == -1) {
+		memcpy(j->s.sid, sid, LOGIN_SESSION_LEN);
+		OPENSSL_cleanse(j->s.nonce, sizeof(j->s.nonce));
+		lj_refuse(j, err.status, err.msg);
+		return;
+	}
+	buf_init(&b, 2 * GW_ID_CAP + certlen + prooflen + 256);
+	tlv_put_str(&b, STB_TLV_DEVICE_ID, j->s.device_id);
+	tlv_put_str(&b, STB_TLV_CERT_ID, j->s.cert_id);
+	tlv_put(&b, STB_TLV_LOGIN_SESSION_ID, j->s.sid, LOGIN_SESSION_LEN);
+	tlv_put(&b, STB_TLV_GW_NONCE, j->s.nonce, LOGIN_NONCE_LEN);
+	tlv_put(&b, STB_TLV_CERT_DER, cert, certlen);
+	tlv_put(&b, STB_TLV_KEYINFO_PROOF, proof, prooflen);
+	tlv_put_u64(&b, STB_TLV_KEYINFO_TIME, ts);
+	OPENSSL_cleanse(j->s.nonce, sizeof(j->s.nonce));
+	rc = b.failed ? err_set(&err, STB_INTERNAL, "key info does not fit")
+	              : gw_ca_call(gw->ca, j->r, STB_MSG_CA_VERIFY_KEYINFO, &b,
+	                           (int)gw->conf->ca_timeout_ms, lj_verified, j, &err);
+	buf_wipe(&b);
+	if (rc == -1) {
+		char why[WHY_MAX];
+		snprintf(why, sizeof(why), "CA unavailable: %s", err.msg);
+		lj_refuse(j, STB_UNAVAILABLE, why);
+	}
+}
+
+void
+gw_login_register(daemon_t *d)
+{
+	srv_handle(d->srv, MSG_IX_GW_LOGIN_START, gw_login_start);
+	srv_handle(d->srv, MSG_IX_GW_LOGIN_FINISH, gw_login_finish);
+}

@@ -1,0 +1,148 @@
+/* sub: the subscriber table (device_id -> cert_id, active/suspended),
+ * maintained by the operator: GW_SUB_IMPORT (upsert) and GW_SUB_LIST. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gw.h"
+#include "tlv.h"
+
+#define LIST_BYTES 60000 /* stays under a client's default max_frame */
+#define LIST_MAX   10000
+
+struct imp {
+	gw_t *gw;
+	srv_req_t *r;
+	char device_id[GW_ID_CAP];
+	char cert_id[GW_ID_CAP];
+	int active;
+	char actor[160];
+};
+
+static int
+imp_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct imp *a = arg;
+	sqlite3_stmt *st;
+
+	st =
+	    store_stmt(c,
+	               "INSERT INTO subscribers(device_id, cert_id, active, updated) "
+	               "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(device_id) DO UPDATE SET "
+	               "cert_id=excluded.cert_id, active=excluded.active, updated=excluded.updated",
+	               err);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->cert_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, a->active);
+	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return store_err(c, "subscriber", err);
+	return gw_audit(a->gw, c, err, "subscriber_import", a->actor, "device=%s cert=%s %s",
+	                a->device_id, a->cert_id, a->active ? "active" : "suspended");
+}
+
+static void
+imp_done(void *arg, const err_t *err)
+{
+	struct imp *a = arg;
+	gw_t *gw = a->gw;
+
+	if (err->status != STB_OK)
+		srv_reply_errt(a->r, err);
+	else
+		srv_reply_ok(a->r);
+	free(a);
+	gw_unref(gw);
+}
+
+static void
+gw_sub_import(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	struct imp *a = calloc(1, sizeof(*a));
+	uint8_t en = 1;
+	err_t err;
+
+	if (a == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	a->gw = d->priv;
+	msg_get_str(m, TLV_IX_DEVICE_ID, a->device_id, sizeof(a->device_id));
+	msg_get_str(m, TLV_IX_CERT_ID, a->cert_id, sizeof(a->cert_id));
+	msg_get_u8(m, TLV_IX_ENABLED, &en);
+	if (en > 1) {
+		free(a);
+		srv_reply_err(r, STB_BAD_REQUEST, "ENABLED must be 0 (suspended) or 1 (active)");
+		return;
+	}
+	a->active = en;
+	gw_actor(r, a->actor, sizeof(a->actor));
+	if ((a->r = srv_req_defer(r)) == NULL) {
+		free(a);
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	gw_ref(a->gw);
+	if (store_write(d->store, srv_req_mbox(r), imp_write, imp_done, a, &err) == -1) {
+		srv_reply_errt(a->r, &err);
+		gw_unref(a->gw);
+		free(a);
+	}
+}
+
+static void
+gw_sub_list(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	uint32_t limit = 1000;
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+
+	msg_get_u32(m, TLV_IX_LIMIT, &limit);
+	if (limit == 0 || limit > LIST_MAX)
+		limit = LIST_MAX;
+	if ((c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(c,
+	                     "SELECT device_id, cert_id, active, updated FROM subscribers "
+	                     "ORDER BY device_id LIMIT ?1",
+	                     &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, limit);
+	b = srv_reply_begin(r);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *o = cJSON_CreateObject();
+		char *s;
+		cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 0));
+		cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 1));
+		cJSON_AddStringToObject(o, "state",
+		                        sqlite3_column_int(st, 2) == 1 ? "active" : "suspended");
+		cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
+		s = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		/* a full page simply ends; --limit pages are the operator's tool */
+		if (s == NULL || b->len + strlen(s) + STB_TLV_HDR_LEN > LIST_BYTES) {
+			free(s);
+			break;
+		}
+		tlv_put_str(b, STB_TLV_ENTRY, s);
+		free(s);
+	}
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
+void
+gw_sub_register(daemon_t *d)
+{
+	srv_handle(d->srv, MSG_IX_GW_SUB_IMPORT, gw_sub_import);
+	srv_handle(d->srv, MSG_IX_GW_SUB_LIST, gw_sub_list);
+}
