@@ -9,13 +9,18 @@
 #   rdv    a fresh rendezvousd per run; 10,000 devices register and hold
 #          control channels, 64 of them ask for sessions: grants/s, p50/p99
 #          and the server's resident memory per device
+#   login  ca-authd, cert-proxyd and media-gw: 64 simulated STBs log in over
+#          and over with stb_login() (after a first login that fetches each
+#          one's certificate): logins/s, p50/p99, next to the crypto bound of
+#          one ECDSA P-256 sign + one verify measured in the same run
+#   issue  ca-authd: CA_ISSUE from 16 connections: certificates/s, p50/p99
 # Prints each run and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv} "
+what=" ${*:-speed ping rdv login issue} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -24,10 +29,14 @@ need() {
 need "$bench"
 if want ping; then need "$build/media-gw"; fi
 if want rdv; then need "$build/rendezvousd"; fi
+if want login || want issue; then
+	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
+fi
 t=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"; }
 trap cleanup EXIT
+[ -z "${STB_BENCH_KEEP:-}" ] || echo "bench.sh: state in $t"
 free_port() {
 	local p
 	while :; do
@@ -35,7 +44,12 @@ free_port() {
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
-scripts/pki-bootstrap.sh "$t/pki" >/dev/null
+if want login || want issue; then
+	# ca-authd makes the PKI and, running on that state, is the suite's CA
+	scripts/pki-bootstrap.sh --ca-authd "$build/ca-authd" "$t/pki" >/dev/null 2>&1
+else
+	scripts/pki-bootstrap.sh "$t/pki" >/dev/null
+fi
 
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -115,4 +129,53 @@ done
 printf '   median: %s grants/s, %s KiB per device\n' \
 	"$(for i in $(seq 1 "$runs"); do field grants_per_s <"$t/r.$i"; done | median)" \
 	"$(for i in $(seq 1 "$runs"); do field server_kib_per_device <"$t/r.$i"; done | median)"
+fi
+
+if want login || want issue; then
+	cap=$(free_port)
+	cpp=$(free_port)
+	gwp=$(free_port)
+	start() { # NAME PORT EXTRA_JSON
+		cat > "$t/$1.json" <<JSON
+{"listen": "127.0.0.1:$2", "http_listen": "", "state_dir": "$t/state-$1",
+ "kek_file": "$t/pki/$1.kek", $3
+ "tls": {"cert": "$t/pki/$1.crt", "key": "$t/pki/$1.key", "ca": "$t/pki/ca.crt"}}
+JSON
+		"$build/$1" -c "$t/$1.json" >"$t/$1.log" 2>&1 &
+		pids+=($!)
+	}
+	start ca-authd "$cap" "\"state_dir\": \"$t/pki/ca-authd-state\","
+	sed -i "s|\"state_dir\": \"$t/state-ca-authd\", ||" "$t/ca-authd.json"
+	start cert-proxyd "$cpp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
+	start media-gw "$gwp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
+	sleep 1
+	speedj() { "$bench" speed --json 2>/dev/null | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+fi
+
+if want login; then
+	echo "== flow A login: stb-bench login -c 64 -d 10 (ca-authd, cert-proxyd, media-gw and the bench on this machine)"
+	for i in $(seq 1 "$runs"); do
+		"$bench" login -a "127.0.0.1:$gwp" --cp "127.0.0.1:$cpp" "${ca[@]}" \
+			--admin-cert "$t/pki/admin.crt" --admin-key "$t/pki/admin.key" -c 64 -d 10 --json \
+			2>"$t/l.$i.err" >"$t/l.$i" || { echo "   run $i failed:"; cat "$t/l.$i.err"; }
+		b=$(speedj bound_login_per_core_s)
+		echo "$b" >"$t/lb.$i"
+		printf '   run %d: %s logins/s, p50 %s us, p99 %s us; bound (1 sign + 1 verify) %s/s per core, %s/s on 2 cores\n' \
+			"$i" "$(field per_s <"$t/l.$i")" "$(field p50_us <"$t/l.$i")" "$(field p99_us <"$t/l.$i")" \
+			"$b" "$((${b%.*} * 2))"
+	done
+	printf '   median: %s logins/s; bound median %s/s per core\n' \
+		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/l.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/lb.$i"; done | median)"
+fi
+
+if want issue; then
+	echo "== ca-authd issuing: stb-bench issue -c 16 -d 10 (CSR verify + sign + durable record per certificate)"
+	for i in $(seq 1 "$runs"); do
+		"$bench" issue -a "127.0.0.1:$cap" "${ca[@]}" --cert "$t/pki/admin.crt" --key "$t/pki/admin.key" \
+			-c 16 -d 10 --json 2>"$t/i.$i.err" >"$t/i.$i" || { echo "   run $i failed:"; cat "$t/i.$i.err"; }
+		printf '   run %d: %s certificates/s, p50 %s us, p99 %s us\n' \
+			"$i" "$(field per_s <"$t/i.$i")" "$(field p50_us <"$t/i.$i")" "$(field p99_us <"$t/i.$i")"
+	done
+	printf '   median: %s certificates/s\n' "$(for i in $(seq 1 "$runs"); do field per_s <"$t/i.$i"; done | median)"
 fi

@@ -16,7 +16,8 @@ ninja -C build >/dev/null
 
 run=$PWD/run
 mkdir -p "$run/state"
-scripts/pki-bootstrap.sh "$run/pki" >/dev/null
+# ca-authd makes the PKI; the running ca-authd uses that CA (run/pki/ca-authd-state)
+[ -f "$run/pki/ca.crt" ] || scripts/pki-bootstrap.sh --ca-authd build/ca-authd "$run/pki" >/dev/null 2>&1
 pki=$run/pki
 daemons="ca-authd cert-proxyd media-gw rendezvousd keymgmtd qualifyd appvetd"
 declare -A pids
@@ -26,13 +27,21 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# flow settings per daemon: ca-authd runs on the PKI's CA; cert-proxyd and
+# media-gw reach it on 7101; rendezvousd uses a quick scrypt for the demo
+declare -A extra=(
+	[ca-authd]="\"state_dir\": \"$pki/ca-authd-state\","
+	[cert-proxyd]="\"state_dir\": \"$run/state/cert-proxyd\", \"ca\": { \"addr\": \"127.0.0.1:7101\" },"
+	[media-gw]="\"state_dir\": \"$run/state/media-gw\", \"ca\": { \"addr\": \"127.0.0.1:7101\" },"
+	[rendezvousd]="\"state_dir\": \"$run/state/rendezvousd\", \"kdf\": { \"scrypt_n\": 4096 },"
+)
 i=1
 for n in $daemons; do
 	cat > "$run/$n.json" <<JSON
 {
   "listen": "127.0.0.1:710$i",
   "http_listen": "127.0.0.1:910$i",
-  "state_dir": "$run/state/$n",
+  ${extra[$n]:-"\"state_dir\": \"$run/state/$n\","}
   "kek_file": "$pki/$n.kek",
   "tls": { "cert": "$pki/$n.crt", "key": "$pki/$n.key", "ca": "$pki/ca.crt" }
 }
@@ -75,7 +84,47 @@ echo
 echo "== operator: media-gw counters"
 ctl 7103 stats
 echo
-echo "The flows (login, rendezvous, key sync, bootstrap, app vetting) arrive with their issues."
+echo
+client=build/src/stb-client/stb-client
+echo "== flow A: certificate-proxied STB login"
+secret=$(openssl rand -hex 32)
+sub=demo-stb-$RANDOM
+echo "$sub,$secret" >"$run/stbs.csv"
+echo "$sub,$sub.media" >"$run/subs.csv"
+ctl 7102 cp import "$run/stbs.csv"
+ctl 7103 gw import "$run/subs.csv"
+echo "-- first login: cert-proxyd has no certificate yet, so it fetches one from ca-authd"
+STB_DEVICE_SECRET=$secret $client -a 127.0.0.1:7103 --ca "$pki/ca.crt" login --cp 127.0.0.1:7102 "$sub"
+echo "-- second login: the stored certificate is valid"
+out=$(STB_DEVICE_SECRET=$secret $client -a 127.0.0.1:7103 --ca "$pki/ca.crt" login --cp 127.0.0.1:7102 "$sub")
+echo "$out"
+tok=$(sed -n 's/.*token=\([0-9a-f]*\).*/\1/p' <<<"$out")
+[ -z "$tok" ] || ctl 7103 gw introspect "$tok"
+ctl 7102 cp certs --device "$sub"
+ctl 7102 cp show "$sub.media" --pem >"$run/$sub.pem"
+echo "-- openssl verify of the STB's certificate against the suite's CA, then OCSP at ca-authd:"
+openssl verify -CAfile "$pki/ca.crt" -untrusted "$pki/ca-issuing.crt" "$run/$sub.pem"
+openssl ocsp -issuer "$pki/ca-issuing.crt" -cert "$run/$sub.pem" -url http://127.0.0.1:9101/ocsp \
+	-CAfile "$pki/ca.crt" 2>&1 | grep -v "^Response verify OK" | head -3
+echo "-- a wrong device secret is refused:"
+STB_DEVICE_SECRET=$(openssl rand -hex 32) $client -a 127.0.0.1:7103 --ca "$pki/ca.crt" \
+	login --cp 127.0.0.1:7102 "$sub" 2>&1 || true
+echo
+echo "== flow B: two devices, a session code from rendezvousd, a TLS 1.3 PSK link"
+a=demo-a-$RANDOM b=demo-b-$RANDOM
+ctl 7104 rdv provision "$a"
+ctl 7104 rdv provision "$b"
+STB_RDV_PASSWORD=password-of-b $client -a 127.0.0.1:7104 --ca "$pki/ca.crt" \
+	rdv-listen "$b" user-b 127.0.0.1:7411 >"$run/rdv-listen.log" 2>&1 &
+lpid=$!
+for _ in $(seq 1 100); do grep -q . "$run/rdv-listen.log" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+echo "hello from $a" | STB_RDV_PASSWORD=password-of-a $client -a 127.0.0.1:7104 --ca "$pki/ca.crt" \
+	rdv-connect "$a" user-a 127.0.0.1:7412 "$b" 2>&1 || true
+kill "$lpid" 2>/dev/null || true
+ctl 7104 rdv sessions --limit 3
+echo
+echo "Key sync, bootstrap and app vetting arrive with their issues."
 if [ $keep = 1 ]; then
 	echo "Daemons keep running (metrics on http://127.0.0.1:9101..9107/metrics); Ctrl-C stops them."
 	wait
