@@ -3,7 +3,8 @@
 # plain and under AddressSanitizer + UndefinedBehaviorSanitizer — then the
 # fuzz targets for a bounded time.  Exit status 0 only when all pass.
 #
-#   STB_FUZZ_SECONDS   seconds per fuzz target (default 60; 0 skips fuzzing)
+#   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 60; fuzz_csr gets half;
+#                      0 skips fuzzing)
 #   STB_SKIP_DEPS=1    do not run setup-deps.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +34,17 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 if [ "$fuzz_seconds" -gt 0 ]; then
 	step "fuzz: build (clang, libFuzzer)"
 	CC=clang cmake -S "$src" -B build-fuzz -G Ninja -DSTB_FUZZ=ON >/dev/null
-	ninja -C build-fuzz fuzz_frame
-	step "fuzz: fuzz_frame for ${fuzz_seconds}s"
+	ninja -C build-fuzz fuzz_frame fuzz_csr
 	corpus=$(mktemp -d)
 	trap 'rm -rf "$corpus"' EXIT
-	build-fuzz/tests/fuzz/fuzz_frame -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-		"$corpus" tests/fuzz/corpus/frame 2>&1 | tail -n 12
+	# target, corpus folder, share of STB_FUZZ_SECONDS
+	for t in "frame frame 1" "csr csr 2"; do
+		set -- $t
+		secs=$((fuzz_seconds / $3 > 0 ? fuzz_seconds / $3 : 1))
+		step "fuzz: fuzz_$1 for ${secs}s"
+		mkdir -p "$corpus/$1"
+		build-fuzz/tests/fuzz/fuzz_$1 -max_total_time="$secs" -print_final_stats=1 \
+			"$corpus/$1" "tests/fuzz/corpus/$2" 2>&1 | tail -n 12
+	done
 fi
 step "all tests passed"

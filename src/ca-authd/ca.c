@@ -1,5 +1,4 @@
 /* ca: the running CA's shared state: set up, reference counted, torn down. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +19,6 @@ ca_unref(ca_t *ca)
 		return;
 	ca_teardown(ca);
 	free(ca);
-}
-
-int
-ca_audit(ca_t *ca, store_conn_t *c, err_t *err, const char *event, const char *actor,
-         const char *fmt, ...)
-{
-	char detail[AUDIT_FIELD_MAX + 1];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	return daemon_audit(ca->d, c, event, actor, detail, NULL, err);
 }
 
 /* The configured URL, or one on the HTTP listener when that is a

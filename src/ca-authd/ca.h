@@ -265,9 +265,6 @@ typedef struct ca {
 
 void ca_ref(ca_t *ca);
 void ca_unref(ca_t *ca);
-/* Audit from a write job. */
-int ca_audit(ca_t *ca, store_conn_t *c, err_t *err, const char *event, const char *actor,
-             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Sets up what init and the tests share (profiles, digests, sets, CRL
  * state); loads the CA material when dir holds it. */
 int ca_setup(ca_t *ca, daemon_t *d, const ca_conf_t *conf, err_t *err);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ca.h"
+#include "hex.h"
 
 #define CERT_EXT_MAX 2048
 
@@ -54,8 +55,10 @@ cert_csr_check(const uint8_t *der, size_t len, EVP_PKEY **pub, err_t *err)
 	EVP_PKEY *k;
 
 	*pub = NULL;
-	if (len > 65536 || (req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL)
+	if (len > 65536 || (req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+		ERR_clear_error(); /* nothing left behind for the next SSL_get_error */
 		return err_set(err, STB_BAD_REQUEST, "CSR is not a DER PKCS#10 request");
+	}
 	if (p != der + len) {
 		X509_REQ_free(req);
 		return err_set(err, STB_BAD_REQUEST, "CSR has %zu bytes after its end",
@@ -64,6 +67,7 @@ cert_csr_check(const uint8_t *der, size_t len, EVP_PKEY **pub, err_t *err)
 	if ((k = X509_REQ_get_pubkey(req)) == NULL || !cert_key_is_p256(k)) {
 		EVP_PKEY_free(k);
 		X509_REQ_free(req);
+		ERR_clear_error();
 		return err_set(err, STB_BAD_REQUEST, "CSR key is not an EC P-256 key");
 	}
 	if (X509_REQ_verify(req, k) != 1) {
@@ -293,21 +297,7 @@ cert_serial_norm(const uint8_t **p, size_t *len)
 void
 cert_serial_hex(const uint8_t *p, size_t len, char out[CA_SERIAL_HEX])
 {
-	out[0] = '\0';
-	for (size_t i = 0; i < len && i < CA_SERIAL_MAX; i++)
-		snprintf(out + 2 * i, 3, "%02X", p[i]);
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	hex_encode_upper(p, len < CA_SERIAL_MAX ? len : CA_SERIAL_MAX, out);
 }
 
 int
@@ -315,7 +305,7 @@ cert_serial_parse(const char *hex, uint8_t out[CA_SERIAL_MAX], size_t *len)
 {
 	uint8_t tmp[CA_SERIAL_MAX + 1];
 	const uint8_t *p = tmp;
-	size_t l, n = 0, i = 0;
+	size_t l, n = 0, k;
 
 	if (strncmp(hex, "0x", 2) == 0 || strncmp(hex, "0X", 2) == 0)
 		hex += 2;
@@ -323,17 +313,13 @@ cert_serial_parse(const char *hex, uint8_t out[CA_SERIAL_MAX], size_t *len)
 	if (l == 0 || l > 2 * (CA_SERIAL_MAX + 1))
 		return -1;
 	if (l % 2 == 1) { /* an odd digit count has an implied leading zero */
-		if (hexval(hex[0]) < 0)
+		if (hex_digit(hex[0]) < 0)
 			return -1;
-		tmp[n++] = (uint8_t)hexval(hex[0]);
-		i = 1;
+		tmp[n++] = (uint8_t)hex_digit(hex[0]);
 	}
-	for (; i < l; i += 2) {
-		int hi = hexval(hex[i]), lo = hexval(hex[i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		tmp[n++] = (uint8_t)(hi << 4 | lo);
-	}
+	if (hex_decode(hex + n, l - n, tmp + n, sizeof(tmp) - n, &k) == -1)
+		return -1;
+	n += k;
 	cert_serial_norm(&p, &n);
 	if (n > CA_SERIAL_MAX)
 		return -1;

@@ -45,14 +45,14 @@ static int
 cli_record(store_conn_t *c, void *arg, err_t *err)
 {
 	struct cli_rec *w = arg;
-	char hex[CA_SERIAL_HEX], detail[256];
+	char hex[CA_SERIAL_HEX];
 
 	cert_serial_hex(w->row->serial, w->row->serial_len, hex);
-	snprintf(detail, sizeof(detail), "serial=%s profile=%s subject=%s not_after=%lld", hex,
-	         w->row->profile, w->row->subject, (long long)w->row->not_after);
 	if (certdb_insert(c, w->row, err) == -1)
 		return -1;
-	return daemon_audit(w->d, c, w->event, w->row->requester, detail, NULL, err);
+	return daemon_auditf(w->d, c, err, w->event, w->row->requester,
+	                     "serial=%s profile=%s subject=%s not_after=%lld", hex, w->row->profile,
+	                     w->row->subject, (long long)w->row->not_after);
 }
 
 static void

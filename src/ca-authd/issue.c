@@ -139,10 +139,10 @@ iss_write(store_conn_t *c, void *arg, err_t *err)
 	cert_serial_hex(a->row.serial, a->row.serial_len, hex);
 	if (certdb_insert(c, &a->row, err) == -1)
 		return -1;
-	return ca_audit(a->ca, c, err, "issue", a->row.requester,
-	                "serial=%s profile=%s subject=%s device=%s cert=%s not_after=%lld", hex,
-	                a->row.profile, a->row.subject, a->row.device_id, a->row.cert_id,
-	                (long long)a->row.not_after);
+	return daemon_auditf(a->ca->d, c, err, "issue", a->row.requester,
+	                     "serial=%s profile=%s subject=%s device=%s cert=%s not_after=%lld",
+	                     hex, a->row.profile, a->row.subject, a->row.device_id, a->row.cert_id,
+	                     (long long)a->row.not_after);
 }
 
 static void
@@ -226,15 +226,8 @@ ca_issue(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	EVP_PKEY_free(pub);
-	if ((a->r = srv_req_defer(r)) == NULL) {
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
+	if (daemon_write_deferred(d, r, iss_write, iss_done, a, &a->r) == -1)
 		iss_free(a);
-		return;
-	}
-	if (store_write(d->store, srv_req_mbox(r), iss_write, iss_done, a, &err) == -1) {
-		srv_reply_errt(a->r, &err);
-		iss_free(a);
-	}
 }
 
 void

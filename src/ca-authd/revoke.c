@@ -83,8 +83,8 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 	cert_serial_hex(a->serial, a->serial_len, hex);
 	if (certdb_revoke(c, a->serial, a->serial_len, a->at, a->reason, err) == -1)
 		return -1;
-	return ca_audit(a->ca, c, err, "revoke", a->actor, "serial=%s reason=%s", hex,
-	                revoke_reason_name(a->reason));
+	return daemon_auditf(a->ca->d, c, err, "revoke", a->actor, "serial=%s reason=%s", hex,
+	                     revoke_reason_name(a->reason));
 }
 
 static void
@@ -124,7 +124,6 @@ ca_revoke(srv_req_t *r, const msg_t *m, void *ctx)
 	uint8_t reason = 0;
 	struct rev *a;
 	size_t len;
-	err_t err;
 
 	if (!revoke_ready(ca, r))
 		return;
@@ -146,14 +145,8 @@ ca_revoke(srv_req_t *r, const msg_t *m, void *ctx)
 	a->at = (int64_t)time(NULL);
 	snprintf(a->actor, sizeof(a->actor), "%s@%s", srv_conn_subject(r->conn),
 	         srv_conn_peer(r->conn));
-	if ((a->r = srv_req_defer(r)) == NULL) {
-		free(a);
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
-		return;
-	}
 	ca_ref(ca);
-	if (store_write(d->store, srv_req_mbox(r), rev_write, rev_done, a, &err) == -1) {
-		srv_reply_errt(a->r, &err);
+	if (daemon_write_deferred(d, r, rev_write, rev_done, a, &a->r) == -1) {
 		ca_unref(ca);
 		free(a);
 	}
@@ -215,7 +208,7 @@ lst_row(const certdb_row_t *row, void *arg)
 {
 	struct lst *l = arg;
 	cJSON *o = cJSON_CreateObject();
-	char hex[CA_SERIAL_HEX], *s;
+	char hex[CA_SERIAL_HEX];
 	int state = certdb_state(row, l->now);
 
 	if (o == NULL)
@@ -237,15 +230,8 @@ lst_row(const certdb_row_t *row, void *arg)
 		cJSON_AddStringToObject(o, "reason", revoke_reason_name(row->reason));
 	}
 	cJSON_AddStringToObject(o, "requester", row->requester);
-	s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (s == NULL || l->b->len + strlen(s) + STB_TLV_HDR_LEN > CA_LIST_BYTES) {
-		free(s);
-		return -1; /* a full page simply ends */
-	}
-	tlv_put_str(l->b, STB_TLV_ENTRY, s);
-	free(s);
-	return 0;
+	/* a full page simply ends */
+	return daemon_entry_put(l->b, STB_TLV_ENTRY, o, CA_LIST_BYTES);
 }
 
 static void

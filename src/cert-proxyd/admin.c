@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cp.h"
+#include "hex.h"
 #include "log.h"
 #include "tlv.h"
 
@@ -82,9 +83,9 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_bind_int64(st, 4, now);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "import STB", err);
-	return cp_audit(a->cp, c, err, "stb_import", a->actor, "device=%s enabled=%d%s%s",
-	                a->device_id, a->enabled, a->created ? " new" : " replaced",
-	                a->changed ? " secret_changed" : "");
+	return daemon_auditf(a->cp->d, c, err, "stb_import", a->actor, "device=%s enabled=%d%s%s",
+	                     a->device_id, a->enabled, a->created ? " new" : " replaced",
+	                     a->changed ? " secret_changed" : "");
 }
 
 static void
@@ -140,77 +141,68 @@ cp_stb_import(srv_req_t *r, const msg_t *m, void *ctx)
 		imp_free(a);
 		return;
 	}
-	if ((a->r = srv_req_defer(r)) == NULL) {
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
+	if (daemon_write_deferred(d, r, imp_write, imp_done, a, &a->r) == -1)
 		imp_free(a);
-		return;
-	}
-	if (store_write(d->store, srv_req_mbox(r), imp_write, imp_done, a, &err) == -1) {
-		srv_reply_errt(a->r, &err);
-		imp_free(a);
-	}
 }
 
 /* ---- lists ---- */
 
-/* Appends o as one ENTRY (and frees it); -1 when the page is full. */
-static int
-entry_put(buf_t *b, cJSON *o, int tlv)
-{
-	char *s = cJSON_PrintUnformatted(o);
-	int rc = -1;
+/* One row of a list query as an entry's JSON. */
+typedef cJSON *(*list_row_fn)(cp_t *cp, sqlite3_stmt *st);
 
-	cJSON_Delete(o);
-	if (s != NULL && b->len + strlen(s) + STB_TLV_HDR_LEN <= CP_LIST_BYTES)
-		rc = tlv_put_str(b, (uint16_t)tlv, s);
-	free(s);
-	return rc;
-}
-
-static uint32_t
-list_limit(const msg_t *m)
+/* Answers a list: sql's rows (?1 the request's LIMIT, ?2 dev unless NULL)
+ * as ENTRY TLVs, as many as fit in a page. */
+static void
+list_reply(srv_req_t *r, const msg_t *m, daemon_t *d, const char *sql, const char *dev,
+           list_row_fn row)
 {
 	uint32_t limit = 1000;
-
-	msg_get_u32(m, TLV_IX_LIMIT, &limit);
-	return limit == 0 || limit > CP_LIST_MAX ? CP_LIST_MAX : limit;
-}
-
-static void
-cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
-{
-	daemon_t *d = ctx;
-	cp_t *cp = d->priv;
 	store_conn_t *c;
 	sqlite3_stmt *st;
 	err_t err;
 	buf_t *b;
 
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    (st = store_stmt(c,
-	                     "SELECT s.device_id, s.enabled, s.created, s.updated, "
-	                     "(SELECT count(*) FROM certs WHERE device_id=s.device_id) "
-	                     "FROM stbs s ORDER BY s.device_id LIMIT ?1",
-	                     &err)) == NULL) {
+	msg_get_u32(m, TLV_IX_LIMIT, &limit);
+	if (limit == 0 || limit > CP_LIST_MAX)
+		limit = CP_LIST_MAX;
+	if ((c = store_reader(d->store, &err)) == NULL || (st = store_stmt(c, sql, &err)) == NULL) {
 		srv_reply_errt(r, &err);
 		return;
 	}
-	sqlite3_bind_int64(st, 1, list_limit(m));
+	sqlite3_bind_int64(st, 1, limit);
+	if (dev != NULL)
+		sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
 	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *o = cJSON_CreateObject();
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		cJSON_AddStringToObject(o, "device_id", id);
-		cJSON_AddBoolToObject(o, "enabled", sqlite3_column_int(st, 1));
-		cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 2));
-		cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
-		cJSON_AddNumberToObject(o, "certs", (double)sqlite3_column_int64(st, 4));
-		cJSON_AddNumberToObject(o, "online", cp_online_count(cp, id));
-		if (entry_put(b, o, STB_TLV_ENTRY) == -1)
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (daemon_entry_put(b, STB_TLV_ENTRY, row(d->priv, st), CP_LIST_BYTES) == -1)
 			break;
-	}
 	sqlite3_reset(st);
 	srv_reply_end(r);
+}
+
+static cJSON *
+stb_json(cp_t *cp, sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	const char *id = (const char *)sqlite3_column_text(st, 0);
+
+	cJSON_AddStringToObject(o, "device_id", id);
+	cJSON_AddBoolToObject(o, "enabled", sqlite3_column_int(st, 1));
+	cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 2));
+	cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddNumberToObject(o, "certs", (double)sqlite3_column_int64(st, 4));
+	cJSON_AddNumberToObject(o, "online", cp_online_count(cp, id));
+	return o;
+}
+
+static void
+cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	list_reply(r, m, ctx,
+	           "SELECT s.device_id, s.enabled, s.created, s.updated, "
+	           "(SELECT count(*) FROM certs WHERE device_id=s.device_id) "
+	           "FROM stbs s ORDER BY s.device_id LIMIT ?1",
+	           NULL, stb_json);
 }
 
 #define CERT_COLS                                                                                  \
@@ -219,12 +211,13 @@ cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
 	"LEFT JOIN pending p ON p.cert_id=c.cert_id "
 
 static cJSON *
-cert_json(sqlite3_stmt *st)
+cert_json(cp_t *cp, sqlite3_stmt *st)
 {
 	cJSON *o = cJSON_CreateObject();
 	int64_t na = sqlite3_column_int64(st, 3);
 	int state = sqlite3_column_int(st, 4);
 
+	(void)cp;
 	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
 	cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 1));
 	cJSON_AddStringToObject(o, "serial", (const char *)sqlite3_column_text(st, 2));
@@ -248,31 +241,13 @@ cert_json(sqlite3_stmt *st)
 static void
 cp_cert_list(srv_req_t *r, const msg_t *m, void *ctx)
 {
-	daemon_t *d = ctx;
 	char dev[CP_ID_CAP] = "";
 	int by_dev = msg_get_str(m, TLV_IX_DEVICE_ID, dev, sizeof(dev)) == 0;
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	err_t err;
-	buf_t *b;
 
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    (st = store_stmt(c,
-	                     by_dev ? CERT_COLS "WHERE c.device_id=?2 ORDER BY c.cert_id LIMIT ?1"
-	                            : CERT_COLS "WHERE ?2 IS NULL ORDER BY c.cert_id LIMIT ?1",
-	                     &err)) == NULL) {
-		srv_reply_errt(r, &err);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, list_limit(m));
-	if (by_dev)
-		sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
-	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		if (entry_put(b, cert_json(st), STB_TLV_ENTRY) == -1)
-			break;
-	sqlite3_reset(st);
-	srv_reply_end(r);
+	list_reply(r, m, ctx,
+	           by_dev ? CERT_COLS "WHERE c.device_id=?2 ORDER BY c.cert_id LIMIT ?1"
+	                  : CERT_COLS "WHERE ?2 IS NULL ORDER BY c.cert_id LIMIT ?1",
+	           by_dev ? dev : NULL, cert_json);
 }
 
 static void
@@ -298,46 +273,34 @@ cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	b = srv_reply_begin(r);
-	entry_put(b, cert_json(st), STB_TLV_ENTRY);
+	daemon_entry_put(b, STB_TLV_ENTRY, cert_json(d->priv, st), CP_LIST_BYTES);
 	tlv_put(b, STB_TLV_CERT_DER, sqlite3_column_blob(st, 9),
 	        (size_t)sqlite3_column_bytes(st, 9));
 	sqlite3_reset(st);
 	srv_reply_end(r);
 }
 
+static cJSON *
+pending_json(cp_t *cp, sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	const char *dev = (const char *)sqlite3_column_text(st, 1);
+
+	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
+	cJSON_AddStringToObject(o, "device_id", dev);
+	cJSON_AddStringToObject(o, "reason", cp_due_reason_name(sqlite3_column_int(st, 2)));
+	cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddNumberToObject(o, "online", cp_online_count(cp, dev));
+	return o;
+}
+
 static void
 cp_pending_list(srv_req_t *r, const msg_t *m, void *ctx)
 {
-	daemon_t *d = ctx;
-	cp_t *cp = d->priv;
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	err_t err;
-	buf_t *b;
-
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    (st = store_stmt(c,
-	                     "SELECT cert_id, device_id, reason, created FROM pending "
-	                     "ORDER BY created, cert_id LIMIT ?1",
-	                     &err)) == NULL) {
-		srv_reply_errt(r, &err);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, list_limit(m));
-	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *o = cJSON_CreateObject();
-		const char *dev = (const char *)sqlite3_column_text(st, 1);
-		cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
-		cJSON_AddStringToObject(o, "device_id", dev);
-		cJSON_AddStringToObject(o, "reason", cp_due_reason_name(sqlite3_column_int(st, 2)));
-		cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 3));
-		cJSON_AddNumberToObject(o, "online", cp_online_count(cp, dev));
-		if (entry_put(b, o, STB_TLV_ENTRY) == -1)
-			break;
-	}
-	sqlite3_reset(st);
-	srv_reply_end(r);
+	list_reply(r, m, ctx,
+	           "SELECT cert_id, device_id, reason, created FROM pending "
+	           "ORDER BY created, cert_id LIMIT ?1",
+	           NULL, pending_json);
 }
 
 static void
@@ -391,7 +354,7 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_bind_int(st, 4, v->reason);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "revoke", err);
-	cp_hex(v->serial, v->serial_len, serial);
+	hex_encode(v->serial, v->serial_len, serial);
 	if (sqlite3_changes(store_conn_db(c)) == 0)
 		return err_set(err, STB_CONFLICT,
 		               "certificate %s was renewed meanwhile; serial %s is revoked at "
@@ -409,9 +372,9 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_bind_int64(st, 3, v->revoked_at);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "pending update", err);
-	return cp_audit(v->cp, c, err, "cert_revoke", v->actor,
-	                "cert=%s device=%s serial=%s reason=%u", v->cert_id, v->device_id, serial,
-	                v->reason);
+	return daemon_auditf(v->cp->d, c, err, "cert_revoke", v->actor,
+	                     "cert=%s device=%s serial=%s reason=%u", v->cert_id, v->device_id,
+	                     serial, v->reason);
 }
 
 static void

@@ -195,8 +195,8 @@ lockout_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct lockout *l = arg;
 
-	return cp_audit(l->cp, c, err, "auth_lockout", l->actor, "%s=%s until=%lld", l->what,
-	                l->key, (long long)l->until);
+	return daemon_auditf(l->cp->d, c, err, "auth_lockout", l->actor, "%s=%s until=%lld",
+	                     l->what, l->key, (long long)l->until);
 }
 
 static void

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cp.h"
+#include "hex.h"
 #include "log.h"
 #include "tlv.h"
 
@@ -26,7 +27,7 @@ cp_certs_key_aad(const char *cert_id, const uint8_t *serial, size_t slen, char *
 
 	if (slen > CP_SERIAL_MAX)
 		return -1;
-	cp_hex(serial, slen, hex);
+	hex_encode(serial, slen, hex);
 	n = snprintf(out, cap, "key:%s:%s", cert_id, hex);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }

@@ -90,12 +90,8 @@ typedef struct cp {
 void cp_ref(cp_t *cp);
 void cp_unref(cp_t *cp);
 int cp_stopping(cp_t *cp);
-int cp_audit(cp_t *cp, store_conn_t *c, err_t *err, const char *event, const char *actor,
-             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* "subject@ip:port" of an admin, "device@ip:port" of an STB. */
 void cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP]);
-/* Lower-case hex of n bytes into out (2n+1). */
-void cp_hex(const uint8_t *p, size_t n, char *out);
 
 /* auth.c: AUTH_BEGIN, AUTH_PROVE and the connection's state. */
 void cp_auth_register(daemon_t *d);

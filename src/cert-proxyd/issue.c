@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cp.h"
+#include "hex.h"
 #include "log.h"
 #include "tlv.h"
 
@@ -163,7 +164,7 @@ job_orphan(struct issue_job *j)
 	if (j->kent == NULL || (o = calloc(1, sizeof(*o))) == NULL)
 		return;
 	snprintf(o->cert_id, sizeof(o->cert_id), "%s", j->cert_id);
-	cp_hex(j->kent->serial, j->kent->serial_len, o->serial);
+	hex_encode(j->kent->serial, j->kent->serial_len, o->serial);
 	buf_init(&b, 64);
 	tlv_put(&b, STB_TLV_CERT_SERIAL, j->kent->serial, j->kent->serial_len);
 	tlv_put_u8(&b, STB_TLV_REVOKE_REASON, RSN_SUPERSEDED);
@@ -238,10 +239,10 @@ issue_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "clear pending update", err);
-	cp_hex(e->serial, e->serial_len, serial);
-	return cp_audit(j->cp, c, err, exists ? "cert_renew" : "cert_issue", j->actor,
-	                "cert=%s device=%s serial=%s not_after=%lld", j->cert_id, j->device_id,
-	                serial, (long long)e->not_after);
+	hex_encode(e->serial, e->serial_len, serial);
+	return daemon_auditf(j->cp->d, c, err, exists ? "cert_renew" : "cert_issue", j->actor,
+	                     "cert=%s device=%s serial=%s not_after=%lld", j->cert_id, j->device_id,
+	                     serial, (long long)e->not_after);
 }
 
 static void

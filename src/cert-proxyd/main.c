@@ -2,7 +2,6 @@
 #include <event2/util.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,36 +105,11 @@ cp_stopping(cp_t *cp)
 	return __atomic_load_n(&cp->stopping, __ATOMIC_ACQUIRE);
 }
 
-int
-cp_audit(cp_t *cp, store_conn_t *c, err_t *err, const char *event, const char *actor,
-         const char *fmt, ...)
-{
-	char detail[AUDIT_FIELD_MAX + 1];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	return daemon_audit(cp->d, c, event, actor, detail, NULL, err);
-}
-
 void
 cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP])
 {
 	snprintf(out, CP_ACTOR_CAP, "%s@%s", who != NULL ? who : srv_conn_subject(c),
 	         srv_conn_peer(c));
-}
-
-void
-cp_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* ---- lifecycle ---- */

@@ -139,9 +139,10 @@ scan_write_item(struct scan *s, struct scan_item *it, store_conn_t *c, err_t *er
 	fresh = sqlite3_changes(store_conn_db(c)) > 0;
 	if (!fresh)
 		return 0;
-	return cp_audit(s->cp, c, err, "cert_update_needed", "scanner",
-	                "cert=%s device=%s reason=%s not_after=%lld", it->cert_id, it->device_id,
-	                cp_due_reason_name(it->reason), (long long)it->not_after);
+	return daemon_auditf(s->cp->d, c, err, "cert_update_needed", "scanner",
+	                     "cert=%s device=%s reason=%s not_after=%lld", it->cert_id,
+	                     it->device_id, cp_due_reason_name(it->reason),
+	                     (long long)it->not_after);
 }
 
 static int

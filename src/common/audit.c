@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "bytes.h"
+#include "hex.h"
 
 const char audit_schema[] = "CREATE TABLE IF NOT EXISTS audit ("
                             " seq INTEGER PRIMARY KEY,"
@@ -205,8 +206,7 @@ audit_rec_json(const audit_rec_t *r, char *out, size_t cap)
 
 	if (o == NULL)
 		return -1;
-	for (int i = 0; i < AUDIT_MAC_LEN; i++)
-		snprintf(mac + 2 * i, 3, "%02x", r->mac[i]);
+	hex_encode(r->mac, AUDIT_MAC_LEN, mac);
 	cJSON_AddNumberToObject(o, "seq", (double)r->seq);
 	cJSON_AddNumberToObject(o, "ts", (double)r->ts);
 	cJSON_AddStringToObject(o, "event", r->event);

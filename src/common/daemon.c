@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 
 #include "log.h"
 #include "sdnotify.h"
+#include "tlv.h"
 
 /* HKDF label of the audit chain key under the KEK. */
 #define DAEMON_AUDIT_LABEL "stbcred audit chain v1"
@@ -235,6 +237,49 @@ daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
 	return audit_append(c, d->audit_key, event, actor, detail, seq, err);
 }
 
+int
+daemon_auditf(daemon_t *d, store_conn_t *c, err_t *err, const char *event, const char *actor,
+              const char *fmt, ...)
+{
+	char detail[AUDIT_FIELD_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return daemon_audit(d, c, event, actor, detail, NULL, err);
+}
+
+int
+daemon_write_deferred(daemon_t *d, srv_req_t *r, store_write_fn fn, store_done_fn done, void *arg,
+                      srv_req_t **deferred)
+{
+	err_t err;
+
+	if ((*deferred = srv_req_defer(r)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return -1;
+	}
+	if (store_write(d->store, srv_req_mbox(r), fn, done, arg, &err) == -1) {
+		srv_reply_errt(*deferred, &err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+daemon_entry_put(buf_t *b, uint16_t tlv, cJSON *o, size_t budget)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	int rc = -1;
+
+	cJSON_Delete(o);
+	if (s != NULL && b->len + strlen(s) + STB_TLV_HDR_LEN <= budget)
+		rc = tlv_put_str(b, tlv, s);
+	free(s);
+	return rc;
+}
+
 /* The audit table is every daemon's, outside the daemon's own versioning. */
 static int
 audit_schema_write(store_conn_t *c, void *arg, err_t *err)
@@ -243,19 +288,27 @@ audit_schema_write(store_conn_t *c, void *arg, err_t *err)
 	return store_exec(c, audit_schema, err);
 }
 
+/* The KEK, the audit chain key under it, and the store with the audit
+ * table: what a start and an offline subcommand both need. */
 static int
-daemon_start(daemon_t *d, err_t *err)
+daemon_open_state(daemon_t *d, err_t *err)
 {
-	srv_conf_t sc;
-	SSL_CTX *ctx;
-
 	if (sealed_kek_load(d->conf.kek_file, "kek", &d->kek, err) == -1 ||
 	    sealed_derive(d->kek, DAEMON_AUDIT_LABEL, d->audit_key, err) == -1)
 		return -1;
 	if (daemon_open_store(d, err) == -1 ||
 	    store_write_sync(d->store, audit_schema_write, NULL, err) == -1)
 		return -1;
-	if (daemon_tls_ctx(d, &ctx, err) == -1)
+	return 0;
+}
+
+static int
+daemon_start(daemon_t *d, err_t *err)
+{
+	srv_conf_t sc;
+	SSL_CTX *ctx;
+
+	if (daemon_open_state(d, err) == -1 || daemon_tls_ctx(d, &ctx, err) == -1)
 		return -1;
 	tls_holder_init(&d->tls, ctx);
 	sc = (srv_conf_t){d->conf.listen,
@@ -349,13 +402,7 @@ daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file,
 		return -1;
 	if (def->check != NULL && def->check(err) == -1)
 		return -1;
-	if (sealed_kek_load(d->conf.kek_file, "kek", &d->kek, err) == -1 ||
-	    sealed_derive(d->kek, DAEMON_AUDIT_LABEL, d->audit_key, err) == -1)
-		return -1;
-	if (daemon_open_store(d, err) == -1 ||
-	    store_write_sync(d->store, audit_schema_write, NULL, err) == -1)
-		return -1;
-	return 0;
+	return daemon_open_state(d, err);
 }
 
 void

@@ -23,6 +23,7 @@
 
 typedef struct daemon daemon_t;
 struct evhttp_request;
+struct cJSON;
 
 /* A daemon's own route on its HTTP listener (httpd.c). */
 typedef void (*httpd_route_fn)(struct evhttp_request *req, void *arg);
@@ -111,6 +112,20 @@ void admin_register(daemon_t *d);
 /* Appends to the audit chain from a store write function. */
 int daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
                  const char *detail, uint64_t *seq, err_t *err);
+/* daemon_audit() with the detail formatted printf-style (cut at
+ * AUDIT_FIELD_MAX), for a store write function that needs no seq. */
+int daemon_auditf(daemon_t *d, store_conn_t *c, err_t *err, const char *event, const char *actor,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* For a handler whose answer waits for a store write: defers r (into
+ * *deferred) and queues fn (in the writer), then done (on r's loop), both
+ * with arg.  -1 when either step fails: r is answered then, and arg stays
+ * the caller's to free. */
+int daemon_write_deferred(daemon_t *d, srv_req_t *r, store_write_fn fn, store_done_fn done,
+                          void *arg, srv_req_t **deferred);
+/* Appends o, printed as JSON, as one string TLV of type tlv to a list
+ * answer b, and frees o.  -1 when o would take b past budget bytes (a
+ * full page simply ends) or does not print. */
+int daemon_entry_put(buf_t *b, uint16_t tlv, struct cJSON *o, size_t budget);
 /* The HTTP listener (httpd.c). */
 int httpd_start(daemon_t *d, err_t *err);
 void httpd_stop(daemon_t *d);

@@ -1,5 +1,6 @@
 #include "mbox.h"
 
+#include <openssl/err.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -38,6 +39,7 @@ mbox_run(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&mb->mu);
 	for (size_t i = 0; i < n; i++)
 		items[i].fn(items[i].arg);
+	ERR_clear_error(); /* see conn_dispatch in server.c */
 }
 
 mbox_t *

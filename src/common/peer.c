@@ -53,6 +53,7 @@ pending_finish(struct pending *q, const msg_t *rsp, const err_t *err)
 		}
 	event_free(q->timer);
 	q->fn(q->arg, rsp, err);
+	ERR_clear_error(); /* see conn_dispatch in server.c */
 	free(q);
 }
 

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hex.h"
+
 #define SEALED_NONCE_LEN 12
 #define SEALED_TAG_LEN   16
 #define KEK_FILE_MAX     128
@@ -49,18 +51,6 @@ sealed_kek_free(sealed_kek_t *k)
 }
 
 static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 kek_parse(const uint8_t *raw, size_t n, uint8_t key[SEALED_KEY_LEN])
 {
 	/* raw first: a random key may well end in a newline byte */
@@ -72,13 +62,7 @@ kek_parse(const uint8_t *raw, size_t n, uint8_t key[SEALED_KEY_LEN])
 		n--;
 	if (n != 2 * SEALED_KEY_LEN)
 		return -1;
-	for (size_t i = 0; i < SEALED_KEY_LEN; i++) {
-		int hi = hexval(raw[2 * i]), lo = hexval(raw[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		key[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return hex_decode((const char *)raw, n, key, SEALED_KEY_LEN, NULL);
 }
 
 int

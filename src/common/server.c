@@ -440,6 +440,10 @@ conn_dispatch(srv_conn_t *c, const frame_hdr_t *h, const uint8_t *body)
 		return;
 	}
 	s->handlers[r.midx](&r, &m, s->ctx);
+	/* OpenSSL's SSL_get_error reads this thread's error queue: an entry a
+	 * handler left (a failed d2i, say) would turn libevent's next
+	 * WANT_READ into a fatal error on some other connection */
+	ERR_clear_error();
 	if (!r.answered) {
 		log_warnx("handler for %s returned without answering", proto_msgs[r.midx].name);
 		srv_reply_err(&r, STB_INTERNAL, "request was not answered");

@@ -7,7 +7,7 @@
 
 #include "log.h"
 
-#define STMT_CACHE 64
+#define STMT_CACHE 72 /* a daemon's statements, plus the writer's 6 below */
 #define BATCH_MAX  512
 
 struct store_conn {
@@ -101,6 +101,30 @@ store_exec(store_conn_t *c, const char *sql, err_t *err)
 	return 0;
 }
 
+/* The writer's transaction control, run once per job and batch: prepared
+ * once and kept, as sqlite3_exec would parse the text every time. */
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+static const char sql_savepoint[] = "SAVEPOINT job";
+static const char sql_release[] = "RELEASE job";
+static const char sql_rollback_to[] = "ROLLBACK TO job";
+
+static int
+store_run(store_conn_t *c, const char *sql, err_t *err)
+{
+	sqlite3_stmt *st = store_stmt(c, sql, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_err(c, sql, err);
+	return 0;
+}
+
 static store_conn_t *
 conn_open(const char *path, int flags, err_t *err)
 {
@@ -189,16 +213,16 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 {
 	struct store_job *j;
 
-	if (store_exec(s->writer, "BEGIN IMMEDIATE", cerr) == -1)
+	if (store_run(s->writer, sql_begin, cerr) == -1)
 		return -1;
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->dropped)
 			continue;
 		err_clear(&j->err);
-		if (store_exec(s->writer, "SAVEPOINT job", &j->err) == -1)
+		if (store_run(s->writer, sql_savepoint, &j->err) == -1)
 			continue;
 		if (j->fn(s->writer, j->arg, &j->err) == 0) {
-			store_exec(s->writer, "RELEASE job", NULL);
+			store_run(s->writer, sql_release, NULL);
 			continue;
 		}
 		if (j->err.status == STB_OK)
@@ -207,11 +231,11 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 			j->dropped = 1;
 			return 1; /* run the batch again without j */
 		}
-		store_exec(s->writer, "ROLLBACK TO job", NULL);
-		store_exec(s->writer, "RELEASE job", NULL);
+		store_run(s->writer, sql_rollback_to, NULL);
+		store_run(s->writer, sql_release, NULL);
 	}
-	if (store_exec(s->writer, "COMMIT", cerr) == -1) {
-		store_exec(s->writer, "ROLLBACK", NULL);
+	if (store_run(s->writer, sql_commit, cerr) == -1) {
+		store_run(s->writer, sql_rollback, NULL);
 		return -1;
 	}
 	return 0;

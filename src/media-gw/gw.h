@@ -103,12 +103,8 @@ typedef struct gw {
 void gw_ref(gw_t *gw);
 void gw_unref(gw_t *gw);
 int gw_stopping(gw_t *gw);
-int gw_audit(gw_t *gw, store_conn_t *c, err_t *err, const char *event, const char *actor,
-             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* "subject@ip:port" of a request's connection. */
 void gw_actor(srv_req_t *r, char *out, size_t cap);
-/* Lower-case hex of the first n bytes of p (n <= 16), for logs and audit. */
-void gw_hex(const uint8_t *p, size_t n, char *out, size_t cap);
 
 /* sub.c: GW_SUB_IMPORT, GW_SUB_LIST */
 void gw_sub_register(daemon_t *d);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "gw.h"
+#include "hex.h"
 #include "log.h"
 #include "tlv.h"
 
@@ -92,24 +93,24 @@ lj_write(store_conn_t *c, void *arg, err_t *err)
 	char sid[2 * 8 + 1];
 
 	if (j->finish)
-		gw_hex(j->s.sid, 8, sid, sizeof(sid));
+		hex_encode(j->s.sid, 8, sid);
 	else
 		snprintf(sid, sizeof(sid), "-");
 	if (j->status == STB_OK && lj_still_subscribed(j, c, err) == -1)
 		return -1;
 	if (j->status != STB_OK)
-		return gw_audit(j->gw, c, err, "login_denied", j->actor,
-		                "step=%s device=%s cert=%s session=%s %s: %s",
-		                j->finish ? "finish" : "start",
-		                j->s.device_id[0] != '\0' ? j->s.device_id : "-",
-		                j->s.cert_id[0] != '\0' ? j->s.cert_id : "-", sid,
-		                stb_status_name(j->status), j->why);
+		return daemon_auditf(j->gw->d, c, err, "login_denied", j->actor,
+		                     "step=%s device=%s cert=%s session=%s %s: %s",
+		                     j->finish ? "finish" : "start",
+		                     j->s.device_id[0] != '\0' ? j->s.device_id : "-",
+		                     j->s.cert_id[0] != '\0' ? j->s.cert_id : "-", sid,
+		                     stb_status_name(j->status), j->why);
 	if (gw_token_store(j->gw, c, j->hash, j->s.device_id, j->s.cert_id, j->serial,
 	                   j->serial_len, j->issued, j->expires, err) == -1)
 		return -1;
-	return gw_audit(j->gw, c, err, "login_granted", j->actor,
-	                "device=%s cert=%s session=%s token_expires=%lld", j->s.device_id,
-	                j->s.cert_id, sid, (long long)j->expires);
+	return daemon_auditf(j->gw->d, c, err, "login_granted", j->actor,
+	                     "device=%s cert=%s session=%s token_expires=%lld", j->s.device_id,
+	                     j->s.cert_id, sid, (long long)j->expires);
 }
 
 static void

@@ -1,6 +1,5 @@
 /* media-gw: media system front door: gates STB logins through ca-authd. */
 #include <event2/util.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,37 +61,10 @@ gw_stopping(gw_t *gw)
 	return __atomic_load_n(&gw->stopping, __ATOMIC_ACQUIRE);
 }
 
-int
-gw_audit(gw_t *gw, store_conn_t *c, err_t *err, const char *event, const char *actor,
-         const char *fmt, ...)
-{
-	char detail[AUDIT_FIELD_MAX + 1];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	return daemon_audit(gw->d, c, event, actor, detail, NULL, err);
-}
-
 void
 gw_actor(srv_req_t *r, char *out, size_t cap)
 {
 	snprintf(out, cap, "%s@%s", srv_conn_subject(r->conn), srv_conn_peer(r->conn));
-}
-
-void
-gw_hex(const uint8_t *p, size_t n, char *out, size_t cap)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n && 2 * i + 2 < cap; i++) {
-		out[2 * i] = hx[p[i] >> 4];
-		out[2 * i + 1] = hx[p[i] & 15];
-	}
-	if (cap > 0)
-		out[2 * i < cap ? 2 * i : cap - 1] = '\0';
 }
 
 /* ---- housekeeping: forget old sessions, delete long-expired tokens ---- */

@@ -41,8 +41,9 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "subscriber", err);
-	return gw_audit(a->gw, c, err, "subscriber_import", a->actor, "device=%s cert=%s %s",
-	                a->device_id, a->cert_id, a->active ? "active" : "suspended");
+	return daemon_auditf(a->gw->d, c, err, "subscriber_import", a->actor,
+	                     "device=%s cert=%s %s", a->device_id, a->cert_id,
+	                     a->active ? "active" : "suspended");
 }
 
 static void
@@ -65,7 +66,6 @@ gw_sub_import(srv_req_t *r, const msg_t *m, void *ctx)
 	daemon_t *d = ctx;
 	struct imp *a = calloc(1, sizeof(*a));
 	uint8_t en = 1;
-	err_t err;
 
 	if (a == NULL) {
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
@@ -82,14 +82,8 @@ gw_sub_import(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 	a->active = en;
 	gw_actor(r, a->actor, sizeof(a->actor));
-	if ((a->r = srv_req_defer(r)) == NULL) {
-		free(a);
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
-		return;
-	}
 	gw_ref(a->gw);
-	if (store_write(d->store, srv_req_mbox(r), imp_write, imp_done, a, &err) == -1) {
-		srv_reply_errt(a->r, &err);
+	if (daemon_write_deferred(d, r, imp_write, imp_done, a, &a->r) == -1) {
 		gw_unref(a->gw);
 		free(a);
 	}
@@ -120,21 +114,14 @@ gw_sub_list(srv_req_t *r, const msg_t *m, void *ctx)
 	b = srv_reply_begin(r);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		cJSON *o = cJSON_CreateObject();
-		char *s;
 		cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 0));
 		cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 1));
 		cJSON_AddStringToObject(o, "state",
 		                        sqlite3_column_int(st, 2) == 1 ? "active" : "suspended");
 		cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
-		s = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
 		/* a full page simply ends; --limit pages are the operator's tool */
-		if (s == NULL || b->len + strlen(s) + STB_TLV_HDR_LEN > LIST_BYTES) {
-			free(s);
+		if (daemon_entry_put(b, STB_TLV_ENTRY, o, LIST_BYTES) == -1)
 			break;
-		}
-		tlv_put_str(b, STB_TLV_ENTRY, s);
-		free(s);
 	}
 	sqlite3_reset(st);
 	srv_reply_end(r);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "log.h"
 #include "rdv.h"
 #include "tlv.h"
@@ -40,13 +41,6 @@ cj_free(struct cj *j)
 	rdv_unref(rdv);
 }
 
-static void
-sid_hex(const uint8_t sid[RDV_SID_LEN], char out[2 * RDV_SID_LEN + 1])
-{
-	for (int i = 0; i < RDV_SID_LEN; i++)
-		snprintf(out + 2 * i, 3, "%02x", sid[i]);
-}
-
 /* ---- the answer, on the caller's loop, after the store ---- */
 
 static int
@@ -56,11 +50,11 @@ cj_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_stmt *st;
 	char hex[2 * RDV_SID_LEN + 1];
 
-	sid_hex(j->sid, hex);
+	hex_encode(j->sid, RDV_SID_LEN, hex);
 	if (j->status != STB_OK)
-		return rdv_audit(j->rdv, c, err, "session_denied", j->actor,
-		                 "caller=%s target=%s %s: %s", j->caller, j->target,
-		                 stb_status_name(j->status), j->why);
+		return daemon_auditf(j->rdv->d, c, err, "session_denied", j->actor,
+		                     "caller=%s target=%s %s: %s", j->caller, j->target,
+		                     stb_status_name(j->status), j->why);
 	st = store_stmt(c,
 	                "INSERT INTO sessions(session_id, caller_id, target_id, issued, expires) "
 	                "VALUES(?1, ?2, ?3, ?4, ?5)",
@@ -74,8 +68,8 @@ cj_write(store_conn_t *c, void *arg, err_t *err)
 	sqlite3_bind_int64(st, 5, j->expires);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "session", err);
-	return rdv_audit(j->rdv, c, err, "session_granted", j->actor,
-	                 "session=%s caller=%s target=%s", hex, j->caller, j->target);
+	return daemon_auditf(j->rdv->d, c, err, "session_granted", j->actor,
+	                     "session=%s caller=%s target=%s", hex, j->caller, j->target);
 }
 
 static void

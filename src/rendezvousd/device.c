@@ -281,8 +281,9 @@ reg_fail_write(struct reg *g, store_conn_t *c, int64_t now, err_t *err)
 	sqlite3_bind_int64(st, 3, until);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "failure count", err);
-	return rdv_audit(g->rdv, c, err, "register_denied", g->actor, "device=%s failures=%lld%s",
-	                 g->device_id, (long long)fails, g->locked_now ? " locked" : "");
+	return daemon_auditf(g->rdv->d, c, err, "register_denied", g->actor,
+	                     "device=%s failures=%lld%s", g->device_id, (long long)fails,
+	                     g->locked_now ? " locked" : "");
 }
 
 static int
@@ -345,8 +346,9 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return store_err(c, "register", err);
 	rdv_pool_addr(&g->rdv->pool, g->overlay_ix, addr);
-	return rdv_audit(g->rdv, c, err, "register", g->actor, "device=%s overlay=%s endpoint=%s%s",
-	                 g->device_id, addr, g->endpoint, g->fresh ? " first" : "");
+	return daemon_auditf(g->rdv->d, c, err, "register", g->actor,
+	                     "device=%s overlay=%s endpoint=%s%s", g->device_id, addr, g->endpoint,
+	                     g->fresh ? " first" : "");
 }
 
 static int

@@ -1,6 +1,5 @@
 /* rendezvousd: device registry, per-session random codes and peer addresses. */
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,19 +80,6 @@ rdv_stopping(rdv_t *rdv)
 	return __atomic_load_n(&rdv->stopping, __ATOMIC_ACQUIRE);
 }
 
-int
-rdv_audit(rdv_t *rdv, store_conn_t *c, err_t *err, const char *event, const char *actor,
-          const char *fmt, ...)
-{
-	char detail[AUDIT_FIELD_MAX + 1];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	return daemon_audit(rdv->d, c, event, actor, detail, NULL, err);
-}
-
 /* ---- admin ---- */
 
 struct adm {
@@ -129,8 +115,8 @@ adm_write(store_conn_t *c, void *arg, err_t *err)
 		                              a->device_id)
 		                    : err_set(err, STB_NOT_FOUND, "device %s is not provisioned",
 		                              a->device_id);
-	return rdv_audit(a->rdv, c, err, a->provision ? "provision" : "deprovision", a->actor,
-	                 "device=%s", a->device_id);
+	return daemon_auditf(a->rdv->d, c, err, a->provision ? "provision" : "deprovision",
+	                     a->actor, "device=%s", a->device_id);
 }
 
 static void
@@ -155,7 +141,6 @@ adm_provision(srv_req_t *r, const msg_t *m, void *ctx, int provision)
 {
 	daemon_t *d = ctx;
 	struct adm *a = calloc(1, sizeof(*a));
-	err_t err;
 
 	if (a == NULL) {
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
@@ -166,14 +151,8 @@ adm_provision(srv_req_t *r, const msg_t *m, void *ctx, int provision)
 	msg_get_str(m, TLV_IX_RDV_DEVICE_ID, a->device_id, sizeof(a->device_id));
 	snprintf(a->actor, sizeof(a->actor), "%s@%s", srv_conn_subject(r->conn),
 	         srv_conn_peer(r->conn));
-	if ((a->r = srv_req_defer(r)) == NULL) {
-		free(a);
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
-		return;
-	}
 	rdv_ref(a->rdv);
-	if (store_write(d->store, srv_req_mbox(r), adm_write, adm_done, a, &err) == -1) {
-		srv_reply_errt(a->r, &err);
+	if (daemon_write_deferred(d, r, adm_write, adm_done, a, &a->r) == -1) {
 		rdv_unref(a->rdv);
 		free(a);
 	}
@@ -230,7 +209,6 @@ rdv_list_sessions(srv_req_t *r, const msg_t *m, void *ctx)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		cJSON *o = cJSON_CreateObject();
 		int64_t exp = sqlite3_column_int64(st, 4);
-		char *s;
 		cJSON_AddStringToObject(o, "session_id", (const char *)sqlite3_column_text(st, 0));
 		cJSON_AddStringToObject(o, "caller_id", (const char *)sqlite3_column_text(st, 1));
 		cJSON_AddStringToObject(o, "target_id", (const char *)sqlite3_column_text(st, 2));
@@ -240,14 +218,8 @@ rdv_list_sessions(srv_req_t *r, const msg_t *m, void *ctx)
 		                        sqlite3_column_int(st, 5) ? "used"
 		                        : exp <= now              ? "expired"
 		                                                  : "offered");
-		s = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if (s == NULL || b->len + strlen(s) + STB_TLV_HDR_LEN > LIST_BYTES) {
-			free(s);
+		if (daemon_entry_put(b, STB_TLV_RDV_SESSION_ENTRY, o, LIST_BYTES) == -1)
 			break;
-		}
-		tlv_put_str(b, STB_TLV_RDV_SESSION_ENTRY, s);
-		free(s);
 	}
 	sqlite3_reset(st);
 	srv_reply_end(r);

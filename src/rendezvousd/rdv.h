@@ -89,8 +89,6 @@ typedef struct rdv_cstate {
 void rdv_ref(rdv_t *rdv);
 void rdv_unref(rdv_t *rdv);
 int rdv_stopping(rdv_t *rdv);
-int rdv_audit(rdv_t *rdv, store_conn_t *c, err_t *err, const char *event, const char *actor,
-              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* registry.c */
 /* Adds (replacing and returning any older entry for the device, which the

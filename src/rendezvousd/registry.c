@@ -137,19 +137,12 @@ rdv_registry_list(rdv_t *rdv, buf_t *b, size_t budget)
 	for (size_t i = 0; rc == 0 && i < RDV_BUCKETS; i++)
 		for (rdv_entry_t *e = rdv->buckets[i]; rc == 0 && e != NULL; e = e->next) {
 			cJSON *o = cJSON_CreateObject();
-			char *s;
 			cJSON_AddStringToObject(o, "device_id", e->device_id);
 			cJSON_AddStringToObject(o, "overlay_address", e->overlay);
 			cJSON_AddStringToObject(o, "endpoint", e->endpoint);
 			cJSON_AddStringToObject(o, "peer", e->peer);
 			cJSON_AddNumberToObject(o, "since", (double)e->since);
-			s = cJSON_PrintUnformatted(o);
-			cJSON_Delete(o);
-			if (s == NULL || b->len + strlen(s) + STB_TLV_HDR_LEN > budget)
-				rc = -1;
-			else
-				rc = tlv_put_str(b, STB_TLV_RDV_DEVICE_ENTRY, s);
-			free(s);
+			rc = daemon_entry_put(b, STB_TLV_RDV_DEVICE_ENTRY, o, budget);
 		}
 	pthread_mutex_unlock(&rdv->mu);
 	return rc;

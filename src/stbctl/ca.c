@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctl.h"
+#include "hex.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -34,18 +34,6 @@ ca_usage(void)
 	return 2;
 }
 
-static int
-ca_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Hex serial ("0x" and ':' allowed) to bytes. */
 static int
 ca_serial(const char *s, uint8_t out[20], size_t *len)
@@ -58,26 +46,25 @@ ca_serial(const char *s, uint8_t out[20], size_t *len)
 	for (; *s != '\0'; s++) {
 		if (*s == ':')
 			continue;
-		if (ca_hexval(*s) < 0 || n + 1 >= sizeof(digits))
+		if (hex_digit(*s) < 0 || n + 1 >= sizeof(digits))
 			return -1;
 		digits[n++] = *s;
 	}
 	if (n == 0 || (n + 1) / 2 > 20)
 		return -1;
-	if (n % 2 == 1)
-		out[o++] = (uint8_t)ca_hexval(digits[0]);
-	for (size_t i = n % 2; i < n; i += 2)
-		out[o++] = (uint8_t)(ca_hexval(digits[i]) << 4 | ca_hexval(digits[i + 1]));
-	*len = o;
+	if (n % 2 == 1) /* an odd digit count has an implied leading zero */
+		out[o++] = (uint8_t)hex_digit(digits[0]);
+	if (hex_decode(digits + o, n - o, out + o, 20 - o, len) == -1)
+		return -1;
+	*len += o;
 	return 0;
 }
 
+/* The uppercase hex of a serial (at most 20 bytes) into out[41]. */
 static void
 ca_hex(const uint8_t *p, size_t n, char *out)
 {
-	out[0] = '\0';
-	for (size_t i = 0; i < n && i < 20; i++)
-		snprintf(out + 2 * i, 3, "%02X", p[i]);
+	hex_encode_upper(p, n < 20 ? n : 20, out);
 }
 
 static const char *
@@ -101,26 +88,24 @@ ca_reason_parse(const char *s)
 }
 
 static void
-ca_time(uint64_t t, char out[32])
+ca_row(const cJSON *o)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
+	char na[CTL_TIME_CAP];
 
-	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
-		snprintf(out, 32, "-");
+	if (o == NULL)
+		printf("%-32s %-14s %-24s %-24s %-8s %-20s %s\n", "SERIAL", "PROFILE", "DEVICE",
+		       "CERT", "STATE", "NOT_AFTER", "SUBJECT");
 	else
-		strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("%-32s %-14s %-24s %-24s %-8s %-20s %s\n", ctl_jstr(o, "serial"),
+		       ctl_jstr(o, "profile"), ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
+		       ctl_jstr(o, "state"), ctl_time(ctl_jnum(o, "not_after"), na),
+		       ctl_jstr(o, "subject"));
 }
 
 static int
 ca_list(ctl_t *x, int argc, char **argv)
 {
-	const uint8_t *p;
-	size_t pos = 0, len;
-	stb_error_t err;
-	cJSON *arr;
 	buf_t b;
-	msg_t m;
 	int rc;
 
 	buf_init(&b, 512);
@@ -136,33 +121,9 @@ ca_list(ctl_t *x, int argc, char **argv)
 			return ca_usage();
 		}
 	}
-	rc = stbc_call(x->c, STB_MSG_CA_LIST, &b, &m, &err);
+	rc = ctl_list(x, STB_MSG_CA_LIST, &b, TLV_IX_ENTRY, ca_row);
 	buf_free(&b);
-	if (rc == -1)
-		return ctl_fail(&err);
-	arr = cJSON_CreateArray();
-	if (!x->json)
-		printf("%-32s %-14s %-24s %-24s %-8s %-20s %s\n", "SERIAL", "PROFILE", "DEVICE",
-		       "CERT", "STATE", "NOT_AFTER", "SUBJECT");
-	while (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1) {
-		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
-		char na[32];
-		if (o == NULL)
-			continue;
-		if (x->json) {
-			cJSON_AddItemToArray(arr, o);
-			continue;
-		}
-		ca_time((uint64_t)ctl_jnum(o, "not_after"), na);
-		printf("%-32s %-14s %-24s %-24s %-8s %-20s %s\n", ctl_jstr(o, "serial"),
-		       ctl_jstr(o, "profile"), ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
-		       ctl_jstr(o, "state"), na, ctl_jstr(o, "subject"));
-		cJSON_Delete(o);
-	}
-	if (x->json)
-		return ctl_print_json(arr);
-	cJSON_Delete(arr);
-	return 0;
+	return rc;
 }
 
 static int
@@ -170,7 +131,7 @@ ca_status(ctl_t *x, int argc, char **argv)
 {
 	uint8_t serial[20], state = 2, reason = 0;
 	uint64_t na = 0, at = 0;
-	char hex[41], dev[STB_ID_MAX + 1] = "", cid[STB_ID_MAX + 1] = "", t1[32], t2[32];
+	char hex[41], dev[STB_ID_MAX + 1] = "", cid[STB_ID_MAX + 1] = "", t[CTL_TIME_CAP];
 	size_t len;
 	stb_error_t err;
 	buf_t b;
@@ -215,13 +176,12 @@ ca_status(ctl_t *x, int argc, char **argv)
 			cJSON_AddStringToObject(o, "cert_id", cid);
 		return ctl_print_json(o);
 	}
-	ca_time(na, t1);
-	ca_time(at, t2);
 	printf("%-12s %s\n%-12s %s\n", "serial", hex, "state", state < 4 ? ca_states[state] : "?");
 	if (na)
-		printf("%-12s %s\n", "not_after", t1);
+		printf("%-12s %s\n", "not_after", ctl_time((double)na, t));
 	if (at)
-		printf("%-12s %s (%s)\n", "revoked_at", t2, ca_reason_name(reason));
+		printf("%-12s %s (%s)\n", "revoked_at", ctl_time((double)at, t),
+		       ca_reason_name(reason));
 	if (*dev)
 		printf("%-12s %s\n", "device", dev);
 	if (*cid)
@@ -234,7 +194,7 @@ ca_revoke(ctl_t *x, int argc, char **argv)
 {
 	uint8_t serial[20];
 	uint64_t at = 0;
-	char hex[41], t[32];
+	char hex[41], t[CTL_TIME_CAP];
 	int reason = -1, rc;
 	size_t len;
 	stb_error_t err;
@@ -274,8 +234,8 @@ ca_revoke(ctl_t *x, int argc, char **argv)
 		cJSON_AddStringToObject(o, "reason", ca_reason_name(reason < 0 ? 0 : reason));
 		return ctl_print_json(o);
 	}
-	ca_time(at, t);
-	printf("%s revoked at %s (%s)\n", hex, t, ca_reason_name(reason < 0 ? 0 : reason));
+	printf("%s revoked at %s (%s)\n", hex, ctl_time((double)at, t),
+	       ca_reason_name(reason < 0 ? 0 : reason));
 	return 0;
 }
 
@@ -333,7 +293,7 @@ ca_issue(ctl_t *x, int argc, char **argv)
 	const uint8_t *serial;
 	size_t slen;
 	uint64_t na = 0;
-	char hex[41], t[32];
+	char hex[41], t[CTL_TIME_CAP];
 	stb_error_t err;
 	int dlen, rc, toolong;
 	FILE *f;
@@ -406,9 +366,8 @@ ca_issue(ctl_t *x, int argc, char **argv)
 			cJSON_AddStringToObject(o, "file", out);
 		return ctl_print_json(o);
 	}
-	ca_time(na, t);
-	fprintf(out != NULL ? stdout : stderr, "issued serial %s until %s%s%s\n", hex, t,
-	        out ? " into " : "", out ? out : "");
+	fprintf(out != NULL ? stdout : stderr, "issued serial %s until %s%s%s\n", hex,
+	        ctl_time((double)na, t), out ? " into " : "", out ? out : "");
 	return 0;
 }
 

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctl.h"
+#include "hex.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -30,29 +30,6 @@ const char ctl_cp_usage[] =
 /* ---- import ---- */
 
 static int
-unhex(const char *s, size_t n, uint8_t *out, size_t cap, size_t *len)
-{
-	if (n % 2 != 0 || n / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int v = 0;
-		for (int k = 0; k < 2; k++) {
-			char c = s[2 * i + (size_t)k];
-			int d = c >= '0' && c <= '9'   ? c - '0'
-			        : c >= 'a' && c <= 'f' ? c - 'a' + 10
-			        : c >= 'A' && c <= 'F' ? c - 'A' + 10
-			                               : -1;
-			if (d < 0)
-				return -1;
-			v = v * 16 + d;
-		}
-		out[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return 0;
-}
-
-static int
 import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled, const char *where)
 {
 	uint8_t secret[SECRET_MAX];
@@ -62,7 +39,7 @@ import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled
 	msg_t m;
 	int rc;
 
-	if (unhex(hex, hexlen, secret, sizeof(secret), &slen) == -1 || slen < 16) {
+	if (hex_decode(hex, hexlen, secret, sizeof(secret), &slen) == -1 || slen < 16) {
 		fprintf(stderr, "stbctl: %s: secret of %s is not 16..64 bytes of hex\n", where, id);
 		return -1;
 	}
@@ -243,83 +220,47 @@ cp_import(ctl_t *x, const char *file)
 
 /* ---- lists ---- */
 
-static const char *
-when(double t, char *out, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
-		return "-";
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return out;
-}
-
-enum { L_STBS, L_CERTS, L_PENDING };
-
 static void
-list_head(int kind)
+stb_row(const cJSON *o)
 {
-	if (kind == L_STBS)
+	char t[CTL_TIME_CAP];
+
+	if (o == NULL)
 		printf("%-28s %-8s %6s %6s %s\n", "DEVICE", "ENABLED", "CERTS", "ONLINE",
 		       "UPDATED");
-	else if (kind == L_CERTS)
-		printf("%-24s %-20s %-9s %-20s %-9s %s\n", "CERT", "DEVICE", "STATE", "NOT_AFTER",
-		       "PENDING", "SERIAL");
 	else
-		printf("%-24s %-20s %-9s %6s %s\n", "CERT", "DEVICE", "REASON", "ONLINE", "SINCE");
-}
-
-static void
-list_row(int kind, const cJSON *o)
-{
-	char t[32];
-
-	if (kind == L_STBS)
 		printf("%-28s %-8s %6.0f %6.0f %s\n", ctl_jstr(o, "device_id"),
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "enabled")) ? "yes" : "no",
 		       ctl_jnum(o, "certs"), ctl_jnum(o, "online"),
-		       when(ctl_jnum(o, "updated"), t, sizeof(t)));
-	else if (kind == L_CERTS)
+		       ctl_time(ctl_jnum(o, "updated"), t));
+}
+
+static void
+cert_row(const cJSON *o)
+{
+	char t[CTL_TIME_CAP];
+
+	if (o == NULL)
+		printf("%-24s %-20s %-9s %-20s %-9s %s\n", "CERT", "DEVICE", "STATE", "NOT_AFTER",
+		       "PENDING", "SERIAL");
+	else
 		printf("%-24s %-20s %-9s %-20s %-9s %s\n", ctl_jstr(o, "cert_id"),
 		       ctl_jstr(o, "device_id"), ctl_jstr(o, "state"),
-		       when(ctl_jnum(o, "not_after"), t, sizeof(t)), ctl_jstr(o, "pending"),
+		       ctl_time(ctl_jnum(o, "not_after"), t), ctl_jstr(o, "pending"),
 		       ctl_jstr(o, "serial"));
+}
+
+static void
+pending_row(const cJSON *o)
+{
+	char t[CTL_TIME_CAP];
+
+	if (o == NULL)
+		printf("%-24s %-20s %-9s %6s %s\n", "CERT", "DEVICE", "REASON", "ONLINE", "SINCE");
 	else
 		printf("%-24s %-20s %-9s %6.0f %s\n", ctl_jstr(o, "cert_id"),
 		       ctl_jstr(o, "device_id"), ctl_jstr(o, "reason"), ctl_jnum(o, "online"),
-		       when(ctl_jnum(o, "created"), t, sizeof(t)));
-}
-
-static int
-cp_list(ctl_t *x, uint16_t type, const buf_t *req, int kind)
-{
-	const uint8_t *p;
-	size_t pos = 0, len;
-	stb_error_t err;
-	cJSON *arr;
-	msg_t m;
-
-	if (stbc_call(x->c, type, req, &m, &err) == -1)
-		return ctl_fail(&err);
-	arr = cJSON_CreateArray();
-	if (!x->json)
-		list_head(kind);
-	while (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1) {
-		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
-		if (o == NULL)
-			continue;
-		if (x->json)
-			cJSON_AddItemToArray(arr, o);
-		else {
-			list_row(kind, o);
-			cJSON_Delete(o);
-		}
-	}
-	if (x->json)
-		return ctl_print_json(arr);
-	cJSON_Delete(arr);
-	return 0;
+		       ctl_time(ctl_jnum(o, "created"), t));
 }
 
 static int
@@ -360,13 +301,13 @@ cp_show(ctl_t *x, const char *id, int pem)
 	if (x->json)
 		return ctl_print_json(o);
 	for (cJSON *it = o->child; it != NULL; it = it->next) {
-		char t[32];
+		char t[CTL_TIME_CAP];
 		if (cJSON_IsString(it))
 			printf("%-14s %s\n", it->string, it->valuestring);
 		else if (strcmp(it->string, "not_after") == 0 ||
 		         strcmp(it->string, "issued_at") == 0 ||
 		         strcmp(it->string, "revoked_at") == 0)
-			printf("%-14s %s\n", it->string, when(it->valuedouble, t, sizeof(t)));
+			printf("%-14s %s\n", it->string, ctl_time(it->valuedouble, t));
 		else
 			printf("%-14s %.0f\n", it->string, it->valuedouble);
 	}
@@ -483,13 +424,13 @@ ctl_cp(ctl_t *x, int argc, char **argv)
 	if (o.limit > 0)
 		tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)o.limit);
 	if (strcmp(argv[0], "stbs") == 0)
-		rc = cp_list(x, STB_MSG_CP_STB_LIST, &b, L_STBS);
+		rc = ctl_list(x, STB_MSG_CP_STB_LIST, &b, TLV_IX_ENTRY, stb_row);
 	else if (strcmp(argv[0], "certs") == 0) {
 		if (o.device != NULL)
 			tlv_put_str(&b, STB_TLV_DEVICE_ID, o.device);
-		rc = b.failed ? 2 : cp_list(x, STB_MSG_CP_CERT_LIST, &b, L_CERTS);
+		rc = b.failed ? 2 : ctl_list(x, STB_MSG_CP_CERT_LIST, &b, TLV_IX_ENTRY, cert_row);
 	} else if (strcmp(argv[0], "pending") == 0)
-		rc = cp_list(x, STB_MSG_CP_PENDING_LIST, &b, L_PENDING);
+		rc = ctl_list(x, STB_MSG_CP_PENDING_LIST, &b, TLV_IX_ENTRY, pending_row);
 	else
 		rc = cp_usage();
 	buf_free(&b);

@@ -3,7 +3,9 @@
 #define STB_CTL_H
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 
+#include "buf.h"
 #include "stb/stbclient.h"
 
 typedef struct ctl {
@@ -18,6 +20,15 @@ int ctl_print_json(cJSON *o);
 /* A string / number member of o, or "-" / 0 when absent. */
 const char *ctl_jstr(const cJSON *o, const char *k);
 double ctl_jnum(const cJSON *o, const char *k);
+/* Unix time t as "2026-01-31T23:59:59Z" in out, or "-" when t <= 0. */
+#define CTL_TIME_CAP 32
+const char *ctl_time(double t, char out[CTL_TIME_CAP]);
+/* Prints one entry of a list as a table row; with o NULL, the header. */
+typedef void (*ctl_row_fn)(const cJSON *o);
+/* Sends type with req (may be NULL) and prints the answer's JSON entries
+ * (the TLV at index tix, repeated): as one array with --json, else as a
+ * table through row.  The exit code. */
+int ctl_list(ctl_t *x, uint16_t type, const buf_t *req, int tix, ctl_row_fn row);
 
 /* Per-daemon commands: argv after the daemon word; exit code. */
 int ctl_rdv(ctl_t *x, int argc, char **argv); /* rdv.c */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "hex.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -232,51 +233,14 @@ gw_import(ctl_t *x, const char *path)
 
 /* ---- listing, introspection ---- */
 
-static int
-gw_subs(ctl_t *x, const buf_t *req)
+static void
+gw_sub_row(const cJSON *o)
 {
-	const uint8_t *p;
-	size_t pos = 0, len;
-	stb_error_t err;
-	msg_t m;
-	cJSON *arr;
-
-	if (stbc_call(x->c, STB_MSG_GW_SUB_LIST, req, &m, &err) == -1)
-		return ctl_fail(&err);
-	arr = cJSON_CreateArray();
-	if (!x->json)
+	if (o == NULL)
 		printf("%-32s %-32s %-10s %s\n", "DEVICE", "CERT", "STATE", "UPDATED");
-	while (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1) {
-		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
-		if (o == NULL)
-			continue;
-		if (x->json) {
-			cJSON_AddItemToArray(arr, o);
-			continue;
-		}
+	else
 		printf("%-32s %-32s %-10s %.0f\n", ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
 		       ctl_jstr(o, "state"), ctl_jnum(o, "updated"));
-		cJSON_Delete(o);
-	}
-	if (x->json)
-		return ctl_print_json(arr);
-	cJSON_Delete(arr);
-	return 0;
-}
-
-static int
-gw_unhex(const char *hex, uint8_t *out, size_t want)
-{
-	if (strlen(hex) != 2 * want)
-		return -1;
-	for (size_t i = 0; i < want; i++) {
-		int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
-		int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
 }
 
 static int
@@ -291,7 +255,8 @@ gw_introspect(ctl_t *x, const char *hex)
 	msg_t m;
 	int rc;
 
-	if (gw_unhex(hex, tok, sizeof(tok)) == -1) {
+	if (strlen(hex) != 2 * sizeof(tok) ||
+	    hex_decode(hex, strlen(hex), tok, sizeof(tok), NULL) == -1) {
 		fprintf(stderr, "stbctl: a token is 64 hex digits\n");
 		return 2;
 	}
@@ -346,7 +311,7 @@ ctl_gw(ctl_t *x, int argc, char **argv)
 	         (argc == 1 || (argc == 3 && strcmp(argv[1], "--limit") == 0))) {
 		if (argc == 3)
 			tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)strtoul(argv[2], NULL, 10));
-		rc = gw_subs(x, &b);
+		rc = ctl_list(x, STB_MSG_GW_SUB_LIST, &b, TLV_IX_ENTRY, gw_sub_row);
 	} else
 		fprintf(stderr, "stbctl: gw import FILE | subs [--limit N] | introspect TOKEN_HEX "
 		                "(each with --json)\n");

@@ -39,47 +39,28 @@ rdv_device_cmd(ctl_t *x, uint16_t type, const char *id, const char *done)
 	return 0;
 }
 
-/* Prints the repeated JSON entries of a list answer as a table or array. */
-static int
-rdv_list(ctl_t *x, uint16_t type, int tix, const buf_t *req, int sessions)
+static void
+rdv_device_row(const cJSON *o)
 {
-	const uint8_t *p;
-	size_t pos = 0, len;
-	stb_error_t err;
-	msg_t m;
-	cJSON *arr;
-
-	if (stbc_call(x->c, type, req, &m, &err) == -1)
-		return ctl_fail(&err);
-	arr = cJSON_CreateArray();
-	if (!x->json && sessions)
-		printf("%-32s %-20s %-20s %-10s %-10s %s\n", "SESSION", "CALLER", "TARGET",
-		       "ISSUED", "EXPIRES", "STATE");
-	else if (!x->json)
+	if (o == NULL)
 		printf("%-24s %-15s %-24s %-22s %s\n", "DEVICE", "OVERLAY", "ENDPOINT", "PEER",
 		       "SINCE");
-	while (msg_next(&m, tix, &pos, &p, &len) == 1) {
-		cJSON *o = cJSON_ParseWithLength((const char *)p, len);
-		if (o == NULL)
-			continue;
-		if (x->json) {
-			cJSON_AddItemToArray(arr, o);
-			continue;
-		}
-		if (sessions)
-			printf("%-32s %-20s %-20s %-10.0f %-10.0f %s\n", ctl_jstr(o, "session_id"),
-			       ctl_jstr(o, "caller_id"), ctl_jstr(o, "target_id"),
-			       ctl_jnum(o, "issued"), ctl_jnum(o, "expires"), ctl_jstr(o, "state"));
-		else
-			printf("%-24s %-15s %-24s %-22s %.0f\n", ctl_jstr(o, "device_id"),
-			       ctl_jstr(o, "overlay_address"), ctl_jstr(o, "endpoint"),
-			       ctl_jstr(o, "peer"), ctl_jnum(o, "since"));
-		cJSON_Delete(o);
-	}
-	if (x->json)
-		return ctl_print_json(arr);
-	cJSON_Delete(arr);
-	return 0;
+	else
+		printf("%-24s %-15s %-24s %-22s %.0f\n", ctl_jstr(o, "device_id"),
+		       ctl_jstr(o, "overlay_address"), ctl_jstr(o, "endpoint"), ctl_jstr(o, "peer"),
+		       ctl_jnum(o, "since"));
+}
+
+static void
+rdv_session_row(const cJSON *o)
+{
+	if (o == NULL)
+		printf("%-32s %-20s %-20s %-10s %-10s %s\n", "SESSION", "CALLER", "TARGET",
+		       "ISSUED", "EXPIRES", "STATE");
+	else
+		printf("%-32s %-20s %-20s %-10.0f %-10.0f %s\n", ctl_jstr(o, "session_id"),
+		       ctl_jstr(o, "caller_id"), ctl_jstr(o, "target_id"), ctl_jnum(o, "issued"),
+		       ctl_jnum(o, "expires"), ctl_jstr(o, "state"));
 }
 
 int
@@ -93,7 +74,8 @@ ctl_rdv(ctl_t *x, int argc, char **argv)
 		for (int i = 1; i < argc; i++)
 			if (strcmp(argv[i], "--json") == 0)
 				x->json = 1;
-		return rdv_list(x, STB_MSG_RDV_LIST_ONLINE, TLV_IX_RDV_DEVICE_ENTRY, NULL, 0);
+		return ctl_list(x, STB_MSG_RDV_LIST_ONLINE, NULL, TLV_IX_RDV_DEVICE_ENTRY,
+		                rdv_device_row);
 	}
 	if (argc >= 1 && strcmp(argv[0], "sessions") == 0) {
 		buf_t b;
@@ -111,7 +93,8 @@ ctl_rdv(ctl_t *x, int argc, char **argv)
 				return 2;
 			}
 		}
-		rc = rdv_list(x, STB_MSG_RDV_LIST_SESSIONS, TLV_IX_RDV_SESSION_ENTRY, &b, 1);
+		rc = ctl_list(x, STB_MSG_RDV_LIST_SESSIONS, &b, TLV_IX_RDV_SESSION_ENTRY,
+		              rdv_session_row);
 		buf_free(&b);
 		return rc;
 	}

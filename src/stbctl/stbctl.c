@@ -7,6 +7,7 @@
 
 #include "bytes.h"
 #include "ctl.h"
+#include "hex.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -32,42 +33,6 @@ usage(void)
 	        "  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n"
 	        "%s%s%s%s",
 	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage);
-}
-
-int
-ctl_fail(const stb_error_t *err)
-{
-	fprintf(stderr, "stbctl: %s: %s\n", stb_status_name(err->status), err->message);
-	return 1;
-}
-
-int
-ctl_print_json(cJSON *o)
-{
-	char *s = cJSON_Print(o);
-
-	if (s == NULL)
-		return 1;
-	printf("%s\n", s);
-	free(s);
-	cJSON_Delete(o);
-	return 0;
-}
-
-const char *
-ctl_jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsString(v) ? v->valuestring : "-";
-}
-
-double
-ctl_jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
 static int
@@ -188,8 +153,7 @@ audit_verify(ctl_t *x)
 	msg_get_u64(&m, TLV_IX_AUDIT_COUNT, &count);
 	msg_get_u64(&m, TLV_IX_AUDIT_BAD_SEQ, &bad);
 	if (msg_get_bytes(&m, TLV_IX_AUDIT_HEAD, &head, &hl) == 0)
-		for (size_t i = 0; i < hl && i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", head[i]);
+		hex_encode(head, hl < 32 ? hl : 32, hex);
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "intact", bad == 0);

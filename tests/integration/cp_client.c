@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "login.h"
 #include "stbc.h"
 #include "tlv.h"
@@ -42,23 +43,6 @@ typedef struct stb {
 	int updated; /* a CERT_UPDATED arrived */
 	int ack;     /* acknowledge CERT_UPDATE_NEEDED pushes */
 } stb_t;
-
-static int
-unhex(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t l = strlen(s);
-
-	if (l % 2 != 0 || l / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < l / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	*n = l / 2;
-	return 0;
-}
 
 static int
 outcome(const char *step, const stb_error_t *err)
@@ -404,7 +388,7 @@ main(int argc, char **argv)
 	s.addr = argv[1];
 	s.ca = argv[2];
 	s.id = argv[3];
-	if (unhex(argv[4], s.secret, sizeof(s.secret), &s.slen) == -1) {
+	if (hex_decode(argv[4], strlen(argv[4]), s.secret, sizeof(s.secret), &s.slen) == -1) {
 		fprintf(stderr, "cp_client: secret is not hex of at most 64 bytes\n");
 		return 2;
 	}

@@ -22,28 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "rdvc.h"
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-static int
-unhex(const char *s, uint8_t *out, size_t want)
-{
-	if (strlen(s) != 2 * want)
-		return -1;
-	for (size_t i = 0; i < want; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
-}
 
 static int
 print_err(const stb_error_t *err)
@@ -72,11 +52,13 @@ static int
 cmd_psk(char **a)
 {
 	uint8_t sid[RDV_SID_LEN], code[RDV_CODE_LEN];
+	size_t sl = 0, cl = 0;
 	stb_peer_t *p;
 	stb_error_t err;
 	int rc;
 
-	if (unhex(a[1], sid, sizeof(sid)) == -1 || unhex(a[2], code, sizeof(code)) == -1) {
+	if (hex_decode(a[1], strlen(a[1]), sid, sizeof(sid), &sl) == -1 || sl != sizeof(sid) ||
+	    hex_decode(a[2], strlen(a[2]), code, sizeof(code), &cl) == -1 || cl != sizeof(code)) {
 		printf("BAD_REQUEST bad hex\n");
 		return 2;
 	}
@@ -102,8 +84,8 @@ cmd_session(stb_rdv_t *r, const char *target)
 
 	if (rdvc_session(r, target, sid, code, ep, &err) == -1)
 		return print_err(&err);
-	hex(sid, sizeof(sid), sh);
-	hex(code, sizeof(code), ch);
+	hex_encode(sid, sizeof(sid), sh);
+	hex_encode(code, sizeof(code), ch);
 	OPENSSL_cleanse(code, sizeof(code));
 	printf("session sid=%s code=%s endpoint=%s\n", sh, ch, ep);
 	return 0;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "stbc.h"
 #include "tlv.h"
 #include "wrap.h"
@@ -28,30 +29,6 @@ typedef struct dev {
 	uint8_t key[RDV_KEY_LEN];
 	uint32_t next_id;
 } rdvdev_t;
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
-static int
-unhex(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t l = strlen(s);
-
-	if (l % 2 != 0 || l / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < l / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	*n = l / 2;
-	return 0;
-}
 
 static void
 print_err(const stb_error_t *err)
@@ -73,10 +50,10 @@ on_offer(rdvdev_t *v, const msg_t *m)
 	msg_get_bytes(m, TLV_IX_RDV_WRAPPED_CODE, &w, &wl);
 	msg_get_str(m, TLV_IX_RDV_CALLER_ID, caller, sizeof(caller));
 	msg_get_str(m, TLV_IX_RDV_CALLER_ADDR, caddr, sizeof(caddr));
-	hex(sid, sl, sh);
-	hex(w, wl, wh);
+	hex_encode(sid, sl, sh);
+	hex_encode(w, wl, wh);
 	if (rdv_unwrap(v->key, sid, caller, v->id, w, code) == 0)
-		hex(code, sizeof(code), ch);
+		hex_encode(code, sizeof(code), ch);
 	OPENSSL_cleanse(code, sizeof(code));
 	printf("offer sid=%s caller=%s caller_addr=%s code=%s wrapped=%s\n", sh, caller, caddr, ch,
 	       wh);
@@ -157,7 +134,7 @@ dev_register(rdvdev_t *v)
 	msg_get_u64(&m, TLV_IX_RDV_KDF_N, &n);
 	msg_get_u32(&m, TLV_IX_RDV_KDF_R, &r);
 	msg_get_u32(&m, TLV_IX_RDV_KDF_P, &p);
-	hex(salt, sl, sh);
+	hex_encode(salt, sl, sh);
 	if (rdv_kdf_derive(v->pass, strlen(v->pass), salt, sl, n, r, p, v->key) == -1) {
 		printf("INTERNAL cannot derive the key\n");
 		return -1;
@@ -215,10 +192,10 @@ dev_connect(rdvdev_t *v, const char *target)
 	msg_get_bytes(&m, TLV_IX_RDV_WRAPPED_CODE, &w, &wl);
 	msg_get_str(&m, TLV_IX_RDV_ENDPOINT, ep, sizeof(ep));
 	msg_get_str(&m, TLV_IX_RDV_OVERLAY_ADDR, addr, sizeof(addr));
-	hex(sid, sl, sh);
-	hex(w, wl, wh);
+	hex_encode(sid, sl, sh);
+	hex_encode(w, wl, wh);
 	if (rdv_unwrap(v->key, sid, v->id, target, w, code) == 0)
-		hex(code, sizeof(code), ch);
+		hex_encode(code, sizeof(code), ch);
 	OPENSSL_cleanse(code, sizeof(code));
 	printf("session sid=%s target=%s endpoint=%s overlay=%s code=%s wrapped=%s\n", sh, target,
 	       ep, addr, ch, wh);
@@ -233,9 +210,9 @@ cmd_unwrap(char **a)
 	size_t sl, il, wl;
 	char ch[65];
 
-	if (unhex(a[0], salt, sizeof(salt), &sl) == -1 ||
-	    unhex(a[5], sid, sizeof(sid), &il) == -1 || il != RDV_SID_LEN ||
-	    unhex(a[8], w, sizeof(w), &wl) == -1 || wl != RDV_WRAP_LEN ||
+	if (hex_decode(a[0], strlen(a[0]), salt, sizeof(salt), &sl) == -1 ||
+	    hex_decode(a[5], strlen(a[5]), sid, sizeof(sid), &il) == -1 || il != RDV_SID_LEN ||
+	    hex_decode(a[8], strlen(a[8]), w, sizeof(w), &wl) == -1 || wl != RDV_WRAP_LEN ||
 	    rdv_kdf_derive(a[4], strlen(a[4]), salt, sl, strtoull(a[1], NULL, 10),
 	                   (uint32_t)atoi(a[2]), (uint32_t)atoi(a[3]), key) == -1) {
 		printf("BAD_REQUEST bad arguments\n");
@@ -245,7 +222,7 @@ cmd_unwrap(char **a)
 		printf("FAIL\n");
 		return 1;
 	}
-	hex(code, sizeof(code), ch);
+	hex_encode(code, sizeof(code), ch);
 	printf("%s\n", ch);
 	return 0;
 }
