@@ -154,20 +154,6 @@ cli_init(daemon_t *d, int renew_ocsp)
 }
 
 static int
-cli_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > STB_ID_MAX)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("._:/-", *s) != NULL))
-			return 0;
-	return 1;
-}
-
-static int
 cli_dns_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -241,7 +227,8 @@ cli_svc_args(int argc, char **argv, const char **conf, struct svc_args *a)
 		}
 	}
 	if (optind != argc || a->name == NULL || a->role == NULL || a->out_cert == NULL ||
-	    a->out_key == NULL || !cli_name_ok(a->name) || a->days < 0 || a->days > 36500)
+	    a->out_key == NULL || !proto_id_valid((const uint8_t *)a->name, strlen(a->name)) ||
+	    a->days < 0 || a->days > 36500)
 		return -1;
 	return 0;
 }

@@ -114,20 +114,6 @@ cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP])
 
 /* ---- lifecycle ---- */
 
-static int
-profile_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("._:/-", *s) != NULL))
-			return 0;
-	return 1;
-}
-
 /* What the option table's bounds cannot say; runs for -t too. */
 static int
 cp_check(err_t *err)
@@ -138,7 +124,8 @@ cp_check(err_t *err)
 	if (evutil_parse_sockaddr_port(cp_conf.ca_addr, (struct sockaddr *)&ss, &sl) == -1)
 		return err_set(err, STB_BAD_REQUEST, "ca.addr: '%s' is not host:port",
 		               cp_conf.ca_addr);
-	if (!profile_ok(cp_conf.profile))
+	if (strlen(cp_conf.profile) > 64 ||
+	    !proto_id_valid((const uint8_t *)cp_conf.profile, strlen(cp_conf.profile)))
 		return err_set(err, STB_BAD_REQUEST,
 		               "issue.profile: '%s' is not an identifier of 1..64 characters",
 		               cp_conf.profile);

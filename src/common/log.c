@@ -1,4 +1,5 @@
 #include "log.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -133,6 +134,5 @@ log_fingerprint(const void *p, size_t len, char out[17])
 		snprintf(out, 17, "????????????????");
 		return;
 	}
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, 8, out);
 }

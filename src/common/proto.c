@@ -234,8 +234,8 @@ utf8_valid(const uint8_t *p, size_t len)
 	return 1;
 }
 
-static int
-id_valid(const uint8_t *p, size_t len)
+int
+proto_id_valid(const uint8_t *p, size_t len)
 {
 	if (len < 1 || len > STB_ID_MAX)
 		return 0;
@@ -268,7 +268,7 @@ tlv_value_check(const proto_tlv_t *t, const uint8_t *v, uint32_t len, err_t *err
 			               t->name);
 		break;
 	case TK_ID:
-		if (!id_valid(v, len))
+		if (!proto_id_valid(v, len))
 			return err_set(err, STB_BAD_REQUEST,
 			               "TLV %s is not an identifier [A-Za-z0-9._:/-]{1,128}",
 			               t->name);

@@ -90,6 +90,8 @@ const char *proto_msg_name(uint16_t type); /* "PING", or "UNKNOWN" */
 const char *proto_tlv_kind_name(int kind);
 /* Role bit for a URI suffix such as "media-gw"; 0 when unknown. */
 uint32_t proto_role_by_name(const char *s, size_t len);
+/* 1 when p[0..len) is an identifier: [A-Za-z0-9._:/-]{1,STB_ID_MAX}. */
+int proto_id_valid(const uint8_t *p, size_t len);
 /* Comma-separated role names of a mask into out. */
 void proto_roles_str(uint32_t mask, char *out, size_t cap);
 

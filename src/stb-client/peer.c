@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "hex.h"
 #include "rdvc.h"
 #include "tlv.h"
 
@@ -69,8 +70,7 @@ code_fp(const uint8_t code[RDV_CODE_LEN], char out[17])
 		snprintf(out, 17, "-");
 		return;
 	}
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(md, 8, out);
 }
 
 static SSL_SESSION *
