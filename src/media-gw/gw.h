@@ -47,7 +47,6 @@ typedef struct gw_sess {
 	char device_id[GW_ID_CAP];
 	char cert_id[GW_ID_CAP];
 	int64_t expires; /* unix seconds */
-	int used;
 	struct gw_sess *next;
 } gw_sess_t;
 
@@ -57,7 +56,8 @@ gw_sessions_t *gw_sess_new(size_t max);
 /* NULL-safe; wipes every nonce. */
 void gw_sess_free(gw_sessions_t *t);
 /* Draws a fresh session id and nonce for device/cert, valid until expires;
- * *out gets a copy.  RATE_LIMITED when max sessions are open. */
+ * *out gets a copy.  RATE_LIMITED when max sessions are open (consumed
+ * ones do not count). */
 int gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, int64_t expires,
                  gw_sess_t *out, err_t *err);
 /* Consumes a session: 0 and a copy in *out, or -1 with NOT_FOUND, REPLAY

@@ -165,7 +165,7 @@ heartbeat_due(stb_rdv_t *r, stb_error_t *err)
 int
 rdvc_fd(const stb_rdv_t *r, int *pending)
 {
-	*pending = r->c->ssl != NULL && SSL_pending(r->c->ssl) > 0;
+	*pending = r->c->ssl != NULL && SSL_has_pending(r->c->ssl);
 	return r->c->fd;
 }
 

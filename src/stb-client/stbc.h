@@ -21,6 +21,7 @@ struct stb_client {
 	uint32_t max_frame;
 	uint32_t next_id;
 	buf_t rbuf; /* the last answer's frame */
+	buf_t wbuf; /* the frame being sent: one TLS record, one write */
 	stb_log_fn log;
 	void *log_ctx;
 	const stb_secret_store_t *secrets;

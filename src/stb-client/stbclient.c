@@ -114,10 +114,14 @@ stb_client_new(stb_client_t **out, stb_error_t *err)
 	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_AUTO_RETRY);
+	/* one read() takes a whole record instead of its header, then its body;
+	 * stbc_read asks SSL_has_pending before it waits on the socket */
+	SSL_CTX_set_read_ahead(c->ctx, 1);
 	c->fd = -1;
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	c->max_frame = CLIENT_MAX_FRAME;
 	buf_init(&c->rbuf, STB_FRAME_HDR_LEN + CLIENT_MAX_FRAME);
+	buf_init(&c->wbuf, STB_FRAME_HDR_LEN + CLIENT_MAX_FRAME);
 	*out = c;
 	return 0;
 }
@@ -130,6 +134,7 @@ stb_client_free(stb_client_t *c)
 	stb_disconnect(c);
 	SSL_CTX_free(c->ctx);
 	buf_wipe(&c->rbuf);
+	buf_wipe(&c->wbuf);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -474,11 +479,17 @@ stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const 
 		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
 	stbc_deadline_in(&dl, c->timeout_ms);
 	frame_encode_hdr(hdr, &h);
+	/* header and body in one SSL_write: one record, one segment, one
+	 * wake-up of the server instead of two */
+	buf_reset(&c->wbuf);
+	if (buf_append(&c->wbuf, hdr, sizeof(hdr)) == -1 ||
+	    (h.len > 0 && buf_append(&c->wbuf, tlvs->data, tlvs->len) == -1))
+		return stbc_fail(err, STB_TOO_LARGE, "request frame too large");
 	stbc_sigpipe_block(&g);
-	wrc = ssl_write_all(c, hdr, sizeof(hdr), &dl, err);
-	if (wrc == 0 && h.len > 0)
-		wrc = ssl_write_all(c, tlvs->data, tlvs->len, &dl, err);
+	wrc = ssl_write_all(c, c->wbuf.data, c->wbuf.len, &dl, err);
 	stbc_sigpipe_restore(&g);
+	OPENSSL_cleanse(c->wbuf.data, c->wbuf.len); /* may hold a MAC or a secret */
+	c->wbuf.len = 0;
 	if (wrc == -1)
 		stb_disconnect(c);
 	return wrc;
@@ -495,7 +506,7 @@ stbc_read(stb_client_t *c, int timeout_ms, msg_t *m, stb_error_t *err)
 
 	if (c->ssl == NULL)
 		return stbc_fail(err, STB_UNAVAILABLE, "not connected");
-	if (SSL_pending(c->ssl) == 0) {
+	if (!SSL_has_pending(c->ssl)) {
 		stbc_deadline_in(&dl, timeout_ms);
 		if (stbc_wait_fd(c->fd, POLLIN, &dl) == -1)
 			return 1;

@@ -91,6 +91,36 @@ test_sess_sweep_and_cap(void **state)
 	gw_sess_free(t);
 }
 
+/* The cap is on logins in progress: a consumed session frees its place at
+ * once, yet a replay of it is still told REPLAY. */
+static void
+test_sess_consumed_frees_place(void **state)
+{
+	gw_sessions_t *t = gw_sess_new(4);
+	gw_sess_t s[4], x;
+	err_t err;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(gw_sess_open(t, "stb", "c", NOW + 60, &s[i], &err), 0);
+	assert_int_equal(gw_sess_open(t, "stb", "c", NOW + 60, &x, &err), -1);
+	assert_int_equal(err.status, STB_RATE_LIMITED);
+	for (int round = 0; round < 50; round++) { /* many logins through 4 places */
+		assert_int_equal(gw_sess_take(t, s[0].sid, NOW, &x, &err), 0);
+		assert_int_equal(gw_sess_count(t), 3);
+		assert_int_equal(gw_sess_take(t, s[0].sid, NOW, &x, &err), -1);
+		assert_int_equal(err.status, STB_REPLAY);
+		assert_string_equal(x.device_id, "stb"); /* for the audit */
+		assert_int_equal(gw_sess_open(t, "stb", "c", NOW + 60, &s[0], &err), 0);
+	}
+	/* past expiry plus the sweep, the record goes: NOT_FOUND, still refused */
+	assert_int_equal(gw_sess_take(t, s[1].sid, NOW, &x, &err), 0);
+	gw_sess_sweep(t, NOW + 61);
+	assert_int_equal(gw_sess_take(t, s[1].sid, NOW, &x, &err), -1);
+	assert_int_equal(err.status, STB_NOT_FOUND);
+	gw_sess_free(t);
+}
+
 static void
 test_sess_random(void **state)
 {
@@ -195,9 +225,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sess_once),          cmocka_unit_test(test_sess_refusals),
-	    cmocka_unit_test(test_sess_sweep_and_cap), cmocka_unit_test(test_sess_random),
-	    cmocka_unit_test(test_sess_race),          cmocka_unit_test(test_ca_refusal),
+	    cmocka_unit_test(test_sess_once),
+	    cmocka_unit_test(test_sess_refusals),
+	    cmocka_unit_test(test_sess_sweep_and_cap),
+	    cmocka_unit_test(test_sess_consumed_frees_place),
+	    cmocka_unit_test(test_sess_random),
+	    cmocka_unit_test(test_sess_race),
+	    cmocka_unit_test(test_ca_refusal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
