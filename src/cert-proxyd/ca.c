@@ -22,7 +22,8 @@ static __thread cp_loop_peer_t *tl_peer;
 static cp_loop_peer_t *
 ca_loop_peer(cp_t *cp, struct event_base *base, mbox_t *mb, err_t *err)
 {
-	peer_conf_t pc = {cp->conf->ca_addr, STB_R_CA_AUTHD, 0, 200, 5000};
+	/* the daemon's client identity, reloaded on SIGHUP */
+	peer_conf_t pc = {cp->conf->ca_addr, STB_R_CA_AUTHD, 0, 200, 5000, &cp->d->client_tls};
 	cp_loop_peer_t *lp;
 
 	if (tl_peer != NULL && tl_peer->base == base)
@@ -31,7 +32,7 @@ ca_loop_peer(cp_t *cp, struct event_base *base, mbox_t *mb, err_t *err)
 		err_set(err, STB_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if ((lp->peer = peer_new(base, cp->ca_ctx, &pc, err)) == NULL) {
+	if ((lp->peer = peer_new(base, NULL, &pc, err)) == NULL) {
 		free(lp);
 		return NULL;
 	}

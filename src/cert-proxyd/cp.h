@@ -64,7 +64,6 @@ typedef struct cp {
 	daemon_t *d;
 	const cp_conf_t *conf;
 	EVP_MD *sha256; /* fetched once */
-	SSL_CTX *ca_ctx;
 	cp_rl_t *rl_dev, *rl_addr;
 	cp_flight_t *flight;
 	cp_kc_t *kc;

@@ -91,7 +91,6 @@ cp_unref(cp_t *cp)
 	cp_flight_free(cp->flight);
 	cp_rl_free(cp->rl_dev);
 	cp_rl_free(cp->rl_addr);
-	SSL_CTX_free(cp->ca_ctx);
 	EVP_MD_free(cp->sha256);
 	pthread_mutex_destroy(&cp->mu);
 	pthread_mutex_destroy(&cp->peers_mu);
@@ -164,8 +163,6 @@ cp_init(daemon_t *d, err_t *err)
 	                    cp_conf.auth_lockout_max_s};
 	cp_rl_conf_t addr = {cp_conf.auth_addr_max_failures, cp_conf.auth_lockout_s,
 	                     cp_conf.auth_lockout_max_s};
-	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca, TLS_CLIENT_AUTH_NONE,
-	                 1};
 	cp_t *cp;
 
 	if ((cp = calloc(1, sizeof(*cp))) == NULL)
@@ -178,8 +175,6 @@ cp_init(daemon_t *d, err_t *err)
 	d->priv = cp;
 	if ((cp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return err_set(err, STB_INTERNAL, "SHA-256 is not available");
-	if ((cp->ca_ctx = tls_client_ctx_new(&tc, err)) == NULL)
-		return -1;
 	cp->rl_dev = cp_rl_new(&dev, (size_t)cp_conf.auth_table_max);
 	cp->rl_addr = cp_rl_new(&addr, (size_t)cp_conf.auth_table_max);
 	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);

@@ -148,6 +148,18 @@ daemon_tls_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
 	return *out == NULL ? -1 : 0;
 }
 
+/* The same certificate and trust anchors, for calls to other daemons
+ * (mutual TLS 1.3). */
+static int
+daemon_client_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
+{
+	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca, TLS_CLIENT_AUTH_NONE,
+	                 1};
+
+	*out = tls_client_ctx_new(&tc, err);
+	return *out == NULL ? -1 : 0;
+}
+
 static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {
@@ -173,11 +185,19 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	sdnotify_send("RELOADING=1");
 	/* Only the TLS material reloads: the rest needs a restart. */
-	if (daemon_tls_ctx(d, &ctx, &err) == -1)
+	if (daemon_tls_ctx(d, &ctx, &err) == -1) {
 		log_warnx("reload: keeping the old certificates: %s", err.msg);
-	else {
+	} else {
 		tls_holder_swap(&d->tls, ctx);
-		log_info("reload: TLS certificates and trust anchors reloaded");
+		if (daemon_client_ctx(d, &ctx, &err) == -1) {
+			log_warnx("reload: listener reloaded, but calls to peers keep the old "
+			          "certificates: %s",
+			          err.msg);
+		} else {
+			tls_holder_swap(&d->client_tls, ctx);
+			log_info("reload: TLS certificates and trust anchors reloaded (the "
+			         "listener, and new connections to peers)");
+		}
 	}
 	sdnotify_send("READY=1");
 }
@@ -311,6 +331,9 @@ daemon_start(daemon_t *d, err_t *err)
 	if (daemon_open_state(d, err) == -1 || daemon_tls_ctx(d, &ctx, err) == -1)
 		return -1;
 	tls_holder_init(&d->tls, ctx);
+	if (daemon_client_ctx(d, &ctx, err) == -1)
+		return -1;
+	tls_holder_init(&d->client_tls, ctx);
 	sc = (srv_conf_t){d->conf.listen,
 	                  (int)d->conf.workers,
 	                  (uint32_t)d->conf.max_frame,
@@ -359,6 +382,8 @@ daemon_stop(daemon_t *d)
 	srv_free(d->srv);
 	if (d->tls.ctx != NULL)
 		tls_holder_destroy(&d->tls);
+	if (d->client_tls.ctx != NULL)
+		tls_holder_destroy(&d->client_tls);
 	sealed_kek_free(d->kek);
 	OPENSSL_cleanse(d->audit_key, sizeof(d->audit_key));
 	if (d->sig_term)

@@ -88,7 +88,8 @@ struct daemon {
 	sealed_kek_t *kek;
 	uint8_t audit_key[AUDIT_KEY_LEN];
 	store_t *store;
-	tls_holder_t tls;
+	tls_holder_t tls;        /* the listener's context */
+	tls_holder_t client_tls; /* this daemon as a client of its peers (peer_conf_t.tls) */
 	srv_t *srv;
 	struct evhttp *http;
 	httpd_route_t routes[HTTPD_ROUTES_MAX];

@@ -169,8 +169,11 @@ peer_eventcb(struct bufferevent *bev, short what, void *arg)
 static int
 peer_dial(peer_t *p, err_t *err)
 {
-	SSL *ssl = SSL_new(p->ctx);
+	SSL_CTX *ctx = p->conf.tls != NULL ? tls_holder_get(p->conf.tls) : p->ctx;
+	SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
 
+	if (p->conf.tls != NULL)
+		SSL_CTX_free(ctx); /* the SSL keeps its own reference */
 	if (ssl == NULL)
 		return err_set(err, STB_INTERNAL, "SSL_new failed");
 	p->bev = bufferevent_openssl_socket_new(p->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -199,7 +202,8 @@ peer_new(struct event_base *base, SSL_CTX *ctx, const peer_conf_t *conf, err_t *
 	}
 	p->base = base;
 	p->ctx = ctx;
-	SSL_CTX_up_ref(ctx);
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
 	p->conf = *conf;
 	if (p->conf.max_frame == 0)
 		p->conf.max_frame = STB_FRAME_DEFAULT_MAX;

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "err.h"
 #include "proto.h"
+#include "tls.h"
 
 typedef struct peer peer_t;
 
@@ -23,6 +24,10 @@ typedef struct peer_conf {
 	uint32_t max_frame;    /* largest answer accepted */
 	int backoff_min_ms;    /* first wait after a failure */
 	int backoff_max_ms;
+	/* When set, each new connection takes the holder's current context
+	 * (so a SIGHUP-reloaded identity is used from the next connection on)
+	 * and peer_new's ctx may be NULL. */
+	tls_holder_t *tls;
 } peer_conf_t;
 
 /* rsp is the validated answer (NULL on failure) and lives only during the

@@ -20,7 +20,7 @@ struct ca_slot {
 
 struct gw_ca {
 	char addr[128];
-	SSL_CTX *ctx;
+	tls_holder_t *tls;  /* the daemon's client identity, reloaded on SIGHUP */
 	pthread_mutex_t mu; /* appends, and the free handshake */
 	pthread_cond_t cv;
 	struct ca_slot slot[CA_MAX_LOOPS];
@@ -29,7 +29,7 @@ struct gw_ca {
 };
 
 gw_ca_t *
-gw_ca_new(const char *addr, SSL_CTX *ctx, err_t *err)
+gw_ca_new(const char *addr, tls_holder_t *tls, err_t *err)
 {
 	gw_ca_t *ca = calloc(1, sizeof(*ca));
 
@@ -38,8 +38,7 @@ gw_ca_new(const char *addr, SSL_CTX *ctx, err_t *err)
 		return NULL;
 	}
 	snprintf(ca->addr, sizeof(ca->addr), "%s", addr);
-	SSL_CTX_up_ref(ctx);
-	ca->ctx = ctx;
+	ca->tls = tls;
 	pthread_mutex_init(&ca->mu, NULL);
 	pthread_cond_init(&ca->cv, NULL);
 	return ca;
@@ -51,14 +50,14 @@ ca_peer(gw_ca_t *ca, srv_req_t *r, err_t *err)
 {
 	mbox_t *mb = srv_req_mbox(r);
 	int n = __atomic_load_n(&ca->nslots, __ATOMIC_ACQUIRE);
-	peer_conf_t pc = {ca->addr, STB_R_CA_AUTHD, 0, 100, 2000};
+	peer_conf_t pc = {ca->addr, STB_R_CA_AUTHD, 0, 100, 2000, ca->tls};
 	peer_t *p;
 
 	for (int i = 0; i < n; i++)
 		if (ca->slot[i].mb == mb)
 			return ca->slot[i].peer;
 	/* only this loop adds its own slot, so nobody races us for it */
-	if ((p = peer_new(srv_conn_base(r->conn), ca->ctx, &pc, err)) == NULL)
+	if ((p = peer_new(srv_conn_base(r->conn), NULL, &pc, err)) == NULL)
 		return NULL;
 	pthread_mutex_lock(&ca->mu);
 	n = ca->nslots;
@@ -125,7 +124,6 @@ gw_ca_free(gw_ca_t *ca)
 		log_warnx("ca-authd peers: %d of %d loops did not let go", posted - n, posted);
 		return;
 	}
-	SSL_CTX_free(ca->ctx);
 	pthread_cond_destroy(&ca->cv);
 	pthread_mutex_destroy(&ca->mu);
 	free(ca);

@@ -73,8 +73,9 @@ size_t gw_sess_count(gw_sessions_t *t);
 
 typedef struct gw_ca gw_ca_t;
 
-/* ctx: the client context (mutual TLS 1.3), referenced, made once. */
-gw_ca_t *gw_ca_new(const char *addr, SSL_CTX *ctx, err_t *err);
+/* tls: the daemon's client identity (mutual TLS 1.3); each new connection
+ * takes its current context. */
+gw_ca_t *gw_ca_new(const char *addr, tls_holder_t *tls, err_t *err);
 /* A request to ca-authd from a handler (on r's loop); fn runs on that loop
  * once.  -1 (fn not called) when it cannot be sent. */
 int gw_ca_call(gw_ca_t *ca, srv_req_t *r, uint16_t type, const buf_t *tlvs, int timeout_ms,

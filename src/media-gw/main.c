@@ -117,20 +117,9 @@ gw_check(err_t *err)
 }
 
 static int
-gw_ca_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
-{
-	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca, TLS_CLIENT_AUTH_NONE,
-	                 1};
-
-	*out = tls_client_ctx_new(&tc, err);
-	return *out == NULL ? -1 : 0;
-}
-
-static int
 gw_init(daemon_t *d, err_t *err)
 {
 	struct timeval tv = {1, 0};
-	SSL_CTX *ctx;
 	gw_t *gw;
 
 	if ((gw = calloc(1, sizeof(*gw))) == NULL)
@@ -142,10 +131,7 @@ gw_init(daemon_t *d, err_t *err)
 	if ((gw->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    (gw->sess = gw_sess_new((size_t)gw_conf.max_sessions)) == NULL)
 		return err_set(err, STB_INTERNAL, "cannot set up the login sessions");
-	if (gw_ca_ctx(d, &ctx, err) == -1)
-		return -1;
-	gw->ca = gw_ca_new(gw_conf.ca_addr, ctx, err);
-	SSL_CTX_free(ctx);
+	gw->ca = gw_ca_new(gw_conf.ca_addr, &d->client_tls, err);
 	if (gw->ca == NULL)
 		return -1;
 	if ((gw->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, gw)) == NULL ||

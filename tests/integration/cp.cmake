@@ -6,3 +6,4 @@ target_link_libraries(cp_client PRIVATE stbclient_internal)
 list(APPEND STB_TEST_ENV STB_CP_CLIENT=$<TARGET_FILE:cp_client>)
 
 stb_integration(test_cp)
+stb_integration(test_reload_peer)
