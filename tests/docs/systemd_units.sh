@@ -63,7 +63,7 @@ for d in "$@"; do
 	fi
 
 	# Low exposure; --offline and --threshold need systemd 250.
-	if systemd-analyze security --help 2>/dev/null | grep -q -- '--threshold'; then
+	if systemd-analyze security --help 2>/dev/null | grep -- '--threshold' >/dev/null; then
 		rc=0
 		systemd-analyze security --offline=yes --threshold="$threshold" "$unit" \
 			>"$tmp/sec" 2>&1 || rc=$?
