@@ -15,6 +15,7 @@
 
 struct stb_client {
 	SSL_CTX *ctx;
+	BIO_METHOD *wmeth; /* sockbio.c: sends without SIGPIPE */
 	SSL *ssl;
 	int fd;
 	int timeout_ms;
@@ -30,6 +31,12 @@ struct stb_client {
 	 * "" until then, cleared by stb_disconnect */
 	char auth_device[STB_ID_MAX + 1];
 };
+
+/* sockbio.c: a BIO method whose writes use send(MSG_NOSIGNAL), and the
+ * connection's BIOs (reads: OpenSSL's socket BIO) on ssl.  The fd stays
+ * the caller's to close. */
+BIO_METHOD *stbc_sockbio_method(void);
+int stbc_sockbio_attach(SSL *ssl, BIO_METHOD *m, int fd);
 
 /* Sends (type, tlvs) and waits for its answer, validated into *rsp (valid
  * until the next call).  An ERROR answer returns -1 with its status and

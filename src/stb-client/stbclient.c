@@ -117,6 +117,11 @@ stb_client_new(stb_client_t **out, stb_error_t *err)
 	/* one read() takes a whole record instead of its header, then its body;
 	 * stbc_read asks SSL_has_pending before it waits on the socket */
 	SSL_CTX_set_read_ahead(c->ctx, 1);
+	if ((c->wmeth = stbc_sockbio_method()) == NULL) {
+		SSL_CTX_free(c->ctx);
+		free(c);
+		return stbc_fail(err, STB_INTERNAL, "BIO_meth_new failed");
+	}
 	c->fd = -1;
 	c->timeout_ms = DEFAULT_TIMEOUT_MS;
 	c->max_frame = CLIENT_MAX_FRAME;
@@ -133,6 +138,7 @@ stb_client_free(stb_client_t *c)
 		return;
 	stb_disconnect(c);
 	SSL_CTX_free(c->ctx);
+	BIO_meth_free(c->wmeth);
 	buf_wipe(&c->rbuf);
 	buf_wipe(&c->wbuf);
 	OPENSSL_cleanse(c, sizeof(*c));
@@ -289,7 +295,8 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 	stbc_deadline_in(&dl, c->timeout_ms);
 	if (stbc_tcp_connect(host, port, &dl, &c->fd, err) == -1)
 		return -1;
-	if ((c->ssl = SSL_new(c->ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+	if ((c->ssl = SSL_new(c->ctx)) == NULL ||
+	    stbc_sockbio_attach(c->ssl, c->wmeth, c->fd) == -1) {
 		stb_disconnect(c);
 		return stbc_fail(err, STB_INTERNAL, "SSL_new failed");
 	}
@@ -359,10 +366,7 @@ stb_disconnect(stb_client_t *c)
 {
 	c->auth_device[0] = '\0';
 	if (c->ssl != NULL) {
-		stbc_sigpipe_t g;
-		stbc_sigpipe_block(&g);
-		SSL_shutdown(c->ssl);
-		stbc_sigpipe_restore(&g);
+		SSL_shutdown(c->ssl); /* sockbio: no SIGPIPE if the server is gone */
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -423,6 +427,12 @@ stbc_call(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *rsp, stb_err
 	if (stbc_send(c, type, 0, want, tlvs, err) == -1)
 		return -1;
 	stbc_deadline_in(&dl, c->timeout_ms);
+	/* the answer cannot be there yet: wait before reading, not after an
+	 * SSL_read that would only say WANT_READ */
+	if (!SSL_has_pending(c->ssl) && stbc_wait_fd(c->fd, POLLIN, &dl) == -1) {
+		stbc_fail(err, STB_TIMEOUT, "no answer in time");
+		goto broken;
+	}
 	for (;;) {
 		err_t perr;
 		int rc;
@@ -472,7 +482,6 @@ stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const 
 	struct timespec dl;
 	uint8_t hdr[STB_FRAME_HDR_LEN];
 	frame_hdr_t h = {flags, type, req_id, tlvs ? (uint32_t)tlvs->len : 0};
-	stbc_sigpipe_t g;
 	int wrc;
 
 	if (c->ssl == NULL)
@@ -485,9 +494,7 @@ stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const 
 	if (buf_append(&c->wbuf, hdr, sizeof(hdr)) == -1 ||
 	    (h.len > 0 && buf_append(&c->wbuf, tlvs->data, tlvs->len) == -1))
 		return stbc_fail(err, STB_TOO_LARGE, "request frame too large");
-	stbc_sigpipe_block(&g);
 	wrc = ssl_write_all(c, c->wbuf.data, c->wbuf.len, &dl, err);
-	stbc_sigpipe_restore(&g);
 	OPENSSL_cleanse(c->wbuf.data, c->wbuf.len); /* may hold a MAC or a secret */
 	c->wbuf.len = 0;
 	if (wrc == -1)
