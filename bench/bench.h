@@ -97,6 +97,12 @@ void worker_join(worker_t *w);
 const bench_stats_t *worker_stats(const worker_t *w);
 void worker_free(worker_t *w);
 
+/* Adds src's counts and latencies to dst; the first error seen is kept. */
+void bench_stats_add(bench_stats_t *dst, const bench_stats_t *src);
+
+/* "STATUS: text" of an ERROR response body into out (worker.c). */
+void bench_error_rsp(const uint8_t *body, uint32_t len, char *out, size_t cap);
+
 /* A client SSL_CTX for o's target; cert/key may be NULL (anonymous). */
 SSL_CTX *bench_ctx_new(const bench_opts_t *o, const bench_run_t *run, const char *cert,
                        const char *key);

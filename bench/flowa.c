@@ -337,13 +337,7 @@ flowa_run(bench_run_t *run, FILE *info)
 	memset(&tot, 0, sizeof(tot));
 	for (int i = 0; i < n; i++) {
 		pthread_join(t[i].tid, NULL);
-		tot.done += t[i].st.done;
-		tot.errors += t[i].st.errors;
-		tot.failures += t[i].st.failures;
-		tot.up += t[i].st.up;
-		hist_merge(&tot.lat, &t[i].st.lat);
-		if (tot.first_err[0] == '\0')
-			memcpy(tot.first_err, t[i].st.first_err, sizeof(tot.first_err));
+		bench_stats_add(&tot, &t[i].st);
 		if (t[i].first_ns > first_max)
 			first_max = t[i].first_ns;
 		first_sum += t[i].first_ns;

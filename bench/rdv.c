@@ -309,23 +309,10 @@ rt_measuring(const rthread_t *t)
 static void
 rt_error_rsp(rthread_t *t, const char *what, const uint8_t *body, uint32_t len)
 {
-	tlv_cursor_t cur;
-	uint16_t type, status = 0xffff;
-	const uint8_t *val;
-	uint32_t vlen;
-	const char *text = "";
-	int tlen = 0;
+	char why[256];
 
-	tlv_cursor_init(&cur, body, len);
-	while (tlv_next(&cur, &type, &val, &vlen) == TLV_NEXT) {
-		if (type == STB_TLV_STATUS && vlen == 2)
-			status = load_be16(val);
-		else if (type == STB_TLV_ERROR_TEXT) {
-			text = (const char *)val;
-			tlen = vlen > 160 ? 160 : (int)vlen;
-		}
-	}
-	rt_note(t, "%s answered %s: %.*s", what, stb_status_name(status), tlen, text);
+	bench_error_rsp(body, len, why, sizeof(why));
+	rt_note(t, "%s answered %s", what, why);
 }
 
 /* One frame from the server. */
@@ -628,14 +615,7 @@ rdv_run(bench_run_t *run, SSL_CTX *adm_ctx, FILE *info)
 	memset(&tot, 0, sizeof(tot));
 	for (int i = 0; i < nt; i++) {
 		pthread_join(t[i].tid, NULL);
-		tot.done += t[i].st.done;
-		tot.errors += t[i].st.errors;
-		tot.failures += t[i].st.failures;
-		tot.lost += t[i].st.lost;
-		tot.up += t[i].st.up;
-		hist_merge(&tot.lat, &t[i].st.lat);
-		if (tot.first_err[0] == '\0')
-			memcpy(tot.first_err, t[i].st.first_err, sizeof(tot.first_err));
+		bench_stats_add(&tot, &t[i].st);
 	}
 	{
 		double rate = (double)tot.done / o->duration;

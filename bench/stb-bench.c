@@ -513,27 +513,33 @@ typedef struct bench_total {
 	const char *first_err;
 } bench_total_t;
 
+void
+bench_stats_add(bench_stats_t *dst, const bench_stats_t *src)
+{
+	dst->done += src->done;
+	dst->errors += src->errors;
+	dst->failures += src->failures;
+	dst->lost += src->lost;
+	dst->up += src->up;
+	hist_merge(&dst->lat, &src->lat);
+	if (dst->first_err[0] == '\0')
+		memcpy(dst->first_err, src->first_err, sizeof(dst->first_err));
+}
+
 static void
 bench_merge(const bench_run_t *run, worker_t **w, int n, bench_total_t *t)
 {
 	uint64_t end = run->t_warm;
 
 	memset(t, 0, sizeof(*t));
-	t->first_err = "";
 	for (int i = 0; i < n; i++) {
 		const bench_stats_t *s = worker_stats(w[i]);
 
-		t->st.done += s->done;
-		t->st.errors += s->errors;
-		t->st.failures += s->failures;
-		t->st.lost += s->lost;
-		t->st.up += s->up;
-		hist_merge(&t->st.lat, &s->lat);
+		bench_stats_add(&t->st, s);
 		if (s->t_end > end)
 			end = s->t_end;
-		if (t->first_err[0] == '\0')
-			t->first_err = s->first_err;
 	}
+	t->first_err = t->st.first_err;
 	t->secs = (double)(end - run->t_warm) / 1e9;
 	t->rate = t->secs > 0 ? (double)t->st.done / t->secs : 0;
 }

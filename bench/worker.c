@@ -367,8 +367,8 @@ conn_fill(worker_t *w, conn_t *c)
 	}
 }
 
-static void
-conn_note_error_rsp(worker_t *w, const uint8_t *body, uint32_t len)
+void
+bench_error_rsp(const uint8_t *body, uint32_t len, char *out, size_t cap)
 {
 	tlv_cursor_t cur;
 	uint16_t type, status = 0xffff;
@@ -386,7 +386,16 @@ conn_note_error_rsp(worker_t *w, const uint8_t *body, uint32_t len)
 			tlen = vlen > 200 ? 200 : (int)vlen;
 		}
 	}
-	worker_note(w, "PING answered with %s: %.*s", stb_status_name(status), tlen, text);
+	snprintf(out, cap, "%s: %.*s", stb_status_name(status), tlen, text);
+}
+
+static void
+conn_note_error_rsp(worker_t *w, const uint8_t *body, uint32_t len)
+{
+	char why[256];
+
+	bench_error_rsp(body, len, why, sizeof(why));
+	worker_note(w, "PING answered with %s", why);
 }
 
 /* True when an OK PING response echoes our PAYLOAD. */
