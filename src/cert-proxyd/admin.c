@@ -147,42 +147,25 @@ cp_stb_import(srv_req_t *r, const msg_t *m, void *ctx)
 
 /* ---- lists ---- */
 
-/* One row of a list query as an entry's JSON. */
-typedef cJSON *(*list_row_fn)(cp_t *cp, sqlite3_stmt *st);
-
 /* Answers a list: sql's rows (?1 the request's LIMIT, ?2 dev unless NULL)
  * as ENTRY TLVs, as many as fit in a page. */
 static void
 list_reply(srv_req_t *r, const msg_t *m, daemon_t *d, const char *sql, const char *dev,
-           list_row_fn row)
+           daemon_row_fn row)
 {
 	uint32_t limit = 1000;
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	err_t err;
-	buf_t *b;
 
 	msg_get_u32(m, TLV_IX_LIMIT, &limit);
 	if (limit == 0 || limit > CP_LIST_MAX)
 		limit = CP_LIST_MAX;
-	if ((c = store_reader(d->store, &err)) == NULL || (st = store_stmt(c, sql, &err)) == NULL) {
-		srv_reply_errt(r, &err);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, limit);
-	if (dev != NULL)
-		sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
-	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		if (daemon_entry_put(b, STB_TLV_ENTRY, row(d->priv, st), CP_LIST_BYTES) == -1)
-			break;
-	sqlite3_reset(st);
-	srv_reply_end(r);
+	daemon_list_reply(r, d, sql, limit, dev, STB_TLV_ENTRY, CP_LIST_BYTES, row, d->priv);
 }
 
 static cJSON *
-stb_json(cp_t *cp, sqlite3_stmt *st)
+stb_json(sqlite3_stmt *st, void *arg)
 {
+	cp_t *cp = arg;
+
 	cJSON *o = cJSON_CreateObject();
 	const char *id = (const char *)sqlite3_column_text(st, 0);
 
@@ -211,8 +194,10 @@ cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
 	"LEFT JOIN pending p ON p.cert_id=c.cert_id "
 
 static cJSON *
-cert_json(cp_t *cp, sqlite3_stmt *st)
+cert_json(sqlite3_stmt *st, void *arg)
 {
+	cp_t *cp = arg;
+
 	cJSON *o = cJSON_CreateObject();
 	int64_t na = sqlite3_column_int64(st, 3);
 	int state = sqlite3_column_int(st, 4);
@@ -273,7 +258,7 @@ cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	b = srv_reply_begin(r);
-	daemon_entry_put(b, STB_TLV_ENTRY, cert_json(d->priv, st), CP_LIST_BYTES);
+	daemon_entry_put(b, STB_TLV_ENTRY, cert_json(st, d->priv), CP_LIST_BYTES);
 	tlv_put(b, STB_TLV_CERT_DER, sqlite3_column_blob(st, 9),
 	        (size_t)sqlite3_column_bytes(st, 9));
 	sqlite3_reset(st);
@@ -281,8 +266,10 @@ cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
 }
 
 static cJSON *
-pending_json(cp_t *cp, sqlite3_stmt *st)
+pending_json(sqlite3_stmt *st, void *arg)
 {
+	cp_t *cp = arg;
+
 	cJSON *o = cJSON_CreateObject();
 	const char *dev = (const char *)sqlite3_column_text(st, 1);
 

@@ -300,6 +300,30 @@ daemon_entry_put(buf_t *b, uint16_t tlv, cJSON *o, size_t budget)
 	return rc;
 }
 
+void
+daemon_list_reply(srv_req_t *r, daemon_t *d, const char *sql, int64_t limit, const char *text,
+                  uint16_t tlv, size_t budget, daemon_row_fn row, void *arg)
+{
+	store_conn_t *c;
+	sqlite3_stmt *st;
+	err_t err;
+	buf_t *b;
+
+	if ((c = store_reader(d->store, &err)) == NULL || (st = store_stmt(c, sql, &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, limit);
+	if (text != NULL)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	b = srv_reply_begin(r);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (daemon_entry_put(b, tlv, row(st, arg), budget) == -1)
+			break;
+	sqlite3_reset(st);
+	srv_reply_end(r);
+}
+
 /* The audit table is every daemon's, outside the daemon's own versioning. */
 static int
 audit_schema_write(store_conn_t *c, void *arg, err_t *err)

@@ -127,6 +127,13 @@ int daemon_write_deferred(daemon_t *d, srv_req_t *r, store_write_fn fn, store_do
  * answer b, and frees o.  -1 when o would take b past budget bytes (a
  * full page simply ends) or does not print. */
 int daemon_entry_put(buf_t *b, uint16_t tlv, struct cJSON *o, size_t budget);
+/* One row of a list query as a JSON object. */
+typedef struct cJSON *(*daemon_row_fn)(sqlite3_stmt *st, void *arg);
+/* Answers an admin list: sql's rows (?1 bound to limit, ?2 to text unless
+ * NULL) through row as repeated tlv entries, as many as fit in budget
+ * bytes; a full page simply ends. */
+void daemon_list_reply(srv_req_t *r, daemon_t *d, const char *sql, int64_t limit, const char *text,
+                       uint16_t tlv, size_t budget, daemon_row_fn row, void *arg);
 /* The HTTP listener (httpd.c). */
 int httpd_start(daemon_t *d, err_t *err);
 void httpd_stop(daemon_t *d);

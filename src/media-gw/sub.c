@@ -89,42 +89,33 @@ gw_sub_import(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 }
 
+static cJSON *
+sub_json(sqlite3_stmt *st, void *arg)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	(void)arg;
+	cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 0));
+	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "state",
+	                        sqlite3_column_int(st, 2) == 1 ? "active" : "suspended");
+	cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
+	return o;
+}
+
 static void
 gw_sub_list(srv_req_t *r, const msg_t *m, void *ctx)
 {
-	daemon_t *d = ctx;
 	uint32_t limit = 1000;
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	err_t err;
-	buf_t *b;
 
 	msg_get_u32(m, TLV_IX_LIMIT, &limit);
 	if (limit == 0 || limit > LIST_MAX)
 		limit = LIST_MAX;
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    (st = store_stmt(c,
-	                     "SELECT device_id, cert_id, active, updated FROM subscribers "
-	                     "ORDER BY device_id LIMIT ?1",
-	                     &err)) == NULL) {
-		srv_reply_errt(r, &err);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, limit);
-	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 0));
-		cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 1));
-		cJSON_AddStringToObject(o, "state",
-		                        sqlite3_column_int(st, 2) == 1 ? "active" : "suspended");
-		cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
-		/* a full page simply ends; --limit pages are the operator's tool */
-		if (daemon_entry_put(b, STB_TLV_ENTRY, o, LIST_BYTES) == -1)
-			break;
-	}
-	sqlite3_reset(st);
-	srv_reply_end(r);
+	/* a full page simply ends; --limit pages are the operator's tool */
+	daemon_list_reply(r, ctx,
+	                  "SELECT device_id, cert_id, active, updated FROM subscribers "
+	                  "ORDER BY device_id LIMIT ?1",
+	                  limit, NULL, STB_TLV_ENTRY, LIST_BYTES, sub_json, NULL);
 }
 
 void

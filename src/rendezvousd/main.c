@@ -181,48 +181,39 @@ rdv_list_online(srv_req_t *r, const msg_t *m, void *ctx)
 	srv_reply_end(r);
 }
 
+static cJSON *
+session_json(sqlite3_stmt *st, void *arg)
+{
+	const int64_t *now = arg;
+	cJSON *o = cJSON_CreateObject();
+	int64_t exp = sqlite3_column_int64(st, 4);
+
+	cJSON_AddStringToObject(o, "session_id", (const char *)sqlite3_column_text(st, 0));
+	cJSON_AddStringToObject(o, "caller_id", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "target_id", (const char *)sqlite3_column_text(st, 2));
+	cJSON_AddNumberToObject(o, "issued", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddNumberToObject(o, "expires", (double)exp);
+	cJSON_AddStringToObject(o, "state",
+	                        sqlite3_column_int(st, 5) ? "used"
+	                        : exp <= *now             ? "expired"
+	                                                  : "offered");
+	return o;
+}
+
 static void
 rdv_list_sessions(srv_req_t *r, const msg_t *m, void *ctx)
 {
-	daemon_t *d = ctx;
 	uint32_t limit = 100;
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	err_t err;
-	buf_t *b;
 	int64_t now = (int64_t)time(NULL);
 
 	msg_get_u32(m, TLV_IX_AUDIT_LIMIT, &limit);
 	if (limit == 0 || limit > SESSIONS_MAX)
 		limit = SESSIONS_MAX;
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    (st = store_stmt(
-	         c,
-	         "SELECT lower(hex(session_id)), caller_id, target_id, issued, expires, used "
-	         "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
-	         &err)) == NULL) {
-		srv_reply_errt(r, &err);
-		return;
-	}
-	sqlite3_bind_int64(st, 1, limit);
-	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		cJSON *o = cJSON_CreateObject();
-		int64_t exp = sqlite3_column_int64(st, 4);
-		cJSON_AddStringToObject(o, "session_id", (const char *)sqlite3_column_text(st, 0));
-		cJSON_AddStringToObject(o, "caller_id", (const char *)sqlite3_column_text(st, 1));
-		cJSON_AddStringToObject(o, "target_id", (const char *)sqlite3_column_text(st, 2));
-		cJSON_AddNumberToObject(o, "issued", (double)sqlite3_column_int64(st, 3));
-		cJSON_AddNumberToObject(o, "expires", (double)exp);
-		cJSON_AddStringToObject(o, "state",
-		                        sqlite3_column_int(st, 5) ? "used"
-		                        : exp <= now              ? "expired"
-		                                                  : "offered");
-		if (daemon_entry_put(b, STB_TLV_RDV_SESSION_ENTRY, o, LIST_BYTES) == -1)
-			break;
-	}
-	sqlite3_reset(st);
-	srv_reply_end(r);
+	daemon_list_reply(
+	    r, ctx,
+	    "SELECT lower(hex(session_id)), caller_id, target_id, issued, expires, used "
+	    "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
+	    limit, NULL, STB_TLV_RDV_SESSION_ENTRY, LIST_BYTES, session_json, &now);
 }
 
 /* ---- leases: refresh online devices, release silent ones ---- */
