@@ -184,40 +184,17 @@ rdvc_service(stb_rdv_t *r, int timeout_ms, stb_error_t *err)
 	return 0; /* nothing, or the answer to one of our heartbeats */
 }
 
+static int
+rdv_push(void *arg, const msg_t *m, stb_error_t *err)
+{
+	return on_push(arg, m, err);
+}
+
 /* A request on the control channel; pushes that come first are handled. */
 static int
 rdv_call(stb_rdv_t *r, uint16_t type, const buf_t *tlvs, msg_t *m, stb_error_t *err)
 {
-	uint32_t id = ++r->c->next_id;
-	struct timespec dl;
-
-	stbc_deadline_in(&dl, r->c->timeout_ms);
-	if (stbc_send(r->c, type, 0, id, tlvs, err) == -1)
-		return -1;
-	for (;;) {
-		int64_t left = stbc_ms_left(&dl);
-		int rc;
-
-		if (left <= 0)
-			return stbc_fail(err, STB_TIMEOUT, "no answer from rendezvousd in time");
-		if ((rc = stbc_read(r->c, (int)left, m, err)) == -1)
-			return -1;
-		if (rc == 1)
-			continue;
-		if (m->flags & STB_FRAME_F_PUSH) {
-			if (on_push(r, m, err) == -1)
-				return -1;
-			continue;
-		}
-		if (m->req_id != id)
-			continue;
-		if (m->flags & STB_FRAME_F_ERROR) {
-			char text[256] = "";
-			msg_get_str(m, TLV_IX_ERROR_TEXT, text, sizeof(text));
-			return stbc_fail(err, msg_status(m), "%s", text);
-		}
-		return 0;
-	}
+	return stbc_call_pushes(r->c, type, tlvs, m, r->c->timeout_ms, rdv_push, r, err);
 }
 
 static int

@@ -38,6 +38,15 @@ struct stb_client {
 BIO_METHOD *stbc_sockbio_method(void);
 int stbc_sockbio_attach(SSL *ssl, BIO_METHOD *m, int fd);
 
+/* A push that arrived while waiting for an answer: 0, or -1 (with err) to
+ * give up the call. */
+typedef int (*stbc_push_fn)(void *arg, const msg_t *m, stb_error_t *err);
+/* stbc_call on a connection that also carries pushes: each push before the
+ * answer goes to fn (NULL: dropped); answers to other requests are skipped.
+ * Waits at most timeout_ms in all. */
+int stbc_call_pushes(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *m, int timeout_ms,
+                     stbc_push_fn fn, void *arg, stb_error_t *err);
+
 /* Sends (type, tlvs) and waits for its answer, validated into *rsp (valid
  * until the next call).  An ERROR answer returns -1 with its status and
  * text in err; rsp is still filled. */

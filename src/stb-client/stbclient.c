@@ -476,6 +476,42 @@ broken:
 }
 
 int
+stbc_call_pushes(stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *m, int timeout_ms,
+                 stbc_push_fn fn, void *arg, stb_error_t *err)
+{
+	uint32_t id = ++c->next_id;
+	struct timespec dl;
+
+	stbc_deadline_in(&dl, timeout_ms);
+	if (stbc_send(c, type, 0, id, tlvs, err) == -1)
+		return -1;
+	for (;;) {
+		int64_t left = stbc_ms_left(&dl);
+		int rc;
+
+		if (left <= 0)
+			return stbc_fail(err, STB_TIMEOUT, "no answer in time");
+		if ((rc = stbc_read(c, (int)left, m, err)) == -1)
+			return -1;
+		if (rc == 1)
+			continue;
+		if (m->flags & STB_FRAME_F_PUSH) {
+			if (fn != NULL && fn(arg, m, err) == -1)
+				return -1;
+			continue;
+		}
+		if (!(m->flags & STB_FRAME_F_RESPONSE) || m->req_id != id)
+			continue; /* e.g. the answer to an earlier heartbeat */
+		if (m->flags & STB_FRAME_F_ERROR) {
+			char text[256] = "";
+			msg_get_str(m, TLV_IX_ERROR_TEXT, text, sizeof(text));
+			return stbc_fail(err, msg_status(m), "%s", text);
+		}
+		return 0;
+	}
+}
+
+int
 stbc_send(stb_client_t *c, uint16_t type, uint8_t flags, uint32_t req_id, const buf_t *tlvs,
           stb_error_t *err)
 {

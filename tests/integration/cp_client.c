@@ -39,7 +39,6 @@ typedef struct stb {
 	const char *addr, *ca, *id;
 	uint8_t secret[64];
 	size_t slen;
-	uint32_t next_id;
 	int updated; /* a CERT_UPDATED arrived */
 	int ack;     /* acknowledge CERT_UPDATE_NEEDED pushes */
 } stb_t;
@@ -80,36 +79,20 @@ on_push(stb_t *s, const msg_t *m)
 		printf("push other type=0x%04x\n", m->type);
 }
 
-/* Sends a request and reads until its answer, handling pushes. */
+static int
+push_cb(void *arg, const msg_t *m, stb_error_t *err)
+{
+	(void)err;
+	on_push(arg, m);
+	return 0;
+}
+
+/* Sends a request and reads until its answer; pushes on the STB's own
+ * connection are handled, others dropped. */
 static int
 call_on(stb_t *s, stb_client_t *c, uint16_t type, const buf_t *tlvs, msg_t *m, stb_error_t *err)
 {
-	uint32_t id = ++s->next_id;
-	time_t until = time(NULL) + 20;
-
-	if (stbc_send(c, type, 0, id, tlvs, err) == -1)
-		return -1;
-	while (time(NULL) < until) {
-		int rc = stbc_read(c, 500, m, err);
-		if (rc == -1)
-			return -1;
-		if (rc == 1)
-			continue;
-		if (m->flags & STB_FRAME_F_PUSH) {
-			if (c == s->c)
-				on_push(s, m);
-			continue;
-		}
-		if (!(m->flags & STB_FRAME_F_RESPONSE) || m->req_id != id)
-			continue;
-		if (m->flags & STB_FRAME_F_ERROR) {
-			char text[256] = "";
-			msg_get_str(m, TLV_IX_ERROR_TEXT, text, sizeof(text));
-			return stbc_fail(err, msg_status(m), "%s", text);
-		}
-		return 0;
-	}
-	return stbc_fail(err, STB_TIMEOUT, "no answer");
+	return stbc_call_pushes(c, type, tlvs, m, 20000, c == s->c ? push_cb : NULL, s, err);
 }
 
 static int
@@ -253,7 +236,7 @@ step_fetch_pair(stb_t *s, const char *cert)
 	cs[1] = c2;
 	for (int i = 0; i < 2; i++) {
 		keyinfo_req(&b[i], cert, sid[i], gw[i]);
-		ids[i] = ++s->next_id;
+		ids[i] = ++cs[i]->next_id;
 		if (stbc_send(cs[i], STB_MSG_CP_CERT_FETCH, 0, ids[i], &b[i], &err) == -1)
 			rc = -1;
 		buf_free(&b[i]);

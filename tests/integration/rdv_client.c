@@ -27,7 +27,6 @@ typedef struct dev {
 	const char *id, *user, *pass, *endpoint;
 	int mute;
 	uint8_t key[RDV_KEY_LEN];
-	uint32_t next_id;
 } rdvdev_t;
 
 static void
@@ -73,36 +72,18 @@ on_push(rdvdev_t *v, const msg_t *m)
 	return stbc_send(v->c, m->type, STB_FRAME_F_RESPONSE, m->req_id, NULL, &err);
 }
 
+static int
+push_cb(void *arg, const msg_t *m, stb_error_t *err)
+{
+	(void)err;
+	return on_push(arg, m);
+}
+
 /* A request whose answer may come after pushes. */
 static int
 call(rdvdev_t *v, uint16_t type, const buf_t *tlvs, msg_t *m, stb_error_t *err)
 {
-	uint32_t id = ++v->next_id;
-	time_t until = time(NULL) + 15;
-
-	if (stbc_send(v->c, type, 0, id, tlvs, err) == -1)
-		return -1;
-	while (time(NULL) < until) {
-		int rc = stbc_read(v->c, 1000, m, err);
-		if (rc == -1)
-			return -1;
-		if (rc == 1)
-			continue;
-		if (m->flags & STB_FRAME_F_PUSH) {
-			if (on_push(v, m) == -1)
-				return -1;
-			continue;
-		}
-		if (m->req_id != id)
-			continue; /* the answer to one of our own heartbeats */
-		if (m->flags & STB_FRAME_F_ERROR) {
-			char text[256] = "";
-			msg_get_str(m, TLV_IX_ERROR_TEXT, text, sizeof(text));
-			return stbc_fail(err, msg_status(m), "%s", text);
-		}
-		return 0;
-	}
-	return stbc_fail(err, STB_TIMEOUT, "no answer");
+	return stbc_call_pushes(v->c, type, tlvs, m, 15000, push_cb, v, err);
 }
 
 static int
@@ -163,7 +144,7 @@ dev_loop(rdvdev_t *v)
 			continue;
 		if (!v->mute && time(NULL) >= next_hb) {
 			next_hb = time(NULL) + 1;
-			stbc_send(v->c, STB_MSG_RDV_HEARTBEAT, 0, ++v->next_id, NULL, &err);
+			stbc_send(v->c, STB_MSG_RDV_HEARTBEAT, 0, ++v->c->next_id, NULL, &err);
 		}
 	}
 }
