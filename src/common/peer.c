@@ -266,7 +266,10 @@ peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done
 	h.req_id = q->req_id;
 	h.len = tlvs != NULL ? (uint32_t)tlvs->len : 0;
 	frame_encode_hdr(hdr, &h);
-	if (bufferevent_write(p->bev, hdr, sizeof(hdr)) == -1 ||
+	/* header and body in one contiguous chain: one SSL_write, one record,
+	 * one wake-up at the peer */
+	if (evbuffer_expand(bufferevent_get_output(p->bev), sizeof(hdr) + h.len) == -1 ||
+	    bufferevent_write(p->bev, hdr, sizeof(hdr)) == -1 ||
 	    (h.len > 0 && bufferevent_write(p->bev, tlvs->data, tlvs->len) == -1)) {
 		event_free(q->timer);
 		free(q);
