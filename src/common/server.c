@@ -229,7 +229,10 @@ conn_send(srv_conn_t *c, const buf_t *b)
 {
 	if (c->bev == NULL)
 		return;
-	if (bufferevent_write(c->bev, b->data, b->len) == -1) {
+	/* the frame in one contiguous chain, so libevent hands it to one
+	 * SSL_write: one record, not the tail of a chain and a new one */
+	if (evbuffer_expand(bufferevent_get_output(c->bev), b->len) == -1 ||
+	    bufferevent_write(c->bev, b->data, b->len) == -1) {
 		conn_close(c);
 		return;
 	}
