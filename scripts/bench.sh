@@ -159,14 +159,17 @@ if want login; then
 			--admin-cert "$t/pki/admin.crt" --admin-key "$t/pki/admin.key" -c 64 -d 10 --json \
 			2>"$t/l.$i.err" >"$t/l.$i" || { echo "   run $i failed:"; cat "$t/l.$i.err"; }
 		b=$(speedj bound_login_per_core_s)
+		r=$(field per_s <"$t/l.$i")
 		echo "$b" >"$t/lb.$i"
-		printf '   run %d: %s logins/s, p50 %s us, p99 %s us; bound (1 sign + 1 verify) %s/s per core, %s/s on 2 cores\n' \
-			"$i" "$(field per_s <"$t/l.$i")" "$(field p50_us <"$t/l.$i")" "$(field p99_us <"$t/l.$i")" \
-			"$b" "$((${b%.*} * 2))"
+		awk -v r="${r:-0}" -v b="$b" 'BEGIN { printf "%.1f\n", 100 * r / b }' >"$t/lp.$i"
+		printf '   run %d: %s logins/s, p50 %s us, p99 %s us; bound (1 sign + 1 verify) %s/s per core (%s%%), %s/s on 2 cores\n' \
+			"$i" "$r" "$(field p50_us <"$t/l.$i")" "$(field p99_us <"$t/l.$i")" \
+			"$b" "$(cat "$t/lp.$i")" "$((${b%.*} * 2))"
 	done
-	printf '   median: %s logins/s; bound median %s/s per core\n' \
+	printf '   median: %s logins/s; bound median %s/s per core; median of the per-run shares %s%%\n' \
 		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/l.$i"; done | median)" \
-		"$(for i in $(seq 1 "$runs"); do cat "$t/lb.$i"; done | median)"
+		"$(for i in $(seq 1 "$runs"); do cat "$t/lb.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/lp.$i"; done | median)"
 fi
 
 if want issue; then
