@@ -4,9 +4,9 @@
  * and listed in the online registry (online.c) so the scanner and renewals
  * can push to it from any loop.  Certificates and sealed keys live in the
  * store (certs.c) with parsed keys cached (keycache.c); KEYINFO_REQ signs
- * the login transcript (keyinfo.c).  Issuance from ca-authd (issue.c) runs
+ * the login transcript (cpkeyinfo.c).  Issuance from ca-authd (cpissue.c) runs
  * once per cert_id at a time (flight.c) over a per-loop mutual-TLS peer
- * (ca.c).  The validity scanner (scanner.c) and the admin messages
+ * (cpca.c).  The validity scanner (scanner.c) and the admin messages
  * (admin.c) complete the daemon.
  *
  * Shared between loops: the online registry, the key cache, the flight
@@ -75,7 +75,7 @@ typedef struct cp {
 	pthread_mutex_t mu;
 	cp_online_t *buckets[CP_BUCKETS];
 	uint64_t next_gen;
-	/* ca-authd peers, one per loop (ca.c) */
+	/* ca-authd peers, one per loop (cpca.c) */
 	pthread_mutex_t peers_mu;
 	cp_loop_peer_t *peers;
 	/* scanner (scanner.c) */
@@ -85,7 +85,7 @@ typedef struct cp {
 	int stopping; /* atomic */
 } cp_t;
 
-/* main.c */
+/* cert-proxyd.c */
 void cp_ref(cp_t *cp);
 void cp_unref(cp_t *cp);
 int cp_stopping(cp_t *cp);
@@ -109,7 +109,7 @@ int cp_online_count(cp_t *cp, const char *device_id);
 /* CP_CERT_UPDATE_NEEDED for one certificate to its owner's connections. */
 int cp_online_update_needed(cp_t *cp, const char *device_id, const char *cert_id, int reason);
 
-/* ca.c: calls to ca-authd over this loop's peer.  mb: the worker loop's
+/* cpca.c: calls to ca-authd over this loop's peer.  mb: the worker loop's
  * mailbox (srv_req_mbox), NULL on the main loop. */
 int cp_ca_call(cp_t *cp, struct event_base *base, mbox_t *mb, uint16_t type, const buf_t *tlvs,
                peer_done_fn fn, void *arg, err_t *err);
@@ -134,10 +134,10 @@ int cp_stb_aad(const char *device_id, char *out, size_t cap);
 /* Parses a certificate's notAfter; -1 when it has none. */
 int cp_certs_not_after(const uint8_t *der, size_t len, int64_t *out);
 
-/* keyinfo.c: KEYINFO_REQ, CERT_FETCH, CERT_UPDATE_ACK. */
+/* cpkeyinfo.c: KEYINFO_REQ, CERT_FETCH, CERT_UPDATE_ACK. */
 void cp_keyinfo_register(daemon_t *d);
 
-/* issue.c: a new key and certificate from ca-authd, once per cert_id. */
+/* cpissue.c: a new key and certificate from ca-authd, once per cert_id. */
 typedef struct cp_issued {
 	int refs; /* atomic */
 	err_t err;
@@ -156,7 +156,7 @@ void cp_scanner_stop(cp_t *cp);
 /* A scan on r's loop, answered when done. */
 void cp_scanner_scan_now(cp_t *cp, srv_req_t *r);
 
-/* admin.c */
+/* cpadmin.c */
 void cp_admin_register(daemon_t *d);
 
 #endif

@@ -69,7 +69,7 @@ int gw_sess_take(gw_sessions_t *t, const uint8_t sid[LOGIN_SESSION_LEN], int64_t
 size_t gw_sess_sweep(gw_sessions_t *t, int64_t before);
 size_t gw_sess_count(gw_sessions_t *t);
 
-/* ---- ca.c: ca-authd, one peer per worker loop ---- */
+/* ---- gwca.c: ca-authd, one peer per worker loop ---- */
 
 typedef struct gw_ca gw_ca_t;
 
@@ -109,7 +109,7 @@ void gw_actor(srv_req_t *r, char *out, size_t cap);
 
 /* sub.c: GW_SUB_IMPORT, GW_SUB_LIST */
 void gw_sub_register(daemon_t *d);
-/* login.c: LOGIN_START, LOGIN_FINISH */
+/* gwlogin.c: LOGIN_START, LOGIN_FINISH */
 void gw_login_register(daemon_t *d);
 /* token.c: issuing (in the store writer) and TOKEN_INTROSPECT */
 int gw_token_hash(gw_t *gw, const uint8_t token[GW_TOKEN_LEN], uint8_t hash[GW_HASH_LEN]);

@@ -18,7 +18,7 @@
 #include "daemon.h"
 #include "kdfq.h"
 #include "pool.h"
-#include "wrap.h"
+#include "codewrap.h"
 
 #define RDV_ID_CAP       (STB_ID_MAX + 1)
 #define RDV_ENDPOINT_CAP 263

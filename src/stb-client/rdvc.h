@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "stbc.h"
-#include "wrap.h"
+#include "codewrap.h"
 
 #define RDVC_ID_CAP     (STB_ID_MAX + 1)
 #define RDVC_EP_CAP     263
@@ -41,7 +41,7 @@ struct stb_rdv {
 	size_t used_next;
 };
 
-/* rdv.c */
+/* rdvc.c */
 /* Reads and handles one control frame if one arrives within timeout_ms:
  * 0 (or nothing arrived), -1 when the channel is gone. */
 int rdvc_service(stb_rdv_t *r, int timeout_ms, stb_error_t *err);
@@ -60,7 +60,7 @@ int rdvc_take(stb_rdv_t *r, const uint8_t *sid, size_t sidlen, uint8_t code[RDV_
 int rdvc_session(stb_rdv_t *r, const char *target, uint8_t sid[RDV_SID_LEN],
                  uint8_t code[RDV_CODE_LEN], char endpoint[RDVC_EP_CAP], stb_error_t *err);
 
-/* peer.c */
+/* peerlink.c */
 /* TCP to endpoint and the PSK handshake as the connecting side; r (may be
  * NULL) is serviced while the link waits in stb_peer_recv. */
 int rdvc_peer_connect(stb_rdv_t *r, int timeout_ms, const char *endpoint, const char *peer_id,

@@ -31,7 +31,7 @@ typedef void (*ctl_row_fn)(const cJSON *o);
 int ctl_list(ctl_t *x, uint16_t type, const buf_t *req, int tix, ctl_row_fn row);
 
 /* Per-daemon commands: argv after the daemon word; exit code. */
-int ctl_rdv(ctl_t *x, int argc, char **argv); /* rdv.c */
+int ctl_rdv(ctl_t *x, int argc, char **argv); /* ctlrdv.c */
 int ctl_ca(ctl_t *x, int argc, char **argv);  /* ca.c: ca-authd */
 int ctl_cp(ctl_t *x, int argc, char **argv);  /* cp.c: cert-proxyd */
 int ctl_gw(ctl_t *x, int argc, char **argv);  /* gw.c: media-gw */

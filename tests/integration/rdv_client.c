@@ -20,7 +20,7 @@
 #include "hex.h"
 #include "stbc.h"
 #include "tlv.h"
-#include "wrap.h"
+#include "codewrap.h"
 
 typedef struct dev {
 	stb_client_t *c;

@@ -1,7 +1,7 @@
 # rendezvousd: the overlay pool allocator and the code wrap.
 # Included from tests/unit/CMakeLists.txt.
 add_executable(test_rdv test_rdv.c ${PROJECT_SOURCE_DIR}/src/rendezvousd/pool.c
-  ${PROJECT_SOURCE_DIR}/src/rendezvousd/wrap.c)
+)
 target_include_directories(test_rdv PRIVATE ${PROJECT_SOURCE_DIR}/src/rendezvousd)
 target_link_libraries(test_rdv PRIVATE stbcommon PkgConfig::CMOCKA)
 add_test(NAME unit.rdv COMMAND test_rdv)

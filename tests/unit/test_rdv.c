@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "pool.h"
-#include "wrap.h"
+#include "codewrap.h"
 
 static void
 test_pool_parse(void **state)

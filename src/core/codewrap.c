@@ -1,4 +1,4 @@
-#include "wrap.h"
+#include "codewrap.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
