@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "bench.h"
+#include "msgenc.h"
 #include "stb/stbclient.h"
 #include "stbc.h"
 #include "tlv.h"
@@ -89,19 +90,24 @@ fa_import(stb_client_t *cp_adm, stb_client_t *gw_adm, const fa_thread_t *t, stb_
 	msg_t m;
 	int rc;
 
+	struct msgreq_CP_STB_IMPORT stb = {.DEVICE_ID = MV_STR(t->device_id),
+	                                   .DEVICE_SECRET = MV_BYTES(t->secret, sizeof(t->secret)),
+	                                   .ENABLED = MV_U(1)};
+	struct msgreq_GW_SUB_IMPORT sub = {
+	    .DEVICE_ID = MV_STR(t->device_id), .CERT_ID = MV_STR(t->cert_id), .ENABLED = MV_U(1)};
+	err_t e;
+
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, t->device_id);
-	tlv_put(&b, STB_TLV_DEVICE_SECRET, t->secret, sizeof(t->secret));
-	tlv_put_u8(&b, STB_TLV_ENABLED, 1);
-	rc = stbc_call(cp_adm, STB_MSG_CP_STB_IMPORT, &b, &m, err);
+	rc = msgenc_CP_STB_IMPORT(&b, &stb, &e) == -1
+	         ? stbc_fail(err, e.status, "CP_STB_IMPORT: %s", e.msg)
+	         : stbc_call(cp_adm, STB_MSG_CP_STB_IMPORT, &b, &m, err);
 	buf_wipe(&b);
 	if (rc == -1)
 		return -1;
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, t->device_id);
-	tlv_put_str(&b, STB_TLV_CERT_ID, t->cert_id);
-	tlv_put_u8(&b, STB_TLV_ENABLED, 1);
-	rc = stbc_call(gw_adm, STB_MSG_GW_SUB_IMPORT, &b, &m, err);
+	rc = msgenc_GW_SUB_IMPORT(&b, &sub, &e) == -1
+	         ? stbc_fail(err, e.status, "GW_SUB_IMPORT: %s", e.msg)
+	         : stbc_call(gw_adm, STB_MSG_GW_SUB_IMPORT, &b, &m, err);
 	buf_free(&b);
 	return rc;
 }
@@ -200,11 +206,19 @@ fa_issue_main(void *arg)
 		if (now >= t->run->t_stop)
 			break;
 		snprintf(cert_id, sizeof(cert_id), "%s-%" PRIu64, t->cert_id, n++);
+		struct msgreq_CA_ISSUE q = {.CSR_DER = MV_BYTES(t->csr, (size_t)t->csr_len),
+		                            .CERT_PROFILE = MV_STR(t->o->profile),
+		                            .DEVICE_ID = MV_STR(t->device_id),
+		                            .CERT_ID = MV_STR(cert_id)};
+		err_t e;
+
 		buf_reset(&b);
-		tlv_put(&b, STB_TLV_CSR_DER, t->csr, (size_t)t->csr_len);
-		tlv_put_str(&b, STB_TLV_CERT_PROFILE, t->o->profile);
-		tlv_put_str(&b, STB_TLV_DEVICE_ID, t->device_id);
-		tlv_put_str(&b, STB_TLV_CERT_ID, cert_id);
+		if (msgenc_CA_ISSUE(&b, &q, &e) == -1) {
+			stbc_fail(&err, e.status, "CA_ISSUE: %s", e.msg);
+			t->st.errors++;
+			fa_note(t, "CA_ISSUE", &err);
+			break;
+		}
 		if (stbc_call(t->a, STB_MSG_CA_ISSUE, &b, &m, &err) == -1) {
 			t->st.errors++;
 			fa_note(t, "CA_ISSUE", &err);

@@ -33,16 +33,17 @@
 #include "bench.h"
 #include "bytes.h"
 #include "frame.h"
+#include "msgenc.h"
 #include "stb/stbproto.h"
 #include "tlv.h"
 
-#define RDV_NEV        512
-#define RDV_RBUF       4096 /* offers and answers are a few hundred bytes */
-#define RDV_WBUF_MAX   (1u << 20)
-#define RDV_PROV_DEPTH 64 /* provision requests in flight per thread */
-#define RDV_REG_WINDOW 48 /* devices connecting or registering per thread */
-#define RDV_PASSWORD   "stb-bench-password"
-#define RDV_ID_MAX     64
+#define RDV_NEV            512
+#define RDV_RBUF           4096 /* offers and answers are a few hundred bytes */
+#define RDV_WBUF_MAX       (1u << 20)
+#define RDV_PROV_DEPTH     64 /* provision requests in flight per thread */
+#define RDV_REG_WINDOW     48 /* devices connecting or registering per thread */
+#define BENCH_RDV_PASSWORD "stb-bench-password"
+#define RDV_ID_MAX         64
 
 enum { P_PROVISION, P_REGISTER, P_HOLD, P_GRANT, P_STOP };
 enum { S_IDLE, S_CONNECTING, S_HANDSHAKE, S_OPEN, S_DEAD };
@@ -240,8 +241,14 @@ adm_fill(rthread_t *t)
 	buf_init(&b, 256);
 	while (t->prov_inflight < RDV_PROV_DEPTH && t->next_prov < t->hi) {
 		dev_id(t->next_prov++, id, sizeof(id));
+		struct msgreq_RDV_PROVISION q = {.RDV_DEVICE_ID = MV_STR(id)};
+		err_t e;
+
 		buf_reset(&b);
-		tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, id);
+		if (msgenc_RDV_PROVISION(&b, &q, &e) == -1) {
+			rt_note(t, "cannot build PROVISION");
+			break;
+		}
 		if (rc_frame(c, STB_MSG_RDV_PROVISION, 0, c->next_id++, &b) == -1)
 			break;
 		t->prov_inflight++;
@@ -258,13 +265,16 @@ dev_register(rthread_t *t, rconn_t *c)
 
 	dev_id(c->dev, id, sizeof(id));
 	snprintf(ep, sizeof(ep), "127.0.0.1:%d", 20000 + c->dev % 40000);
+	struct msgreq_RDV_REGISTER q = {.RDV_DEVICE_ID = MV_STR(id),
+	                                .RDV_USERNAME = MV_STR(id),
+	                                .RDV_PASSWORD = MV_STR(BENCH_RDV_PASSWORD),
+	                                .RDV_ENDPOINT = MV_STR(ep)};
+	err_t e;
+
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, id);
-	tlv_put_str(&b, STB_TLV_RDV_USERNAME, id);
-	tlv_put_str(&b, STB_TLV_RDV_PASSWORD, RDV_PASSWORD);
-	tlv_put_str(&b, STB_TLV_RDV_ENDPOINT, ep);
 	c->want = c->next_id++;
-	if (rc_frame(c, STB_MSG_RDV_REGISTER, 0, c->want, &b) == -1)
+	if (msgenc_RDV_REGISTER(&b, &q, &e) == -1 ||
+	    rc_frame(c, STB_MSG_RDV_REGISTER, 0, c->want, &b) == -1)
 		rt_note(t, "cannot build REGISTER");
 	buf_free(&b);
 	rc_flush(t, c);
@@ -290,11 +300,14 @@ dev_connect_req(rthread_t *t, rconn_t *c)
 		target = (int)(rt_rand(t) % (uint32_t)rdv_ndev);
 	while (target == c->dev && rdv_ndev > 1);
 	dev_id(target, id, sizeof(id));
+	struct msgreq_RDV_CONNECT_REQ q = {.RDV_TARGET_ID = MV_STR(id)};
+	err_t e;
+
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_RDV_TARGET_ID, id);
 	c->want = c->next_id++;
 	c->t_sent = bench_now();
-	if (rc_frame(c, STB_MSG_RDV_CONNECT_REQ, 0, c->want, &b) == -1)
+	if (msgenc_RDV_CONNECT_REQ(&b, &q, &e) == -1 ||
+	    rc_frame(c, STB_MSG_RDV_CONNECT_REQ, 0, c->want, &b) == -1)
 		rt_note(t, "cannot build CONNECT_REQ");
 	buf_free(&b);
 	rc_flush(t, c);

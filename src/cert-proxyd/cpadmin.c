@@ -15,6 +15,7 @@
 #include "cp.h"
 #include "hex.h"
 #include "log.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 /* ---- CP_STB_IMPORT ---- */
@@ -449,9 +450,10 @@ cp_cert_revoke(srv_req_t *r, const msg_t *m, void *ctx)
 		goto fail;
 	}
 	buf_init(&b, 64);
-	tlv_put(&b, STB_TLV_CERT_SERIAL, v->serial, v->serial_len);
-	tlv_put_u8(&b, STB_TLV_REVOKE_REASON, v->reason);
-	if (cp_ca_call(cp, srv_conn_base(r->conn), srv_req_mbox(r), STB_MSG_CA_REVOKE, &b,
+	struct msgreq_CA_REVOKE q = {.CERT_SERIAL = MV_BYTES(v->serial, v->serial_len),
+	                             .REVOKE_REASON = MV_U(v->reason)};
+	if (msgenc_CA_REVOKE(&b, &q, &err) == -1 ||
+	    cp_ca_call(cp, srv_conn_base(r->conn), srv_req_mbox(r), STB_MSG_CA_REVOKE, &b,
 	               rev_on_ca, v, &err) == -1) {
 		err_t out;
 		cp_ca_error(NULL, &err, &out);

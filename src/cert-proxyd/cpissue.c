@@ -21,6 +21,7 @@
 #include "cp.h"
 #include "hex.h"
 #include "log.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 #define CSR_MAX        2048
@@ -166,9 +167,10 @@ job_orphan(struct issue_job *j)
 	snprintf(o->cert_id, sizeof(o->cert_id), "%s", j->cert_id);
 	hex_encode(j->kent->serial, j->kent->serial_len, o->serial);
 	buf_init(&b, 64);
-	tlv_put(&b, STB_TLV_CERT_SERIAL, j->kent->serial, j->kent->serial_len);
-	tlv_put_u8(&b, STB_TLV_REVOKE_REASON, RSN_SUPERSEDED);
-	if (cp_ca_call(j->cp, j->base, j->mb, STB_MSG_CA_REVOKE, &b, orphan_done, o, &err) == -1) {
+	struct msgreq_CA_REVOKE q = {.CERT_SERIAL = MV_BYTES(j->kent->serial, j->kent->serial_len),
+	                             .REVOKE_REASON = MV_U(RSN_SUPERSEDED)};
+	if (msgenc_CA_REVOKE(&b, &q, &err) == -1 ||
+	    cp_ca_call(j->cp, j->base, j->mb, STB_MSG_CA_REVOKE, &b, orphan_done, o, &err) == -1) {
 		log_warnx("certificate %s serial %s was not stored and could not be revoked: %s",
 		          o->cert_id, o->serial, err.msg);
 		free(o);
@@ -379,14 +381,16 @@ job_start(struct issue_job *j)
 	else if (issue_csr(j, &csr, &err) == -1)
 		job_finish(j, &err);
 	else {
-		tlv_put(&b, STB_TLV_CSR_DER, csr.data, csr.len);
-		tlv_put_str(&b, STB_TLV_CERT_PROFILE, j->cp->conf->profile);
-		tlv_put_str(&b, STB_TLV_DEVICE_ID, j->device_id);
-		tlv_put_str(&b, STB_TLV_CERT_ID, j->cert_id);
-		if (j->cp->conf->validity_s > 0)
-			tlv_put_u32(&b, STB_TLV_VALIDITY_S, (uint32_t)j->cp->conf->validity_s);
-		if (b.failed)
-			job_fail(j, STB_INTERNAL, "CA_ISSUE request too large");
+		const cp_conf_t *cf = j->cp->conf;
+		struct msgreq_CA_ISSUE q = {.CSR_DER = MV_BYTES(csr.data, csr.len),
+		                            .CERT_PROFILE = MV_STR(cf->profile),
+		                            .DEVICE_ID = MV_STR(j->device_id),
+		                            .CERT_ID = MV_STR(j->cert_id),
+		                            .VALIDITY_S =
+		                                MV_IF(cf->validity_s > 0, MV_U(cf->validity_s))};
+
+		if (msgenc_CA_ISSUE(&b, &q, &err) == -1)
+			job_fail(j, STB_INTERNAL, "%s", err.msg);
 		else if (cp_ca_call(j->cp, j->base, j->mb, STB_MSG_CA_ISSUE, &b, issue_on_ca, j,
 		                    &err) == -1) {
 			err_t out;

@@ -17,6 +17,7 @@
 
 #include "cp.h"
 #include "log.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 #define SCAN_BATCH 256
@@ -245,9 +246,10 @@ scan_ask_ca(struct scan *s)
 		a->s = s;
 		a->ix = s->next_ca;
 		buf_init(&b, 64);
-		tlv_put(&b, STB_TLV_CERT_SERIAL, it->serial, it->serial_len);
-		if (cp_ca_call(s->cp, s->base, s->mb, STB_MSG_CA_STATUS, &b, scan_on_ca, a, &err) ==
-		    -1) {
+		struct msgreq_CA_STATUS q = {.CERT_SERIAL = MV_BYTES(it->serial, it->serial_len)};
+		if (msgenc_CA_STATUS(&b, &q, &err) == -1 ||
+		    cp_ca_call(s->cp, s->base, s->mb, STB_MSG_CA_STATUS, &b, scan_on_ca, a, &err) ==
+		        -1) {
 			log_warnx("validity scan: revocation not checked: %s", err.msg);
 			s->ca_down = 1;
 			free(a);

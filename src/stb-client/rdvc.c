@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgenc.h"
 #include "rdvc.h"
 #include "tlv.h"
 
@@ -261,13 +262,16 @@ rdv_register(stb_client_t *c, const char *device_id, const char *username, const
 	r->c = c;
 	snprintf(r->device_id, sizeof(r->device_id), "%s", device_id);
 	snprintf(r->endpoint, sizeof(r->endpoint), "%s", endpoint);
+	struct msgreq_RDV_REGISTER q = {.RDV_DEVICE_ID = MV_STR(device_id),
+	                                .RDV_USERNAME = MV_STR(username),
+	                                .RDV_PASSWORD = MV_STR(password),
+	                                .RDV_ENDPOINT = MV_STR(endpoint)};
+	err_t e;
+
 	buf_init(&b, 1024);
-	tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, device_id);
-	tlv_put_str(&b, STB_TLV_RDV_USERNAME, username);
-	tlv_put_str(&b, STB_TLV_RDV_PASSWORD, password);
-	tlv_put_str(&b, STB_TLV_RDV_ENDPOINT, endpoint);
-	rc = b.failed ? stbc_fail(err, STB_TOO_LARGE, "registration too large")
-	              : rdv_call(r, STB_MSG_RDV_REGISTER, &b, &m, err);
+	rc = msgenc_RDV_REGISTER(&b, &q, &e) == -1
+	         ? stbc_fail(err, e.status, "registration: %s", e.msg)
+	         : rdv_call(r, STB_MSG_RDV_REGISTER, &b, &m, err);
 	buf_wipe(&b);
 	if (rc == 0)
 		rc = reg_finish(r, &m, password, err);
@@ -347,9 +351,13 @@ rdv_session(stb_rdv_t *r, const char *target, uint8_t sid[RDV_SID_LEN], uint8_t 
 
 	if (target == NULL || strlen(target) == 0 || strlen(target) > STB_ID_MAX)
 		return stbc_fail(err, STB_BAD_REQUEST, "target id must be 1..%d bytes", STB_ID_MAX);
+	struct msgreq_RDV_CONNECT_REQ q = {.RDV_TARGET_ID = MV_STR(target)};
+	err_t e;
+
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_RDV_TARGET_ID, target);
-	rc = rdv_call(r, STB_MSG_RDV_CONNECT_REQ, &b, &m, err);
+	rc = msgenc_RDV_CONNECT_REQ(&b, &q, &e) == -1
+	         ? stbc_fail(err, e.status, "CONNECT_REQ: %s", e.msg)
+	         : rdv_call(r, STB_MSG_RDV_CONNECT_REQ, &b, &m, err);
 	buf_free(&b);
 	if (rc == -1)
 		return -1;

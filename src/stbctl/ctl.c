@@ -16,6 +16,13 @@ ctl_fail(const stb_error_t *err)
 }
 
 int
+ctl_bad_request(const err_t *err)
+{
+	fprintf(stderr, "stbctl: %s: %s\n", stb_status_name(err->status), err->msg);
+	return 2;
+}
+
+int
 ctl_print_json(cJSON *o)
 {
 	char *s = cJSON_Print(o);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "err.h"
 #include "stb/stbclient.h"
 
 typedef struct ctl {
@@ -15,6 +16,9 @@ typedef struct ctl {
 
 /* Prints "stbctl: STATUS: message" to stderr; returns the exit code 1. */
 int ctl_fail(const stb_error_t *err);
+/* A request the registry refuses (an argument too long, not an
+ * identifier): prints "stbctl: why" to stderr; returns the exit code 2. */
+int ctl_bad_request(const err_t *err);
 /* Prints o as JSON and frees it; 0 or 1. */
 int ctl_print_json(cJSON *o);
 /* A string / number member of o, or "-" / 0 when absent. */
@@ -32,9 +36,9 @@ int ctl_list(ctl_t *x, uint16_t type, const buf_t *req, int tix, ctl_row_fn row)
 
 /* Per-daemon commands: argv after the daemon word; exit code. */
 int ctl_rdv(ctl_t *x, int argc, char **argv); /* ctlrdv.c */
-int ctl_ca(ctl_t *x, int argc, char **argv);  /* ca.c: ca-authd */
-int ctl_cp(ctl_t *x, int argc, char **argv);  /* cp.c: cert-proxyd */
-int ctl_gw(ctl_t *x, int argc, char **argv);  /* gw.c: media-gw */
+int ctl_ca(ctl_t *x, int argc, char **argv);  /* ctlca.c: ca-authd */
+int ctl_cp(ctl_t *x, int argc, char **argv);  /* ctlcp.c: cert-proxyd */
+int ctl_gw(ctl_t *x, int argc, char **argv);  /* ctlgw.c: media-gw */
 
 /* Each command file's lines for stbctl's usage text. */
 extern const char ctl_rdv_usage[], ctl_ca_usage[], ctl_cp_usage[], ctl_gw_usage[];

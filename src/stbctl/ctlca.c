@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "hex.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -134,6 +135,7 @@ ca_status(ctl_t *x, int argc, char **argv)
 	char hex[41], dev[STB_ID_MAX + 1] = "", cid[STB_ID_MAX + 1] = "", t[CTL_TIME_CAP];
 	size_t len;
 	stb_error_t err;
+	err_t bad;
 	buf_t b;
 	msg_t m;
 	int rc;
@@ -148,7 +150,11 @@ ca_status(ctl_t *x, int argc, char **argv)
 		return 2;
 	}
 	buf_init(&b, 64);
-	tlv_put(&b, STB_TLV_CERT_SERIAL, serial, len);
+	struct msgreq_CA_STATUS q = {.CERT_SERIAL = MV_BYTES(serial, len)};
+	if (msgenc_CA_STATUS(&b, &q, &bad) == -1) {
+		buf_free(&b);
+		return ctl_bad_request(&bad);
+	}
 	rc = stbc_call(x->c, STB_MSG_CA_STATUS, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1)
@@ -198,6 +204,7 @@ ca_revoke(ctl_t *x, int argc, char **argv)
 	int reason = -1, rc;
 	size_t len;
 	stb_error_t err;
+	err_t bad;
 	buf_t b;
 	msg_t m;
 
@@ -217,9 +224,12 @@ ca_revoke(ctl_t *x, int argc, char **argv)
 		}
 	}
 	buf_init(&b, 64);
-	tlv_put(&b, STB_TLV_CERT_SERIAL, serial, len);
-	if (reason >= 0)
-		tlv_put_u8(&b, STB_TLV_REVOKE_REASON, (uint8_t)reason);
+	struct msgreq_CA_REVOKE q = {.CERT_SERIAL = MV_BYTES(serial, len),
+	                             .REVOKE_REASON = MV_IF(reason >= 0, MV_U(reason))};
+	if (msgenc_CA_REVOKE(&b, &q, &bad) == -1) {
+		buf_free(&b);
+		return ctl_bad_request(&bad);
+	}
 	rc = stbc_call(x->c, STB_MSG_CA_REVOKE, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1)
@@ -295,6 +305,7 @@ ca_issue(ctl_t *x, int argc, char **argv)
 	uint64_t na = 0;
 	char hex[41], t[CTL_TIME_CAP];
 	stb_error_t err;
+	err_t bad;
 	int dlen, rc, toolong;
 	FILE *f;
 	buf_t b;
@@ -328,22 +339,17 @@ ca_issue(ctl_t *x, int argc, char **argv)
 		return 1;
 	}
 	buf_init(&b, 16384);
-	tlv_put(&b, STB_TLV_CSR_DER, der, (size_t)dlen);
+	struct msgreq_CA_ISSUE q = {.CSR_DER = MV_BYTES(der, (size_t)dlen),
+	                            .CERT_PROFILE = MV_STR(profile),
+	                            .DEVICE_ID = MV_IF(dev != NULL, MV_STR(dev)),
+	                            .CERT_ID = MV_IF(cid != NULL, MV_STR(cid)),
+	                            .VALIDITY_S = MV_IF(validity > 0, MV_U(validity))};
+	toolong = msgenc_CA_ISSUE(&b, &q, &bad) == -1;
 	OPENSSL_free(der);
-	tlv_put_str(&b, STB_TLV_CERT_PROFILE, profile);
-	if (dev != NULL)
-		tlv_put_str(&b, STB_TLV_DEVICE_ID, dev);
-	if (cid != NULL)
-		tlv_put_str(&b, STB_TLV_CERT_ID, cid);
-	if (validity > 0)
-		tlv_put_u32(&b, STB_TLV_VALIDITY_S, (uint32_t)validity);
-	toolong = b.failed;
 	rc = toolong ? -1 : stbc_call(x->c, STB_MSG_CA_ISSUE, &b, &m, &err);
 	buf_free(&b);
-	if (toolong) {
-		fprintf(stderr, "stbctl: request too large or an argument too long\n");
-		return 2;
-	}
+	if (toolong)
+		return ctl_bad_request(&bad);
 	if (rc == -1)
 		return ctl_fail(&err);
 	msg_get_bytes(&m, TLV_IX_CERT_SERIAL, &serial, &slen);

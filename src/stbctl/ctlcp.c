@@ -10,6 +10,7 @@
 
 #include "ctl.h"
 #include "hex.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -35,6 +36,7 @@ import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled
 	uint8_t secret[SECRET_MAX];
 	size_t slen = 0;
 	stb_error_t err;
+	err_t bad;
 	buf_t b;
 	msg_t m;
 	int rc;
@@ -44,11 +46,18 @@ import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled
 		return -1;
 	}
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, id);
-	tlv_put(&b, STB_TLV_DEVICE_SECRET, secret, slen);
-	tlv_put_u8(&b, STB_TLV_ENABLED, (uint8_t)enabled);
+	struct msgreq_CP_STB_IMPORT q = {.DEVICE_ID = MV_STR(id),
+	                                 .DEVICE_SECRET = MV_BYTES(secret, slen),
+	                                 .ENABLED = MV_U(enabled)};
+	if (msgenc_CP_STB_IMPORT(&b, &q, &bad) == -1) {
+		OPENSSL_cleanse(secret, sizeof(secret));
+		buf_wipe(&b);
+		fprintf(stderr, "stbctl: %s: %s: %s\n", where, stb_status_name(bad.status),
+		        bad.msg);
+		return -1;
+	}
 	OPENSSL_cleanse(secret, sizeof(secret));
-	rc = b.failed ? -1 : stbc_call(x->c, STB_MSG_CP_STB_IMPORT, &b, &m, &err);
+	rc = stbc_call(x->c, STB_MSG_CP_STB_IMPORT, &b, &m, &err);
 	buf_wipe(&b);
 	if (rc == -1) {
 		if (b.failed)

@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 #include "hex.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -27,17 +28,18 @@ static int
 gw_import_one(ctl_t *x, const char *device_id, const char *cert_id, int active, const char *where)
 {
 	stb_error_t err;
+	err_t bad;
 	buf_t b;
 	msg_t m;
 	int rc;
 
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, device_id);
-	tlv_put_str(&b, STB_TLV_CERT_ID, cert_id);
-	tlv_put_u8(&b, STB_TLV_ENABLED, (uint8_t)active);
-	if (b.failed) {
+	struct msgreq_GW_SUB_IMPORT q = {
+	    .DEVICE_ID = MV_STR(device_id), .CERT_ID = MV_STR(cert_id), .ENABLED = MV_U(active)};
+	if (msgenc_GW_SUB_IMPORT(&b, &q, &bad) == -1) {
 		buf_free(&b);
-		fprintf(stderr, "stbctl: %s: identifier too long\n", where);
+		fprintf(stderr, "stbctl: %s: %s: %s\n", where, stb_status_name(bad.status),
+		        bad.msg);
 		return -1;
 	}
 	rc = stbc_call(x->c, STB_MSG_GW_SUB_IMPORT, &b, &m, &err);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -22,11 +23,15 @@ rdv_device_cmd(ctl_t *x, uint16_t type, const char *id, const char *done)
 	msg_t m;
 	int rc;
 
+	struct msgreq_RDV_PROVISION prov = {.RDV_DEVICE_ID = MV_STR(id)};
+	struct msgreq_RDV_DEPROVISION deprov = {.RDV_DEVICE_ID = MV_STR(id)};
+	err_t bad;
+
 	buf_init(&b, 256);
-	if (tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, id) == -1) {
+	if ((type == STB_MSG_RDV_PROVISION ? msgenc_RDV_PROVISION(&b, &prov, &bad)
+	                                   : msgenc_RDV_DEPROVISION(&b, &deprov, &bad)) == -1) {
 		buf_free(&b);
-		fprintf(stderr, "stbctl: device ID too long\n");
-		return 2;
+		return ctl_bad_request(&bad);
 	}
 	rc = stbc_call(x->c, type, &b, &m, &err);
 	buf_free(&b);
