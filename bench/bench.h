@@ -76,7 +76,7 @@ typedef struct bench_stats {
 	uint64_t up;       /* ping: connections established */
 	uint64_t t_end;    /* ns: when this thread stopped measuring */
 	char first_err[256];
-	hist_t lat; /* ns */
+	hist_t lat; /* us */
 } bench_stats_t;
 
 static inline uint64_t

@@ -151,7 +151,7 @@ fa_login_main(void *arg)
 		}
 		if (now >= t->run->t_warm && bench_now() <= t->run->t_stop) {
 			t->st.done++;
-			hist_record(&t->st.lat, bench_now() - now);
+			hist_observe(&t->st.lat, (bench_now() - now) / 1000);
 		}
 	}
 	t->st.t_end = bench_now();
@@ -228,7 +228,7 @@ fa_issue_main(void *arg)
 		}
 		if (now >= t->run->t_warm && bench_now() <= t->run->t_stop) {
 			t->st.done++;
-			hist_record(&t->st.lat, bench_now() - now);
+			hist_observe(&t->st.lat, (bench_now() - now) / 1000);
 		}
 	}
 	buf_free(&b);
@@ -359,8 +359,8 @@ flowa_run(bench_run_t *run, FILE *info)
 	}
 	{
 		double rate = (double)tot.done / o->duration;
-		double p50 = (double)hist_quantile(&tot.lat, 0.50) / 1000.0;
-		double p99 = (double)hist_quantile(&tot.lat, 0.99) / 1000.0;
+		double p50 = (double)hist_quantile(&tot.lat, 0.50);
+		double p99 = (double)hist_quantile(&tot.lat, 0.99);
 		const char *what = login ? "logins" : "certificates";
 
 		if (o->json)

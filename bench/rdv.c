@@ -370,7 +370,7 @@ rc_on_frame(rthread_t *t, rconn_t *c, const frame_hdr_t *h, const uint8_t *body)
 		rt_error_rsp(t, "RDV_CONNECT_REQ", body, h->len);
 	} else if (rt_measuring(t)) {
 		t->st.done++;
-		hist_record(&t->st.lat, t->now - c->t_sent);
+		hist_observe(&t->st.lat, (t->now - c->t_sent) / 1000);
 	}
 	if (atomic_load(&rdv_phase) == P_GRANT && t->now < t->run->t_stop)
 		dev_connect_req(t, c);
@@ -632,8 +632,8 @@ rdv_run(bench_run_t *run, SSL_CTX *adm_ctx, FILE *info)
 	}
 	{
 		double rate = (double)tot.done / o->duration;
-		double p50 = (double)hist_quantile(&tot.lat, 0.50) / 1000.0;
-		double p99 = (double)hist_quantile(&tot.lat, 0.99) / 1000.0;
+		double p50 = (double)hist_quantile(&tot.lat, 0.50);
+		double p99 = (double)hist_quantile(&tot.lat, 0.99);
 		double per_dev = rss0 >= 0 && rss1 >= 0 && tot.up > 0
 		                     ? (double)(rss1 - rss0) / (double)tot.up
 		                     : -1;

@@ -544,17 +544,11 @@ bench_merge(const bench_run_t *run, worker_t **w, int n, bench_total_t *t)
 	t->rate = t->secs > 0 ? (double)t->st.done / t->secs : 0;
 }
 
-static double
-us(uint64_t ns)
-{
-	return (double)ns / 1000.0;
-}
-
-/* "950", or "61.5" below 100 us. */
+/* A latency in microseconds, "950". */
 static const char *
-fmt_us(char *buf, size_t cap, uint64_t ns)
+fmt_us(char *buf, size_t cap, uint64_t us)
 {
-	snprintf(buf, cap, us(ns) < 100 ? "%.1f" : "%.0f", us(ns));
+	snprintf(buf, cap, "%llu", (unsigned long long)us);
 	return buf;
 }
 
@@ -601,8 +595,8 @@ bench_report_json(const bench_opts_t *o, const bench_total_t *t)
 	printf(",\"connect_failures\":%llu,\"latency_us\":{\"mean\":%.1f,\"p50\":%.1f,"
 	       "\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},\"first_error\":",
 	       (unsigned long long)(ping ? t->st.failures : 0),
-	       h->count ? us(h->sum / h->count) : 0.0, us(hist_quantile(h, 0.5)),
-	       us(hist_quantile(h, 0.9)), us(hist_quantile(h, 0.99)), us(h->max));
+	       h->count ? (double)h->sum_us / (double)h->count : 0.0, (double)hist_quantile(h, 0.5),
+	       (double)hist_quantile(h, 0.9), (double)hist_quantile(h, 0.99), (double)h->max_us);
 	json_str(t->first_err);
 	printf("}\n");
 }
@@ -616,7 +610,7 @@ bench_report(const bench_opts_t *o, const bench_total_t *t)
 	fmt_us(a, sizeof(a), hist_quantile(h, 0.5));
 	fmt_us(b, sizeof(b), hist_quantile(h, 0.9));
 	fmt_us(c, sizeof(c), hist_quantile(h, 0.99));
-	fmt_us(d, sizeof(d), h->max);
+	fmt_us(d, sizeof(d), h->max_us);
 	if (o->mode == BENCH_PING) {
 		printf("ping: %llu conns, %.1f s, %llu requests, %.0f req/s, p50 %s us, p90 %s us, "
 		       "p99 %s us, max %s us, errors %llu\n",

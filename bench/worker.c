@@ -277,7 +277,7 @@ conn_handshake_done(worker_t *w, conn_t *c)
 		return;
 	}
 	if (worker_count(w))
-		hist_record(&w->st.lat, w->now - c->t0);
+		hist_observe(&w->st.lat, (w->now - c->t0) / 1000);
 	if (!w->o->hs_ping) {
 		conn_recycle(w, c);
 		return;
@@ -447,7 +447,7 @@ conn_response(worker_t *w, conn_t *c, const frame_hdr_t *h, const uint8_t *body)
 		w->st.errors++;
 		worker_note(w, "PING response does not echo the PAYLOAD");
 	} else if (w->o->mode == BENCH_PING && worker_count(w)) {
-		hist_record(&w->st.lat, w->now - s->t);
+		hist_observe(&w->st.lat, (w->now - s->t) / 1000);
 	}
 	return 0;
 }

@@ -4,30 +4,6 @@
 #include <stdio.h>
 #include <time.h>
 
-const uint64_t hist_bounds_us[HIST_NBUCKETS - 1] = {50,   100,   250,   500,    1000,   2500,
-                                                    5000, 10000, 25000, 100000, 1000000};
-
-void
-hist_observe(hist_t *h, uint64_t us)
-{
-	size_t i = 0;
-
-	while (i < HIST_NBUCKETS - 1 && us > hist_bounds_us[i])
-		i++;
-	ctr_add(&h->bucket[i], 1);
-	ctr_add(&h->count, 1);
-	ctr_add(&h->sum_us, us);
-}
-
-void
-hist_merge(hist_t *dst, const hist_t *src)
-{
-	for (size_t i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += ctr_get(&src->bucket[i]);
-	dst->count += ctr_get(&src->count);
-	dst->sum_us += ctr_get(&src->sum_us);
-}
-
 int
 buf_printf(buf_t *out, const char *fmt, ...)
 {
