@@ -27,6 +27,7 @@
 #include "bench.h"
 #include "buf.h"
 #include "frame.h"
+#include "msgenc.h"
 #include "stb/stbproto.h"
 #include "tlv.h"
 
@@ -422,13 +423,16 @@ bench_ping_frame(bench_run_t *run)
 		goto fail;
 	if (plen > 0) {
 		uint8_t *pay = malloc(plen);
+		struct msgreq_PING q;
+		err_t e;
 		int rc;
 
 		if (pay == NULL)
 			goto fail;
 		for (size_t i = 0; i < plen; i++)
 			pay[i] = (uint8_t)(i * 31 + 7);
-		rc = tlv_put(&b, STB_TLV_PAYLOAD, pay, plen);
+		q = (struct msgreq_PING){.PAYLOAD = MV_BYTES(pay, plen)};
+		rc = msgenc_PING(&b, &q, &e);
 		free(pay);
 		if (rc == -1)
 			goto fail;

@@ -30,9 +30,28 @@ typedef struct msg_val {
 	int set;
 } msg_val_t;
 
-#define MV_U(v)        ((msg_val_t){.u = (uint64_t)(v), .set = 1})
-#define MV_STR(s)      ((msg_val_t){.p = (s), .len = strlen(s), .set = 1})
-#define MV_BYTES(q, n) ((msg_val_t){.p = (q), .len = (n), .set = 1})
+/* Each argument is evaluated once (MV_STR(argv[++i]) is safe). */
+static inline msg_val_t
+msg_val_u(uint64_t v)
+{
+	return (msg_val_t){.u = v, .set = 1};
+}
+
+static inline msg_val_t
+msg_val_bytes(const void *p, size_t n)
+{
+	return (msg_val_t){.p = p, .len = n, .set = 1};
+}
+
+static inline msg_val_t
+msg_val_str(const char *s)
+{
+	return (msg_val_t){.p = s, .len = strlen(s), .set = 1};
+}
+
+#define MV_U(v)        msg_val_u((uint64_t)(v))
+#define MV_STR(s)      msg_val_str(s)
+#define MV_BYTES(q, n) msg_val_bytes((q), (n))
 /* An optional field that is present only when cond holds. */
 #define MV_IF(cond, v) ((cond) ? (v) : (msg_val_t){.set = 0})
 

@@ -7,6 +7,7 @@
 
 #include "login.h"
 #include "loginc.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 #define FINISH_MAX (LOGIN_SESSION_LEN + 8192 + 80 + 8 + 4 * STB_TLV_HDR_LEN)
@@ -41,12 +42,14 @@ loginc_wipe_rbuf(stb_client_t *c)
 		OPENSSL_cleanse(c->rbuf.data, c->rbuf.len);
 }
 
+/* Sends b (encoded with rc = msgenc_...) as type and waits for the answer;
+ * a refusal of either names the step. */
 static int
-call_step(stb_client_t *c, uint16_t type, const buf_t *b, msg_t *m, const char *step,
-          stb_error_t *err)
+call_step(stb_client_t *c, uint16_t type, int enc, const err_t *e, const buf_t *b, msg_t *m,
+          const char *step, stb_error_t *err)
 {
-	if (b->failed) {
-		stbc_fail(err, STB_BAD_REQUEST, "request too large");
+	if (enc == -1) {
+		stbc_fail(err, e->status, "%s", e->msg);
 		return loginc_step(err, step);
 	}
 	if (stbc_call(c, type, b, m, err) == -1)
@@ -70,9 +73,10 @@ loginc_auth(stb_client_t *cp, const char *device_id, const uint8_t *secret, size
 	if (cp->ssl != NULL && strcmp(cp->auth_device, device_id) == 0)
 		return 0;
 	cp->auth_device[0] = '\0';
+	struct msgreq_CP_AUTH_BEGIN begin = {.DEVICE_ID = MV_STR(device_id)};
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, device_id);
-	rc = call_step(cp, STB_MSG_CP_AUTH_BEGIN, &b, &m, step, err);
+	rc = msgenc_CP_AUTH_BEGIN(&b, &begin, &e);
+	rc = call_step(cp, STB_MSG_CP_AUTH_BEGIN, rc, &e, &b, &m, step, err);
 	buf_free(&b);
 	if (rc == -1)
 		return -1;
@@ -82,11 +86,12 @@ loginc_auth(stb_client_t *cp, const char *device_id, const uint8_t *secret, size
 		return stbc_fail(err, STB_INTERNAL, "%s: no randomness", step);
 	if (login_auth_mac(secret, secret_len, snonce, cnonce, device_id, mac, &e) == -1)
 		return stbc_fail(err, e.status, "%s: %s", step, e.msg);
+	struct msgreq_CP_AUTH_PROVE prove = {.CLIENT_NONCE = MV_BYTES(cnonce, sizeof(cnonce)),
+	                                     .AUTH_MAC = MV_BYTES(mac, sizeof(mac))};
 	buf_init(&b, 256);
-	tlv_put(&b, STB_TLV_CLIENT_NONCE, cnonce, sizeof(cnonce));
-	tlv_put(&b, STB_TLV_AUTH_MAC, mac, sizeof(mac));
+	rc = msgenc_CP_AUTH_PROVE(&b, &prove, &e);
 	OPENSSL_cleanse(mac, sizeof(mac));
-	rc = call_step(cp, STB_MSG_CP_AUTH_PROVE, &b, &m, step, err);
+	rc = call_step(cp, STB_MSG_CP_AUTH_PROVE, rc, &e, &b, &m, step, err);
 	buf_wipe(&b);
 	if (rc == -1)
 		return -1;
@@ -101,13 +106,15 @@ login_start(stb_client_t *gw, const char *device_id, struct start *s, stb_error_
 	static const char step[] = "login start at media-gw";
 	const uint8_t *nonce, *sid;
 	size_t nl = 0, sl = 0;
+	struct msgreq_GW_LOGIN_START q = {.DEVICE_ID = MV_STR(device_id)};
+	err_t e;
 	buf_t b;
 	msg_t m;
 	int rc;
 
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, device_id);
-	rc = call_step(gw, STB_MSG_GW_LOGIN_START, &b, &m, step, err);
+	rc = msgenc_GW_LOGIN_START(&b, &q, &e);
+	rc = call_step(gw, STB_MSG_GW_LOGIN_START, rc, &e, &b, &m, step, err);
 	buf_free(&b);
 	if (rc == -1)
 		return -1;
@@ -130,15 +137,26 @@ login_keyinfo(stb_client_t *cp, uint16_t type, const struct start *s, buf_t *fin
 	const uint8_t *cert, *proof;
 	size_t cl = 0, pl = 0;
 	uint64_t ts = 0;
+	err_t e;
 	buf_t b;
 	msg_t m;
 	int rc;
 
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_CERT_ID, s->cert_id);
-	tlv_put(&b, STB_TLV_GW_NONCE, s->nonce, LOGIN_NONCE_LEN);
-	tlv_put(&b, STB_TLV_LOGIN_SESSION_ID, s->sid, LOGIN_SESSION_LEN);
-	rc = call_step(cp, type, &b, &m, step, err);
+	if (type == STB_MSG_CP_CERT_FETCH) {
+		struct msgreq_CP_CERT_FETCH q = {.CERT_ID = MV_STR(s->cert_id),
+		                                 .GW_NONCE = MV_BYTES(s->nonce, LOGIN_NONCE_LEN),
+		                                 .LOGIN_SESSION_ID =
+		                                     MV_BYTES(s->sid, LOGIN_SESSION_LEN)};
+		rc = msgenc_CP_CERT_FETCH(&b, &q, &e);
+	} else {
+		struct msgreq_CP_KEYINFO_REQ q = {.CERT_ID = MV_STR(s->cert_id),
+		                                  .GW_NONCE = MV_BYTES(s->nonce, LOGIN_NONCE_LEN),
+		                                  .LOGIN_SESSION_ID =
+		                                      MV_BYTES(s->sid, LOGIN_SESSION_LEN)};
+		rc = msgenc_CP_KEYINFO_REQ(&b, &q, &e);
+	}
+	rc = call_step(cp, type, rc, &e, &b, &m, step, err);
 	buf_wipe(&b);
 	if (rc == -1)
 		return -1;
@@ -148,12 +166,17 @@ login_keyinfo(stb_client_t *cp, uint16_t type, const struct start *s, buf_t *fin
 		loginc_wipe_rbuf(cp);
 		return stbc_fail(err, STB_BAD_REQUEST, "%s: malformed answer", step);
 	}
+	struct msgreq_GW_LOGIN_FINISH q = {.LOGIN_SESSION_ID = MV_BYTES(s->sid, LOGIN_SESSION_LEN),
+	                                   .CERT_DER = MV_BYTES(cert, cl),
+	                                   .KEYINFO_PROOF = MV_BYTES(proof, pl),
+	                                   .KEYINFO_TIME = MV_U(ts)};
 	buf_reset(fin);
-	tlv_put(fin, STB_TLV_LOGIN_SESSION_ID, s->sid, LOGIN_SESSION_LEN);
-	tlv_put(fin, STB_TLV_CERT_DER, cert, cl);
-	tlv_put(fin, STB_TLV_KEYINFO_PROOF, proof, pl);
-	tlv_put_u64(fin, STB_TLV_KEYINFO_TIME, ts);
+	rc = msgenc_GW_LOGIN_FINISH(fin, &q, &e);
 	loginc_wipe_rbuf(cp);
+	if (rc == -1) {
+		stbc_fail(err, e.status, "%s: answer cannot be passed on: %s", step, e.msg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -165,7 +188,7 @@ login_finish(stb_client_t *gw, const buf_t *fin, stb_login_result_t *out, stb_er
 	size_t tl = 0;
 	msg_t m;
 
-	if (call_step(gw, STB_MSG_GW_LOGIN_FINISH, fin, &m, step, err) == -1)
+	if (call_step(gw, STB_MSG_GW_LOGIN_FINISH, 0, NULL, fin, &m, step, err) == -1)
 		return -1;
 	if (msg_get_bytes(&m, TLV_IX_ACCESS_TOKEN, &tok, &tl) == -1 || tl != STB_TOKEN_LEN ||
 	    msg_get_u64(&m, TLV_IX_TOKEN_EXPIRES, &out->token_expires) == -1) {

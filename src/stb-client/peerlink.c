@@ -24,6 +24,7 @@
 
 #include "frame.h"
 #include "hex.h"
+#include "msgenc.h"
 #include "rdvc.h"
 #include "tlv.h"
 
@@ -427,11 +428,14 @@ stb_peer_send(stb_peer_t *p, const void *data, size_t len, stb_error_t *err)
 		                 STB_PEER_MAX_PAYLOAD);
 	if (p->broken)
 		return stbc_fail(err, STB_UNAVAILABLE, "link broken");
+	struct msgreq_PEER_DATA q = {.PAYLOAD = MV_BYTES(data, len)};
+	err_t e;
+
 	buf_init(&b, STB_FRAME_HDR_LEN + PEER_MAX_BODY);
-	if (frame_begin(&b, &start) == -1 || tlv_put(&b, STB_TLV_PAYLOAD, data, len) == -1 ||
+	if (frame_begin(&b, &start) == -1 || msgenc_PEER_DATA(&b, &q, &e) == -1 ||
 	    frame_end(&b, start, STB_MSG_PEER_DATA, STB_FRAME_F_PUSH, ++p->next_id) == -1) {
 		buf_wipe(&b);
-		return stbc_fail(err, STB_INTERNAL, "out of memory");
+		return stbc_fail(err, STB_INTERNAL, "PEER_DATA not built");
 	}
 	stbc_deadline_in(&dl, p->timeout_ms);
 	stbc_sigpipe_block(&g);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -590,10 +591,13 @@ stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t *rtt_us, stb
 	msg_t m;
 	int rc;
 
+	struct msgreq_PING q = {.PAYLOAD = MV_IF(payload != NULL, MV_BYTES(payload, len))};
+	err_t e;
+
 	buf_init(&b, STB_TLV_HDR_LEN + len);
-	if (payload != NULL && tlv_put(&b, STB_TLV_PAYLOAD, payload, len) == -1) {
+	if (msgenc_PING(&b, &q, &e) == -1) {
 		buf_free(&b);
-		return stbc_fail(err, STB_TOO_LARGE, "payload too large");
+		return stbc_fail(err, e.status, "PING: %s", e.msg);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = stbc_call(c, STB_MSG_PING, &b, &m, err);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "loginc.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 #define WATCH_PING_MS 30000 /* well inside a daemon's idle timeout */
@@ -51,6 +52,7 @@ watch_needed(watch_t *w, const msg_t *m, int *stop, stb_error_t *err)
 	uint8_t reason = 0;
 	stb_watch_event_t ev;
 	uint32_t id;
+	err_t e;
 	buf_t b;
 	int rc;
 
@@ -59,10 +61,12 @@ watch_needed(watch_t *w, const msg_t *m, int *stop, stb_error_t *err)
 		return watch_answer(w, m, STB_BAD_REQUEST, "no certificate id", err);
 	if (watch_answer(w, m, STB_OK, NULL, err) == -1)
 		return -1;
+	struct msgreq_CP_CERT_UPDATE_ACK q = {.CERT_ID = MV_STR(cert_id)};
 	id = ++w->cp->next_id;
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_CERT_ID, cert_id);
-	rc = stbc_send(w->cp, STB_MSG_CP_CERT_UPDATE_ACK, 0, id, &b, err);
+	rc = msgenc_CP_CERT_UPDATE_ACK(&b, &q, &e) == -1
+	         ? stbc_fail(err, e.status, "%s", e.msg)
+	         : stbc_send(w->cp, STB_MSG_CP_CERT_UPDATE_ACK, 0, id, &b, err);
 	buf_free(&b);
 	if (rc == -1)
 		return loginc_step(err, "update acknowledgement to cert-proxyd");

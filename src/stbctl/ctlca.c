@@ -106,23 +106,25 @@ ca_row(const cJSON *o)
 static int
 ca_list(ctl_t *x, int argc, char **argv)
 {
+	struct msgreq_CA_LIST q = {0};
+	err_t bad;
 	buf_t b;
 	int rc;
 
-	buf_init(&b, 512);
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			x->json = 1;
 		else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
-			tlv_put_str(&b, STB_TLV_DEVICE_ID, argv[++i]);
+			q.DEVICE_ID = MV_STR(argv[++i]);
 		else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
-			tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)strtoul(argv[++i], NULL, 10));
-		else {
-			buf_free(&b);
+			q.LIMIT = MV_U(strtoul(argv[++i], NULL, 10));
+		else
 			return ca_usage();
-		}
 	}
-	rc = ctl_list(x, STB_MSG_CA_LIST, &b, TLV_IX_ENTRY, ca_row);
+	buf_init(&b, 512);
+	rc = msgenc_CA_LIST(&b, &q, &bad) == -1
+	         ? ctl_bad_request(&bad)
+	         : ctl_list(x, STB_MSG_CA_LIST, &b, TLV_IX_ENTRY, ca_row);
 	buf_free(&b);
 	return rc;
 }

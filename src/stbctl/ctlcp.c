@@ -283,13 +283,18 @@ cp_show(ctl_t *x, const char *id, int pem)
 	msg_t m;
 	int rc;
 
+	struct msgreq_CP_CERT_SHOW q = {.CERT_ID = MV_STR(id)};
+	err_t bad;
+
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_CERT_ID, id);
-	rc = b.failed ? -1 : stbc_call(x->c, STB_MSG_CP_CERT_SHOW, &b, &m, &err);
+	if (msgenc_CP_CERT_SHOW(&b, &q, &bad) == -1) {
+		buf_free(&b);
+		return ctl_bad_request(&bad);
+	}
+	rc = stbc_call(x->c, STB_MSG_CP_CERT_SHOW, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1)
-		return b.failed ? (fprintf(stderr, "stbctl: cert ID too long\n"), 2)
-		                : ctl_fail(&err);
+		return ctl_fail(&err);
 	if (msg_next(&m, TLV_IX_ENTRY, &pos, &p, &len) == 1)
 		o = cJSON_ParseWithLength((const char *)p, len);
 	if (o == NULL) {
@@ -333,15 +338,19 @@ cp_revoke(ctl_t *x, const char *id, int reason)
 	msg_t m;
 	int rc;
 
+	struct msgreq_CP_CERT_REVOKE q = {.CERT_ID = MV_STR(id),
+	                                  .REVOKE_REASON = MV_IF(reason >= 0, MV_U(reason))};
+	err_t bad;
+
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_CERT_ID, id);
-	if (reason >= 0)
-		tlv_put_u8(&b, STB_TLV_REVOKE_REASON, (uint8_t)reason);
-	rc = b.failed ? -1 : stbc_call(x->c, STB_MSG_CP_CERT_REVOKE, &b, &m, &err);
+	if (msgenc_CP_CERT_REVOKE(&b, &q, &bad) == -1) {
+		buf_free(&b);
+		return ctl_bad_request(&bad);
+	}
+	rc = stbc_call(x->c, STB_MSG_CP_CERT_REVOKE, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1)
-		return b.failed ? (fprintf(stderr, "stbctl: cert ID too long\n"), 2)
-		                : ctl_fail(&err);
+		return ctl_fail(&err);
 	msg_get_u64(&m, TLV_IX_REVOKED_AT, &at);
 	if (x->json)
 		printf("{\"cert_id\": \"%s\", \"revoked_at\": %llu}\n", id, (unsigned long long)at);
@@ -414,6 +423,7 @@ int
 ctl_cp(ctl_t *x, int argc, char **argv)
 {
 	cp_opts_t o;
+	err_t bad;
 	buf_t b;
 	int rc;
 
@@ -430,17 +440,24 @@ ctl_cp(ctl_t *x, int argc, char **argv)
 	if (o.nargs != 0)
 		return cp_usage();
 	buf_init(&b, 256);
-	if (o.limit > 0)
-		tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)o.limit);
-	if (strcmp(argv[0], "stbs") == 0)
-		rc = ctl_list(x, STB_MSG_CP_STB_LIST, &b, TLV_IX_ENTRY, stb_row);
-	else if (strcmp(argv[0], "certs") == 0) {
-		if (o.device != NULL)
-			tlv_put_str(&b, STB_TLV_DEVICE_ID, o.device);
-		rc = b.failed ? 2 : ctl_list(x, STB_MSG_CP_CERT_LIST, &b, TLV_IX_ENTRY, cert_row);
-	} else if (strcmp(argv[0], "pending") == 0)
-		rc = ctl_list(x, STB_MSG_CP_PENDING_LIST, &b, TLV_IX_ENTRY, pending_row);
-	else
+	msg_val_t limit = MV_IF(o.limit > 0, MV_U(o.limit));
+	if (strcmp(argv[0], "stbs") == 0) {
+		struct msgreq_CP_STB_LIST q = {.LIMIT = limit};
+		rc = msgenc_CP_STB_LIST(&b, &q, &bad) == -1
+		         ? ctl_bad_request(&bad)
+		         : ctl_list(x, STB_MSG_CP_STB_LIST, &b, TLV_IX_ENTRY, stb_row);
+	} else if (strcmp(argv[0], "certs") == 0) {
+		struct msgreq_CP_CERT_LIST q = {
+		    .DEVICE_ID = MV_IF(o.device != NULL, MV_STR(o.device)), .LIMIT = limit};
+		rc = msgenc_CP_CERT_LIST(&b, &q, &bad) == -1
+		         ? ctl_bad_request(&bad)
+		         : ctl_list(x, STB_MSG_CP_CERT_LIST, &b, TLV_IX_ENTRY, cert_row);
+	} else if (strcmp(argv[0], "pending") == 0) {
+		struct msgreq_CP_PENDING_LIST q = {.LIMIT = limit};
+		rc = msgenc_CP_PENDING_LIST(&b, &q, &bad) == -1
+		         ? ctl_bad_request(&bad)
+		         : ctl_list(x, STB_MSG_CP_PENDING_LIST, &b, TLV_IX_ENTRY, pending_row);
+	} else
 		rc = cp_usage();
 	buf_free(&b);
 	return rc;

@@ -262,9 +262,16 @@ gw_introspect(ctl_t *x, const char *hex)
 		fprintf(stderr, "stbctl: a token is 64 hex digits\n");
 		return 2;
 	}
+	struct msgreq_GW_TOKEN_INTROSPECT q = {.ACCESS_TOKEN = MV_BYTES(tok, sizeof(tok))};
+	err_t bad;
+
 	buf_init(&b, 64);
-	tlv_put(&b, STB_TLV_ACCESS_TOKEN, tok, sizeof(tok));
+	rc = msgenc_GW_TOKEN_INTROSPECT(&b, &q, &bad);
 	OPENSSL_cleanse(tok, sizeof(tok));
+	if (rc == -1) {
+		buf_wipe(&b);
+		return ctl_bad_request(&bad);
+	}
 	rc = stbc_call(x->c, STB_MSG_GW_TOKEN_INTROSPECT, &b, &m, &err);
 	buf_wipe(&b);
 	if (rc == -1)
@@ -311,9 +318,12 @@ ctl_gw(ctl_t *x, int argc, char **argv)
 		rc = gw_introspect(x, argv[1]);
 	else if (argc >= 1 && strcmp(argv[0], "subs") == 0 &&
 	         (argc == 1 || (argc == 3 && strcmp(argv[1], "--limit") == 0))) {
-		if (argc == 3)
-			tlv_put_u32(&b, STB_TLV_LIMIT, (uint32_t)strtoul(argv[2], NULL, 10));
-		rc = ctl_list(x, STB_MSG_GW_SUB_LIST, &b, TLV_IX_ENTRY, gw_sub_row);
+		struct msgreq_GW_SUB_LIST q = {
+		    .LIMIT = MV_IF(argc == 3, MV_U(strtoul(argv[2], NULL, 10)))};
+		err_t bad;
+		rc = msgenc_GW_SUB_LIST(&b, &q, &bad) == -1
+		         ? ctl_bad_request(&bad)
+		         : ctl_list(x, STB_MSG_GW_SUB_LIST, &b, TLV_IX_ENTRY, gw_sub_row);
 	} else
 		fprintf(stderr, "stbctl: gw import FILE | subs [--limit N] | introspect TOKEN_HEX "
 		                "(each with --json)\n");

@@ -83,23 +83,25 @@ ctl_rdv(ctl_t *x, int argc, char **argv)
 		                rdv_device_row);
 	}
 	if (argc >= 1 && strcmp(argv[0], "sessions") == 0) {
+		struct msgreq_RDV_LIST_SESSIONS q = {0};
+		err_t bad;
 		buf_t b;
 		int rc;
-		buf_init(&b, 64);
 		for (int i = 1; i < argc; i++) {
 			if (strcmp(argv[i], "--json") == 0)
 				x->json = 1;
 			else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
-				tlv_put_u32(&b, STB_TLV_AUDIT_LIMIT,
-				            (uint32_t)strtoul(argv[++i], NULL, 10));
+				q.AUDIT_LIMIT = MV_U(strtoul(argv[++i], NULL, 10));
 			else {
-				buf_free(&b);
 				fprintf(stderr, "stbctl: rdv sessions [--json] [--limit N]\n");
 				return 2;
 			}
 		}
-		rc = ctl_list(x, STB_MSG_RDV_LIST_SESSIONS, &b, TLV_IX_RDV_SESSION_ENTRY,
-		              rdv_session_row);
+		buf_init(&b, 64);
+		rc = msgenc_RDV_LIST_SESSIONS(&b, &q, &bad) == -1
+		         ? ctl_bad_request(&bad)
+		         : ctl_list(x, STB_MSG_RDV_LIST_SESSIONS, &b, TLV_IX_RDV_SESSION_ENTRY,
+		                    rdv_session_row);
 		buf_free(&b);
 		return rc;
 	}

@@ -8,6 +8,7 @@
 #include "bytes.h"
 #include "ctl.h"
 #include "hex.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -200,8 +201,14 @@ audit_export(ctl_t *x, int argc, char **argv)
 		msg_t m;
 		int rc;
 
+		struct msgreq_ADMIN_AUDIT_EXPORT q = {.AUDIT_SEQ = MV_U(since)};
+		err_t e;
+
 		buf_init(&b, 64);
-		tlv_put_u64(&b, STB_TLV_AUDIT_SEQ, since);
+		if (msgenc_ADMIN_AUDIT_EXPORT(&b, &q, &e) == -1) {
+			buf_free(&b);
+			return ctl_bad_request(&e);
+		}
 		rc = stbc_call(x->c, STB_MSG_ADMIN_AUDIT_EXPORT, &b, &m, &err);
 		buf_free(&b);
 		if (rc == -1)
@@ -237,11 +244,13 @@ audit_note(ctl_t *x, const char *text)
 	msg_t m;
 	int rc;
 
+	struct msgreq_ADMIN_AUDIT_NOTE q = {.NOTE_TEXT = MV_STR(text)};
+	err_t e;
+
 	buf_init(&b, 2048);
-	if (tlv_put_str(&b, STB_TLV_NOTE_TEXT, text) == -1) {
+	if (msgenc_ADMIN_AUDIT_NOTE(&b, &q, &e) == -1) {
 		buf_free(&b);
-		fprintf(stderr, "stbctl: note too long\n");
-		return 2;
+		return ctl_bad_request(&e);
 	}
 	rc = stbc_call(x->c, STB_MSG_ADMIN_AUDIT_NOTE, &b, &m, &err);
 	buf_free(&b);

@@ -153,14 +153,34 @@ test_string_nul(void **state)
 	buf_free(&b);
 }
 
+/* MV_STR and friends evaluate their arguments once, as argv loops need. */
+static void
+test_single_evaluation(void **state)
+{
+	const char *args[] = {"stb-1", "stb-2"};
+	int i = 0;
+	msg_val_t v;
+
+	(void)state;
+	v = MV_STR(args[i++]);
+	assert_int_equal(i, 1);
+	assert_int_equal(v.len, 5);
+	assert_memory_equal(v.p, "stb-1", 5);
+	v = MV_U(++i);
+	assert_int_equal(i, 2);
+	assert_int_equal(v.u, 2);
+	v = MV_IF(i > 5, MV_STR(args[i++]));
+	assert_int_equal(i, 2);
+	assert_false(v.set);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_no_fields),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_string_nul),
+	    cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_no_fields),
+	    cmocka_unit_test(test_refusals),          cmocka_unit_test(test_string_nul),
+	    cmocka_unit_test(test_single_evaluation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
