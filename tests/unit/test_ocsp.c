@@ -1,9 +1,11 @@
 /* test_ocsp: OCSP requests, the checks of answers, the blocking query. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -553,14 +555,86 @@ test_query(void **state)
 	ocspc_req_free(q);
 }
 
+/* ---- interop: `openssl ocsp` answers our request from an index file ---- */
+
+static void
+test_openssl_responder(void **state)
+{
+	static const struct {
+		const char *flag; /* index.txt state */
+		const char *revoked;
+		int status;
+	} cases[] = {
+	    {"V", "", STB_OK},
+	    {"R", "230101000000Z,keyCompromise", STB_REVOKED},
+	};
+	pki_t *p = *state;
+	char dir[TU_DIR_MAX], path[5][TU_DIR_MAX + 16], cmd[2048], hex[2 * 20 + 1];
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(p->leaf), NULL);
+	char *h = BN_bn2hex(bn);
+	static const char *const names[] = {"ca.pem", "resp.pem", "resp.key", "index.txt",
+	                                    "req.der"};
+
+	assert_int_equal(tu_mkdtemp(dir, sizeof(dir)), 0);
+	snprintf(hex, sizeof(hex), "%s", h);
+	OPENSSL_free(h);
+	BN_free(bn);
+	for (int i = 0; i < 5; i++)
+		snprintf(path[i], sizeof(path[i]), "%s/%s", dir, names[i]);
+	tu_write_cert(path[0], p->ca);
+	tu_write_cert(path[1], p->resp);
+	tu_write_key(path[2], p->resp_key);
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
+		ocspc_req_t *q = ocspc_req_new(p->leaf, p->ca, OCSPC_SHA1, NULL);
+		ocspc_result_t res;
+		const uint8_t *der;
+		size_t dl;
+		uint8_t rsp[8192];
+		size_t rl;
+		FILE *f;
+		err_t err;
+		int rc;
+
+		assert_non_null(q);
+		der = ocspc_req_der(q, &dl);
+		assert_non_null(f = fopen(path[4], "wb"));
+		assert_int_equal(fwrite(der, 1, dl, f), dl);
+		fclose(f);
+		assert_non_null(f = fopen(path[3], "w"));
+		fprintf(f, "%s\t491231235959Z\t%s\t%s\tunknown\t/CN=stb-1\n", cases[i].flag,
+		        cases[i].revoked, hex);
+		fclose(f);
+		snprintf(cmd, sizeof(cmd),
+		         "openssl ocsp -index %s -CA %s -rsigner %s -rkey %s -reqin %s "
+		         "-respout %s/rsp.der -nmin 5 >/dev/null 2>&1",
+		         path[3], path[0], path[1], path[2], path[4], dir);
+		assert_int_equal(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "%s/rsp.der", dir);
+		assert_non_null(f = fopen(cmd, "rb"));
+		rl = fread(rsp, 1, sizeof(rsp), f);
+		fclose(f);
+		rc = ocspc_check(q, rsp, rl, NULL, &res, &err);
+		if (cases[i].status == STB_OK) {
+			assert_int_equal(rc, 0);
+			assert_int_equal(res.status, OCSPC_GOOD);
+		} else {
+			assert_int_equal(rc, -1);
+			assert_int_equal(err.status, cases[i].status);
+			assert_int_equal(res.reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+			assert_int_equal(res.revoked_at, 1672531200);
+		}
+		ocspc_req_free(q);
+	}
+	assert_int_equal(tu_rmtree(dir), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_request),
-	    cmocka_unit_test(test_check),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_request),           cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_malformed),         cmocka_unit_test(test_query),
+	    cmocka_unit_test(test_openssl_responder),
 	};
 	return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
 }
