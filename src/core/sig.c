@@ -148,7 +148,8 @@ sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig, si
 	int rc;
 
 	if (siglen < 8 || siglen > SIG_MAX)
-		return err_set(err, STB_BAD_REQUEST, "an ECDSA P-256 signature is 8 to %d bytes",
+		return err_set(err, STB_UNAUTHENTICATED,
+		               "signature malformed: an ECDSA P-256 signature is 8 to %d bytes",
 		               SIG_MAX);
 	if ((ctx = sig_prepare(pub, msg, len, 1, md, err)) == NULL)
 		return -1;

@@ -42,8 +42,9 @@ int sig_key_is_p256(EVP_PKEY *key);
 int sig_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[SIG_MAX], size_t *siglen,
              err_t *err);
 /* 0 when sig is a valid DER ECDSA-SHA256 signature of msg by pub (a P-256
- * public or private key); -1 with UNAUTHENTICATED when it is not,
- * BAD_REQUEST for a key that is not P-256 or a sig of a wrong size. */
+ * public or private key); -1 with UNAUTHENTICATED when it is not (also
+ * when sig is not DER or longer than SIG_MAX), BAD_REQUEST for a key that
+ * is not P-256. */
 int sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig, size_t siglen,
                err_t *err);
 /* sig_verify() with cert's public key; does not check the certificate. */

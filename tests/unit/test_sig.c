@@ -189,7 +189,7 @@ test_wrong_keys(void **state)
 	assert_int_equal(sig_verify(p384, (const uint8_t *)"m", 1, sig, siglen, &err), -1);
 	assert_int_equal(err.status, STB_BAD_REQUEST);
 	assert_int_equal(sig_verify(p256, (const uint8_t *)"m", 1, sig, 0, &err), -1);
-	assert_int_equal(err.status, STB_BAD_REQUEST);
+	assert_int_equal(err.status, STB_UNAUTHENTICATED);
 	assert_int_equal(sig_verify_cert(NULL, (const uint8_t *)"m", 1, sig, siglen, &err), -1);
 	assert_int_equal(ERR_peek_error(), 0);
 	EVP_PKEY_free(p384);
