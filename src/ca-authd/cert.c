@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "ca.h"
-#include "hex.h"
+#include "x509.h"
 
 #define CERT_EXT_MAX 2048
 
@@ -255,104 +255,46 @@ cert_ca_new(const char *cn, const char *org, int64_t days, int pathlen, EVP_PKEY
 	return x;
 }
 
+/* ca-authd's fixed-size spellings of the core helpers (x509.h). */
+_Static_assert(CA_SERIAL_MAX == CRT_SERIAL_MAX && CA_SERIAL_HEX == CRT_SERIAL_HEX,
+               "ca-authd serials are the core's");
+
 int64_t
 cert_time(const ASN1_TIME *t)
 {
-	struct tm tm;
+	int64_t v;
 
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return -1;
-	return (int64_t)timegm(&tm);
+	return crt_time(t, &v, NULL) == 0 ? v : -1;
 }
 
 int
 cert_serial_bytes(const X509 *x, uint8_t out[CA_SERIAL_MAX], size_t *len)
 {
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
-	int n;
-
-	if (bn == NULL || BN_num_bytes(bn) > CA_SERIAL_MAX) {
-		BN_free(bn);
-		return -1;
-	}
-	n = BN_bn2bin(bn, out);
-	BN_free(bn);
-	if (n == 0) {
-		out[0] = 0;
-		n = 1;
-	}
-	*len = (size_t)n;
-	return 0;
+	return crt_serial_get(X509_get0_serialNumber(x), out, len, NULL);
 }
 
 void
 cert_serial_norm(const uint8_t **p, size_t *len)
 {
-	while (*len > 1 && (*p)[0] == 0) {
-		(*p)++;
-		(*len)--;
-	}
+	crt_serial_norm(p, len);
 }
 
 void
 cert_serial_hex(const uint8_t *p, size_t len, char out[CA_SERIAL_HEX])
 {
-	hex_encode_upper(p, len < CA_SERIAL_MAX ? len : CA_SERIAL_MAX, out);
+	crt_serial_hex(p, len, out);
 }
 
 int
 cert_serial_parse(const char *hex, uint8_t out[CA_SERIAL_MAX], size_t *len)
 {
-	uint8_t tmp[CA_SERIAL_MAX + 1];
-	const uint8_t *p = tmp;
-	size_t l, n = 0, k;
-
-	if (strncmp(hex, "0x", 2) == 0 || strncmp(hex, "0X", 2) == 0)
-		hex += 2;
-	l = strlen(hex);
-	if (l == 0 || l > 2 * (CA_SERIAL_MAX + 1))
-		return -1;
-	if (l % 2 == 1) { /* an odd digit count has an implied leading zero */
-		if (hex_digit(hex[0]) < 0)
-			return -1;
-		tmp[n++] = (uint8_t)hex_digit(hex[0]);
-	}
-	if (hex_decode(hex + n, l - n, tmp + n, sizeof(tmp) - n, &k) == -1)
-		return -1;
-	n += k;
-	cert_serial_norm(&p, &n);
-	if (n > CA_SERIAL_MAX)
-		return -1;
-	memcpy(out, p, n);
-	*len = n;
-	return 0;
+	return crt_serial_parse(hex, out, len, NULL);
 }
 
 int
 cert_san_uri(X509 *x, const char *prefix, char *out, size_t cap)
 {
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	size_t pl = strlen(prefix);
-	int found = -1;
-
-	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		const unsigned char *d;
-		size_t l;
-		if (g->type != GEN_URI)
-			continue;
-		d = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
-		l = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
-		if (l <= pl || memcmp(d, prefix, pl) != 0 || l - pl >= cap ||
-		    memchr(d, '\0', l) != NULL)
-			continue;
-		memcpy(out, d + pl, l - pl);
-		out[l - pl] = '\0';
-		found = 0;
-		break;
-	}
-	GENERAL_NAMES_free(gens);
-	return found;
+	return crt_san_uri(x, prefix, out, cap);
 }
 
 int

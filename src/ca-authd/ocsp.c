@@ -7,7 +7,6 @@
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "ca.h"
 #include "log.h"
+#include "x509.h"
 
 #define OCSP_MAX_IDS 16
 
@@ -55,21 +55,17 @@ ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_T
 	OCSP_CERTID *ours = NULL;
 	const EVP_MD *md;
 	uint8_t sb[CA_SERIAL_MAX];
-	BIGNUM *bn = NULL;
+	size_t n;
 	certdb_row_t row;
 	ASN1_TIME *rt = NULL;
-	int status = V_OCSP_CERTSTATUS_UNKNOWN, reason = -1, rc = 0, n;
+	int status = V_OCSP_CERTSTATUS_UNKNOWN, reason = -1, rc = 0;
 
 	OCSP_id_get0_info(NULL, &md_oid, NULL, &serial, cid);
 	/* only this CA's certificates are known here */
 	if ((md = EVP_get_digestbyobj(md_oid)) != NULL &&
 	    (ours = OCSP_cert_to_id(md, NULL, ca->pki.issuing)) != NULL &&
-	    OCSP_id_issuer_cmp(ours, cid) == 0 && (bn = ASN1_INTEGER_to_BN(serial, NULL)) != NULL &&
-	    !BN_is_negative(bn) && BN_num_bytes(bn) <= CA_SERIAL_MAX) {
-		n = BN_bn2bin(bn, sb);
-		if (n == 0)
-			sb[n++] = 0;
-		rc = certdb_get(c, sb, (size_t)n, &row, NULL, err);
+	    OCSP_id_issuer_cmp(ours, cid) == 0 && crt_serial_get(serial, sb, &n, NULL) == 0) {
+		rc = certdb_get(c, sb, n, &row, NULL, err);
 		if (rc == 0 && row.revoked) {
 			status = V_OCSP_CERTSTATUS_REVOKED;
 			reason = row.reason == 0 ? -1 : row.reason;
@@ -77,7 +73,6 @@ ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_T
 		} else if (rc == 0)
 			status = V_OCSP_CERTSTATUS_GOOD;
 	}
-	BN_free(bn);
 	OCSP_CERTID_free(ours);
 	if (rc == -1)
 		return -1;

@@ -5,7 +5,6 @@
  * or an older key put back, does not open).  Readers go through the key
  * cache; the writers are issue.c, admin.c and scanner.c.
  */
-#include <openssl/asn1.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "hex.h"
 #include "log.h"
 #include "tlv.h"
+#include "x509.h"
 
 #define KEY_DER_MAX 512 /* a P-256 private key is about 121 bytes */
 
@@ -43,17 +43,12 @@ cp_stb_aad(const char *device_id, char *out, size_t cap)
 int
 cp_certs_not_after(const uint8_t *der, size_t len, int64_t *out)
 {
-	const unsigned char *p = der;
-	X509 *x = d2i_X509(NULL, &p, (long)len);
-	struct tm tm;
-	int rc = -1;
+	X509 *x = crt_from_der(der, len, NULL);
+	int rc;
 
 	if (x == NULL)
 		return -1;
-	if (p == der + len && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
-		*out = (int64_t)timegm(&tm);
-		rc = 0;
-	}
+	rc = crt_time(X509_get0_notAfter(x), out, NULL);
 	X509_free(x);
 	return rc;
 }

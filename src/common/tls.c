@@ -1,10 +1,10 @@
 #include "tls.h"
 
 #include <openssl/err.h>
-#include <openssl/x509v3.h>
 #include <string.h>
 
 #include "proto.h"
+#include "x509.h"
 
 /* TLS 1.2 for STBs: ECDHE with AEAD only. */
 static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
@@ -106,30 +106,21 @@ tls_client_ctx_new(const tls_conf_t *conf, err_t *err)
 	return ctx;
 }
 
+static int
+tls_role_add(const char *name, size_t len, void *arg)
+{
+	*(uint32_t *)arg |= proto_role_by_name(name, len);
+	return 0;
+}
+
 uint32_t
 tls_cert_roles(X509 *cert)
 {
-	static const size_t plen = sizeof(STB_ROLE_URI_PREFIX) - 1;
-	GENERAL_NAMES *names;
 	uint32_t roles = 0;
 
 	if (cert == NULL)
 		return STB_R_ANONYMOUS;
-	names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
-		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-		const unsigned char *u;
-		int ulen;
-
-		if (gn->type != GEN_URI)
-			continue;
-		u = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-		ulen = ASN1_STRING_length(gn->d.uniformResourceIdentifier);
-		if (ulen <= (int)plen || memcmp(u, STB_ROLE_URI_PREFIX, plen) != 0)
-			continue;
-		roles |= proto_role_by_name((const char *)u + plen, (size_t)ulen - plen);
-	}
-	GENERAL_NAMES_free(names);
+	crt_san_uri_each(cert, STB_ROLE_URI_PREFIX, tls_role_add, &roles);
 	/* anonymous is what a peer is without a role, never something claimed */
 	roles &= ~(uint32_t)STB_R_ANONYMOUS;
 	return roles != 0 ? roles : STB_R_ANONYMOUS;

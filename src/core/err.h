@@ -17,5 +17,10 @@ typedef struct err {
  * callers can write "return err_set(...)". */
 int err_set(err_t *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void err_clear(err_t *err);
+/* err_set() with ": " and the reason of the last OpenSSL error appended
+ * (when there is one); empties the thread's OpenSSL error queue, which
+ * must not keep a stale entry (libevent's SSL bufferevents read it). */
+int err_set_ossl(err_t *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,9 +1,15 @@
-/* Helpers shared by the unit tests: temporary directories, event loops. */
+/* Helpers shared by the unit tests: temporary directories, event loops,
+ * a test PKI. */
 #include <errno.h>
 #include <event2/event.h>
 #include <ftw.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "testutil.h"
@@ -83,4 +89,87 @@ tu_loop_main(void *base)
 {
 	event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
+}
+
+/* ---- test PKI ---- */
+
+EVP_PKEY *
+tu_p256(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+
+	assert_non_null(k);
+	return k;
+}
+
+static void
+tu_cert_ext(X509 *x, X509 *issuer, const char *pair)
+{
+	char name[64];
+	const char *eq = strchr(pair, '=');
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+
+	assert_non_null(eq);
+	assert_true((size_t)(eq - pair) < sizeof(name));
+	memcpy(name, pair, (size_t)(eq - pair));
+	name[eq - pair] = '\0';
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	e = X509V3_EXT_nconf(NULL, &ctx, name, eq + 1);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+}
+
+X509 *
+tu_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long nb_off, long na_off,
+        const char *const *exts)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char serial[16];
+	BIGNUM *bn;
+
+	assert_non_null(x);
+	assert_non_null(name);
+	assert_int_equal(RAND_bytes(serial, sizeof(serial)), 1);
+	serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40);
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	assert_non_null(bn);
+	assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
+	BN_free(bn);
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	                                            (const unsigned char *)cn, -1, -1, 0),
+	                 1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
+	X509_NAME_free(name);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), nb_off));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), na_off));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	for (size_t i = 0; exts != NULL && exts[i] != NULL; i++)
+		tu_cert_ext(x, issuer, exts[i]);
+	assert_true(X509_sign(x, issuer ? issuer_key : key, EVP_sha256()) > 0);
+	return x;
+}
+
+void
+tu_write_cert(const char *path, X509 *x)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, x), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+void
+tu_write_key(const char *path, EVP_PKEY *key)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(fclose(f), 0);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <openssl/types.h>
 
 struct event;
 struct event_base;
@@ -49,5 +50,23 @@ void tu_guard_free(tu_guard_t *g);
 /* A thread body: runs the loop of base (a struct event_base *) until it is
  * broken, even with no event pending. */
 void *tu_loop_main(void *base);
+
+/* ---- test PKI (OpenSSL) ---- */
+
+/* A certificate for a test PKI: subject CN cn, public key of key, valid
+ * from now + nb_off to now + na_off seconds, a random positive serial,
+ * signed with SHA-256 by issuer_key under issuer (self-signed when issuer
+ * is NULL; then issuer_key is key).  exts: NULL-terminated "name=value"
+ * pairs as in openssl.cnf, e.g. "basicConstraints=critical,CA:TRUE",
+ * "extendedKeyUsage=OCSPSigning", "subjectAltName=URI:urn:x".  Fails the
+ * test on any error. */
+X509 *tu_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, long nb_off,
+              long na_off, const char *const *exts);
+/* A fresh P-256 key; fails the test on error. */
+EVP_PKEY *tu_p256(void);
+/* Writes x (PEM) or key (PEM, unencrypted PKCS#8) to path; fails the test
+ * on error. */
+void tu_write_cert(const char *path, X509 *x);
+void tu_write_key(const char *path, EVP_PKEY *key);
 
 #endif
