@@ -76,17 +76,12 @@ static const char *const cp_migrations[] = {
     "CREATE INDEX pending_device ON pending(device_id);",
 };
 
-void
-cp_ref(cp_t *cp)
+/* The last reference. */
+static void
+cp_destroy(void *arg)
 {
-	__atomic_fetch_add(&cp->refs, 1, __ATOMIC_RELAXED);
-}
+	cp_t *cp = arg;
 
-void
-cp_unref(cp_t *cp)
-{
-	if (__atomic_sub_fetch(&cp->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
 	cp_kc_free(cp->kc);
 	cp_flight_free(cp->flight);
 	cp_rl_free(cp->rl_dev);
@@ -96,12 +91,6 @@ cp_unref(cp_t *cp)
 	pthread_mutex_destroy(&cp->peers_mu);
 	OPENSSL_cleanse(cp, sizeof(*cp));
 	free(cp);
-}
-
-int
-cp_stopping(cp_t *cp)
-{
-	return __atomic_load_n(&cp->stopping, __ATOMIC_ACQUIRE);
 }
 
 void
@@ -171,7 +160,7 @@ cp_init(daemon_t *d, err_t *err)
 	pthread_mutex_init(&cp->peers_mu, NULL);
 	cp->d = d;
 	cp->conf = &cp_conf;
-	cp->refs = 1;
+	lifecycle_init(&cp->lc, cp_destroy, cp);
 	d->priv = cp;
 	if ((cp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return err_set(err, STB_INTERNAL, "SHA-256 is not available");
@@ -198,7 +187,7 @@ cp_fini(daemon_t *d)
 
 	if (cp == NULL)
 		return;
-	__atomic_store_n(&cp->stopping, 1, __ATOMIC_RELEASE);
+	lifecycle_stop(&cp->lc);
 	cp_scanner_stop(cp);
 	cp_ca_fini(cp);
 	d->priv = NULL;

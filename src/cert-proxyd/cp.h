@@ -24,6 +24,7 @@
 #include "due.h"
 #include "flight.h"
 #include "keycache.h"
+#include "lifecycle.h"
 #include "login.h"
 #include "peer.h"
 #include "ratelimit.h"
@@ -80,15 +81,26 @@ typedef struct cp {
 	cp_loop_peer_t *peers;
 	/* scanner (scanner.c) */
 	struct event *scan_timer;
-	int scanning; /* atomic: the timer's scan runs */
-	int refs;     /* atomic: fini and each asynchronous job */
-	int stopping; /* atomic */
+	int scanning;   /* atomic: the timer's scan runs */
+	lifecycle_t lc; /* fini and each asynchronous job */
 } cp_t;
 
 /* cert-proxyd.c */
-void cp_ref(cp_t *cp);
-void cp_unref(cp_t *cp);
-int cp_stopping(cp_t *cp);
+static inline void
+cp_ref(cp_t *cp)
+{
+	lifecycle_ref(&cp->lc);
+}
+static inline void
+cp_unref(cp_t *cp)
+{
+	lifecycle_unref(&cp->lc);
+}
+static inline int
+cp_stopping(cp_t *cp)
+{
+	return lifecycle_stopping(&cp->lc);
+}
 /* "subject@ip:port" of an admin, "device@ip:port" of an STB. */
 void cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP]);
 

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "lifecycle.h"
 #include "login.h"
 #include "peer.h"
 
@@ -97,13 +98,24 @@ typedef struct gw {
 	EVP_MD *sha256; /* fetched once */
 	struct event *sweep;
 	unsigned ticks; /* of the sweeper, main loop only */
-	int refs;       /* atomic: fini and each job in flight */
-	int stopping;   /* atomic: set by fini; no new store writes */
+	lifecycle_t lc; /* fini and each job in flight; stopping: no new store writes */
 } gw_t;
 
-void gw_ref(gw_t *gw);
-void gw_unref(gw_t *gw);
-int gw_stopping(gw_t *gw);
+static inline void
+gw_ref(gw_t *gw)
+{
+	lifecycle_ref(&gw->lc);
+}
+static inline void
+gw_unref(gw_t *gw)
+{
+	lifecycle_unref(&gw->lc);
+}
+static inline int
+gw_stopping(gw_t *gw)
+{
+	return lifecycle_stopping(&gw->lc);
+}
 /* "subject@ip:port" of a request's connection. */
 void gw_actor(srv_req_t *r, char *out, size_t cap);
 

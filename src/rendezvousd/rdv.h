@@ -15,10 +15,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "codewrap.h"
 #include "daemon.h"
 #include "kdfq.h"
+#include "lifecycle.h"
 #include "pool.h"
-#include "codewrap.h"
 
 #define RDV_ID_CAP       (STB_ID_MAX + 1)
 #define RDV_ENDPOINT_CAP 263
@@ -62,8 +63,7 @@ typedef struct rdv {
 	rdv_entry_t *buckets[RDV_BUCKETS];
 	uint64_t next_gen;
 	uint32_t online;
-	int refs;     /* atomic: fini, each connection state, each job */
-	int stopping; /* atomic: set by fini; no new store writes */
+	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
 	rdv_kdfq_t *kdfq; /* scrypt off the loops */
 } rdv_t;
@@ -86,9 +86,21 @@ typedef struct rdv_cstate {
 	rdv_wait_t *waits; /* CONNECT_REQs waiting for this device's heartbeat */
 } rdv_cstate_t;
 
-void rdv_ref(rdv_t *rdv);
-void rdv_unref(rdv_t *rdv);
-int rdv_stopping(rdv_t *rdv);
+static inline void
+rdv_ref(rdv_t *rdv)
+{
+	lifecycle_ref(&rdv->lc);
+}
+static inline void
+rdv_unref(rdv_t *rdv)
+{
+	lifecycle_unref(&rdv->lc);
+}
+static inline int
+rdv_stopping(rdv_t *rdv)
+{
+	return lifecycle_stopping(&rdv->lc);
+}
 
 /* registry.c */
 /* Adds (replacing and returning any older entry for the device, which the

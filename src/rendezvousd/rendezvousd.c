@@ -59,25 +59,14 @@ static const char *const rdv_migrations[] = {
     "CREATE INDEX sessions_issued ON sessions(issued);",
 };
 
-void
-rdv_ref(rdv_t *rdv)
+/* The last reference. */
+static void
+rdv_destroy(void *arg)
 {
-	__atomic_fetch_add(&rdv->refs, 1, __ATOMIC_RELAXED);
-}
+	rdv_t *rdv = arg;
 
-void
-rdv_unref(rdv_t *rdv)
-{
-	if (__atomic_sub_fetch(&rdv->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
 	pthread_mutex_destroy(&rdv->mu);
 	free(rdv);
-}
-
-int
-rdv_stopping(rdv_t *rdv)
-{
-	return __atomic_load_n(&rdv->stopping, __ATOMIC_ACQUIRE);
 }
 
 /* ---- admin ---- */
@@ -314,7 +303,7 @@ rdv_init(daemon_t *d, err_t *err)
 	pthread_mutex_init(&rdv->mu, NULL);
 	rdv->d = d;
 	rdv->conf = &rdv_conf;
-	rdv->refs = 1;
+	lifecycle_init(&rdv->lc, rdv_destroy, rdv);
 	d->priv = rdv;
 	period = rdv_conf.lease_s / 4;
 	period = period < 1 ? 1 : period > 60 ? 60 : period;
@@ -345,7 +334,7 @@ rdv_fini(daemon_t *d)
 	if (rdv->sweep != NULL)
 		event_free(rdv->sweep);
 	rdv->sweep = NULL;
-	__atomic_store_n(&rdv->stopping, 1, __ATOMIC_RELEASE);
+	lifecycle_stop(&rdv->lc);
 	/* finishes queued derivations; their answers go back to the loops */
 	rdv_kdfq_free(rdv->kdfq);
 	rdv->kdfq = NULL;
