@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "connreg.h"
 #include "daemon.h"
 #include "due.h"
 #include "flight.h"
@@ -34,7 +35,6 @@
 #define CP_SECRET_MAX  64
 #define CP_LIST_BYTES  60000 /* stays under a client's default max_frame */
 #define CP_LIST_MAX    10000
-#define CP_BUCKETS     1024
 #define CP_ACTOR_CAP   (CP_ID_CAP + 80)
 #define CP_DUMMY_LABEL "cert-proxyd unknown device"
 
@@ -58,7 +58,6 @@ typedef struct cp_conf {
 	long long key_cache_max;
 } cp_conf_t;
 
-typedef struct cp_online cp_online_t;
 typedef struct cp_loop_peer cp_loop_peer_t;
 
 typedef struct cp {
@@ -72,10 +71,7 @@ typedef struct cp {
 	 * known ones do */
 	uint8_t dummy[CP_SECRET_MAX + SEALED_OVERHEAD];
 	size_t dummy_len;
-	/* online registry (online.c) */
-	pthread_mutex_t mu;
-	cp_online_t *buckets[CP_BUCKETS];
-	uint64_t next_gen;
+	connreg_t *online; /* authenticated connections by device (online.c) */
 	/* ca-authd peers, one per loop (cpca.c) */
 	pthread_mutex_t peers_mu;
 	cp_loop_peer_t *peers;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "codewrap.h"
+#include "connreg.h"
 #include "daemon.h"
 #include "kdfq.h"
 #include "lifecycle.h"
@@ -23,7 +24,6 @@
 
 #define RDV_ID_CAP       (STB_ID_MAX + 1)
 #define RDV_ENDPOINT_CAP 263
-#define RDV_BUCKETS      1024
 
 typedef struct rdv_conf {
 	char *overlay_pool;
@@ -41,28 +41,21 @@ typedef struct rdv_conf {
 	long long lockout_max_s;
 } rdv_conf_t;
 
-/* One online device: its control channel.  Holds a reference on conn,
- * taken and dropped on the connection's loop. */
+/* One online device: its control channel (ce: ID, gen, conn, loop).
+ * Holds a reference on conn, taken and dropped on the connection's loop. */
 typedef struct rdv_entry {
-	char device_id[RDV_ID_CAP];
-	uint64_t gen;
-	srv_conn_t *conn;
-	mbox_t *mb;
+	connreg_ent_t ce;
 	char overlay[RDV_ADDR_MAX];
 	char endpoint[RDV_ENDPOINT_CAP];
 	char peer[64];
 	time_t since;
-	struct rdv_entry *next;
 } rdv_entry_t;
 
 typedef struct rdv {
 	daemon_t *d;
 	const rdv_conf_t *conf;
 	rdv_pool_t pool;
-	pthread_mutex_t mu; /* guards the registry below */
-	rdv_entry_t *buckets[RDV_BUCKETS];
-	uint64_t next_gen;
-	uint32_t online;
+	connreg_t *reg; /* online devices (registry.c), one entry each */
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
 	rdv_kdfq_t *kdfq; /* scrypt off the loops */

@@ -65,7 +65,7 @@ rdv_destroy(void *arg)
 {
 	rdv_t *rdv = arg;
 
-	pthread_mutex_destroy(&rdv->mu);
+	connreg_free(rdv->reg);
 	free(rdv);
 }
 
@@ -300,7 +300,6 @@ rdv_init(daemon_t *d, err_t *err)
 		return err_set(err, STB_BAD_REQUEST, "overlay_pool: '%s' is not valid",
 		               rdv_conf.overlay_pool);
 	}
-	pthread_mutex_init(&rdv->mu, NULL);
 	rdv->d = d;
 	rdv->conf = &rdv_conf;
 	lifecycle_init(&rdv->lc, rdv_destroy, rdv);
@@ -308,6 +307,8 @@ rdv_init(daemon_t *d, err_t *err)
 	period = rdv_conf.lease_s / 4;
 	period = period < 1 ? 1 : period > 60 ? 60 : period;
 	tv = (struct timeval){(time_t)period, 0};
+	if ((rdv->reg = connreg_new(1, err)) == NULL)
+		return -1;
 	if ((rdv->kdfq = rdv_kdfq_new((int)rdv_conf.kdf_threads)) == NULL)
 		return err_set(err, STB_INTERNAL, "cannot start the key derivation threads");
 	if ((rdv->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, rdv)) == NULL ||
