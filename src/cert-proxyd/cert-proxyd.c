@@ -88,7 +88,6 @@ cp_destroy(void *arg)
 	cp_rl_free(cp->rl_addr);
 	EVP_MD_free(cp->sha256);
 	connreg_free(cp->online);
-	pthread_mutex_destroy(&cp->peers_mu);
 	OPENSSL_cleanse(cp, sizeof(*cp));
 	free(cp);
 }
@@ -156,7 +155,6 @@ cp_init(daemon_t *d, err_t *err)
 
 	if ((cp = calloc(1, sizeof(*cp))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	pthread_mutex_init(&cp->peers_mu, NULL);
 	cp->d = d;
 	cp->conf = &cp_conf;
 	lifecycle_init(&cp->lc, cp_destroy, cp);
@@ -167,7 +165,7 @@ cp_init(daemon_t *d, err_t *err)
 	cp->rl_addr = cp_rl_new(&addr, (size_t)cp_conf.auth_table_max);
 	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);
 	cp->kc = cp_kc_new((size_t)cp_conf.key_cache_max);
-	if ((cp->online = connreg_new(0, err)) == NULL)
+	if ((cp->online = connreg_new(0, err)) == NULL || cp_ca_init(cp, err) == -1)
 		return -1;
 	if (cp->rl_dev == NULL || cp->rl_addr == NULL || cp->flight == NULL || cp->kc == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");

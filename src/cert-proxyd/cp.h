@@ -28,6 +28,7 @@
 #include "lifecycle.h"
 #include "login.h"
 #include "peer.h"
+#include "peerpool.h"
 #include "ratelimit.h"
 
 #define CP_ID_CAP      (STB_ID_MAX + 1)
@@ -58,7 +59,6 @@ typedef struct cp_conf {
 	long long key_cache_max;
 } cp_conf_t;
 
-typedef struct cp_loop_peer cp_loop_peer_t;
 
 typedef struct cp {
 	daemon_t *d;
@@ -72,9 +72,7 @@ typedef struct cp {
 	uint8_t dummy[CP_SECRET_MAX + SEALED_OVERHEAD];
 	size_t dummy_len;
 	connreg_t *online; /* authenticated connections by device (online.c) */
-	/* ca-authd peers, one per loop (cpca.c) */
-	pthread_mutex_t peers_mu;
-	cp_loop_peer_t *peers;
+	peerpool_t *ca; /* ca-authd, one peer per loop (cpca.c) */
 	/* scanner (scanner.c) */
 	struct event *scan_timer;
 	int scanning;   /* atomic: the timer's scan runs */
@@ -117,12 +115,13 @@ int cp_online_count(cp_t *cp, const char *device_id);
 /* CP_CERT_UPDATE_NEEDED for one certificate to its owner's connections. */
 int cp_online_update_needed(cp_t *cp, const char *device_id, const char *cert_id, int reason);
 
-/* cpca.c: calls to ca-authd over this loop's peer.  mb: the worker loop's
+/* cpca.c: calls to ca-authd over this loop's peer (made by cp_ca_init).  mb: the worker loop's
  * mailbox (srv_req_mbox), NULL on the main loop. */
 int cp_ca_call(cp_t *cp, struct event_base *base, mbox_t *mb, uint16_t type, const buf_t *tlvs,
                peer_done_fn fn, void *arg, err_t *err);
 /* The status and text an STB or admin sees when ca-authd failed. */
 void cp_ca_error(const msg_t *rsp, const err_t *err, err_t *out);
+int cp_ca_init(cp_t *cp, err_t *err);
 /* Frees every loop's peer on its loop (fini). */
 void cp_ca_fini(cp_t *cp);
 

@@ -27,6 +27,7 @@
 #include "lifecycle.h"
 #include "login.h"
 #include "peer.h"
+#include "peerpool.h"
 
 #define GW_ID_CAP    (STB_ID_MAX + 1)
 #define GW_TOKEN_LEN 32
@@ -72,7 +73,7 @@ size_t gw_sess_count(gw_sessions_t *t);
 
 /* ---- gwca.c: ca-authd, one peer per worker loop ---- */
 
-typedef struct gw_ca gw_ca_t;
+typedef struct peerpool gw_ca_t;
 
 /* tls: the daemon's client identity (mutual TLS 1.3); each new connection
  * takes its current context. */
