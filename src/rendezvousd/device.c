@@ -547,6 +547,7 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 	daemon_t *d = ctx;
 	rdv_t *rdv = d->priv;
 	struct reg *g;
+	err_t err;
 
 	if (srv_conn_data(r->conn) != NULL) {
 		srv_reply_err(r, STB_CONFLICT, "this connection is already registered");
@@ -578,8 +579,8 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 		reg_free(g);
 		return;
 	}
-	if (rdv_kdfq_post(rdv->kdfq, reg_work, srv_req_mbox(r), reg_looked, g) == -1) {
-		srv_reply_err(g->r, STB_UNAVAILABLE, "rendezvousd is shutting down");
+	if (workpool_submit(rdv->kdf, reg_work, srv_req_mbox(r), reg_looked, g, &err) == -1) {
+		srv_reply_errt(g->r, &err); /* RATE_LIMITED when full, UNAVAILABLE when stopping */
 		reg_free(g);
 	}
 }

@@ -18,12 +18,14 @@
 #include "codewrap.h"
 #include "connreg.h"
 #include "daemon.h"
-#include "kdfq.h"
 #include "lifecycle.h"
 #include "pool.h"
+#include "workpool.h"
 
 #define RDV_ID_CAP       (STB_ID_MAX + 1)
 #define RDV_ENDPOINT_CAP 263
+/* REGISTERs that may wait for a key derivation thread; beyond, RATE_LIMITED */
+#define RDV_KDF_QUEUE_PER_THREAD 256
 
 typedef struct rdv_conf {
 	char *overlay_pool;
@@ -58,7 +60,7 @@ typedef struct rdv {
 	connreg_t *reg; /* online devices (registry.c), one entry each */
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
-	rdv_kdfq_t *kdfq; /* scrypt off the loops */
+	workpool_t *kdf; /* scrypt off the loops */
 } rdv_t;
 
 typedef struct rdv_wait rdv_wait_t;

@@ -309,8 +309,10 @@ rdv_init(daemon_t *d, err_t *err)
 	tv = (struct timeval){(time_t)period, 0};
 	if ((rdv->reg = connreg_new(1, err)) == NULL)
 		return -1;
-	if ((rdv->kdfq = rdv_kdfq_new((int)rdv_conf.kdf_threads)) == NULL)
-		return err_set(err, STB_INTERNAL, "cannot start the key derivation threads");
+	if ((rdv->kdf = workpool_new("kdf", (int)rdv_conf.kdf_threads,
+	                             (size_t)rdv_conf.kdf_threads * RDV_KDF_QUEUE_PER_THREAD,
+	                             err)) == NULL)
+		return -1;
 	if ((rdv->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, rdv)) == NULL ||
 	    event_add(rdv->sweep, &tv) == -1)
 		return err_set(err, STB_INTERNAL, "cannot start the lease timer");
@@ -337,8 +339,8 @@ rdv_fini(daemon_t *d)
 	rdv->sweep = NULL;
 	lifecycle_stop(&rdv->lc);
 	/* finishes queued derivations; their answers go back to the loops */
-	rdv_kdfq_free(rdv->kdfq);
-	rdv->kdfq = NULL;
+	workpool_free(rdv->kdf);
+	rdv->kdf = NULL;
 	rdv_unref(rdv);
 }
 
