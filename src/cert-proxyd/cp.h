@@ -59,7 +59,6 @@ typedef struct cp_conf {
 	long long key_cache_max;
 } cp_conf_t;
 
-
 typedef struct cp {
 	daemon_t *d;
 	const cp_conf_t *conf;
@@ -72,7 +71,7 @@ typedef struct cp {
 	uint8_t dummy[CP_SECRET_MAX + SEALED_OVERHEAD];
 	size_t dummy_len;
 	connreg_t *online; /* authenticated connections by device (online.c) */
-	peerpool_t *ca; /* ca-authd, one peer per loop (cpca.c) */
+	peerpool_t *ca;    /* ca-authd, one peer per loop (cpca.c) */
 	/* scanner (scanner.c) */
 	struct event *scan_timer;
 	int scanning;   /* atomic: the timer's scan runs */
