@@ -28,7 +28,7 @@ ca_init(daemon_t *d, err_t *err)
 
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	ca->refs = 1;
+	lifecycle_init(&ca->lc, ca_destroy, ca);
 	d->priv = ca;
 	if (ca_setup(ca, d, &conf_ca, err) == -1)
 		return -1;
@@ -59,7 +59,7 @@ ca_fini(daemon_t *d)
 	if (ca == NULL)
 		return;
 	crl_stop(ca);
-	__atomic_store_n(&ca->stopping, 1, __ATOMIC_RELEASE);
+	lifecycle_stop(&ca->lc);
 	ca_unref(ca);
 }
 

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "lifecycle.h"
 
 #define CA_SERIAL_LEN   16 /* serials we draw */
 #define CA_SERIAL_MAX   20 /* RFC 5280 */
@@ -259,12 +260,23 @@ typedef struct ca {
 	size_t crl_len;
 	uint64_t crl_number;
 	struct event *crl_timer;
-	int refs;     /* atomic: fini and each pending job */
-	int stopping; /* atomic: set by fini; the store may be gone */
+	/* fini and each pending job; stopping set by fini (the store may be
+	 * gone); the last reference runs ca_destroy */
+	lifecycle_t lc;
 } ca_t;
 
-void ca_ref(ca_t *ca);
-void ca_unref(ca_t *ca);
+static inline void
+ca_ref(ca_t *ca)
+{
+	lifecycle_ref(&ca->lc);
+}
+static inline void
+ca_unref(ca_t *ca)
+{
+	lifecycle_unref(&ca->lc);
+}
+/* The lifecycle's teardown: ca_teardown, then frees. */
+void ca_destroy(void *ca);
 /* Sets up what init and the tests share (profiles, digests, sets, CRL
  * state); loads the CA material when dir holds it. */
 int ca_setup(ca_t *ca, daemon_t *d, const ca_conf_t *conf, err_t *err);

@@ -7,16 +7,8 @@
 #include "log.h"
 
 void
-ca_ref(ca_t *ca)
+ca_destroy(void *ca)
 {
-	__atomic_fetch_add(&ca->refs, 1, __ATOMIC_RELAXED);
-}
-
-void
-ca_unref(ca_t *ca)
-{
-	if (__atomic_sub_fetch(&ca->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
 	ca_teardown(ca);
 	free(ca);
 }

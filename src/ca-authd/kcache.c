@@ -2,7 +2,7 @@
  * kcache: leaf certificates that already passed the chain, serial and
  * name checks, keyed by the SHA-256 of their DER, so a login costs one
  * ECDSA verification (the proof) instead of two plus a parse.  Bounded:
- * sharded by hash, each shard a small LRU under its own mutex.  An entry
+ * the common lru, sharded so the loops rarely share a lock.  An entry
  * serves until its certificate's not_after; revocation is not cached.
  */
 #include <openssl/crypto.h>
@@ -10,41 +10,19 @@
 #include <string.h>
 
 #include "ca.h"
+#include "lru.h"
 
-#define KC_SHARDS  16
-#define KC_BUCKETS 256 /* per shard */
+#define KC_SHARDS 16
 
 struct kc_node {
+	lru_node_t lru;
 	uint8_t hash[32];
 	kcache_ent_t e;
-	struct kc_node *hnext;       /* bucket chain */
-	struct kc_node *prev, *next; /* LRU, most recent at head */
-};
-
-struct kc_shard {
-	pthread_mutex_t mu;
-	struct kc_node *b[KC_BUCKETS];
-	struct kc_node *head, *tail;
-	size_t count;
 };
 
 struct kcache {
-	size_t max_per_shard;
-	struct kc_shard s[KC_SHARDS];
+	lru_t *lru;
 };
-
-kcache_t *
-kcache_new(size_t max)
-{
-	kcache_t *k = calloc(1, sizeof(*k));
-
-	if (k == NULL)
-		return NULL;
-	k->max_per_shard = max / KC_SHARDS > 0 ? max / KC_SHARDS : 1;
-	for (int i = 0; i < KC_SHARDS; i++)
-		pthread_mutex_init(&k->s[i].mu, NULL);
-	return k;
-}
 
 void
 kcache_ent_clear(kcache_ent_t *e)
@@ -54,10 +32,39 @@ kcache_ent_clear(kcache_ent_t *e)
 }
 
 static void
-kc_node_free(struct kc_node *n)
+kc_release(lru_node_t *n)
 {
-	kcache_ent_clear(&n->e);
-	free(n);
+	struct kc_node *k = LRU_ENTRY(n, struct kc_node, lru);
+
+	kcache_ent_clear(&k->e);
+	free(k);
+}
+
+/* A copy with its own key reference. */
+static int
+kc_hold(lru_node_t *n, void *arg)
+{
+	struct kc_node *k = LRU_ENTRY(n, struct kc_node, lru);
+
+	if (EVP_PKEY_up_ref(k->e.pub) != 1)
+		return -1;
+	*(kcache_ent_t *)arg = k->e;
+	return 0;
+}
+
+kcache_t *
+kcache_new(size_t max)
+{
+	kcache_t *k = calloc(1, sizeof(*k));
+	lru_conf_t lc = {.max = max > 0 ? max : 1, .shards = KC_SHARDS, .release = kc_release};
+
+	if (k == NULL)
+		return NULL;
+	if ((k->lru = lru_new(&lc, NULL)) == NULL) {
+		free(k);
+		return NULL;
+	}
+	return k;
 }
 
 void
@@ -65,92 +72,21 @@ kcache_free(kcache_t *k)
 {
 	if (k == NULL)
 		return;
-	for (int i = 0; i < KC_SHARDS; i++) {
-		struct kc_node *n = k->s[i].head, *next;
-		for (; n != NULL; n = next) {
-			next = n->next;
-			kc_node_free(n);
-		}
-		pthread_mutex_destroy(&k->s[i].mu);
-	}
+	lru_free(k->lru);
 	free(k);
-}
-
-static struct kc_node **
-kc_slot(struct kc_shard *sh, const uint8_t hash[32])
-{
-	struct kc_node **pp = &sh->b[(hash[1] | (size_t)hash[2] << 8) % KC_BUCKETS];
-
-	while (*pp != NULL && memcmp((*pp)->hash, hash, 32) != 0)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void
-kc_lru_unlink(struct kc_shard *sh, struct kc_node *n)
-{
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		sh->head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
-		sh->tail = n->prev;
-	n->prev = n->next = NULL;
-}
-
-static void
-kc_lru_front(struct kc_shard *sh, struct kc_node *n)
-{
-	n->next = sh->head;
-	n->prev = NULL;
-	if (sh->head)
-		sh->head->prev = n;
-	sh->head = n;
-	if (sh->tail == NULL)
-		sh->tail = n;
-}
-
-static void
-kc_remove(struct kc_shard *sh, struct kc_node *n)
-{
-	struct kc_node **pp = kc_slot(sh, n->hash);
-
-	if (*pp == n)
-		*pp = n->hnext;
-	kc_lru_unlink(sh, n);
-	sh->count--;
-	kc_node_free(n);
 }
 
 int
 kcache_get(kcache_t *k, const uint8_t hash[32], int64_t now, kcache_ent_t *out)
 {
-	struct kc_shard *sh = &k->s[hash[0] % KC_SHARDS];
-	struct kc_node *n;
-	int hit = 0;
-
-	pthread_mutex_lock(&sh->mu);
-	if ((n = *kc_slot(sh, hash)) != NULL) {
-		if (now >= n->e.not_after)
-			kc_remove(sh, n); /* checked again, and refused, the slow way */
-		else if (EVP_PKEY_up_ref(n->e.pub) == 1) {
-			*out = n->e;
-			kc_lru_unlink(sh, n);
-			kc_lru_front(sh, n);
-			hit = 1;
-		}
-	}
-	pthread_mutex_unlock(&sh->mu);
-	return hit;
+	/* past not_after it is dropped: checked again, and refused, the slow way */
+	return lru_get(k->lru, hash, 32, now, kc_hold, out);
 }
 
 void
 kcache_put(kcache_t *k, const uint8_t hash[32], const kcache_ent_t *e)
 {
-	struct kc_shard *sh = &k->s[hash[0] % KC_SHARDS];
-	struct kc_node *n, **pp;
+	struct kc_node *n;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return; /* only a cache */
@@ -160,29 +96,14 @@ kcache_put(kcache_t *k, const uint8_t hash[32], const kcache_ent_t *e)
 	}
 	memcpy(n->hash, hash, 32);
 	n->e = *e;
-	pthread_mutex_lock(&sh->mu);
-	if (*(pp = kc_slot(sh, hash)) != NULL) { /* another loop was first */
-		pthread_mutex_unlock(&sh->mu);
-		kc_node_free(n);
-		return;
-	}
-	*pp = n;
-	kc_lru_front(sh, n);
-	sh->count++;
-	while (sh->count > k->max_per_shard)
-		kc_remove(sh, sh->tail);
-	pthread_mutex_unlock(&sh->mu);
+	/* not_after is never 0 for a real certificate; 0 would mean "never" */
+	lru_node_init(&n->lru, n->hash, sizeof(n->hash), e->not_after != 0 ? e->not_after : 1);
+	if (lru_put(k->lru, &n->lru, 0, 0) == 0) /* another loop was first */
+		kc_release(&n->lru);
 }
 
 size_t
 kcache_count(kcache_t *k)
 {
-	size_t n = 0;
-
-	for (int i = 0; i < KC_SHARDS; i++) {
-		pthread_mutex_lock(&k->s[i].mu);
-		n += k->s[i].count;
-		pthread_mutex_unlock(&k->s[i].mu);
-	}
-	return n;
+	return lru_count(k->lru);
 }

@@ -1,32 +1,31 @@
 /* revset: the revoked serials, so the login path never asks the store.
- * Many readers (every login), rare writers (a revoke): a read-write lock. */
+ * Many readers (every login), rare writers (a revoke): a read-write lock
+ * over one htab. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ca.h"
+#include "htab.h"
 
 #define REVSET_BUCKETS 4096
 
 struct rev_node {
+	htab_node_t h;
 	uint8_t serial[CA_SERIAL_MAX];
 	uint8_t len;
-	struct rev_node *next;
 };
 
 struct revset {
 	pthread_rwlock_t lock;
-	struct rev_node *b[REVSET_BUCKETS];
-	size_t count;
+	htab_t t;
 };
 
-static size_t
-revset_hash(const uint8_t *p, size_t len)
+static int
+revset_eq(const htab_node_t *hn, const void *key, size_t len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a: serials are random already */
+	const struct rev_node *n = HTAB_ENTRY(hn, struct rev_node, h);
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h % REVSET_BUCKETS;
+	return n->len == len && memcmp(n->serial, key, len) == 0;
 }
 
 revset_t *
@@ -34,7 +33,14 @@ revset_new(void)
 {
 	revset_t *s = calloc(1, sizeof(*s));
 
-	if (s != NULL && pthread_rwlock_init(&s->lock, NULL) != 0) {
+	if (s == NULL)
+		return NULL;
+	if (htab_init(&s->t, REVSET_BUCKETS, 0, revset_eq, NULL) == -1) {
+		free(s);
+		return NULL;
+	}
+	if (pthread_rwlock_init(&s->lock, NULL) != 0) {
+		htab_fini(&s->t);
 		free(s);
 		return NULL;
 	}
@@ -44,39 +50,31 @@ revset_new(void)
 void
 revset_free(revset_t *s)
 {
+	htab_node_t *n, *next;
+	size_t b = 0;
+
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < REVSET_BUCKETS; i++)
-		while (s->b[i] != NULL) {
-			struct rev_node *n = s->b[i];
-			s->b[i] = n->next;
-			free(n);
-		}
+	for (n = htab_next(&s->t, &b, NULL); n != NULL; n = next) {
+		next = htab_next(&s->t, &b, n);
+		free(HTAB_ENTRY(n, struct rev_node, h));
+	}
+	htab_fini(&s->t);
 	pthread_rwlock_destroy(&s->lock);
 	free(s);
-}
-
-static struct rev_node *
-revset_find(revset_t *s, size_t h, const uint8_t *serial, size_t len)
-{
-	struct rev_node *n;
-
-	for (n = s->b[h]; n != NULL; n = n->next)
-		if (n->len == len && memcmp(n->serial, serial, len) == 0)
-			return n;
-	return NULL;
 }
 
 int
 revset_add(revset_t *s, const uint8_t *serial, size_t len)
 {
-	size_t h = revset_hash(serial, len);
+	uint64_t h;
 	struct rev_node *n;
 
 	if (len == 0 || len > CA_SERIAL_MAX)
 		return -1;
+	h = htab_hash(&s->t, serial, len);
 	pthread_rwlock_wrlock(&s->lock);
-	if (revset_find(s, h, serial, len) != NULL) {
+	if (htab_find(&s->t, h, serial, len) != NULL) {
 		pthread_rwlock_unlock(&s->lock);
 		return 0;
 	}
@@ -86,9 +84,7 @@ revset_add(revset_t *s, const uint8_t *serial, size_t len)
 	}
 	memcpy(n->serial, serial, len);
 	n->len = (uint8_t)len;
-	n->next = s->b[h];
-	s->b[h] = n;
-	s->count++;
+	htab_insert(&s->t, &n->h, h);
 	pthread_rwlock_unlock(&s->lock);
 	return 0;
 }
@@ -96,11 +92,11 @@ revset_add(revset_t *s, const uint8_t *serial, size_t len)
 int
 revset_has(revset_t *s, const uint8_t *serial, size_t len)
 {
-	size_t h = revset_hash(serial, len);
+	uint64_t h = htab_hash(&s->t, serial, len);
 	int found;
 
 	pthread_rwlock_rdlock(&s->lock);
-	found = revset_find(s, h, serial, len) != NULL;
+	found = htab_find(&s->t, h, serial, len) != NULL;
 	pthread_rwlock_unlock(&s->lock);
 	return found;
 }
@@ -111,7 +107,7 @@ revset_count(revset_t *s)
 	size_t n;
 
 	pthread_rwlock_rdlock(&s->lock);
-	n = s->count;
+	n = s->t.n;
 	pthread_rwlock_unlock(&s->lock);
 	return n;
 }

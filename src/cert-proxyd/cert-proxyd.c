@@ -76,32 +76,20 @@ static const char *const cp_migrations[] = {
     "CREATE INDEX pending_device ON pending(device_id);",
 };
 
-void
-cp_ref(cp_t *cp)
+/* The last reference. */
+static void
+cp_destroy(void *arg)
 {
-	__atomic_fetch_add(&cp->refs, 1, __ATOMIC_RELAXED);
-}
+	cp_t *cp = arg;
 
-void
-cp_unref(cp_t *cp)
-{
-	if (__atomic_sub_fetch(&cp->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
 	cp_kc_free(cp->kc);
 	cp_flight_free(cp->flight);
 	cp_rl_free(cp->rl_dev);
 	cp_rl_free(cp->rl_addr);
 	EVP_MD_free(cp->sha256);
-	pthread_mutex_destroy(&cp->mu);
-	pthread_mutex_destroy(&cp->peers_mu);
+	connreg_free(cp->online);
 	OPENSSL_cleanse(cp, sizeof(*cp));
 	free(cp);
-}
-
-int
-cp_stopping(cp_t *cp)
-{
-	return __atomic_load_n(&cp->stopping, __ATOMIC_ACQUIRE);
 }
 
 void
@@ -167,11 +155,9 @@ cp_init(daemon_t *d, err_t *err)
 
 	if ((cp = calloc(1, sizeof(*cp))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	pthread_mutex_init(&cp->mu, NULL);
-	pthread_mutex_init(&cp->peers_mu, NULL);
 	cp->d = d;
 	cp->conf = &cp_conf;
-	cp->refs = 1;
+	lifecycle_init(&cp->lc, cp_destroy, cp);
 	d->priv = cp;
 	if ((cp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return err_set(err, STB_INTERNAL, "SHA-256 is not available");
@@ -179,6 +165,8 @@ cp_init(daemon_t *d, err_t *err)
 	cp->rl_addr = cp_rl_new(&addr, (size_t)cp_conf.auth_table_max);
 	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);
 	cp->kc = cp_kc_new((size_t)cp_conf.key_cache_max);
+	if ((cp->online = connreg_new(0, err)) == NULL || cp_ca_init(cp, err) == -1)
+		return -1;
 	if (cp->rl_dev == NULL || cp->rl_addr == NULL || cp->flight == NULL || cp->kc == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
 	if (cp_dummy_secret(cp, err) == -1)
@@ -198,7 +186,7 @@ cp_fini(daemon_t *d)
 
 	if (cp == NULL)
 		return;
-	__atomic_store_n(&cp->stopping, 1, __ATOMIC_RELEASE);
+	lifecycle_stop(&cp->lc);
 	cp_scanner_stop(cp);
 	cp_ca_fini(cp);
 	d->priv = NULL;

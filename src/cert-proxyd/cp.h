@@ -20,12 +20,15 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "connreg.h"
 #include "daemon.h"
 #include "due.h"
 #include "flight.h"
 #include "keycache.h"
+#include "lifecycle.h"
 #include "login.h"
 #include "peer.h"
+#include "peerpool.h"
 #include "ratelimit.h"
 
 #define CP_ID_CAP      (STB_ID_MAX + 1)
@@ -33,7 +36,6 @@
 #define CP_SECRET_MAX  64
 #define CP_LIST_BYTES  60000 /* stays under a client's default max_frame */
 #define CP_LIST_MAX    10000
-#define CP_BUCKETS     1024
 #define CP_ACTOR_CAP   (CP_ID_CAP + 80)
 #define CP_DUMMY_LABEL "cert-proxyd unknown device"
 
@@ -57,9 +59,6 @@ typedef struct cp_conf {
 	long long key_cache_max;
 } cp_conf_t;
 
-typedef struct cp_online cp_online_t;
-typedef struct cp_loop_peer cp_loop_peer_t;
-
 typedef struct cp {
 	daemon_t *d;
 	const cp_conf_t *conf;
@@ -71,24 +70,30 @@ typedef struct cp {
 	 * known ones do */
 	uint8_t dummy[CP_SECRET_MAX + SEALED_OVERHEAD];
 	size_t dummy_len;
-	/* online registry (online.c) */
-	pthread_mutex_t mu;
-	cp_online_t *buckets[CP_BUCKETS];
-	uint64_t next_gen;
-	/* ca-authd peers, one per loop (cpca.c) */
-	pthread_mutex_t peers_mu;
-	cp_loop_peer_t *peers;
+	connreg_t *online; /* authenticated connections by device (online.c) */
+	peerpool_t *ca;    /* ca-authd, one peer per loop (cpca.c) */
 	/* scanner (scanner.c) */
 	struct event *scan_timer;
-	int scanning; /* atomic: the timer's scan runs */
-	int refs;     /* atomic: fini and each asynchronous job */
-	int stopping; /* atomic */
+	int scanning;   /* atomic: the timer's scan runs */
+	lifecycle_t lc; /* fini and each asynchronous job */
 } cp_t;
 
 /* cert-proxyd.c */
-void cp_ref(cp_t *cp);
-void cp_unref(cp_t *cp);
-int cp_stopping(cp_t *cp);
+static inline void
+cp_ref(cp_t *cp)
+{
+	lifecycle_ref(&cp->lc);
+}
+static inline void
+cp_unref(cp_t *cp)
+{
+	lifecycle_unref(&cp->lc);
+}
+static inline int
+cp_stopping(cp_t *cp)
+{
+	return lifecycle_stopping(&cp->lc);
+}
 /* "subject@ip:port" of an admin, "device@ip:port" of an STB. */
 void cp_actor(srv_conn_t *c, const char *who, char out[CP_ACTOR_CAP]);
 
@@ -109,12 +114,13 @@ int cp_online_count(cp_t *cp, const char *device_id);
 /* CP_CERT_UPDATE_NEEDED for one certificate to its owner's connections. */
 int cp_online_update_needed(cp_t *cp, const char *device_id, const char *cert_id, int reason);
 
-/* cpca.c: calls to ca-authd over this loop's peer.  mb: the worker loop's
+/* cpca.c: calls to ca-authd over this loop's peer (made by cp_ca_init).  mb: the worker loop's
  * mailbox (srv_req_mbox), NULL on the main loop. */
 int cp_ca_call(cp_t *cp, struct event_base *base, mbox_t *mb, uint16_t type, const buf_t *tlvs,
                peer_done_fn fn, void *arg, err_t *err);
 /* The status and text an STB or admin sees when ca-authd failed. */
 void cp_ca_error(const msg_t *rsp, const err_t *err, err_t *out);
+int cp_ca_init(cp_t *cp, err_t *err);
 /* Frees every loop's peer on its loop (fini). */
 void cp_ca_fini(cp_t *cp);
 

@@ -1,18 +1,12 @@
-/* keycache: parsed keys by cert_id (see keycache.h). */
+/* keycache: parsed keys by cert_id (see keycache.h), on the common lru. */
 #include "keycache.h"
 
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct cp_kc {
-	pthread_mutex_t mu;
-	cp_kent_t **buckets;
-	size_t nbuckets;
-	size_t n, max;
-	uint64_t gen;
-	cp_kent_t *head, *tail; /* head: most recently used */
+	lru_t *lru;
 };
 
 cp_kent_t *
@@ -39,6 +33,7 @@ cp_kent_new(const char *cert_id, const char *device_id, EVP_PKEY *pkey, const ui
 	e->not_after = not_after;
 	e->state = state;
 	e->refs = 1;
+	lru_node_init(&e->lru, e->cert_id, strlen(e->cert_id), 0);
 	return e;
 }
 
@@ -58,170 +53,81 @@ cp_kent_unref(cp_kent_t *e)
 	free(e);
 }
 
+static void
+kc_release(lru_node_t *n)
+{
+	cp_kent_unref(LRU_ENTRY(n, cp_kent_t, lru));
+}
+
+static int
+kc_hold(lru_node_t *n, void *arg)
+{
+	cp_kent_t *e = LRU_ENTRY(n, cp_kent_t, lru);
+
+	cp_kent_ref(e);
+	*(cp_kent_t **)arg = e;
+	return 0;
+}
+
 cp_kc_t *
 cp_kc_new(size_t max)
 {
 	cp_kc_t *kc = calloc(1, sizeof(*kc));
-	size_t nb = 64;
+	lru_conf_t lc = {.max = max, .shards = 1, .release = kc_release};
 
 	if (kc == NULL)
 		return NULL;
-	while (nb < max && nb < ((size_t)1 << 24))
-		nb <<= 1;
-	if ((kc->buckets = calloc(nb, sizeof(*kc->buckets))) == NULL) {
+	if ((kc->lru = lru_new(&lc, NULL)) == NULL) {
 		free(kc);
 		return NULL;
 	}
-	kc->nbuckets = nb;
-	kc->max = max;
-	pthread_mutex_init(&kc->mu, NULL);
 	return kc;
 }
 
 void
 cp_kc_free(cp_kc_t *kc)
 {
-	cp_kent_t *e, *next;
-
 	if (kc == NULL)
 		return;
-	for (e = kc->head; e != NULL; e = next) {
-		next = e->next;
-		cp_kent_unref(e);
-	}
-	pthread_mutex_destroy(&kc->mu);
-	free(kc->buckets);
+	lru_free(kc->lru);
 	free(kc);
-}
-
-static cp_kent_t **
-kc_slot(cp_kc_t *kc, const char *cert_id)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	cp_kent_t **pp;
-
-	for (const char *p = cert_id; *p != '\0'; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	pp = &kc->buckets[h & (kc->nbuckets - 1)];
-	while (*pp != NULL && strcmp((*pp)->cert_id, cert_id) != 0)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void
-kc_unlink(cp_kc_t *kc, cp_kent_t *e)
-{
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		kc->head = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		kc->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-kc_front(cp_kc_t *kc, cp_kent_t *e)
-{
-	e->prev = NULL;
-	e->next = kc->head;
-	if (kc->head != NULL)
-		kc->head->prev = e;
-	kc->head = e;
-	if (kc->tail == NULL)
-		kc->tail = e;
-}
-
-/* Unlinks e everywhere and drops the cache's reference. */
-static void
-kc_drop(cp_kc_t *kc, cp_kent_t *e)
-{
-	cp_kent_t **pp = kc_slot(kc, e->cert_id);
-
-	if (*pp == e)
-		*pp = e->hnext;
-	e->hnext = NULL;
-	kc_unlink(kc, e);
-	e->cached = 0;
-	kc->n--;
-	cp_kent_unref(e);
 }
 
 cp_kent_t *
 cp_kc_get(cp_kc_t *kc, const char *cert_id)
 {
-	cp_kent_t *e;
+	cp_kent_t *e = NULL;
 
-	pthread_mutex_lock(&kc->mu);
-	if ((e = *kc_slot(kc, cert_id)) != NULL) {
-		if (kc->head != e) {
-			kc_unlink(kc, e);
-			kc_front(kc, e);
-		}
-		cp_kent_ref(e);
-	}
-	pthread_mutex_unlock(&kc->mu);
+	if (!lru_get(kc->lru, cert_id, strlen(cert_id), 0, kc_hold, &e))
+		return NULL;
 	return e;
 }
 
 uint64_t
 cp_kc_gen(cp_kc_t *kc)
 {
-	uint64_t g;
-
-	pthread_mutex_lock(&kc->mu);
-	g = kc->gen;
-	pthread_mutex_unlock(&kc->mu);
-	return g;
+	return lru_gen(kc->lru);
 }
 
 int
 cp_kc_put(cp_kc_t *kc, cp_kent_t *e, uint64_t gen)
 {
-	cp_kent_t *old;
-	int rc = 0;
-
-	if (kc->max == 0)
-		return 0;
-	pthread_mutex_lock(&kc->mu);
-	if (kc->gen == gen && !e->cached) {
-		if ((old = *kc_slot(kc, e->cert_id)) != NULL)
-			kc_drop(kc, old);
-		while (kc->n >= kc->max && kc->tail != NULL)
-			kc_drop(kc, kc->tail);
-		cp_kent_ref(e);
-		e->cached = 1;
-		e->hnext = NULL;
-		*kc_slot(kc, e->cert_id) = e;
-		kc_front(kc, e);
-		kc->n++;
-		rc = 1;
-	}
-	pthread_mutex_unlock(&kc->mu);
-	return rc;
+	/* the cache's own reference, given back if refused */
+	cp_kent_ref(e);
+	if (lru_put(kc->lru, &e->lru, gen, LRU_PUT_REPLACE | LRU_PUT_IF_GEN) == 1)
+		return 1;
+	__atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL); /* the caller still holds one */
+	return 0;
 }
 
 void
 cp_kc_invalidate(cp_kc_t *kc, const char *cert_id)
 {
-	cp_kent_t *e;
-
-	pthread_mutex_lock(&kc->mu);
-	kc->gen++;
-	if ((e = *kc_slot(kc, cert_id)) != NULL)
-		kc_drop(kc, e);
-	pthread_mutex_unlock(&kc->mu);
+	lru_invalidate(kc->lru, cert_id, strlen(cert_id));
 }
 
 size_t
 cp_kc_size(cp_kc_t *kc)
 {
-	size_t n;
-
-	pthread_mutex_lock(&kc->mu);
-	n = kc->n;
-	pthread_mutex_unlock(&kc->mu);
-	return n;
+	return lru_count(kc->lru);
 }

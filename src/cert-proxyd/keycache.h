@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lru.h"
 #include "stb/stbproto.h"
 
 typedef struct cp_kent {
@@ -24,11 +25,9 @@ typedef struct cp_kent {
 	uint8_t serial[20];
 	size_t serial_len;
 	int64_t not_after;
-	int state; /* CP_CERT_* */
-	int refs;  /* atomic */
-	/* cache links, under the cache's lock */
-	struct cp_kent *hnext, *prev, *next;
-	int cached;
+	int state;      /* CP_CERT_* */
+	int refs;       /* atomic */
+	lru_node_t lru; /* the cache's links, keyed by cert_id */
 } cp_kent_t;
 
 typedef struct cp_kc cp_kc_t;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htab.h"
+
 #define RL_KEY_CAP 160
 
 typedef struct rl_ent {
@@ -12,44 +14,35 @@ typedef struct rl_ent {
 	int64_t failures;
 	int64_t last_fail;
 	int64_t locked_until;
-	struct rl_ent *hnext;       /* hash chain */
+	htab_node_t h;
 	struct rl_ent *prev, *next; /* age order: head is the newest failure */
 } rl_ent_t;
 
 struct cp_rl {
 	pthread_mutex_t mu;
 	cp_rl_conf_t conf;
-	rl_ent_t **buckets;
-	size_t nbuckets;
+	htab_t t; /* SipHash-keyed: the keys are the peer's choice */
 	size_t n, max;
 	rl_ent_t *head, *tail;
 };
 
-static size_t
-rl_hash(const cp_rl_t *rl, const char *key)
+static int
+rl_eq(const htab_node_t *n, const void *key, size_t len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (; *key != '\0'; key++)
-		h = (h ^ (uint8_t)*key) * 16777619u;
-	return h & (rl->nbuckets - 1);
+	return htab_eq_str(HTAB_ENTRY(n, rl_ent_t, h)->key, key, len);
 }
 
 cp_rl_t *
 cp_rl_new(const cp_rl_conf_t *conf, size_t max_entries)
 {
 	cp_rl_t *rl = calloc(1, sizeof(*rl));
-	size_t nb = 64;
 
 	if (rl == NULL)
 		return NULL;
-	while (nb < max_entries && nb < ((size_t)1 << 24))
-		nb <<= 1;
-	if ((rl->buckets = calloc(nb, sizeof(*rl->buckets))) == NULL) {
+	if (htab_init(&rl->t, max_entries, max_entries, rl_eq, NULL) == -1) {
 		free(rl);
 		return NULL;
 	}
-	rl->nbuckets = nb;
 	rl->max = max_entries > 0 ? max_entries : 1;
 	rl->conf = *conf;
 	pthread_mutex_init(&rl->mu, NULL);
@@ -68,18 +61,16 @@ cp_rl_free(cp_rl_t *rl)
 		free(e);
 	}
 	pthread_mutex_destroy(&rl->mu);
-	free(rl->buckets);
+	htab_fini(&rl->t);
 	free(rl);
 }
 
-static rl_ent_t **
-rl_slot(cp_rl_t *rl, const char *key)
+static rl_ent_t *
+rl_find(cp_rl_t *rl, uint64_t h, const char *key)
 {
-	rl_ent_t **pp = &rl->buckets[rl_hash(rl, key)];
+	htab_node_t *n = htab_find(&rl->t, h, key, strlen(key));
 
-	while (*pp != NULL && strcmp((*pp)->key, key) != 0)
-		pp = &(*pp)->hnext;
-	return pp;
+	return n != NULL ? HTAB_ENTRY(n, rl_ent_t, h) : NULL;
 }
 
 static void
@@ -111,10 +102,7 @@ rl_push_front(cp_rl_t *rl, rl_ent_t *e)
 static void
 rl_remove(cp_rl_t *rl, rl_ent_t *e)
 {
-	rl_ent_t **pp = rl_slot(rl, e->key);
-
-	if (*pp == e)
-		*pp = e->hnext;
+	htab_remove(&rl->t, &e->h);
 	rl_unlink_age(rl, e);
 	rl->n--;
 	free(e);
@@ -142,11 +130,12 @@ cp_rl_lock_for(const cp_rl_conf_t *conf, int64_t failures)
 int64_t
 cp_rl_check(cp_rl_t *rl, const char *key, int64_t now)
 {
+	uint64_t h = htab_hash(&rl->t, key, strlen(key));
 	rl_ent_t *e;
 	int64_t left = 0;
 
 	pthread_mutex_lock(&rl->mu);
-	if ((e = *rl_slot(rl, key)) != NULL) {
+	if ((e = rl_find(rl, h, key)) != NULL) {
 		if (rl_stale(rl, e, now))
 			rl_remove(rl, e);
 		else if (e->locked_until > now)
@@ -178,17 +167,17 @@ rl_evict(cp_rl_t *rl, int64_t now)
 int
 cp_rl_fail(cp_rl_t *rl, const char *key, int64_t now, int64_t *until)
 {
-	rl_ent_t **pp, *e;
+	rl_ent_t *e;
+	uint64_t h;
 	int64_t lock;
 	int locked = 0;
 
 	if (strlen(key) >= RL_KEY_CAP)
 		return 0;
+	h = htab_hash(&rl->t, key, strlen(key));
 	pthread_mutex_lock(&rl->mu);
-	pp = rl_slot(rl, key);
-	if ((e = *pp) != NULL && rl_stale(rl, e, now)) {
+	if ((e = rl_find(rl, h, key)) != NULL && rl_stale(rl, e, now)) {
 		rl_remove(rl, e);
-		pp = rl_slot(rl, key);
 		e = NULL;
 	}
 	if (e == NULL) {
@@ -199,9 +188,7 @@ cp_rl_fail(cp_rl_t *rl, const char *key, int64_t now, int64_t *until)
 			return 0;
 		}
 		memcpy(e->key, key, strlen(key) + 1);
-		pp = rl_slot(rl, key); /* eviction may have moved the chain */
-		e->hnext = *pp;
-		*pp = e;
+		htab_insert(&rl->t, &e->h, h);
 		rl->n++;
 	} else
 		rl_unlink_age(rl, e);
@@ -221,10 +208,11 @@ cp_rl_fail(cp_rl_t *rl, const char *key, int64_t now, int64_t *until)
 void
 cp_rl_success(cp_rl_t *rl, const char *key)
 {
+	uint64_t h = htab_hash(&rl->t, key, strlen(key));
 	rl_ent_t *e;
 
 	pthread_mutex_lock(&rl->mu);
-	if ((e = *rl_slot(rl, key)) != NULL)
+	if ((e = rl_find(rl, h, key)) != NULL)
 		rl_remove(rl, e);
 	pthread_mutex_unlock(&rl->mu);
 }

@@ -24,8 +24,10 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "lifecycle.h"
 #include "login.h"
 #include "peer.h"
+#include "peerpool.h"
 
 #define GW_ID_CAP    (STB_ID_MAX + 1)
 #define GW_TOKEN_LEN 32
@@ -71,7 +73,7 @@ size_t gw_sess_count(gw_sessions_t *t);
 
 /* ---- gwca.c: ca-authd, one peer per worker loop ---- */
 
-typedef struct gw_ca gw_ca_t;
+typedef struct peerpool gw_ca_t;
 
 /* tls: the daemon's client identity (mutual TLS 1.3); each new connection
  * takes its current context. */
@@ -97,13 +99,24 @@ typedef struct gw {
 	EVP_MD *sha256; /* fetched once */
 	struct event *sweep;
 	unsigned ticks; /* of the sweeper, main loop only */
-	int refs;       /* atomic: fini and each job in flight */
-	int stopping;   /* atomic: set by fini; no new store writes */
+	lifecycle_t lc; /* fini and each job in flight; stopping: no new store writes */
 } gw_t;
 
-void gw_ref(gw_t *gw);
-void gw_unref(gw_t *gw);
-int gw_stopping(gw_t *gw);
+static inline void
+gw_ref(gw_t *gw)
+{
+	lifecycle_ref(&gw->lc);
+}
+static inline void
+gw_unref(gw_t *gw)
+{
+	lifecycle_unref(&gw->lc);
+}
+static inline int
+gw_stopping(gw_t *gw)
+{
+	return lifecycle_stopping(&gw->lc);
+}
 /* "subject@ip:port" of a request's connection. */
 void gw_actor(srv_req_t *r, char *out, size_t cap);
 

@@ -39,26 +39,15 @@ static const char *const gw_migrations[] = {
     "CREATE INDEX tokens_expires ON tokens(expires);",
 };
 
-void
-gw_ref(gw_t *gw)
+/* The last reference. */
+static void
+gw_destroy(void *arg)
 {
-	__atomic_fetch_add(&gw->refs, 1, __ATOMIC_RELAXED);
-}
+	gw_t *gw = arg;
 
-void
-gw_unref(gw_t *gw)
-{
-	if (__atomic_sub_fetch(&gw->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
 	gw_sess_free(gw->sess);
 	EVP_MD_free(gw->sha256);
 	free(gw);
-}
-
-int
-gw_stopping(gw_t *gw)
-{
-	return __atomic_load_n(&gw->stopping, __ATOMIC_ACQUIRE);
 }
 
 void
@@ -126,7 +115,7 @@ gw_init(daemon_t *d, err_t *err)
 		return err_set(err, STB_INTERNAL, "out of memory");
 	gw->d = d;
 	gw->conf = &gw_conf;
-	gw->refs = 1;
+	lifecycle_init(&gw->lc, gw_destroy, gw);
 	d->priv = gw;
 	if ((gw->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
 	    (gw->sess = gw_sess_new((size_t)gw_conf.max_sessions)) == NULL)
@@ -155,7 +144,7 @@ gw_fini(daemon_t *d)
 	if (gw->sweep != NULL)
 		event_free(gw->sweep);
 	gw->sweep = NULL;
-	__atomic_store_n(&gw->stopping, 1, __ATOMIC_RELEASE);
+	lifecycle_stop(&gw->lc);
 	gw_ca_free(gw->ca);
 	gw->ca = NULL;
 	gw_unref(gw);

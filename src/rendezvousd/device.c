@@ -106,7 +106,7 @@ on_conn(srv_conn_t *c, int open, void *ctx)
 	srv_conn_set_data(c, NULL);
 	if ((e = rdv_registry_take(ts->rdv, ts->device_id, ts->gen)) != NULL) {
 		log_info("device %s offline (%s)", ts->device_id, srv_conn_peer(c));
-		srv_conn_unref(e->conn);
+		srv_conn_unref(e->ce.conn);
 		free(e);
 	}
 	cstate_free(ts);
@@ -360,7 +360,7 @@ reg_attach(struct reg *g, srv_conn_t *conn)
 	int ms = (int)rdv->conf->hb_interval_ms;
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-	if (ts == NULL || e == NULL ||
+	if (ts == NULL || e == NULL || connreg_ent_init(&e->ce, g->device_id, conn, NULL) == -1 ||
 	    (ts->hb_timer = event_new(srv_conn_base(conn), -1, EV_PERSIST, hb_tick, ts)) == NULL) {
 		free(ts);
 		free(e);
@@ -373,16 +373,13 @@ reg_attach(struct reg *g, srv_conn_t *conn)
 	memcpy(ts->key, g->key, sizeof(ts->key));
 	memcpy(ts->endpoint, g->endpoint, sizeof(ts->endpoint));
 	rdv_pool_addr(&rdv->pool, g->overlay_ix, ts->overlay);
-	memcpy(e->device_id, g->device_id, sizeof(e->device_id));
 	memcpy(e->overlay, ts->overlay, sizeof(e->overlay));
 	memcpy(e->endpoint, g->endpoint, sizeof(e->endpoint));
 	snprintf(e->peer, sizeof(e->peer), "%s", srv_conn_peer(conn));
 	e->since = time(NULL);
-	e->conn = conn;
-	e->mb = srv_conn_mbox(conn);
 	srv_conn_ref(conn);
 	rdv_registry_kick(rdv_registry_add(rdv, e));
-	ts->gen = e->gen;
+	ts->gen = e->ce.gen;
 	srv_conn_set_data(conn, ts);
 	evtimer_add(ts->hb_timer, &tv);
 	log_info("device %s online at %s overlay %s", ts->device_id, srv_conn_peer(conn),
@@ -550,6 +547,7 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 	daemon_t *d = ctx;
 	rdv_t *rdv = d->priv;
 	struct reg *g;
+	err_t err;
 
 	if (srv_conn_data(r->conn) != NULL) {
 		srv_reply_err(r, STB_CONFLICT, "this connection is already registered");
@@ -581,8 +579,8 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 		reg_free(g);
 		return;
 	}
-	if (rdv_kdfq_post(rdv->kdfq, reg_work, srv_req_mbox(r), reg_looked, g) == -1) {
-		srv_reply_err(g->r, STB_UNAVAILABLE, "rendezvousd is shutting down");
+	if (workpool_submit(rdv->kdf, reg_work, srv_req_mbox(r), reg_looked, g, &err) == -1) {
+		srv_reply_errt(g->r, &err); /* RATE_LIMITED when full, UNAVAILABLE when stopping */
 		reg_free(g);
 	}
 }

@@ -15,14 +15,17 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "daemon.h"
-#include "kdfq.h"
-#include "pool.h"
 #include "codewrap.h"
+#include "connreg.h"
+#include "daemon.h"
+#include "lifecycle.h"
+#include "pool.h"
+#include "workpool.h"
 
 #define RDV_ID_CAP       (STB_ID_MAX + 1)
 #define RDV_ENDPOINT_CAP 263
-#define RDV_BUCKETS      1024
+/* REGISTERs that may wait for a key derivation thread; beyond, RATE_LIMITED */
+#define RDV_KDF_QUEUE_PER_THREAD 256
 
 typedef struct rdv_conf {
 	char *overlay_pool;
@@ -40,32 +43,24 @@ typedef struct rdv_conf {
 	long long lockout_max_s;
 } rdv_conf_t;
 
-/* One online device: its control channel.  Holds a reference on conn,
- * taken and dropped on the connection's loop. */
+/* One online device: its control channel (ce: ID, gen, conn, loop).
+ * Holds a reference on conn, taken and dropped on the connection's loop. */
 typedef struct rdv_entry {
-	char device_id[RDV_ID_CAP];
-	uint64_t gen;
-	srv_conn_t *conn;
-	mbox_t *mb;
+	connreg_ent_t ce;
 	char overlay[RDV_ADDR_MAX];
 	char endpoint[RDV_ENDPOINT_CAP];
 	char peer[64];
 	time_t since;
-	struct rdv_entry *next;
 } rdv_entry_t;
 
 typedef struct rdv {
 	daemon_t *d;
 	const rdv_conf_t *conf;
 	rdv_pool_t pool;
-	pthread_mutex_t mu; /* guards the registry below */
-	rdv_entry_t *buckets[RDV_BUCKETS];
-	uint64_t next_gen;
-	uint32_t online;
-	int refs;     /* atomic: fini, each connection state, each job */
-	int stopping; /* atomic: set by fini; no new store writes */
+	connreg_t *reg; /* online devices (registry.c), one entry each */
+	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
-	rdv_kdfq_t *kdfq; /* scrypt off the loops */
+	workpool_t *kdf; /* scrypt off the loops */
 } rdv_t;
 
 typedef struct rdv_wait rdv_wait_t;
@@ -86,9 +81,21 @@ typedef struct rdv_cstate {
 	rdv_wait_t *waits; /* CONNECT_REQs waiting for this device's heartbeat */
 } rdv_cstate_t;
 
-void rdv_ref(rdv_t *rdv);
-void rdv_unref(rdv_t *rdv);
-int rdv_stopping(rdv_t *rdv);
+static inline void
+rdv_ref(rdv_t *rdv)
+{
+	lifecycle_ref(&rdv->lc);
+}
+static inline void
+rdv_unref(rdv_t *rdv)
+{
+	lifecycle_unref(&rdv->lc);
+}
+static inline int
+rdv_stopping(rdv_t *rdv)
+{
+	return lifecycle_stopping(&rdv->lc);
+}
 
 /* registry.c */
 /* Adds (replacing and returning any older entry for the device, which the

@@ -1,4 +1,5 @@
-/* registry: online devices -> control channel, shared by every loop. */
+/* registry: online devices -> control channel, on the common registry
+ * (connreg.h, unique: a new REGISTER replaces the device's older channel). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,89 +8,32 @@
 #include "rdv.h"
 #include "tlv.h"
 
-static unsigned
-bucket(const char *id)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-
-	for (; *id != '\0'; id++)
-		h = (h ^ (uint8_t)*id) * 16777619u;
-	return h % RDV_BUCKETS;
-}
-
-static rdv_entry_t **
-slot(rdv_t *rdv, const char *id)
-{
-	rdv_entry_t **pp = &rdv->buckets[bucket(id)];
-
-	while (*pp != NULL && strcmp((*pp)->device_id, id) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
 rdv_entry_t *
 rdv_registry_add(rdv_t *rdv, rdv_entry_t *e)
 {
-	rdv_entry_t **pp, *old;
+	connreg_ent_t *old = connreg_add(rdv->reg, &e->ce);
 
-	pthread_mutex_lock(&rdv->mu);
-	pp = slot(rdv, e->device_id);
-	old = *pp;
-	e->gen = ++rdv->next_gen;
-	if (old != NULL) {
-		e->next = old->next;
-		old->next = NULL;
-	} else {
-		e->next = NULL;
-		rdv->online++;
-	}
-	*pp = e;
-	pthread_mutex_unlock(&rdv->mu);
-	return old;
+	return old != NULL ? HTAB_ENTRY(old, rdv_entry_t, ce) : NULL;
 }
 
 rdv_entry_t *
 rdv_registry_take(rdv_t *rdv, const char *device_id, uint64_t gen)
 {
-	rdv_entry_t **pp, *e = NULL;
+	connreg_ent_t *e = connreg_take(rdv->reg, device_id, gen);
 
-	pthread_mutex_lock(&rdv->mu);
-	pp = slot(rdv, device_id);
-	if (*pp != NULL && (gen == 0 || (*pp)->gen == gen)) {
-		e = *pp;
-		*pp = e->next;
-		e->next = NULL;
-		rdv->online--;
-	}
-	pthread_mutex_unlock(&rdv->mu);
-	return e;
+	return e != NULL ? HTAB_ENTRY(e, rdv_entry_t, ce) : NULL;
 }
 
 int
 rdv_registry_find(rdv_t *rdv, const char *device_id, uint64_t *gen, mbox_t **mb)
 {
-	rdv_entry_t *e;
-
-	pthread_mutex_lock(&rdv->mu);
-	if ((e = *slot(rdv, device_id)) != NULL) {
-		*gen = e->gen;
-		*mb = e->mb;
-	}
-	pthread_mutex_unlock(&rdv->mu);
-	return e != NULL ? 0 : -1;
+	return connreg_find(rdv->reg, device_id, gen, mb);
 }
 
 srv_conn_t *
 rdv_registry_conn(rdv_t *rdv, const char *device_id, uint64_t gen)
 {
-	rdv_entry_t *e;
-	srv_conn_t *c = NULL;
-
-	pthread_mutex_lock(&rdv->mu);
-	if ((e = *slot(rdv, device_id)) != NULL && e->gen == gen)
-		c = e->conn;
-	pthread_mutex_unlock(&rdv->mu);
-	return c;
+	return connreg_conn(rdv->reg, device_id, gen);
 }
 
 static void
@@ -97,53 +41,86 @@ kick_on_loop(void *arg)
 {
 	rdv_entry_t *e = arg;
 
-	if (srv_conn_is_open(e->conn)) {
-		log_info("device %s: control channel from %s replaced or removed", e->device_id,
+	if (srv_conn_is_open(e->ce.conn)) {
+		log_info("device %s: control channel from %s replaced or removed", e->ce.id,
 		         e->peer);
-		srv_conn_close(e->conn);
+		srv_conn_close(e->ce.conn);
 	}
-	srv_conn_unref(e->conn);
+	srv_conn_unref(e->ce.conn);
 	free(e);
 }
 
 void
 rdv_registry_kick(rdv_entry_t *e)
 {
-	if (e != NULL && mbox_post(e->mb, kick_on_loop, e) == -1)
-		log_warnx("device %s: cannot reach its loop to close it", e->device_id);
+	if (e != NULL && mbox_post(e->ce.mb, kick_on_loop, e) == -1)
+		log_warnx("device %s: cannot reach its loop to close it", e->ce.id);
+}
+
+struct ids {
+	char (*ids)[RDV_ID_CAP];
+	size_t n, cap;
+};
+
+static int
+ids_add(connreg_ent_t *ce, void *arg)
+{
+	struct ids *w = arg;
+
+	if (w->n == w->cap)
+		return -1; /* joined since the count */
+	memcpy(w->ids[w->n++], ce->id, RDV_ID_CAP);
+	return 0;
 }
 
 char (*rdv_registry_ids(rdv_t *rdv, size_t *n))[RDV_ID_CAP]
 {
-	char(*ids)[RDV_ID_CAP];
-	size_t k = 0;
+	struct ids w = {NULL, 0, 0};
+	int full = 1;
 
-	pthread_mutex_lock(&rdv->mu);
-	ids = calloc(rdv->online + 1, sizeof(*ids));
-	for (size_t i = 0; ids != NULL && i < RDV_BUCKETS; i++)
-		for (rdv_entry_t *e = rdv->buckets[i]; e != NULL; e = e->next)
-			memcpy(ids[k++], e->device_id, RDV_ID_CAP);
-	pthread_mutex_unlock(&rdv->mu);
-	*n = k;
-	return ids;
+	/* every online device (the lease sweep must miss none): once more,
+	 * bigger, when devices came online between the count and the walk */
+	for (int tries = 0; full && tries < 8; tries++) {
+		free(w.ids);
+		w.n = 0;
+		w.cap = connreg_size(rdv->reg) * 2 + 16;
+		if ((w.ids = calloc(w.cap + 1, sizeof(*w.ids))) == NULL)
+			break;
+		full = connreg_foreach(rdv->reg, ids_add, &w) != 0;
+	}
+	if (full) {
+		free(w.ids);
+		w.ids = NULL;
+		w.n = 0;
+	}
+	*n = w.n;
+	return w.ids;
+}
+
+struct list {
+	buf_t *b;
+	size_t budget;
+};
+
+static int
+list_add(connreg_ent_t *ce, void *arg)
+{
+	struct list *w = arg;
+	rdv_entry_t *e = HTAB_ENTRY(ce, rdv_entry_t, ce);
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "device_id", e->ce.id);
+	cJSON_AddStringToObject(o, "overlay_address", e->overlay);
+	cJSON_AddStringToObject(o, "endpoint", e->endpoint);
+	cJSON_AddStringToObject(o, "peer", e->peer);
+	cJSON_AddNumberToObject(o, "since", (double)e->since);
+	return daemon_entry_put(w->b, STB_TLV_RDV_DEVICE_ENTRY, o, w->budget);
 }
 
 int
 rdv_registry_list(rdv_t *rdv, buf_t *b, size_t budget)
 {
-	int rc = 0;
+	struct list w = {b, budget};
 
-	pthread_mutex_lock(&rdv->mu);
-	for (size_t i = 0; rc == 0 && i < RDV_BUCKETS; i++)
-		for (rdv_entry_t *e = rdv->buckets[i]; rc == 0 && e != NULL; e = e->next) {
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "device_id", e->device_id);
-			cJSON_AddStringToObject(o, "overlay_address", e->overlay);
-			cJSON_AddStringToObject(o, "endpoint", e->endpoint);
-			cJSON_AddStringToObject(o, "peer", e->peer);
-			cJSON_AddNumberToObject(o, "since", (double)e->since);
-			rc = daemon_entry_put(b, STB_TLV_RDV_DEVICE_ENTRY, o, budget);
-		}
-	pthread_mutex_unlock(&rdv->mu);
-	return rc;
+	return connreg_foreach(rdv->reg, list_add, &w);
 }

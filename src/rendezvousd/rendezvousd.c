@@ -59,25 +59,14 @@ static const char *const rdv_migrations[] = {
     "CREATE INDEX sessions_issued ON sessions(issued);",
 };
 
-void
-rdv_ref(rdv_t *rdv)
+/* The last reference. */
+static void
+rdv_destroy(void *arg)
 {
-	__atomic_fetch_add(&rdv->refs, 1, __ATOMIC_RELAXED);
-}
+	rdv_t *rdv = arg;
 
-void
-rdv_unref(rdv_t *rdv)
-{
-	if (__atomic_sub_fetch(&rdv->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
-	pthread_mutex_destroy(&rdv->mu);
+	connreg_free(rdv->reg);
 	free(rdv);
-}
-
-int
-rdv_stopping(rdv_t *rdv)
-{
-	return __atomic_load_n(&rdv->stopping, __ATOMIC_ACQUIRE);
 }
 
 /* ---- admin ---- */
@@ -311,16 +300,19 @@ rdv_init(daemon_t *d, err_t *err)
 		return err_set(err, STB_BAD_REQUEST, "overlay_pool: '%s' is not valid",
 		               rdv_conf.overlay_pool);
 	}
-	pthread_mutex_init(&rdv->mu, NULL);
 	rdv->d = d;
 	rdv->conf = &rdv_conf;
-	rdv->refs = 1;
+	lifecycle_init(&rdv->lc, rdv_destroy, rdv);
 	d->priv = rdv;
 	period = rdv_conf.lease_s / 4;
 	period = period < 1 ? 1 : period > 60 ? 60 : period;
 	tv = (struct timeval){(time_t)period, 0};
-	if ((rdv->kdfq = rdv_kdfq_new((int)rdv_conf.kdf_threads)) == NULL)
-		return err_set(err, STB_INTERNAL, "cannot start the key derivation threads");
+	if ((rdv->reg = connreg_new(1, err)) == NULL)
+		return -1;
+	if ((rdv->kdf = workpool_new("kdf", (int)rdv_conf.kdf_threads,
+	                             (size_t)rdv_conf.kdf_threads * RDV_KDF_QUEUE_PER_THREAD,
+	                             err)) == NULL)
+		return -1;
 	if ((rdv->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, rdv)) == NULL ||
 	    event_add(rdv->sweep, &tv) == -1)
 		return err_set(err, STB_INTERNAL, "cannot start the lease timer");
@@ -345,10 +337,10 @@ rdv_fini(daemon_t *d)
 	if (rdv->sweep != NULL)
 		event_free(rdv->sweep);
 	rdv->sweep = NULL;
-	__atomic_store_n(&rdv->stopping, 1, __ATOMIC_RELEASE);
+	lifecycle_stop(&rdv->lc);
 	/* finishes queued derivations; their answers go back to the loops */
-	rdv_kdfq_free(rdv->kdfq);
-	rdv->kdfq = NULL;
+	workpool_free(rdv->kdf);
+	rdv->kdf = NULL;
 	rdv_unref(rdv);
 }
 
