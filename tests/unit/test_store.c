@@ -16,7 +16,7 @@ static const char *const migs[] = {
     "CREATE TABLE runs(n INTEGER NOT NULL); INSERT INTO runs VALUES(1);",
 };
 
-static const char sql_put[] = "INSERT INTO kv(k, v) VALUES(?, ?)";
+static const char sql_put[] = "INSERT INTO kv(k, v) VALUES(?1, ?2)";
 
 struct fixture {
 	char dir[TU_DIR_MAX];
@@ -56,37 +56,51 @@ open_ok(const char *db, int nmig)
 	return s;
 }
 
+/* The statement sql (a literal: the cache is keyed by its address) on
+ * this thread's reader. */
+static store_stmt_t *
+reader_stmt(store_t *s, const char *sql)
+{
+	store_conn_t *c;
+	store_stmt_t *st;
+	err_t err;
+
+	assert_non_null(c = store_reader(s, &err));
+	if ((st = store_stmt(c, sql, &err)) == NULL)
+		fail_msg("%s: %s", sql, err.msg);
+	return st;
+}
+
+/* One integer from the first row of st; -1 when no row. */
+static long long
+stmt_int(store_stmt_t *st)
+{
+	long long v = -1;
+	err_t err;
+
+	if (store_step(st, &err) == STORE_ROW)
+		v = store_col_int64(st, 0);
+	store_reset(st);
+	return v;
+}
+
 /* One integer from a query on this thread's reader; -1 when no row. */
 static long long
 query_int(store_t *s, const char *sql)
 {
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	long long v = -1;
-	err_t err;
-
-	assert_non_null(c = store_reader(s, &err));
-	if (sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(store_conn_db(c)));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return stmt_int(reader_stmt(s, sql));
 }
 
 /* The text of the first row of a query on this thread's reader. */
 static void
 query_text(store_t *s, const char *sql, char *out, size_t size)
 {
-	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st = reader_stmt(s, sql);
 	err_t err;
 
-	assert_non_null(c = store_reader(s, &err));
-	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	snprintf(out, size, "%s", store_col_text(st, 0, NULL));
+	store_reset(st);
 }
 
 /* Opens db: both migrations ran, and each only once. */
@@ -103,24 +117,22 @@ assert_fully_migrated(const char *db)
 static int
 has_key(store_t *s, const char *k)
 {
-	char sql[128];
+	store_stmt_t *st = reader_stmt(s, "SELECT count(*) FROM kv WHERE k = ?1");
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM kv WHERE k = '%s'", k);
-	return query_int(s, sql) == 1;
+	assert_int_equal(store_bind_str(st, 1, k), 0);
+	return stmt_int(st) == 1;
 }
 
 static int
 put_row(store_conn_t *c, const char *k, const char *v, err_t *err)
 {
-	sqlite3_stmt *st = store_stmt(c, sql_put, err);
+	store_stmt_t *st = store_stmt(c, sql_put, err);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "insert", err);
-	return 0;
+	store_bind_str(st, 1, k);
+	store_bind_str(st, 2, v);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 /* ---- migrations ---- */
@@ -554,14 +566,14 @@ done_count(void *arg, const err_t *err)
 static int
 job_numbered(store_conn_t *c, void *arg, err_t *err)
 {
-	static const char sql[] = "INSERT INTO runs(n) VALUES(?)";
-	sqlite3_stmt *st = store_stmt(c, sql, err);
+	static const char sql[] = "INSERT INTO runs(n) VALUES(?1)";
+	store_stmt_t *st = store_stmt(c, sql, err);
 
 	(void)arg;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int(st, 1, 2);
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : store_err(c, "insert", err);
+	store_bind_int64(st, 1, 2);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 static void
@@ -600,21 +612,21 @@ test_stmt_cache_resets_and_unbinds(void **state)
 {
 	struct fixture *fx = *state;
 	store_t *s = open_ok(fx->db, 2);
-	sqlite3_stmt *st1, *st2;
+	store_stmt_t *st1, *st2;
 	store_conn_t *c;
 	err_t err;
 
 	assert_non_null(c = store_reader(s, &err));
 	assert_non_null(st1 = store_stmt(c, sql_echo, &err));
-	assert_int_equal(sqlite3_bind_int(st1, 1, 42), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st1), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st1, 0), 42);
+	assert_int_equal(store_bind_int64(st1, 1, 42), 0);
+	assert_int_equal(store_step(st1, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st1, 0), 42);
 	/* left mid-step and bound: the cache hands it back reset and unbound */
 	assert_non_null(st2 = store_stmt(c, sql_echo, &err));
 	assert_ptr_equal(st1, st2);
-	assert_int_equal(sqlite3_step(st2), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_type(st2, 0), SQLITE_NULL);
-	sqlite3_reset(st2);
+	assert_int_equal(store_step(st2, &err), STORE_ROW);
+	assert_true(store_col_is_null(st2, 0));
+	store_reset(st2);
 
 	err_clear(&err);
 	assert_null(store_stmt(c, "SELEKT nonsense", &err));
@@ -624,7 +636,7 @@ test_stmt_cache_resets_and_unbinds(void **state)
 }
 
 struct cached {
-	sqlite3_stmt *first, *second;
+	store_stmt_t *first, *second;
 };
 
 static int
