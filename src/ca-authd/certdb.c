@@ -188,21 +188,22 @@ certdb_list(store_conn_t *c, const char *device_id, uint32_t limit,
 {
 	store_stmt_t *st;
 
+	/* the limit is ?1 in both: no gaps in the parameter numbers */
 	if (device_id != NULL)
 		st = store_stmt(c,
-		                "SELECT " COLS " FROM certs WHERE device_id = ?1 "
-		                "ORDER BY issued_at DESC, rowid DESC LIMIT ?2",
+		                "SELECT " COLS " FROM certs WHERE device_id = ?2 "
+		                "ORDER BY issued_at DESC, rowid DESC LIMIT ?1",
 		                err);
 	else
 		st = store_stmt(c,
 		                "SELECT " COLS " FROM certs ORDER BY issued_at DESC, rowid DESC "
-		                "LIMIT ?2",
+		                "LIMIT ?1",
 		                err);
 	if (st == NULL)
 		return -1;
+	store_bind_int64(st, 1, limit);
 	if (device_id != NULL)
-		store_bind_str(st, 1, device_id);
-	store_bind_int64(st, 2, limit);
+		store_bind_str(st, 2, device_id);
 	return certdb_walk(st, fn, arg, err);
 }
 

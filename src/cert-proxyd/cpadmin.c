@@ -192,7 +192,7 @@ cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
 }
 
 #define CERT_COLS                                                                                  \
-	"SELECT c.cert_id, c.device_id, lower(hex(c.serial)), c.not_after, c.state, c.issued_at, " \
+	"SELECT c.cert_id, c.device_id, c.serial, c.not_after, c.state, c.issued_at, "             \
 	"c.revoked_at, c.revoke_reason, p.reason, c.cert_der FROM certs c "                        \
 	"LEFT JOIN pending p ON p.cert_id=c.cert_id "
 
@@ -204,11 +204,16 @@ cert_json(store_stmt_t *st, void *arg)
 	cJSON *o = cJSON_CreateObject();
 	int64_t na = store_col_int64(st, 3);
 	int state = (int)store_col_int64(st, 4);
+	char hex[2 * CP_SERIAL_MAX + 1] = "";
+	size_t len;
+	const void *serial = store_col_blob(st, 2, &len);
 
 	(void)cp;
+	if (len <= CP_SERIAL_MAX)
+		hex_encode(serial, len, hex);
 	cJSON_AddStringToObject(o, "cert_id", store_col_text(st, 0, NULL));
 	cJSON_AddStringToObject(o, "device_id", store_col_text(st, 1, NULL));
-	cJSON_AddStringToObject(o, "serial", store_col_text(st, 2, NULL));
+	cJSON_AddStringToObject(o, "serial", hex);
 	cJSON_AddNumberToObject(o, "not_after", (double)na);
 	cJSON_AddStringToObject(o, "state",
 	                        state != CP_CERT_REVOKED && na <= (int64_t)time(NULL)
@@ -233,7 +238,7 @@ cp_cert_list(srv_req_t *r, const msg_t *m, void *ctx)
 
 	list_reply(r, m, ctx,
 	           by_dev ? CERT_COLS "WHERE c.device_id=?2 ORDER BY c.cert_id LIMIT ?1"
-	                  : CERT_COLS "WHERE ?2 IS NULL ORDER BY c.cert_id LIMIT ?1",
+	                  : CERT_COLS "ORDER BY c.cert_id LIMIT ?1",
 	           by_dev ? dev : NULL, cert_json);
 }
 

@@ -107,7 +107,7 @@ scan_write_item(struct scan *s, struct scan_item *it, store_conn_t *c, err_t *er
 	else if (it->state == CP_CERT_VALID)
 		st = store_stmt(c,
 		                "UPDATE certs SET state=2 WHERE cert_id=?1 AND serial=?2 "
-		                "AND state=0 AND ?3=?3",
+		                "AND state=0",
 		                err);
 	else
 		st = NULL;
@@ -116,7 +116,8 @@ scan_write_item(struct scan *s, struct scan_item *it, store_conn_t *c, err_t *er
 	if (st != NULL) {
 		store_bind_str(st, 1, it->cert_id);
 		store_bind_blob(st, 2, it->serial, it->serial_len);
-		store_bind_int64(st, 3, it->revoked_at > 0 ? it->revoked_at : s->now);
+		if (it->reason == CP_REASON_REVOKED)
+			store_bind_int64(st, 3, it->revoked_at > 0 ? it->revoked_at : s->now);
 		if (store_step(st, err) != STORE_DONE)
 			return -1;
 		it->changed = store_changes(st) > 0;

@@ -11,14 +11,20 @@
  * backend can stand behind it without touching a daemon.  The rules that
  * keep daemon SQL portable:
  *
- *  - Parameters are numbered, "?1" .. "?N", never a bare "?" or ":name".
- *    SQLite takes them as they are; a PostgreSQL backend rewrites "?N" to
- *    "$N" outside string literals when it prepares the statement.  The same
- *    number may appear more than once.
+ *  - Parameters are numbered, "?1" .. "?N", never a bare "?" or ":name",
+ *    and without gaps (PostgreSQL must see every $n).  SQLite takes them as
+ *    they are; a PostgreSQL backend rewrites "?N" to "$N" outside string
+ *    literals when it prepares the statement.  The same number may appear
+ *    more than once.  Each parameter is bound with one type (int64, text,
+ *    blob, or NULL) at a call site, so that a backend with typed parameters
+ *    may prepare with the types of the first binds.
  *  - Upserts are "INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET
  *    x = excluded.x" (both backends), never INSERT OR IGNORE / OR REPLACE.
- *  - Portable functions only: COALESCE (not IFNULL), count(*), lower(), ...
- *    An unbounded LIMIT is bound as INT64_MAX, not as -1.
+ *  - Portable functions only: COALESCE (not IFNULL), count(*), lower(), ...;
+ *    blobs are hex-encoded in C, not with hex().  A comparison returned as
+ *    a column is wrapped in CASE WHEN ... THEN 1 ELSE 0 END (PostgreSQL
+ *    would return a boolean).  An unbounded LIMIT is bound as INT64_MAX,
+ *    not as -1.
  *  - Each column is read with the type it is stored as: INTEGER columns
  *    with store_col_int64, TEXT with store_col_text, BLOB with
  *    store_col_blob.  Conversions between them are backend-specific.
@@ -29,8 +35,10 @@
  *    indexes).  A PostgreSQL backend needs its own list (BYTEA, BIGINT);
  *    daemon_def_t will then carry one list per backend.
  *  - store_exec takes backend SQL as it is (DDL, several statements).
- *  - Known SQLite-only details in daemon queries: certdb_list orders ties by
- *    rowid (the certs table has no integer key of its own).
+ *  - Known SQLite-only details in daemon queries: certdb_list (ca-authd)
+ *    and the rendezvousd session list order ties by rowid, as their tables
+ *    have no integer key of their own; the PostgreSQL schema will add one
+ *    (or the queries will order by the key) in that backend's issue.
  */
 #ifndef STB_STORE_H
 #define STB_STORE_H
@@ -48,7 +56,7 @@ typedef struct store_conn store_conn_t;
  * the caller, valid while the connection is. */
 typedef struct store_stmt store_stmt_t;
 
-/* store_step results.  On STORE_ERROR and STORE_UNIQUE err holds
+/* store_step results; the negative ones are errors.  On STORE_ERROR and STORE_UNIQUE err holds
  * STB_INTERNAL and the backend's message; STORE_UNIQUE says a UNIQUE or
  * PRIMARY KEY constraint refused the row (SQLite's CONSTRAINT_UNIQUE and
  * _PRIMARYKEY, PostgreSQL's SQLSTATE 23505), which a caller may answer as

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "log.h"
 #include "rdv.h"
 #include "tlv.h"
@@ -187,8 +188,13 @@ session_json(store_stmt_t *st, void *arg)
 	const int64_t *now = arg;
 	cJSON *o = cJSON_CreateObject();
 	int64_t exp = store_col_int64(st, 4);
+	char hex[2 * RDV_SID_LEN + 1] = "";
+	size_t len;
+	const void *sid = store_col_blob(st, 0, &len);
 
-	cJSON_AddStringToObject(o, "session_id", store_col_text(st, 0, NULL));
+	if (len <= RDV_SID_LEN)
+		hex_encode(sid, len, hex);
+	cJSON_AddStringToObject(o, "session_id", hex);
 	cJSON_AddStringToObject(o, "caller_id", store_col_text(st, 1, NULL));
 	cJSON_AddStringToObject(o, "target_id", store_col_text(st, 2, NULL));
 	cJSON_AddNumberToObject(o, "issued", (double)store_col_int64(st, 3));
@@ -209,11 +215,10 @@ rdv_list_sessions(srv_req_t *r, const msg_t *m, void *ctx)
 	msg_get_u32(m, TLV_IX_AUDIT_LIMIT, &limit);
 	if (limit == 0 || limit > SESSIONS_MAX)
 		limit = SESSIONS_MAX;
-	daemon_list_reply(
-	    r, ctx,
-	    "SELECT lower(hex(session_id)), caller_id, target_id, issued, expires, used "
-	    "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
-	    limit, NULL, STB_TLV_RDV_SESSION_ENTRY, LIST_BYTES, session_json, &now);
+	daemon_list_reply(r, ctx,
+	                  "SELECT session_id, caller_id, target_id, issued, expires, used "
+	                  "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
+	                  limit, NULL, STB_TLV_RDV_SESSION_ENTRY, LIST_BYTES, session_json, &now);
 }
 
 /* ---- leases: refresh online devices, release silent ones ---- */
