@@ -138,7 +138,8 @@ int64_t store_changes(const store_stmt_t *st);
  * pointers stay valid until the next step or reset of the statement.  A
  * NULL reads as 0, as "" (text, NUL-terminated) or as an empty blob (a
  * non-NULL pointer), each with *len 0; store_col_is_null tells it apart.
- * len may be NULL.  Text is always NUL-terminated at [*len]. */
+ * len may be NULL.  Text is always NUL-terminated at [*len].
+ * store_col_count is the current row's number of columns, 0 without a row. */
 int store_col_count(const store_stmt_t *st);
 int store_col_is_null(store_stmt_t *st, int i);
 int64_t store_col_int64(store_stmt_t *st, int i);
