@@ -174,24 +174,32 @@ store_col_count(const store_stmt_t *s)
 	return sqlite3_data_count(s->st);
 }
 
+/* SQLite leaves a read without a row or past the last column undefined:
+ * such reads are NULL here. */
+static int
+col_ok(store_stmt_t *s, int i)
+{
+	return i >= 0 && i < sqlite3_data_count(s->st);
+}
+
 int
 store_col_is_null(store_stmt_t *s, int i)
 {
-	return sqlite3_column_type(s->st, i) == SQLITE_NULL;
+	return !col_ok(s, i) || sqlite3_column_type(s->st, i) == SQLITE_NULL;
 }
 
 int64_t
 store_col_int64(store_stmt_t *s, int i)
 {
-	return sqlite3_column_int64(s->st, i);
+	return col_ok(s, i) ? sqlite3_column_int64(s->st, i) : 0;
 }
 
 const char *
 store_col_text(store_stmt_t *s, int i, size_t *len)
 {
 	/* text first, then its length: the documented order */
-	const unsigned char *t = sqlite3_column_text(s->st, i);
-	int n = sqlite3_column_bytes(s->st, i);
+	const unsigned char *t = col_ok(s, i) ? sqlite3_column_text(s->st, i) : NULL;
+	int n = t != NULL ? sqlite3_column_bytes(s->st, i) : 0;
 
 	if (t == NULL) { /* NULL, a bad index, or no memory to convert */
 		t = (const unsigned char *)"";
@@ -206,8 +214,8 @@ const void *
 store_col_blob(store_stmt_t *s, int i, size_t *len)
 {
 	static const uint8_t empty[1];
-	const void *p = sqlite3_column_blob(s->st, i);
-	int n = sqlite3_column_bytes(s->st, i);
+	const void *p = col_ok(s, i) ? sqlite3_column_blob(s->st, i) : NULL;
+	int n = p != NULL ? sqlite3_column_bytes(s->st, i) : 0;
 
 	if (p == NULL) { /* NULL, a zero-length blob, or a bad index */
 		p = empty;

@@ -752,8 +752,9 @@ test_stmt_types_round_trip(void **state)
 	assert_int_equal(store_col_int64(st, 3), 7);
 
 	assert_int_equal(store_step(st, &err), STORE_DONE);
-	/* no row: no columns; a bad index reads as NULL */
+	/* no row: no columns, and reads are NULL; so is a bad index */
 	assert_int_equal(store_col_count(st), 0);
+	assert_null_col(st, 0);
 	store_reset(st);
 	assert_int_equal(store_step(st, &err), STORE_ROW);
 	assert_null_col(st, 4);
