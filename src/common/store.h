@@ -131,7 +131,7 @@ int store_step(store_stmt_t *st, err_t *err);
  * bindings stay.  Cheap, and safe on a statement already at its end. */
 void store_reset(store_stmt_t *st);
 /* Rows inserted, updated or deleted by the statement's last run that
- * reached STORE_DONE. */
+ * reached STORE_DONE (0 for a statement fresh from store_stmt). */
 int64_t store_changes(const store_stmt_t *st);
 
 /* Columns of the current row (after STORE_ROW), 0-based.  Text and blob
