@@ -8,8 +8,11 @@
  * prepared once and cached per connection.
  *
  * Daemon code talks to the store only through this header, so a PostgreSQL
- * backend can stand behind it without touching a daemon.  The rules that
- * keep daemon SQL portable:
+ * backend can stand behind it without touching a daemon: a backend is one
+ * file (store_<name>.c) that implements the statement calls below and the
+ * internal store_be.h (connections, migrations, transaction control) that
+ * store.c's writer and readers use.  The rules that keep daemon SQL
+ * portable:
  *
  *  - Parameters are numbered, "?1" .. "?N", never a bare "?" or ":name",
  *    and without gaps (PostgreSQL must see every $n).  SQLite takes them as
@@ -56,8 +59,9 @@ typedef struct store_conn store_conn_t;
  * the caller, valid while the connection is. */
 typedef struct store_stmt store_stmt_t;
 
-/* store_step results; the negative ones are errors.  On STORE_ERROR and STORE_UNIQUE err holds
- * STB_INTERNAL and the backend's message; STORE_UNIQUE says a UNIQUE or
+/* store_step results; the negative ones are errors.  On STORE_ERROR and
+ * STORE_UNIQUE err holds STB_INTERNAL and the backend's message (with the
+ * start of the statement's SQL); STORE_UNIQUE says a UNIQUE or
  * PRIMARY KEY constraint refused the row (SQLite's CONSTRAINT_UNIQUE and
  * _PRIMARYKEY, PostgreSQL's SQLSTATE 23505), which a caller may answer as
  * STB_CONFLICT.  Other constraint failures (NOT NULL, CHECK, FOREIGN KEY)
