@@ -26,18 +26,15 @@ const char *const certdb_migrations[CERTDB_NMIGRATIONS] = {
 	"revoked_at, reason, issued_at, requester, der"
 
 static void
-bind_opt_text(sqlite3_stmt *st, int i, const char *s)
+bind_opt_text(store_stmt_t *st, int i, const char *s)
 {
-	if (s == NULL || *s == '\0')
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	store_bind_str(st, i, s == NULL || *s == '\0' ? NULL : s);
 }
 
 int
 certdb_insert(store_conn_t *c, const certdb_row_t *r, err_t *err)
 {
-	sqlite3_stmt *st =
+	store_stmt_t *st =
 	    store_stmt(c,
 	               "INSERT INTO certs(serial, device_id, cert_id, subject, profile, "
 	               "not_before, not_after, der, issued_at, requester) "
@@ -46,25 +43,24 @@ certdb_insert(store_conn_t *c, const certdb_row_t *r, err_t *err)
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, r->serial, (int)r->serial_len, SQLITE_STATIC);
+	store_bind_blob(st, 1, r->serial, r->serial_len);
 	bind_opt_text(st, 2, r->device_id);
 	bind_opt_text(st, 3, r->cert_id);
-	sqlite3_bind_text(st, 4, r->subject, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, r->profile, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, r->not_before);
-	sqlite3_bind_int64(st, 7, r->not_after);
-	sqlite3_bind_blob(st, 8, r->der, (int)r->der_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 9, r->issued_at);
-	sqlite3_bind_text(st, 10, r->requester, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		int rc = sqlite3_extended_errcode(store_conn_db(c));
-		sqlite3_reset(st);
-		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-			return err_set(err, STB_CONFLICT, "serial drawn twice; ask again");
-		return store_err(c, "certificate insert", err);
+	store_bind_str(st, 4, r->subject);
+	store_bind_str(st, 5, r->profile);
+	store_bind_int64(st, 6, r->not_before);
+	store_bind_int64(st, 7, r->not_after);
+	store_bind_blob(st, 8, r->der, r->der_len);
+	store_bind_int64(st, 9, r->issued_at);
+	store_bind_str(st, 10, r->requester);
+	switch (store_step(st, err)) {
+	case STORE_DONE:
+		return 0;
+	case STORE_UNIQUE: /* the serial is the only unique key of certs */
+		return err_set(err, STB_CONFLICT, "serial drawn twice; ask again");
+	default:
+		return -1;
 	}
-	sqlite3_reset(st);
-	return 0;
 }
 
 int
@@ -72,7 +68,7 @@ certdb_revoke(store_conn_t *c, const uint8_t *serial, size_t len, int64_t at, in
               err_t *err)
 {
 	certdb_row_t r;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int rc;
 
 	if ((rc = certdb_get(c, serial, len, &r, NULL, err)) == -1)
@@ -88,43 +84,38 @@ certdb_revoke(store_conn_t *c, const uint8_t *serial, size_t len, int64_t at, in
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, serial, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, at);
-	sqlite3_bind_int(st, 3, reason);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_err(c, "revoke", err);
-	return 0;
+	store_bind_blob(st, 1, serial, len);
+	store_bind_int64(st, 2, at);
+	store_bind_int64(st, 3, reason);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 static void
-col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+col_text(store_stmt_t *st, int i, char *out, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	snprintf(out, cap, "%s", t ? (const char *)t : "");
+	snprintf(out, cap, "%s", store_col_text(st, i, NULL));
 }
 
 static void
-row_read(sqlite3_stmt *st, certdb_row_t *r)
+row_read(store_stmt_t *st, certdb_row_t *r)
 {
-	int sl = sqlite3_column_bytes(st, 0);
+	size_t sl;
+	const void *serial = store_col_blob(st, 0, &sl);
 
 	memset(r, 0, sizeof(*r));
-	r->serial_len = sl > 0 && sl <= CA_SERIAL_MAX ? (size_t)sl : 0;
+	r->serial_len = sl <= CA_SERIAL_MAX ? sl : 0;
 	if (r->serial_len)
-		memcpy(r->serial, sqlite3_column_blob(st, 0), r->serial_len);
+		memcpy(r->serial, serial, r->serial_len);
 	col_text(st, 1, r->device_id, sizeof(r->device_id));
 	col_text(st, 2, r->cert_id, sizeof(r->cert_id));
 	col_text(st, 3, r->subject, sizeof(r->subject));
 	col_text(st, 4, r->profile, sizeof(r->profile));
-	r->not_before = sqlite3_column_int64(st, 5);
-	r->not_after = sqlite3_column_int64(st, 6);
-	r->revoked = strcmp((const char *)sqlite3_column_text(st, 7), "revoked") == 0;
-	r->revoked_at = sqlite3_column_int64(st, 8);
-	r->reason = sqlite3_column_int(st, 9);
-	r->issued_at = sqlite3_column_int64(st, 10);
+	r->not_before = store_col_int64(st, 5);
+	r->not_after = store_col_int64(st, 6);
+	r->revoked = strcmp(store_col_text(st, 7, NULL), "revoked") == 0;
+	r->revoked_at = store_col_int64(st, 8);
+	r->reason = (int)store_col_int64(st, 9);
+	r->issued_at = store_col_int64(st, 10);
 	col_text(st, 11, r->requester, sizeof(r->requester));
 }
 
@@ -132,47 +123,47 @@ int
 certdb_get(store_conn_t *c, const uint8_t *serial, size_t len, certdb_row_t *r,
            uint8_t der_sha256[32], err_t *err)
 {
-	sqlite3_stmt *st = store_stmt(c, "SELECT " COLS " FROM certs WHERE serial = ?1", err);
+	store_stmt_t *st = store_stmt(c, "SELECT " COLS " FROM certs WHERE serial = ?1", err);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, serial, (int)len, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	store_bind_blob(st, 1, serial, len);
+	rc = store_step(st, err);
+	if (rc == STORE_ROW) {
+		size_t dl;
+		const void *der = store_col_blob(st, 12, &dl);
 		row_read(st, r);
 		if (der_sha256 != NULL &&
-		    EVP_Digest(sqlite3_column_blob(st, 12), (size_t)sqlite3_column_bytes(st, 12),
-		               der_sha256, NULL, EVP_sha256(), NULL) != 1) {
-			sqlite3_reset(st);
+		    EVP_Digest(der, dl, der_sha256, NULL, EVP_sha256(), NULL) != 1) {
+			store_reset(st);
 			return err_set(err, STB_INTERNAL, "SHA-256 failed");
 		}
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
+	store_reset(st);
+	if (rc == STORE_DONE)
 		return 1;
-	if (rc != SQLITE_ROW)
-		return store_err(c, "certificate lookup", err);
+	if (rc != STORE_ROW)
+		return -1;
 	return 0;
 }
 
 static int
-certdb_walk(store_conn_t *c, sqlite3_stmt *st, int (*fn)(const certdb_row_t *r, void *arg),
-            void *arg, err_t *err)
+certdb_walk(store_stmt_t *st, int (*fn)(const certdb_row_t *r, void *arg), void *arg, err_t *err)
 {
 	certdb_row_t r;
 	int rc;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = store_step(st, err)) == STORE_ROW) {
 		row_read(st, &r);
 		if (fn(&r, arg) == -1) {
-			rc = SQLITE_DONE;
+			rc = STORE_DONE;
 			break;
 		}
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_err(c, "certificate walk", err);
+	store_reset(st);
+	if (rc != STORE_DONE)
+		return -1;
 	return 0;
 }
 
@@ -180,39 +171,40 @@ int
 certdb_revoked(store_conn_t *c, int64_t since, int (*fn)(const certdb_row_t *r, void *arg),
                void *arg, err_t *err)
 {
-	sqlite3_stmt *st = store_stmt(c,
+	store_stmt_t *st = store_stmt(c,
 	                              "SELECT " COLS " FROM certs WHERE state = 'revoked' "
 	                              "AND not_after >= ?1 ORDER BY revoked_at, serial",
 	                              err);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, since);
-	return certdb_walk(c, st, fn, arg, err);
+	store_bind_int64(st, 1, since);
+	return certdb_walk(st, fn, arg, err);
 }
 
 int
 certdb_list(store_conn_t *c, const char *device_id, uint32_t limit,
             int (*fn)(const certdb_row_t *r, void *arg), void *arg, err_t *err)
 {
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
+	/* the limit is ?1 in both: no gaps in the parameter numbers */
 	if (device_id != NULL)
 		st = store_stmt(c,
-		                "SELECT " COLS " FROM certs WHERE device_id = ?1 "
-		                "ORDER BY issued_at DESC, rowid DESC LIMIT ?2",
+		                "SELECT " COLS " FROM certs WHERE device_id = ?2 "
+		                "ORDER BY issued_at DESC, rowid DESC LIMIT ?1",
 		                err);
 	else
 		st = store_stmt(c,
 		                "SELECT " COLS " FROM certs ORDER BY issued_at DESC, rowid DESC "
-		                "LIMIT ?2",
+		                "LIMIT ?1",
 		                err);
 	if (st == NULL)
 		return -1;
+	store_bind_int64(st, 1, limit);
 	if (device_id != NULL)
-		sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, limit);
-	return certdb_walk(c, st, fn, arg, err);
+		store_bind_str(st, 2, device_id);
+	return certdb_walk(st, fn, arg, err);
 }
 
 int

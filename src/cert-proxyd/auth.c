@@ -149,21 +149,25 @@ auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size
 	char aad[CP_ID_CAP + 8];
 	const void *p;
 	size_t blen = 0;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
+	size_t plen = 0;
 	int found = 0, enabled = 0, rc;
 
 	if (c == NULL || (st = store_stmt(c, "SELECT secret, enabled FROM stbs WHERE device_id=?1",
 	                                  err)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && (p = sqlite3_column_blob(st, 0)) != NULL &&
-	    (size_t)sqlite3_column_bytes(st, 0) <= sizeof(blob)) {
-		blen = (size_t)sqlite3_column_bytes(st, 0);
+	store_bind_str(st, 1, device_id);
+	rc = store_step(st, err);
+	if (rc == STORE_ROW && (p = store_col_blob(st, 0, &plen), plen > 0) &&
+	    plen <= sizeof(blob)) {
+		blen = plen;
 		memcpy(blob, p, blen);
-		enabled = sqlite3_column_int(st, 1) != 0;
+		enabled = (int)store_col_int64(st, 1) != 0;
 		found = 1;
 	}
-	sqlite3_reset(st);
+	store_reset(st);
+	if (rc != STORE_ROW && rc != STORE_DONE)
+		return -1;
 	if (found)
 		rc = cp_stb_aad(device_id, aad, sizeof(aad)) == -1
 		         ? -1

@@ -58,12 +58,13 @@ static int
 certs_load(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
 {
 	store_conn_t *c = store_reader(cp->d->store, err);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	uint8_t key[KEY_DER_MAX];
 	char aad[CP_ID_CAP + 2 * CP_SERIAL_MAX + 8], dev[CP_ID_CAP];
 	const unsigned char *kp;
 	const void *serial, *der, *sealed;
-	int slen, dlen, klen, state, rc = -1;
+	size_t slen, dlen, klen;
+	int state, rc = -1;
 	int64_t not_after;
 	size_t keylen = 0;
 	EVP_PKEY *pkey = NULL;
@@ -77,27 +78,25 @@ certs_load(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, cert_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return 0;
+	store_bind_str(st, 1, cert_id);
+	if ((rc = store_step(st, err)) != STORE_ROW) {
+		store_reset(st);
+		return rc == STORE_DONE ? 0 : -1;
 	}
-	snprintf(dev, sizeof(dev), "%s", (const char *)sqlite3_column_text(st, 0));
-	der = sqlite3_column_blob(st, 1);
-	dlen = sqlite3_column_bytes(st, 1);
-	sealed = sqlite3_column_blob(st, 2);
-	klen = sqlite3_column_bytes(st, 2);
-	serial = sqlite3_column_blob(st, 3);
-	slen = sqlite3_column_bytes(st, 3);
-	not_after = sqlite3_column_int64(st, 4);
-	state = sqlite3_column_int(st, 5);
-	if (der == NULL || sealed == NULL || serial == NULL || slen > CP_SERIAL_MAX ||
-	    cp_certs_key_aad(cert_id, serial, (size_t)slen, aad, sizeof(aad)) == -1) {
+	rc = -1;
+	snprintf(dev, sizeof(dev), "%s", store_col_text(st, 0, NULL));
+	der = store_col_blob(st, 1, &dlen);
+	sealed = store_col_blob(st, 2, &klen);
+	serial = store_col_blob(st, 3, &slen);
+	not_after = store_col_int64(st, 4);
+	state = (int)store_col_int64(st, 5);
+	if (dlen == 0 || klen == 0 || slen == 0 || slen > CP_SERIAL_MAX ||
+	    cp_certs_key_aad(cert_id, serial, slen, aad, sizeof(aad)) == -1) {
 		err_set(err, STB_INTERNAL, "stored certificate %s is damaged", cert_id);
 		goto out;
 	}
-	if (sealed_open(cp->d->kek, aad, strlen(aad), sealed, (size_t)klen, key, sizeof(key),
-	                &keylen, err) == -1) {
+	if (sealed_open(cp->d->kek, aad, strlen(aad), sealed, klen, key, sizeof(key), &keylen,
+	                err) == -1) {
 		err_set(err, STB_INTERNAL, "the stored key of %s does not open", cert_id);
 		goto out;
 	}
@@ -113,7 +112,7 @@ certs_load(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
 	}
 	rc = 0;
 out:
-	sqlite3_reset(st);
+	store_reset(st);
 	EVP_PKEY_free(pkey);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
@@ -139,25 +138,26 @@ int
 cp_certs_pending(cp_t *cp, const char *cert_id, err_t *err)
 {
 	store_conn_t *c = store_reader(cp->d->store, err);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int found;
 
 	if (c == NULL ||
 	    (st = store_stmt(c, "SELECT 1 FROM pending WHERE cert_id=?1", err)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, cert_id, -1, SQLITE_STATIC);
-	found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_reset(st);
-	return found;
+	store_bind_str(st, 1, cert_id);
+	found = store_step(st, err);
+	store_reset(st);
+	return found == STORE_ROW ? 1 : found == STORE_DONE ? 0 : -1;
 }
 
 void
 cp_certs_push_pending(cp_t *cp, srv_conn_t *conn, const char *device_id)
 {
 	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	err_t err;
 	buf_t b;
+	int rc;
 
 	if ((c = store_reader(cp->d->store, &err)) == NULL ||
 	    (st = store_stmt(c,
@@ -167,15 +167,17 @@ cp_certs_push_pending(cp_t *cp, srv_conn_t *conn, const char *device_id)
 		log_warnx("pending updates of %s: %s", device_id, err.msg);
 		return;
 	}
-	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	store_bind_str(st, 1, device_id);
 	buf_init(&b, 512);
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = store_step(st, &err)) == STORE_ROW) {
 		buf_reset(&b);
-		tlv_put_str(&b, STB_TLV_CERT_ID, (const char *)sqlite3_column_text(st, 0));
-		tlv_put_u8(&b, STB_TLV_UPDATE_REASON, (uint8_t)sqlite3_column_int(st, 1));
+		tlv_put_str(&b, STB_TLV_CERT_ID, store_col_text(st, 0, NULL));
+		tlv_put_u8(&b, STB_TLV_UPDATE_REASON, (uint8_t)(int)store_col_int64(st, 1));
 		if (b.failed || srv_conn_push(conn, STB_MSG_CP_CERT_UPDATE_NEEDED, &b, NULL) == -1)
 			break;
 	}
-	sqlite3_reset(st);
+	store_reset(st);
 	buf_free(&b);
+	if (rc != STORE_ROW && rc != STORE_DONE)
+		log_warnx("pending updates of %s: %s", device_id, err.msg);
 }

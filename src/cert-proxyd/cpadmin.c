@@ -49,25 +49,28 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct imp *a = arg;
 	int64_t now = (int64_t)time(NULL);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
 	uint8_t old[CP_SECRET_MAX];
 	char aad[CP_ID_CAP + 8];
-	size_t olen = 0;
+	size_t olen = 0, blen;
+	const void *blob;
+	int rc;
 
 	st = store_stmt(c, "SELECT secret FROM stbs WHERE device_id=?1", err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
-	a->created = sqlite3_step(st) != SQLITE_ROW;
+	store_bind_str(st, 1, a->device_id);
+	if ((rc = store_step(st, err)) != STORE_ROW && rc != STORE_DONE)
+		return -1;
+	a->created = rc != STORE_ROW;
+	blob = store_col_blob(st, 0, &blen);
 	/* a new secret ends the sessions the old one opened */
-	a->changed =
-	    !a->created && (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
-	                    sealed_open(a->cp->d->kek, aad, strlen(aad), sqlite3_column_blob(st, 0),
-	                                (size_t)sqlite3_column_bytes(st, 0), old, sizeof(old),
-	                                &olen, NULL) == -1 ||
-	                    olen != a->slen || CRYPTO_memcmp(old, a->secret, olen) != 0);
-	sqlite3_reset(st);
+	a->changed = !a->created && (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
+	                             sealed_open(a->cp->d->kek, aad, strlen(aad), blob, blen, old,
+	                                         sizeof(old), &olen, NULL) == -1 ||
+	                             olen != a->slen || CRYPTO_memcmp(old, a->secret, olen) != 0);
+	store_reset(st);
 	OPENSSL_cleanse(old, sizeof(old));
 	OPENSSL_cleanse(a->secret, sizeof(a->secret));
 	st =
@@ -78,12 +81,12 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 	               err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, a->sealed.data, (int)a->sealed.len, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, a->enabled);
-	sqlite3_bind_int64(st, 4, now);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "import STB", err);
+	store_bind_str(st, 1, a->device_id);
+	store_bind_blob(st, 2, a->sealed.data, a->sealed.len);
+	store_bind_int64(st, 3, a->enabled);
+	store_bind_int64(st, 4, now);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return daemon_auditf(a->cp->d, c, err, "stb_import", a->actor, "device=%s enabled=%d%s%s",
 	                     a->device_id, a->enabled, a->created ? " new" : " replaced",
 	                     a->changed ? " secret_changed" : "");
@@ -163,18 +166,18 @@ list_reply(srv_req_t *r, const msg_t *m, daemon_t *d, const char *sql, const cha
 }
 
 static cJSON *
-stb_json(sqlite3_stmt *st, void *arg)
+stb_json(store_stmt_t *st, void *arg)
 {
 	cp_t *cp = arg;
 
 	cJSON *o = cJSON_CreateObject();
-	const char *id = (const char *)sqlite3_column_text(st, 0);
+	const char *id = store_col_text(st, 0, NULL);
 
 	cJSON_AddStringToObject(o, "device_id", id);
-	cJSON_AddBoolToObject(o, "enabled", sqlite3_column_int(st, 1));
-	cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 2));
-	cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
-	cJSON_AddNumberToObject(o, "certs", (double)sqlite3_column_int64(st, 4));
+	cJSON_AddBoolToObject(o, "enabled", (int)store_col_int64(st, 1));
+	cJSON_AddNumberToObject(o, "created", (double)store_col_int64(st, 2));
+	cJSON_AddNumberToObject(o, "updated", (double)store_col_int64(st, 3));
+	cJSON_AddNumberToObject(o, "certs", (double)store_col_int64(st, 4));
 	cJSON_AddNumberToObject(o, "online", cp_online_count(cp, id));
 	return o;
 }
@@ -190,37 +193,41 @@ cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
 }
 
 #define CERT_COLS                                                                                  \
-	"SELECT c.cert_id, c.device_id, lower(hex(c.serial)), c.not_after, c.state, c.issued_at, " \
+	"SELECT c.cert_id, c.device_id, c.serial, c.not_after, c.state, c.issued_at, "             \
 	"c.revoked_at, c.revoke_reason, p.reason, c.cert_der FROM certs c "                        \
 	"LEFT JOIN pending p ON p.cert_id=c.cert_id "
 
 static cJSON *
-cert_json(sqlite3_stmt *st, void *arg)
+cert_json(store_stmt_t *st, void *arg)
 {
 	cp_t *cp = arg;
 
 	cJSON *o = cJSON_CreateObject();
-	int64_t na = sqlite3_column_int64(st, 3);
-	int state = sqlite3_column_int(st, 4);
+	int64_t na = store_col_int64(st, 3);
+	int state = (int)store_col_int64(st, 4);
+	char hex[2 * CP_SERIAL_MAX + 1] = "";
+	size_t len;
+	const void *serial = store_col_blob(st, 2, &len);
 
 	(void)cp;
-	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
-	cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 1));
-	cJSON_AddStringToObject(o, "serial", (const char *)sqlite3_column_text(st, 2));
+	if (len <= CP_SERIAL_MAX)
+		hex_encode(serial, len, hex);
+	cJSON_AddStringToObject(o, "cert_id", store_col_text(st, 0, NULL));
+	cJSON_AddStringToObject(o, "device_id", store_col_text(st, 1, NULL));
+	cJSON_AddStringToObject(o, "serial", hex);
 	cJSON_AddNumberToObject(o, "not_after", (double)na);
 	cJSON_AddStringToObject(o, "state",
 	                        state != CP_CERT_REVOKED && na <= (int64_t)time(NULL)
 	                            ? "expired"
 	                            : cp_due_state_name(state));
-	cJSON_AddNumberToObject(o, "issued_at", (double)sqlite3_column_int64(st, 5));
-	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-		cJSON_AddNumberToObject(o, "revoked_at", (double)sqlite3_column_int64(st, 6));
-	if (sqlite3_column_type(st, 7) != SQLITE_NULL)
-		cJSON_AddNumberToObject(o, "revoke_reason", sqlite3_column_int(st, 7));
-	cJSON_AddStringToObject(o, "pending",
-	                        sqlite3_column_type(st, 8) == SQLITE_NULL
-	                            ? "-"
-	                            : cp_due_reason_name(sqlite3_column_int(st, 8)));
+	cJSON_AddNumberToObject(o, "issued_at", (double)store_col_int64(st, 5));
+	if (!store_col_is_null(st, 6))
+		cJSON_AddNumberToObject(o, "revoked_at", (double)store_col_int64(st, 6));
+	if (!store_col_is_null(st, 7))
+		cJSON_AddNumberToObject(o, "revoke_reason", (int)store_col_int64(st, 7));
+	cJSON_AddStringToObject(
+	    o, "pending",
+	    store_col_is_null(st, 8) ? "-" : cp_due_reason_name((int)store_col_int64(st, 8)));
 	return o;
 }
 
@@ -232,7 +239,7 @@ cp_cert_list(srv_req_t *r, const msg_t *m, void *ctx)
 
 	list_reply(r, m, ctx,
 	           by_dev ? CERT_COLS "WHERE c.device_id=?2 ORDER BY c.cert_id LIMIT ?1"
-	                  : CERT_COLS "WHERE ?2 IS NULL ORDER BY c.cert_id LIMIT ?1",
+	                  : CERT_COLS "ORDER BY c.cert_id LIMIT ?1",
 	           by_dev ? dev : NULL, cert_json);
 }
 
@@ -242,9 +249,12 @@ cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
 	daemon_t *d = ctx;
 	char id[CP_ID_CAP];
 	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
+	const void *der;
+	size_t dlen;
 	err_t err;
 	buf_t *b;
+	int rc;
 
 	msg_get_str(m, TLV_IX_CERT_ID, id, sizeof(id));
 	if ((c = store_reader(d->store, &err)) == NULL ||
@@ -252,32 +262,35 @@ cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_errt(r, &err);
 		return;
 	}
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		srv_reply_err(r, STB_NOT_FOUND, "no certificate %s", id);
+	store_bind_str(st, 1, id);
+	if ((rc = store_step(st, &err)) != STORE_ROW) {
+		store_reset(st);
+		if (rc == STORE_DONE)
+			srv_reply_err(r, STB_NOT_FOUND, "no certificate %s", id);
+		else
+			srv_reply_errt(r, &err);
 		return;
 	}
 	b = srv_reply_begin(r);
 	daemon_entry_put(b, STB_TLV_ENTRY, cert_json(st, d->priv), CP_LIST_BYTES);
-	tlv_put(b, STB_TLV_CERT_DER, sqlite3_column_blob(st, 9),
-	        (size_t)sqlite3_column_bytes(st, 9));
-	sqlite3_reset(st);
+	der = store_col_blob(st, 9, &dlen);
+	tlv_put(b, STB_TLV_CERT_DER, der, dlen);
+	store_reset(st);
 	srv_reply_end(r);
 }
 
 static cJSON *
-pending_json(sqlite3_stmt *st, void *arg)
+pending_json(store_stmt_t *st, void *arg)
 {
 	cp_t *cp = arg;
 
 	cJSON *o = cJSON_CreateObject();
-	const char *dev = (const char *)sqlite3_column_text(st, 1);
+	const char *dev = store_col_text(st, 1, NULL);
 
-	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 0));
+	cJSON_AddStringToObject(o, "cert_id", store_col_text(st, 0, NULL));
 	cJSON_AddStringToObject(o, "device_id", dev);
-	cJSON_AddStringToObject(o, "reason", cp_due_reason_name(sqlite3_column_int(st, 2)));
-	cJSON_AddNumberToObject(o, "created", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddStringToObject(o, "reason", cp_due_reason_name((int)store_col_int64(st, 2)));
+	cJSON_AddNumberToObject(o, "created", (double)store_col_int64(st, 3));
 	cJSON_AddNumberToObject(o, "online", cp_online_count(cp, dev));
 	return o;
 }
@@ -328,7 +341,7 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct rev *v = arg;
 	char serial[2 * CP_SERIAL_MAX + 1];
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
 	st = store_stmt(c,
 	                "UPDATE certs SET state=1, revoked_at=?3, revoke_reason=?4 "
@@ -336,14 +349,14 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, v->cert_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, v->serial, (int)v->serial_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, v->revoked_at);
-	sqlite3_bind_int(st, 4, v->reason);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "revoke", err);
+	store_bind_str(st, 1, v->cert_id);
+	store_bind_blob(st, 2, v->serial, v->serial_len);
+	store_bind_int64(st, 3, v->revoked_at);
+	store_bind_int64(st, 4, v->reason);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	hex_encode(v->serial, v->serial_len, serial);
-	if (sqlite3_changes(store_conn_db(c)) == 0)
+	if (store_changes(st) == 0)
 		return err_set(err, STB_CONFLICT,
 		               "certificate %s was renewed meanwhile; serial %s is revoked at "
 		               "ca-authd only",
@@ -355,11 +368,11 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, v->cert_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, v->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, v->revoked_at);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "pending update", err);
+	store_bind_str(st, 1, v->cert_id);
+	store_bind_str(st, 2, v->device_id);
+	store_bind_int64(st, 3, v->revoked_at);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return daemon_auditf(v->cp->d, c, err, "cert_revoke", v->actor,
 	                     "cert=%s device=%s serial=%s reason=%u", v->cert_id, v->device_id,
 	                     serial, v->reason);

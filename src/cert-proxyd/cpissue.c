@@ -186,35 +186,39 @@ issue_write(store_conn_t *c, void *arg, err_t *err)
 	struct issue_job *j = arg;
 	const cp_kent_t *e = j->kent;
 	char serial[2 * CP_SERIAL_MAX + 1];
-	sqlite3_stmt *st;
-	int exists = 0;
+	store_stmt_t *st;
+	int exists = 0, rc;
 
 	st = store_stmt(c, "SELECT device_id FROM certs WHERE cert_id=?1", err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	store_bind_str(st, 1, j->cert_id);
+	if ((rc = store_step(st, err)) < 0)
+		return -1;
+	if (rc == STORE_ROW) {
 		exists = 1;
-		if (strcmp((const char *)sqlite3_column_text(st, 0), j->device_id) != 0) {
-			sqlite3_reset(st);
+		if (strcmp(store_col_text(st, 0, NULL), j->device_id) != 0) {
+			store_reset(st);
 			return err_set(err, STB_FORBIDDEN,
 			               "certificate %s belongs to another device", j->cert_id);
 		}
 	}
-	sqlite3_reset(st);
+	store_reset(st);
 	if (!exists) {
 		st = store_stmt(c, "SELECT count(*) FROM certs WHERE device_id=?1", err);
 		if (st == NULL)
 			return -1;
-		sqlite3_bind_text(st, 1, j->device_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW &&
-		    sqlite3_column_int64(st, 0) >= j->cp->conf->issue_max_per_device) {
-			sqlite3_reset(st);
+		store_bind_str(st, 1, j->device_id);
+		if ((rc = store_step(st, err)) < 0)
+			return -1;
+		if (rc == STORE_ROW &&
+		    store_col_int64(st, 0) >= j->cp->conf->issue_max_per_device) {
+			store_reset(st);
 			return err_set(err, STB_CONFLICT,
 			               "device %s already holds %lld certificates", j->device_id,
 			               j->cp->conf->issue_max_per_device);
 		}
-		sqlite3_reset(st);
+		store_reset(st);
 	}
 	st = store_stmt(c,
 	                "INSERT INTO certs(cert_id, device_id, cert_der, key_sealed, serial, "
@@ -226,21 +230,21 @@ issue_write(store_conn_t *c, void *arg, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, j->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, e->der, (int)e->derlen, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, j->sealed.data, (int)j->sealed.len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, e->serial, (int)e->serial_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, e->not_after);
-	sqlite3_bind_int64(st, 7, j->now);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "store certificate", err);
+	store_bind_str(st, 1, j->cert_id);
+	store_bind_str(st, 2, j->device_id);
+	store_bind_blob(st, 3, e->der, e->derlen);
+	store_bind_blob(st, 4, j->sealed.data, j->sealed.len);
+	store_bind_blob(st, 5, e->serial, e->serial_len);
+	store_bind_int64(st, 6, e->not_after);
+	store_bind_int64(st, 7, j->now);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	st = store_stmt(c, "DELETE FROM pending WHERE cert_id=?1", err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, j->cert_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "clear pending update", err);
+	store_bind_str(st, 1, j->cert_id);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	hex_encode(e->serial, e->serial_len, serial);
 	return daemon_auditf(j->cp->d, c, err, exists ? "cert_renew" : "cert_issue", j->actor,
 	                     "cert=%s device=%s serial=%s not_after=%lld", j->cert_id, j->device_id,

@@ -172,16 +172,19 @@ static int
 fetch_room(cp_t *cp, const char *device_id, err_t *err)
 {
 	store_conn_t *c = store_reader(cp->d->store, err);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int64_t n = 0;
+	int rc;
 
 	if (c == NULL ||
 	    (st = store_stmt(c, "SELECT count(*) FROM certs WHERE device_id=?1", err)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	store_bind_str(st, 1, device_id);
+	if ((rc = store_step(st, err)) == STORE_ROW)
+		n = store_col_int64(st, 0);
+	store_reset(st);
+	if (rc < 0)
+		return -1;
 	if (n >= cp->conf->issue_max_per_device)
 		return err_set(err, STB_CONFLICT, "device %s already holds %lld certificates",
 		               device_id, (long long)n);

@@ -96,7 +96,7 @@ scan_notify(struct scan *s)
 static int
 scan_write_item(struct scan *s, struct scan_item *it, store_conn_t *c, err_t *err)
 {
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int fresh;
 
 	/* the state, unless the row was renewed since it was read */
@@ -108,19 +108,20 @@ scan_write_item(struct scan *s, struct scan_item *it, store_conn_t *c, err_t *er
 	else if (it->state == CP_CERT_VALID)
 		st = store_stmt(c,
 		                "UPDATE certs SET state=2 WHERE cert_id=?1 AND serial=?2 "
-		                "AND state=0 AND ?3=?3",
+		                "AND state=0",
 		                err);
 	else
 		st = NULL;
 	if (st == NULL && err->status != STB_OK)
 		return -1;
 	if (st != NULL) {
-		sqlite3_bind_text(st, 1, it->cert_id, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 2, it->serial, (int)it->serial_len, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, it->revoked_at > 0 ? it->revoked_at : s->now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			return store_err(c, "certificate state", err);
-		it->changed = sqlite3_changes(store_conn_db(c)) > 0;
+		store_bind_str(st, 1, it->cert_id);
+		store_bind_blob(st, 2, it->serial, it->serial_len);
+		if (it->reason == CP_REASON_REVOKED)
+			store_bind_int64(st, 3, it->revoked_at > 0 ? it->revoked_at : s->now);
+		if (store_step(st, err) != STORE_DONE)
+			return -1;
+		it->changed = store_changes(st) > 0;
 	}
 	st = store_stmt(c,
 	                "INSERT INTO pending(cert_id, device_id, reason, created) "
@@ -131,13 +132,13 @@ scan_write_item(struct scan *s, struct scan_item *it, store_conn_t *c, err_t *er
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, it->cert_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, it->serial, (int)it->serial_len, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, it->reason);
-	sqlite3_bind_int64(st, 4, s->now);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "pending update", err);
-	fresh = sqlite3_changes(store_conn_db(c)) > 0;
+	store_bind_str(st, 1, it->cert_id);
+	store_bind_blob(st, 2, it->serial, it->serial_len);
+	store_bind_int64(st, 3, it->reason);
+	store_bind_int64(st, 4, s->now);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	fresh = store_changes(st) > 0;
 	if (!fresh)
 		return 0;
 	return daemon_auditf(s->cp->d, c, err, "cert_update_needed", "scanner",
@@ -273,7 +274,7 @@ static int
 scan_read(struct scan *s, err_t *err)
 {
 	store_conn_t *c = store_reader(s->cp->d->store, err);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int rc;
 
 	s->n = s->rows = 0;
@@ -282,30 +283,29 @@ scan_read(struct scan *s, err_t *err)
 	                                  "FROM certs WHERE cert_id > ?1 ORDER BY cert_id LIMIT ?2",
 	                                  err)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, s->after, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, SCAN_BATCH);
-	while (s->rows < SCAN_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	store_bind_str(st, 1, s->after);
+	store_bind_int64(st, 2, SCAN_BATCH);
+	while (s->rows < SCAN_BATCH && (rc = store_step(st, err)) == STORE_ROW) {
 		struct scan_item *it = &s->items[s->n];
-		int sl = sqlite3_column_bytes(st, 2);
+		size_t sl;
+		const void *serial = store_col_blob(st, 2, &sl);
 		s->rows++;
 		memset(it, 0, sizeof(*it));
-		snprintf(it->cert_id, sizeof(it->cert_id), "%s",
-		         (const char *)sqlite3_column_text(st, 0));
+		snprintf(it->cert_id, sizeof(it->cert_id), "%s", store_col_text(st, 0, NULL));
 		snprintf(s->after, sizeof(s->after), "%s", it->cert_id);
-		snprintf(it->device_id, sizeof(it->device_id), "%s",
-		         (const char *)sqlite3_column_text(st, 1));
-		if (sl < 0 || sl > CP_SERIAL_MAX || sqlite3_column_blob(st, 2) == NULL)
+		snprintf(it->device_id, sizeof(it->device_id), "%s", store_col_text(st, 1, NULL));
+		if (sl == 0 || sl > CP_SERIAL_MAX)
 			continue; /* damaged: left for the admin to see */
-		memcpy(it->serial, sqlite3_column_blob(st, 2), (size_t)sl);
-		it->serial_len = (size_t)sl;
-		it->not_after = sqlite3_column_int64(st, 3);
-		it->state = sqlite3_column_int(st, 4);
+		memcpy(it->serial, serial, sl);
+		it->serial_len = sl;
+		it->not_after = store_col_int64(st, 3);
+		it->state = (int)store_col_int64(st, 4);
 		it->reason =
 		    cp_due_scan(it->state, it->not_after, s->now, s->cp->conf->scan_renew_before_s);
 		s->n++;
 	}
-	sqlite3_reset(st);
-	return 0;
+	store_reset(st);
+	return rc == STORE_ROW || rc == STORE_DONE ? 0 : -1;
 }
 
 static void

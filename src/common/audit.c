@@ -21,9 +21,9 @@ const char audit_schema[] = "CREATE TABLE IF NOT EXISTS audit ("
 
 static const char sql_last[] = "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1";
 static const char sql_insert[] =
-    "INSERT INTO audit(seq, ts, event, actor, detail, mac) VALUES(?,?,?,?,?,?)";
+    "INSERT INTO audit(seq, ts, event, actor, detail, mac) VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
 static const char sql_walk[] =
-    "SELECT seq, ts, event, actor, detail, mac FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?";
+    "SELECT seq, ts, event, actor, detail, mac FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT ?2";
 
 static int
 mac_field(EVP_MAC_CTX *ctx, const void *p, size_t len)
@@ -75,7 +75,7 @@ audit_append(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], const char *even
              const char *actor, const char *detail, uint64_t *seq, err_t *err)
 {
 	uint8_t prev[AUDIT_MAC_LEN] = {0}, mac[AUDIT_MAC_LEN];
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	uint64_t next = 1;
 	int64_t ts = (int64_t)time(NULL);
 	int rc;
@@ -85,54 +85,55 @@ audit_append(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], const char *even
 		return err_set(err, STB_TOO_LARGE, "audit record field too long");
 	if ((st = store_stmt(c, sql_last, err)) == NULL)
 		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		next = (uint64_t)sqlite3_column_int64(st, 0) + 1;
-		if (sqlite3_column_bytes(st, 1) == AUDIT_MAC_LEN)
-			memcpy(prev, sqlite3_column_blob(st, 1), AUDIT_MAC_LEN);
-	} else if (rc != SQLITE_DONE)
-		return store_err(c, "audit head", err);
-	sqlite3_reset(st);
+	rc = store_step(st, err);
+	if (rc == STORE_ROW) {
+		size_t ml;
+		const void *m = store_col_blob(st, 1, &ml);
+		next = (uint64_t)store_col_int64(st, 0) + 1;
+		if (ml == AUDIT_MAC_LEN)
+			memcpy(prev, m, AUDIT_MAC_LEN);
+	} else if (rc != STORE_DONE)
+		return -1;
+	store_reset(st);
 	if (audit_mac(key, prev, next, ts, event, actor, detail, mac) == -1)
 		return err_set(err, STB_INTERNAL, "audit: HMAC failed");
 	if ((st = store_stmt(c, sql_insert, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)next);
-	sqlite3_bind_int64(st, 2, ts);
-	sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, actor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, mac, AUDIT_MAC_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_err(c, "audit insert", err);
+	store_bind_int64(st, 1, (int64_t)next);
+	store_bind_int64(st, 2, ts);
+	store_bind_str(st, 3, event);
+	store_bind_str(st, 4, actor);
+	store_bind_str(st, 5, detail);
+	store_bind_blob(st, 6, mac, AUDIT_MAC_LEN);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	if (seq != NULL)
 		*seq = next;
 	return 0;
 }
 
 static void
-col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+col_text(store_stmt_t *st, int col, char *dst, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, cap, "%s", t ? (const char *)t : "");
+	snprintf(dst, cap, "%s", store_col_text(st, col, NULL));
 }
 
 static int
-audit_row(sqlite3_stmt *st, audit_rec_t *r)
+audit_row(store_stmt_t *st, audit_rec_t *r)
 {
-	r->seq = (uint64_t)sqlite3_column_int64(st, 0);
-	r->ts = sqlite3_column_int64(st, 1);
+	size_t ml;
+	const void *m = store_col_blob(st, 5, &ml);
+
+	r->seq = (uint64_t)store_col_int64(st, 0);
+	r->ts = store_col_int64(st, 1);
 	col_text(st, 2, r->event, sizeof(r->event));
 	col_text(st, 3, r->actor, sizeof(r->actor));
 	col_text(st, 4, r->detail, sizeof(r->detail));
-	if (sqlite3_column_bytes(st, 5) != AUDIT_MAC_LEN) {
+	if (ml != AUDIT_MAC_LEN) {
 		memset(r->mac, 0, AUDIT_MAC_LEN);
 		return -1;
 	}
-	memcpy(r->mac, sqlite3_column_blob(st, 5), AUDIT_MAC_LEN);
+	memcpy(r->mac, m, AUDIT_MAC_LEN);
 	return 0;
 }
 
@@ -143,15 +144,15 @@ audit_verify(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], uint64_t *count,
 	uint8_t prev[AUDIT_MAC_LEN] = {0}, want[AUDIT_MAC_LEN];
 	uint64_t expect = 1, n = 0;
 	audit_rec_t r;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int rc;
 
 	*bad_seq = 0;
 	if ((st = store_stmt(c, sql_walk, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, 0);
-	sqlite3_bind_int64(st, 2, -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	store_bind_int64(st, 1, 0);
+	store_bind_int64(st, 2, INT64_MAX); /* no limit */
+	while ((rc = store_step(st, err)) == STORE_ROW) {
 		int shape = audit_row(st, &r);
 		n++;
 		/* a gap in seq is a deleted row */
@@ -164,9 +165,9 @@ audit_verify(store_conn_t *c, const uint8_t key[AUDIT_KEY_LEN], uint64_t *count,
 		memcpy(prev, r.mac, AUDIT_MAC_LEN);
 		expect++;
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_err(c, "audit walk", err);
+	store_reset(st);
+	if (rc != STORE_ROW && rc != STORE_DONE)
+		return -1;
 	*count = n;
 	memcpy(head, prev, AUDIT_MAC_LEN);
 	return 0;
@@ -177,23 +178,23 @@ audit_export(store_conn_t *c, uint64_t since, uint32_t limit,
              int (*fn)(const audit_rec_t *r, void *arg), void *arg, err_t *err)
 {
 	audit_rec_t r;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int rc;
 
 	if ((st = store_stmt(c, sql_walk, err)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)since);
-	sqlite3_bind_int64(st, 2, limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	store_bind_int64(st, 1, (int64_t)since);
+	store_bind_int64(st, 2, limit);
+	while ((rc = store_step(st, err)) == STORE_ROW) {
 		audit_row(st, &r);
 		if (fn(&r, arg) == -1) {
-			rc = SQLITE_DONE;
+			rc = STORE_DONE;
 			break;
 		}
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_err(c, "audit export", err);
+	store_reset(st);
+	if (rc != STORE_DONE)
+		return -1;
 	return 0;
 }
 

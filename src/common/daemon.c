@@ -305,22 +305,27 @@ daemon_list_reply(srv_req_t *r, daemon_t *d, const char *sql, int64_t limit, con
                   uint16_t tlv, size_t budget, daemon_row_fn row, void *arg)
 {
 	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	err_t err;
 	buf_t *b;
+	int rc;
 
 	if ((c = store_reader(d->store, &err)) == NULL || (st = store_stmt(c, sql, &err)) == NULL) {
 		srv_reply_errt(r, &err);
 		return;
 	}
-	sqlite3_bind_int64(st, 1, limit);
+	store_bind_int64(st, 1, limit);
 	if (text != NULL)
-		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+		store_bind_str(st, 2, text);
+	if ((rc = store_step(st, &err)) != STORE_ROW && rc != STORE_DONE) {
+		srv_reply_errt(r, &err);
+		return;
+	}
 	b = srv_reply_begin(r);
-	while (sqlite3_step(st) == SQLITE_ROW)
+	for (; rc == STORE_ROW; rc = store_step(st, &err))
 		if (daemon_entry_put(b, tlv, row(st, arg), budget) == -1)
 			break;
-	sqlite3_reset(st);
+	store_reset(st);
 	srv_reply_end(r);
 }
 

@@ -128,7 +128,7 @@ int daemon_write_deferred(daemon_t *d, srv_req_t *r, store_write_fn fn, store_do
  * full page simply ends) or does not print. */
 int daemon_entry_put(buf_t *b, uint16_t tlv, struct cJSON *o, size_t budget);
 /* One row of a list query as a JSON object. */
-typedef struct cJSON *(*daemon_row_fn)(sqlite3_stmt *st, void *arg);
+typedef struct cJSON *(*daemon_row_fn)(store_stmt_t *st, void *arg);
 /* Answers an admin list: sql's rows (?1 bound to limit, ?2 to text unless
  * NULL) through row as repeated tlv entries, as many as fit in budget
  * bytes; a full page simply ends. */

@@ -1,3 +1,6 @@
+/* store: the backend-neutral half of store.h: the writer thread and its
+ * group commits, the per-thread readers, the stats.  The backend is
+ * store_be.h. */
 #include "store.h"
 
 #include <pthread.h>
@@ -6,18 +9,14 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_be.h"
 
-#define STMT_CACHE 72 /* a daemon's statements, plus the writer's 6 below */
-#define BATCH_MAX  512
+#define BATCH_MAX 512
 
-struct store_conn {
-	sqlite3 *db;
-	size_t nstmt;
-	struct {
-		const char *sql;
-		sqlite3_stmt *st;
-	} cache[STMT_CACHE];
-	store_conn_t *next; /* reader list */
+/* A thread's read connection, on the store's list so that close finds it. */
+struct store_reader {
+	store_conn_t *c;
+	struct store_reader *next;
 };
 
 struct store_job {
@@ -42,159 +41,11 @@ struct store {
 	uint32_t queued;
 	int closing;
 	pthread_key_t reader_key;
-	store_conn_t *readers;
+	struct store_reader *readers;
 	/* stats, read by other threads with relaxed atomics */
 	uint64_t commits, writes, failed;
 	hist_t commit_hist;
 };
-
-sqlite3 *
-store_conn_db(store_conn_t *c)
-{
-	return c->db;
-}
-
-int
-store_err(store_conn_t *c, const char *what, err_t *err)
-{
-	return err_set(err, STB_INTERNAL, "store: %s: %s", what, sqlite3_errmsg(c->db));
-}
-
-sqlite3_stmt *
-store_stmt(store_conn_t *c, const char *sql, err_t *err)
-{
-	sqlite3_stmt *st;
-
-	for (size_t i = 0; i < c->nstmt; i++)
-		if (c->cache[i].sql == sql) {
-			st = c->cache[i].st;
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return st;
-		}
-	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-		store_err(c, "prepare", err);
-		return NULL;
-	}
-	if (c->nstmt < STMT_CACHE) {
-		c->cache[c->nstmt].sql = sql;
-		c->cache[c->nstmt].st = st;
-		c->nstmt++;
-		return st;
-	}
-	/* a full cache means a caller builds SQL at run time: refuse loudly */
-	sqlite3_finalize(st);
-	err_set(err, STB_INTERNAL, "store: statement cache full");
-	return NULL;
-}
-
-int
-store_exec(store_conn_t *c, const char *sql, err_t *err)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(err, STB_INTERNAL, "store: %s", msg ? msg : "exec failed");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-/* The writer's transaction control, run once per job and batch: prepared
- * once and kept, as sqlite3_exec would parse the text every time. */
-static const char sql_begin[] = "BEGIN IMMEDIATE";
-static const char sql_commit[] = "COMMIT";
-static const char sql_rollback[] = "ROLLBACK";
-static const char sql_savepoint[] = "SAVEPOINT job";
-static const char sql_release[] = "RELEASE job";
-static const char sql_rollback_to[] = "ROLLBACK TO job";
-
-static int
-store_run(store_conn_t *c, const char *sql, err_t *err)
-{
-	sqlite3_stmt *st = store_stmt(c, sql, err);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_err(c, sql, err);
-	return 0;
-}
-
-static store_conn_t *
-conn_open(const char *path, int flags, err_t *err)
-{
-	store_conn_t *c = calloc(1, sizeof(*c));
-
-	if (c == NULL) {
-		err_set(err, STB_INTERNAL, "out of memory");
-		return NULL;
-	}
-	if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		err_set(err, STB_INTERNAL, "store: %s: %s", path,
-		        c->db ? sqlite3_errmsg(c->db) : "cannot open");
-		sqlite3_close(c->db);
-		free(c);
-		return NULL;
-	}
-	sqlite3_busy_timeout(c->db, 5000);
-	if (store_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", err) == -1) {
-		sqlite3_close(c->db);
-		free(c);
-		return NULL;
-	}
-	return c;
-}
-
-static void
-conn_close(store_conn_t *c)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < c->nstmt; i++)
-		sqlite3_finalize(c->cache[i].st);
-	sqlite3_close(c->db);
-	free(c);
-}
-
-static int
-store_migrate(store_conn_t *c, const char *const *migrations, int n, err_t *err)
-{
-	sqlite3_stmt *st;
-	int version, rc;
-
-	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return store_err(c, "user_version", err);
-	rc = sqlite3_step(st);
-	version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
-	if (version < 0)
-		return store_err(c, "user_version", err);
-	if (version > n)
-		return err_set(err, STB_INTERNAL,
-		               "store: schema version %d is newer than this build knows (%d)",
-		               version, n);
-	for (int v = version; v < n; v++) {
-		char bump[64];
-		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
-		if (store_exec(c, "BEGIN IMMEDIATE", err) == -1)
-			return -1;
-		if (store_exec(c, migrations[v], err) == -1 || store_exec(c, bump, err) == -1) {
-			char why[ERR_MSG_MAX];
-			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-			store_exec(c, "ROLLBACK", NULL);
-			return err_set(err, STB_INTERNAL, "migration %d: %s", v + 1, why);
-		}
-		if (store_exec(c, "COMMIT", err) == -1)
-			return -1;
-		log_info("store: schema migrated to version %d", v + 1);
-	}
-	return 0;
-}
 
 static void
 job_finish(void *arg)
@@ -213,29 +64,29 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 {
 	struct store_job *j;
 
-	if (store_run(s->writer, sql_begin, cerr) == -1)
+	if (store_be_txn(s->writer, STORE_TXN_BEGIN, cerr) == -1)
 		return -1;
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->dropped)
 			continue;
 		err_clear(&j->err);
-		if (store_run(s->writer, sql_savepoint, &j->err) == -1)
+		if (store_be_txn(s->writer, STORE_TXN_SAVEPOINT, &j->err) == -1)
 			continue;
 		if (j->fn(s->writer, j->arg, &j->err) == 0) {
-			store_run(s->writer, sql_release, NULL);
+			store_be_txn(s->writer, STORE_TXN_RELEASE, NULL);
 			continue;
 		}
 		if (j->err.status == STB_OK)
 			err_set(&j->err, STB_INTERNAL, "store write failed");
-		if (sqlite3_get_autocommit(store_conn_db(s->writer))) {
+		if (store_be_txn_gone(s->writer)) {
 			j->dropped = 1;
 			return 1; /* run the batch again without j */
 		}
-		store_run(s->writer, sql_rollback_to, NULL);
-		store_run(s->writer, sql_release, NULL);
+		store_be_txn(s->writer, STORE_TXN_ROLLBACK_TO, NULL);
+		store_be_txn(s->writer, STORE_TXN_RELEASE, NULL);
 	}
-	if (store_run(s->writer, sql_commit, cerr) == -1) {
-		store_run(s->writer, sql_rollback, NULL);
+	if (store_be_txn(s->writer, STORE_TXN_COMMIT, cerr) == -1) {
+		store_be_txn(s->writer, STORE_TXN_ROLLBACK, NULL);
 		return -1;
 	}
 	return 0;
@@ -328,11 +179,8 @@ store_open(const char *path, const char *const *migrations, int nmigrations, err
 	pthread_cond_init(&s->cv_job, NULL);
 	pthread_cond_init(&s->cv_done, NULL);
 	pthread_key_create(&s->reader_key, NULL);
-	s->writer = conn_open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
-	if (s->writer == NULL)
-		goto fail;
-	if (store_exec(s->writer, "PRAGMA journal_mode=WAL", err) == -1 ||
-	    store_migrate(s->writer, migrations, nmigrations, err) == -1)
+	s->writer = store_be_open(path, STORE_BE_WRITER, err);
+	if (s->writer == NULL || store_be_migrate(s->writer, migrations, nmigrations, err) == -1)
 		goto fail;
 	if (pthread_create(&s->thread, NULL, store_writer_main, s) != 0) {
 		err_set(err, STB_INTERNAL, "store: cannot start the writer thread");
@@ -340,7 +188,7 @@ store_open(const char *path, const char *const *migrations, int nmigrations, err
 	}
 	return s;
 fail:
-	conn_close(s->writer);
+	store_be_close(s->writer);
 	pthread_key_delete(s->reader_key);
 	free(s->path);
 	free(s);
@@ -413,23 +261,35 @@ store_conn_t *
 store_reader(store_t *s, err_t *err)
 {
 	store_conn_t *c = pthread_getspecific(s->reader_key);
+	struct store_reader *r;
 
 	if (c != NULL)
 		return c;
-	if ((c = conn_open(s->path, SQLITE_OPEN_READONLY, err)) == NULL)
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		err_set(err, STB_INTERNAL, "out of memory");
 		return NULL;
-	pthread_setspecific(s->reader_key, c);
+	}
+	if ((r->c = store_be_open(s->path, STORE_BE_READER, err)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	if (pthread_setspecific(s->reader_key, r->c) != 0) {
+		store_be_close(r->c);
+		free(r);
+		err_set(err, STB_INTERNAL, "store: cannot keep the thread's reader");
+		return NULL;
+	}
 	pthread_mutex_lock(&s->mu);
-	c->next = s->readers;
-	s->readers = c;
+	r->next = s->readers;
+	s->readers = r;
 	pthread_mutex_unlock(&s->mu);
-	return c;
+	return r->c;
 }
 
 void
 store_close(store_t *s)
 {
-	store_conn_t *c, *next;
+	struct store_reader *r, *next;
 
 	if (s == NULL)
 		return;
@@ -438,11 +298,12 @@ store_close(store_t *s)
 	pthread_cond_signal(&s->cv_job);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
-	for (c = s->readers; c != NULL; c = next) {
-		next = c->next;
-		conn_close(c);
+	for (r = s->readers; r != NULL; r = next) {
+		next = r->next;
+		store_be_close(r->c);
+		free(r);
 	}
-	conn_close(s->writer);
+	store_be_close(s->writer);
 	pthread_key_delete(s->reader_key);
 	pthread_cond_destroy(&s->cv_job);
 	pthread_cond_destroy(&s->cv_done);

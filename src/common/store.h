@@ -1,17 +1,52 @@
 /*
- * store: SQLite per daemon.  WAL, synchronous=FULL, migrations by
- * PRAGMA user_version.  All writes go through one writer thread that batches
- * the jobs queued by every loop into one transaction (group commit); a job's
- * completion runs on the submitter's loop only after the commit is durable.
- * Reads use a connection per thread.  Statements are cached per connection.
+ * store: the daemons' database, behind an interface that names no backend.
+ * Today's backend is SQLite (store_sqlite.c): WAL, synchronous=FULL,
+ * migrations by PRAGMA user_version.  All writes go through one writer
+ * thread that batches the jobs queued by every loop into one transaction
+ * (group commit); a job's completion runs on the submitter's loop only after
+ * the commit is durable.  Reads use a connection per thread.  Statements are
+ * prepared once and cached per connection.
  *
- * The interface hides SQLite handles behind store_conn_t so another backend
- * can stand behind it later.
+ * Daemon code talks to the store only through this header, so a PostgreSQL
+ * backend can stand behind it without touching a daemon: a backend is one
+ * file (store_<name>.c) that implements the statement calls below and the
+ * internal store_be.h (connections, migrations, transaction control) that
+ * store.c's writer and readers use.  The rules that keep daemon SQL
+ * portable:
+ *
+ *  - Parameters are numbered, "?1" .. "?N", never a bare "?" or ":name",
+ *    and without gaps (PostgreSQL must see every $n).  SQLite takes them as
+ *    they are; a PostgreSQL backend rewrites "?N" to "$N" outside string
+ *    literals when it prepares the statement.  The same number may appear
+ *    more than once.  Each parameter is bound with one type (int64, text,
+ *    blob, or NULL) at a call site, so that a backend with typed parameters
+ *    may prepare with the types of the first binds.
+ *  - Upserts are "INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET
+ *    x = excluded.x" (both backends), never INSERT OR IGNORE / OR REPLACE.
+ *  - Portable functions only: COALESCE (not IFNULL), count(*), lower(), ...;
+ *    blobs are hex-encoded in C, not with hex().  A comparison returned as
+ *    a column is wrapped in CASE WHEN ... THEN 1 ELSE 0 END (PostgreSQL
+ *    would return a boolean).  An unbounded LIMIT is bound as INT64_MAX,
+ *    not as -1.
+ *  - Each column is read with the type it is stored as: INTEGER columns
+ *    with store_col_int64, TEXT with store_col_text, BLOB with
+ *    store_col_blob.  Conversions between them are backend-specific.
+ *
+ * What stays per backend, on purpose:
+ *  - Schema DDL: the migrations a daemon passes to store_open and
+ *    audit_schema are SQLite DDL (BLOB, INTEGER PRIMARY KEY, partial
+ *    indexes).  A PostgreSQL backend needs its own list (BYTEA, BIGINT);
+ *    daemon_def_t will then carry one list per backend.
+ *  - store_exec takes backend SQL as it is (DDL, several statements).
+ *  - Known SQLite-only details in daemon queries: certdb_list (ca-authd)
+ *    and the rendezvousd session list order ties by rowid, as their tables
+ *    have no integer key of their own; the PostgreSQL schema will add one
+ *    (or the queries will order by the key) in that backend's issue.
  */
 #ifndef STB_STORE_H
 #define STB_STORE_H
 
-#include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -20,6 +55,21 @@
 
 typedef struct store store_t;
 typedef struct store_conn store_conn_t;
+/* A prepared statement, owned by its connection's cache: never freed by
+ * the caller, valid while the connection is. */
+typedef struct store_stmt store_stmt_t;
+
+/* store_step results; the negative ones are errors.  On STORE_ERROR and
+ * STORE_UNIQUE err holds STB_INTERNAL and the backend's message (with the
+ * start of the statement's SQL); STORE_UNIQUE says a UNIQUE or
+ * PRIMARY KEY constraint refused the row (SQLite's CONSTRAINT_UNIQUE and
+ * _PRIMARYKEY, PostgreSQL's SQLSTATE 23505), which a caller may answer as
+ * STB_CONFLICT.  Other constraint failures (NOT NULL, CHECK, FOREIGN KEY)
+ * are STORE_ERROR. */
+#define STORE_ROW    1
+#define STORE_DONE   0
+#define STORE_ERROR  (-1)
+#define STORE_UNIQUE (-2)
 
 /* Runs in the writer thread inside the batch transaction (under its own
  * savepoint: a failing job rolls back alone).  0 or -1 with err. */
@@ -36,7 +86,8 @@ typedef struct store_stats {
 	hist_t commit_latency;
 } store_stats_t;
 
-/* migrations[i] takes user_version i to i+1. */
+/* migrations[i] takes the schema from version i to i+1 (backend DDL, see
+ * above). */
 store_t *store_open(const char *path, const char *const *migrations, int nmigrations, err_t *err);
 /* Queues a write; done runs through mb.  -1 when the store is closing. */
 int store_write(store_t *s, mbox_t *mb, store_write_fn fn, store_done_fn done, void *arg,
@@ -49,12 +100,54 @@ store_conn_t *store_reader(store_t *s, err_t *err);
 void store_close(store_t *s);
 void store_get_stats(store_t *s, store_stats_t *st);
 
-sqlite3 *store_conn_db(store_conn_t *c);
-/* Cached prepared statement, reset and unbound; NULL with err on error. */
-sqlite3_stmt *store_stmt(store_conn_t *c, const char *sql, err_t *err);
-/* Executes SQL with no results (DDL). */
+/* Executes backend SQL with no results (DDL, several statements). */
 int store_exec(store_conn_t *c, const char *sql, err_t *err);
-/* err from the connection's last SQLite error, with a context word. */
-int store_err(store_conn_t *c, const char *what, err_t *err);
+
+/*
+ * Statements.  sql must be a string that lives as long as the connection
+ * (a literal or a static array): the cache is keyed by its address, so SQL
+ * built at run time would fill it, and that is refused.  store_stmt hands
+ * back the cached statement reset and with every parameter unbound (NULL);
+ * NULL with err on error.  The hot path allocates nothing and copies
+ * nothing: bound text and blobs are referenced, not copied, and must stay
+ * valid and unchanged until the statement is stepped to its end, reset or
+ * bound again.
+ */
+store_stmt_t *store_stmt(store_conn_t *c, const char *sql, err_t *err);
+
+/* Binds parameter ?i (1-based).  A failed bind (no such parameter, too
+ * large) returns -1 and is also remembered: the next store_step reports it
+ * as STORE_ERROR without running the statement, so callers may leave the
+ * binds unchecked. */
+int store_bind_int64(store_stmt_t *st, int i, int64_t v);
+/* len bytes of s (which need not be NUL-terminated); s == NULL binds NULL. */
+int store_bind_text(store_stmt_t *st, int i, const char *s, size_t len);
+/* A NUL-terminated s; NULL binds NULL. */
+int store_bind_str(store_stmt_t *st, int i, const char *s);
+/* len bytes of p (zero bytes, embedded NULs allowed); p == NULL binds NULL. */
+int store_bind_blob(store_stmt_t *st, int i, const void *p, size_t len);
+int store_bind_null(store_stmt_t *st, int i);
+
+/* Runs the statement to its next row: STORE_ROW, STORE_DONE, or
+ * STORE_ERROR / STORE_UNIQUE with err set (see above). */
+int store_step(store_stmt_t *st, err_t *err);
+/* Ends the current run (releases what a half-read query holds); the
+ * bindings stay.  Cheap, and safe on a statement already at its end. */
+void store_reset(store_stmt_t *st);
+/* Rows inserted, updated or deleted by the statement's last run that
+ * reached STORE_DONE (0 for a statement fresh from store_stmt). */
+int64_t store_changes(const store_stmt_t *st);
+
+/* Columns of the current row (after STORE_ROW), 0-based.  Text and blob
+ * pointers stay valid until the next step or reset of the statement.  A
+ * NULL reads as 0, as "" (text, NUL-terminated) or as an empty blob (a
+ * non-NULL pointer), each with *len 0; store_col_is_null tells it apart.
+ * len may be NULL.  Text is always NUL-terminated at [*len].
+ * store_col_count is the current row's number of columns, 0 without a row. */
+int store_col_count(const store_stmt_t *st);
+int store_col_is_null(store_stmt_t *st, int i);
+int64_t store_col_int64(store_stmt_t *st, int i);
+const char *store_col_text(store_stmt_t *st, int i, size_t *len);
+const void *store_col_blob(store_stmt_t *st, int i, size_t *len);
 
 #endif

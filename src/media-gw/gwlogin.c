@@ -68,16 +68,19 @@ lj_new(gw_t *gw, srv_req_t *r, int finish)
 static int
 lj_still_subscribed(struct lj *j, store_conn_t *c, err_t *err)
 {
-	sqlite3_stmt *st;
-	int ok;
+	store_stmt_t *st;
+	int ok, rc;
 
 	if ((st = store_stmt(c, "SELECT active, cert_id FROM subscribers WHERE device_id=?1",
 	                     err)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, j->s.device_id, -1, SQLITE_STATIC);
-	ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1 &&
-	     strcmp((const char *)sqlite3_column_text(st, 1), j->s.cert_id) == 0;
-	sqlite3_reset(st);
+	store_bind_str(st, 1, j->s.device_id);
+	rc = store_step(st, err);
+	ok = rc == STORE_ROW && store_col_int64(st, 0) == 1 &&
+	     strcmp(store_col_text(st, 1, NULL), j->s.cert_id) == 0;
+	store_reset(st);
+	if (rc < 0)
+		return -1;
 	if (!ok) {
 		j->status = STB_FORBIDDEN;
 		snprintf(j->why, sizeof(j->why),
@@ -170,21 +173,23 @@ static int
 sub_lookup(gw_t *gw, const char *device_id, char cert_id[GW_ID_CAP], err_t *err)
 {
 	store_conn_t *c = store_reader(gw->d->store, err);
-	sqlite3_stmt *st;
-	int active;
+	store_stmt_t *st;
+	int active, rc;
 
 	if (c == NULL ||
 	    (st = store_stmt(c, "SELECT cert_id, active FROM subscribers WHERE device_id=?1",
 	                     err)) == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return err_set(err, STB_NOT_FOUND, "device %s is not a subscriber", device_id);
+	store_bind_str(st, 1, device_id);
+	if ((rc = store_step(st, err)) != STORE_ROW) {
+		store_reset(st);
+		return rc < 0 ? -1
+		              : err_set(err, STB_NOT_FOUND, "device %s is not a subscriber",
+		                        device_id);
 	}
-	snprintf(cert_id, GW_ID_CAP, "%s", (const char *)sqlite3_column_text(st, 0));
-	active = sqlite3_column_int(st, 1);
-	sqlite3_reset(st);
+	snprintf(cert_id, GW_ID_CAP, "%s", store_col_text(st, 0, NULL));
+	active = (int)store_col_int64(st, 1);
+	store_reset(st);
 	if (active != 1)
 		return err_set(err, STB_FORBIDDEN, "subscriber %s is suspended", device_id);
 	return 0;

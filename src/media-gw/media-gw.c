@@ -61,14 +61,14 @@ gw_actor(srv_req_t *r, char *out, size_t cap)
 static int
 sweep_write(store_conn_t *c, void *arg, err_t *err)
 {
-	sqlite3_stmt *st = store_stmt(c, "DELETE FROM tokens WHERE expires < ?1", err);
+	store_stmt_t *st = store_stmt(c, "DELETE FROM tokens WHERE expires < ?1", err);
 
 	(void)arg;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, (int64_t)time(NULL) - TOKEN_KEEP_S);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "token cleanup", err);
+	store_bind_int64(st, 1, (int64_t)time(NULL) - TOKEN_KEEP_S);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return 0;
 }
 

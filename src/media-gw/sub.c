@@ -25,7 +25,7 @@ static int
 imp_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct imp *a = arg;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
 	st =
 	    store_stmt(c,
@@ -35,12 +35,12 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 	               err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, a->cert_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, a->active);
-	sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "subscriber", err);
+	store_bind_str(st, 1, a->device_id);
+	store_bind_str(st, 2, a->cert_id);
+	store_bind_int64(st, 3, a->active);
+	store_bind_int64(st, 4, (int64_t)time(NULL));
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return daemon_auditf(a->gw->d, c, err, "subscriber_import", a->actor,
 	                     "device=%s cert=%s %s", a->device_id, a->cert_id,
 	                     a->active ? "active" : "suspended");
@@ -90,16 +90,16 @@ gw_sub_import(srv_req_t *r, const msg_t *m, void *ctx)
 }
 
 static cJSON *
-sub_json(sqlite3_stmt *st, void *arg)
+sub_json(store_stmt_t *st, void *arg)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	(void)arg;
-	cJSON_AddStringToObject(o, "device_id", (const char *)sqlite3_column_text(st, 0));
-	cJSON_AddStringToObject(o, "cert_id", (const char *)sqlite3_column_text(st, 1));
+	cJSON_AddStringToObject(o, "device_id", store_col_text(st, 0, NULL));
+	cJSON_AddStringToObject(o, "cert_id", store_col_text(st, 1, NULL));
 	cJSON_AddStringToObject(o, "state",
-	                        sqlite3_column_int(st, 2) == 1 ? "active" : "suspended");
-	cJSON_AddNumberToObject(o, "updated", (double)sqlite3_column_int64(st, 3));
+	                        (int)store_col_int64(st, 2) == 1 ? "active" : "suspended");
+	cJSON_AddNumberToObject(o, "updated", (double)store_col_int64(st, 3));
 	return o;
 }
 

@@ -23,7 +23,7 @@ gw_token_store(gw_t *gw, store_conn_t *c, const uint8_t hash[GW_HASH_LEN], const
                const char *cert_id, const uint8_t *serial, size_t serial_len, int64_t issued,
                int64_t expires, err_t *err)
 {
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
 	(void)gw;
 	st = store_stmt(c,
@@ -32,15 +32,15 @@ gw_token_store(gw_t *gw, store_conn_t *c, const uint8_t hash[GW_HASH_LEN], const
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, hash, GW_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, cert_id, -1, SQLITE_STATIC);
+	store_bind_blob(st, 1, hash, GW_HASH_LEN);
+	store_bind_str(st, 2, device_id);
+	store_bind_str(st, 3, cert_id);
 	if (serial_len > 0)
-		sqlite3_bind_blob(st, 4, serial, (int)serial_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, issued);
-	sqlite3_bind_int64(st, 6, expires);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "token", err);
+		store_bind_blob(st, 4, serial, serial_len);
+	store_bind_int64(st, 5, issued);
+	store_bind_int64(st, 6, expires);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return 0;
 }
 
@@ -57,9 +57,10 @@ gw_token_introspect(srv_req_t *r, const msg_t *m, void *ctx)
 	int64_t expires = 0;
 	int active = 0;
 	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	err_t err;
 	buf_t *b;
+	int rc;
 
 	msg_get_bytes(m, TLV_IX_ACCESS_TOKEN, &tok, &len); /* 32 bytes: the registry's */
 	if (len != GW_TOKEN_LEN || gw_token_hash(gw, tok, hash) == -1) {
@@ -69,23 +70,27 @@ gw_token_introspect(srv_req_t *r, const msg_t *m, void *ctx)
 	if ((c = store_reader(d->store, &err)) == NULL ||
 	    (st = store_stmt(c,
 	                     "SELECT t.device_id, t.cert_id, t.expires, "
-	                     "t.expires > ?2 AND IFNULL(s.active, 0) = 1 "
+	                     "CASE WHEN t.expires > ?2 AND COALESCE(s.active, 0) = 1 "
+	                     "THEN 1 ELSE 0 END "
 	                     "FROM tokens t LEFT JOIN subscribers s ON s.device_id = t.device_id "
 	                     "WHERE t.hash = ?1",
 	                     &err)) == NULL) {
 		srv_reply_errt(r, &err);
 		return;
 	}
-	sqlite3_bind_blob(st, 1, hash, GW_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 3) == 1) {
+	store_bind_blob(st, 1, hash, GW_HASH_LEN);
+	store_bind_int64(st, 2, (int64_t)time(NULL));
+	if ((rc = store_step(st, &err)) == STORE_ROW && store_col_int64(st, 3) == 1) {
 		active = 1;
-		snprintf(device_id, sizeof(device_id), "%s",
-		         (const char *)sqlite3_column_text(st, 0));
-		snprintf(cert_id, sizeof(cert_id), "%s", (const char *)sqlite3_column_text(st, 1));
-		expires = sqlite3_column_int64(st, 2);
+		snprintf(device_id, sizeof(device_id), "%s", store_col_text(st, 0, NULL));
+		snprintf(cert_id, sizeof(cert_id), "%s", store_col_text(st, 1, NULL));
+		expires = store_col_int64(st, 2);
 	}
-	sqlite3_reset(st);
+	store_reset(st);
+	if (rc != STORE_ROW && rc != STORE_DONE) {
+		srv_reply_errt(r, &err);
+		return;
+	}
 	b = srv_reply_begin(r);
 	tlv_put_u8(b, STB_TLV_TOKEN_ACTIVE, (uint8_t)active);
 	/* an inactive token says nothing about whose it was */

@@ -47,7 +47,7 @@ static int
 cj_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct cj *j = arg;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	char hex[2 * RDV_SID_LEN + 1];
 
 	hex_encode(j->sid, RDV_SID_LEN, hex);
@@ -61,13 +61,13 @@ cj_write(store_conn_t *c, void *arg, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_blob(st, 1, j->sid, RDV_SID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, j->caller, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, j->target, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, j->issued);
-	sqlite3_bind_int64(st, 5, j->expires);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "session", err);
+	store_bind_blob(st, 1, j->sid, RDV_SID_LEN);
+	store_bind_str(st, 2, j->caller);
+	store_bind_str(st, 3, j->target);
+	store_bind_int64(st, 4, j->issued);
+	store_bind_int64(st, 5, j->expires);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return daemon_auditf(j->rdv->d, c, err, "session_granted", j->actor,
 	                     "session=%s caller=%s target=%s", hex, j->caller, j->target);
 }
@@ -202,21 +202,28 @@ static void
 cj_offline(struct cj *j)
 {
 	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	err_t err;
-	int known = 0;
+	int known = 0, rc;
 
 	if ((c = store_reader(j->rdv->d->store, &err)) == NULL ||
-	    (st = store_stmt(c, "SELECT cred IS NOT NULL FROM devices WHERE device_id=?1", &err)) ==
-	        NULL) {
+	    (st = store_stmt(c,
+	                     "SELECT CASE WHEN cred IS NULL THEN 0 ELSE 1 END "
+	                     "FROM devices WHERE device_id=?1",
+	                     &err)) == NULL) {
 		srv_reply_errt(j->r, &err);
 		cj_free(j);
 		return;
 	}
-	sqlite3_bind_text(st, 1, j->target, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		known = sqlite3_column_int(st, 0);
-	sqlite3_reset(st);
+	store_bind_str(st, 1, j->target);
+	if ((rc = store_step(st, &err)) == STORE_ROW)
+		known = (int)store_col_int64(st, 0);
+	store_reset(st);
+	if (rc != STORE_ROW && rc != STORE_DONE) {
+		srv_reply_errt(j->r, &err);
+		cj_free(j);
+		return;
+	}
 	j->status = known ? STB_UNAVAILABLE : STB_NOT_FOUND;
 	snprintf(j->why, sizeof(j->why), known ? "target %s is offline" : "no registered device %s",
 	         j->target);

@@ -217,7 +217,7 @@ endpoint_ok(const char *ep)
 static int
 reg_alloc(struct reg *g, store_conn_t *c, err_t *err)
 {
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	uint32_t *used = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
@@ -226,22 +226,22 @@ reg_alloc(struct reg *g, store_conn_t *c, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = store_step(st, err)) == STORE_ROW) {
 		if (n == cap) {
 			uint32_t *nu = realloc(used, (cap = cap ? cap * 2 : 256) * sizeof(*used));
 			if (nu == NULL) {
 				free(used);
-				sqlite3_reset(st);
+				store_reset(st);
 				return err_set(err, STB_INTERNAL, "out of memory");
 			}
 			used = nu;
 		}
-		used[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+		used[n++] = (uint32_t)store_col_int64(st, 0);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	store_reset(st);
+	if (rc != STORE_DONE) {
 		free(used);
-		return store_err(c, "overlay addresses", err);
+		return -1;
 	}
 	g->overlay_ix = rdv_pool_first_free(&g->rdv->pool, used, n);
 	free(used);
@@ -254,16 +254,19 @@ static int
 reg_fail_write(struct reg *g, store_conn_t *c, int64_t now, err_t *err)
 {
 	const rdv_conf_t *cf = g->rdv->conf;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int64_t fails = 0, until = 0;
+	int rc;
 
 	st = store_stmt(c, "SELECT fail_count FROM devices WHERE device_id=?1", err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		fails = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
+	store_bind_str(st, 1, g->device_id);
+	if ((rc = store_step(st, err)) == STORE_ROW)
+		fails = store_col_int64(st, 0);
+	store_reset(st);
+	if (rc < 0)
+		return -1;
 	fails++;
 	g->locked_now = fails >= cf->max_failures;
 	if (g->locked_now) {
@@ -276,11 +279,11 @@ reg_fail_write(struct reg *g, store_conn_t *c, int64_t now, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, fails);
-	sqlite3_bind_int64(st, 3, until);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "failure count", err);
+	store_bind_str(st, 1, g->device_id);
+	store_bind_int64(st, 2, fails);
+	store_bind_int64(st, 3, until);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return daemon_auditf(g->rdv->d, c, err, "register_denied", g->actor,
 	                     "device=%s failures=%lld%s", g->device_id, (long long)fails,
 	                     g->locked_now ? " locked" : "");
@@ -291,26 +294,30 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct reg *g = arg;
 	int64_t now = (int64_t)time(NULL);
-	sqlite3_stmt *st;
-	int has_cred;
+	store_stmt_t *st;
+	int has_cred, rc;
 	char addr[RDV_ADDR_MAX];
 
 	g->overlay_ix = 0;
 	if (!g->ok)
 		return reg_fail_write(g, c, now, err);
-	st = store_stmt(c, "SELECT cred IS NOT NULL, overlay_ix FROM devices WHERE device_id=?1",
+	st = store_stmt(c,
+	                "SELECT CASE WHEN cred IS NULL THEN 0 ELSE 1 END, overlay_ix "
+	                "FROM devices WHERE device_id=?1",
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return err_set(err, STB_FORBIDDEN, "device %s is not provisioned", g->device_id);
+	store_bind_str(st, 1, g->device_id);
+	if ((rc = store_step(st, err)) != STORE_ROW) {
+		store_reset(st);
+		return rc < 0 ? -1
+		              : err_set(err, STB_FORBIDDEN, "device %s is not provisioned",
+		                        g->device_id);
 	}
-	has_cred = sqlite3_column_int(st, 0);
-	if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-		g->overlay_ix = (uint32_t)sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
+	has_cred = (int)store_col_int64(st, 0);
+	if (!store_col_is_null(st, 1))
+		g->overlay_ix = (uint32_t)store_col_int64(st, 1);
+	store_reset(st);
 	if (g->fresh && has_cred)
 		return err_set(err, STB_CONFLICT,
 		               "device %s was registered by another connection meanwhile",
@@ -332,19 +339,19 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, g->overlay_ix);
-	sqlite3_bind_text(st, 3, g->endpoint, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int(st, 5, g->fresh);
-	sqlite3_bind_text(st, 6, g->username, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, g->sealed.data, (int)g->sealed.len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 8, g->salt, (int)g->saltlen, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 9, (int64_t)g->n);
-	sqlite3_bind_int64(st, 10, g->kr);
-	sqlite3_bind_int64(st, 11, g->kp);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "register", err);
+	store_bind_str(st, 1, g->device_id);
+	store_bind_int64(st, 2, g->overlay_ix);
+	store_bind_str(st, 3, g->endpoint);
+	store_bind_int64(st, 4, now);
+	store_bind_int64(st, 5, g->fresh);
+	store_bind_str(st, 6, g->username);
+	store_bind_blob(st, 7, g->sealed.data, g->sealed.len);
+	store_bind_blob(st, 8, g->salt, g->saltlen);
+	store_bind_int64(st, 9, (int64_t)g->n);
+	store_bind_int64(st, 10, g->kr);
+	store_bind_int64(st, 11, g->kp);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	rdv_pool_addr(&g->rdv->pool, g->overlay_ix, addr);
 	return daemon_auditf(g->rdv->d, c, err, "register", g->actor,
 	                     "device=%s overlay=%s endpoint=%s%s", g->device_id, addr, g->endpoint,
@@ -425,12 +432,12 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 {
 	rdv_t *rdv = g->rdv;
 	store_conn_t *c = store_reader(rdv->d->store, err);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 	int64_t locked_until;
 	uint8_t stored[RDV_KEY_LEN];
-	size_t sl = 0;
+	size_t sl = 0, blen;
 	const void *blob;
-	int blen, rc = -1, user_ok;
+	int rc = -1, user_ok;
 	char user[USER_CAP] = "";
 
 	if (c == NULL)
@@ -441,20 +448,23 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, g->device_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return err_set(err, STB_FORBIDDEN, "device %s is not provisioned", g->device_id);
+	store_bind_str(st, 1, g->device_id);
+	if ((rc = store_step(st, err)) != STORE_ROW) {
+		store_reset(st);
+		return rc < 0 ? -1
+		              : err_set(err, STB_FORBIDDEN, "device %s is not provisioned",
+		                        g->device_id);
 	}
-	locked_until = sqlite3_column_int64(st, 0);
+	rc = -1;
+	locked_until = store_col_int64(st, 0);
 	if (locked_until > (int64_t)time(NULL)) {
-		sqlite3_reset(st);
+		store_reset(st);
 		return err_set(err, STB_RATE_LIMITED,
 		               "device %s is locked after repeated failures; retry in %lld s",
 		               g->device_id, (long long)(locked_until - (int64_t)time(NULL)));
 	}
-	if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
-		sqlite3_reset(st);
+	if (store_col_is_null(st, 2)) {
+		store_reset(st);
 		g->fresh = 1;
 		g->saltlen = RDV_SALT_LEN;
 		g->n = (uint64_t)rdv->conf->kdf_n;
@@ -469,28 +479,26 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 		g->ok = 1;
 		return 0;
 	}
-	snprintf(user, sizeof(user), "%s", (const char *)sqlite3_column_text(st, 1));
-	blob = sqlite3_column_blob(st, 3);
-	blen = sqlite3_column_bytes(st, 3);
-	g->n = (uint64_t)sqlite3_column_int64(st, 4);
-	g->kr = (uint32_t)sqlite3_column_int64(st, 5);
-	g->kp = (uint32_t)sqlite3_column_int64(st, 6);
-	if (blob == NULL || blen < 16 || blen > (int)sizeof(g->salt)) {
-		sqlite3_reset(st);
+	snprintf(user, sizeof(user), "%s", store_col_text(st, 1, NULL));
+	blob = store_col_blob(st, 3, &blen);
+	g->n = (uint64_t)store_col_int64(st, 4);
+	g->kr = (uint32_t)store_col_int64(st, 5);
+	g->kp = (uint32_t)store_col_int64(st, 6);
+	if (blen < 16 || blen > sizeof(g->salt)) {
+		store_reset(st);
 		return err_set(err, STB_INTERNAL, "stored salt of %s is damaged", g->device_id);
 	}
-	memcpy(g->salt, blob, (size_t)blen);
-	g->saltlen = (size_t)blen;
-	blob = sqlite3_column_blob(st, 2);
-	blen = sqlite3_column_bytes(st, 2);
-	if (sealed_open(rdv->d->kek, g->device_id, strlen(g->device_id), blob, (size_t)blen, stored,
+	memcpy(g->salt, blob, blen);
+	g->saltlen = blen;
+	blob = store_col_blob(st, 2, &blen);
+	if (sealed_open(rdv->d->kek, g->device_id, strlen(g->device_id), blob, blen, stored,
 	                sizeof(stored), &sl, err) == -1 ||
 	    sl != RDV_KEY_LEN) {
-		sqlite3_reset(st);
+		store_reset(st);
 		return err_set(err, STB_INTERNAL, "stored credentials of %s do not open",
 		               g->device_id);
 	}
-	sqlite3_reset(st);
+	store_reset(st);
 	if (rdv_kdf_derive(password, pwlen, g->salt, g->saltlen, g->n, g->kr, g->kp, g->key) == -1)
 		err_set(err, STB_INTERNAL, "cannot derive the wrap key");
 	else {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "log.h"
 #include "rdv.h"
 #include "tlv.h"
@@ -83,7 +84,7 @@ static int
 adm_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct adm *a = arg;
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
 	if (a->provision)
 		st = store_stmt(c,
@@ -94,12 +95,12 @@ adm_write(store_conn_t *c, void *arg, err_t *err)
 		st = store_stmt(c, "DELETE FROM devices WHERE device_id=?1", err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, a->device_id, -1, SQLITE_STATIC);
+	store_bind_str(st, 1, a->device_id);
 	if (a->provision)
-		sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, a->provision ? "provision" : "deprovision", err);
-	if (sqlite3_changes(store_conn_db(c)) == 0)
+		store_bind_int64(st, 2, (int64_t)time(NULL));
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	if (store_changes(st) == 0)
 		return a->provision ? err_set(err, STB_CONFLICT, "device %s is already provisioned",
 		                              a->device_id)
 		                    : err_set(err, STB_NOT_FOUND, "device %s is not provisioned",
@@ -171,21 +172,26 @@ rdv_list_online(srv_req_t *r, const msg_t *m, void *ctx)
 }
 
 static cJSON *
-session_json(sqlite3_stmt *st, void *arg)
+session_json(store_stmt_t *st, void *arg)
 {
 	const int64_t *now = arg;
 	cJSON *o = cJSON_CreateObject();
-	int64_t exp = sqlite3_column_int64(st, 4);
+	int64_t exp = store_col_int64(st, 4);
+	char hex[2 * RDV_SID_LEN + 1] = "";
+	size_t len;
+	const void *sid = store_col_blob(st, 0, &len);
 
-	cJSON_AddStringToObject(o, "session_id", (const char *)sqlite3_column_text(st, 0));
-	cJSON_AddStringToObject(o, "caller_id", (const char *)sqlite3_column_text(st, 1));
-	cJSON_AddStringToObject(o, "target_id", (const char *)sqlite3_column_text(st, 2));
-	cJSON_AddNumberToObject(o, "issued", (double)sqlite3_column_int64(st, 3));
+	if (len <= RDV_SID_LEN)
+		hex_encode(sid, len, hex);
+	cJSON_AddStringToObject(o, "session_id", hex);
+	cJSON_AddStringToObject(o, "caller_id", store_col_text(st, 1, NULL));
+	cJSON_AddStringToObject(o, "target_id", store_col_text(st, 2, NULL));
+	cJSON_AddNumberToObject(o, "issued", (double)store_col_int64(st, 3));
 	cJSON_AddNumberToObject(o, "expires", (double)exp);
 	cJSON_AddStringToObject(o, "state",
-	                        sqlite3_column_int(st, 5) ? "used"
-	                        : exp <= *now             ? "expired"
-	                                                  : "offered");
+	                        (int)store_col_int64(st, 5) ? "used"
+	                        : exp <= *now               ? "expired"
+	                                                    : "offered");
 	return o;
 }
 
@@ -198,11 +204,10 @@ rdv_list_sessions(srv_req_t *r, const msg_t *m, void *ctx)
 	msg_get_u32(m, TLV_IX_AUDIT_LIMIT, &limit);
 	if (limit == 0 || limit > SESSIONS_MAX)
 		limit = SESSIONS_MAX;
-	daemon_list_reply(
-	    r, ctx,
-	    "SELECT lower(hex(session_id)), caller_id, target_id, issued, expires, used "
-	    "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
-	    limit, NULL, STB_TLV_RDV_SESSION_ENTRY, LIST_BYTES, session_json, &now);
+	daemon_list_reply(r, ctx,
+	                  "SELECT session_id, caller_id, target_id, issued, expires, used "
+	                  "FROM sessions ORDER BY issued DESC, rowid DESC LIMIT ?1",
+	                  limit, NULL, STB_TLV_RDV_SESSION_ENTRY, LIST_BYTES, session_json, &now);
 }
 
 /* ---- leases: refresh online devices, release silent ones ---- */
@@ -218,16 +223,16 @@ sweep_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct sweep *w = arg;
 	int64_t now = (int64_t)time(NULL);
-	sqlite3_stmt *st;
+	store_stmt_t *st;
 
 	for (size_t i = 0; i < w->n; i++) {
 		st = store_stmt(c, "UPDATE devices SET last_seen=?2 WHERE device_id=?1", err);
 		if (st == NULL)
 			return -1;
-		sqlite3_bind_text(st, 1, w->ids[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, now);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			return store_err(c, "lease refresh", err);
+		store_bind_str(st, 1, w->ids[i]);
+		store_bind_int64(st, 2, now);
+		if (store_step(st, err) != STORE_DONE)
+			return -1;
 	}
 	st = store_stmt(c,
 	                "UPDATE devices SET overlay_ix=NULL WHERE overlay_ix IS NOT NULL "
@@ -235,18 +240,18 @@ sweep_write(store_conn_t *c, void *arg, err_t *err)
 	                err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, now - w->rdv->conf->lease_s);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "lease release", err);
-	if (sqlite3_changes(store_conn_db(c)) > 0)
-		log_info("released %d overlay address(es) after the lease",
-		         sqlite3_changes(store_conn_db(c)));
+	store_bind_int64(st, 1, now - w->rdv->conf->lease_s);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	if (store_changes(st) > 0)
+		log_info("released %lld overlay address(es) after the lease",
+		         (long long)store_changes(st));
 	st = store_stmt(c, "DELETE FROM sessions WHERE expires < ?1", err);
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, now - SESSION_KEEP);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "session cleanup", err);
+	store_bind_int64(st, 1, now - SESSION_KEEP);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
 	return 0;
 }
 

@@ -97,17 +97,19 @@ reader(store_t *s)
 static void
 row_mac(store_t *s, uint64_t seq, uint8_t mac[AUDIT_MAC_LEN])
 {
-	sqlite3 *db = store_conn_db(reader(s));
-	sqlite3_stmt *st;
+	static const char sql[] = "SELECT mac FROM audit WHERE seq = ?1";
+	store_stmt_t *st;
+	const void *p;
+	size_t len;
+	err_t err;
 
-	assert_int_equal(
-	    sqlite3_prepare_v2(db, "SELECT mac FROM audit WHERE seq = ?", -1, &st, NULL),
-	    SQLITE_OK);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_bytes(st, 0), AUDIT_MAC_LEN);
-	memcpy(mac, sqlite3_column_blob(st, 0), AUDIT_MAC_LEN);
-	sqlite3_finalize(st);
+	assert_non_null(st = store_stmt(reader(s), sql, &err));
+	assert_int_equal(store_bind_int64(st, 1, (int64_t)seq), 0);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	p = store_col_blob(st, 0, &len);
+	assert_int_equal(len, AUDIT_MAC_LEN);
+	memcpy(mac, p, AUDIT_MAC_LEN);
+	store_reset(st);
 }
 
 static void

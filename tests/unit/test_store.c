@@ -16,7 +16,7 @@ static const char *const migs[] = {
     "CREATE TABLE runs(n INTEGER NOT NULL); INSERT INTO runs VALUES(1);",
 };
 
-static const char sql_put[] = "INSERT INTO kv(k, v) VALUES(?, ?)";
+static const char sql_put[] = "INSERT INTO kv(k, v) VALUES(?1, ?2)";
 
 struct fixture {
 	char dir[TU_DIR_MAX];
@@ -56,37 +56,51 @@ open_ok(const char *db, int nmig)
 	return s;
 }
 
+/* The statement sql (a literal: the cache is keyed by its address) on
+ * this thread's reader. */
+static store_stmt_t *
+reader_stmt(store_t *s, const char *sql)
+{
+	store_conn_t *c;
+	store_stmt_t *st;
+	err_t err;
+
+	assert_non_null(c = store_reader(s, &err));
+	if ((st = store_stmt(c, sql, &err)) == NULL)
+		fail_msg("%s: %s", sql, err.msg);
+	return st;
+}
+
+/* One integer from the first row of st; -1 when no row. */
+static long long
+stmt_int(store_stmt_t *st)
+{
+	long long v = -1;
+	err_t err;
+
+	if (store_step(st, &err) == STORE_ROW)
+		v = store_col_int64(st, 0);
+	store_reset(st);
+	return v;
+}
+
 /* One integer from a query on this thread's reader; -1 when no row. */
 static long long
 query_int(store_t *s, const char *sql)
 {
-	store_conn_t *c;
-	sqlite3_stmt *st;
-	long long v = -1;
-	err_t err;
-
-	assert_non_null(c = store_reader(s, &err));
-	if (sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(store_conn_db(c)));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return stmt_int(reader_stmt(s, sql));
 }
 
 /* The text of the first row of a query on this thread's reader. */
 static void
 query_text(store_t *s, const char *sql, char *out, size_t size)
 {
-	store_conn_t *c;
-	sqlite3_stmt *st;
+	store_stmt_t *st = reader_stmt(s, sql);
 	err_t err;
 
-	assert_non_null(c = store_reader(s, &err));
-	assert_int_equal(sqlite3_prepare_v2(store_conn_db(c), sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	snprintf(out, size, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	snprintf(out, size, "%s", store_col_text(st, 0, NULL));
+	store_reset(st);
 }
 
 /* Opens db: both migrations ran, and each only once. */
@@ -103,24 +117,22 @@ assert_fully_migrated(const char *db)
 static int
 has_key(store_t *s, const char *k)
 {
-	char sql[128];
+	store_stmt_t *st = reader_stmt(s, "SELECT count(*) FROM kv WHERE k = ?1");
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM kv WHERE k = '%s'", k);
-	return query_int(s, sql) == 1;
+	assert_int_equal(store_bind_str(st, 1, k), 0);
+	return stmt_int(st) == 1;
 }
 
 static int
 put_row(store_conn_t *c, const char *k, const char *v, err_t *err)
 {
-	sqlite3_stmt *st = store_stmt(c, sql_put, err);
+	store_stmt_t *st = store_stmt(c, sql_put, err);
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		return store_err(c, "insert", err);
-	return 0;
+	store_bind_str(st, 1, k);
+	store_bind_str(st, 2, v);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 /* ---- migrations ---- */
@@ -554,14 +566,14 @@ done_count(void *arg, const err_t *err)
 static int
 job_numbered(store_conn_t *c, void *arg, err_t *err)
 {
-	static const char sql[] = "INSERT INTO runs(n) VALUES(?)";
-	sqlite3_stmt *st = store_stmt(c, sql, err);
+	static const char sql[] = "INSERT INTO runs(n) VALUES(?1)";
+	store_stmt_t *st = store_stmt(c, sql, err);
 
 	(void)arg;
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int(st, 1, 2);
-	return sqlite3_step(st) == SQLITE_DONE ? 0 : store_err(c, "insert", err);
+	store_bind_int64(st, 1, 2);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 static void
@@ -600,21 +612,21 @@ test_stmt_cache_resets_and_unbinds(void **state)
 {
 	struct fixture *fx = *state;
 	store_t *s = open_ok(fx->db, 2);
-	sqlite3_stmt *st1, *st2;
+	store_stmt_t *st1, *st2;
 	store_conn_t *c;
 	err_t err;
 
 	assert_non_null(c = store_reader(s, &err));
 	assert_non_null(st1 = store_stmt(c, sql_echo, &err));
-	assert_int_equal(sqlite3_bind_int(st1, 1, 42), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st1), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st1, 0), 42);
+	assert_int_equal(store_bind_int64(st1, 1, 42), 0);
+	assert_int_equal(store_step(st1, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st1, 0), 42);
 	/* left mid-step and bound: the cache hands it back reset and unbound */
 	assert_non_null(st2 = store_stmt(c, sql_echo, &err));
 	assert_ptr_equal(st1, st2);
-	assert_int_equal(sqlite3_step(st2), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_type(st2, 0), SQLITE_NULL);
-	sqlite3_reset(st2);
+	assert_int_equal(store_step(st2, &err), STORE_ROW);
+	assert_true(store_col_is_null(st2, 0));
+	store_reset(st2);
 
 	err_clear(&err);
 	assert_null(store_stmt(c, "SELEKT nonsense", &err));
@@ -623,8 +635,303 @@ test_stmt_cache_resets_and_unbinds(void **state)
 	store_close(s);
 }
 
+/* ---- the statement API: binds, columns, results ---- */
+
+static const char sql_t_ddl[] = "CREATE TABLE IF NOT EXISTS t(i INTEGER, s TEXT, b BLOB, z)";
+static const char sql_t_put[] = "INSERT INTO t(i, s, b, z) VALUES(?1, ?2, ?3, ?4)";
+static const char sql_t_get[] = "SELECT i, s, b, z FROM t ORDER BY rowid";
+static const char sql_t_touch[] = "UPDATE t SET i = i WHERE i IS NOT NULL";
+static const uint8_t blob_nul[] = {0x00, 'a', 0x00, 0xff, 0x00};
+
+/* Three rows: values (text bound by length, a blob of NULs), empty text
+ * and blob, then NULLs through NULL pointers. */
+static int
+job_types(store_conn_t *c, void *arg, err_t *err)
+{
+	store_stmt_t *st;
+
+	(void)arg;
+	if (store_exec(c, sql_t_ddl, err) == -1 || (st = store_stmt(c, sql_t_put, err)) == NULL)
+		return -1;
+	if (store_bind_int64(st, 1, INT64_MIN) == -1 ||
+	    store_bind_text(st, 2, "hello, world", 5) == -1 ||
+	    store_bind_blob(st, 3, blob_nul, sizeof(blob_nul)) == -1 ||
+	    store_bind_null(st, 4) == -1)
+		return err_set(err, STB_INTERNAL, "a bind failed");
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	if (store_changes(st) != 1)
+		return err_set(err, STB_INTERNAL, "insert changed %lld",
+		               (long long)store_changes(st));
+	/* the same statement back from the cache, ?4 left unbound */
+	if ((st = store_stmt(c, sql_t_put, err)) == NULL)
+		return -1;
+	if (store_changes(st) != 0)
+		return err_set(err, STB_INTERNAL, "a fetched statement has changes");
+	store_bind_int64(st, 1, INT64_MAX);
+	store_bind_text(st, 2, "", 0);
+	store_bind_blob(st, 3, blob_nul, 0);
+	if (store_step(st, err) != STORE_DONE || (st = store_stmt(c, sql_t_put, err)) == NULL)
+		return -1;
+	store_bind_null(st, 1);
+	store_bind_str(st, 2, NULL);
+	store_bind_blob(st, 3, NULL, 5);
+	store_bind_int64(st, 4, 7);
+	if (store_step(st, err) != STORE_DONE || (st = store_stmt(c, sql_t_touch, err)) == NULL ||
+	    store_step(st, err) != STORE_DONE)
+		return -1;
+	if (store_changes(st) != 2)
+		return err_set(err, STB_INTERNAL, "update changed %lld",
+		               (long long)store_changes(st));
+	return 0;
+}
+
+static void
+assert_null_col(store_stmt_t *st, int i)
+{
+	size_t len = 99;
+	const char *t;
+	const void *b;
+
+	assert_true(store_col_is_null(st, i));
+	assert_int_equal(store_col_int64(st, i), 0);
+	t = store_col_text(st, i, &len);
+	assert_non_null(t);
+	assert_string_equal(t, "");
+	assert_int_equal(len, 0);
+	len = 99;
+	b = store_col_blob(st, i, &len);
+	assert_non_null(b);
+	assert_int_equal(len, 0);
+}
+
+static void
+test_stmt_types_round_trip(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s = open_ok(fx->db, 2);
+	store_stmt_t *st;
+	const char *t;
+	const void *b;
+	size_t len;
+	err_t err;
+
+	err_clear(&err);
+	if (store_write_sync(s, job_types, NULL, &err) == -1)
+		fail_msg("job_types: %s", err.msg);
+	st = reader_stmt(s, sql_t_get);
+
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_int_equal(store_col_count(st), 4);
+	assert_false(store_col_is_null(st, 0));
+	assert_true(store_col_int64(st, 0) == INT64_MIN);
+	t = store_col_text(st, 1, &len);
+	assert_int_equal(len, 5);
+	assert_memory_equal(t, "hello", 5);
+	assert_int_equal(t[5], '\0'); /* text is NUL-terminated at len */
+	b = store_col_blob(st, 2, &len);
+	assert_int_equal(len, sizeof(blob_nul));
+	assert_memory_equal(b, blob_nul, sizeof(blob_nul));
+	assert_null_col(st, 3);
+
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_true(store_col_int64(st, 0) == INT64_MAX);
+	/* empty text and an empty blob are values, not NULL */
+	assert_false(store_col_is_null(st, 1));
+	assert_string_equal(store_col_text(st, 1, &len), "");
+	assert_int_equal(len, 0);
+	assert_false(store_col_is_null(st, 2));
+	assert_non_null(store_col_blob(st, 2, &len));
+	assert_int_equal(len, 0);
+	assert_null_col(st, 3); /* left unbound */
+
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_null_col(st, 0);
+	assert_null_col(st, 1);
+	assert_null_col(st, 2);
+	assert_int_equal(store_col_int64(st, 3), 7);
+
+	assert_int_equal(store_step(st, &err), STORE_DONE);
+	/* no row: no columns, and reads are NULL; so is a bad index */
+	assert_int_equal(store_col_count(st), 0);
+	assert_null_col(st, 0);
+	store_reset(st);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_null_col(st, 4);
+	assert_null_col(st, -1);
+	store_reset(st);
+	store_close(s);
+}
+
+struct unique_res {
+	int rc_pk, rc_unique, rc_notnull;
+	err_t pk, unique, notnull;
+};
+
+static const char sql_uq_ddl[] = "CREATE TABLE IF NOT EXISTS uq(a TEXT UNIQUE)";
+static const char sql_uq_put[] = "INSERT INTO uq(a) VALUES(?1)";
+
+/* A taken primary key, a taken UNIQUE column and a NOT NULL column given
+ * NULL; the job itself succeeds, so the first rows commit. */
+static int
+job_unique(store_conn_t *c, void *arg, err_t *err)
+{
+	struct unique_res *u = arg;
+	store_stmt_t *st;
+
+	if (put_row(c, "u1", "1", err) == -1 || (st = store_stmt(c, sql_put, err)) == NULL)
+		return -1;
+	store_bind_str(st, 1, "u1");
+	store_bind_str(st, 2, "2");
+	u->rc_pk = store_step(st, &u->pk);
+	if ((st = store_stmt(c, sql_put, err)) == NULL)
+		return -1;
+	store_bind_str(st, 1, "u2");
+	store_bind_null(st, 2);
+	u->rc_notnull = store_step(st, &u->notnull);
+	if (store_exec(c, sql_uq_ddl, err) == -1)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		if ((st = store_stmt(c, sql_uq_put, err)) == NULL)
+			return -1;
+		store_bind_str(st, 1, "same");
+		u->rc_unique = store_step(st, &u->unique);
+	}
+	return 0;
+}
+
+static void
+test_stmt_unique_violation(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s = open_ok(fx->db, 2);
+	struct unique_res u;
+	err_t err;
+
+	memset(&u, 0, sizeof(u));
+	err_clear(&err);
+	if (store_write_sync(s, job_unique, &u, &err) == -1)
+		fail_msg("job_unique: %s", err.msg);
+	/* UNIQUE and PRIMARY KEY: STORE_UNIQUE, err INTERNAL with the reason
+	 * and the statement */
+	assert_int_equal(u.rc_pk, STORE_UNIQUE);
+	assert_int_equal(u.pk.status, STB_INTERNAL);
+	assert_non_null(strstr(u.pk.msg, "UNIQUE constraint failed: kv.k"));
+	assert_non_null(strstr(u.pk.msg, "INSERT INTO kv"));
+	assert_int_equal(u.rc_unique, STORE_UNIQUE);
+	assert_int_equal(u.unique.status, STB_INTERNAL);
+	assert_non_null(strstr(u.unique.msg, "uq.a"));
+	/* other constraints are plain errors */
+	assert_int_equal(u.rc_notnull, STORE_ERROR);
+	assert_int_equal(u.notnull.status, STB_INTERNAL);
+	assert_non_null(strstr(u.notnull.msg, "NOT NULL"));
+	/* the refused statements changed nothing, the job committed */
+	assert_int_equal(query_int(s, "SELECT count(*) FROM kv"), 1);
+	assert_int_equal(query_int(s, "SELECT v FROM kv WHERE k = 'u1'"), 1);
+	assert_int_equal(query_int(s, "SELECT count(*) FROM uq"), 1);
+	store_close(s);
+}
+
+static const char sql_abs[] = "SELECT abs(?1)";
+static const char sql_two_rows[] = "SELECT 1 UNION ALL SELECT 2 ORDER BY 1";
+
+static void
+test_stmt_errors(void **state)
+{
+	static char many[80][24]; /* distinct addresses: one cache entry each */
+	struct fixture *fx = *state;
+	store_t *s = open_ok(fx->db, 2);
+	store_stmt_t *st;
+	store_conn_t *c;
+	err_t err;
+	int i;
+
+	/* an error while running: the backend's message and the statement */
+	st = reader_stmt(s, sql_abs);
+	store_bind_int64(st, 1, INT64_MIN);
+	err_clear(&err);
+	assert_int_equal(store_step(st, &err), STORE_ERROR);
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "integer overflow"));
+	assert_non_null(strstr(err.msg, "SELECT abs(?1)"));
+	/* the failed statement is usable again */
+	st = reader_stmt(s, sql_abs);
+	store_bind_int64(st, 1, -3);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st, 0), 3);
+	store_reset(st);
+
+	/* a bind to a parameter the statement lacks fails, and so does the
+	 * step after it, without running; a fresh fetch forgets it */
+	st = reader_stmt(s, sql_echo);
+	assert_int_equal(store_bind_int64(st, 2, 1), -1);
+	assert_int_equal(store_bind_int64(st, 1, 5), 0);
+	err_clear(&err);
+	assert_int_equal(store_step(st, &err), STORE_ERROR);
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "bind ?2"));
+	st = reader_stmt(s, sql_echo);
+	store_bind_int64(st, 1, 5);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st, 0), 5);
+	store_reset(st);
+
+	/* no statement at all */
+	assert_non_null(c = store_reader(s, &err));
+	err_clear(&err);
+	assert_null(store_stmt(c, "  -- nothing", &err));
+	assert_int_equal(err.status, STB_INTERNAL);
+	assert_non_null(strstr(err.msg, "no statement"));
+
+	/* SQL built at run time fills the cache: refused, not evicted */
+	err_clear(&err);
+	for (i = 0; i < (int)TU_NELEM(many); i++) {
+		snprintf(many[i], sizeof(many[i]), "SELECT %d", i);
+		if (store_stmt(c, many[i], &err) == NULL)
+			break;
+	}
+	assert_true(i < (int)TU_NELEM(many));
+	assert_non_null(strstr(err.msg, "cache full"));
+	/* what is cached still works */
+	st = reader_stmt(s, sql_abs);
+	store_bind_int64(st, 1, 2);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	store_reset(st);
+	store_close(s);
+}
+
+static void
+test_stmt_cache_and_reset_restart(void **state)
+{
+	struct fixture *fx = *state;
+	store_t *s = open_ok(fx->db, 2);
+	store_stmt_t *st;
+	err_t err;
+
+	/* half read, then fetched again: from the first row */
+	st = reader_stmt(s, sql_two_rows);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st, 0), 1);
+	assert_ptr_equal(reader_stmt(s, sql_two_rows), st);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st, 0), 1);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_int_equal(store_col_int64(st, 0), 2);
+	assert_int_equal(store_step(st, &err), STORE_DONE);
+
+	/* store_reset restarts and keeps the bindings */
+	st = reader_stmt(s, sql_echo);
+	store_bind_str(st, 1, "kept");
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	store_reset(st);
+	assert_int_equal(store_step(st, &err), STORE_ROW);
+	assert_string_equal(store_col_text(st, 0, NULL), "kept");
+	store_reset(st);
+	store_close(s);
+}
+
 struct cached {
-	sqlite3_stmt *first, *second;
+	store_stmt_t *first, *second;
 };
 
 static int
@@ -718,6 +1025,10 @@ main(void)
 	    T(test_close_finishes_queued_writes),
 	    T(test_stmt_cache_resets_and_unbinds),
 	    T(test_writer_stmt_cache),
+	    T(test_stmt_types_round_trip),
+	    T(test_stmt_unique_violation),
+	    T(test_stmt_errors),
+	    T(test_stmt_cache_and_reset_restart),
 	    T(test_reader_per_thread_and_read_only),
 	};
 
