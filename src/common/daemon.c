@@ -365,7 +365,9 @@ daemon_start(daemon_t *d, err_t *err)
 	                  (uint32_t)d->conf.max_connections,
 	                  (int)d->conf.handshake_timeout_ms,
 	                  (int)d->conf.idle_timeout_ms,
-	                  (int)d->conf.frame_timeout_ms};
+	                  (int)d->conf.frame_timeout_ms,
+	                  NULL,
+	                  0};
 	if ((d->srv = srv_new(&sc, &d->tls, d, err)) == NULL)
 		return -1;
 	admin_register(d);
