@@ -16,16 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dlisten.h"
 #include "log.h"
-#include "proto.h"
 #include "sdnotify.h"
 #include "tlv.h"
 
 /* HKDF label of the audit chain key under the KEK. */
 #define DAEMON_AUDIT_LABEL "stbcred audit chain v1"
-
-static const char *const choices_client_auth[] = {"require", "optional", "none", NULL};
-static const char *const choices_tls_version[] = {"1.2", "1.3", NULL};
 
 #define OFF(f) offsetof(daemon_conf_t, f)
 #define I64    ((long long)1 << 62)
@@ -46,12 +43,12 @@ static const cfg_opt_t common_opts[] = {
      "a frame once started must arrive within this"},
     {"drain_timeout_ms", CFG_INT, "10000", 0, 600000, NULL, OFF(drain_timeout_ms),
      "on SIGTERM, wait this long for in-flight requests"},
-    {"client_auth", CFG_STR, "", 0, 0, choices_client_auth, OFF(client_auth),
+    {"client_auth", CFG_STR, "", 0, 0, dlisten_client_auth_choices, OFF(client_auth),
      "client certificates: require (daemons, admin), optional (STB-facing) or none"},
     {"tls.cert", CFG_STR, "", 0, 0, NULL, OFF(tls_cert), "service certificate chain, PEM"},
     {"tls.key", CFG_STR, "", 0, 0, NULL, OFF(tls_key), "service private key, PEM"},
     {"tls.ca", CFG_STR, "", 0, 0, NULL, OFF(tls_ca), "trust anchors for peers, PEM"},
-    {"tls.min_version", CFG_STR, "1.2", 0, 0, choices_tls_version, OFF(tls_min_version),
+    {"tls.min_version", CFG_STR, "1.2", 0, 0, dlisten_tls_version_choices, OFF(tls_min_version),
      "lowest TLS version accepted (1.3 for daemon-only listeners)"},
     {"state_dir", CFG_STR, "", 0, 0, NULL, OFF(state_dir), "directory for the database"},
     {"kek_file", CFG_STR, "", 0, 0, NULL, OFF(kek_file),
@@ -62,45 +59,6 @@ static const cfg_opt_t common_opts[] = {
     {"log.debug", CFG_BOOL, "false", 0, 0, NULL, OFF(log_debug), "log debug events"},
 };
 #define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
-
-/* One entry of the `listeners` array.  tls.* default to the top-level
- * values (filled in by daemon_listener_tables). */
-#define LOFF(f) offsetof(daemon_lconf_t, f)
-static const cfg_opt_t listener_opts[] = {
-    {"name", CFG_STR, "", 0, 0, NULL, LOFF(name), "the listener's name, for logs and metrics"},
-    {"listen", CFG_STR, "", 0, 0, NULL, LOFF(listen), "TLS listen address, host:port"},
-    {"client_auth", CFG_STR, "require", 0, 0, choices_client_auth, LOFF(client_auth),
-     "client certificates: require, optional or none"},
-    {"tls.cert", CFG_STR, "", 0, 0, NULL, LOFF(tls_cert), "certificate chain, PEM"},
-    {"tls.key", CFG_STR, "", 0, 0, NULL, LOFF(tls_key), "private key, PEM"},
-    {"tls.ca", CFG_STR, "", 0, 0, NULL, LOFF(tls_ca), "trust anchors for clients, PEM"},
-    {"tls.min_version", CFG_STR, "", 0, 0, choices_tls_version, LOFF(tls_min_version),
-     "lowest TLS version accepted"},
-    {"roles", CFG_STR, "", 0, 0, NULL, LOFF(roles),
-     "peer roles served, comma-separated (others are FORBIDDEN); empty: every role"},
-    {"messages", CFG_STR, "", 0, 0, NULL, LOFF(messages),
-     "messages served, comma-separated; empty: all the first listener serves"},
-};
-#define NLISTENER         (sizeof(listener_opts) / sizeof(listener_opts[0]))
-#define LISTENER_NAME_MAX 32
-
-/* The keys of a `listeners` entry, indented apart from the top-level keys. */
-static void
-daemon_print_listener_help(void)
-{
-	static const char *const tn[] = {"string", "integer", "boolean"};
-
-	printf("listeners: up to %d more listeners, an array of objects with:\n",
-	       DAEMON_LISTENERS_MAX - 1);
-	for (size_t i = 0; i < NLISTENER; i++) {
-		const cfg_opt_t *o = &listener_opts[i];
-		printf("    %-26s %-8s default %s\n        %s\n", o->name, tn[o->type],
-		       strncmp(o->name, "tls.", 4) == 0 ? "the top-level one"
-		       : *o->def != '\0'                ? o->def
-		                                        : "\"\"",
-		       o->help);
-	}
-}
 
 static void
 usage(const daemon_def_t *def)
@@ -160,257 +118,6 @@ daemon_tables(daemon_t *d)
 	return 0;
 }
 
-/* The listener table with this daemon's top-level tls.* as defaults (after
- * the top-level keys are loaded). */
-static int
-daemon_listener_tables(daemon_t *d)
-{
-	free(d->listener_opts);
-	if ((d->listener_opts = malloc(sizeof(listener_opts))) == NULL)
-		return -1;
-	memcpy(d->listener_opts, listener_opts, sizeof(listener_opts));
-	for (size_t i = 0; i < NLISTENER; i++) {
-		cfg_opt_t *o = &d->listener_opts[i];
-		if (strcmp(o->name, "tls.cert") == 0)
-			o->def = d->conf.tls_cert;
-		else if (strcmp(o->name, "tls.key") == 0)
-			o->def = d->conf.tls_key;
-		else if (strcmp(o->name, "tls.ca") == 0)
-			o->def = d->conf.tls_ca;
-		else if (strcmp(o->name, "tls.min_version") == 0)
-			o->def = d->conf.tls_min_version;
-	}
-	return 0;
-}
-
-/* The first listener is the top-level keys. */
-static void
-daemon_listener_first(daemon_t *d)
-{
-	daemon_listener_t *l = &d->listeners[0];
-
-	l->conf = (daemon_lconf_t){"default",
-	                           d->conf.listen,
-	                           d->conf.client_auth,
-	                           d->conf.tls_cert,
-	                           d->conf.tls_key,
-	                           d->conf.tls_ca,
-	                           d->conf.tls_min_version,
-	                           "",
-	                           ""};
-	l->accept_roles = 0;
-	l->serve_all = 1;
-	if (d->nlisteners < 1)
-		d->nlisteners = 1;
-}
-
-/* Each name of a comma-separated list through fn; -1 (err set) at the
- * first fn refuses. */
-static int
-daemon_each_name(const char *list, const char *src, const char *key,
-                 int (*fn)(daemon_listener_t *l, const char *name, size_t len),
-                 daemon_listener_t *l, err_t *err)
-{
-	const char *p = list;
-
-	while (*p != '\0') {
-		size_t len = strcspn(p, ",");
-		const char *q = p;
-		size_t n = len;
-		while (n > 0 && *q == ' ')
-			q++, n--;
-		while (n > 0 && q[n - 1] == ' ')
-			n--;
-		if (n == 0 || fn(l, q, n) == -1)
-			return err_set(err, STB_BAD_REQUEST, "%s: %s: '%.*s' is not known", src,
-			               key, (int)(n > 64 ? 64 : n), q);
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
-static int
-daemon_add_role(daemon_listener_t *l, const char *name, size_t len)
-{
-	uint32_t bit = proto_role_by_name(name, len);
-
-	if (bit == 0)
-		return -1;
-	l->accept_roles |= bit;
-	return 0;
-}
-
-static int
-daemon_add_message(daemon_listener_t *l, const char *name, size_t len)
-{
-	for (int m = 0; m < MSG_IX_COUNT; m++)
-		if (strlen(proto_msgs[m].name) == len &&
-		    memcmp(proto_msgs[m].name, name, len) == 0) {
-			l->serve[m] = 1;
-			return 0;
-		}
-	return -1;
-}
-
-static int
-daemon_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > LISTENER_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      s[i] == '_'))
-			return 0;
-	return 1;
-}
-
-/* What the table cannot say about entry i (1 and up). */
-static int
-daemon_listener_check(daemon_t *d, int i, const char *src, err_t *err)
-{
-	daemon_listener_t *l = &d->listeners[i];
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
-
-	if (!daemon_name_valid(l->conf.name))
-		return err_set(err, STB_BAD_REQUEST,
-		               "%s: name: '%s' must be 1 to %d of a-z, 0-9, - and _", src,
-		               l->conf.name, LISTENER_NAME_MAX);
-	for (int j = 0; j < i; j++)
-		if (strcmp(d->listeners[j].conf.name, l->conf.name) == 0)
-			return err_set(err, STB_BAD_REQUEST, "%s: name: '%s' is taken%s", src,
-			               l->conf.name, j == 0 ? " (by the top-level listener)" : "");
-	if (*l->conf.listen == '\0')
-		return err_set(err, STB_BAD_REQUEST, "%s: listen is required", src);
-	if (srv_parse_addr(l->conf.listen, &ss, &sl) == -1)
-		return err_set(err, STB_BAD_REQUEST, "%s: listen: '%s' is not IP:port", src,
-		               l->conf.listen);
-	for (int j = 0; j < i; j++)
-		if (strcmp(d->listeners[j].conf.listen, l->conf.listen) == 0)
-			return err_set(err, STB_BAD_REQUEST, "%s: listen: %s is used twice", src,
-			               l->conf.listen);
-	if (*l->conf.tls_cert == '\0' || *l->conf.tls_key == '\0')
-		return err_set(err, STB_BAD_REQUEST, "%s: tls.cert and tls.key are required", src);
-	if (strcmp(l->conf.client_auth, "none") != 0 && *l->conf.tls_ca == '\0')
-		return err_set(err, STB_BAD_REQUEST, "%s: client_auth %s needs tls.ca", src,
-		               l->conf.client_auth);
-	l->accept_roles = 0;
-	memset(l->serve, 0, sizeof(l->serve));
-	if (daemon_each_name(l->conf.roles, src, "roles", daemon_add_role, l, err) == -1 ||
-	    daemon_each_name(l->conf.messages, src, "messages", daemon_add_message, l, err) == -1)
-		return -1;
-	l->serve_all = *l->conf.messages == '\0';
-	return 0;
-}
-
-/* The `listeners` array: entries after the first listener. */
-static int
-daemon_listeners_load(daemon_t *d, const cJSON *arr, const char *file, err_t *err)
-{
-	const cJSON *it;
-	int i = 0;
-
-	if (!cJSON_IsArray(arr))
-		return err_set(err, STB_BAD_REQUEST, "%s: listeners must be an array of objects",
-		               file);
-	if (cJSON_GetArraySize(arr) > DAEMON_LISTENERS_MAX - 1)
-		return err_set(err, STB_BAD_REQUEST,
-		               "%s: listeners: at most %d entries (the top-level listen is the "
-		               "first of %d listeners)",
-		               file, DAEMON_LISTENERS_MAX - 1, DAEMON_LISTENERS_MAX);
-	if (daemon_listener_tables(d) == -1)
-		return err_set(err, STB_INTERNAL, "out of memory");
-	cJSON_ArrayForEach(it, arr)
-	{
-		daemon_listener_t *l = &d->listeners[1 + i];
-		char src[4200];
-		char *text;
-		int rc;
-
-		snprintf(src, sizeof(src), "%s: listeners[%d]", file, i);
-		if (!cJSON_IsObject(it))
-			return err_set(err, STB_BAD_REQUEST, "%s must be an object", src);
-		if ((text = cJSON_PrintUnformatted(it)) == NULL)
-			return err_set(err, STB_INTERNAL, "out of memory");
-		l->tab = (cfg_table_t){d->listener_opts, NLISTENER, &l->conf};
-		d->nlisteners = 2 + i; /* its strings are freed with the rest */
-		rc = cfg_load_text(&l->tab, 1, text, src, err);
-		free(text);
-		if (rc == -1 || daemon_listener_check(d, 1 + i, src, err) == -1)
-			return -1;
-		i++;
-	}
-	return 0;
-}
-
-/* The file's text (read once: it may be a pipe); NULL with err set when it
- * is too large, NULL with err clear when it cannot be opened (cfg_load then
- * says why, as it always has). */
-static char *
-daemon_read_file(const char *file, err_t *err)
-{
-	FILE *f = fopen(file, "r");
-	size_t cap = 1024 * 1024, n;
-	char *text;
-
-	err_clear(err);
-	if (f == NULL)
-		return NULL;
-	if ((text = malloc(cap + 1)) == NULL) {
-		fclose(f);
-		err_set(err, STB_INTERNAL, "%s: out of memory", file);
-		return NULL;
-	}
-	n = fread(text, 1, cap + 1, f);
-	fclose(f);
-	if (n > cap) {
-		free(text);
-		err_set(err, STB_TOO_LARGE, "%s: larger than %zu bytes", file, cap);
-		return NULL;
-	}
-	text[n] = '\0';
-	return text;
-}
-
-/* The top-level keys through the tables, as before; a `listeners` array is
- * taken out first and loaded entry by entry. */
-static int
-daemon_load_config(daemon_t *d, err_t *err)
-{
-	const char *file = d->conf_file;
-	char *text = NULL, *rest = NULL;
-	cJSON *root, *arr = NULL;
-	int rc;
-
-	if (file != NULL && (text = daemon_read_file(file, err)) == NULL)
-		return err->status != STB_OK ? -1 : cfg_load(d->tabs, 2, file, err);
-	root = text != NULL ? cJSON_Parse(text) : NULL;
-	if (cJSON_IsObject(root))
-		arr = cJSON_DetachItemFromObjectCaseSensitive(root, "listeners");
-	if (arr == NULL) {
-		/* syntax errors too: cfg_load_text says on which line */
-		rc = cfg_load_text(d->tabs, 2, text, file != NULL ? file : "default", err);
-	} else if ((rest = cJSON_PrintUnformatted(root)) == NULL) {
-		rc = err_set(err, STB_INTERNAL, "out of memory");
-	} else {
-		rc = cfg_load_text(d->tabs, 2, rest, file, err);
-		free(rest);
-	}
-	cJSON_Delete(root);
-	free(text);
-	if (rc == 0) {
-		daemon_listener_first(d);
-		if (arr != NULL)
-			rc = daemon_listeners_load(d, arr, file, err);
-	}
-	cJSON_Delete(arr);
-	return rc;
-}
-
 /* Addresses are checked with the config, so -t catches them. */
 static int
 daemon_check_addrs(daemon_t *d, err_t *err)
@@ -425,31 +132,6 @@ daemon_check_addrs(daemon_t *d, err_t *err)
 		return err_set(err, STB_BAD_REQUEST, "http_listen: '%s' is not IP:port",
 		               d->conf.http_listen);
 	return 0;
-}
-
-static int
-daemon_client_auth_mode(const char *v)
-{
-	if (strcmp(v, "require") == 0)
-		return TLS_CLIENT_AUTH_REQUIRE;
-	return strcmp(v, "none") == 0 ? TLS_CLIENT_AUTH_NONE : TLS_CLIENT_AUTH_OPTIONAL;
-}
-
-static int
-daemon_tls_ctx(const daemon_listener_t *l, SSL_CTX **out, err_t *err)
-{
-	const daemon_lconf_t *lc = &l->conf;
-	tls_conf_t tc = {lc->tls_cert, lc->tls_key, lc->tls_ca,
-	                 daemon_client_auth_mode(lc->client_auth),
-	                 strcmp(lc->tls_min_version, "1.3") == 0};
-
-	*out = tls_server_ctx_new(&tc, err);
-	if (*out == NULL && strcmp(lc->name, "default") != 0) {
-		char m[sizeof(err->msg)];
-		snprintf(m, sizeof(m), "%s", err->msg);
-		err_set(err, err->status, "listener %s: %s", lc->name, m);
-	}
-	return *out == NULL ? -1 : 0;
 }
 
 /* The same certificate and trust anchors, for calls to other daemons
@@ -484,21 +166,13 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	daemon_t *d = arg;
 	SSL_CTX *ctx;
 	err_t err;
-	int failed = 0;
+	int failed;
 
 	(void)sig;
 	(void)what;
 	sdnotify_send("RELOADING=1");
 	/* Only the TLS material reloads: the rest needs a restart. */
-	for (int i = 0; i < d->nlisteners; i++) {
-		daemon_listener_t *l = &d->listeners[i];
-		if (daemon_tls_ctx(l, &ctx, &err) == -1) {
-			log_warnx("reload: keeping the old certificates: %s", err.msg);
-			failed++;
-			continue;
-		}
-		tls_holder_swap(&l->tls, ctx);
-	}
+	failed = dlisten_reload(d);
 	if (failed == d->nlisteners) {
 		/* the listener's own files are broken: so is the client identity */
 	} else if (daemon_client_ctx(d, &ctx, &err) == -1) {
@@ -663,59 +337,12 @@ daemon_open_state(daemon_t *d, err_t *err)
 	return 0;
 }
 
-static srv_conf_t
-daemon_srv_conf(const daemon_t *d, const daemon_listener_t *l)
-{
-	return (srv_conf_t){l->conf.listen,
-	                    (int)d->conf.workers,
-	                    (uint32_t)d->conf.max_frame,
-	                    (uint32_t)d->conf.max_inflight,
-	                    (uint32_t)d->conf.max_connections,
-	                    (int)d->conf.handshake_timeout_ms,
-	                    (int)d->conf.idle_timeout_ms,
-	                    (int)d->conf.frame_timeout_ms,
-	                    l->conf.name,
-	                    l->accept_roles};
-}
-
-/* Every listener's context and server; the first's srv_new makes the
- * workers the others attach to. */
-static int
-daemon_listeners_new(daemon_t *d, err_t *err)
-{
-	for (int i = 0; i < d->nlisteners; i++) {
-		daemon_listener_t *l = &d->listeners[i];
-		srv_conf_t sc = daemon_srv_conf(d, l);
-		SSL_CTX *ctx;
-
-		if (daemon_tls_ctx(l, &ctx, err) == -1)
-			return -1;
-		tls_holder_init(&l->tls, ctx);
-		l->srv = i == 0 ? srv_new(&sc, &l->tls, d, err)
-		                : srv_attach(d->srv, &sc, &l->tls, d, err);
-		if (l->srv == NULL)
-			return -1;
-		if (i == 0)
-			d->srv = l->srv;
-	}
-	return 0;
-}
-
-srv_t *
-daemon_listener(daemon_t *d, const char *name)
-{
-	for (int i = 0; i < d->nlisteners; i++)
-		if (strcmp(d->listeners[i].conf.name, name) == 0)
-			return d->listeners[i].srv;
-	return NULL;
-}
-
 static int
 daemon_start(daemon_t *d, err_t *err)
 {
 	SSL_CTX *ctx;
 
-	if (daemon_open_state(d, err) == -1 || daemon_listeners_new(d, err) == -1)
+	if (daemon_open_state(d, err) == -1 || dlisten_new(d, err) == -1)
 		return -1;
 	if (daemon_client_ctx(d, &ctx, err) == -1)
 		return -1;
@@ -723,13 +350,8 @@ daemon_start(daemon_t *d, err_t *err)
 	admin_register(d);
 	if (d->def->init != NULL && d->def->init(d, err) == -1)
 		return -1;
-	for (int i = 1; i < d->nlisteners; i++) {
-		daemon_listener_t *l = &d->listeners[i];
-		srv_inherit(l->srv, d->srv, l->serve_all ? NULL : l->serve);
-	}
-	for (int i = 0; i < d->nlisteners; i++)
-		if (srv_start(d->listeners[i].srv, d->base, err) == -1)
-			return -1;
+	if (dlisten_start(d, err) == -1)
+		return -1;
 	if (httpd_start(d, err) == -1)
 		return -1;
 	if (daemon_signals(d) == -1)
@@ -741,11 +363,7 @@ daemon_start(daemon_t *d, err_t *err)
 static void
 daemon_conf_free(daemon_t *d)
 {
-	for (int i = 1; i < d->nlisteners; i++)
-		cfg_free(&d->listeners[i].tab, 1);
-	d->nlisteners = 0;
-	free(d->listener_opts);
-	d->listener_opts = NULL;
+	dlisten_conf_free(d);
 	cfg_free(d->tabs, 2);
 	free(d->common_opts);
 	d->common_opts = NULL;
@@ -765,10 +383,7 @@ daemon_stop(daemon_t *d)
 		d->def->fini(d);
 	/* the writer flushes before workers go: completions still find their loop */
 	store_close(d->store);
-	srv_free(d->srv); /* and the listeners attached to it */
-	for (int i = 0; i < d->nlisteners; i++)
-		if (d->listeners[i].tls.ctx != NULL)
-			tls_holder_destroy(&d->listeners[i].tls);
+	dlisten_free(d);
 	if (d->client_tls.ctx != NULL)
 		tls_holder_destroy(&d->client_tls);
 	sealed_kek_free(d->kek);
@@ -810,7 +425,7 @@ daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file,
 	d->conf_file = conf_file;
 	if (daemon_tables(d) == -1)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	if (daemon_load_config(d, err) == -1)
+	if (dlisten_load(d, err) == -1)
 		return -1;
 	if (def->check != NULL && def->check(err) == -1)
 		return -1;
@@ -868,11 +483,11 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		fatalx("out of memory");
 	if (help_config) {
 		cfg_print_help(d.tabs, 2);
-		daemon_print_listener_help();
+		dlisten_help();
 		daemon_conf_free(&d);
 		return 0;
 	}
-	if (daemon_load_config(&d, &err) == -1) {
+	if (dlisten_load(&d, &err) == -1) {
 		fprintf(stderr, "%s: %s\n", def->name, err.msg);
 		daemon_conf_free(&d);
 		return 1;
@@ -900,9 +515,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 	}
 	log_info("%s %s listening on %s with %d workers", def->name, STBCRED_VERSION,
 	         srv_bound(d.srv), srv_nworkers(d.srv));
-	for (int i = 1; i < d.nlisteners; i++)
-		log_info("listener %s on %s (client_auth %s)", d.listeners[i].conf.name,
-		         srv_bound(d.listeners[i].srv), d.listeners[i].conf.client_auth);
+	dlisten_log(&d);
 	sdnotify_send("READY=1");
 	event_base_dispatch(d.base);
 	log_info("stopping");
