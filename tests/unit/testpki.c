@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,7 @@ tu_srv_start(tu_srv_t *t, const char *dir, const srv_conf_t *conf, void *ctx, vo
 	const char *colon;
 
 	memset(t, 0, sizeof(*t));
+	signal(SIGPIPE, SIG_IGN); /* as daemon.c: a write to a peer that left */
 	evthread_use_pthreads();
 	if ((sctx = tls_server_ctx_new(&tc, &err)) == NULL) {
 		fprintf(stderr, "tu_srv_start: %s\n", err.msg);
