@@ -107,7 +107,7 @@ conn_close(srv_conn_t *c)
 
 	if (c->bev == NULL)
 		return;
-	if (c->handshaken && s->conn_fn != NULL)
+	if (c->announced && s->conn_fn != NULL)
 		s->conn_fn(c, 0, s->ctx);
 	ssl = bufferevent_openssl_get_ssl(c->bev);
 	if (ssl != NULL && c->handshaken)
@@ -351,8 +351,12 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		}
 		evtimer_del(c->deadline);
 		conn_set_idle(c);
-		if (s->conn_fn != NULL)
+		/* a peer this listener does not serve is not announced either */
+		if (s->conn_fn != NULL &&
+		    (s->conf.accept_roles == 0 || (c->roles & s->conf.accept_roles))) {
+			c->announced = 1;
 			s->conn_fn(c, 1, s->ctx);
+		}
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)

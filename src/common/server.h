@@ -51,7 +51,9 @@ typedef struct srv_conf {
 	int frame_timeout_ms;     /* a started frame must complete in this */
 	const char *name;         /* for logs and metrics; NULL: "default" */
 	/* only peers holding one of these roles are served; the others' requests
-	 * are answered FORBIDDEN (0: every role) */
+	 * are answered FORBIDDEN (so a client learns why, which a refused TLS 1.3
+	 * handshake would not tell it) and srv_on_conn never hears of them (0:
+	 * every role) */
 	uint32_t accept_roles;
 } srv_conf_t;
 

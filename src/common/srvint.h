@@ -54,8 +54,9 @@ struct srv_conn {
 	uint32_t inflight;
 	uint32_t next_push_id;
 	int handshaken;
-	int paused;  /* reading stopped: too many in flight or output backlog */
-	int closing; /* flush output, then close */
+	int announced; /* conn_fn was told it opened */
+	int paused;    /* reading stopped: too many in flight or output backlog */
+	int closing;   /* flush output, then close */
 	int refs;
 	int fd;
 	void *data;
