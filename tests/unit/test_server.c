@@ -424,6 +424,42 @@ test_over_max_frame(void **state)
 	cl_close(ssl);
 }
 
+/* A second listener on the same workers that serves the admin role only:
+ * an anonymous PING there is FORBIDDEN, on the first it is answered. */
+static void
+test_attached_listener(void **state)
+{
+	srv_conf_t sc = {"127.0.0.1:0", 0,     MAX_FRAME, MAX_INFLIGHT, 0,
+	                 2000,          10000, 2000,      "ops",        STB_R_ADMIN};
+	uint8_t fr[64];
+	rframe_t f;
+	err_t err;
+	srv_t *ops = srv_attach(ts.srv, &sc, &ts.holder, NULL, &err);
+	int port, first = ts.port;
+	SSL *ssl;
+
+	(void)state;
+	assert_non_null(ops);
+	srv_handle(ops, MSG_IX_PING, handle_ping);
+	assert_int_equal(srv_start(ops, ts.base, &err), 0);
+	assert_string_equal(srv_name(ops), "ops");
+	port = atoi(strrchr(srv_bound(ops), ':') + 1);
+	ts.port = port;
+	ssl = cl_connect();
+	cl_write(ssl, fr, mk_ping(fr, sizeof(fr), 9, "hello"));
+	assert_int_equal(cl_read_frame(ssl, &f), 0);
+	assert_int_equal(f.h.req_id, 9);
+	assert_int_equal(msg_status(&f.m), STB_FORBIDDEN);
+	cl_close(ssl);
+	ts.port = first;
+	ssl = cl_connect();
+	cl_write(ssl, fr, mk_ping(fr, sizeof(fr), 10, "hello"));
+	expect_answer(ssl, 10, "hello");
+	cl_close(ssl);
+	assert_int_equal(srv_nworkers(ops), srv_nworkers(ts.srv));
+	/* freed with the primary */
+}
+
 int
 main(void)
 {
@@ -433,6 +469,7 @@ main(void)
 	    cmocka_unit_test(test_push_in_deferred_answer),
 	    cmocka_unit_test(test_backpressure),
 	    cmocka_unit_test(test_over_max_frame),
+	    cmocka_unit_test(test_attached_listener),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
