@@ -16,15 +16,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dlisten.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "tlv.h"
 
 /* HKDF label of the audit chain key under the KEK. */
 #define DAEMON_AUDIT_LABEL "stbcred audit chain v1"
-
-static const char *const choices_client_auth[] = {"require", "optional", NULL};
-static const char *const choices_tls_version[] = {"1.2", "1.3", NULL};
 
 #define OFF(f) offsetof(daemon_conf_t, f)
 #define I64    ((long long)1 << 62)
@@ -45,12 +43,12 @@ static const cfg_opt_t common_opts[] = {
      "a frame once started must arrive within this"},
     {"drain_timeout_ms", CFG_INT, "10000", 0, 600000, NULL, OFF(drain_timeout_ms),
      "on SIGTERM, wait this long for in-flight requests"},
-    {"client_auth", CFG_STR, "", 0, 0, choices_client_auth, OFF(client_auth),
-     "client certificates: require (daemons, admin) or optional (STB-facing)"},
+    {"client_auth", CFG_STR, "", 0, 0, dlisten_client_auth_choices, OFF(client_auth),
+     "client certificates: require (daemons, admin), optional (STB-facing) or none"},
     {"tls.cert", CFG_STR, "", 0, 0, NULL, OFF(tls_cert), "service certificate chain, PEM"},
     {"tls.key", CFG_STR, "", 0, 0, NULL, OFF(tls_key), "service private key, PEM"},
     {"tls.ca", CFG_STR, "", 0, 0, NULL, OFF(tls_ca), "trust anchors for peers, PEM"},
-    {"tls.min_version", CFG_STR, "1.2", 0, 0, choices_tls_version, OFF(tls_min_version),
+    {"tls.min_version", CFG_STR, "1.2", 0, 0, dlisten_tls_version_choices, OFF(tls_min_version),
      "lowest TLS version accepted (1.3 for daemon-only listeners)"},
     {"state_dir", CFG_STR, "", 0, 0, NULL, OFF(state_dir), "directory for the database"},
     {"kek_file", CFG_STR, "", 0, 0, NULL, OFF(kek_file),
@@ -136,18 +134,6 @@ daemon_check_addrs(daemon_t *d, err_t *err)
 	return 0;
 }
 
-static int
-daemon_tls_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
-{
-	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca,
-	                 strcmp(d->conf.client_auth, "require") == 0 ? TLS_CLIENT_AUTH_REQUIRE
-	                                                             : TLS_CLIENT_AUTH_OPTIONAL,
-	                 strcmp(d->conf.tls_min_version, "1.3") == 0};
-
-	*out = tls_server_ctx_new(&tc, err);
-	return *out == NULL ? -1 : 0;
-}
-
 /* The same certificate and trust anchors, for calls to other daemons
  * (mutual TLS 1.3). */
 static int
@@ -180,24 +166,29 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	daemon_t *d = arg;
 	SSL_CTX *ctx;
 	err_t err;
+	int failed;
 
 	(void)sig;
 	(void)what;
 	sdnotify_send("RELOADING=1");
 	/* Only the TLS material reloads: the rest needs a restart. */
-	if (daemon_tls_ctx(d, &ctx, &err) == -1) {
-		log_warnx("reload: keeping the old certificates: %s", err.msg);
+	failed = dlisten_reload(d);
+	if (failed == d->nlisteners) {
+		/* the listener's own files are broken: so is the client identity */
+	} else if (daemon_client_ctx(d, &ctx, &err) == -1) {
+		log_warnx("reload: listeners reloaded, but calls to peers keep the old "
+		          "certificates: %s",
+		          err.msg);
 	} else {
-		tls_holder_swap(&d->tls, ctx);
-		if (daemon_client_ctx(d, &ctx, &err) == -1) {
-			log_warnx("reload: listener reloaded, but calls to peers keep the old "
-			          "certificates: %s",
-			          err.msg);
-		} else {
-			tls_holder_swap(&d->client_tls, ctx);
+		tls_holder_swap(&d->client_tls, ctx);
+		if (failed == 0)
 			log_info("reload: TLS certificates and trust anchors reloaded (the "
-			         "listener, and new connections to peers)");
-		}
+			         "listener%s, and new connections to peers)",
+			         d->nlisteners > 1 ? "s" : "");
+		else
+			log_info("reload: TLS certificates and trust anchors reloaded for %d of "
+			         "%d listeners, and new connections to peers",
+			         d->nlisteners - failed, d->nlisteners);
 	}
 	sdnotify_send("READY=1");
 }
@@ -354,29 +345,17 @@ daemon_open_state(daemon_t *d, err_t *err)
 static int
 daemon_start(daemon_t *d, err_t *err)
 {
-	srv_conf_t sc;
 	SSL_CTX *ctx;
 
-	if (daemon_open_state(d, err) == -1 || daemon_tls_ctx(d, &ctx, err) == -1)
+	if (daemon_open_state(d, err) == -1 || dlisten_new(d, err) == -1)
 		return -1;
-	tls_holder_init(&d->tls, ctx);
 	if (daemon_client_ctx(d, &ctx, err) == -1)
 		return -1;
 	tls_holder_init(&d->client_tls, ctx);
-	sc = (srv_conf_t){d->conf.listen,
-	                  (int)d->conf.workers,
-	                  (uint32_t)d->conf.max_frame,
-	                  (uint32_t)d->conf.max_inflight,
-	                  (uint32_t)d->conf.max_connections,
-	                  (int)d->conf.handshake_timeout_ms,
-	                  (int)d->conf.idle_timeout_ms,
-	                  (int)d->conf.frame_timeout_ms};
-	if ((d->srv = srv_new(&sc, &d->tls, d, err)) == NULL)
-		return -1;
 	admin_register(d);
 	if (d->def->init != NULL && d->def->init(d, err) == -1)
 		return -1;
-	if (srv_start(d->srv, d->base, err) == -1)
+	if (dlisten_start(d, err) == -1)
 		return -1;
 	if (httpd_start(d, err) == -1)
 		return -1;
@@ -389,6 +368,7 @@ daemon_start(daemon_t *d, err_t *err)
 static void
 daemon_conf_free(daemon_t *d)
 {
+	dlisten_conf_free(d);
 	cfg_free(d->tabs, 2);
 	free(d->common_opts);
 	d->common_opts = NULL;
@@ -408,9 +388,7 @@ daemon_stop(daemon_t *d)
 		d->def->fini(d);
 	/* the writer flushes before workers go: completions still find their loop */
 	store_close(d->store);
-	srv_free(d->srv);
-	if (d->tls.ctx != NULL)
-		tls_holder_destroy(&d->tls);
+	dlisten_free(d);
 	if (d->client_tls.ctx != NULL)
 		tls_holder_destroy(&d->client_tls);
 	sealed_kek_free(d->kek);
@@ -452,7 +430,7 @@ daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file,
 	d->conf_file = conf_file;
 	if (daemon_tables(d) == -1)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	if (cfg_load(d->tabs, 2, conf_file, err) == -1)
+	if (dlisten_load(d, err) == -1)
 		return -1;
 	if (def->check != NULL && def->check(err) == -1)
 		return -1;
@@ -510,10 +488,11 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		fatalx("out of memory");
 	if (help_config) {
 		cfg_print_help(d.tabs, 2);
+		dlisten_help();
 		daemon_conf_free(&d);
 		return 0;
 	}
-	if (cfg_load(d.tabs, 2, d.conf_file, &err) == -1) {
+	if (dlisten_load(&d, &err) == -1) {
 		fprintf(stderr, "%s: %s\n", def->name, err.msg);
 		daemon_conf_free(&d);
 		return 1;
@@ -541,6 +520,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 	}
 	log_info("%s %s listening on %s with %d workers", def->name, STBCRED_VERSION,
 	         srv_bound(d.srv), srv_nworkers(d.srv));
+	dlisten_log(&d);
 	sdnotify_send("READY=1");
 	event_base_dispatch(d.base);
 	log_info("stopping");

@@ -77,6 +77,32 @@ typedef struct daemon_conf {
 	int log_debug;
 } daemon_conf_t;
 
+/* Listeners: the top-level listen, client_auth and tls.* keys are the first
+ * ("default"); the optional `listeners` array adds more, each with its own
+ * address, certificate, client-auth mode, accepted roles and messages. */
+#define DAEMON_LISTENERS_MAX 4
+typedef struct daemon_lconf {
+	char *name;
+	char *listen;
+	char *client_auth; /* require, optional, none */
+	char *tls_cert;
+	char *tls_key;
+	char *tls_ca;
+	char *tls_min_version;
+	char *roles;    /* role names, comma-separated; "": every role */
+	char *messages; /* message names, comma-separated; "": all of the first's */
+} daemon_lconf_t;
+
+typedef struct daemon_listener {
+	daemon_lconf_t conf; /* the first's points into daemon_conf_t */
+	cfg_table_t tab;
+	uint32_t accept_roles; /* 0: every role */
+	int serve_all;
+	uint8_t serve[MSG_IX_COUNT];
+	tls_holder_t tls; /* its context, swapped on SIGHUP */
+	srv_t *srv;
+} daemon_listener_t;
+
 struct daemon {
 	const daemon_def_t *def;
 	const char *conf_file;
@@ -88,9 +114,11 @@ struct daemon {
 	sealed_kek_t *kek;
 	uint8_t audit_key[AUDIT_KEY_LEN];
 	store_t *store;
-	tls_holder_t tls;        /* the listener's context */
 	tls_holder_t client_tls; /* this daemon as a client of its peers (peer_conf_t.tls) */
-	srv_t *srv;
+	srv_t *srv;              /* the first listener's: listeners[0].srv */
+	daemon_listener_t listeners[DAEMON_LISTENERS_MAX];
+	int nlisteners;
+	cfg_opt_t *listener_opts; /* with the top-level tls.* as defaults */
 	struct evhttp *http;
 	httpd_route_t routes[HTTPD_ROUTES_MAX];
 	int nroutes;
@@ -101,6 +129,11 @@ struct daemon {
 };
 
 int daemon_main(int argc, char **argv, const daemon_def_t *def);
+/* The listener of that name ("default" is the first), for a daemon's init
+ * to register handlers on (srv_handle); NULL when there is none.  After
+ * init, every other listener also gets the first's handlers for the
+ * messages its configuration lets it serve, where it has none of its own. */
+srv_t *daemon_listener(daemon_t *d, const char *name);
 /* For a daemon's offline subcommands (ca-authd init): loads def's
  * configuration from conf_file (NULL: defaults), runs its checks, loads the
  * KEK and opens the store with the audit table, as a start would, but

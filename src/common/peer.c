@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "frame.h"
+#include "framer.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
@@ -86,53 +87,50 @@ peer_drop(peer_t *p, const char *why)
 	peer_fail_all(p, STB_UNAVAILABLE, why);
 }
 
+/* One frame from the server: an answer finds its pending call by id. */
+static int
+peer_frame(void *arg, const frame_hdr_t *h, const uint8_t *body)
+{
+	peer_t *p = arg;
+	struct bufferevent *bev = p->bev;
+	struct pending *q;
+	msg_t m;
+	err_t err;
+
+	for (q = p->pending; q != NULL && q->req_id != h->req_id; q = q->next)
+		;
+	/* pushes to daemons are not part of any flow yet */
+	if (!(h->flags & STB_FRAME_F_RESPONSE) || q == NULL)
+		return FRAMER_NEXT;
+	if (msg_parse(&m, h, body, &err) == -1) {
+		err_t e2;
+		err_set(&e2, STB_INTERNAL, "%s sent an invalid answer: %s", p->addr, err.msg);
+		pending_finish(q, NULL, &e2);
+	} else {
+		err_clear(&err);
+		pending_finish(q, &m, &err);
+	}
+	/* the callback may have freed the connection */
+	return p->bev != bev ? FRAMER_GONE : FRAMER_NEXT;
+}
+
 static void
 peer_readcb(struct bufferevent *bev, void *arg)
 {
 	peer_t *p = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	frame_hdr_t h;
+	int code = 0, have_hdr = 0;
 
-	for (;;) {
-		uint8_t hb[STB_FRAME_HDR_LEN];
-		size_t avail = evbuffer_get_length(in);
-		frame_hdr_t h;
-		struct pending *q;
-		uint8_t *frame;
-		msg_t m;
-		err_t err;
-		int rc;
-
-		if (avail == 0)
-			return;
-		evbuffer_copyout(in, hb, avail < sizeof(hb) ? avail : sizeof(hb));
-		rc = frame_decode(hb, avail, p->conf.max_frame, &h);
-		if (rc == FRAME_NEED_MORE)
-			return;
-		if (rc != FRAME_OK) {
-			peer_drop(p, frame_strerror(rc));
-			return;
-		}
-		frame = evbuffer_pullup(in, (ev_ssize_t)(STB_FRAME_HDR_LEN + h.len));
-		for (q = p->pending; q != NULL && q->req_id != h.req_id; q = q->next)
-			;
-		if (!(h.flags & STB_FRAME_F_RESPONSE) || q == NULL) {
-			/* pushes to daemons are not part of any flow yet */
-			evbuffer_drain(in, STB_FRAME_HDR_LEN + h.len);
-			continue;
-		}
-		if (msg_parse(&m, &h, frame + STB_FRAME_HDR_LEN, &err) == -1) {
-			err_t e2;
-			err_set(&e2, STB_INTERNAL, "%s sent an invalid answer: %s", p->addr,
-			        err.msg);
-			pending_finish(q, NULL, &e2);
-		} else {
-			err_clear(&err);
-			pending_finish(q, &m, &err);
-		}
-		/* the callback may have freed the connection */
-		if (p->bev != bev)
-			return;
-		evbuffer_drain(in, STB_FRAME_HDR_LEN + h.len);
+	switch (framer_run(bufferevent_get_input(bev), p->conf.max_frame, peer_frame, p, &h, &code,
+	                   &have_hdr)) {
+	case FRAMER_BAD:
+		peer_drop(p, frame_strerror(code));
+		break;
+	case FRAMER_NOMEM:
+		peer_drop(p, "out of memory");
+		break;
+	default:
+		break;
 	}
 }
 

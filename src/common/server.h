@@ -6,11 +6,22 @@
  * role-checked, and dispatched through a table indexed by message.
  *
  * A handler answers exactly once: at once, or later on the same loop after
- * srv_req_defer().  Answers are built in the worker's scratch buffer:
+ * srv_req_defer().  Answers are built in the worker's reply buffer:
  *
  *	buf_t *b = srv_reply_begin(r);
  *	tlv_put_u64(b, STB_TLV_AUDIT_SEQ, seq);
  *	srv_reply_end(r);
+ *
+ * Pushes and error answers have buffers of their own, so srv_conn_push()
+ * or srv_reply_err() of another request between begin and end leaves the
+ * answer being built alone (one answer is built at a time per loop).  An
+ * answer never runs the next request's handler inside its own stack: when
+ * it lets a paused connection read again, the read is scheduled on the loop.
+ *
+ * Several listeners (each its own address, TLS context, handlers, limits
+ * and accepted roles) can share one set of workers: srv_attach() them to
+ * the srv_new() one, which then drains, counts and frees them all.
+ * (srvint.h says which file does what.)
  */
 #ifndef STB_SERVER_H
 #define STB_SERVER_H
@@ -38,6 +49,12 @@ typedef struct srv_conf {
 	int handshake_timeout_ms; /* TLS handshake must finish in this */
 	int idle_timeout_ms;      /* no bytes either way for this long */
 	int frame_timeout_ms;     /* a started frame must complete in this */
+	const char *name;         /* for logs and metrics; NULL: "default" */
+	/* only peers holding one of these roles are served; the others' requests
+	 * are answered FORBIDDEN (so a client learns why, which a refused TLS 1.3
+	 * handshake would not tell it) and srv_on_conn never hears of them (0:
+	 * every role) */
+	uint32_t accept_roles;
 } srv_conf_t;
 
 struct srv_req {
@@ -59,19 +76,28 @@ typedef void (*srv_push_rsp_fn)(srv_conn_t *c, const msg_t *m, void *ctx);
 typedef void (*srv_conn_fn)(srv_conn_t *c, int open, void *ctx);
 
 srv_t *srv_new(const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err);
+/* Another listener on primary's workers (conf's workers and max_connections
+ * are the primary's: the limit counts every listener).  Start it after the
+ * primary; srv_drain and srv_free of the primary do it too. */
+srv_t *srv_attach(srv_t *primary, const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err);
 void srv_handle(srv_t *s, int midx, srv_handler_fn fn);
 void srv_on_push_response(srv_t *s, srv_push_rsp_fn fn);
 void srv_on_conn(srv_t *s, srv_conn_fn fn);
+/* Gives dst src's handlers for the messages serve[MSG_IX_] allows (NULL:
+ * all) and src's callbacks, where dst has none of its own. */
+void srv_inherit(srv_t *dst, const srv_t *src, const uint8_t *serve);
 /* Binds, starts the workers and accepts on main_base. */
 int srv_start(srv_t *s, struct event_base *main_base, err_t *err);
 /* Stops accepting; live connections finish their in-flight requests and
  * close.  Returns once every connection is gone or timeout_ms passed. */
 void srv_drain(srv_t *s, int timeout_ms);
-/* Stops and joins the workers (after srv_drain), frees everything. */
+/* Stops and joins the workers (after srv_drain), frees everything, the
+ * attached listeners too (srv_free of an attached one does nothing). */
 void srv_free(srv_t *s);
 int srv_nworkers(const srv_t *s);
 /* Address actually bound (port 0 resolved), "host:port". */
 const char *srv_bound(const srv_t *s);
+const char *srv_name(const srv_t *s);
 
 /* "IP:port" or "[IPv6]:port" (numeric); port 0 lets the kernel choose. */
 struct sockaddr_storage;
@@ -95,6 +121,8 @@ const char *srv_conn_peer(const srv_conn_t *c);    /* "ip:port" */
 const char *srv_conn_subject(const srv_conn_t *c); /* peer cert CN, or "-" */
 void srv_conn_set_data(srv_conn_t *c, void *data);
 void *srv_conn_data(const srv_conn_t *c);
+/* The listener the connection came in on. */
+srv_t *srv_conn_listener(const srv_conn_t *c);
 /* Server push (PUSH flag, our request id); -1 when closed or too large.
  * Must run on the connection's loop. */
 int srv_conn_push(srv_conn_t *c, uint16_t type, const buf_t *tlvs, uint32_t *req_id);
@@ -119,7 +147,9 @@ typedef struct srv_stats {
 	hist_t latency[MSG_IX_COUNT];
 } srv_stats_t;
 
-/* Sums every worker's counters (allocated: srv_stats_t is large). */
+/* Sums every worker's counters (allocated: srv_stats_t is large); the
+ * primary's connection counts are every listener's, an attached one's its
+ * own.  Metrics: the totals, and stbcred_listener_* per listener. */
 srv_stats_t *srv_stats_get(srv_t *s);
 int srv_write_metrics(srv_t *s, buf_t *out);
 
