@@ -14,7 +14,6 @@
 #include "cp.h"
 #include "hex.h"
 #include "log.h"
-#include "tlv.h"
 #include "x509.h"
 
 #define KEY_DER_MAX 512 /* a P-256 private key is about 121 bytes */
@@ -170,10 +169,17 @@ cp_certs_push_pending(cp_t *cp, srv_conn_t *conn, const char *device_id)
 	store_bind_str(st, 1, device_id);
 	buf_init(&b, 512);
 	while ((rc = store_step(st, &err)) == STORE_ROW) {
+		const char *cert_id = store_col_text(st, 0, NULL);
+
 		buf_reset(&b);
-		tlv_put_str(&b, STB_TLV_CERT_ID, store_col_text(st, 0, NULL));
-		tlv_put_u8(&b, STB_TLV_UPDATE_REASON, (uint8_t)(int)store_col_int64(st, 1));
-		if (b.failed || srv_conn_push(conn, STB_MSG_CP_CERT_UPDATE_NEEDED, &b, NULL) == -1)
+		if (cp_online_needed_enc(&b, cert_id != NULL ? cert_id : "", store_col_int64(st, 1),
+		                         &err) == -1) {
+			log_warnx("pending update of %s for %s skipped (%s): %s",
+			          cert_id != NULL ? cert_id : "?", device_id,
+			          stb_status_name(err.status), err.msg);
+			continue;
+		}
+		if (srv_conn_push(conn, STB_MSG_CP_CERT_UPDATE_NEEDED, &b, NULL) == -1)
 			break;
 	}
 	store_reset(st);

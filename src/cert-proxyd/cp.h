@@ -111,8 +111,11 @@ int cp_online_push(cp_t *cp, const char *device_id, uint16_t type, const buf_t *
 /* Closes every connection of device_id (it was disabled). */
 int cp_online_kick(cp_t *cp, const char *device_id);
 int cp_online_count(cp_t *cp, const char *device_id);
-/* CP_CERT_UPDATE_NEEDED for one certificate to its owner's connections. */
+/* CP_CERT_UPDATE_NEEDED for one certificate to its owner's connections;
+ * how many got it (an encoding failure is logged). */
 int cp_online_update_needed(cp_t *cp, const char *device_id, const char *cert_id, int reason);
+/* Appends the CP_CERT_UPDATE_NEEDED body to b; -1 with err (msgenc.h). */
+int cp_online_needed_enc(buf_t *b, const char *cert_id, int64_t reason, err_t *err);
 
 /* cpca.c: calls to ca-authd over this loop's peer (made by cp_ca_init).  mb: the worker loop's
  * mailbox (srv_req_mbox), NULL on the main loop. */

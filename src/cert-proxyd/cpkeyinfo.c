@@ -19,6 +19,7 @@
 
 #include "cp.h"
 #include "log.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 #define SIG_MAX 80 /* KEYINFO_PROOF's limit; P-256 DER is at most 72 */
@@ -263,10 +264,16 @@ renew_done(void *arg, const cp_issued_t *res)
 		log_warnx("renewal of %s for %s failed (the update stays pending): %s", w->cert_id,
 		          w->device_id, res->err.msg);
 	else {
+		struct msgreq_CP_CERT_UPDATED q = {.CERT_ID = MV_STR(w->cert_id),
+		                                   .NOT_AFTER = MV_U(res->kent->not_after)};
+		err_t err;
+
 		buf_init(&b, 512);
-		tlv_put_str(&b, STB_TLV_CERT_ID, w->cert_id);
-		tlv_put_u64(&b, STB_TLV_NOT_AFTER, (uint64_t)res->kent->not_after);
-		cp_online_push(w->cp, w->device_id, STB_MSG_CP_CERT_UPDATED, &b);
+		if (msgenc_CP_CERT_UPDATED(&b, &q, &err) == -1)
+			log_warnx("renewal of %s for %s not pushed (%s): %s", w->cert_id,
+			          w->device_id, stb_status_name(err.status), err.msg);
+		else
+			cp_online_push(w->cp, w->device_id, STB_MSG_CP_CERT_UPDATED, &b);
 		buf_free(&b);
 	}
 	cp_unref(w->cp);

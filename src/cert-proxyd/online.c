@@ -5,7 +5,8 @@
 #include <stdlib.h>
 
 #include "cp.h"
-#include "tlv.h"
+#include "log.h"
+#include "msgenc.h"
 
 uint64_t
 cp_online_add(cp_t *cp, const char *device_id, srv_conn_t *conn)
@@ -45,15 +46,28 @@ cp_online_count(cp_t *cp, const char *device_id)
 }
 
 int
+cp_online_needed_enc(buf_t *b, const char *cert_id, int64_t reason, err_t *err)
+{
+	struct msgreq_CP_CERT_UPDATE_NEEDED q = {.CERT_ID = MV_STR(cert_id),
+	                                         .UPDATE_REASON = MV_U(reason)};
+
+	/* a negative reason does not fit in the U8 either */
+	return msgenc_CP_CERT_UPDATE_NEEDED(b, &q, err);
+}
+
+int
 cp_online_update_needed(cp_t *cp, const char *device_id, const char *cert_id, int reason)
 {
+	err_t err;
 	buf_t b;
-	int n;
+	int n = 0;
 
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_CERT_ID, cert_id);
-	tlv_put_u8(&b, STB_TLV_UPDATE_REASON, (uint8_t)reason);
-	n = b.failed ? 0 : cp_online_push(cp, device_id, STB_MSG_CP_CERT_UPDATE_NEEDED, &b);
+	if (cp_online_needed_enc(&b, cert_id, reason, &err) == -1)
+		log_warnx("update of %s for %s not pushed (%s): %s", cert_id, device_id,
+		          stb_status_name(err.status), err.msg);
+	else
+		n = cp_online_push(cp, device_id, STB_MSG_CP_CERT_UPDATE_NEEDED, &b);
 	buf_free(&b);
 	return n;
 }

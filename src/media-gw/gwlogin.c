@@ -10,6 +10,7 @@
 #include "gw.h"
 #include "hex.h"
 #include "log.h"
+#include "msgenc.h"
 #include "tlv.h"
 
 #define SERIAL_MAX 20
@@ -311,18 +312,26 @@ gw_login_finish(srv_req_t *r, const msg_t *m, void *ctx)
 		lj_refuse(j, err.status, err.msg);
 		return;
 	}
+	struct msgreq_CA_VERIFY_KEYINFO q = {.DEVICE_ID = MV_STR(j->s.device_id),
+	                                     .CERT_ID = MV_STR(j->s.cert_id),
+	                                     .LOGIN_SESSION_ID =
+	                                         MV_BYTES(j->s.sid, LOGIN_SESSION_LEN),
+	                                     .GW_NONCE = MV_BYTES(j->s.nonce, LOGIN_NONCE_LEN),
+	                                     .CERT_DER = MV_BYTES(cert, certlen),
+	                                     .KEYINFO_PROOF = MV_BYTES(proof, prooflen),
+	                                     .KEYINFO_TIME = MV_U(ts)};
 	buf_init(&b, 2 * GW_ID_CAP + certlen + prooflen + 256);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, j->s.device_id);
-	tlv_put_str(&b, STB_TLV_CERT_ID, j->s.cert_id);
-	tlv_put(&b, STB_TLV_LOGIN_SESSION_ID, j->s.sid, LOGIN_SESSION_LEN);
-	tlv_put(&b, STB_TLV_GW_NONCE, j->s.nonce, LOGIN_NONCE_LEN);
-	tlv_put(&b, STB_TLV_CERT_DER, cert, certlen);
-	tlv_put(&b, STB_TLV_KEYINFO_PROOF, proof, prooflen);
-	tlv_put_u64(&b, STB_TLV_KEYINFO_TIME, ts);
+	rc = msgenc_CA_VERIFY_KEYINFO(&b, &q, &err);
 	OPENSSL_cleanse(j->s.nonce, sizeof(j->s.nonce));
-	rc = b.failed ? err_set(&err, STB_INTERNAL, "key info does not fit")
-	              : gw_ca_call(gw->ca, j->r, STB_MSG_CA_VERIFY_KEYINFO, &b,
-	                           (int)gw->conf->ca_timeout_ms, lj_verified, j, &err);
+	if (rc == -1) {
+		buf_wipe(&b);
+		log_warnx("login of %s: CA_VERIFY_KEYINFO not encoded (%s): %s", j->s.device_id,
+		          stb_status_name(err.status), err.msg);
+		lj_refuse(j, STB_INTERNAL, err.msg);
+		return;
+	}
+	rc = gw_ca_call(gw->ca, j->r, STB_MSG_CA_VERIFY_KEYINFO, &b, (int)gw->conf->ca_timeout_ms,
+	                lj_verified, j, &err);
 	buf_wipe(&b);
 	if (rc == -1) {
 		char why[WHY_MAX];

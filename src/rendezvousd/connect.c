@@ -6,6 +6,7 @@
 
 #include "hex.h"
 #include "log.h"
+#include "msgenc.h"
 #include "rdv.h"
 #include "tlv.h"
 
@@ -146,11 +147,25 @@ cj_back(struct cj *j, int status, const char *why)
 
 /* ---- on the target's loop ---- */
 
+/* The RDV_SESSION_OFFER body for j's target. */
+static int
+cj_offer_enc(const struct cj *j, const uint8_t wrapped[RDV_WRAP_LEN], buf_t *b, err_t *err)
+{
+	struct msgreq_RDV_SESSION_OFFER q = {.RDV_SESSION_ID = MV_BYTES(j->sid, RDV_SID_LEN),
+	                                     .RDV_CALLER_ID = MV_STR(j->caller),
+	                                     .RDV_CALLER_ADDR = MV_STR(j->caller_addr),
+	                                     .RDV_WRAPPED_CODE = MV_BYTES(wrapped, RDV_WRAP_LEN),
+	                                     .RDV_EXPIRES = MV_U(j->expires)};
+
+	return msgenc_RDV_SESSION_OFFER(b, &q, err);
+}
+
 static void
 cj_heartbeat_done(rdv_cstate_t *ts, int ok, const char *why, void *arg)
 {
 	struct cj *j = arg;
 	uint8_t wrapped[RDV_WRAP_LEN];
+	err_t err;
 	buf_t b;
 	int rc;
 
@@ -163,12 +178,14 @@ cj_heartbeat_done(rdv_cstate_t *ts, int ok, const char *why, void *arg)
 		return;
 	}
 	buf_init(&b, 512);
-	tlv_put(&b, STB_TLV_RDV_SESSION_ID, j->sid, RDV_SID_LEN);
-	tlv_put_str(&b, STB_TLV_RDV_CALLER_ID, j->caller);
-	tlv_put_str(&b, STB_TLV_RDV_CALLER_ADDR, j->caller_addr);
-	tlv_put(&b, STB_TLV_RDV_WRAPPED_CODE, wrapped, RDV_WRAP_LEN);
-	tlv_put_u64(&b, STB_TLV_RDV_EXPIRES, (uint64_t)j->expires);
-	rc = b.failed ? -1 : srv_conn_push(ts->conn, STB_MSG_RDV_SESSION_OFFER, &b, NULL);
+	if (cj_offer_enc(j, wrapped, &b, &err) == -1) {
+		buf_free(&b);
+		log_warnx("session offer to %s not encoded (%s): %s", j->target,
+		          stb_status_name(err.status), err.msg);
+		cj_back(j, STB_INTERNAL, err.msg);
+		return;
+	}
+	rc = srv_conn_push(ts->conn, STB_MSG_RDV_SESSION_OFFER, &b, NULL);
 	buf_free(&b);
 	if (rc == -1) {
 		cj_back(j, STB_UNAVAILABLE, "went offline before the offer");

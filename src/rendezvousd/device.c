@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "msgenc.h"
 #include "rdv.h"
 #include "tlv.h"
 
@@ -52,6 +53,25 @@ wait_timeout(evutil_socket_t fd, short what, void *arg)
 	free(w);
 }
 
+/* RDV_HEARTBEAT to the device (the registry gives it no fields). */
+static int
+hb_push(rdv_cstate_t *ts, uint32_t *push_id)
+{
+	struct msgreq_RDV_HEARTBEAT q = {.none_ = {.set = 0}};
+	err_t err;
+	buf_t b;
+	int rc;
+
+	buf_init(&b, 64);
+	if ((rc = msgenc_RDV_HEARTBEAT(&b, &q, &err)) == -1)
+		log_warnx("heartbeat to %s not encoded (%s): %s", ts->device_id,
+		          stb_status_name(err.status), err.msg);
+	else
+		rc = srv_conn_push(ts->conn, STB_MSG_RDV_HEARTBEAT, &b, push_id);
+	buf_free(&b);
+	return rc;
+}
+
 int
 rdv_wait_heartbeat(rdv_cstate_t *ts, int timeout_ms, rdv_wait_fn fn, void *arg)
 {
@@ -60,7 +80,7 @@ rdv_wait_heartbeat(rdv_cstate_t *ts, int timeout_ms, rdv_wait_fn fn, void *arg)
 
 	if (w == NULL)
 		return -1;
-	if (srv_conn_push(ts->conn, STB_MSG_RDV_HEARTBEAT, NULL, &w->push_id) == -1 ||
+	if (hb_push(ts, &w->push_id) == -1 ||
 	    (w->timer = evtimer_new(srv_conn_base(ts->conn), wait_timeout, w)) == NULL) {
 		free(w);
 		return -1;
@@ -125,7 +145,7 @@ hb_tick(evutil_socket_t fd, short what, void *arg)
 		srv_conn_close(ts->conn); /* frees ts through on_conn */
 		return;
 	}
-	if (srv_conn_push(ts->conn, STB_MSG_RDV_HEARTBEAT, NULL, &ts->hb_push_id) == 0)
+	if (hb_push(ts, &ts->hb_push_id) == 0)
 		ts->hb_outstanding = 1;
 }
 
