@@ -117,17 +117,8 @@ X509 *cert_leaf_new(const cert_spec_t *s, const uint8_t serial[CA_SERIAL_LEN], E
 /* A CA certificate: self-signed when issuer is NULL; pathlen < 0: none. */
 X509 *cert_ca_new(const char *cn, const char *org, int64_t days, int pathlen, EVP_PKEY *key,
                   X509 *issuer, EVP_PKEY *issuer_key, err_t *err);
-/* Unix time of an ASN1_TIME; -1 when it cannot be read. */
-int64_t cert_time(const ASN1_TIME *t);
-/* Serial as minimal big-endian bytes (at least one). */
-int cert_serial_bytes(const X509 *x, uint8_t out[CA_SERIAL_MAX], size_t *len);
-/* Strips leading zero bytes of a big-endian serial (keeps one). */
-void cert_serial_norm(const uint8_t **p, size_t *len);
-void cert_serial_hex(const uint8_t *p, size_t len, char out[CA_SERIAL_HEX]);
-/* Hex text to serial bytes (normalised); -1 when not hex or too long. */
-int cert_serial_parse(const char *hex, uint8_t out[CA_SERIAL_MAX], size_t *len);
-/* The first SAN URI starting with prefix, the rest copied to out. */
-int cert_san_uri(X509 *x, const char *prefix, char *out, size_t cap);
+/* (Times, serials and SAN URIs of certificates: crt_* in x509.h.) */
+
 /* The subject CN. */
 int cert_cn(X509 *x, char *out, size_t cap);
 /* DER of x (OPENSSL_free it). */

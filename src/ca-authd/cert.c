@@ -255,47 +255,9 @@ cert_ca_new(const char *cn, const char *org, int64_t days, int pathlen, EVP_PKEY
 	return x;
 }
 
-/* ca-authd's fixed-size spellings of the core helpers (x509.h). */
+/* ca-authd's serial sizes are the core's (x509.h, crt_serial_*). */
 _Static_assert(CA_SERIAL_MAX == CRT_SERIAL_MAX && CA_SERIAL_HEX == CRT_SERIAL_HEX,
                "ca-authd serials are the core's");
-
-int64_t
-cert_time(const ASN1_TIME *t)
-{
-	int64_t v;
-
-	return crt_time(t, &v, NULL) == 0 ? v : -1;
-}
-
-int
-cert_serial_bytes(const X509 *x, uint8_t out[CA_SERIAL_MAX], size_t *len)
-{
-	return crt_serial_get(X509_get0_serialNumber(x), out, len, NULL);
-}
-
-void
-cert_serial_norm(const uint8_t **p, size_t *len)
-{
-	crt_serial_norm(p, len);
-}
-
-void
-cert_serial_hex(const uint8_t *p, size_t len, char out[CA_SERIAL_HEX])
-{
-	crt_serial_hex(p, len, out);
-}
-
-int
-cert_serial_parse(const char *hex, uint8_t out[CA_SERIAL_MAX], size_t *len)
-{
-	return crt_serial_parse(hex, out, len, NULL);
-}
-
-int
-cert_san_uri(X509 *x, const char *prefix, char *out, size_t cap)
-{
-	return crt_san_uri(x, prefix, out, cap);
-}
 
 int
 cert_cn(X509 *x, char *out, size_t cap)

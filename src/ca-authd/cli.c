@@ -23,6 +23,7 @@
 
 #include "ca.h"
 #include "log.h"
+#include "x509.h"
 
 #define CLI_SANS 7
 
@@ -47,7 +48,7 @@ cli_record(store_conn_t *c, void *arg, err_t *err)
 	struct cli_rec *w = arg;
 	char hex[CA_SERIAL_HEX];
 
-	cert_serial_hex(w->row->serial, w->row->serial_len, hex);
+	crt_serial_hex(w->row->serial, w->row->serial_len, hex);
 	if (certdb_insert(c, w->row, err) == -1)
 		return -1;
 	return daemon_auditf(w->d, c, err, w->event, w->row->requester,
@@ -78,12 +79,13 @@ cli_record_responder(daemon_t *d, X509 *x, const char *event, err_t *err)
 	int rc;
 
 	memset(&row, 0, sizeof(row));
-	cert_serial_bytes(x, row.serial, &row.serial_len);
+	if (crt_serial_get(X509_get0_serialNumber(x), row.serial, &row.serial_len, err) == -1 ||
+	    crt_time(X509_get0_notBefore(x), &row.not_before, err) == -1 ||
+	    crt_time(X509_get0_notAfter(x), &row.not_after, err) == -1)
+		return -1;
 	cert_cn(x, row.subject, sizeof(row.subject));
 	snprintf(row.profile, sizeof(row.profile), "ocsp-responder");
 	snprintf(row.requester, sizeof(row.requester), "ca-authd init");
-	row.not_before = cert_time(X509_get0_notBefore(x));
-	row.not_after = cert_time(X509_get0_notAfter(x));
 	row.issued_at = (int64_t)time(NULL);
 	rc = cert_der(x, &der, &row.der_len, err);
 	row.der = der;
@@ -96,6 +98,7 @@ cli_record_responder(daemon_t *d, X509 *x, const char *event, err_t *err)
 static int
 cli_renew_ocsp(daemon_t *d)
 {
+	int64_t until;
 	X509 *x;
 	err_t err;
 
@@ -104,9 +107,11 @@ cli_renew_ocsp(daemon_t *d)
 		fprintf(stderr, "ca-authd: init --renew-ocsp: %s\n", err.msg);
 		return 1;
 	}
+	if (crt_time(X509_get0_notAfter(x), &until, NULL) == -1)
+		until = -1;
 	printf("ca-authd: new OCSP responder certificate in %s/ocsp.pem until %lld; restart "
 	       "ca-authd to use it\n",
-	       d->conf.state_dir, (long long)cert_time(X509_get0_notAfter(x)));
+	       d->conf.state_dir, (long long)until);
 	X509_free(x);
 	return 0;
 }
@@ -278,7 +283,7 @@ out:
 		fprintf(stderr, "ca-authd: issue-service: %s\n", err.msg);
 	else {
 		char hex[CA_SERIAL_HEX];
-		cert_serial_hex(row.serial, row.serial_len, hex);
+		crt_serial_hex(row.serial, row.serial_len, hex);
 		printf("ca-authd: %s (role %s) serial %s until %lld\n", a->name, a->role, hex,
 		       (long long)row.not_after);
 	}

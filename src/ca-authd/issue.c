@@ -8,6 +8,7 @@
 #include "ca.h"
 #include "log.h"
 #include "tlv.h"
+#include "x509.h"
 
 /* Subject and SAN of a profile from the request's IDs. */
 static int
@@ -136,7 +137,7 @@ iss_write(store_conn_t *c, void *arg, err_t *err)
 	struct iss *a = arg;
 	char hex[CA_SERIAL_HEX];
 
-	cert_serial_hex(a->row.serial, a->row.serial_len, hex);
+	crt_serial_hex(a->row.serial, a->row.serial_len, hex);
 	if (certdb_insert(c, &a->row, err) == -1)
 		return -1;
 	return daemon_auditf(a->ca->d, c, err, "issue", a->row.requester,
@@ -157,7 +158,7 @@ iss_done(void *arg, const err_t *err)
 		iss_free(a);
 		return;
 	}
-	cert_serial_hex(a->row.serial, a->row.serial_len, hex);
+	crt_serial_hex(a->row.serial, a->row.serial_len, hex);
 	log_info("issued %s serial %s for %s (%s)", a->row.profile, hex, a->row.subject,
 	         a->row.requester);
 	b = srv_reply_begin(a->r);

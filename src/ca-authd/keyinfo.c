@@ -14,13 +14,13 @@
 #include "log.h"
 #include "login.h"
 #include "tlv.h"
+#include "x509.h"
 
 /* The slow path: is this one of our certificates, and whose? */
 static int
 keyinfo_admit(ca_t *ca, const uint8_t *der, size_t len, const uint8_t hash[32], int64_t now,
               kcache_ent_t *e, err_t *err)
 {
-	const unsigned char *p = der;
 	uint8_t stored[32];
 	char hex[CA_SERIAL_HEX], cn[CA_ID_CAP];
 	certdb_row_t row;
@@ -29,21 +29,18 @@ keyinfo_admit(ca_t *ca, const uint8_t *der, size_t len, const uint8_t hash[32], 
 	int rc = -1, found;
 
 	memset(e, 0, sizeof(*e));
-	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
-		X509_free(x);
-		ERR_clear_error();
-		return err_set(err, STB_BAD_REQUEST, "CERT_DER is not one DER certificate");
-	}
+	if ((x = crt_from_der(der, len, err)) == NULL)
+		return -1;
 	if (X509_check_issued(ca->pki.issuing, x) != X509_V_OK ||
 	    X509_verify(x, X509_get0_pubkey(ca->pki.issuing)) != 1) {
 		err_set(err, STB_UNAUTHENTICATED, "certificate was not issued by this CA");
 		goto out;
 	}
-	if (cert_serial_bytes(x, e->serial, &e->serial_len) == -1) {
+	if (crt_serial_get(X509_get0_serialNumber(x), e->serial, &e->serial_len, NULL) == -1) {
 		err_set(err, STB_UNAUTHENTICATED, "certificate serial is not one of this CA's");
 		goto out;
 	}
-	cert_serial_hex(e->serial, e->serial_len, hex);
+	crt_serial_hex(e->serial, e->serial_len, hex);
 	if ((c = store_reader(ca->d->store, err)) == NULL ||
 	    (found = certdb_get(c, e->serial, e->serial_len, &row, stored, err)) == -1)
 		goto out;
@@ -58,10 +55,13 @@ keyinfo_admit(ca_t *ca, const uint8_t *der, size_t len, const uint8_t hash[32], 
 		        row.profile);
 		goto out;
 	}
-	e->not_before = cert_time(X509_get0_notBefore(x));
-	e->not_after = cert_time(X509_get0_notAfter(x));
-	if (cert_san_uri(x, CA_DEVICE_URI, e->device_id, sizeof(e->device_id)) == -1 ||
-	    cert_san_uri(x, CA_CERT_URI, e->cert_id, sizeof(e->cert_id)) == -1 ||
+	if (crt_time(X509_get0_notBefore(x), &e->not_before, NULL) == -1 ||
+	    crt_time(X509_get0_notAfter(x), &e->not_after, NULL) == -1) {
+		err_set(err, STB_UNAUTHENTICATED, "certificate %s dates do not parse", hex);
+		goto out;
+	}
+	if (crt_san_uri(x, CA_DEVICE_URI, e->device_id, sizeof(e->device_id)) == -1 ||
+	    crt_san_uri(x, CA_CERT_URI, e->cert_id, sizeof(e->cert_id)) == -1 ||
 	    cert_cn(x, cn, sizeof(cn)) == -1 || strcmp(cn, e->device_id) != 0) {
 		err_set(err, STB_UNAUTHENTICATED,
 		        "certificate %s is not a media-access certificate (subject or SAN)", hex);

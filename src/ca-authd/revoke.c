@@ -8,6 +8,7 @@
 #include "ca.h"
 #include "log.h"
 #include "tlv.h"
+#include "x509.h"
 
 /* RFC 5280 CRLReason.  certificateHold (6) is not offered: nothing here
  * takes a revocation back; removeFromCRL (8) only exists in delta CRLs. */
@@ -80,7 +81,7 @@ rev_write(store_conn_t *c, void *arg, err_t *err)
 	struct rev *a = arg;
 	char hex[CA_SERIAL_HEX];
 
-	cert_serial_hex(a->serial, a->serial_len, hex);
+	crt_serial_hex(a->serial, a->serial_len, hex);
 	if (certdb_revoke(c, a->serial, a->serial_len, a->at, a->reason, err) == -1)
 		return -1;
 	return daemon_auditf(a->ca->d, c, err, "revoke", a->actor, "serial=%s reason=%s", hex,
@@ -102,7 +103,7 @@ rev_done(void *arg, const err_t *err)
 	}
 	/* before the answer: a login after it must see the revocation */
 	revset_add(a->ca->revoked, a->serial, a->serial_len);
-	cert_serial_hex(a->serial, a->serial_len, hex);
+	crt_serial_hex(a->serial, a->serial_len, hex);
 	log_info("revoked serial %s (%s) by %s", hex, revoke_reason_name(a->reason), a->actor);
 	if ((c = store_reader(a->ca->d->store, &cerr)) == NULL ||
 	    crl_refresh(a->ca, c, &cerr) == -1)
@@ -129,7 +130,7 @@ ca_revoke(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	msg_get_bytes(m, TLV_IX_CERT_SERIAL, &p, &len);
 	msg_get_u8(m, TLV_IX_REVOKE_REASON, &reason);
-	cert_serial_norm(&p, &len);
+	crt_serial_norm(&p, &len);
 	if (!revoke_reason_allowed(reason)) {
 		srv_reply_err(r, STB_BAD_REQUEST, "revocation reason %u is not offered", reason);
 		return;
@@ -170,7 +171,7 @@ ca_status(srv_req_t *r, const msg_t *m, void *ctx)
 	if (!revoke_ready(ca, r))
 		return;
 	msg_get_bytes(m, TLV_IX_CERT_SERIAL, &p, &len);
-	cert_serial_norm(&p, &len);
+	crt_serial_norm(&p, &len);
 	if ((c = store_reader(d->store, &err)) == NULL ||
 	    (rc = certdb_get(c, p, len, &row, NULL, &err)) == -1) {
 		srv_reply_errt(r, &err);
@@ -213,7 +214,7 @@ lst_row(const certdb_row_t *row, void *arg)
 
 	if (o == NULL)
 		return -1;
-	cert_serial_hex(row->serial, row->serial_len, hex);
+	crt_serial_hex(row->serial, row->serial_len, hex);
 	cJSON_AddStringToObject(o, "serial", hex);
 	cJSON_AddStringToObject(o, "profile", row->profile);
 	cJSON_AddStringToObject(o, "subject", row->subject);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "msgenc.h"
 #include "tlv.h"
+#include "x509.h"
 
 #define CSR_MAX        2048
 #define KEY_DER_MAX    512
@@ -276,7 +277,7 @@ issue_done(void *arg, const err_t *err)
 static int
 issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 {
-	const uint8_t *der, *serial, *dp;
+	const uint8_t *der = NULL, *serial;
 	size_t dl, sl;
 	uint64_t not_after = 0;
 	int64_t na;
@@ -288,11 +289,9 @@ issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 	msg_get_bytes(rsp, TLV_IX_CERT_DER, &der, &dl);
 	msg_get_bytes(rsp, TLV_IX_CERT_SERIAL, &serial, &sl);
 	msg_get_u64(rsp, TLV_IX_NOT_AFTER, &not_after);
-	dp = der;
-	if ((x = d2i_X509(NULL, &dp, (long)dl)) == NULL || dp != der + dl)
-		ok = 0;
-	else
-		ok = X509_get0_pubkey(x) != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1;
+	x = crt_from_der(der, dl, NULL);
+	ok = x != NULL && X509_get0_pubkey(x) != NULL &&
+	     EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1;
 	X509_free(x);
 	if (!ok)
 		return err_set(err, STB_INTERNAL,

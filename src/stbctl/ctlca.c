@@ -11,6 +11,7 @@
 #include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
+#include "x509.h"
 
 const char ctl_ca_usage[] =
     "ca-authd:\n"
@@ -276,21 +277,23 @@ ca_read_csr(const char *path, unsigned char **der, int *len)
 
 /* The certificate and its chain as PEM. */
 static int
-ca_write_pem(FILE *f, const msg_t *m)
+ca_write_pem(FILE *f, const msg_t *m, err_t *err)
 {
 	const uint8_t *p;
 	size_t len, pos = 0;
 	int tix = TLV_IX_CERT_DER;
 
 	if (msg_get_bytes(m, tix, &p, &len) == -1)
-		return -1;
+		return err_set(err, STB_BAD_REQUEST, "ca-authd sent no certificate");
 	for (;;) {
-		const unsigned char *q = p;
-		X509 *c = d2i_X509(NULL, &q, (long)len);
-		int ok = c != NULL && PEM_write_X509(f, c) == 1;
+		X509 *c = crt_from_der(p, len, err);
+		int ok;
+		if (c == NULL)
+			return -1;
+		ok = PEM_write_X509(f, c) == 1;
 		X509_free(c);
 		if (!ok)
-			return -1;
+			return err_set(err, STB_INTERNAL, "cannot write PEM");
 		if (msg_next(m, TLV_IX_CHAIN_DER, &pos, &p, &len) != 1)
 			return 0;
 	}
@@ -362,7 +365,13 @@ ca_issue(ctl_t *x, int argc, char **argv)
 		fprintf(stderr, "stbctl: %s: cannot write\n", out);
 		return 1;
 	}
-	if (ca_write_pem(f != NULL ? f : stdout, &m) == -1 || (f != NULL && fclose(f) != 0)) {
+	if (ca_write_pem(f != NULL ? f : stdout, &m, &bad) == -1) {
+		if (f != NULL)
+			fclose(f);
+		fprintf(stderr, "stbctl: cannot write the certificate: %s\n", bad.msg);
+		return 1;
+	}
+	if (f != NULL && fclose(f) != 0) {
 		fprintf(stderr, "stbctl: cannot write the certificate\n");
 		return 1;
 	}

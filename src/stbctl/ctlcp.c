@@ -13,6 +13,7 @@
 #include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
+#include "x509.h"
 
 #define IMPORT_FILE_MAX (64 * 1024 * 1024)
 #define SECRET_MAX      64
@@ -275,7 +276,7 @@ pending_row(const cJSON *o)
 static int
 cp_show(ctl_t *x, const char *id, int pem)
 {
-	const uint8_t *p, *der;
+	const uint8_t *p, *der = NULL;
 	size_t pos = 0, len, dl = 0;
 	stb_error_t err;
 	cJSON *o = NULL;
@@ -304,12 +305,15 @@ cp_show(ctl_t *x, const char *id, int pem)
 	if (pem) {
 		X509 *xc;
 		msg_get_bytes(&m, TLV_IX_CERT_DER, &der, &dl);
-		xc = dl > 0 ? d2i_X509(NULL, &der, (long)dl) : NULL;
-		rc = xc != NULL && PEM_write_X509(stdout, xc) == 1 ? 0 : 1;
-		X509_free(xc);
 		cJSON_Delete(o);
+		if ((xc = crt_from_der(der, dl, &bad)) == NULL) {
+			fprintf(stderr, "stbctl: the certificate does not parse: %s\n", bad.msg);
+			return 1;
+		}
+		rc = PEM_write_X509(stdout, xc) == 1 ? 0 : 1;
+		X509_free(xc);
 		if (rc)
-			fprintf(stderr, "stbctl: the certificate does not parse\n");
+			fprintf(stderr, "stbctl: cannot write the certificate\n");
 		return rc;
 	}
 	if (x->json)
