@@ -12,7 +12,7 @@
 #include "mbox.h"
 #include "peer.h"
 #include "server.h"
-#include "testpki.h"
+#include "testsrv.h"
 #include "testutil.h"
 #include "tlv.h"
 

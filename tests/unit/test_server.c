@@ -20,7 +20,7 @@
 #include "frame.h"
 #include "mbox.h"
 #include "server.h"
-#include "testpki.h"
+#include "testsrv.h"
 #include "testutil.h"
 #include "tlv.h"
 

@@ -173,3 +173,66 @@ tu_write_key(const char *path, EVP_PKEY *key)
 	assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
 	assert_int_equal(fclose(f), 0);
 }
+
+/* ---- the TLS tests' CA and role certificates ---- */
+
+static EVP_PKEY *pki_key;
+static X509 *pki_ca;
+
+const char *
+tu_pki_path(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+
+	assert_true(n > 0 && (size_t)n < cap);
+	return out;
+}
+
+int
+tu_pki_ca(const char *dir)
+{
+	static const char *const exts[] = {"basicConstraints=critical,CA:TRUE",
+	                                   "keyUsage=critical,keyCertSign,cRLSign",
+	                                   "subjectKeyIdentifier=hash", NULL};
+	char path[512];
+
+	tu_pki_free();
+	pki_key = tu_p256();
+	pki_ca = tu_cert("test CA", pki_key, NULL, NULL, -3600, 86400, exts);
+	tu_write_cert(tu_pki_path(path, sizeof(path), dir, "ca.crt"), pki_ca);
+	return 0;
+}
+
+int
+tu_pki_leaf(const char *dir, const char *name, const char *role)
+{
+	char san[256], file[128], path[512];
+	const char *const exts[] = {"basicConstraints=CA:FALSE", san,
+	                            "authorityKeyIdentifier=keyid", NULL};
+	EVP_PKEY *key;
+	X509 *x;
+	int n;
+
+	assert_non_null(pki_ca);
+	n = snprintf(san, sizeof(san), "subjectAltName=DNS:localhost,IP:127.0.0.1%s%s",
+	             role != NULL ? ",URI:urn:stbcred:role:" : "", role != NULL ? role : "");
+	assert_true(n > 0 && (size_t)n < sizeof(san));
+	key = tu_p256();
+	x = tu_cert(name, key, pki_ca, pki_key, -3600, 86400, exts);
+	snprintf(file, sizeof(file), "%s.crt", name);
+	tu_write_cert(tu_pki_path(path, sizeof(path), dir, file), x);
+	snprintf(file, sizeof(file), "%s.key", name);
+	tu_write_key(tu_pki_path(path, sizeof(path), dir, file), key);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return 0;
+}
+
+void
+tu_pki_free(void)
+{
+	X509_free(pki_ca);
+	EVP_PKEY_free(pki_key);
+	pki_ca = NULL;
+	pki_key = NULL;
+}

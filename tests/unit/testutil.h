@@ -69,4 +69,17 @@ EVP_PKEY *tu_p256(void);
 void tu_write_cert(const char *path, X509 *x);
 void tu_write_key(const char *path, EVP_PKEY *key);
 
+/* dir/name into out (cap bytes); out. */
+const char *tu_pki_path(char *out, size_t cap, const char *dir, const char *name);
+/* The throwaway CA of the TLS tests (tu_cert underneath): writes dir/ca.crt
+ * (self-signed P-256) and keeps the CA for tu_pki_leaf; 0, or fails the
+ * test. */
+int tu_pki_ca(const char *dir);
+/* Writes dir/name.crt and dir/name.key, a leaf of the tu_pki_ca CA for
+ * localhost and 127.0.0.1, with urn:stbcred:role:<role> in its SAN (no URI
+ * when role is NULL); 0, or fails the test. */
+int tu_pki_leaf(const char *dir, const char *name, const char *role);
+/* Forgets the CA. */
+void tu_pki_free(void);
+
 #endif
