@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "login.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -184,6 +185,7 @@ cmd_verify(stb_client_t *c, char **a)
 	size_t siglen = sizeof(sig);
 	uint64_t ts = (uint64_t)time(NULL), sts;
 	stb_error_t err;
+	err_t e;
 	int dl, rc;
 	buf_t b;
 	msg_t m;
@@ -211,20 +213,24 @@ cmd_verify(stb_client_t *c, char **a)
 	}
 	if (strcmp(mode, "garbage") == 0)
 		RAND_bytes(sig, siglen);
+	struct msgreq_CA_VERIFY_KEYINFO q = {.DEVICE_ID = MV_STR(dev),
+	                                     .CERT_ID = MV_STR(cid),
+	                                     .LOGIN_SESSION_ID = MV_BYTES(sid, sizeof(sid)),
+	                                     .GW_NONCE = MV_BYTES(gwn, sizeof(gwn)),
+	                                     .CERT_DER = MV_BYTES(der, (size_t)dl),
+	                                     .KEYINFO_PROOF = MV_BYTES(sig, siglen),
+	                                     .KEYINFO_TIME = MV_U(ts)};
 	buf_init(&b, 16384);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, dev);
-	tlv_put_str(&b, STB_TLV_CERT_ID, cid);
-	tlv_put(&b, STB_TLV_LOGIN_SESSION_ID, sid, sizeof(sid));
-	tlv_put(&b, STB_TLV_GW_NONCE, gwn, sizeof(gwn));
-	tlv_put(&b, STB_TLV_CERT_DER, der, (size_t)dl);
-	tlv_put(&b, STB_TLV_KEYINFO_PROOF, sig, siglen);
-	tlv_put_u64(&b, STB_TLV_KEYINFO_TIME, ts);
-	rc = stbc_call(c, STB_MSG_CA_VERIFY_KEYINFO, &b, &m, &err);
+	if (msgenc_CA_VERIFY_KEYINFO(&b, &q, &e) == -1) {
+		printf("INTERNAL cannot encode: %s %s\n", stb_status_name(e.status), e.msg);
+		rc = 2;
+	} else
+		rc = answer(stbc_call(c, STB_MSG_CA_VERIFY_KEYINFO, &b, &m, &err), &m, &err);
 	buf_free(&b);
 	OPENSSL_free(der);
 	X509_free(x);
 	EVP_PKEY_free(key);
-	return answer(rc, &m, &err);
+	return rc;
 }
 
 int

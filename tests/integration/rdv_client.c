@@ -17,10 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "codewrap.h"
 #include "hex.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
-#include "codewrap.h"
 
 typedef struct dev {
 	stb_client_t *c;
@@ -34,6 +35,15 @@ print_err(const stb_error_t *err)
 {
 	printf("%s %s\n", stb_status_name(err->status), err->message);
 	fflush(stdout);
+}
+
+/* A request this client could not encode (msgenc.h): said like an answer. */
+static int
+print_enc(const err_t *e)
+{
+	printf("%s (not sent) %s\n", stb_status_name(e->status), e->msg);
+	fflush(stdout);
+	return -1;
 }
 
 static void
@@ -95,15 +105,20 @@ dev_register(rdvdev_t *v)
 	uint32_t r = 0, p = 0;
 	char addr[16] = "", sh[129];
 	stb_error_t err;
+	err_t e;
 	buf_t b;
 	msg_t m;
 	int rc;
 
+	struct msgreq_RDV_REGISTER q = {.RDV_DEVICE_ID = MV_STR(v->id),
+	                                .RDV_USERNAME = MV_STR(v->user),
+	                                .RDV_PASSWORD = MV_STR(v->pass),
+	                                .RDV_ENDPOINT = MV_STR(v->endpoint)};
 	buf_init(&b, 1024);
-	tlv_put_str(&b, STB_TLV_RDV_DEVICE_ID, v->id);
-	tlv_put_str(&b, STB_TLV_RDV_USERNAME, v->user);
-	tlv_put_str(&b, STB_TLV_RDV_PASSWORD, v->pass);
-	tlv_put_str(&b, STB_TLV_RDV_ENDPOINT, v->endpoint);
+	if (msgenc_RDV_REGISTER(&b, &q, &e) == -1) {
+		buf_wipe(&b);
+		return print_enc(&e);
+	}
 	rc = call(v, STB_MSG_RDV_REGISTER, &b, &m, &err);
 	buf_wipe(&b);
 	if (rc == -1) {
@@ -157,12 +172,17 @@ dev_connect(rdvdev_t *v, const char *target)
 	char ep[263] = "", addr[16] = "", sh[33], wh[2 * RDV_WRAP_LEN + 1], ch[65] = "-";
 	uint8_t code[RDV_CODE_LEN];
 	stb_error_t err;
+	err_t e;
 	buf_t b;
 	msg_t m;
 	int rc;
 
+	struct msgreq_RDV_CONNECT_REQ q = {.RDV_TARGET_ID = MV_STR(target)};
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_RDV_TARGET_ID, target);
+	if (msgenc_RDV_CONNECT_REQ(&b, &q, &e) == -1) {
+		buf_free(&b);
+		return print_enc(&e);
+	}
 	rc = call(v, STB_MSG_RDV_CONNECT_REQ, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1) {
