@@ -31,6 +31,7 @@
 
 #include "hex.h"
 #include "login.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -112,8 +113,12 @@ auth_on(stb_t *s, stb_client_t *c, int wrong, stb_error_t *err)
 	msg_t m;
 	int rc;
 
+	struct msgreq_CP_AUTH_BEGIN begin = {.DEVICE_ID = MV_STR(s->id)};
 	buf_init(&b, 512);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, s->id);
+	if (msgenc_CP_AUTH_BEGIN(&b, &begin, &e) == -1) {
+		buf_free(&b);
+		return stbc_fail(err, e.status, "%s", e.msg);
+	}
 	rc = call_on(s, c, STB_MSG_CP_AUTH_BEGIN, &b, &m, err);
 	if (rc == -1 || msg_get_bytes(&m, TLV_IX_SERVER_NONCE, &p, &n) == -1 || n != sizeof(sn)) {
 		buf_free(&b);
@@ -127,10 +132,12 @@ auth_on(stb_t *s, stb_client_t *c, int wrong, stb_error_t *err)
 	}
 	if (wrong)
 		mac[0] ^= 1;
+	struct msgreq_CP_AUTH_PROVE prove = {.CLIENT_NONCE = MV_BYTES(cn, sizeof(cn)),
+	                                     .AUTH_MAC = MV_BYTES(mac, sizeof(mac))};
 	buf_reset(&b);
-	tlv_put(&b, STB_TLV_CLIENT_NONCE, cn, sizeof(cn));
-	tlv_put(&b, STB_TLV_AUTH_MAC, mac, sizeof(mac));
-	rc = call_on(s, c, STB_MSG_CP_AUTH_PROVE, &b, &m, err);
+	rc = msgenc_CP_AUTH_PROVE(&b, &prove, &e) == -1
+	         ? stbc_fail(err, e.status, "%s", e.msg)
+	         : call_on(s, c, STB_MSG_CP_AUTH_PROVE, &b, &m, err);
 	buf_free(&b);
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return rc;
@@ -272,13 +279,16 @@ static int
 send_ack(stb_t *s, const char *cert)
 {
 	stb_error_t err;
+	err_t e;
 	buf_t b;
 	msg_t m;
 	int rc;
 
+	struct msgreq_CP_CERT_UPDATE_ACK q = {.CERT_ID = MV_STR(cert)};
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_CERT_ID, cert);
-	rc = call(s, STB_MSG_CP_CERT_UPDATE_ACK, &b, &m, &err);
+	rc = msgenc_CP_CERT_UPDATE_ACK(&b, &q, &e) == -1
+	         ? stbc_fail(&err, e.status, "%s", e.msg)
+	         : call(s, STB_MSG_CP_CERT_UPDATE_ACK, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1)
 		return outcome("ack", &err);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "login.h"
+#include "msgenc.h"
 #include "stbc.h"
 #include "tlv.h"
 
@@ -62,6 +63,17 @@ die(const char *what, const stb_error_t *err)
 	fprintf(stderr, "gw_client: %s: %s %s\n", what, err ? stb_status_name(err->status) : "",
 	        err ? err->message : "");
 	exit(2);
+}
+
+/* A request this client could not encode (msgenc.h) ends it as die() does. */
+static void
+enc_check(const char *what, int rc, const err_t *e)
+{
+	if (rc == -1) {
+		fprintf(stderr, "gw_client: %s not encoded: %s %s\n", what,
+		        stb_status_name(e->status), e->msg);
+		exit(2);
+	}
 }
 
 static stb_client_t *
@@ -109,6 +121,7 @@ issue(stb_client_t *ca, const char *device, const char *cert_id, uint32_t validi
 	unsigned char *der = NULL;
 	const uint8_t *p;
 	stb_error_t err;
+	err_t e;
 	size_t n;
 	int len;
 	buf_t b;
@@ -121,13 +134,13 @@ issue(stb_client_t *ca, const char *device, const char *cert_id, uint32_t validi
 	    X509_REQ_set_pubkey(req, out->key) != 1 ||
 	    X509_REQ_sign(req, out->key, EVP_sha256()) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0)
 		die("CSR", NULL);
+	struct msgreq_CA_ISSUE q = {.CSR_DER = MV_BYTES(der, (size_t)len),
+	                            .CERT_PROFILE = MV_STR("stb-media"),
+	                            .DEVICE_ID = MV_STR(device),
+	                            .CERT_ID = MV_STR(cert_id),
+	                            .VALIDITY_S = MV_IF(validity > 0, MV_U(validity))};
 	buf_init(&b, 16384);
-	tlv_put(&b, STB_TLV_CSR_DER, der, (size_t)len);
-	tlv_put_str(&b, STB_TLV_CERT_PROFILE, "stb-media");
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, device);
-	tlv_put_str(&b, STB_TLV_CERT_ID, cert_id);
-	if (validity > 0)
-		tlv_put_u32(&b, STB_TLV_VALIDITY_S, validity);
+	enc_check("CA_ISSUE", msgenc_CA_ISSUE(&b, &q, &e), &e);
 	if (stbc_call(ca, STB_MSG_CA_ISSUE, &b, &m, &err) == -1)
 		die("CA_ISSUE", &err);
 	if (msg_get_bytes(&m, TLV_IX_CERT_DER, &p, &n) == -1 || n > sizeof(out->der))
@@ -175,11 +188,13 @@ static void
 ca_revoke(stb_client_t *ca, const cert_t *c)
 {
 	stb_error_t err;
+	err_t e;
 	buf_t b;
 	msg_t m;
 
+	struct msgreq_CA_REVOKE q = {.CERT_SERIAL = MV_BYTES(c->serial, c->serial_len)};
 	buf_init(&b, 256);
-	tlv_put(&b, STB_TLV_CERT_SERIAL, c->serial, c->serial_len);
+	enc_check("CA_REVOKE", msgenc_CA_REVOKE(&b, &q, &e), &e);
 	if (stbc_call(ca, STB_MSG_CA_REVOKE, &b, &m, &err) == -1)
 		die("CA_REVOKE", &err);
 	buf_free(&b);
@@ -192,13 +207,15 @@ start(stb_client_t *gw, const char *device, sess_t *s)
 {
 	const uint8_t *p;
 	stb_error_t err;
+	err_t e;
 	size_t n;
 	buf_t b;
 	msg_t m;
 	int rc;
 
+	struct msgreq_GW_LOGIN_START q = {.DEVICE_ID = MV_STR(device)};
 	buf_init(&b, 256);
-	tlv_put_str(&b, STB_TLV_DEVICE_ID, device);
+	enc_check("GW_LOGIN_START", msgenc_GW_LOGIN_START(&b, &q, &e), &e);
 	rc = stbc_call(gw, STB_MSG_GW_LOGIN_START, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1) {
@@ -240,16 +257,18 @@ finish(stb_client_t *gw, const uint8_t sid[LOGIN_SESSION_LEN], const uint8_t *de
 	const uint8_t *tok;
 	uint64_t exp = 0;
 	stb_error_t err;
+	err_t e;
 	size_t n;
 	buf_t b;
 	msg_t m;
 	int rc;
 
+	struct msgreq_GW_LOGIN_FINISH q = {.LOGIN_SESSION_ID = MV_BYTES(sid, LOGIN_SESSION_LEN),
+	                                   .CERT_DER = MV_BYTES(der, dlen),
+	                                   .KEYINFO_PROOF = MV_BYTES(proof, plen),
+	                                   .KEYINFO_TIME = MV_U(ts)};
 	buf_init(&b, 16384);
-	tlv_put(&b, STB_TLV_LOGIN_SESSION_ID, sid, LOGIN_SESSION_LEN);
-	tlv_put(&b, STB_TLV_CERT_DER, der, dlen);
-	tlv_put(&b, STB_TLV_KEYINFO_PROOF, proof, plen);
-	tlv_put_u64(&b, STB_TLV_KEYINFO_TIME, ts);
+	enc_check("GW_LOGIN_FINISH", msgenc_GW_LOGIN_FINISH(&b, &q, &e), &e);
 	rc = stbc_call(gw, STB_MSG_GW_LOGIN_FINISH, &b, &m, &err);
 	buf_free(&b);
 	if (rc == -1) {
