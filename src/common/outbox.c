@@ -40,7 +40,7 @@ static const char sql_due[] =
 static const char sql_lease[] = "UPDATE outbox SET lease_until = ?2 WHERE id = ?1";
 static const char sql_delivered[] =
     "UPDATE outbox SET state = 'delivered', tries = tries + 1, delivered_at = ?2, ack = ?3,"
-    " lease_until = 0, last_error = ?4 WHERE id = ?1 AND state = 'pending'";
+    " lease_until = 0, last_error = COALESCE(?4, last_error) WHERE id = ?1 AND state = 'pending'";
 static const char sql_again[] =
     "UPDATE outbox SET tries = tries + 1, next_at = ?2, lease_until = 0, last_error = ?3"
     " WHERE id = ?1 AND state = 'pending'";
