@@ -21,12 +21,14 @@
  *    callback puts in the message (e.g. a TLV).  Ids are never reused
  *    (AUTOINCREMENT), also after rows are deleted.
  *  - At most `window` rows are in flight at once: one claim takes at most
- *    window minus the number in flight.
+ *    window minus the number in flight.  One worker per store: two outboxes
+ *    on one table would not see each other's rows in flight.
  *  - A failure is retried after a delay drawn (RAND_bytes) uniformly from
  *    [backoff_min_ms, min(backoff_max_ms, backoff_min_ms * 2^(tries-1))]
  *    ("full jitter" above the floor; tries counts attempts so far,
  *    including the failed one).  After max_tries attempts the row is
- *    `failed` with the last error text.
+ *    `failed` with the last error text ("UNAVAILABLE: <message>"), which a
+ *    row keeps when it is delivered later.
  *  - The rule for permanent refusals: a failure whose status is
  *    BAD_REQUEST, UNSUPPORTED, FORBIDDEN, CONFLICT or TOO_LARGE
  *    (outbox_status_permanent) will not work by repeating it, so the row

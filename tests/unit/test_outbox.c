@@ -34,6 +34,7 @@ struct peer {
 	enum peer_mode mode;
 	int fail_status;
 	const char *fail_dest; /* non-NULL: only this dest fails, the others are acked */
+	int big_ack;           /* acks one byte more than OUTBOX_ACK_MAX */
 	struct sent sent[SENT_MAX];
 	int n;
 	int outstanding, max_outstanding;
@@ -58,7 +59,14 @@ peer_answer(struct sent *s, int status)
 	assert_false(s->answered);
 	s->answered = 1;
 	peer.outstanding--;
-	if (status == STB_OK) {
+	if (status == STB_OK && peer.big_ack) {
+		char *big = calloc(1, OUTBOX_ACK_MAX + 1);
+
+		assert_non_null(big);
+		err_clear(&res);
+		s->done(s->done_arg, &res, big, OUTBOX_ACK_MAX + 1);
+		free(big);
+	} else if (status == STB_OK) {
 		err_clear(&res);
 		snprintf(ack, sizeof(ack), "ack-%lld", (long long)s->id);
 		s->done(s->done_arg, &res, ack, strlen(ack));
@@ -443,6 +451,27 @@ test_delivered_records_ack(void **state)
 	assert_int_equal(st.claimed, 2);
 	assert_int_equal(st.in_flight, 0);
 	assert_int_equal(st.retried + st.failed, 0);
+}
+
+/* An ack above OUTBOX_ACK_MAX: delivered all the same, the ack not kept,
+ * and the row says so. */
+static void
+test_big_ack_not_kept(void **state)
+{
+	int64_t id;
+	struct row r;
+	char want[64];
+
+	(void)state;
+	peer.big_ack = 1;
+	id = enqueue("app-a", "bind-1", "one");
+	env_start();
+	RUN_UNTIL(stat_recorded() == 1);
+	r = row_get(id);
+	assert_string_equal(r.state, "delivered");
+	assert_true(r.ack_null);
+	snprintf(want, sizeof(want), "ack of %d bytes not kept", OUTBOX_ACK_MAX + 1);
+	assert_string_equal(r.last_error, want);
 }
 
 /* A peer that stays down: each retry waits a delay within the jitter
@@ -882,11 +911,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_rollback_never_delivered), T(test_delivered_records_ack),
-	    T(test_backoff_then_failed),      T(test_permanent_fails_at_once),
-	    T(test_window_bounds_in_flight),  T(test_restart),
-	    T(test_stop_waits_for_in_flight), T(test_retry),
-	    T(test_counts_list_metrics),      T(test_enqueue_bounds),
+	    T(test_rollback_never_delivered),
+	    T(test_delivered_records_ack),
+	    T(test_big_ack_not_kept),
+	    T(test_backoff_then_failed),
+	    T(test_permanent_fails_at_once),
+	    T(test_window_bounds_in_flight),
+	    T(test_restart),
+	    T(test_stop_waits_for_in_flight),
+	    T(test_retry),
+	    T(test_counts_list_metrics),
+	    T(test_enqueue_bounds),
 	};
 
 	evthread_use_pthreads();
