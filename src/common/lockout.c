@@ -364,7 +364,8 @@ lockout_persist_job(lockout_t *l, store_t *s, mbox_t *mb, const char *key, err_t
 	return 0;
 }
 
-/* Puts a loaded row in (never over a state already in memory). */
+/* Puts a loaded row in (never over a state already in memory, and never
+ * evicting one: the rows come most important first). */
 static void
 lk_put(lockout_t *l, const char *key, size_t len, const lockout_state_t *s, int64_t now)
 {
@@ -372,7 +373,8 @@ lk_put(lockout_t *l, const char *key, size_t len, const lockout_state_t *s, int6
 	lk_ent_t *e;
 
 	pthread_mutex_lock(&l->mu);
-	if (lk_find(l, h, key, len) == NULL && (e = lk_add(l, key, len, h, 1, now)) != NULL) {
+	if (l->n < l->max && lk_find(l, h, key, len) == NULL &&
+	    (e = lk_add(l, key, len, h, 1, now)) != NULL) {
 		e->s = *s;
 		/* rows come newest lock first: append, so the age order holds */
 		e->prev = l->tail;
