@@ -194,7 +194,7 @@ auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size
 
 /* ---- lockout audit, written after the answer ---- */
 
-struct lockout {
+struct auth_lock {
 	cp_t *cp;
 	char actor[CP_ACTOR_CAP];
 	char key[CP_ID_CAP];
@@ -203,18 +203,18 @@ struct lockout {
 };
 
 static int
-lockout_write(store_conn_t *c, void *arg, err_t *err)
+auth_lock_write(store_conn_t *c, void *arg, err_t *err)
 {
-	struct lockout *l = arg;
+	struct auth_lock *l = arg;
 
 	return daemon_auditf(l->cp->d, c, err, "auth_lockout", l->actor, "%s=%s until=%lld",
 	                     l->what, l->key, (long long)l->until);
 }
 
 static void
-lockout_done(void *arg, const err_t *err)
+auth_lock_done(void *arg, const err_t *err)
 {
-	struct lockout *l = arg;
+	struct auth_lock *l = arg;
 
 	if (err->status != STB_OK)
 		log_warnx("audit of a lockout: %s", err->msg);
@@ -225,7 +225,7 @@ lockout_done(void *arg, const err_t *err)
 static void
 auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until)
 {
-	struct lockout *l = calloc(1, sizeof(*l));
+	struct auth_lock *l = calloc(1, sizeof(*l));
 	err_t err;
 
 	log_info("authentication locked for %s %s until %lld after repeated failures", what, key,
@@ -238,7 +238,7 @@ auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t 
 	snprintf(l->key, sizeof(l->key), "%s", key);
 	cp_actor(r->conn, "-", l->actor);
 	cp_ref(cp);
-	if (store_write(cp->d->store, srv_req_mbox(r), lockout_write, lockout_done, l, &err) ==
+	if (store_write(cp->d->store, srv_req_mbox(r), auth_lock_write, auth_lock_done, l, &err) ==
 	    -1) {
 		cp_unref(cp);
 		free(l);
