@@ -153,7 +153,7 @@ cp_init(daemon_t *d, err_t *err)
 	                      cp_conf.auth_lockout_max_s};
 	lockout_conf_t addr = {cp_conf.auth_addr_max_failures, cp_conf.auth_lockout_s,
 	                       cp_conf.auth_lockout_max_s};
-	store_conn_t *rc;
+	store_conn_t *rd;
 	cp_t *cp;
 
 	if ((cp = calloc(1, sizeof(*cp))) == NULL)
@@ -167,8 +167,8 @@ cp_init(daemon_t *d, err_t *err)
 	/* per-address lockouts stay in memory (auth.c says why) */
 	if ((cp->rl_dev = lockout_new(&dev, (size_t)cp_conf.auth_table_max, err)) == NULL ||
 	    (cp->rl_addr = lockout_new(&addr, (size_t)cp_conf.auth_table_max, err)) == NULL ||
-	    (rc = store_reader(d->store, err)) == NULL ||
-	    lockout_load(cp->rl_dev, rc, (int64_t)time(NULL), err) == -1)
+	    (rd = store_reader(d->store, err)) == NULL ||
+	    lockout_load(cp->rl_dev, rd, (int64_t)time(NULL), err) == -1)
 		return -1;
 	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);
 	cp->kc = cp_kc_new((size_t)cp_conf.key_cache_max);
