@@ -4,7 +4,14 @@
  * the MAC in constant time, against a sealed dummy secret when the device
  * is unknown or disabled, so neither the answer nor the work done tells
  * those apart from a wrong MAC.  Failures count per device ID (known or
- * not) and per source address, with lockout backoff.
+ * not) and per source address, with lockout backoff (lockout.h).
+ *
+ * The lockouts of known devices (an stbs row exists) are persisted, so a
+ * restart does not hand an attacker fresh tries; unknown device IDs are
+ * locked alike, from memory only, so the answers do not tell them apart.
+ * Per-address lockouts stay in memory: an address is not an identity (a
+ * NAT, a mobile network, a spoofable hop), and persisting it would make
+ * every anonymous request a durable write.
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -94,8 +101,8 @@ static int64_t
 auth_locked(cp_t *cp, const char *device_id, const char *addr)
 {
 	int64_t now = (int64_t)time(NULL);
-	int64_t a = cp_rl_check(cp->rl_dev, device_id, now);
-	int64_t b = cp_rl_check(cp->rl_addr, addr, now);
+	int64_t a = lockout_check(cp->rl_dev, device_id, now);
+	int64_t b = lockout_check(cp->rl_addr, addr, now);
 
 	return a > b ? a : b;
 }
@@ -138,11 +145,11 @@ cp_auth_begin(srv_req_t *r, const msg_t *m, void *ctx)
 	srv_reply_end(r);
 }
 
-/* The device's secret (or the dummy) into secret; *live is 1 when the
- * device exists and is enabled. */
+/* The device's secret (or the dummy) into secret; *known is 1 when the
+ * device exists, *live when it also is enabled. */
 static int
-auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *live,
-            err_t *err)
+auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *known,
+            int *live, err_t *err)
 {
 	store_conn_t *c = store_reader(cp->d->store, err);
 	uint8_t blob[CP_SECRET_MAX + SEALED_OVERHEAD];
@@ -180,13 +187,14 @@ auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size
 		log_warnx("the stored secret of %s does not open", device_id);
 		return err_set(err, STB_INTERNAL, "stored secret does not open");
 	}
+	*known = found;
 	*live = found & enabled;
 	return 0;
 }
 
 /* ---- lockout audit, written after the answer ---- */
 
-struct lockout {
+struct auth_lock {
 	cp_t *cp;
 	char actor[CP_ACTOR_CAP];
 	char key[CP_ID_CAP];
@@ -195,18 +203,18 @@ struct lockout {
 };
 
 static int
-lockout_write(store_conn_t *c, void *arg, err_t *err)
+auth_lock_write(store_conn_t *c, void *arg, err_t *err)
 {
-	struct lockout *l = arg;
+	struct auth_lock *l = arg;
 
 	return daemon_auditf(l->cp->d, c, err, "auth_lockout", l->actor, "%s=%s until=%lld",
 	                     l->what, l->key, (long long)l->until);
 }
 
 static void
-lockout_done(void *arg, const err_t *err)
+auth_lock_done(void *arg, const err_t *err)
 {
-	struct lockout *l = arg;
+	struct auth_lock *l = arg;
 
 	if (err->status != STB_OK)
 		log_warnx("audit of a lockout: %s", err->msg);
@@ -217,7 +225,7 @@ lockout_done(void *arg, const err_t *err)
 static void
 auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until)
 {
-	struct lockout *l = calloc(1, sizeof(*l));
+	struct auth_lock *l = calloc(1, sizeof(*l));
 	err_t err;
 
 	log_info("authentication locked for %s %s until %lld after repeated failures", what, key,
@@ -230,7 +238,7 @@ auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t 
 	snprintf(l->key, sizeof(l->key), "%s", key);
 	cp_actor(r->conn, "-", l->actor);
 	cp_ref(cp);
-	if (store_write(cp->d->store, srv_req_mbox(r), lockout_write, lockout_done, l, &err) ==
+	if (store_write(cp->d->store, srv_req_mbox(r), auth_lock_write, auth_lock_done, l, &err) ==
 	    -1) {
 		cp_unref(cp);
 		free(l);
@@ -239,17 +247,30 @@ auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t 
 
 /* ---- AUTH_PROVE ---- */
 
+/* Queues the write of a known device's lockout state (LOCKOUT_WRITE). */
 static void
-auth_failed(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id)
+auth_persist(cp_t *cp, srv_req_t *r, const char *device_id, int rc)
+{
+	err_t err;
+
+	if ((rc & LOCKOUT_WRITE) &&
+	    lockout_persist_job(cp->rl_dev, cp->d->store, srv_req_mbox(r), device_id, &err) == -1)
+		log_warnx("lockout of %s not persisted: %s", device_id, err.msg);
+}
+
+static void
+auth_failed(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id, int known)
 {
 	int64_t now = (int64_t)time(NULL), until = 0;
-	int locked = 0;
+	int locked = 0, rc;
 
-	if (cp_rl_fail(cp->rl_dev, device_id, now, &until) == 1) {
+	rc = lockout_fail(cp->rl_dev, device_id, known, now, &until);
+	auth_persist(cp, r, device_id, rc);
+	if (rc & LOCKOUT_LOCKED) {
 		auth_lockout(cp, r, "device", device_id, until);
 		locked = 1;
 	}
-	if (cp_rl_fail(cp->rl_addr, cs->addr, now, &until) == 1) {
+	if (lockout_fail(cp->rl_addr, cs->addr, 0, now, &until) & LOCKOUT_LOCKED) {
 		auth_lockout(cp, r, "address", cs->addr, until);
 		locked = 1;
 	}
@@ -262,7 +283,7 @@ auth_granted(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id)
 {
 	srv_conn_t *conn = r->conn;
 
-	cp_rl_success(cp->rl_dev, device_id);
+	auth_persist(cp, r, device_id, lockout_success(cp->rl_dev, device_id));
 	memcpy(cs->device_id, device_id, sizeof(cs->device_id));
 	if ((cs->gen = cp_online_add(cp, device_id, conn)) == 0) {
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
@@ -286,7 +307,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 	const uint8_t *cnonce, *proof;
 	size_t cl, pl, slen = 0;
 	int64_t left, until;
-	int live = 0, ok;
+	int known = 0, live = 0, ok;
 	err_t err;
 
 	if (cs == NULL || !cs->challenged) {
@@ -309,7 +330,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 		              device_id, cs->addr, (long long)left);
 	else if ((int64_t)time(NULL) > until)
 		srv_reply_err(r, STB_UNAUTHENTICATED, "the challenge expired; start again");
-	else if (auth_secret(cp, device_id, secret, &slen, &live, &err) == -1 ||
+	else if (auth_secret(cp, device_id, secret, &slen, &known, &live, &err) == -1 ||
 	         login_auth_mac(secret, slen, nonce, cnonce, device_id, mac, &err) == -1)
 		srv_reply_errt(r, &err);
 	else {
@@ -317,7 +338,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 		if (ok)
 			auth_granted(cp, r, cs, device_id);
 		else
-			auth_failed(cp, r, cs, device_id);
+			auth_failed(cp, r, cs, device_id, known);
 	}
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(mac, sizeof(mac));

@@ -74,6 +74,8 @@ static const char *const cp_migrations[] = {
     " reason INTEGER NOT NULL,"
     " created INTEGER NOT NULL);"
     "CREATE INDEX pending_device ON pending(device_id);",
+    /* the per-device lockouts of known STBs (lockout.h) */
+    LOCKOUT_SCHEMA,
 };
 
 /* The last reference. */
@@ -84,8 +86,8 @@ cp_destroy(void *arg)
 
 	cp_kc_free(cp->kc);
 	cp_flight_free(cp->flight);
-	cp_rl_free(cp->rl_dev);
-	cp_rl_free(cp->rl_addr);
+	lockout_free(cp->rl_dev);
+	lockout_free(cp->rl_addr);
 	EVP_MD_free(cp->sha256);
 	connreg_free(cp->online);
 	OPENSSL_cleanse(cp, sizeof(*cp));
@@ -147,10 +149,11 @@ cp_dummy_secret(cp_t *cp, err_t *err)
 static int
 cp_init(daemon_t *d, err_t *err)
 {
-	cp_rl_conf_t dev = {cp_conf.auth_max_failures, cp_conf.auth_lockout_s,
-	                    cp_conf.auth_lockout_max_s};
-	cp_rl_conf_t addr = {cp_conf.auth_addr_max_failures, cp_conf.auth_lockout_s,
-	                     cp_conf.auth_lockout_max_s};
+	lockout_conf_t dev = {cp_conf.auth_max_failures, cp_conf.auth_lockout_s,
+	                      cp_conf.auth_lockout_max_s};
+	lockout_conf_t addr = {cp_conf.auth_addr_max_failures, cp_conf.auth_lockout_s,
+	                       cp_conf.auth_lockout_max_s};
+	store_conn_t *rd;
 	cp_t *cp;
 
 	if ((cp = calloc(1, sizeof(*cp))) == NULL)
@@ -161,13 +164,17 @@ cp_init(daemon_t *d, err_t *err)
 	d->priv = cp;
 	if ((cp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return err_set(err, STB_INTERNAL, "SHA-256 is not available");
-	cp->rl_dev = cp_rl_new(&dev, (size_t)cp_conf.auth_table_max);
-	cp->rl_addr = cp_rl_new(&addr, (size_t)cp_conf.auth_table_max);
+	/* per-address lockouts stay in memory (auth.c says why) */
+	if ((cp->rl_dev = lockout_new(&dev, (size_t)cp_conf.auth_table_max, err)) == NULL ||
+	    (cp->rl_addr = lockout_new(&addr, (size_t)cp_conf.auth_table_max, err)) == NULL ||
+	    (rd = store_reader(d->store, err)) == NULL ||
+	    lockout_load(cp->rl_dev, rd, (int64_t)time(NULL), err) == -1)
+		return -1;
 	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);
 	cp->kc = cp_kc_new((size_t)cp_conf.key_cache_max);
 	if ((cp->online = connreg_new(0, err)) == NULL || cp_ca_init(cp, err) == -1)
 		return -1;
-	if (cp->rl_dev == NULL || cp->rl_addr == NULL || cp->flight == NULL || cp->kc == NULL)
+	if (cp->flight == NULL || cp->kc == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
 	if (cp_dummy_secret(cp, err) == -1)
 		return -1;

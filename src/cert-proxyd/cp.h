@@ -26,10 +26,10 @@
 #include "flight.h"
 #include "keycache.h"
 #include "lifecycle.h"
+#include "lockout.h"
 #include "login.h"
 #include "peer.h"
 #include "peerpool.h"
-#include "ratelimit.h"
 
 #define CP_ID_CAP      (STB_ID_MAX + 1)
 #define CP_SERIAL_MAX  20
@@ -62,8 +62,8 @@ typedef struct cp_conf {
 typedef struct cp {
 	daemon_t *d;
 	const cp_conf_t *conf;
-	EVP_MD *sha256; /* fetched once */
-	cp_rl_t *rl_dev, *rl_addr;
+	EVP_MD *sha256;              /* fetched once */
+	lockout_t *rl_dev, *rl_addr; /* rl_dev persisted for known devices */
 	cp_flight_t *flight;
 	cp_kc_t *kc;
 	/* a sealed random secret: unknown and disabled devices cost what

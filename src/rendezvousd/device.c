@@ -203,7 +203,8 @@ struct reg {
 	buf_t sealed;
 	/* results of the write */
 	uint32_t overlay_ix;
-	int locked_now;
+	int locked_now; /* this failure locked the device */
+	int persist;    /* its lockout state changed (lockout.h LOCKOUT_WRITE) */
 };
 
 static void
@@ -270,42 +271,17 @@ reg_alloc(struct reg *g, store_conn_t *c, err_t *err)
 	return 0;
 }
 
+/* The failure was counted in memory (reg_looked); this persists it. */
 static int
-reg_fail_write(struct reg *g, store_conn_t *c, int64_t now, err_t *err)
+reg_fail_write(struct reg *g, store_conn_t *c, err_t *err)
 {
-	const rdv_conf_t *cf = g->rdv->conf;
-	store_stmt_t *st;
-	int64_t fails = 0, until = 0;
-	int rc;
+	lockout_state_t ls = {0};
 
-	st = store_stmt(c, "SELECT fail_count FROM devices WHERE device_id=?1", err);
-	if (st == NULL)
+	if (g->persist && lockout_persist(g->rdv->lk, c, g->device_id, err) == -1)
 		return -1;
-	store_bind_str(st, 1, g->device_id);
-	if ((rc = store_step(st, err)) == STORE_ROW)
-		fails = store_col_int64(st, 0);
-	store_reset(st);
-	if (rc < 0)
-		return -1;
-	fails++;
-	g->locked_now = fails >= cf->max_failures;
-	if (g->locked_now) {
-		int64_t shift = fails - cf->max_failures, lock = cf->lockout_s;
-		while (shift-- > 0 && lock < cf->lockout_max_s)
-			lock *= 2;
-		until = now + (lock < cf->lockout_max_s ? lock : cf->lockout_max_s);
-	}
-	st = store_stmt(c, "UPDATE devices SET fail_count=?2, locked_until=?3 WHERE device_id=?1",
-	                err);
-	if (st == NULL)
-		return -1;
-	store_bind_str(st, 1, g->device_id);
-	store_bind_int64(st, 2, fails);
-	store_bind_int64(st, 3, until);
-	if (store_step(st, err) != STORE_DONE)
-		return -1;
+	lockout_get(g->rdv->lk, g->device_id, &ls);
 	return daemon_auditf(g->rdv->d, c, err, "register_denied", g->actor,
-	                     "device=%s failures=%lld%s", g->device_id, (long long)fails,
+	                     "device=%s failures=%lld%s", g->device_id, (long long)ls.failures,
 	                     g->locked_now ? " locked" : "");
 }
 
@@ -320,7 +296,7 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 
 	g->overlay_ix = 0;
 	if (!g->ok)
-		return reg_fail_write(g, c, now, err);
+		return reg_fail_write(g, c, err);
 	st = store_stmt(c,
 	                "SELECT CASE WHEN cred IS NULL THEN 0 ELSE 1 END, overlay_ix "
 	                "FROM devices WHERE device_id=?1",
@@ -338,6 +314,8 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	if (!store_col_is_null(st, 1))
 		g->overlay_ix = (uint32_t)store_col_int64(st, 1);
 	store_reset(st);
+	if (g->persist && lockout_persist(g->rdv->lk, c, g->device_id, err) == -1)
+		return -1;
 	if (g->fresh && has_cred)
 		return err_set(err, STB_CONFLICT,
 		               "device %s was registered by another connection meanwhile",
@@ -349,7 +327,6 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	}
 	st = store_stmt(c,
 	                "UPDATE devices SET overlay_ix=?2, endpoint=?3, last_seen=?4, "
-	                "fail_count=0, locked_until=0, "
 	                "username=CASE WHEN ?5 THEN ?6 ELSE username END, "
 	                "cred=CASE WHEN ?5 THEN ?7 ELSE cred END, "
 	                "salt=CASE WHEN ?5 THEN ?8 ELSE salt END, "
@@ -446,14 +423,13 @@ reg_done(void *arg, const err_t *err)
 	reg_free(g);
 }
 
-/* Reads the device row: provisioned, locked, and the stored credentials. */
+/* Reads the device row: provisioned, and the stored credentials. */
 static int
 reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 {
 	rdv_t *rdv = g->rdv;
 	store_conn_t *c = store_reader(rdv->d->store, err);
 	store_stmt_t *st;
-	int64_t locked_until;
 	uint8_t stored[RDV_KEY_LEN];
 	size_t sl = 0, blen;
 	const void *blob;
@@ -463,7 +439,7 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 	if (c == NULL)
 		return -1;
 	st = store_stmt(c,
-	                "SELECT locked_until, username, cred, salt, kdf_n, kdf_r, kdf_p "
+	                "SELECT username, cred, salt, kdf_n, kdf_r, kdf_p "
 	                "FROM devices WHERE device_id=?1",
 	                err);
 	if (st == NULL)
@@ -476,14 +452,7 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 		                        g->device_id);
 	}
 	rc = -1;
-	locked_until = store_col_int64(st, 0);
-	if (locked_until > (int64_t)time(NULL)) {
-		store_reset(st);
-		return err_set(err, STB_RATE_LIMITED,
-		               "device %s is locked after repeated failures; retry in %lld s",
-		               g->device_id, (long long)(locked_until - (int64_t)time(NULL)));
-	}
-	if (store_col_is_null(st, 2)) {
+	if (store_col_is_null(st, 1)) {
 		store_reset(st);
 		g->fresh = 1;
 		g->saltlen = RDV_SALT_LEN;
@@ -499,18 +468,18 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 		g->ok = 1;
 		return 0;
 	}
-	snprintf(user, sizeof(user), "%s", store_col_text(st, 1, NULL));
-	blob = store_col_blob(st, 3, &blen);
-	g->n = (uint64_t)store_col_int64(st, 4);
-	g->kr = (uint32_t)store_col_int64(st, 5);
-	g->kp = (uint32_t)store_col_int64(st, 6);
+	snprintf(user, sizeof(user), "%s", store_col_text(st, 0, NULL));
+	blob = store_col_blob(st, 2, &blen);
+	g->n = (uint64_t)store_col_int64(st, 3);
+	g->kr = (uint32_t)store_col_int64(st, 4);
+	g->kp = (uint32_t)store_col_int64(st, 5);
 	if (blen < 16 || blen > sizeof(g->salt)) {
 		store_reset(st);
 		return err_set(err, STB_INTERNAL, "stored salt of %s is damaged", g->device_id);
 	}
 	memcpy(g->salt, blob, blen);
 	g->saltlen = blen;
-	blob = store_col_blob(st, 2, &blen);
+	blob = store_col_blob(st, 1, &blen);
 	if (sealed_open(rdv->d->kek, g->device_id, strlen(g->device_id), blob, blen, stored,
 	                sizeof(stored), &sl, err) == -1 ||
 	    sl != RDV_KEY_LEN) {
@@ -531,7 +500,7 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 	return rc;
 }
 
-/* On a kdf thread: the row, the lock, scrypt, the comparison. */
+/* On a kdf thread: the row, scrypt, the comparison. */
 static void
 reg_work(void *arg)
 {
@@ -544,12 +513,29 @@ reg_work(void *arg)
 	OPENSSL_cleanse(g->password, sizeof(g->password));
 }
 
-/* Back on the connection's loop: record the outcome, then answer. */
+/* RATE_LIMITED when device_id is locked (from memory: a locked device
+ * costs no lookup, no scrypt and no write). */
+static int
+reg_locked(rdv_t *rdv, srv_req_t *r, const char *device_id)
+{
+	int64_t left = lockout_check(rdv->lk, device_id, (int64_t)time(NULL));
+
+	if (left == 0)
+		return 0;
+	srv_reply_err(r, STB_RATE_LIMITED,
+	              "device %s is locked after repeated failures; retry in %lld s", device_id,
+	              (long long)left);
+	return 1;
+}
+
+/* Back on the connection's loop: count the outcome (the device row exists:
+ * a known identity, so its lockout is persisted), record it, then answer. */
 static void
 reg_looked(void *arg)
 {
 	struct reg *g = arg;
 	err_t err;
+	int rc;
 
 	if (g->err.status != STB_OK) {
 		if (g->err.status == STB_FORBIDDEN)
@@ -563,6 +549,17 @@ reg_looked(void *arg)
 		reg_free(g);
 		return;
 	}
+	/* locked while it waited for a kdf thread */
+	if (reg_locked(g->rdv, g->r, g->device_id)) {
+		reg_free(g);
+		return;
+	}
+	if (g->ok)
+		rc = lockout_success(g->rdv->lk, g->device_id);
+	else
+		rc = lockout_fail(g->rdv->lk, g->device_id, 1, (int64_t)time(NULL), NULL);
+	g->locked_now = (rc & LOCKOUT_LOCKED) != 0;
+	g->persist = (rc & LOCKOUT_WRITE) != 0;
 	if (store_write(g->rdv->d->store, srv_req_mbox(g->r), reg_write, reg_done, g, &err) == -1) {
 		srv_reply_errt(g->r, &err);
 		reg_free(g);
@@ -599,6 +596,10 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 	snprintf(g->actor, sizeof(g->actor), "%s@%s", g->device_id, srv_conn_peer(r->conn));
 	if (!endpoint_ok(g->endpoint)) {
 		srv_reply_err(r, STB_BAD_REQUEST, "endpoint '%s' is not host:port", g->endpoint);
+		reg_free(g);
+		return;
+	}
+	if (reg_locked(rdv, r, g->device_id)) {
 		reg_free(g);
 		return;
 	}

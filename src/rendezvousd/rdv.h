@@ -19,6 +19,7 @@
 #include "connreg.h"
 #include "daemon.h"
 #include "lifecycle.h"
+#include "lockout.h"
 #include "pool.h"
 #include "workpool.h"
 
@@ -26,6 +27,8 @@
 #define RDV_ENDPOINT_CAP 263
 /* REGISTERs that may wait for a key derivation thread; beyond, RATE_LIMITED */
 #define RDV_KDF_QUEUE_PER_THREAD 256
+/* provisioned devices whose REGISTER failures are remembered at once */
+#define RDV_LOCKOUT_MAX 100000
 
 typedef struct rdv_conf {
 	char *overlay_pool;
@@ -61,6 +64,7 @@ typedef struct rdv {
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
 	workpool_t *kdf; /* scrypt off the loops */
+	lockout_t *lk;   /* REGISTER failures per provisioned device, persisted */
 } rdv_t;
 
 typedef struct rdv_wait rdv_wait_t;

@@ -58,6 +58,17 @@ static const char *const rdv_migrations[] = {
     " issued INTEGER NOT NULL, expires INTEGER NOT NULL,"
     " used INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX sessions_issued ON sessions(issued);",
+    /* REGISTER lockouts move to lockout.h's table, so an existing state
+     * dir keeps them; devices.fail_count and locked_until stay, unused
+     * (zeroed: dropping a column needs SQLite 3.35).  A lock's failures
+     * are forgotten lockout_max_s after it ends; a count below the
+     * threshold dates from the last registration, the last time known. */
+    LOCKOUT_SCHEMA
+    "INSERT INTO lockouts(key, failures, last_fail, locked_until)"
+    " SELECT device_id, fail_count,"
+    " CASE WHEN locked_until > last_seen THEN locked_until ELSE last_seen END, locked_until"
+    " FROM devices WHERE fail_count > 0;"
+    "UPDATE devices SET fail_count=0, locked_until=0;",
 };
 
 /* The last reference. */
@@ -67,6 +78,7 @@ rdv_destroy(void *arg)
 	rdv_t *rdv = arg;
 
 	connreg_free(rdv->reg);
+	lockout_free(rdv->lk);
 	free(rdv);
 }
 
@@ -294,9 +306,11 @@ rdv_check(err_t *err)
 static int
 rdv_init(daemon_t *d, err_t *err)
 {
+	lockout_conf_t lc = {rdv_conf.max_failures, rdv_conf.lockout_s, rdv_conf.lockout_max_s};
 	rdv_t *rdv;
 	long long period;
 	struct timeval tv;
+	store_conn_t *c;
 
 	if ((rdv = calloc(1, sizeof(*rdv))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
@@ -313,6 +327,10 @@ rdv_init(daemon_t *d, err_t *err)
 	period = period < 1 ? 1 : period > 60 ? 60 : period;
 	tv = (struct timeval){(time_t)period, 0};
 	if ((rdv->reg = connreg_new(1, err)) == NULL)
+		return -1;
+	if ((rdv->lk = lockout_new(&lc, RDV_LOCKOUT_MAX, err)) == NULL ||
+	    (c = store_reader(d->store, err)) == NULL ||
+	    lockout_load(rdv->lk, c, (int64_t)time(NULL), err) == -1)
 		return -1;
 	if ((rdv->kdf = workpool_new("kdf", (int)rdv_conf.kdf_threads,
 	                             (size_t)rdv_conf.kdf_threads * RDV_KDF_QUEUE_PER_THREAD,

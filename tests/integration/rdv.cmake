@@ -11,6 +11,7 @@ list(APPEND STB_TEST_ENV STB_PEER_CLIENT=$<TARGET_FILE:peer_client>)
 
 stb_integration(test_rdv)
 stb_integration(test_peer_channel)
+stb_integration(test_lockout)
 
 list(APPEND STB_TEST_ENV STB_BENCH=$<TARGET_FILE:stb-bench>)
 stb_integration(test_bench_rdv)

@@ -113,6 +113,16 @@ out=$(stb stb-d $SD auth || true)
 	fail "locked: $out"
 out=$(stb stb-a $SA auth) && pass "other devices from the same address still authenticate" ||
 	fail "stb-a after stb-d's lockout: $out"
+# a known device's lockout is persisted: a restart does not hand out fresh tries
+stop_daemon cert-proxyd
+start_daemon cert-proxyd "$(cp_extra 172800 86400 1000)"
+out=$(stb stb-d $SD auth || true)
+[[ $out == "auth RATE_LIMITED"* ]] &&
+	pass "stb-d still locked after a restart, RATE_LIMITED with the right secret" ||
+	fail "stb-d's lock after a restart: $out"
+[ "$(sqlite3 "$CPDB" "SELECT count(*) FROM lockouts WHERE key IN ('stb-zz', '127.0.0.1')")" = 0 ] &&
+	pass "no lockout row for an unknown device ID or an address" ||
+	fail "rows: $(sqlite3 "$CPDB" 'SELECT key FROM lockouts')"
 
 # --- first login: missing, fetched, then served ---
 out=$(stb stb-a $SA auth keyinfo c-a1 fetch c-a1 keyinfo c-a1 fetch c-a1 save c-a1 "$T/c-a1.der" || true)
@@ -278,13 +288,15 @@ out=$("$STBCTL" -a "$ADDR" --ca "$PKI/ca.crt" --cert "$PKI/media-gw.crt" \
 serial_a2=$(cert_field c-a2 serial)
 stop_daemon cert-proxyd
 [ "$RC" = 0 ] && pass "cert-proxyd stops cleanly on SIGTERM" || fail "exit status $RC"
+# an operator lifts stb-d's persisted lockout while cert-proxyd is down
+sqlite3 "$CPDB" "DELETE FROM lockouts WHERE key='stb-d'"
 start_daemon cert-proxyd "$(cp_extra 0 3 1000)"
 out=$(stb stb-a $SA auth keyinfo c-a2) && [ "$(field serial "$out")" = "$serial_a2" ] &&
 	[ "$(field verified "$out")" = yes ] &&
 	pass "after a restart c-a2 signs with its unsealed key" || fail "after restart: $out"
 
 # --- expiry: EXPIRED, then a fetch renews ---
-out=$(stb stb-d $SD auth 2>&1 || true) # the restart forgot stb-d's lockout
+out=$(stb stb-d $SD auth 2>&1 || true) # its lockout lifted above
 [ "$out" = "auth OK" ] || fail "stb-d after restart: $out"
 out=$(stb stb-d $SD auth fetch c-d1) || fail "short-lived fetch: $out"
 serial_d1=$(field serial "$out")

@@ -154,6 +154,9 @@ stop_daemon rendezvousd
 start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "lease_s": 1,
   "heartbeat_interval_ms": 300, "heartbeat_miss_max": 2, "kdf": { "scrypt_n": 1024 }'
 ctl rendezvousd rdv provision dev-e >/dev/null || fail "provision dev-e"
+out=$(rdvc register dev-d userd passwordd 127.0.0.1:5004 || true)
+[[ $out == RATE_LIMITED* ]] && pass "dev-d's lockout survives the restart" ||
+	fail "dev-d after a restart: $out"
 sleep 2.5 # a sweep or two: every address of an offline device is past its lease
 "$STB_RDV_CLIENT" "$ADDR" "$PKI/ca.crt" device dev-b userb passwordb 127.0.0.1:6002 >"$T/b2.out" 2>&1 &
 PID[dev_b]=$!

@@ -1,8 +1,8 @@
 # flow A (cp): unit tests; included from tests/unit/CMakeLists.txt.
-# cert-proxyd's pure modules: lockout backoff, the issuance flight table,
-# the due logic and the key cache.
+# cert-proxyd's pure modules: lockout backoff (lockout.c, as cert-proxyd
+# uses it), the issuance flight table, the due logic and the key cache.
 set(_cp ${PROJECT_SOURCE_DIR}/src/cert-proxyd)
-add_executable(test_cp test_cp.c ${_cp}/ratelimit.c ${_cp}/flight.c ${_cp}/keycache.c
+add_executable(test_cp test_cp.c ${_cp}/flight.c ${_cp}/keycache.c
   ${_cp}/due.c)
 target_include_directories(test_cp PRIVATE ${_cp})
 target_link_libraries(test_cp PRIVATE stbtestutil stbcommon PkgConfig::CMOCKA)

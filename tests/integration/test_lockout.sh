@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Persisted lockouts (src/common/lockout.c) at rendezvousd: a state dir
+# from before the lockouts table keeps its locks through the appended
+# migration (devices.fail_count/locked_until move to lockouts), an
+# unprovisioned device ID leaves no row, and a success clears the row.
+# cert-proxyd's restart check is in test_cp.sh.
+. "$(dirname "$0")/lib.sh"
+
+command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 77; }
+
+CONF='"overlay_pool": "10.78.0.0/16", "kdf": { "scrypt_n": 1024 },
+  "auth": { "max_failures": 3, "lockout_s": 60 }'
+start_daemon rendezvousd "$CONF"
+ADDR=127.0.0.1:${PORT[rendezvousd]}
+DB=$T/state-rendezvousd/rendezvousd.db
+rdvc() { "$STB_RDV_CLIENT" "$ADDR" "$PKI/ca.crt" "$@"; }
+for d in dev-m dev-n; do
+	ctl rendezvousd rdv provision $d >/dev/null || fail "provision $d"
+done
+rdvc register dev-m userm passwordm 127.0.0.1:5100 >/dev/null || fail "first register of dev-m"
+rdvc register dev-n usern passwordn 127.0.0.1:5101 >/dev/null || fail "first register of dev-n"
+for _ in 1 2 3; do rdvc register dev-x userx passwordx 127.0.0.1:5102 >/dev/null 2>&1 || true; done
+rdvc register dev-n usern wrongpassword 127.0.0.1:5101 >/dev/null 2>&1 || true
+[ "$(sqlite3 "$DB" "SELECT failures FROM lockouts WHERE key='dev-n'")" = 1 ] &&
+	pass "a failure of a provisioned device is written" ||
+	fail "dev-n: $(sqlite3 "$DB" 'SELECT * FROM lockouts')"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key='dev-x'")" = 0 ] &&
+	pass "no row for an unprovisioned device ID" || fail "dev-x has a row"
+rdvc register dev-n usern passwordn 127.0.0.1:5101 >/dev/null || fail "dev-n right password"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key='dev-n'")" = 0 ] &&
+	pass "a success deletes the row" || fail "dev-n's row stays"
+stop_daemon rendezvousd
+
+# back to the schema before the lockouts table, with dev-m locked the old way
+now=$(date +%s)
+sqlite3 "$DB" "DROP TABLE lockouts; UPDATE devices SET fail_count=4, locked_until=$((now + 600))
+	WHERE device_id='dev-m'; PRAGMA user_version=1;"
+start_daemon rendezvousd "$CONF"
+out=$(rdvc register dev-m userm passwordm 127.0.0.1:5100 || true)
+[[ $out == RATE_LIMITED* ]] && pass "a lock from the devices table survives the migration" ||
+	fail "dev-m after the migration: $out"
+[ "$(sqlite3 "$DB" "SELECT failures, locked_until FROM lockouts WHERE key='dev-m'")" = \
+	"4|$((now + 600))" ] && [ "$(sqlite3 "$DB" "SELECT max(fail_count) FROM devices")" = 0 ] &&
+	pass "fail_count and locked_until moved to lockouts" ||
+	fail "rows: $(sqlite3 "$DB" 'SELECT * FROM lockouts')"
+rdvc register dev-n usern passwordn 127.0.0.1:5101 >/dev/null &&
+	pass "an unlocked device still registers" || fail "dev-n after the migration"
+stop_daemon rendezvousd
+[ "$RC" -eq 0 ] && pass "clean stop" || fail "exit status $RC"
+finish
