@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,21 @@ run_query(const char *url, const OCSP_REQUEST *req, const ocspq_conf_t *c, struc
 
 /* ---- a real responder ---- */
 
+/* The responder's pid, so that teardown stops it even when a check failed
+ * half-way (cmocka leaves the test function by longjmp). */
+static pid_t responder = -1;
+
+static int
+responder_teardown(void **state)
+{
+	if (responder > 0) {
+		kill(responder, SIGKILL);
+		waitpid(responder, NULL, 0);
+		responder = -1;
+	}
+	return tu_teardown_dir(state);
+}
+
 static void
 test_real_responder(void **state)
 {
@@ -161,6 +177,10 @@ test_real_responder(void **state)
 	if ((pid = fork()) == 0) {
 		char p[16], idx[256], cac[256], key[256], logp[256];
 
+		/* never outlive the test, however it ends */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
+			_exit(125);
+
 		snprintf(p, sizeof(p), "%d", port);
 		snprintf(idx, sizeof(idx), "%s/index.txt", tu_dir);
 		snprintf(cac, sizeof(cac), "%s/ca.crt", tu_dir);
@@ -173,6 +193,7 @@ test_real_responder(void **state)
 		_exit(127);
 	}
 	assert_true(pid > 0);
+	responder = pid;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	/* until it says it listens (a probe connection would hang it: it
 	 * serves one connection at a time, with no deadline) */
@@ -220,6 +241,7 @@ test_real_responder(void **state)
 	X509_free(ca);
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
+	responder = -1;
 }
 
 /* ---- servers that misbehave ---- */
@@ -385,7 +407,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_real_responder, tu_setup_dir, tu_teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_real_responder, tu_setup_dir, responder_teardown),
 	    cmocka_unit_test(test_misbehaving_servers),
 	    cmocka_unit_test(test_nobody_listening),
 	    cmocka_unit_test(test_bad_urls),
