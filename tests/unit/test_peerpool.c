@@ -14,37 +14,8 @@
 #include "peerpool.h"
 #include "testutil.h"
 
-struct loop {
-	struct event_base *base;
-	mbox_t *mb;
-	pthread_t th;
-};
-
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-
-static void
-loop_start(struct loop *l)
-{
-	assert_non_null(l->base = event_base_new());
-	assert_non_null(l->mb = mbox_new(l->base));
-	assert_int_equal(pthread_create(&l->th, NULL, tu_loop_main, l->base), 0);
-}
-
-static void
-loop_break(void *arg)
-{
-	event_base_loopbreak(arg);
-}
-
-static void
-loop_stop(struct loop *l)
-{
-	mbox_post(l->mb, loop_break, l->base);
-	pthread_join(l->th, NULL);
-	mbox_free(l->mb);
-	event_base_free(l->base);
-}
 
 /* Runs fn(arg) on l and waits for it. */
 struct onloop {
@@ -66,7 +37,7 @@ onloop_run(void *arg)
 }
 
 static void
-run_on(struct loop *l, void (*fn)(void *arg), void *arg)
+run_on(tu_loop_t *l, void (*fn)(void *arg), void *arg)
 {
 	struct onloop o = {fn, arg, 0};
 
@@ -95,7 +66,7 @@ silent_listener(char *addr, size_t cap)
 }
 
 struct fix {
-	struct loop l[2];
+	tu_loop_t l[2];
 	tls_holder_t tls;
 	peerpool_t *pp;
 	char addr[64];
@@ -121,8 +92,8 @@ setup(void **state)
 	tls_holder_init(&f.tls, SSL_CTX_new(TLS_client_method()));
 	pc.addr = f.addr;
 	assert_non_null(f.pp = peerpool_new(&pc, NULL));
-	loop_start(&f.l[0]);
-	loop_start(&f.l[1]);
+	tu_loop_start(&f.l[0]);
+	tu_loop_start(&f.l[1]);
 	return 0;
 }
 
@@ -130,15 +101,15 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	loop_stop(&f.l[0]);
-	loop_stop(&f.l[1]);
+	tu_loop_stop(&f.l[0]);
+	tu_loop_stop(&f.l[1]);
 	tls_holder_destroy(&f.tls);
 	close(f.lfd);
 	return 0;
 }
 
 struct get {
-	struct loop *l;
+	tu_loop_t *l;
 	peer_t *p1, *p2;
 };
 
@@ -152,7 +123,7 @@ get_peer(void *arg)
 }
 
 struct call {
-	struct loop *l;
+	tu_loop_t *l;
 	int rc;
 	int done;
 	int status;

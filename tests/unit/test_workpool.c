@@ -10,40 +10,11 @@
 #include "testutil.h"
 #include "workpool.h"
 
-struct loop {
-	struct event_base *base;
-	mbox_t *mb;
-	pthread_t th;
-};
-
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
-static void
-loop_start(struct loop *l)
-{
-	assert_non_null(l->base = event_base_new());
-	assert_non_null(l->mb = mbox_new(l->base));
-	assert_int_equal(pthread_create(&l->th, NULL, tu_loop_main, l->base), 0);
-}
-
-static void
-loop_break(void *arg)
-{
-	event_base_loopbreak(arg);
-}
-
-static void
-loop_stop(struct loop *l)
-{
-	mbox_post(l->mb, loop_break, l->base);
-	pthread_join(l->th, NULL);
-	mbox_free(l->mb);
-	event_base_free(l->base);
-}
-
 struct job {
-	struct loop *l;
+	tu_loop_t *l;
 	workpool_t *wp;
 	int worked;
 	pthread_t worker;
@@ -98,13 +69,13 @@ wait_done(struct job *j)
 static void
 test_completions_on_their_loops(void **state)
 {
-	struct loop l[2];
+	tu_loop_t l[2];
 	struct job j[JOBS];
 	workpool_t *wp;
 
 	(void)state;
-	loop_start(&l[0]);
-	loop_start(&l[1]);
+	tu_loop_start(&l[0]);
+	tu_loop_start(&l[1]);
 	assert_non_null(wp = workpool_new("test", 3, JOBS, NULL));
 	memset(j, 0, sizeof(j));
 	for (int i = 0; i < JOBS; i++) {
@@ -118,20 +89,20 @@ test_completions_on_their_loops(void **state)
 		assert_true(j[i].on_loop);
 	}
 	workpool_free(wp);
-	loop_stop(&l[0]);
-	loop_stop(&l[1]);
+	tu_loop_stop(&l[0]);
+	tu_loop_stop(&l[1]);
 }
 
 static void
 test_full_queue_refused(void **state)
 {
-	struct loop l;
+	tu_loop_t l;
 	struct job busy = {0}, q[2], extra = {0};
 	workpool_t *wp;
 	err_t err;
 
 	(void)state;
-	loop_start(&l);
+	tu_loop_start(&l);
 	assert_non_null(wp = workpool_new("test", 1, 2, NULL));
 	gate_closed = 1;
 	busy.l = &l;
@@ -158,7 +129,7 @@ test_full_queue_refused(void **state)
 	wait_done(&q[1]);
 	assert_false(extra.worked);
 	workpool_free(wp);
-	loop_stop(&l);
+	tu_loop_stop(&l);
 }
 
 static void *
@@ -173,14 +144,14 @@ free_main(void *wp)
 static void
 test_shutdown_drains(void **state)
 {
-	struct loop l;
+	tu_loop_t l;
 	struct job busy = {0}, q[8];
 	workpool_t *wp;
 	pthread_t fr;
 	struct timespec pause = {0, 100 * 1000000L};
 
 	(void)state;
-	loop_start(&l);
+	tu_loop_start(&l);
 	assert_non_null(wp = workpool_new("test", 1, 8, NULL));
 	gate_closed = 1;
 	busy.l = &l;
@@ -209,7 +180,7 @@ test_shutdown_drains(void **state)
 		assert_true(q[i].on_loop);
 	}
 	wait_done(&busy);
-	loop_stop(&l);
+	tu_loop_stop(&l);
 }
 
 static void

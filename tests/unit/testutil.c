@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mbox.h"
 #include "testutil.h"
 
 char tu_dir[TU_DIR_MAX];
@@ -235,4 +236,27 @@ tu_pki_free(void)
 	EVP_PKEY_free(pki_key);
 	pki_ca = NULL;
 	pki_key = NULL;
+}
+
+void
+tu_loop_start(tu_loop_t *l)
+{
+	assert_non_null(l->base = event_base_new());
+	assert_non_null(l->mb = mbox_new(l->base));
+	assert_int_equal(pthread_create(&l->th, NULL, tu_loop_main, l->base), 0);
+}
+
+static void
+tu_loop_break(void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+void
+tu_loop_stop(tu_loop_t *l)
+{
+	mbox_post(l->mb, tu_loop_break, l->base);
+	pthread_join(l->th, NULL);
+	mbox_free(l->mb);
+	event_base_free(l->base);
 }

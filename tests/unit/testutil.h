@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 #include <openssl/types.h>
+#include <pthread.h>
 
 struct event;
 struct event_base;
@@ -46,6 +47,19 @@ typedef struct tu_guard {
 /* Arms g to fire after sec seconds on base; g must stay put until freed. */
 void tu_guard_start(tu_guard_t *g, struct event_base *base, int sec);
 void tu_guard_free(tu_guard_t *g);
+
+/* An event loop on a thread of its own, with a mailbox for posting work
+ * to it (mbox.h), as the daemons' worker loops have. */
+struct mbox;
+typedef struct tu_loop {
+	struct event_base *base;
+	struct mbox *mb;
+	pthread_t th;
+} tu_loop_t;
+
+void tu_loop_start(tu_loop_t *l);
+/* Breaks the loop from inside, joins the thread, frees both. */
+void tu_loop_stop(tu_loop_t *l);
 
 /* A thread body: runs the loop of base (a struct event_base *) until it is
  * broken, even with no event pending. */
