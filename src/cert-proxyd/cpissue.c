@@ -30,6 +30,7 @@
 #include "hex.h"
 #include "log.h"
 #include "msgenc.h"
+#include "sig.h"
 #include "tlv.h"
 #include "x509.h"
 
@@ -311,8 +312,9 @@ issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 	msg_get_bytes(rsp, TLV_IX_CERT_SERIAL, &serial, &sl);
 	msg_get_u64(rsp, TLV_IX_NOT_AFTER, &not_after);
 	x = crt_from_der(der, dl, NULL);
+	/* our key, encoded by its curve name (sig.h) */
 	ok = x != NULL && X509_get0_pubkey(x) != NULL &&
-	     EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1;
+	     EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1 && sig_key_is_p256(X509_get0_pubkey(x));
 	X509_free(x);
 	if (!ok)
 		return err_set(err, STB_INTERNAL,
