@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dlisten.h"
+#include "fmode.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "tlv.h"
@@ -230,9 +231,9 @@ daemon_open_store(daemon_t *d, err_t *err)
 	char path[4096];
 	int n;
 
-	if (mkdir(d->conf.state_dir, 0700) == -1 && errno != EEXIST)
-		return err_set(err, STB_INTERNAL, "state_dir %s: %s", d->conf.state_dir,
-		               strerror(errno));
+	/* made 0700; one that others may enter is refused, not used */
+	if (fmode_private_dir(d->conf.state_dir, "state_dir", err) == -1)
+		return -1;
 	n = snprintf(path, sizeof(path), "%s/%s.db", d->conf.state_dir, d->def->name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return err_set(err, STB_BAD_REQUEST, "state_dir path too long");

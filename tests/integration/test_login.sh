@@ -48,7 +48,7 @@ wait_for() {
 : >"$T/stbs.csv"
 for d in stb-1 stb-2 stb-3 stb-4 stb-w stb-s stb-x; do
 	SECRET[$d]=$(openssl rand -hex 32)
-	echo "$d,${SECRET[$d]}" >>"$T/stbs.csv"
+	echo "$d,${SECRET[$d]},1,cert-${d#stb-}" >>"$T/stbs.csv" # the cert_id it may hold
 done
 ctl cert-proxyd cp import "$T/stbs.csv" >/dev/null || fail "cp import"
 cat >"$T/subs.csv" <<'CSV'
