@@ -5,7 +5,9 @@
 # source address of its choice, and PINGs during an ADMIN_AUDIT_VERIFY.
 add_executable(gw_flood gw_flood.c)
 target_link_libraries(gw_flood PRIVATE stbclient_internal OpenSSL::SSL)
-list(APPEND STB_TEST_ENV STB_GW_FLOOD=$<TARGET_FILE:gw_flood>)
+list(APPEND STB_TEST_ENV STB_GW_FLOOD=$<TARGET_FILE:gw_flood>
+  STB_CP_CLIENT=$<TARGET_FILE:cp_client> STB_RDV_CLIENT=$<TARGET_FILE:rdv_client>)
 
 stb_hostile(test_login_start_flood)
 stb_hostile(test_audit_verify)
+stb_hostile(test_refusal_summaries)
