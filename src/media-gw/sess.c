@@ -283,6 +283,36 @@ dev_victim(const gw_sessions_t *t, const struct sdev *d, const struct ssrc *src)
 	return d->head;
 }
 
+/* Links s into the open set under device d and source src, either of
+ * them new (not yet in its table: hd is the device's hash). */
+static void
+open_link(gw_sessions_t *t, struct sn *s, const char *device_id, struct sdev *d, uint64_t hd,
+          const char *source, struct ssrc *src)
+{
+	if (d->n == 0) {
+		snprintf(d->id, sizeof(d->id), "%s", device_id);
+		htab_insert(&t->by_dev, &d->h, hd);
+	}
+	if (src->n == 0) {
+		snprintf(src->addr, sizeof(src->addr), "%s", source);
+		htab_insert(&t->by_src, &src->h,
+		            htab_hash(&t->by_src, src->addr, strlen(src->addr)));
+	}
+	s->dev = d;
+	s->src = src;
+	s->dprev = d->tail;
+	if (d->tail != NULL)
+		d->tail->dnext = s;
+	else
+		d->head = s;
+	d->tail = s;
+	d->n++;
+	src->n++;
+	t->open++;
+	htab_insert(&t->by_sid, &s->h, htab_hash(&t->by_sid, s->sid, LOGIN_SESSION_LEN));
+	wheel_put(t, s, s->expires);
+}
+
 /* ---- the calls ---- */
 
 int
@@ -341,32 +371,11 @@ gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, const
 		d = dev_find(t, device_id, &hd);
 		src = src_find(t, source, &hs);
 	}
-	if (d == NULL) {
-		d = nd;
-		nd = NULL;
-		memcpy(d->id, device_id, dl);
-		htab_insert(&t->by_dev, &d->h, hd);
-	}
-	if (src == NULL) {
-		src = nsrc;
+	open_link(t, s, device_id, d != NULL ? d : nd, hd, source, src != NULL ? src : nsrc);
+	if (d == NULL)
+		nd = NULL; /* taken */
+	if (src == NULL)
 		nsrc = NULL;
-		snprintf(src->addr, sizeof(src->addr), "%s", source);
-		htab_insert(&t->by_src, &src->h,
-		            htab_hash(&t->by_src, src->addr, strlen(src->addr)));
-	}
-	s->dev = d;
-	s->src = src;
-	s->dprev = d->tail;
-	if (d->tail != NULL)
-		d->tail->dnext = s;
-	else
-		d->head = s;
-	d->tail = s;
-	d->n++;
-	src->n++;
-	t->open++;
-	htab_insert(&t->by_sid, &s->h, htab_hash(&t->by_sid, s->sid, LOGIN_SESSION_LEN));
-	wheel_put(t, s, s->expires);
 	memcpy(out->sid, s->sid, sizeof(out->sid));
 	memcpy(out->nonce, s->nonce, sizeof(out->nonce));
 	memcpy(out->device_id, device_id, dl);
