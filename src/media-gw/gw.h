@@ -2,14 +2,19 @@
  * media-gw internals (flow A, DESIGN 5.A steps 1 and 5).
  *
  * Login sessions (session_id -> gw_nonce, device, certificate, expiry) live
- * in memory only, shared by every worker loop behind striped locks: a
+ * in memory only, shared by every worker loop behind one mutex (sess.c): a
  * session lasts seconds, and forgetting one is safe because an unknown
- * session is refused.  A restart therefore empties the table and every
+ * session is refused.  Open sessions are capped per device, per source
+ * address and in all, and leave at their expiry.  A restart therefore empties the table and every
  * LOGIN_FINISH from before it gets NOT_FOUND: a captured key info can never
  * be replayed, whatever survived on disk.  A session is consumed (marked
  * used) before ca-authd is asked, so two finishes racing for one nonce get
- * one answer each and only one can win; the used mark stays until the
- * session would have expired plus a grace period, to answer REPLAY.
+ * one answer each and only one can win; the used mark stays until one TTL
+ * past the session's expiry, to answer REPLAY.
+ *
+ * Every refusal before the STB has proven its key info (LOGIN_START, and
+ * LOGIN_FINISH up to ca-authd's verdict) goes to the refusal summaries
+ * (refusal.h), never to a log line or an audit row of its own.
  *
  * Access tokens are 32 random bytes; only their SHA-256 is stored, written
  * durably (group commit) before the STB sees the token.
