@@ -9,9 +9,9 @@
 # sessions leave the table at their expiry, capped per source address.
 . "$STB_SRC/tests/integration/lib.sh"
 
-FLOOD_VALID=${FLOOD_VALID:-30000}
-FLOOD_UNKNOWN=${FLOOD_UNKNOWN:-20000}
-FLOOD_FINISH=${FLOOD_FINISH:-5000}
+FLOOD_VALID=${FLOOD_VALID:-15000}
+FLOOD_UNKNOWN=${FLOOD_UNKNOWN:-10000}
+FLOOD_FINISH=${FLOOD_FINISH:-3000}
 TTL=3
 
 pki_init
