@@ -6,7 +6,7 @@
 # in flight stops cleanly.
 . "$STB_SRC/tests/integration/lib.sh"
 
-ROWS=${ROWS:-30000}
+ROWS=${ROWS:-20000}
 
 start_daemon media-gw '"workers": 1'
 GW=127.0.0.1:${PORT[media-gw]}
