@@ -7,7 +7,7 @@
 # real device authenticates and registers meanwhile.
 . "$STB_SRC/tests/integration/lib.sh"
 
-N=${N:-25}
+N=${N:-15}
 rows() { sqlite3 "$T/state-$1/$1.db" "SELECT count(*) FROM audit"; }
 log_bytes() { stat -c %s "$T/$1.log"; }
 
