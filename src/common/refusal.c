@@ -60,7 +60,7 @@ refusal_new(size_t max_sources, err_t *err)
 		err_set(err, STB_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if (htab_init(&r->t, max_sources, max_sources, rf_eq, err) == -1) {
+	if (htab_init(&r->t, 64, max_sources, rf_eq, err) == -1) {
 		free(r);
 		return NULL;
 	}
