@@ -222,12 +222,20 @@ auth_lock_done(void *arg, const err_t *err)
 	free(l);
 }
 
+/* anonymous: the lock of a device ID nobody has (made up by the client):
+ * counted in the refusal summaries (refusal.h), no row and no line each. */
 static void
-auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until)
+auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until,
+             int anonymous)
 {
-	struct auth_lock *l = calloc(1, sizeof(*l));
+	struct auth_lock *l;
 	err_t err;
 
+	if (anonymous) {
+		daemon_refused(cp->d, r, "auth", "lockout_unknown_device", key);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
 	log_info("authentication locked for %s %s until %lld after repeated failures", what, key,
 	         (long long)until);
 	if (l == NULL)
@@ -267,11 +275,11 @@ auth_failed(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id, int 
 	rc = lockout_fail(cp->rl_dev, device_id, known, now, &until);
 	auth_persist(cp, r, device_id, rc);
 	if (rc & LOCKOUT_LOCKED) {
-		auth_lockout(cp, r, "device", device_id, until);
+		auth_lockout(cp, r, "device", device_id, until, !known);
 		locked = 1;
 	}
 	if (lockout_fail(cp->rl_addr, cs->addr, 0, now, &until) & LOCKOUT_LOCKED) {
-		auth_lockout(cp, r, "address", cs->addr, until);
+		auth_lockout(cp, r, "address", cs->addr, until, 0);
 		locked = 1;
 	}
 	srv_reply_err(r, STB_UNAUTHENTICATED, "authentication of %s failed%s", device_id,

@@ -279,6 +279,12 @@ reg_fail_write(struct reg *g, store_conn_t *c, err_t *err)
 
 	if (g->persist && lockout_persist(g->rdv->lk, c, g->device_id, err) == -1)
 		return -1;
+	/* a wrong password is anyone's to send: counted in the refusal
+	 * summaries; the failure that locks the device gets its row */
+	if (!g->locked_now) {
+		daemon_refused(g->rdv->d, g->r, "register", "UNAUTHENTICATED", g->device_id);
+		return 0;
+	}
 	lockout_get(g->rdv->lk, g->device_id, &ls);
 	return daemon_auditf(g->rdv->d, c, err, "register_denied", g->actor,
 	                     "device=%s failures=%lld%s", g->device_id, (long long)ls.failures,
@@ -538,8 +544,9 @@ reg_looked(void *arg)
 	int rc;
 
 	if (g->err.status != STB_OK) {
-		if (g->err.status == STB_FORBIDDEN)
-			log_info("REGISTER from %s: %s", srv_conn_peer(g->r->conn), g->err.msg);
+		if (g->err.status == STB_FORBIDDEN) /* not provisioned: anyone can ask */
+			daemon_refused(g->rdv->d, g->r, "register", stb_status_name(g->err.status),
+			               g->device_id);
 		srv_reply_errt(g->r, &g->err);
 		reg_free(g);
 		return;
