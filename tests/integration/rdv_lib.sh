@@ -6,15 +6,20 @@ export RDV_ENROL_DIR
 mkdir -p "$RDV_ENROL_DIR"
 chmod 700 "$RDV_ENROL_DIR"
 
-# provision DEVICE...: as admin; the code from the --json answer
+# provision DEVICE...: as admin, each one; the code from the --json
+# answer.  Fails when one was refused or came without a code.
 provision() {
-	local d code
+	local d code rc=0
 	for d; do
 		code=$(ctl rendezvousd --json rdv provision "$d" |
-			sed -n 's/.*"enrol_code":[[:space:]]*"\([0-9a-f]*\)".*/\1/p') || return 1
-		[ ${#code} -eq 32 ] || return 1
-		printf '%s\n' "$code" >"$RDV_ENROL_DIR/$d"
+			sed -n 's/.*"enrol_code":[[:space:]]*"\([0-9a-f]*\)".*/\1/p') || rc=1
+		if [ ${#code} -eq 32 ]; then
+			printf '%s\n' "$code" >"$RDV_ENROL_DIR/$d"
+		else
+			rc=1
+		fi
 	done
+	return $rc
 }
 
 # enrol_file DEVICE: the file holding DEVICE's code (stb-client --enrol-file)
