@@ -8,7 +8,7 @@
 
 start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "connect_timeout_ms": 700,
   "heartbeat_interval_ms": 60000, "kdf": { "scrypt_n": 1024 },
-  "auth": { "max_failures": 3, "lockout_s": 60 }'
+  "auth": { "max_failures": 3, "lockout_s": 600 }'
 ADDR=127.0.0.1:${PORT[rendezvousd]}
 rdvc() { "$STB_RDV_CLIENT" "$ADDR" "$PKI/ca.crt" "$@"; }
 
