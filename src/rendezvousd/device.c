@@ -288,28 +288,42 @@ reg_fail_write(struct reg *g, store_conn_t *c, err_t *err)
 	                     g->locked_now ? " locked" : "");
 }
 
-/* In the write of a first registration: the enrolment code it proved is
- * still the device's (not reissued, not used meanwhile); consumes it. */
+/* The device's stored enrolment verifier into v: 1, 0 when it has none,
+ * or -1 with err. */
 static int
-reg_enrol_consume(struct reg *g, store_conn_t *c, err_t *err)
+reg_enrol_stored(const struct reg *g, store_conn_t *c, uint8_t v[RDV_ENROL_VERIFIER_LEN],
+                 err_t *err)
 {
 	store_stmt_t *st;
-	const void *v;
-	size_t vl = 0;
-	int rc, same;
+	const void *blob;
+	size_t bl = 0;
+	int rc, found;
 
 	st = store_stmt(c, "SELECT verifier FROM enrolments WHERE device_id=?1", err);
 	if (st == NULL)
 		return -1;
 	store_bind_str(st, 1, g->device_id);
 	rc = store_step(st, err);
-	v = rc == STORE_ROW ? store_col_blob(st, 0, &vl) : NULL;
-	same = v != NULL && vl == sizeof(g->verifier) &&
-	       CRYPTO_memcmp(v, g->verifier, sizeof(g->verifier)) == 0;
+	blob = rc == STORE_ROW ? store_col_blob(st, 0, &bl) : NULL;
+	found = blob != NULL && bl == RDV_ENROL_VERIFIER_LEN;
+	if (found)
+		memcpy(v, blob, RDV_ENROL_VERIFIER_LEN);
 	store_reset(st);
-	if (rc != STORE_ROW && rc != STORE_DONE)
+	return rc != STORE_ROW && rc != STORE_DONE ? -1 : found;
+}
+
+/* In the write of a first registration: the enrolment code it proved is
+ * still the device's (not reissued, not used meanwhile); consumes it. */
+static int
+reg_enrol_consume(struct reg *g, store_conn_t *c, err_t *err)
+{
+	uint8_t v[RDV_ENROL_VERIFIER_LEN];
+	store_stmt_t *st;
+	int rc = reg_enrol_stored(g, c, v, err);
+
+	if (rc == -1)
 		return -1;
-	if (!same)
+	if (rc == 0 || CRYPTO_memcmp(v, g->verifier, sizeof(v)) != 0)
 		return err_set(err, STB_CONFLICT,
 		               "the enrolment code of %s was replaced or used meanwhile",
 		               g->device_id);
@@ -467,23 +481,11 @@ static int
 reg_enrol_check(struct reg *g, store_conn_t *c, err_t *err)
 {
 	uint8_t mine[RDV_ENROL_VERIFIER_LEN];
-	store_stmt_t *st;
-	const void *v;
-	size_t vl = 0;
-	int rc, ok;
+	int rc = reg_enrol_stored(g, c, g->verifier, err), ok;
 
-	st = store_stmt(c, "SELECT verifier FROM enrolments WHERE device_id=?1", err);
-	if (st == NULL)
+	if (rc == -1)
 		return -1;
-	store_bind_str(st, 1, g->device_id);
-	rc = store_step(st, err);
-	v = rc == STORE_ROW ? store_col_blob(st, 0, &vl) : NULL;
-	if (v != NULL && vl == sizeof(g->verifier))
-		memcpy(g->verifier, v, sizeof(g->verifier));
-	store_reset(st);
-	if (rc != STORE_ROW && rc != STORE_DONE)
-		return -1;
-	if (rc == STORE_DONE || vl != sizeof(g->verifier))
+	if (rc == 0)
 		return err_set(err, STB_UNAUTHENTICATED,
 		               "device %s has no enrolment code: provision it again", g->device_id);
 	if (!g->has_enrol)
