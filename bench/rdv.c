@@ -6,14 +6,18 @@
  *
  * Phases, each finished by every thread before main starts the next:
  *   provision  one admin connection per thread pipelines RDV_PROVISION
- *              for the thread's slice of device IDs;
- *   register   each device connects and REGISTERs (a window at a time);
+ *              for the thread's slice of device IDs, keeping each one's
+ *              enrolment code;
+ *   register   each device connects and REGISTERs (a window at a time),
+ *              with its code (needed the first time, ignored after);
  *   hold       every control channel is open: main reads the server's
  *              resident memory (--server-pid);
  *   grant      callers loop CONNECT_REQ -> answer; latency is from the
  *              request's send to its answer.
  * The server heartbeats every channel and pushes an offer to each target;
- * every device answers those pushes in every phase.
+ * every device answers those pushes in every phase.  The server's
+ * CONNECT_REQ limits (connect.*) apply: run it with them raised and a short
+ * session_ttl_s, or the grant phase measures refusals.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,6 +62,7 @@ typedef struct rconn {
 	SSL *ssl;
 	int dev;          /* device index (global) */
 	uint32_t next_id; /* our request ids */
+	char enrol[36];   /* the enrolment code from provisioning */
 	uint32_t want;    /* the outstanding CONNECT_REQ / REGISTER, 0 = none */
 	uint64_t t_sent;  /* ns: want was sent */
 	buf_t out;
@@ -271,6 +276,8 @@ dev_register(rthread_t *t, rconn_t *c)
 	                                .RDV_ENDPOINT = MV_STR(ep)};
 	err_t e;
 
+	if (c->enrol[0] != '\0')
+		q.RDV_ENROL_CODE = MV_STR(c->enrol);
 	buf_init(&b, 512);
 	c->want = c->next_id++;
 	if (msgenc_RDV_REGISTER(&b, &q, &e) == -1 ||
@@ -328,6 +335,21 @@ rt_error_rsp(rthread_t *t, const char *what, const uint8_t *body, uint32_t len)
 	rt_note(t, "%s answered %s", what, why);
 }
 
+/* Provisioning requests go out in device order with ids from 1: the
+ * answer to id n is for device lo + n - 1. */
+static void
+adm_keep_code(rthread_t *t, const frame_hdr_t *h, const uint8_t *body)
+{
+	int64_t dev = (int64_t)t->lo + (int64_t)h->req_id - 1;
+	msg_t m;
+	err_t e;
+
+	if (dev < t->lo || dev >= t->hi || msg_parse(&m, h, body, &e) == -1 ||
+	    msg_get_str(&m, TLV_IX_RDV_ENROL_CODE, t->devs[dev - t->lo].enrol,
+	                sizeof(t->devs[dev - t->lo].enrol)) == -1)
+		rt_note(t, "RDV_PROVISION answer without an enrolment code");
+}
+
 /* One frame from the server. */
 static void
 rc_on_frame(rthread_t *t, rconn_t *c, const frame_hdr_t *h, const uint8_t *body)
@@ -346,7 +368,8 @@ rc_on_frame(rthread_t *t, rconn_t *c, const frame_hdr_t *h, const uint8_t *body)
 		if (err) {
 			t->st.errors++;
 			rt_error_rsp(t, "RDV_PROVISION", body, h->len);
-		}
+		} else
+			adm_keep_code(t, h, body);
 		return;
 	}
 	if (h->req_id != c->want)

@@ -111,7 +111,9 @@ rp=$(free_port)
 for i in $(seq 1 "$runs"); do
 	cat > "$t/rdv.json" <<JSON
 {"listen": "127.0.0.1:$rp", "http_listen": "", "state_dir": "$t/rdv.$i",
- "kek_file": "$t/pki/rendezvousd.kek", "kdf": {"scrypt_n": 1024},
+ "kek_file": "$t/pki/rendezvousd.kek", "kdf": {"scrypt_n": 1024}, "session_ttl_s": 1,
+ "connect": {"per_minute": 6000000, "burst": 100000, "max_offers_per_pair": 1024,
+  "max_offers_per_caller": 1024, "max_offers_per_target": 128},
  "tls": {"cert": "$t/pki/rendezvousd.crt", "key": "$t/pki/rendezvousd.key", "ca": "$t/pki/ca.crt"}}
 JSON
 	"$build/rendezvousd" -c "$t/rdv.json" >"$t/rdv.$i.log" 2>&1 &

@@ -112,15 +112,19 @@ STB_DEVICE_SECRET=$(openssl rand -hex 32) $client -a 127.0.0.1:7103 --ca "$pki/c
 echo
 echo "== flow B: two devices, a session code from rendezvousd, a TLS 1.3 PSK link"
 a=demo-a-$RANDOM b=demo-b-$RANDOM
-ctl 7104 rdv provision "$a"
-ctl 7104 rdv provision "$b"
-STB_RDV_PASSWORD=password-of-b $client -a 127.0.0.1:7104 --ca "$pki/ca.crt" \
-	rdv-listen "$b" user-b 127.0.0.1:7411 >"$run/rdv-listen.log" 2>&1 &
+# provisioning shows each device's one-time enrolment code; its first
+# registration proves it
+ctl 7104 rdv provision "$a" | tee "$run/rdv-provision.txt"
+ctl 7104 rdv provision "$b" | tee -a "$run/rdv-provision.txt"
+code_of() { awk -v d="$1" '$1 == d { print $2 }' "$run/rdv-provision.txt"; }
+STB_RDV_PASSWORD=password-of-b STB_RDV_ENROL_CODE=$(code_of "$b") $client -a 127.0.0.1:7104 \
+	--ca "$pki/ca.crt" rdv-listen "$b" user-b 127.0.0.1:7411 >"$run/rdv-listen.log" 2>&1 &
 lpid=$!
 for _ in $(seq 1 100); do grep -q . "$run/rdv-listen.log" 2>/dev/null && break; sleep 0.1; done
 sleep 0.5
-echo "hello from $a" | STB_RDV_PASSWORD=password-of-a $client -a 127.0.0.1:7104 --ca "$pki/ca.crt" \
-	rdv-connect "$a" user-a 127.0.0.1:7412 "$b" 2>&1 || true
+echo "hello from $a" | STB_RDV_PASSWORD=password-of-a STB_RDV_ENROL_CODE=$(code_of "$a") \
+	$client -a 127.0.0.1:7104 --ca "$pki/ca.crt" rdv-connect "$a" user-a 127.0.0.1:7412 "$b" 2>&1 ||
+	true
 kill "$lpid" 2>/dev/null || true
 ctl 7104 rdv sessions --limit 3
 echo

@@ -101,7 +101,7 @@ STB_API int stb_ping(stb_client_t *c, const void *payload, size_t len, uint64_t 
  *
  *	stb_rdv_t *r;
  *	stb_peer_t *p;
- *	if (stb_rdv_register(c, "stb-42", "user", pw, "192.0.2.7:7400", &r, &err) == 0 &&
+ *	if (stb_rdv_enrol(c, "stb-42", code, "user", pw, "192.0.2.7:7400", &r, &err) == 0 &&
  *	    stb_rdv_connect(r, "stb-43", &p, &err) == 0 &&
  *	    stb_peer_send(p, "hi", 2, &err) == 0)
  *		...
@@ -119,15 +119,26 @@ typedef struct stb_peer_listener stb_peer_listener_t;
 /* Largest payload of one stb_peer_send. */
 #define STB_PEER_MAX_PAYLOAD 16384
 
-/* RDV_REGISTER on c: device_id must be provisioned (FORBIDDEN otherwise);
- * the first registration sets username and password, later ones must match
- * (UNAUTHENTICATED).  endpoint is the "host:port" the device listens on for
- * peers (stb_peer_listen).  Derives the device's code-wrap key from the
- * password (scrypt with the salt and parameters the server returns); the
- * password is not kept.  c must outlive *out. */
+/* RDV_REGISTER on c: device_id must be provisioned (FORBIDDEN otherwise)
+ * and enrolled (stb_rdv_enrol, once); later registrations must give the
+ * same username and password (UNAUTHENTICATED).  endpoint is the
+ * "host:port" the device listens on for peers (stb_peer_listen).  Derives
+ * the device's code-wrap key from the password (scrypt with the salt and
+ * parameters the server returns); the password is not kept.  c must
+ * outlive *out. */
 STB_API int stb_rdv_register(stb_client_t *c, const char *device_id, const char *username,
                              const char *password, const char *endpoint, stb_rdv_t **out,
                              stb_error_t *err);
+/* The first registration of a provisioned device: the same as
+ * stb_rdv_register, proving the one-time enrolment code the operator got
+ * when provisioning it (32 hex digits, from `stbctl rdv provision`); it
+ * sets the username and password, and the server then forgets the code.
+ * UNAUTHENTICATED: no code, a wrong one, or one already used.  Once the
+ * device is enrolled the code is ignored, so firmware may always call
+ * this.  The code stays the caller's (wipe it when done). */
+STB_API int stb_rdv_enrol(stb_client_t *c, const char *device_id, const char *enrol_code,
+                          const char *username, const char *password, const char *endpoint,
+                          stb_rdv_t **out, stb_error_t *err);
 /* NULL-safe; wipes the key and the offered codes.  The client stays
  * connected (stb_disconnect takes the device offline). */
 STB_API void stb_rdv_free(stb_rdv_t *r);
@@ -137,8 +148,10 @@ STB_API const char *stb_rdv_overlay_addr(const stb_rdv_t *r);
  * offers).  UNAVAILABLE when the channel is gone. */
 STB_API int stb_rdv_poll(stb_rdv_t *r, int timeout_ms, stb_error_t *err);
 /* Asks for a session with target_id (NOT_FOUND: no such device;
- * UNAVAILABLE: offline or silent), opens the code, connects to the
- * target's endpoint and runs the PSK handshake. */
+ * UNAVAILABLE: offline or silent; RATE_LIMITED: this device asked too
+ * often, or it or the target holds too many unused offers: wait, then ask
+ * again), opens the code, connects to the target's endpoint and runs the
+ * PSK handshake. */
 STB_API int stb_rdv_connect(stb_rdv_t *r, const char *target_id, stb_peer_t **out,
                             stb_error_t *err);
 
@@ -147,9 +160,13 @@ STB_API int stb_peer_listen(stb_rdv_t *r, const char *bind_addr, stb_peer_listen
                             stb_error_t *err);
 /* Waits up to timeout_ms for a link, servicing the control channel
  * meanwhile.  TIMEOUT when none came; a refused handshake returns -1 with
- * the reason (REPLAY: session already used; EXPIRED; UNAUTHENTICATED:
- * session never offered, or the peer does not hold the code) and the
- * listener stays usable. */
+ * the reason (REPLAY: session already used; EXPIRED; SUPERSEDED: the offer
+ * was dropped for newer ones before it was used, the caller should ask for
+ * a new session; UNAUTHENTICATED: session never offered, or the peer does
+ * not hold the code) and the listener stays usable.  A device keeps 64
+ * offers, at most 16 from one caller: a caller's newer offers push out
+ * its own older ones first, and a full set drops from the caller holding
+ * the most. */
 STB_API int stb_peer_accept(stb_peer_listener_t *l, int timeout_ms, stb_peer_t **out,
                             stb_error_t *err);
 STB_API void stb_peer_listener_free(stb_peer_listener_t *l);

@@ -25,6 +25,8 @@ struct cj {
 	uint8_t code[RDV_CODE_LEN];
 	uint8_t wrapped[RDV_WRAP_LEN]; /* the caller's */
 	int64_t issued, expires;
+	int reserved; /* holds a climit reservation */
+	int granted;  /* the offer was made: the reservation stays until it expires */
 	/* filled on the target's loop */
 	int status;
 	char why[160];
@@ -37,6 +39,8 @@ cj_free(struct cj *j)
 {
 	rdv_t *rdv = j->rdv;
 
+	if (j->reserved && !j->granted)
+		rdv_climit_release(rdv->cl, j->caller, j->target, j->expires);
 	OPENSSL_cleanse(j, sizeof(*j));
 	free(j);
 	rdv_unref(rdv);
@@ -91,6 +95,7 @@ cj_done(void *arg, const err_t *err)
 		tlv_put(b, STB_TLV_RDV_WRAPPED_CODE, j->wrapped, RDV_WRAP_LEN);
 		tlv_put_u64(b, STB_TLV_RDV_EXPIRES, (uint64_t)j->expires);
 		srv_reply_end(j->r);
+		j->granted = 1;
 	}
 	cj_free(j);
 }
@@ -214,6 +219,26 @@ cj_on_target(void *arg)
 
 /* ---- CONNECT_REQ, on the caller's loop ---- */
 
+/* The caller's limits (climit.h): 0, or refused (answered, no write, at
+ * most one log line per caller per minute). */
+static int
+cj_limit(struct cj *j, srv_req_t *r)
+{
+	uint64_t report = 0;
+	int rc =
+	    rdv_climit_take(j->rdv->cl, j->caller, j->target, rdv_now_ms(), j->expires, &report);
+
+	if (rc == RDV_CLIMIT_OK) {
+		j->reserved = 1;
+		return 0;
+	}
+	if (report > 0)
+		log_info("RDV_CONNECT_REQ from %s: %llu refused in the last minute or so (now: %s)",
+		         j->actor, (unsigned long long)report, rdv_climit_why(rc));
+	srv_reply_err(r, STB_RATE_LIMITED, "%s", rdv_climit_why(rc));
+	return -1;
+}
+
 /* A target that is not online: known (UNAVAILABLE) or not (NOT_FOUND). */
 static void
 cj_offline(struct cj *j)
@@ -276,13 +301,17 @@ rdv_connect(srv_req_t *r, const msg_t *m, void *ctx)
 		cj_free(j);
 		return;
 	}
+	j->issued = (int64_t)time(NULL);
+	j->expires = j->issued + rdv->conf->session_ttl_s;
+	if (cj_limit(j, r) == -1) {
+		cj_free(j);
+		return;
+	}
 	if (RAND_bytes(j->sid, sizeof(j->sid)) != 1 || RAND_bytes(j->code, sizeof(j->code)) != 1) {
 		srv_reply_err(r, STB_INTERNAL, "no randomness");
 		cj_free(j);
 		return;
 	}
-	j->issued = (int64_t)time(NULL);
-	j->expires = j->issued + rdv->conf->session_ttl_s;
 	j->caller_mb = srv_req_mbox(r);
 	if ((j->r = srv_req_defer(r)) == NULL) {
 		srv_reply_err(r, STB_INTERNAL, "out of memory");

@@ -196,10 +196,13 @@ struct reg {
 	size_t saltlen;
 	uint64_t n;
 	uint32_t kr, kp;
-	char password[PASS_CAP]; /* until the key is derived */
-	err_t err;               /* of the lookup */
-	int fresh;               /* first registration: store the credentials */
-	int ok;                  /* password matched */
+	char password[PASS_CAP];        /* until the key is derived */
+	char enrol[RDV_ENROL_CODE_CAP]; /* the enrolment code, when sent */
+	int has_enrol;
+	uint8_t verifier[RDV_ENROL_VERIFIER_LEN]; /* the stored one it matched */
+	err_t err;                                /* of the lookup */
+	int fresh;                                /* first registration: store the credentials */
+	int ok;                                   /* password matched */
 	buf_t sealed;
 	/* results of the write */
 	uint32_t overlay_ix;
@@ -291,6 +294,52 @@ reg_fail_write(struct reg *g, store_conn_t *c, err_t *err)
 	                     g->locked_now ? " locked" : "");
 }
 
+/* The device's stored enrolment verifier into v: 1, 0 when it has none,
+ * or -1 with err. */
+static int
+reg_enrol_stored(const struct reg *g, store_conn_t *c, uint8_t v[RDV_ENROL_VERIFIER_LEN],
+                 err_t *err)
+{
+	store_stmt_t *st;
+	const void *blob;
+	size_t bl = 0;
+	int rc, found;
+
+	st = store_stmt(c, "SELECT verifier FROM enrolments WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, g->device_id);
+	rc = store_step(st, err);
+	blob = rc == STORE_ROW ? store_col_blob(st, 0, &bl) : NULL;
+	found = blob != NULL && bl == RDV_ENROL_VERIFIER_LEN;
+	if (found)
+		memcpy(v, blob, RDV_ENROL_VERIFIER_LEN);
+	store_reset(st);
+	return rc != STORE_ROW && rc != STORE_DONE ? -1 : found;
+}
+
+/* In the write of a first registration: the enrolment code it proved is
+ * still the device's (not reissued, not used meanwhile); consumes it. */
+static int
+reg_enrol_consume(struct reg *g, store_conn_t *c, err_t *err)
+{
+	uint8_t v[RDV_ENROL_VERIFIER_LEN];
+	store_stmt_t *st;
+	int rc = reg_enrol_stored(g, c, v, err);
+
+	if (rc == -1)
+		return -1;
+	if (rc == 0 || CRYPTO_memcmp(v, g->verifier, sizeof(v)) != 0)
+		return err_set(err, STB_CONFLICT,
+		               "the enrolment code of %s was replaced or used meanwhile",
+		               g->device_id);
+	st = store_stmt(c, "DELETE FROM enrolments WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, g->device_id);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
+}
+
 static int
 reg_write(store_conn_t *c, void *arg, err_t *err)
 {
@@ -326,6 +375,8 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 		return err_set(err, STB_CONFLICT,
 		               "device %s was registered by another connection meanwhile",
 		               g->device_id);
+	if (g->fresh && reg_enrol_consume(g, c, err) == -1)
+		return -1;
 	if (g->overlay_ix == 0 || g->overlay_ix > g->rdv->pool.size) {
 		g->overlay_ix = 0;
 		if (reg_alloc(g, c, err) == -1)
@@ -358,7 +409,7 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	rdv_pool_addr(&g->rdv->pool, g->overlay_ix, addr);
 	return daemon_auditf(g->rdv->d, c, err, "register", g->actor,
 	                     "device=%s overlay=%s endpoint=%s%s", g->device_id, addr, g->endpoint,
-	                     g->fresh ? " first" : "");
+	                     g->fresh ? " enrolled" : "");
 }
 
 static int
@@ -429,6 +480,34 @@ reg_done(void *arg, const err_t *err)
 	reg_free(g);
 }
 
+/* A device that never registered must prove its enrolment code (enrol.h)
+ * before it may set a password: checked before any scrypt, refused with
+ * no write and no log line (the code is 128 random bits: nothing to lock). */
+static int
+reg_enrol_check(struct reg *g, store_conn_t *c, err_t *err)
+{
+	uint8_t mine[RDV_ENROL_VERIFIER_LEN];
+	int rc = reg_enrol_stored(g, c, g->verifier, err), ok;
+
+	if (rc == -1)
+		return -1;
+	if (rc == 0)
+		return err_set(err, STB_UNAUTHENTICATED,
+		               "device %s has no enrolment code: provision it again", g->device_id);
+	if (!g->has_enrol)
+		return err_set(err, STB_UNAUTHENTICATED,
+		               "device %s is not enrolled: its first RDV_REGISTER needs the "
+		               "enrolment code from provisioning",
+		               g->device_id);
+	ok = rdv_enrol_verifier(g->device_id, g->enrol, mine) == 0 &&
+	     CRYPTO_memcmp(mine, g->verifier, sizeof(mine)) == 0;
+	OPENSSL_cleanse(mine, sizeof(mine));
+	if (!ok)
+		return err_set(err, STB_UNAUTHENTICATED, "wrong enrolment code for device %s",
+		               g->device_id);
+	return 0;
+}
+
 /* Reads the device row: provisioned, and the stored credentials. */
 static int
 reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
@@ -460,6 +539,8 @@ reg_lookup(struct reg *g, const char *password, size_t pwlen, err_t *err)
 	rc = -1;
 	if (store_col_is_null(st, 1)) {
 		store_reset(st);
+		if (reg_enrol_check(g, c, err) == -1)
+			return -1;
 		g->fresh = 1;
 		g->saltlen = RDV_SALT_LEN;
 		g->n = (uint64_t)rdv->conf->kdf_n;
@@ -600,6 +681,7 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 		reg_free(g);
 		return;
 	}
+	g->has_enrol = msg_get_str(m, TLV_IX_RDV_ENROL_CODE, g->enrol, sizeof(g->enrol)) == 0;
 	snprintf(g->actor, sizeof(g->actor), "%s@%s", g->device_id, srv_conn_peer(r->conn));
 	if (!endpoint_ok(g->endpoint)) {
 		srv_reply_err(r, STB_BAD_REQUEST, "endpoint '%s' is not host:port", g->endpoint);

@@ -15,9 +15,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "climit.h"
 #include "codewrap.h"
 #include "connreg.h"
 #include "daemon.h"
+#include "enrol.h"
 #include "lifecycle.h"
 #include "lockout.h"
 #include "pool.h"
@@ -29,6 +31,8 @@
 #define RDV_KDF_QUEUE_PER_THREAD 256
 /* provisioned devices whose REGISTER failures are remembered at once */
 #define RDV_LOCKOUT_MAX 100000
+/* devices whose CONNECT_REQ limits are tracked at once */
+#define RDV_CLIMIT_MAX 100000
 
 typedef struct rdv_conf {
 	char *overlay_pool;
@@ -44,6 +48,11 @@ typedef struct rdv_conf {
 	long long max_failures;
 	long long lockout_s;
 	long long lockout_max_s;
+	long long connect_per_minute;
+	long long connect_burst;
+	long long connect_per_pair;
+	long long connect_per_caller;
+	long long connect_per_target;
 } rdv_conf_t;
 
 /* One online device: its control channel (ce: ID, gen, conn, loop).
@@ -63,8 +72,9 @@ typedef struct rdv {
 	connreg_t *reg; /* online devices (registry.c), one entry each */
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
-	workpool_t *kdf; /* scrypt off the loops */
-	lockout_t *lk;   /* REGISTER failures per provisioned device, persisted */
+	workpool_t *kdf;  /* scrypt off the loops */
+	lockout_t *lk;    /* REGISTER failures per provisioned device, persisted */
+	rdv_climit_t *cl; /* CONNECT_REQ limits per caller and target */
 } rdv_t;
 
 typedef struct rdv_wait rdv_wait_t;
@@ -84,6 +94,16 @@ typedef struct rdv_cstate {
 	int hb_missed;
 	rdv_wait_t *waits; /* CONNECT_REQs waiting for this device's heartbeat */
 } rdv_cstate_t;
+
+/* Unix time in ms, for the CONNECT_REQ buckets. */
+static inline int64_t
+rdv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static inline void
 rdv_ref(rdv_t *rdv)

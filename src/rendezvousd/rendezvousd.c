@@ -1,5 +1,6 @@
 /* rendezvousd: device registry, per-session random codes and peer addresses. */
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,16 @@ static const cfg_opt_t rdv_opts[] = {
     {"auth.lockout_s", CFG_INT, "60", 1, 86400, NULL, OFF(lockout_s),
      "first lockout; doubles with each further failure"},
     {"auth.lockout_max_s", CFG_INT, "3600", 1, 604800, NULL, OFF(lockout_max_s), "longest lockout"},
+    {"connect.per_minute", CFG_INT, "60", 1, 6000000, NULL, OFF(connect_per_minute),
+     "RDV_CONNECT_REQs a device may send per minute, sustained (RATE_LIMITED beyond)"},
+    {"connect.burst", CFG_INT, "8", 1, 100000, NULL, OFF(connect_burst),
+     "RDV_CONNECT_REQs a device may send at once before connect.per_minute applies"},
+    {"connect.max_offers_per_pair", CFG_INT, "8", 1, 1024, NULL, OFF(connect_per_pair),
+     "unexpired session offers one caller may hold at one target"},
+    {"connect.max_offers_per_caller", CFG_INT, "32", 1, 1024, NULL, OFF(connect_per_caller),
+     "unexpired session offers one caller may hold in all"},
+    {"connect.max_offers_per_target", CFG_INT, "128", 1, 1024, NULL, OFF(connect_per_target),
+     "unexpired session offers a target may hold from all callers"},
 };
 
 static const char *const rdv_migrations[] = {
@@ -69,6 +80,13 @@ static const char *const rdv_migrations[] = {
     " CASE WHEN locked_until > last_seen THEN locked_until ELSE last_seen END, locked_until"
     " FROM devices WHERE fail_count > 0;"
     "UPDATE devices SET fail_count=0, locked_until=0;",
+    /* one-time enrolment codes (enrol.h), as verifiers; a row goes when
+     * its device enrols.  Devices provisioned before, never registered,
+     * need provisioning again for a code. */
+    "CREATE TABLE IF NOT EXISTS enrolments("
+    " device_id TEXT PRIMARY KEY,"
+    " verifier BLOB NOT NULL,"
+    " issued INTEGER NOT NULL);",
 };
 
 /* The last reference. */
@@ -79,6 +97,7 @@ rdv_destroy(void *arg)
 
 	connreg_free(rdv->reg);
 	lockout_free(rdv->lk);
+	rdv_climit_free(rdv->cl);
 	free(rdv);
 }
 
@@ -88,9 +107,70 @@ struct adm {
 	rdv_t *rdv;
 	srv_req_t *r;
 	int provision;
+	int reissued; /* provisioned before, never enrolled: a new code */
 	char device_id[RDV_ID_CAP];
 	char actor[160];
+	char code[RDV_ENROL_CODE_CAP]; /* shown once, in the answer */
+	uint8_t verifier[RDV_ENROL_VERIFIER_LEN];
 };
+
+static void
+adm_free(struct adm *a)
+{
+	rdv_t *rdv = a->rdv;
+
+	OPENSSL_cleanse(a, sizeof(*a));
+	free(a);
+	rdv_unref(rdv);
+}
+
+/* A device is provisioned once; until it enrols, provisioning it again
+ * replaces its enrolment code (a lost one), after that it is a CONFLICT. */
+static int
+adm_provision_write(struct adm *a, store_conn_t *c, err_t *err)
+{
+	store_stmt_t *st;
+	int rc;
+
+	st = store_stmt(c, "SELECT cred IS NOT NULL FROM devices WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, a->device_id);
+	if ((rc = store_step(st, err)) == STORE_ROW && store_col_int64(st, 0) != 0) {
+		store_reset(st);
+		return err_set(err, STB_CONFLICT,
+		               "device %s is already provisioned and enrolled (deprovision it to "
+		               "enrol it again)",
+		               a->device_id);
+	}
+	store_reset(st);
+	if (rc != STORE_ROW && rc != STORE_DONE)
+		return -1;
+	a->reissued = rc == STORE_ROW;
+	if (!a->reissued) {
+		st = store_stmt(c, "INSERT INTO devices(device_id, provisioned_at) VALUES(?1, ?2)",
+		                err);
+		if (st == NULL)
+			return -1;
+		store_bind_str(st, 1, a->device_id);
+		store_bind_int64(st, 2, (int64_t)time(NULL));
+		if (store_step(st, err) != STORE_DONE)
+			return -1;
+	}
+	st = store_stmt(c,
+	                "INSERT OR REPLACE INTO enrolments(device_id, verifier, issued) "
+	                "VALUES(?1, ?2, ?3)",
+	                err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, a->device_id);
+	store_bind_blob(st, 2, a->verifier, sizeof(a->verifier));
+	store_bind_int64(st, 3, (int64_t)time(NULL));
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	return daemon_auditf(a->rdv->d, c, err, a->reissued ? "enrol_reissue" : "provision",
+	                     a->actor, "device=%s", a->device_id);
+}
 
 static int
 adm_write(store_conn_t *c, void *arg, err_t *err)
@@ -99,43 +179,42 @@ adm_write(store_conn_t *c, void *arg, err_t *err)
 	store_stmt_t *st;
 
 	if (a->provision)
-		st = store_stmt(c,
-		                "INSERT INTO devices(device_id, provisioned_at) VALUES(?1, ?2) "
-		                "ON CONFLICT(device_id) DO NOTHING",
-		                err);
-	else
-		st = store_stmt(c, "DELETE FROM devices WHERE device_id=?1", err);
+		return adm_provision_write(a, c, err);
+	st = store_stmt(c, "DELETE FROM devices WHERE device_id=?1", err);
 	if (st == NULL)
 		return -1;
 	store_bind_str(st, 1, a->device_id);
-	if (a->provision)
-		store_bind_int64(st, 2, (int64_t)time(NULL));
 	if (store_step(st, err) != STORE_DONE)
 		return -1;
 	if (store_changes(st) == 0)
-		return a->provision ? err_set(err, STB_CONFLICT, "device %s is already provisioned",
-		                              a->device_id)
-		                    : err_set(err, STB_NOT_FOUND, "device %s is not provisioned",
-		                              a->device_id);
-	return daemon_auditf(a->rdv->d, c, err, a->provision ? "provision" : "deprovision",
-	                     a->actor, "device=%s", a->device_id);
+		return err_set(err, STB_NOT_FOUND, "device %s is not provisioned", a->device_id);
+	st = store_stmt(c, "DELETE FROM enrolments WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, a->device_id);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	return daemon_auditf(a->rdv->d, c, err, "deprovision", a->actor, "device=%s", a->device_id);
 }
 
 static void
 adm_done(void *arg, const err_t *err)
 {
 	struct adm *a = arg;
+	buf_t *b;
 
 	if (err->status != STB_OK)
 		srv_reply_errt(a->r, err);
-	else {
+	else if (a->provision) {
+		b = srv_reply_begin(a->r);
+		tlv_put_str(b, STB_TLV_RDV_ENROL_CODE, a->code);
+		srv_reply_end(a->r);
+	} else {
 		/* a removed device loses its control channel at once */
-		if (!a->provision)
-			rdv_registry_kick(rdv_registry_take(a->rdv, a->device_id, 0));
+		rdv_registry_kick(rdv_registry_take(a->rdv, a->device_id, 0));
 		srv_reply_ok(a->r);
 	}
-	rdv_unref(a->rdv);
-	free(a);
+	adm_free(a);
 }
 
 static void
@@ -149,15 +228,18 @@ adm_provision(srv_req_t *r, const msg_t *m, void *ctx, int provision)
 		return;
 	}
 	a->rdv = d->priv;
+	rdv_ref(a->rdv);
 	a->provision = provision;
 	msg_get_str(m, TLV_IX_RDV_DEVICE_ID, a->device_id, sizeof(a->device_id));
 	snprintf(a->actor, sizeof(a->actor), "%s@%s", srv_conn_subject(r->conn),
 	         srv_conn_peer(r->conn));
-	rdv_ref(a->rdv);
-	if (daemon_write_deferred(d, r, adm_write, adm_done, a, &a->r) == -1) {
-		rdv_unref(a->rdv);
-		free(a);
+	if (provision && rdv_enrol_draw(a->device_id, a->code, a->verifier) == -1) {
+		srv_reply_err(r, STB_INTERNAL, "cannot draw an enrolment code");
+		adm_free(a);
+		return;
 	}
+	if (daemon_write_deferred(d, r, adm_write, adm_done, a, &a->r) == -1)
+		adm_free(a);
 }
 
 static void
@@ -282,6 +364,7 @@ sweep_tick(evutil_socket_t fd, short what, void *arg)
 	if (store_write_sync(rdv->d->store, sweep_write, &w, &err) == -1)
 		log_warnx("lease sweep: %s", err.msg);
 	free(w.ids);
+	rdv_climit_prune(rdv->cl, rdv_now_ms());
 }
 
 /* ---- lifecycle ---- */
@@ -300,6 +383,9 @@ rdv_check(err_t *err)
 		return err_set(err, STB_BAD_REQUEST,
 		               "overlay_pool: '%s' is not an IPv4 CIDR block /8../30",
 		               rdv_conf.overlay_pool);
+	if (rdv_conf.connect_per_pair > rdv_conf.connect_per_caller)
+		return err_set(err, STB_BAD_REQUEST,
+		               "connect.max_offers_per_pair exceeds connect.max_offers_per_caller");
 	return 0;
 }
 
@@ -307,6 +393,9 @@ static int
 rdv_init(daemon_t *d, err_t *err)
 {
 	lockout_conf_t lc = {rdv_conf.max_failures, rdv_conf.lockout_s, rdv_conf.lockout_max_s};
+	rdv_climit_conf_t cc = {rdv_conf.connect_per_minute, rdv_conf.connect_burst,
+	                        rdv_conf.connect_per_pair, rdv_conf.connect_per_caller,
+	                        rdv_conf.connect_per_target};
 	rdv_t *rdv;
 	long long period;
 	struct timeval tv;
@@ -326,7 +415,8 @@ rdv_init(daemon_t *d, err_t *err)
 	period = rdv_conf.lease_s / 4;
 	period = period < 1 ? 1 : period > 60 ? 60 : period;
 	tv = (struct timeval){(time_t)period, 0};
-	if ((rdv->reg = connreg_new(1, err)) == NULL)
+	if ((rdv->reg = connreg_new(1, err)) == NULL ||
+	    (rdv->cl = rdv_climit_new(&cc, RDV_CLIMIT_MAX, err)) == NULL)
 		return -1;
 	if ((rdv->lk = lockout_new(&lc, RDV_LOCKOUT_MAX, err)) == NULL ||
 	    (c = store_reader(d->store, err)) == NULL ||

@@ -21,7 +21,8 @@ now_unix(void)
 
 /* ---- the offered sessions ---- */
 
-/* Remembers a session that is gone: status REPLAY (used) or EXPIRED. */
+/* Remembers a session that is gone: status REPLAY (used), EXPIRED or
+ * SUPERSEDED (dropped for newer offers). */
 static void
 used_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], int status)
 {
@@ -36,11 +37,54 @@ offer_drop(rdvc_offer_t *o)
 	OPENSSL_cleanse(o, sizeof(*o));
 }
 
+/* How many live offers caller holds, and the oldest of them (NULL: none). */
+static size_t
+offers_of(stb_rdv_t *r, const char *caller, rdvc_offer_t **oldest)
+{
+	size_t n = 0;
+
+	*oldest = NULL;
+	for (size_t i = 0; i < RDVC_MAX_OFFERS; i++) {
+		rdvc_offer_t *o = &r->offers[i];
+		if (!o->live || strcmp(o->caller, caller) != 0)
+			continue;
+		n++;
+		if (*oldest == NULL || o->expires < (*oldest)->expires)
+			*oldest = o;
+	}
+	return n;
+}
+
+/* The offer to drop for one more from caller, or NULL when there is room. */
+static rdvc_offer_t *
+offer_victim(stb_rdv_t *r, const char *caller, int full)
+{
+	rdvc_offer_t *mine, *best = NULL, *o;
+	size_t own = offers_of(r, caller, &mine), most = 0;
+
+	if (own >= RDVC_MAX_PER_CALLER)
+		return mine;
+	if (!full)
+		return NULL;
+	for (size_t i = 0; i < RDVC_MAX_OFFERS; i++) {
+		size_t n;
+		if (!r->offers[i].live || strcmp(r->offers[i].caller, caller) == 0)
+			continue;
+		n = offers_of(r, r->offers[i].caller, &o);
+		if (n > most) {
+			most = n;
+			best = o;
+		}
+	}
+	/* the new offer's caller gives way on a tie */
+	return mine != NULL && own + 1 >= most ? mine : best;
+}
+
 void
 rdvc_offer_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], const uint8_t code[RDV_CODE_LEN],
                const char *caller, int64_t expires)
 {
-	rdvc_offer_t *slot = NULL;
+	rdvc_offer_t *slot = NULL, *victim;
 	int64_t now = now_unix();
 
 	for (size_t i = 0; i < RDVC_MAX_OFFERS; i++) {
@@ -52,13 +96,10 @@ rdvc_offer_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], const uint8_t code[
 		if (!o->live && slot == NULL)
 			slot = o;
 	}
-	if (slot == NULL) { /* full: the offer that expires first goes */
-		slot = &r->offers[0];
-		for (size_t i = 1; i < RDVC_MAX_OFFERS; i++)
-			if (r->offers[i].expires < slot->expires)
-				slot = &r->offers[i];
-		used_add(r, slot->sid, STB_EXPIRED);
-		offer_drop(slot);
+	if ((victim = offer_victim(r, caller, slot == NULL)) != NULL) {
+		used_add(r, victim->sid, STB_SUPERSEDED);
+		offer_drop(victim);
+		slot = victim;
 	}
 	slot->live = 1;
 	memcpy(slot->sid, sid, RDV_SID_LEN);
@@ -95,6 +136,11 @@ rdvc_take(stb_rdv_t *r, const uint8_t *sid, size_t sidlen, uint8_t code[RDV_CODE
 		if (r->used_status[i] != 0 && CRYPTO_memcmp(r->used[i], sid, RDV_SID_LEN) == 0)
 			return r->used_status[i] == STB_REPLAY
 			           ? stbc_fail(err, STB_REPLAY, "session was already used")
+			       : r->used_status[i] == STB_SUPERSEDED
+			           ? stbc_fail(
+			                 err, STB_SUPERSEDED,
+			                 "session offer was dropped for newer offers before it "
+			                 "was used; the caller asks again")
 			           : stbc_fail(err, STB_EXPIRED, "session expired unused");
 	return stbc_fail(err, STB_UNAUTHENTICATED, "session was never offered to this device");
 }
@@ -198,11 +244,28 @@ rdv_call(stb_rdv_t *r, uint16_t type, const buf_t *tlvs, msg_t *m, stb_error_t *
 	return stbc_call_pushes(r->c, type, tlvs, m, r->c->timeout_ms, rdv_push, r, err);
 }
 
+/* An enrolment code as stbctl shows it: 32 hex digits. */
+static int
+enrol_code_ok(const char *code)
+{
+	size_t n = strlen(code);
+
+	if (n != 32)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strchr("0123456789abcdefABCDEF", code[i]) == NULL)
+			return 0;
+	return 1;
+}
+
 static int
 reg_args_ok(const char *device_id, const char *username, const char *password, const char *endpoint,
-            stb_error_t *err)
+            const char *enrol_code, stb_error_t *err)
 {
 	size_t pl;
+
+	if (enrol_code != NULL && !enrol_code_ok(enrol_code))
+		return stbc_fail(err, STB_BAD_REQUEST, "an enrolment code is 32 hex digits");
 
 	if (device_id == NULL || username == NULL || password == NULL || endpoint == NULL)
 		return stbc_fail(err, STB_BAD_REQUEST, "missing argument");
@@ -247,15 +310,15 @@ reg_finish(stb_rdv_t *r, const msg_t *m, const char *password, stb_error_t *err)
 }
 
 static int
-rdv_register(stb_client_t *c, const char *device_id, const char *username, const char *password,
-             const char *endpoint, stb_rdv_t **out, stb_error_t *err)
+rdv_register(stb_client_t *c, const char *device_id, const char *enrol_code, const char *username,
+             const char *password, const char *endpoint, stb_rdv_t **out, stb_error_t *err)
 {
 	stb_rdv_t *r;
 	buf_t b;
 	msg_t m;
 	int rc;
 
-	if (reg_args_ok(device_id, username, password, endpoint, err) == -1)
+	if (reg_args_ok(device_id, username, password, endpoint, enrol_code, err) == -1)
 		return -1;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return stbc_fail(err, STB_INTERNAL, "out of memory");
@@ -268,6 +331,8 @@ rdv_register(stb_client_t *c, const char *device_id, const char *username, const
 	                                .RDV_ENDPOINT = MV_STR(endpoint)};
 	err_t e;
 
+	if (enrol_code != NULL)
+		q.RDV_ENROL_CODE = MV_STR(enrol_code);
 	buf_init(&b, 1024);
 	rc = msgenc_RDV_REGISTER(&b, &q, &e) == -1
 	         ? stbc_fail(err, e.status, "registration: %s", e.msg)
@@ -292,7 +357,22 @@ stb_rdv_register(stb_client_t *c, const char *device_id, const char *username, c
 	int rc;
 
 	stbc_sigpipe_block(&g);
-	rc = rdv_register(c, device_id, username, password, endpoint, out, err);
+	rc = rdv_register(c, device_id, NULL, username, password, endpoint, out, err);
+	stbc_sigpipe_restore(&g);
+	return rc;
+}
+
+int
+stb_rdv_enrol(stb_client_t *c, const char *device_id, const char *enrol_code, const char *username,
+              const char *password, const char *endpoint, stb_rdv_t **out, stb_error_t *err)
+{
+	stbc_sigpipe_t g;
+	int rc;
+
+	if (enrol_code == NULL)
+		return stbc_fail(err, STB_BAD_REQUEST, "missing enrolment code");
+	stbc_sigpipe_block(&g);
+	rc = rdv_register(c, device_id, enrol_code, username, password, endpoint, out, err);
 	stbc_sigpipe_restore(&g);
 	return rc;
 }

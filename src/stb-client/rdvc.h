@@ -9,14 +9,15 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "stbc.h"
 #include "codewrap.h"
+#include "stbc.h"
 
-#define RDVC_ID_CAP     (STB_ID_MAX + 1)
-#define RDVC_EP_CAP     263
-#define RDVC_ADDR_CAP   16
-#define RDVC_MAX_OFFERS 64 /* offered sessions kept; the oldest goes first */
-#define RDVC_MAX_USED   64 /* consumed session ids remembered, to say REPLAY */
+#define RDVC_ID_CAP         (STB_ID_MAX + 1)
+#define RDVC_EP_CAP         263
+#define RDVC_ADDR_CAP       16
+#define RDVC_MAX_OFFERS     64 /* offered sessions kept */
+#define RDVC_MAX_PER_CALLER 16 /* of them from one caller; its oldest goes first */
+#define RDVC_MAX_USED       64 /* gone session ids remembered, to say why */
 
 /* A session the server offered this device. */
 typedef struct rdvc_offer {
@@ -37,7 +38,7 @@ struct stb_rdv {
 	struct timespec next_hb;
 	rdvc_offer_t offers[RDVC_MAX_OFFERS];
 	uint8_t used[RDVC_MAX_USED][RDV_SID_LEN];
-	int used_status[RDVC_MAX_USED]; /* REPLAY or EXPIRED; 0: empty */
+	int used_status[RDVC_MAX_USED]; /* REPLAY, EXPIRED or SUPERSEDED; 0: empty */
 	size_t used_next;
 };
 
@@ -48,12 +49,15 @@ int rdvc_service(stb_rdv_t *r, int timeout_ms, stb_error_t *err);
 /* The control socket, for poll(); -1 when disconnected.  *pending is set
  * when TLS already holds unread bytes. */
 int rdvc_fd(const stb_rdv_t *r, int *pending);
-/* Remembers a session the server offered (expired ones are dropped first;
- * when full, the offer that expires first goes). */
+/* Remembers a session the server offered.  Expired offers are dropped
+ * first.  A caller holding RDVC_MAX_PER_CALLER offers loses its oldest; a
+ * full set drops the oldest offer of the caller holding the most (the new
+ * offer's caller on a tie), so one caller cannot push out the others'.  A
+ * dropped offer is SUPERSEDED, not EXPIRED. */
 void rdvc_offer_add(stb_rdv_t *r, const uint8_t sid[RDV_SID_LEN], const uint8_t code[RDV_CODE_LEN],
                     const char *caller, int64_t expires);
 /* Takes the offer for sid (it is consumed): 0 and the code and caller, or
- * -1 with REPLAY, EXPIRED or UNAUTHENTICATED. */
+ * -1 with REPLAY, EXPIRED, SUPERSEDED or UNAUTHENTICATED. */
 int rdvc_take(stb_rdv_t *r, const uint8_t *sid, size_t sidlen, uint8_t code[RDV_CODE_LEN],
               char caller[RDVC_ID_CAP], stb_error_t *err);
 /* CONNECT_REQ: the session id, the opened code and the target's endpoint. */

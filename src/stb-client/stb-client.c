@@ -22,6 +22,8 @@ usage(void)
 	        "      --key FILE         client key\n"
 	        "  -T, --timeout MS       deadline per request (default 10000)\n"
 	        "  -v, --verbose          print library debug messages\n"
+	        "      --enrol-file FILE  rdv-*: the device's one-time enrolment code, for its\n"
+	        "                         first registration (or $STB_RDV_ENROL_CODE)\n"
 	        "commands:\n"
 	        "  ping [-n COUNT] [-s BYTES]   PING and print the round-trip time\n"
 	        "  rdv-register [-w SECONDS] DEVICE USER ENDPOINT\n"
@@ -106,18 +108,55 @@ print_err(const char *what, const stb_error_t *err)
 	        err->message);
 }
 
-/* Registers argv[0..2] (DEVICE USER ENDPOINT) on c and says so on out. */
+static const char *enrol_file; /* --enrol-file */
+
+/* The enrolment code from --enrol-file or $STB_RDV_ENROL_CODE into code
+ * (empty: none); -1 when the file cannot be read. */
+static int
+load_enrol(char *code, size_t cap)
+{
+	const char *env = getenv("STB_RDV_ENROL_CODE");
+	FILE *f;
+	size_t n;
+
+	code[0] = '\0';
+	if (enrol_file == NULL) {
+		if (env != NULL)
+			snprintf(code, cap, "%s", env);
+		return 0;
+	}
+	if ((f = fopen(enrol_file, "r")) == NULL) {
+		fprintf(stderr, "stb-client: %s: cannot read the enrolment code\n", enrol_file);
+		return -1;
+	}
+	n = fread(code, 1, cap - 1, f);
+	fclose(f);
+	code[n] = '\0';
+	while (n > 0 && isspace((unsigned char)code[n - 1]))
+		code[--n] = '\0';
+	return 0;
+}
+
+/* Registers argv[0..2] (DEVICE USER ENDPOINT) on c, enrolling with the
+ * code when one is given, and says so on out. */
 static int
 rdv_open(stb_client_t *c, char **argv, stb_rdv_t **r, FILE *out)
 {
 	const char *pw = getenv("STB_RDV_PASSWORD");
+	char code[80];
 	stb_error_t err;
+	int rc;
 
 	if (pw == NULL) {
 		fprintf(stderr, "stb-client: set STB_RDV_PASSWORD to the device password\n");
 		return 2;
 	}
-	if (stb_rdv_register(c, argv[0], argv[1], pw, argv[2], r, &err) == -1) {
+	if (load_enrol(code, sizeof(code)) == -1)
+		return 2;
+	rc = code[0] != '\0' ? stb_rdv_enrol(c, argv[0], code, argv[1], pw, argv[2], r, &err)
+	                     : stb_rdv_register(c, argv[0], argv[1], pw, argv[2], r, &err);
+	OPENSSL_cleanse(code, sizeof(code));
+	if (rc == -1) {
 		print_err("register", &err);
 		return 1;
 	}
@@ -517,11 +556,15 @@ cmd_flow_a(stb_client_t *c, const struct setup *su, const char *addr, int addr_s
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"addr", required_argument, NULL, 'a'},    {"ca", required_argument, NULL, 'C'},
-	    {"cert", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
-	    {"timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"addr", required_argument, NULL, 'a'},
+	                                         {"ca", required_argument, NULL, 'C'},
+	                                         {"cert", required_argument, NULL, 'c'},
+	                                         {"key", required_argument, NULL, 'k'},
+	                                         {"timeout", required_argument, NULL, 'T'},
+	                                         {"verbose", no_argument, NULL, 'v'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"enrol-file", required_argument, NULL, 'E'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *addr = "127.0.0.1:7103", *ca = getenv("STB_CA"), *cert = NULL, *key = NULL;
 	int ch, timeout = 10000, verbose = 0, addr_set = 0, rc;
 	stb_client_t *c;
@@ -547,6 +590,9 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = 1;
+			break;
+		case 'E':
+			enrol_file = optarg;
 			break;
 		case 'h':
 			usage();

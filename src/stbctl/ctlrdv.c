@@ -1,5 +1,6 @@
 /* rdv: stbctl commands for rendezvousd. */
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,40 @@
 #include "tlv.h"
 
 const char ctl_rdv_usage[] = "rendezvousd:\n"
-                             "  rdv provision ID       add a device to the legal-device list\n"
+                             "  rdv provision ID       add a device to the legal-device list;\n"
+                             "                         prints its one-time enrolment code (once)\n"
                              "  rdv deprovision ID     remove a device (an online one is cut off)\n"
                              "  rdv online             devices with an open control channel\n"
                              "  rdv sessions [--limit N]  the most recent sessions\n";
+
+/* The enrolment code the answer carries: the only time anyone sees it. */
+static int
+rdv_provisioned(ctl_t *x, const char *id, const msg_t *m)
+{
+	char code[80] = "";
+	cJSON *o;
+	int rc;
+
+	if (msg_get_str(m, TLV_IX_RDV_ENROL_CODE, code, sizeof(code)) == -1) {
+		fprintf(stderr, "stbctl: the answer lacks the enrolment code\n");
+		return 1;
+	}
+	if (x->json) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "device_id", id);
+		cJSON_AddStringToObject(o, "enrol_code", code);
+		cJSON_AddStringToObject(o, "status", "OK");
+		rc = ctl_print_json(o);
+	} else {
+		printf("%-24s %s\n", "DEVICE", "ENROLMENT CODE");
+		printf("%-24s %s\n", id, code);
+		fprintf(stderr, "stbctl: the enrolment code is shown once: give it to the device "
+		                "for its first registration\n");
+		rc = 0;
+	}
+	OPENSSL_cleanse(code, sizeof(code));
+	return rc;
+}
 
 static int
 rdv_device_cmd(ctl_t *x, uint16_t type, const char *id, const char *done)
@@ -37,6 +68,8 @@ rdv_device_cmd(ctl_t *x, uint16_t type, const char *id, const char *done)
 	buf_free(&b);
 	if (rc == -1)
 		return ctl_fail(&err);
+	if (type == STB_MSG_RDV_PROVISION)
+		return rdv_provisioned(x, id, &m);
 	if (x->json)
 		printf("{\"device_id\": \"%s\", \"status\": \"OK\"}\n", id);
 	else

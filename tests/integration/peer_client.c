@@ -14,7 +14,8 @@
  *       broken link asks again, until LINKS links have echoed.  Prints
  *       "link n=N fp=CODE_FINGERPRINT", "echo n=N", "broken ...".
  *
- * Exit status 0 when everything asked for worked.
+ * The enrolment code, when there is one, comes from enrolcode.h.  Exit
+ * status 0 when everything asked for worked.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "enrolcode.h"
 #include "hex.h"
 #include "rdvc.h"
 
@@ -137,6 +139,7 @@ main(int argc, char **argv)
 	stb_client_t *c = NULL;
 	stb_rdv_t *r = NULL;
 	stb_error_t err;
+	char code[80];
 	int rc;
 
 	if (argc == 6 && strcmp(argv[1], "psk") == 0)
@@ -146,13 +149,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: see the comment at the top of peer_client.c\n");
 		return 2;
 	}
+	rc = test_enrol_code(argv[4], code, sizeof(code));
 	if (stb_client_new(&c, &err) == -1 || stb_client_set_ca_file(c, argv[2], &err) == -1 ||
 	    stb_connect_addr(c, argv[1], &err) == -1 ||
-	    stb_rdv_register(c, argv[4], argv[5], argv[6], argv[7], &r, &err) == -1) {
+	    (rc == 0 ? stb_rdv_enrol(c, argv[4], code, argv[5], argv[6], argv[7], &r, &err)
+	             : stb_rdv_register(c, argv[4], argv[5], argv[6], argv[7], &r, &err)) == -1) {
+		OPENSSL_cleanse(code, sizeof(code));
 		print_err(&err);
 		stb_client_free(c);
 		return 1;
 	}
+	OPENSSL_cleanse(code, sizeof(code));
 	if (strcmp(argv[3], "session") == 0)
 		rc = cmd_session(r, argv[8]);
 	else

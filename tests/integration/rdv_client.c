@@ -9,7 +9,8 @@
  * "device" registers, answers heartbeats (unless mute), sends its own, and
  * prints each SESSION_OFFER with the code it unwraps; "connect" registers
  * and asks for a session with each TARGET in turn.  Hex on stdout, one line
- * per event; the exit status is 0 when everything asked for was OK.
+ * per event; the exit status is 0 when everything asked for was OK.  The
+ * enrolment code, when there is one, comes from enrolcode.h.
  */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include "codewrap.h"
+#include "enrolcode.h"
 #include "hex.h"
 #include "msgenc.h"
 #include "stbc.h"
@@ -103,7 +105,7 @@ dev_register(rdvdev_t *v)
 	size_t sl;
 	uint64_t n = 0;
 	uint32_t r = 0, p = 0;
-	char addr[16] = "", sh[129];
+	char addr[16] = "", sh[129], code[80];
 	stb_error_t err;
 	err_t e;
 	buf_t b;
@@ -114,8 +116,12 @@ dev_register(rdvdev_t *v)
 	                                .RDV_USERNAME = MV_STR(v->user),
 	                                .RDV_PASSWORD = MV_STR(v->pass),
 	                                .RDV_ENDPOINT = MV_STR(v->endpoint)};
+	if (test_enrol_code(v->id, code, sizeof(code)) == 0)
+		q.RDV_ENROL_CODE = MV_STR(code);
 	buf_init(&b, 1024);
-	if (msgenc_RDV_REGISTER(&b, &q, &e) == -1) {
+	rc = msgenc_RDV_REGISTER(&b, &q, &e);
+	OPENSSL_cleanse(code, sizeof(code));
+	if (rc == -1) {
 		buf_wipe(&b);
 		return print_enc(&e);
 	}

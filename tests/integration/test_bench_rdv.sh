@@ -4,7 +4,11 @@
 # figures are reported, and the server saw every session it granted.
 . "$(dirname "$0")/lib.sh"
 
-start_daemon rendezvousd '"kdf": { "scrypt_n": 1024 }'
+# the CONNECT_REQ limits raised, offers short-lived: the bench measures
+# grants, not refusals
+start_daemon rendezvousd '"kdf": { "scrypt_n": 1024 }, "session_ttl_s": 1,
+  "connect": { "per_minute": 6000000, "burst": 100000, "max_offers_per_pair": 1024,
+  "max_offers_per_caller": 1024, "max_offers_per_target": 1024 }'
 out=$("$STB_BENCH" rdv -a "127.0.0.1:${PORT[rendezvousd]}" --ca "$PKI/ca.crt" \
 	--admin-cert "$PKI/admin.crt" --admin-key "$PKI/admin.key" -D 40 -c 8 -t 2 -w 0.2 -d 1 \
 	--server-pid "${PID[rendezvousd]}" --json 2>"$T/bench.err") || fail "stb-bench rdv: $(cat "$T/bench.err")"

@@ -5,6 +5,7 @@
 # unprovisioned device ID leaves no row, and a success clears the row.
 # cert-proxyd's restart check is in test_cp.sh.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/rdv_lib.sh"
 
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 77; }
 
@@ -14,9 +15,7 @@ start_daemon rendezvousd "$CONF"
 ADDR=127.0.0.1:${PORT[rendezvousd]}
 DB=$T/state-rendezvousd/rendezvousd.db
 rdvc() { "$STB_RDV_CLIENT" "$ADDR" "$PKI/ca.crt" "$@"; }
-for d in dev-m dev-n; do
-	ctl rendezvousd rdv provision $d >/dev/null || fail "provision $d"
-done
+provision dev-m dev-n || fail "provision"
 rdvc register dev-m userm passwordm 127.0.0.1:5100 >/dev/null || fail "first register of dev-m"
 rdvc register dev-n usern passwordn 127.0.0.1:5101 >/dev/null || fail "first register of dev-n"
 for _ in 1 2 3; do rdvc register dev-x userx passwordx 127.0.0.1:5102 >/dev/null 2>&1 || true; done

@@ -6,6 +6,7 @@
 # expire; a third party replaying, guessing or inventing a session fails; a
 # broken link comes back with a new session and a new code.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/rdv_lib.sh"
 
 # short heartbeats: the library must answer them while it waits in accept
 # and recv, or the server cuts the device
@@ -29,19 +30,21 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 # listen_b OUT: dev-b's echo listener in the background
 listen_b() {
 	STB_RDV_PASSWORD=passwordb "$STB_CLIENT" -a "$ADDR" --ca "$PKI/ca.crt" -T 5000 \
-		rdv-listen dev-b userb "$EPB" >"$1" 2>&1 &
+		--enrol-file "$(enrol_file dev-b)" rdv-listen dev-b userb "$EPB" >"$1" 2>&1 &
 	PID[dev_b]=$!
 	wait_for "$1" '^listening' || fail "dev-b did not come up: $(cat "$1")"
 }
 
-for d in dev-a dev-b dev-c; do
-	ctl rendezvousd rdv provision $d >/dev/null || fail "provision $d"
-done
+provision dev-a dev-b dev-c || fail "provision"
 
 # --- registration through the library ---
 out=$(STB_RDV_PASSWORD=passwordx sc rdv-register dev-x userx 127.0.0.1:5000 2>&1 || true)
 grepq 'FORBIDDEN' <<<"$out" && pass "unprovisioned device refused" || fail "unprovisioned: $out"
-out=$(STB_RDV_PASSWORD=passwordc sc rdv-register dev-c userc 127.0.0.1:5003 2>&1) &&
+out=$(STB_RDV_PASSWORD=passwordc sc rdv-register dev-c userc 127.0.0.1:5003 2>&1 || true)
+grepq 'UNAUTHENTICATED.*enrol' <<<"$out" && pass "first rdv-register without the code refused" ||
+	fail "no enrolment code: $out"
+out=$(STB_RDV_PASSWORD=passwordc STB_RDV_ENROL_CODE=$(cat "$(enrol_file dev-c)") \
+	sc rdv-register dev-c userc 127.0.0.1:5003 2>&1) &&
 	grepq '^registered dev-c overlay=10\.78\.' <<<"$out" && pass "rdv-register" ||
 	fail "rdv-register: $out"
 out=$(STB_RDV_PASSWORD=wrongpassword sc rdv-register dev-c userc 127.0.0.1:5003 2>&1 || true)
@@ -50,7 +53,7 @@ grepq 'UNAUTHENTICATED' <<<"$out" && pass "wrong password refused" || fail "pass
 # --- two devices, data both ways over the PSK link ---
 listen_b "$T/b.out"
 out=$(printf 'hello\nsecond line\n' | STB_RDV_PASSWORD=passworda \
-	sc rdv-connect dev-a usera 127.0.0.1:5001 dev-b 2>"$T/a.err") || fail "rdv-connect: $(cat "$T/a.err")"
+	sc --enrol-file "$(enrol_file dev-a)" rdv-connect dev-a usera 127.0.0.1:5001 dev-b 2>"$T/a.err") || fail "rdv-connect: $(cat "$T/a.err")"
 [ "$out" = $'hello\nsecond line' ] && pass "the caller gets its lines echoed" ||
 	fail "echo: '$out' $(cat "$T/a.err")"
 grepq '^got hello$' "$T/b.out" && grepq '^got second line$' "$T/b.out" &&

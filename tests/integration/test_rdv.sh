@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# rendezvousd: the legal-device list, REGISTER with password and lockout,
-# CONNECT_REQ with a code wrapped for each side, offline and silent targets,
-# and the admin view.  Devices are rdv_client processes.
+# rendezvousd: the legal-device list and its one-time enrolment codes,
+# REGISTER with password and lockout, CONNECT_REQ with a code wrapped for
+# each side, offline and silent targets, and the admin view.  Devices are
+# rdv_client processes.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/rdv_lib.sh"
 
 start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "connect_timeout_ms": 700,
   "heartbeat_interval_ms": 60000, "kdf": { "scrypt_n": 1024 },
-  "auth": { "max_failures": 3, "lockout_s": 60 }'
+  "auth": { "max_failures": 3, "lockout_s": 600 }'
 ADDR=127.0.0.1:${PORT[rendezvousd]}
 rdvc() { "$STB_RDV_CLIENT" "$ADDR" "$PKI/ca.crt" "$@"; }
 
@@ -24,17 +26,38 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 # --- the legal-device list ---
 out=$(rdvc register dev-x userx passwordx 127.0.0.1:5000 || true)
 [[ $out == FORBIDDEN* ]] && pass "unprovisioned device refused" || fail "unprovisioned: $out"
-for d in dev-a dev-b dev-c dev-d; do
-	ctl rendezvousd rdv provision $d >/dev/null || fail "provision $d"
+provision dev-a dev-b dev-c dev-d || fail "provision"
+out=$(ctl rendezvousd rdv provision dev-z 2>"$T/err")
+grepq '^dev-z  *[0-9a-f]\{32\}$' <<<"$out" && grepq 'shown once' "$T/err" &&
+	pass "rdv provision shows the enrolment code once" || fail "provision table: $out"
+old=$(cat "$(enrol_file dev-a)")
+provision dev-a || fail "provisioning dev-a again"
+[ "$old" != "$(cat "$(enrol_file dev-a)")" ] &&
+	pass "provisioning again before enrolment draws a new code" || fail "same code twice"
+out=$(RDV_ENROL_CODE=$old rdvc register dev-a usera passworda 127.0.0.1:6001 || true)
+[[ $out == UNAUTHENTICATED*enrolment* ]] && pass "the replaced code is refused" ||
+	fail "replaced code: $out"
+
+# --- enrolment: the first REGISTER proves the code, which is then spent ---
+out=$(RDV_ENROL_DIR=/nonexistent rdvc register dev-d userd passwordd 127.0.0.1:5004 || true)
+[[ $out == UNAUTHENTICATED*enrol* ]] && pass "first REGISTER without the code refused" ||
+	fail "no code: $out"
+for _ in 1 2 3 4; do
+	out=$(RDV_ENROL_CODE=00112233445566778899aabbccddeeff \
+		rdvc register dev-d userd passwordd 127.0.0.1:5004 || true)
 done
-if ctl rendezvousd rdv provision dev-a 2>"$T/err"; then
-	fail "provisioning twice succeeded"
-else
-	grepq CONFLICT "$T/err" && pass "second provision is a CONFLICT" || fail "$(cat "$T/err")"
-fi
+[[ $out == UNAUTHENTICATED*"wrong enrolment code"* ]] &&
+	pass "a wrong code refused (and never locks the device)" || fail "wrong code: $out"
 
 # --- REGISTER: first sets the password, later ones check it ---
 r1=$(rdvc register dev-d userd passwordd 127.0.0.1:5004) || fail "first register: $r1"
+out=$(ctl rendezvousd rdv provision dev-d 2>&1 || true)
+[[ $out == *CONFLICT*enrolled* ]] && pass "provisioning an enrolled device is a CONFLICT" ||
+	fail "provision enrolled: $out"
+out=$(RDV_ENROL_CODE=$(cat "$(enrol_file dev-d)") rdvc register dev-d userd wrongpassword 127.0.0.1:5004 || true)
+[[ $out == UNAUTHENTICATED*password* ]] && pass "a spent code sets no password again" ||
+	fail "spent code: $out"
+rdvc register dev-d userd passwordd 127.0.0.1:5004 >/dev/null || fail "dev-d after one failure"
 r2=$(rdvc register dev-d userd passwordd 127.0.0.1:5004) || fail "second register: $r2"
 [ -n "$(field overlay "$r1")" ] && [ "$(field overlay "$r1")" = "$(field overlay "$r2")" ] &&
 	[ "$(field salt "$r1")" = "$(field salt "$r2")" ] &&
@@ -141,11 +164,16 @@ out=$(ctl rendezvousd rdv deprovision dev-c 2>&1 || true)
 
 # --- audit ---
 audit=$(ctl rendezvousd audit export)
-for ev in provision register register_denied session_granted session_denied deprovision; do
+for ev in provision enrol_reissue register register_denied session_granted session_denied \
+	deprovision; do
 	grepq "\"event\":\"$ev\"" <<<"$audit" && pass "audit has $ev" || fail "audit lacks $ev"
 done
 { grepq -i 'password[a-e]' <<<"$audit" || grepq -i 'password[a-e]' "$T/rendezvousd.log"; } &&
 	fail "a password reached a log"
+for f in "$RDV_ENROL_DIR"/*; do
+	{ grepq -i "$(cat "$f")" <<<"$audit" || grepq -i "$(cat "$f")" "$T/rendezvousd.log"; } &&
+		fail "the enrolment code of $(basename "$f") reached a log"
+done
 ctl rendezvousd audit verify >/dev/null || fail "audit chain broken"
 
 # --- restart: credentials persist; leases; server heartbeats ---
@@ -153,7 +181,7 @@ stop_daemon rendezvousd
 [ "$RC" -eq 0 ] && pass "clean stop" || fail "exit status $RC"
 start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "lease_s": 1,
   "heartbeat_interval_ms": 300, "heartbeat_miss_max": 2, "kdf": { "scrypt_n": 1024 }'
-ctl rendezvousd rdv provision dev-e >/dev/null || fail "provision dev-e"
+provision dev-e || fail "provision dev-e"
 out=$(rdvc register dev-d userd passwordd 127.0.0.1:5004 || true)
 [[ $out == RATE_LIMITED* ]] && pass "dev-d's lockout survives the restart" ||
 	fail "dev-d after a restart: $out"

@@ -1,7 +1,8 @@
-# rendezvousd: the overlay pool allocator and the code wrap.
+# rendezvousd: the overlay pool allocator, the code wrap, the enrolment
+# codes and the CONNECT_REQ limits.
 # Included from tests/unit/CMakeLists.txt.
 add_executable(test_rdv test_rdv.c ${PROJECT_SOURCE_DIR}/src/rendezvousd/pool.c
-)
+  ${PROJECT_SOURCE_DIR}/src/rendezvousd/enrol.c ${PROJECT_SOURCE_DIR}/src/rendezvousd/climit.c)
 target_include_directories(test_rdv PRIVATE ${PROJECT_SOURCE_DIR}/src/rendezvousd)
 target_link_libraries(test_rdv PRIVATE stbcommon PkgConfig::CMOCKA)
 add_test(NAME unit.rdv COMMAND test_rdv)

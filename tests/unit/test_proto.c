@@ -974,10 +974,11 @@ test_status_names(void **state)
 		int code;
 		const char *name;
 	} want[] = {
-	    {0, "OK"},        {1, "BAD_REQUEST"},  {2, "UNSUPPORTED"},  {3, "UNAUTHENTICATED"},
-	    {4, "FORBIDDEN"}, {5, "NOT_FOUND"},    {6, "EXPIRED"},      {7, "REVOKED"},
-	    {8, "CONFLICT"},  {9, "RATE_LIMITED"}, {10, "UNAVAILABLE"}, {11, "TIMEOUT"},
-	    {12, "INTERNAL"}, {13, "TOO_LARGE"},   {14, "REPLAY"},      {15, "PENDING"},
+	    {0, "OK"},          {1, "BAD_REQUEST"},  {2, "UNSUPPORTED"},  {3, "UNAUTHENTICATED"},
+	    {4, "FORBIDDEN"},   {5, "NOT_FOUND"},    {6, "EXPIRED"},      {7, "REVOKED"},
+	    {8, "CONFLICT"},    {9, "RATE_LIMITED"}, {10, "UNAVAILABLE"}, {11, "TIMEOUT"},
+	    {12, "INTERNAL"},   {13, "TOO_LARGE"},   {14, "REPLAY"},      {15, "PENDING"},
+	    {16, "SUPERSEDED"},
 	};
 
 	(void)state;
@@ -987,7 +988,7 @@ test_status_names(void **state)
 		assert_string_equal(stb_status_name(want[i].code), want[i].name);
 	assert_int_equal(STB_NOT_FOUND, 5);
 	assert_int_equal(STB_PENDING, 15);
-	assert_string_equal(stb_status_name(16), "UNKNOWN");
+	assert_string_equal(stb_status_name(17), "UNKNOWN");
 	assert_string_equal(stb_status_name(-1), "UNKNOWN");
 	assert_string_equal(stb_status_name(0x7fffffff), "UNKNOWN");
 }

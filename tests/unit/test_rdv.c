@@ -1,14 +1,18 @@
-/* rendezvousd: the overlay pool allocator and the session code wrap. */
+/* rendezvousd: the overlay pool allocator, the session code wrap, the
+ * enrolment codes and the CONNECT_REQ limits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
-#include "pool.h"
+#include "climit.h"
 #include "codewrap.h"
+#include "enrol.h"
+#include "pool.h"
 
 static void
 test_pool_parse(void **state)
@@ -140,6 +144,133 @@ test_wrap(void **state)
 	}
 }
 
+/* A drawn code verifies for its device only; the text is 32 hex digits
+ * in either case and nothing else. */
+static void
+test_enrol(void **state)
+{
+	char code[RDV_ENROL_CODE_CAP], code2[RDV_ENROL_CODE_CAP], upper[RDV_ENROL_CODE_CAP];
+	uint8_t v[RDV_ENROL_VERIFIER_LEN], w[RDV_ENROL_VERIFIER_LEN], x[RDV_ENROL_VERIFIER_LEN];
+	static const char *bad[] = {"", "00", "0123456789abcdef0123456789abcdeg",
+	                            "0123456789abcdef0123456789abcdef00",
+	                            " 123456789abcdef0123456789abcdef"};
+
+	(void)state;
+	assert_int_equal(rdv_enrol_draw("stb-1", code, v), 0);
+	assert_int_equal(strlen(code), 32);
+	assert_int_equal(rdv_enrol_verifier("stb-1", code, w), 0);
+	assert_memory_equal(v, w, sizeof(v));
+	for (size_t i = 0; i <= strlen(code); i++)
+		upper[i] = (code[i] >= 'a' && code[i] <= 'f') ? (char)(code[i] - 32) : code[i];
+	assert_int_equal(rdv_enrol_verifier("stb-1", upper, x), 0);
+	assert_memory_equal(v, x, sizeof(v));
+	assert_int_equal(rdv_enrol_verifier("stb-2", code, x), 0); /* bound to the ID */
+	assert_memory_not_equal(v, x, sizeof(v));
+	assert_int_equal(rdv_enrol_draw("stb-1", code2, w), 0);
+	assert_string_not_equal(code, code2);
+	assert_memory_not_equal(v, w, sizeof(v));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(rdv_enrol_verifier("stb-1", bad[i], x), -1);
+}
+
+static rdv_climit_t *
+climit(int64_t per_minute, int64_t burst, int64_t pair, int64_t caller, int64_t target)
+{
+	rdv_climit_conf_t c = {per_minute, burst, pair, caller, target};
+	err_t err;
+	rdv_climit_t *l = rdv_climit_new(&c, 8, &err);
+
+	assert_non_null(l);
+	return l;
+}
+
+#define T0      1800000000000LL /* ms */
+#define EXP(ms) ((ms) / 1000 + 60)
+
+/* The bucket: burst at once, then per_minute; refusals reported once a
+ * minute. */
+static void
+test_climit_rate(void **state)
+{
+	rdv_climit_t *l = climit(60, 3, 100, 100, 100);
+	uint64_t rep;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rdv_climit_take(l, "a", "b", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0, EXP(T0), &rep), RDV_CLIMIT_RATE);
+	assert_int_equal(rep, 1);
+	assert_int_equal(rdv_climit_take(l, "a", "c", T0 + 10, EXP(T0), &rep), RDV_CLIMIT_RATE);
+	assert_int_equal(rep, 0); /* reported a moment ago */
+	/* one a second at 60 a minute */
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0 + 1000, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0 + 1000, EXP(T0), &rep), RDV_CLIMIT_RATE);
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0 + 61000, EXP(T0 + 61000), &rep),
+	                 RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0 + 61000, EXP(T0 + 61000), &rep),
+	                 RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0 + 61000, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "b", T0 + 61000, EXP(T0), &rep), RDV_CLIMIT_RATE);
+	assert_int_equal(rep, 3); /* the refusals since the last report, this one too */
+	/* another caller has its own bucket */
+	assert_int_equal(rdv_climit_take(l, "z", "b", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	rdv_climit_free(l);
+}
+
+/* Offers held per pair, per caller and per target; expiry and release
+ * give them back. */
+static void
+test_climit_offers(void **state)
+{
+	rdv_climit_t *l = climit(6000, 1000, 2, 3, 4);
+	uint64_t rep;
+
+	(void)state;
+	assert_int_equal(rdv_climit_take(l, "a", "t", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "t", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "t", T0, EXP(T0), &rep), RDV_CLIMIT_PAIR);
+	assert_int_equal(rdv_climit_take(l, "a", "u", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "v", T0, EXP(T0), &rep), RDV_CLIMIT_CALLER);
+	/* a refused offer made: given back */
+	rdv_climit_release(l, "a", "u", EXP(T0));
+	assert_int_equal(rdv_climit_take(l, "a", "v", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	/* t holds 2 of a's; two more from others fill it */
+	assert_int_equal(rdv_climit_take(l, "b", "t", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "c", "t", T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "d", "t", T0, EXP(T0), &rep), RDV_CLIMIT_TARGET);
+	/* all expired a minute later */
+	assert_int_equal(rdv_climit_take(l, "d", "t", T0 + 61000, EXP(T0 + 61000), &rep),
+	                 RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_take(l, "a", "t", T0 + 61000, EXP(T0 + 61000), &rep),
+	                 RDV_CLIMIT_OK);
+	rdv_climit_free(l);
+}
+
+/* A full table drops idle records for new ones; busy ones stay. */
+static void
+test_climit_full(void **state)
+{
+	rdv_climit_t *l = climit(60, 1, 1, 1, 1);
+	char id[16];
+	uint64_t rep;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) { /* 8 records: 4 callers, 4 targets */
+		snprintf(id, sizeof(id), "c%d", i);
+		char t[16];
+		snprintf(t, sizeof(t), "t%d", i);
+		assert_int_equal(rdv_climit_take(l, id, t, T0, EXP(T0), &rep), RDV_CLIMIT_OK);
+	}
+	assert_int_equal(rdv_climit_take(l, "new", "t0", T0, EXP(T0), &rep), RDV_CLIMIT_FULL);
+	assert_int_equal(rdv_climit_prune(l, T0), 0);
+	/* two minutes on, everything is idle */
+	assert_int_equal(rdv_climit_take(l, "new", "t9", T0 + 120000, EXP(T0 + 120000), &rep),
+	                 RDV_CLIMIT_OK);
+	assert_int_equal(rdv_climit_prune(l, T0 + 120000), 0); /* gone already */
+	assert_int_equal(rdv_climit_prune(l, T0 + 240000), 2);
+	rdv_climit_free(l);
+}
+
 int
 main(void)
 {
@@ -149,6 +280,10 @@ main(void)
 	    cmocka_unit_test(test_pool_first_free),
 	    cmocka_unit_test(test_kdf),
 	    cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_enrol),
+	    cmocka_unit_test(test_climit_rate),
+	    cmocka_unit_test(test_climit_offers),
+	    cmocka_unit_test(test_climit_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,30 +140,85 @@ test_expired_swept_on_add(void **state)
 	assert_int_equal(take(r, 6, code, caller), STB_OK);
 }
 
-/* Full: the offer that expires first makes room; the others stay usable. */
+/* One caller past RDVC_MAX_PER_CALLER loses its own oldest offer, which is
+ * SUPERSEDED (not EXPIRED); its newer ones stay usable. */
 static void
-test_full_evicts_soonest(void **state)
+test_caller_cap_supersedes_own(void **state)
 {
 	stb_rdv_t *r = *state;
 	uint8_t sid[RDV_SID_LEN], code[RDV_CODE_LEN];
 	char caller[RDVC_ID_CAP];
 	int64_t now = (int64_t)time(NULL);
 
-	for (int n = 0; n < RDVC_MAX_OFFERS; n++) {
+	for (int n = 0; n <= RDVC_MAX_PER_CALLER; n++) {
 		sid_of(100 + n, sid);
 		code_of(n, code);
-		/* offer 100+7 expires first */
-		rdvc_offer_add(r, sid, code, "caller", n == 7 ? now + 30 : now + 100 + n);
+		rdvc_offer_add(r, sid, code, "caller", now + 100 + n);
+	}
+	assert_int_equal(take(r, 100, code, caller), STB_SUPERSEDED);
+	assert_int_equal(take(r, 100, code, caller), STB_SUPERSEDED);
+	for (int n = 1; n <= RDVC_MAX_PER_CALLER; n++)
+		assert_int_equal(take(r, 100 + n, code, caller), STB_OK);
+}
+
+/* A full set drops from the caller holding the most, never from one that
+ * holds a single offer while another holds more. */
+static void
+test_full_evicts_largest_holder(void **state)
+{
+	stb_rdv_t *r = *state;
+	uint8_t sid[RDV_SID_LEN], code[RDV_CODE_LEN];
+	char caller[RDVC_ID_CAP], name[32];
+	int64_t now = (int64_t)time(NULL);
+	int singles = RDVC_MAX_OFFERS - RDVC_MAX_PER_CALLER;
+
+	for (int n = 0; n < singles; n++) {
+		snprintf(name, sizeof(name), "box-%d", n);
+		sid_of(n, sid);
+		code_of(n, code);
+		rdvc_offer_add(r, sid, code, name, now + 60);
+	}
+	for (int n = 0; n < RDVC_MAX_PER_CALLER; n++) {
+		sid_of(500 + n, sid);
+		rdvc_offer_add(r, sid, code, "evil", now + 60 + n);
 	}
 	sid_of(999, sid);
-	code_of(999, code);
-	rdvc_offer_add(r, sid, code, "late", now + 500);
-	assert_int_equal(take(r, 107, code, caller), STB_EXPIRED);
+	rdvc_offer_add(r, sid, code, "late", now + 30); /* expires first, yet evil's goes */
+	assert_int_equal(take(r, 500, code, caller), STB_SUPERSEDED);
 	assert_int_equal(take(r, 999, code, caller), STB_OK);
 	assert_string_equal(caller, "late");
-	for (int n = 0; n < RDVC_MAX_OFFERS; n++)
-		if (n != 7)
-			assert_int_equal(take(r, 100 + n, code, caller), STB_OK);
+	for (int n = 0; n < singles; n++)
+		assert_int_equal(take(r, n, code, caller), STB_OK);
+	for (int n = 1; n < RDVC_MAX_PER_CALLER; n++)
+		assert_int_equal(take(r, 500 + n, code, caller), STB_OK);
+}
+
+/* The flood of issue 9: one caller sends far more offers than the set
+ * holds; another caller's offer made in the middle survives it. */
+static void
+test_flood_keeps_other_callers(void **state)
+{
+	stb_rdv_t *r = *state;
+	uint8_t sid[RDV_SID_LEN], code[RDV_CODE_LEN], want[RDV_CODE_LEN];
+	char caller[RDVC_ID_CAP];
+	int64_t now = (int64_t)time(NULL);
+
+	for (int n = 0; n < 2000; n++) {
+		if (n == 1000) {
+			sid_of(4000, sid);
+			code_of(7, want);
+			memcpy(code, want, sizeof(code));
+			rdvc_offer_add(r, sid, code, "real", now + 60);
+		}
+		sid_of(n, sid);
+		code_of(n, code);
+		rdvc_offer_add(r, sid, code, "flood", now + 60);
+	}
+	assert_int_equal(take(r, 4000, code, caller), STB_OK);
+	assert_memory_equal(code, want, RDV_CODE_LEN);
+	assert_string_equal(caller, "real");
+	assert_int_equal(take(r, 1999, code, caller), STB_OK);
+	assert_int_equal(take(r, 1950, code, caller), STB_SUPERSEDED);
 }
 
 int
@@ -174,7 +229,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_never_offered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offer_expired, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_expired_swept_on_add, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_full_evicts_soonest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_caller_cap_supersedes_own, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_evicts_largest_holder, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flood_keeps_other_callers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
