@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -5,6 +6,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "framer.h"
@@ -460,9 +462,21 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	                     : 1);
 	SSL_CTX *ctx;
 	SSL *ssl;
+	char b;
+	ssize_t got;
 
 	if (what & EV_TIMEOUT) {
 		log_debug("%s: handshake deadline passed before any byte, closing", c->peer);
+		conn_close(c);
+		return;
+	}
+	/* gone without a byte (most idle sockets end so): no TLS state for that */
+	if ((got = recv(fd, &b, 1, MSG_PEEK)) < 0 && (errno == EAGAIN || errno == EINTR)) {
+		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+		event_add(c->wait, &tv);
+		return;
+	}
+	if (got <= 0) {
 		conn_close(c);
 		return;
 	}

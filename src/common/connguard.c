@@ -358,23 +358,54 @@ connguard_src_count(connguard_src_t *t, const connguard_key_t *k)
 
 /* ---- memory ---- */
 
-void
-connguard_trim_opened(connguard_trim_t *t, uint32_t n)
+static void
+cg_trim(evutil_socket_t fd, short what, void *arg)
 {
-	if (n > t->hiwat)
-		t->hiwat = n;
-}
+	connguard_trim_t *t = arg;
 
-int
-connguard_trim_closed(connguard_trim_t *t, uint32_t n)
-{
-	if (t->hiwat < CONNGUARD_TRIM_MIN || n > t->hiwat / 4)
-		return 0;
-	t->hiwat = n;
+	(void)fd;
+	(void)what;
+	t->hiwat = t->n;
 	t->trims++;
 #ifdef __GLIBC__
 	/* every arena, so the worker loops' too */
 	malloc_trim(0);
 #endif
-	return 1;
+}
+
+int
+connguard_trim_init(connguard_trim_t *t, struct event_base *base, err_t *err)
+{
+	memset(t, 0, sizeof(*t));
+	if ((t->ev = evtimer_new(base, cg_trim, t)) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	return 0;
+}
+
+void
+connguard_trim_fini(connguard_trim_t *t)
+{
+	if (t->ev != NULL)
+		event_free(t->ev);
+	t->ev = NULL;
+}
+
+void
+connguard_trim_opened(connguard_trim_t *t, uint32_t n)
+{
+	t->n = n;
+	if (n > t->hiwat)
+		t->hiwat = n;
+}
+
+void
+connguard_trim_closed(connguard_trim_t *t, uint32_t n)
+{
+	struct timeval tv = {0, CONNGUARD_TRIM_DELAY_MS * 1000};
+
+	t->n = n;
+	if (t->ev == NULL || t->hiwat < CONNGUARD_TRIM_MIN || n > t->hiwat / 2 ||
+	    evtimer_pending(t->ev, NULL))
+		return;
+	evtimer_add(t->ev, &tv);
 }

@@ -67,16 +67,21 @@ void connguard_src_give(connguard_src_t *t, const connguard_key_t *k);
 /* Live connections of k's source. */
 uint32_t connguard_src_count(connguard_src_t *t, const connguard_key_t *k);
 
-/* Memory give-back for one owner's connections (not locked: one thread). */
+/* Memory give-back for one owner's connections, on its loop: once they
+ * fell to half the high-water mark of a burst of at least
+ * CONNGUARD_TRIM_MIN, a trim runs CONNGUARD_TRIM_DELAY_MS later (one for
+ * the whole burst's close). */
+#define CONNGUARD_TRIM_DELAY_MS 500
 typedef struct connguard_trim {
-	uint32_t hiwat;
+	struct event *ev;
+	uint32_t hiwat, n;
 	uint64_t trims;
 } connguard_trim_t;
 
-/* After a connection opened (n: the owner's connections now). */
+int connguard_trim_init(connguard_trim_t *t, struct event_base *base, err_t *err);
+void connguard_trim_fini(connguard_trim_t *t);
+/* After a connection opened or closed (n: the owner's connections now). */
 void connguard_trim_opened(connguard_trim_t *t, uint32_t n);
-/* After one closed: trims once n fell to a quarter of the high-water mark
- * of a burst of at least CONNGUARD_TRIM_MIN.  1 when it trimmed. */
-int connguard_trim_closed(connguard_trim_t *t, uint32_t n);
+void connguard_trim_closed(connguard_trim_t *t, uint32_t n);
 
 #endif

@@ -249,7 +249,13 @@ hc_guard_new(const daemon_t *d, err_t *err)
 		free(g);
 		return NULL;
 	}
+	if (connguard_trim_init(&g->trim, d->base, err) == -1) {
+		htab_fini(&g->byconn);
+		free(g);
+		return NULL;
+	}
 	if ((g->src = connguard_src_new((uint32_t)d->conf.http_max_per_source, err)) == NULL) {
+		connguard_trim_fini(&g->trim);
 		htab_fini(&g->byconn);
 		free(g);
 		return NULL;
@@ -266,6 +272,7 @@ hc_guard_free(httpd_guard_t *g)
 	while (g->head != NULL)
 		hc_drop(g->head);
 	htab_fini(&g->byconn);
+	connguard_trim_fini(&g->trim);
 	connguard_src_free(g->src);
 	free(g);
 }

@@ -201,6 +201,8 @@ srv_start_workers(srv_t *s, err_t *err)
 		buf_init(&w->error, 1024);
 		if ((w->base = event_base_new()) == NULL || (w->mb = mbox_new(w->base)) == NULL)
 			return err_set(err, STB_INTERNAL, "cannot create worker loop");
+		if (connguard_trim_init(&w->trim, w->base, err) == -1)
+			return -1;
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
 			return err_set(err, STB_INTERNAL, "cannot start worker thread");
 		s->nworkers++;
@@ -309,6 +311,7 @@ srv_free(srv_t *s)
 	for (int i = 0; i < s->conf.workers && s->workers != NULL; i++) {
 		srv_worker_t *w = &s->workers[i];
 		mbox_free(w->mb);
+		connguard_trim_fini(&w->trim);
 		if (w->base)
 			event_base_free(w->base);
 		buf_free(&w->reply);
