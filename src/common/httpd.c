@@ -192,7 +192,9 @@ static struct bufferevent *
 hc_bevcb(struct event_base *base, void *arg)
 {
 	httpd_guard_t *g = arg;
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	/* options as evhttp's own (it closes the socket itself), so our extra
+	 * reference never holds a descriptor open */
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
 	httpd_conn_t *c;
 
 	if (bev == NULL || (c = calloc(1, sizeof(*c))) == NULL)
