@@ -55,7 +55,7 @@ static int
 nc_connect(int port, int src)
 {
 	struct sockaddr_in a = {0}, b = {0};
-	struct timeval tv = {1, 0}; /* a full backlog must not hang us */
+	struct timeval tv = {3, 0}; /* a full backlog must not hang us (one SYN retry) */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (fd < 0)

@@ -13,13 +13,20 @@ n=media-gw
 start_daemon "$n" '"max_connections": 1000, "workers": 2'
 P=${PORT[$n]}
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/${PID[$n]}/status"; }
-ping_ok() {
-	local ok=0
-	for _ in $(seq 1 24); do
-		"$STB_CLIENT" -a "127.0.0.1:$P" --ca "$PKI/ca.crt" -T 3000 ping >/dev/null 2>&1 &&
-			ok=$((ok + 1))
+ping_ok() { # [COUNT]: PINGs answered, six at a time
+	local i pids=()
+	rm -f "$T"/ping.*
+	for i in $(seq 1 "${1:-24}"); do
+		{ "$STB_CLIENT" -a "127.0.0.1:$P" --ca "$PKI/ca.crt" -T 5000 ping >/dev/null 2>&1 &&
+			touch "$T/ping.$i"; } &
+		pids+=($!)
+		if [ $((i % 6)) = 0 ]; then
+			wait "${pids[@]}" || true
+			pids=()
+		fi
 	done
-	echo "$ok"
+	[ ${#pids[@]} = 0 ] || wait "${pids[@]}" || true
+	ls "$T" | grep -c '^ping\.' || true
 }
 # attack MODE CONNS SECONDS FIRST SOURCES: start it, wait until connected
 attack() {
@@ -28,7 +35,7 @@ attack() {
 	for _ in $(seq 1 200); do grepq connected "$T/attack.out" && break; sleep 0.05; done
 }
 
-ping_ok >/dev/null
+ping_ok 1 >/dev/null
 r0=$(rss)
 attack idle 1000 15 2 8
 sleep 0.5
@@ -52,9 +59,13 @@ wait "$ATTACK" || true
 sleep 2
 r3=$(rss)
 log "RSS with 1000 started handshakes ${r2} kB, after they closed ${r3} kB"
-[ $((r3 - r0)) -lt $(((r2 - r0) / 2 + 4000)) ] ||
-	fail "memory not given back: idle ${r0}, peak ${r2}, after ${r3} kB"
-pass "memory back after a burst: ${r0} -> ${r2} -> ${r3} kB"
+if nm "$(bin_of "$n")" 2>/dev/null | grepq __asan_init; then
+	log "AddressSanitizer's allocator keeps freed memory: not checked"
+else
+	[ $((r3 - r0)) -lt $(((r2 - r0) / 2 + 4000)) ] ||
+		fail "memory not given back: idle ${r0}, peak ${r2}, after ${r3} kB"
+	pass "memory back after a burst: ${r0} -> ${r2} -> ${r3} kB"
+fi
 
 # one source alone
 attack idle 300 2 50 1
@@ -64,7 +75,7 @@ grepq "^open 256 closed 44" "$T/attack.out" ||
 m=$(http_get "127.0.0.1:${HPORT[$n]}" /metrics)
 echo "$m" | grepq '^stbcred_connections_refused_source_total 44$' ||
 	fail "refusals per source counted: $(echo "$m" | grep refused_source | tr '\n' ' ')"
-[ "$(ping_ok)" = 24 ] || fail "PINGs after"
+[ "$(ping_ok 6)" = 6 ] || fail "PINGs after"
 pass "one source held to 256"
 [ "$(wc -c <"$T/$n.log")" -lt 20000 ] || fail "log grew: $(wc -c <"$T/$n.log") bytes"
 stop_daemon "$n"

