@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -5,6 +6,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "framer.h"
@@ -16,6 +18,8 @@ static void conn_readcb(struct bufferevent *bev, void *arg);
 static void
 conn_free(srv_conn_t *c)
 {
+	if (c->wait != NULL)
+		event_free(c->wait);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	if (c->resume != NULL)
@@ -98,6 +102,48 @@ deadline_set(srv_conn_t *c, int ms)
 	evtimer_add(c->deadline, &tv);
 }
 
+static void
+pending_unlink(srv_conn_t *c)
+{
+	srv_worker_t *w = c->w;
+
+	if (!c->pending)
+		return;
+	if (c->pprev)
+		c->pprev->pnext = c->pnext;
+	else
+		w->pend_head = c->pnext;
+	if (c->pnext)
+		c->pnext->pprev = c->pprev;
+	else
+		w->pend_tail = c->pprev;
+	c->pprev = c->pnext = NULL;
+	c->pending = 0;
+}
+
+static void
+pending_append(srv_conn_t *c)
+{
+	srv_worker_t *w = c->w;
+
+	c->pprev = w->pend_tail;
+	c->pnext = NULL;
+	if (w->pend_tail)
+		w->pend_tail->pnext = c;
+	else
+		w->pend_head = c;
+	w->pend_tail = c;
+	c->pending = 1;
+}
+
+void
+conn_count_gone(srv_worker_t *w, srv_t *s, const connguard_key_t *src)
+{
+	__atomic_fetch_sub(&w->srv->nconns, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&s->lconns, 1, __ATOMIC_RELAXED);
+	connguard_src_give(w->srv->src, src);
+}
+
 void
 conn_close(srv_conn_t *c)
 {
@@ -105,17 +151,27 @@ conn_close(srv_conn_t *c)
 	srv_t *s = c->srv;
 	SSL *ssl;
 
-	if (c->bev == NULL)
+	if (!c->live)
 		return;
+	c->live = 0;
 	if (c->announced && s->conn_fn != NULL)
 		s->conn_fn(c, 0, s->ctx);
-	ssl = bufferevent_openssl_get_ssl(c->bev);
-	if (ssl != NULL && c->handshaken)
-		SSL_shutdown(ssl); /* one try at close_notify; we do not wait */
-	bufferevent_free(c->bev);
-	c->bev = NULL;
-	evtimer_del(c->deadline);
-	event_del(c->resume);
+	if (c->bev != NULL) {
+		ssl = bufferevent_openssl_get_ssl(c->bev);
+		if (ssl != NULL && c->handshaken)
+			SSL_shutdown(ssl); /* one try at close_notify; we do not wait */
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	} else {
+		close(c->fd); /* no byte came: no TLS state was made */
+	}
+	if (c->wait != NULL)
+		event_del(c->wait);
+	if (c->deadline != NULL)
+		evtimer_del(c->deadline);
+	if (c->resume != NULL)
+		event_del(c->resume);
+	pending_unlink(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -123,8 +179,8 @@ conn_close(srv_conn_t *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	__atomic_fetch_sub(&w->srv->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&s->lconns, 1, __ATOMIC_RELAXED);
+	conn_count_gone(w, s, &c->src);
+	connguard_trim_closed(&w->trim, w->nconns);
 	srv_conn_unref(c);
 }
 
@@ -138,7 +194,11 @@ srv_conn_close(srv_conn_t *c)
 void
 conn_close_after_flush(srv_conn_t *c)
 {
-	if (c->bev == NULL || c->closing)
+	if (c->bev == NULL) {
+		conn_close(c); /* still waiting for its first byte */
+		return;
+	}
+	if (c->closing)
 		return;
 	c->closing = 1;
 	bufferevent_disable(c->bev, EV_READ);
@@ -343,6 +403,7 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		SSL *ssl = bufferevent_openssl_get_ssl(bev);
 		c->handshaken = 1;
+		pending_unlink(c);
 		c->roles = tls_peer_roles(ssl);
 		if (c->roles != STB_R_ANONYMOUS) {
 			X509 *cert = SSL_get0_peer_certificate(ssl);
@@ -386,27 +447,46 @@ conn_deadline(evutil_socket_t fd, short what, void *arg)
 	conn_close(c);
 }
 
-/* Runs on the worker: a socket arrives from the listener. */
-void
-conn_take(void *arg)
+/* The first bytes arrived (or the deadline passed first): only now the
+ * SSL and its bufferevent, some 40 KB, so an idle socket costs a few
+ * hundred bytes. */
+static void
+conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 {
 	srv_conn_t *c = arg;
 	srv_worker_t *w = c->w;
 	srv_t *s = c->srv;
-	int fd = c->fd;
+	uint64_t spent = (now_ns() - c->t_accept) / 1000000u;
+	int left = (int)((uint64_t)s->conf.handshake_timeout_ms > spent
+	                     ? (uint64_t)s->conf.handshake_timeout_ms - spent
+	                     : 1);
 	SSL_CTX *ctx;
 	SSL *ssl;
+	char b;
+	ssize_t got;
 
-	if (w->draining)
-		goto fail;
-	c->refs = 1;
-	c->roles = STB_R_ANONYMOUS;
-	srv_addr_str(fd, 1, c->peer, sizeof(c->peer));
+	if (what & EV_TIMEOUT) {
+		log_debug("%s: handshake deadline passed before any byte, closing", c->peer);
+		conn_close(c);
+		return;
+	}
+	/* gone without a byte (most idle sockets end so): no TLS state for that */
+	if ((got = recv(fd, &b, 1, MSG_PEEK)) < 0 && (errno == EAGAIN || errno == EINTR)) {
+		struct timeval tv = {left / 1000, (left % 1000) * 1000};
+		event_add(c->wait, &tv);
+		return;
+	}
+	if (got <= 0) {
+		conn_close(c);
+		return;
+	}
 	ctx = tls_holder_get(s->tls);
 	ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx); /* the SSL holds its own reference */
 	if (ssl == NULL)
 		goto fail;
+	/* idle connections give their record buffers back */
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	if ((c->deadline = evtimer_new(w->base, conn_deadline, c)) == NULL ||
 	    (c->resume = event_new(w->base, -1, 0, conn_resume, c)) == NULL) {
 		SSL_free(ssl);
@@ -420,16 +500,65 @@ conn_take(void *arg)
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	deadline_set(c, s->conf.handshake_timeout_ms);
+	deadline_set(c, left);
+	return;
+fail:
+	log_debug("%s: no memory for the TLS state, closing", c->peer);
+	conn_close(c);
+}
+
+/* Over max_connections: the oldest connection of this worker still short
+ * of its handshake goes, so a flood of idle sockets cannot shut out a
+ * client that completes one; 0 when there was one. */
+static int
+conn_make_room(srv_conn_t *c)
+{
+	srv_worker_t *w = c->w;
+	srv_conn_t *victim = w->pend_head;
+
+	if (victim == NULL || victim == c)
+		return -1;
+	log_debug("%s: full, closing %s (no handshake yet)", c->peer, victim->peer);
+	ctr_add(&c->srv->evicted, 1);
+	conn_close(victim);
+	return 0;
+}
+
+/* Runs on the worker: a socket arrives from the listener. */
+void
+conn_take(void *arg)
+{
+	srv_conn_t *c = arg;
+	srv_worker_t *w = c->w;
+	srv_t *s = c->srv;
+	struct timeval tv = {s->conf.handshake_timeout_ms / 1000,
+	                     (s->conf.handshake_timeout_ms % 1000) * 1000};
+	int fd = c->fd;
+
+	if (w->draining)
+		goto fail;
+	c->refs = 1;
+	c->roles = STB_R_ANONYMOUS;
+	srv_addr_str(fd, 1, c->peer, sizeof(c->peer));
+	if ((c->wait = event_new(w->base, fd, EV_READ, conn_first_bytes, c)) == NULL ||
+	    event_add(c->wait, &tv) == -1)
+		goto fail;
+	c->live = 1;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
+	pending_append(c);
+	connguard_trim_opened(&w->trim, w->nconns);
+	if (__atomic_load_n(&w->srv->nconns, __ATOMIC_RELAXED) > w->srv->conf.max_connections &&
+	    conn_make_room(c) == -1) {
+		ctr_add(&s->rejected, 1);
+		conn_close(c);
+	}
 	return;
 fail:
+	conn_count_gone(w, s, &c->src);
 	conn_free(c);
 	close(fd);
-	__atomic_fetch_sub(&w->srv->nconns, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&s->lconns, 1, __ATOMIC_RELAXED);
 }

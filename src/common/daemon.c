@@ -56,6 +56,15 @@ static const cfg_opt_t common_opts[] = {
      "key-encryption key (0600); $CREDENTIALS_DIRECTORY/kek wins"},
     {"http_listen", CFG_STR, "", 0, 0, NULL, OFF(http_listen),
      "/healthz and /metrics address; empty disables"},
+    {"max_connections_per_source", CFG_INT, "256", 0, 1000000, NULL, OFF(max_per_source),
+     "TLS connections from one address (IPv6: one /64) at once; 0 = no cap"},
+    {"http.max_connections", CFG_INT, "512", 1, 100000, NULL, OFF(http_max_connections),
+     "connections on the HTTP listener at once"},
+    {"http.max_connections_per_source", CFG_INT, "16", 0, 100000, NULL, OFF(http_max_per_source),
+     "HTTP connections from one address at once; 0 = no cap"},
+    {"http.request_timeout_ms", CFG_INT, "10000", 100, 600000, NULL, OFF(http_request_timeout_ms),
+     "an HTTP request, head and body, must arrive within this of the connection or the last "
+     "answer"},
     {"log.json", CFG_BOOL, "false", 0, 0, NULL, OFF(log_json), "log JSON lines"},
     {"log.debug", CFG_BOOL, "false", 0, 0, NULL, OFF(log_debug), "log debug events"},
     {"refusals.interval_s", CFG_INT, "60", 1, 3600, NULL, OFF(refusal_interval_s),
@@ -438,7 +447,8 @@ daemon_stop(daemon_t *d)
 static void
 daemon_raise_nofile(const daemon_t *d)
 {
-	rlim_t want = (rlim_t)d->conf.max_connections + 256;
+	/* + the HTTP listener's, and room beyond max_connections (SRV_ACCEPT_SLACK) */
+	rlim_t want = (rlim_t)(d->conf.max_connections + d->conf.http_max_connections) + 320;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)

@@ -74,6 +74,11 @@ typedef struct daemon_conf {
 	char *state_dir;
 	char *kek_file;
 	char *http_listen;
+	/* connection caps and the request deadline (connguard.h, httpd.c) */
+	long long max_per_source;
+	long long http_max_connections;
+	long long http_max_per_source;
+	long long http_request_timeout_ms;
 	int log_json;
 	int log_debug;
 	long long refusal_interval_s;
@@ -124,6 +129,7 @@ struct daemon {
 	int nlisteners;
 	cfg_opt_t *listener_opts; /* with the top-level tls.* as defaults */
 	struct evhttp *http;
+	struct httpd_guard *http_guard; /* its connections, caps and deadlines */
 	httpd_route_t routes[HTTPD_ROUTES_MAX];
 	int nroutes;
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
@@ -183,7 +189,9 @@ void daemon_list_reply(srv_req_t *r, daemon_t *d, const char *sql, int64_t limit
 int httpd_start(daemon_t *d, err_t *err);
 void httpd_stop(daemon_t *d);
 /* Adds a route before httpd_start (from the daemon's init); handlers run
- * on the main loop.  A request with another method gets 405. */
+ * on the main loop and answer before they return (the connection's
+ * deadline starts again once they have).  A request with another method
+ * gets 405. */
 int httpd_route(daemon_t *d, const char *prefix, int methods, size_t max_body, httpd_route_fn fn,
                 void *arg, err_t *err);
 /* Sends a complete answer. */

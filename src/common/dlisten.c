@@ -340,7 +340,8 @@ dlisten_srv_conf(const daemon_t *d, const daemon_listener_t *l)
 	                    (int)d->conf.idle_timeout_ms,
 	                    (int)d->conf.frame_timeout_ms,
 	                    l->conf.name,
-	                    l->accept_roles};
+	                    l->accept_roles,
+	                    (uint32_t)d->conf.max_per_source};
 }
 
 /* Every listener's context and server; the first's srv_new makes the

@@ -16,15 +16,24 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	srv_t *s = arg, *p = s->primary;
 	srv_conn_t *c;
 	srv_worker_t *w;
+	connguard_key_t src;
 	int one = 1;
 
 	(void)l;
-	(void)sa;
 	(void)salen;
-	/* max_connections counts every listener's connections */
-	if (__atomic_fetch_add(&p->nconns, 1, __ATOMIC_RELAXED) >= p->conf.max_connections) {
+	/* max_connections counts every listener's connections; a little over
+	 * it, a worker makes room by evicting an unfinished handshake */
+	if (__atomic_fetch_add(&p->nconns, 1, __ATOMIC_RELAXED) >=
+	    p->conf.max_connections + SRV_ACCEPT_SLACK) {
 		__atomic_fetch_sub(&p->nconns, 1, __ATOMIC_RELAXED);
 		ctr_add(&s->rejected, 1);
+		close(fd);
+		return;
+	}
+	connguard_key_of(sa, &src);
+	if (connguard_src_take(p->src, &src) == -1) {
+		__atomic_fetch_sub(&p->nconns, 1, __ATOMIC_RELAXED);
+		ctr_add(&s->refused_source, 1);
 		close(fd);
 		return;
 	}
@@ -36,22 +45,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		c->w = w;
 		c->srv = s;
 		c->fd = fd;
+		c->src = src;
+		c->t_accept = now_ns();
 	}
 	if (c == NULL || mbox_post(w->mb, conn_take, c) == -1) {
 		free(c);
-		__atomic_fetch_sub(&p->nconns, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_sub(&s->lconns, 1, __ATOMIC_RELAXED);
+		conn_count_gone(w, s, &src);
 		close(fd);
 	}
-}
-
-static void
-accept_error_cb(struct evconnlistener *l, void *arg)
-{
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: keep going, the next accept may succeed */
-	log_warn("accept");
 }
 
 static void *
@@ -85,6 +86,15 @@ srv_alloc(const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err)
 	return s;
 }
 
+static void
+srv_free_fields(srv_t *s)
+{
+	connguard_src_free(s->src);
+	free(s->listen);
+	free(s->name);
+	free(s);
+}
+
 srv_t *
 srv_new(const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err)
 {
@@ -98,6 +108,10 @@ srv_new(const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err)
 	}
 	if (s->conf.workers > 255)
 		s->conf.workers = 255;
+	if ((s->src = connguard_src_new(s->conf.max_per_source, err)) == NULL) {
+		srv_free_fields(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -118,6 +132,7 @@ srv_attach(srv_t *primary, const srv_conf_t *conf, tls_holder_t *tls, void *ctx,
 	/* the worker loops and the connection limit are the primary's */
 	s->conf.workers = primary->conf.workers;
 	s->conf.max_connections = primary->conf.max_connections;
+	s->conf.max_per_source = primary->conf.max_per_source;
 	s->primary = primary;
 	primary->attached[primary->nattached++] = s;
 	return s;
@@ -186,6 +201,8 @@ srv_start_workers(srv_t *s, err_t *err)
 		buf_init(&w->error, 1024);
 		if ((w->base = event_base_new()) == NULL || (w->mb = mbox_new(w->base)) == NULL)
 			return err_set(err, STB_INTERNAL, "cannot create worker loop");
+		if (connguard_trim_init(&w->trim, w->base, err) == -1)
+			return -1;
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
 			return err_set(err, STB_INTERNAL, "cannot start worker thread");
 		s->nworkers++;
@@ -213,7 +230,8 @@ srv_start(srv_t *s, struct event_base *main_base, err_t *err)
 	if (s->listener == NULL)
 		return err_set(err, STB_UNAVAILABLE, "listen on %s: %s", s->listen,
 		               strerror(errno));
-	evconnlistener_set_error_cb(s->listener, accept_error_cb);
+	if ((s->guard = connguard_accept_new(main_base, s->listener, s->name, err)) == NULL)
+		return -1;
 	srv_addr_str(evconnlistener_get_fd(s->listener), 0, s->bound, sizeof(s->bound));
 	return 0;
 }
@@ -247,6 +265,8 @@ worker_stop(void *arg)
 static void
 srv_stop_accepting(srv_t *s)
 {
+	connguard_accept_free(s->guard);
+	s->guard = NULL;
 	if (s->listener != NULL) {
 		evconnlistener_free(s->listener);
 		s->listener = NULL;
@@ -272,9 +292,7 @@ static void
 srv_free_one(srv_t *s)
 {
 	srv_stop_accepting(s);
-	free(s->listen);
-	free(s->name);
-	free(s);
+	srv_free_fields(s);
 }
 
 void
@@ -293,6 +311,7 @@ srv_free(srv_t *s)
 	for (int i = 0; i < s->conf.workers && s->workers != NULL; i++) {
 		srv_worker_t *w = &s->workers[i];
 		mbox_free(w->mb);
+		connguard_trim_fini(&w->trim);
 		if (w->base)
 			event_base_free(w->base);
 		buf_free(&w->reply);

@@ -85,14 +85,20 @@ srv_stats_get(srv_t *s)
 		st->connections = __atomic_load_n(&p->nconns, __ATOMIC_RELAXED);
 		st->accepted = ctr_get(&p->accepted);
 		st->rejected = ctr_get(&p->rejected);
+		st->refused_source = ctr_get(&p->refused_source);
+		st->evicted = ctr_get(&p->evicted);
 		for (int i = 0; i < p->nattached; i++) {
 			st->accepted += ctr_get(&p->attached[i]->accepted);
 			st->rejected += ctr_get(&p->attached[i]->rejected);
+			st->refused_source += ctr_get(&p->attached[i]->refused_source);
+			st->evicted += ctr_get(&p->attached[i]->evicted);
 		}
 	} else {
 		st->connections = __atomic_load_n(&s->lconns, __ATOMIC_RELAXED);
 		st->accepted = ctr_get(&s->accepted);
 		st->rejected = ctr_get(&s->rejected);
+		st->refused_source = ctr_get(&s->refused_source);
+		st->evicted = ctr_get(&s->evicted);
 	}
 	/* requests are counted per worker, over every listener */
 	for (int i = 0; i < p->nworkers; i++) {
@@ -115,10 +121,16 @@ srv_write_listener(srv_t *l, buf_t *out)
 	return buf_printf(out,
 	                  "stbcred_listener_connections{listener=\"%s\"} %u\n"
 	                  "stbcred_listener_accepted_total{listener=\"%s\"} %llu\n"
-	                  "stbcred_listener_rejected_total{listener=\"%s\"} %llu\n",
+	                  "stbcred_listener_rejected_total{listener=\"%s\"} %llu\n"
+	                  "stbcred_listener_refused_source_total{listener=\"%s\"} %llu\n"
+	                  "stbcred_listener_evicted_total{listener=\"%s\"} %llu\n"
+	                  "stbcred_listener_accept_errors_total{listener=\"%s\"} %llu\n",
 	                  l->name, __atomic_load_n(&l->lconns, __ATOMIC_RELAXED), l->name,
 	                  (unsigned long long)ctr_get(&l->accepted), l->name,
-	                  (unsigned long long)ctr_get(&l->rejected));
+	                  (unsigned long long)ctr_get(&l->rejected), l->name,
+	                  (unsigned long long)ctr_get(&l->refused_source), l->name,
+	                  (unsigned long long)ctr_get(&l->evicted), l->name,
+	                  (unsigned long long)connguard_accept_errors(l->guard));
 }
 
 int
@@ -135,13 +147,21 @@ srv_write_metrics(srv_t *s, buf_t *out)
 	                 "# TYPE stbcred_connections_accepted_total counter\n"
 	                 "stbcred_connections_accepted_total %llu\n"
 	                 "# TYPE stbcred_connections_rejected_total counter\n"
-	                 "stbcred_connections_rejected_total %llu\n",
+	                 "stbcred_connections_rejected_total %llu\n"
+	                 "# TYPE stbcred_connections_refused_source_total counter\n"
+	                 "stbcred_connections_refused_source_total %llu\n"
+	                 "# TYPE stbcred_connections_evicted_total counter\n"
+	                 "stbcred_connections_evicted_total %llu\n",
 	                 st->connections, (unsigned long long)st->accepted,
-	                 (unsigned long long)st->rejected);
+	                 (unsigned long long)st->rejected, (unsigned long long)st->refused_source,
+	                 (unsigned long long)st->evicted);
 	/* each listener's share of the totals above */
 	rc |= buf_printf(out, "# TYPE stbcred_listener_connections gauge\n"
 	                      "# TYPE stbcred_listener_accepted_total counter\n"
-	                      "# TYPE stbcred_listener_rejected_total counter\n");
+	                      "# TYPE stbcred_listener_rejected_total counter\n"
+	                      "# TYPE stbcred_listener_refused_source_total counter\n"
+	                      "# TYPE stbcred_listener_evicted_total counter\n"
+	                      "# TYPE stbcred_listener_accept_errors_total counter\n");
 	rc |= srv_write_listener(p, out);
 	for (int i = 0; i < p->nattached; i++)
 		rc |= srv_write_listener(p->attached[i], out);

@@ -46,7 +46,7 @@ typedef struct srv_conf {
 	uint32_t max_frame;
 	uint32_t max_inflight; /* per connection; reading pauses beyond */
 	uint32_t max_connections;
-	int handshake_timeout_ms; /* TLS handshake must finish in this */
+	int handshake_timeout_ms; /* from accept, the TLS handshake must finish in this */
 	int idle_timeout_ms;      /* no bytes either way for this long */
 	int frame_timeout_ms;     /* a started frame must complete in this */
 	const char *name;         /* for logs and metrics; NULL: "default" */
@@ -55,6 +55,10 @@ typedef struct srv_conf {
 	 * handshake would not tell it) and srv_on_conn never hears of them (0:
 	 * every role) */
 	uint32_t accept_roles;
+	/* connections from one source address (IPv6: one /64) at once, over
+	 * every listener of the primary (0: no cap; an attached listener's is
+	 * the primary's) */
+	uint32_t max_per_source;
 } srv_conf_t;
 
 struct srv_req {
@@ -139,7 +143,9 @@ void srv_conn_close(srv_conn_t *c);
 typedef struct srv_stats {
 	uint32_t connections;
 	uint64_t accepted;
-	uint64_t rejected; /* over max_connections */
+	uint64_t rejected;       /* over max_connections */
+	uint64_t refused_source; /* over max_per_source */
+	uint64_t evicted;        /* unfinished handshakes closed to make room */
 	uint64_t requests;
 	uint64_t errors;
 	uint64_t count[MSG_IX_COUNT][STATUS_COUNT];

@@ -15,14 +15,19 @@
 
 #include <pthread.h>
 
+#include "connguard.h"
 #include "server.h"
 
 struct bufferevent;
 struct evconnlistener;
 
-#define SRV_RSP_MAX         (1024 * 1024)
-#define SRV_LINGER_MS       1000
-#define SRV_ATTACH_MAX      8
+#define SRV_RSP_MAX    (1024 * 1024)
+#define SRV_LINGER_MS  1000
+#define SRV_ATTACH_MAX 8
+/* accepted beyond max_connections while the workers make room (each
+ * evicts a connection that has not finished its handshake, or closes the
+ * new one); past this the listener refuses at once */
+#define SRV_ACCEPT_SLACK    64
 #define SRV_STATUS_SLOT(st) ((st) >= 0 && (st) < STATUS_COUNT ? (st) : STATUS_IX_INTERNAL)
 
 typedef struct srv_worker {
@@ -37,6 +42,10 @@ typedef struct srv_worker {
 	buf_t error;       /* error answers, for the same reason */
 	srv_conn_t *conns; /* live connections, for drain */
 	uint32_t nconns;
+	/* connections not yet through their handshake, oldest first: the
+	 * ones to evict when the daemon is full */
+	srv_conn_t *pend_head, *pend_tail;
+	connguard_trim_t trim;
 	int draining;
 	/* counters, summed by srv_stats_get from other threads */
 	uint64_t requests, errors, unknown_type;
@@ -48,6 +57,8 @@ struct srv_conn {
 	srv_worker_t *w;
 	srv_t *srv;              /* the listener it came in on */
 	struct bufferevent *bev; /* NULL once closed */
+	struct event *wait;      /* before any byte: the raw socket, with the handshake
+	                            deadline; the TLS state is allocated when it fires */
 	struct event *deadline;  /* handshake, frame and linger deadline */
 	struct event *resume;    /* reading resumes from the loop, never inside a reply */
 	uint32_t roles;
@@ -58,11 +69,16 @@ struct srv_conn {
 	int paused;    /* reading stopped: too many in flight or output backlog */
 	int closing;   /* flush output, then close */
 	int refs;
+	int live;    /* linked on its worker; conn_close unlinks it */
+	int pending; /* on the worker's pending list */
 	int fd;
+	uint64_t t_accept; /* now_ns() */
+	connguard_key_t src;
 	void *data;
 	char peer[64];
 	char subject[96];
 	srv_conn_t *prev, *next;
+	srv_conn_t *pprev, *pnext; /* pending list */
 };
 
 struct srv {
@@ -76,7 +92,9 @@ struct srv {
 	srv_push_rsp_fn push_rsp;
 	srv_conn_fn conn_fn;
 	struct evconnlistener *listener;
-	srv_t *primary; /* itself, or the listener whose workers it shares */
+	connguard_accept_t *guard; /* backoff at the descriptor limit */
+	connguard_src_t *src;      /* the primary's: connections per source */
+	srv_t *primary;            /* itself, or the listener whose workers it shares */
 	srv_t *attached[SRV_ATTACH_MAX];
 	int nattached;
 	srv_worker_t *workers; /* the primary's */
@@ -85,6 +103,8 @@ struct srv {
 	uint32_t nconns; /* atomic; on the primary: every listener's */
 	uint32_t lconns; /* atomic; this listener's */
 	uint64_t accepted, rejected;
+	uint64_t refused_source; /* over max_per_source */
+	uint64_t evicted;        /* handshakes dropped to make room */
 };
 
 /* server.c: fd's peer address ("ip:port"), or its own ("ip:port",
@@ -94,6 +114,8 @@ void srv_addr_str(int fd, int peer, char *out, size_t cap);
 /* conn.c */
 void conn_take(void *arg); /* on the worker: a socket from the listener */
 void conn_close(srv_conn_t *c);
+/* The worker's count of connections with this one gone. */
+void conn_count_gone(srv_worker_t *w, srv_t *s, const connguard_key_t *src);
 void conn_close_after_flush(srv_conn_t *c);
 void conn_pause(srv_conn_t *c, int pause);
 void conn_send(srv_conn_t *c, const buf_t *b);

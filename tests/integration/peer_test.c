@@ -100,7 +100,7 @@ handle_ping(srv_req_t *r, const msg_t *m, void *ctx)
 static srv_t *
 server_start(const char *listen)
 {
-	srv_conf_t sc = {listen, 2, 65536, 16, 100, 2000, 10000, 2000, NULL, 0};
+	srv_conf_t sc = {listen, 2, 65536, 16, 100, 2000, 10000, 2000, NULL, 0, 0};
 	err_t err;
 	srv_t *s = srv_new(&sc, &holder, NULL, &err);
 

@@ -126,7 +126,7 @@ reg(srv_t *s)
 static int
 setup(void **state)
 {
-	srv_conf_t sc = {NULL, 1, 65536, 16, 100, 2000, 10000, 2000, NULL, 0};
+	srv_conf_t sc = {NULL, 1, 65536, 16, 100, 2000, 10000, 2000, NULL, 0, 0};
 	char ca[512];
 	tls_conf_t tc = {NULL, NULL, NULL, TLS_CLIENT_AUTH_NONE, 1};
 	err_t err;

@@ -132,7 +132,7 @@ reg(srv_t *s)
 static int
 setup(void **state)
 {
-	srv_conf_t sc = {NULL, 1, MAX_FRAME, MAX_INFLIGHT, 100, 2000, 10000, 2000, NULL, 0};
+	srv_conf_t sc = {NULL, 1, MAX_FRAME, MAX_INFLIGHT, 100, 2000, 10000, 2000, NULL, 0, 0};
 
 	if (tu_setup_dir(state) != 0 || tu_pki_ca(tu_dir) != 0 ||
 	    tu_pki_leaf(tu_dir, "srv", "ca-authd") != 0)
@@ -429,8 +429,8 @@ test_over_max_frame(void **state)
 static void
 test_attached_listener(void **state)
 {
-	srv_conf_t sc = {"127.0.0.1:0", 0,     MAX_FRAME, MAX_INFLIGHT, 0,
-	                 2000,          10000, 2000,      "ops",        STB_R_ADMIN};
+	srv_conf_t sc = {"127.0.0.1:0", 0,    MAX_FRAME, MAX_INFLIGHT, 0, 2000,
+	                 10000,         2000, "ops",     STB_R_ADMIN,  0};
 	uint8_t fr[64];
 	rframe_t f;
 	err_t err;
