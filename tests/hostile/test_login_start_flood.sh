@@ -31,7 +31,7 @@ GWDB=$T/state-media-gw/media-gw.db
 GWLOG=$T/media-gw.log
 
 SECRET=$(openssl rand -hex 32)
-echo "stb-1,$SECRET" >"$T/stbs.csv"
+echo "stb-1,$SECRET,1,cert-1" >"$T/stbs.csv" # the cert_id it may hold
 ctl cert-proxyd cp import "$T/stbs.csv" >/dev/null || fail "cp import"
 {
 	echo "stb-1,cert-1"

@@ -6,6 +6,7 @@
 # daemon writes one summary row per source and action when it stops.  A
 # real device authenticates and registers meanwhile.
 . "$STB_SRC/tests/integration/lib.sh"
+. "$STB_SRC/tests/integration/rdv_lib.sh"
 
 N=${N:-15}
 rows() { sqlite3 "$T/state-$1/$1.db" "SELECT count(*) FROM audit"; }
@@ -41,7 +42,7 @@ sqlite3 "$T/state-cert-proxyd/cert-proxyd.db" "SELECT detail FROM audit WHERE ev
 start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "kdf": { "scrypt_n": 1024 },
   "auth": { "max_failures": 1000, "lockout_s": 60 }'
 rdvc() { "$STB_RDV_CLIENT" "127.0.0.1:${PORT[rendezvousd]}" "$PKI/ca.crt" "$@"; }
-ctl rendezvousd rdv provision dev-a >/dev/null || fail "provision dev-a"
+provision dev-a || fail "provision dev-a"
 out=$(rdvc register dev-a usera passworda 127.0.0.1:6001 || true)
 [[ $out == registered* ]] || fail "dev-a first registration: $out"
 r0=$(rows rendezvousd) l0=$(log_bytes rendezvousd)
