@@ -27,8 +27,6 @@
 #define RDV_ENDPOINT_CAP 263
 /* REGISTERs that may wait for a key derivation thread; beyond, RATE_LIMITED */
 #define RDV_KDF_QUEUE_PER_THREAD 256
-/* provisioned devices whose REGISTER failures are remembered at once */
-#define RDV_LOCKOUT_MAX 100000
 
 typedef struct rdv_conf {
 	char *overlay_pool;
@@ -41,9 +39,7 @@ typedef struct rdv_conf {
 	long long kdf_r;
 	long long kdf_p;
 	long long kdf_threads;
-	long long max_failures;
-	long long lockout_s;
-	long long lockout_max_s;
+	lockout_conf_t auth; /* auth.* (lockout.h) */
 } rdv_conf_t;
 
 /* One online device: its control channel (ce: ID, gen, conn, loop).
@@ -64,7 +60,7 @@ typedef struct rdv {
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
 	workpool_t *kdf; /* scrypt off the loops */
-	lockout_t *lk;   /* REGISTER failures per provisioned device, persisted */
+	lockout_t *lk;   /* REGISTER guessing (lockout.h); trusted pairs persisted */
 } rdv_t;
 
 typedef struct rdv_wait rdv_wait_t;

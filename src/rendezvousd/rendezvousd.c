@@ -36,11 +36,7 @@ static const cfg_opt_t rdv_opts[] = {
     {"kdf.scrypt_p", CFG_INT, "1", 1, 4, NULL, OFF(kdf_p), "scrypt p for new registrations"},
     {"kdf.threads", CFG_INT, "2", 1, 64, NULL, OFF(kdf_threads),
      "threads that derive password keys off the event loops"},
-    {"auth.max_failures", CFG_INT, "5", 1, 1000, NULL, OFF(max_failures),
-     "wrong passwords in a row before a device is locked"},
-    {"auth.lockout_s", CFG_INT, "60", 1, 86400, NULL, OFF(lockout_s),
-     "first lockout; doubles with each further failure"},
-    {"auth.lockout_max_s", CFG_INT, "3600", 1, 604800, NULL, OFF(lockout_max_s), "longest lockout"},
+    LOCKOUT_OPTS(OFF(auth)),
 };
 
 static const char *const rdv_migrations[] = {
@@ -300,13 +296,12 @@ rdv_check(err_t *err)
 		return err_set(err, STB_BAD_REQUEST,
 		               "overlay_pool: '%s' is not an IPv4 CIDR block /8../30",
 		               rdv_conf.overlay_pool);
-	return 0;
+	return lockout_conf_check(&rdv_conf.auth, err);
 }
 
 static int
 rdv_init(daemon_t *d, err_t *err)
 {
-	lockout_conf_t lc = {rdv_conf.max_failures, rdv_conf.lockout_s, rdv_conf.lockout_max_s};
 	rdv_t *rdv;
 	long long period;
 	struct timeval tv;
@@ -328,7 +323,7 @@ rdv_init(daemon_t *d, err_t *err)
 	tv = (struct timeval){(time_t)period, 0};
 	if ((rdv->reg = connreg_new(1, err)) == NULL)
 		return -1;
-	if ((rdv->lk = lockout_new(&lc, RDV_LOCKOUT_MAX, err)) == NULL ||
+	if ((rdv->lk = lockout_new(&rdv_conf.auth, err)) == NULL ||
 	    (c = store_reader(d->store, err)) == NULL ||
 	    lockout_load(rdv->lk, c, (int64_t)time(NULL), err) == -1)
 		return -1;
