@@ -58,7 +58,9 @@ static const char *const rdv_migrations[] = {
      * dir keeps them; devices.fail_count and locked_until stay, unused
      * (zeroed: dropping a column needs SQLite 3.35).  A lock's failures
      * are forgotten lockout_max_s after it ends; a count below the
-     * threshold dates from the last registration, the last time known. */
+     * threshold dates from the last registration, the last time known.
+     * (Since issue 9 lockout.h no longer locks devices and ignores these
+     * rows: only trusted pairs are written there.) */
     LOCKOUT_SCHEMA
     "INSERT INTO lockouts(key, failures, last_fail, locked_until)"
     " SELECT device_id, fail_count,"
