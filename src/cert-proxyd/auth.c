@@ -119,11 +119,11 @@ cp_auth_begin(srv_req_t *r, const msg_t *m, void *ctx)
 	srv_reply_end(r);
 }
 
-/* The device's secret (or the dummy) into secret; *known is 1 when the
- * device exists, *live when it also is enabled. */
+/* The device's secret (or the dummy) into secret; *live is 1 when the
+ * device exists and is enabled. */
 static int
-auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *known,
-            int *live, err_t *err)
+auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *live,
+            err_t *err)
 {
 	store_conn_t *c = store_reader(cp->d->store, err);
 	uint8_t blob[CP_SECRET_MAX + SEALED_OVERHEAD];
@@ -161,7 +161,6 @@ auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size
 		log_warnx("the stored secret of %s does not open", device_id);
 		return err_set(err, STB_INTERNAL, "stored secret does not open");
 	}
-	*known = found;
 	*live = found & enabled;
 	return 0;
 }
@@ -277,7 +276,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 	const uint8_t *cnonce, *proof;
 	size_t cl, pl, slen = 0;
 	int64_t left, until;
-	int known = 0, live = 0, ok;
+	int live = 0, ok;
 	lockout_try_t t;
 	err_t err;
 
@@ -300,12 +299,11 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 		auth_throttled(r, cs, left);
 	else if ((int64_t)time(NULL) > until)
 		srv_reply_err(r, STB_UNAUTHENTICATED, "the challenge expired; start again");
-	else if (auth_secret(cp, device_id, secret, &slen, &known, &live, &err) == -1 ||
+	else if (auth_secret(cp, device_id, secret, &slen, &live, &err) == -1 ||
 	         login_auth_mac(secret, slen, nonce, cnonce, device_id, mac, &err) == -1)
 		srv_reply_errt(r, &err);
 	else {
-		/* an unknown or disabled device fails like a wrong MAC: known unused */
-		(void)known;
+		/* an unknown or disabled device fails like a wrong MAC */
 		ok = (CRYPTO_memcmp(mac, proof, LOGIN_MAC_LEN) == 0) & live;
 		if (ok)
 			auth_granted(cp, r, cs, device_id, &t);

@@ -13,9 +13,9 @@
  *    PerSourcePenalties, fail2ban): a penalised source gets RATE_LIMITED
  *    before any proof is checked, so it costs no lookup, no KDF, no write.
  *  - Identities.  Failures against one identity from all sources: its
- *    guess budget.  After max_failures the identity is guarded (lockout_s,
- *    doubling up to lockout_max_s): it is never refused, but each source
- *    may then try it only one at a time, and a wrong proof for a guarded
+ *    guess budget.  After max_failures the identity is guarded until its
+ *    failures are forgotten: it is never refused, but each source may then
+ *    try it only one attempt at a time, and a wrong proof for a guarded
  *    identity penalises its source at once.  A distributed guesser gets one
  *    guess per source per penalty; a real device from any source that is
  *    not itself penalised still gets its correct proof checked.
@@ -114,9 +114,9 @@ typedef struct lockout_conf {
 	                 "wrong proofs from one source address (IPv6: its /64) before it is "      \
 	                 "penalised: RATE_LIMITED unless it proves a pair it proved before"),      \
 	    LOCKOUT_OPT_(off, "lockout_s", "60", 1, 86400, lockout_s,                              \
-	                 "first penalty or guard; doubles with each further failure"),             \
+	                 "first penalty of a source; doubles with each further failure"),          \
 	    LOCKOUT_OPT_(off, "lockout_max_s", "3600", 1, 604800, lockout_max_s,                   \
-	                 "longest penalty or guard; failures quiet this long are forgotten"),      \
+	                 "longest penalty; failures quiet this long are forgotten"),               \
 	    LOCKOUT_OPT_(off, "trust_s", "2592000", 1, 31536000, trust_s,                          \
 	                 "a device that proved itself from a source is let through from there "    \
 	                 "this long after, whatever others guess (persisted)"),                    \
@@ -163,7 +163,7 @@ int lockout_end(lockout_t *l, lockout_try_t *t, int outcome, int64_t now);
 typedef struct lockout_state {
 	int64_t failures;
 	int64_t last_fail; /* pairs: the last success */
-	int64_t until;     /* penalised / guarded / trusted until */
+	int64_t until;     /* sources: penalised until; pairs: trusted until */
 	int64_t inflight;
 } lockout_state_t;
 /* The state of a source (subject ignored), a subject (source ignored) or
@@ -171,8 +171,8 @@ typedef struct lockout_state {
 int lockout_get(lockout_t *l, int table, const char *subject, const char *source,
                 lockout_state_t *st);
 size_t lockout_size(lockout_t *l, int table);
-/* The penalty (or guard) after failures with a threshold of max: 0 below
- * it, then lockout_s doubling per failure up to lockout_max_s. */
+/* The penalty after failures with a threshold of max: 0 below it, then
+ * lockout_s doubling per failure up to lockout_max_s. */
 int64_t lockout_lock_for(const lockout_conf_t *conf, int64_t max, int64_t failures);
 
 /* Inside a store write job: writes the trust of t's pair as it is now in
