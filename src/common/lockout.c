@@ -335,11 +335,13 @@ lk_decide(lockout_t *l, const char *subject, const char *source, int64_t now, lo
 	src = lk_peek(l, LOCKOUT_SOURCE, source, now);
 	if (src != NULL && src->s.until > now)
 		return src->s.until - now;
-	/* below the threshold the allowance covers what is in flight; past it
-	 * (the penalty over) the source goes one attempt at a time */
-	if (src != NULL && (src->s.failures < l->conf.addr_max_failures
-	                        ? src->s.failures + src->s.inflight >= l->conf.addr_max_failures
-	                        : src->s.inflight > 0))
+	/* once a source has failed, its allowance covers what it has in flight
+	 * (a clean one may have any number: many first logins behind one NAT);
+	 * past the threshold (the penalty over) it goes one attempt at a time */
+	if (src != NULL && src->s.failures > 0 &&
+	    (src->s.failures < l->conf.addr_max_failures
+	         ? src->s.failures + src->s.inflight >= l->conf.addr_max_failures
+	         : src->s.inflight > 0))
 		return 1;
 	sub = lk_peek(l, LOCKOUT_SUBJECT, subject, now);
 	guarded = sub != NULL && sub->s.failures + sub->s.inflight >= l->conf.max_failures;

@@ -33,7 +33,9 @@
  * Atomic: lockout_begin reserves the attempt (counted as in flight against
  * every budget it draws on) and lockout_end settles it, so attempts
  * pipelined or spread over loops never get more checks than the budgets
- * allow, however slow the check (scrypt) is.
+ * allow, however slow the check (scrypt) is.  A source with no failure is
+ * not limited in what it has in flight (many boxes behind one NAT logging
+ * in for the first time at once); its first failure starts counting it.
  *
  * Memory: three htabs under SipHash with at most table_max entries each,
  * one mutex never held across I/O, the caller passes the time.  A full
