@@ -436,9 +436,10 @@ lk_wrong(lockout_t *l, const lockout_try_t *t, const char *pk, int64_t now)
 		if (guarded && !t->trusted && src->s.failures < c->addr_max_failures)
 			src->s.failures = c->addr_max_failures;
 		if (src->s.failures >= c->addr_max_failures) {
+			if (src->s.until <= now) /* a new penalty, not one extended */
+				rc |= LOCKOUT_PENALISED;
 			src->s.until =
 			    now + lockout_lock_for(c, c->addr_max_failures, src->s.failures);
-			rc |= LOCKOUT_PENALISED;
 		}
 		src->s.last_fail = now;
 		lk_touch(&l->tab[LOCKOUT_SOURCE], src);

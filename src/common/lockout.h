@@ -70,7 +70,7 @@
 #define LOCKOUT_KEY_MAX     (LOCKOUT_SUBJECT_MAX + 1 + LOCKOUT_SOURCE_MAX)
 
 /* lockout_end flags */
-#define LOCKOUT_PENALISED 1 /* this failure penalised the source */
+#define LOCKOUT_PENALISED 1 /* this failure started a penalty of the source */
 #define LOCKOUT_GUARDED   2 /* this failure guarded the identity */
 #define LOCKOUT_WRITE     4 /* a pair's trust changed: persist it */
 

@@ -133,6 +133,9 @@ test_trusted_pair(void **state)
 		attempt(l, id, "nat", LOCKOUT_WRONG, T0 + 1, &f);
 	}
 	assert_int_not_equal(lockout_check(l, "newbox", "nat", T0 + 2), 0);
+	/* a failure of the trusted pair meanwhile extends it, starts none */
+	assert_int_equal(attempt(l, "box", "nat", LOCKOUT_WRONG, T0 + 2, &f), 0);
+	assert_int_equal(f, 0);
 	/* ... and guessing "box" from elsewhere guards it and penalises those */
 	for (int i = 0; i < 6; i++) {
 		snprintf(id, sizeof(id), "elsewhere-%d", i);
