@@ -92,7 +92,8 @@ fa_import(stb_client_t *cp_adm, stb_client_t *gw_adm, const fa_thread_t *t, stb_
 
 	struct msgreq_CP_STB_IMPORT stb = {.DEVICE_ID = MV_STR(t->device_id),
 	                                   .DEVICE_SECRET = MV_BYTES(t->secret, sizeof(t->secret)),
-	                                   .ENABLED = MV_U(1)};
+	                                   .ENABLED = MV_U(1),
+	                                   .CERT_IDS = MV_STR(t->cert_id)};
 	struct msgreq_GW_SUB_IMPORT sub = {
 	    .DEVICE_ID = MV_STR(t->device_id), .CERT_ID = MV_STR(t->cert_id), .ENABLED = MV_U(1)};
 	err_t e;

@@ -89,7 +89,7 @@ client=build/src/stb-client/stb-client
 echo "== flow A: certificate-proxied STB login"
 secret=$(openssl rand -hex 32)
 sub=demo-stb-$RANDOM
-echo "$sub,$secret" >"$run/stbs.csv"
+echo "$sub,$secret,1,$sub.media" >"$run/stbs.csv"
 echo "$sub,$sub.media" >"$run/subs.csv"
 ctl 7102 cp import "$run/stbs.csv"
 ctl 7103 gw import "$run/subs.csv"

@@ -108,7 +108,7 @@ int cert_serial_new(uint8_t serial[CA_SERIAL_LEN], err_t *err);
 /* Parses a PKCS#10 request, checks its signature (proof of possession)
  * and that the key is an EC P-256 key; *pub gets a reference to it. */
 int cert_csr_check(const uint8_t *der, size_t len, EVP_PKEY **pub, err_t *err);
-/* 1 when key is a valid EC P-256 key. */
+/* 1 when key is an EC P-256 key encoded as the named curve (sig.h). */
 int cert_key_is_p256(EVP_PKEY *key);
 EVP_PKEY *cert_key_new(err_t *err);
 /* Issues a leaf for pub under issuer/issuer_key. */

@@ -119,11 +119,11 @@ cp_auth_begin(srv_req_t *r, const msg_t *m, void *ctx)
 	srv_reply_end(r);
 }
 
-/* The device's secret (or the dummy) into secret; *live is 1 when the
- * device exists and is enabled. */
+/* The device's secret (or the dummy) into secret; *known is 1 when the
+ * device exists, *live when it also is enabled. */
 static int
-auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *live,
-            err_t *err)
+auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size_t *len, int *known,
+            int *live, err_t *err)
 {
 	store_conn_t *c = store_reader(cp->d->store, err);
 	uint8_t blob[CP_SECRET_MAX + SEALED_OVERHEAD];
@@ -161,6 +161,7 @@ auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size
 		log_warnx("the stored secret of %s does not open", device_id);
 		return err_set(err, STB_INTERNAL, "stored secret does not open");
 	}
+	*known = found;
 	*live = found & enabled;
 	return 0;
 }
@@ -195,12 +196,20 @@ auth_lock_done(void *arg, const err_t *err)
 	free(l);
 }
 
+/* anonymous: the lock of a device ID nobody has (made up by the client):
+ * counted in the refusal summaries (refusal.h), no row and no line each. */
 static void
-auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until)
+auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t until,
+             int anonymous)
 {
-	struct auth_lock *l = calloc(1, sizeof(*l));
+	struct auth_lock *l;
 	err_t err;
 
+	if (anonymous) {
+		daemon_refused(cp->d, r, "auth", "lockout_unknown_device", key);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
 	log_info("authentication throttled for %s %s until %lld after repeated failures", what, key,
 	         (long long)until);
 	if (l == NULL)
@@ -232,19 +241,24 @@ auth_persist(cp_t *cp, srv_req_t *r, const lockout_try_t *t, int rc)
 }
 
 static void
-auth_failed(cp_t *cp, srv_req_t *r, const char *device_id, lockout_try_t *t)
+auth_failed(cp_t *cp, srv_req_t *r, const char *device_id, int known, lockout_try_t *t)
 {
 	int64_t now = (int64_t)time(NULL);
 	int rc = lockout_end(cp->lk, t, LOCKOUT_WRONG, now);
 	lockout_state_t st = {0};
 
-	/* a guarded device's failures are forgotten after lockout_max_s of quiet */
+	/* a guarded device's failures are forgotten after lockout_max_s of quiet;
+	 * an ID nobody has goes to the refusal summaries */
 	if (rc & LOCKOUT_GUARDED)
-		auth_lockout(cp, r, "device", device_id, now + cp->conf->auth.lockout_max_s);
+		auth_lockout(cp, r, "device", device_id, now + cp->conf->auth.lockout_max_s,
+		             !known);
 	if ((rc & LOCKOUT_PENALISED) && lockout_get(cp->lk, LOCKOUT_SOURCE, NULL, t->source, &st))
-		auth_lockout(cp, r, "address", t->source, st.until);
+		auth_lockout(cp, r, "address", t->source, st.until, 0);
+	/* the same for an ID nobody has */
 	srv_reply_err(r, STB_UNAUTHENTICATED, "authentication of %s failed%s", device_id,
-	              (rc & LOCKOUT_PENALISED) ? "; source throttled after repeated failures" : "");
+	              (rc & LOCKOUT_PENALISED) ? "; source throttled after repeated failures"
+	              : (rc & LOCKOUT_GUARDED) ? "; guesses limited after repeated failures"
+	                                       : "");
 }
 
 static void
@@ -276,7 +290,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 	const uint8_t *cnonce, *proof;
 	size_t cl, pl, slen = 0;
 	int64_t left, until;
-	int live = 0, ok;
+	int known = 0, live = 0, ok;
 	lockout_try_t t;
 	err_t err;
 
@@ -299,7 +313,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 		auth_throttled(r, cs, left);
 	else if ((int64_t)time(NULL) > until)
 		srv_reply_err(r, STB_UNAUTHENTICATED, "the challenge expired; start again");
-	else if (auth_secret(cp, device_id, secret, &slen, &live, &err) == -1 ||
+	else if (auth_secret(cp, device_id, secret, &slen, &known, &live, &err) == -1 ||
 	         login_auth_mac(secret, slen, nonce, cnonce, device_id, mac, &err) == -1)
 		srv_reply_errt(r, &err);
 	else {
@@ -308,7 +322,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 		if (ok)
 			auth_granted(cp, r, cs, device_id, &t);
 		else
-			auth_failed(cp, r, device_id, &t);
+			auth_failed(cp, r, device_id, known, &t);
 	}
 	lockout_end(cp->lk, &t, LOCKOUT_VOID, (int64_t)time(NULL)); /* when still held */
 	OPENSSL_cleanse(secret, sizeof(secret));

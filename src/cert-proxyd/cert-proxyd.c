@@ -67,6 +67,13 @@ static const char *const cp_migrations[] = {
     "CREATE INDEX pending_device ON pending(device_id);",
     /* lockout.h's table: the trusted (device, source) pairs */
     LOCKOUT_SCHEMA,
+    /* the cert_ids each STB may hold, imported with it; the certificates
+     * already stored stay with their holders */
+    "CREATE TABLE stb_certs("
+    " cert_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL);"
+    "CREATE INDEX stb_certs_device ON stb_certs(device_id);"
+    "INSERT INTO stb_certs(cert_id, device_id) SELECT cert_id, device_id FROM certs;",
 };
 
 /* The last reference. */

@@ -4,6 +4,10 @@
  * the cert_id and serial as associated data (a key moved to another row,
  * or an older key put back, does not open).  Readers go through the key
  * cache; the writers are issue.c, admin.c and scanner.c.
+ *
+ * Which cert_ids a box may hold is the operator's word, imported with the
+ * box (table stb_certs, CP_STB_IMPORT's CERT_IDS): a box can neither fetch
+ * nor renew any other, so nobody can take an ID meant for another box.
  */
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -186,4 +190,40 @@ cp_certs_push_pending(cp_t *cp, srv_conn_t *conn, const char *device_id)
 	buf_free(&b);
 	if (rc != STORE_ROW && rc != STORE_DONE)
 		log_warnx("pending updates of %s: %s", device_id, err.msg);
+}
+
+int
+cp_certs_owner(cp_t *cp, const char *cert_id, char owner[CP_ID_CAP], err_t *err)
+{
+	store_conn_t *c = store_reader(cp->d->store, err);
+	store_stmt_t *st;
+	int rc;
+
+	owner[0] = '\0';
+	if (c == NULL ||
+	    (st = store_stmt(c, "SELECT device_id FROM stb_certs WHERE cert_id=?1", err)) == NULL)
+		return -1;
+	store_bind_str(st, 1, cert_id);
+	if ((rc = store_step(st, err)) == STORE_ROW)
+		snprintf(owner, CP_ID_CAP, "%s", store_col_text(st, 0, NULL));
+	store_reset(st);
+	return rc == STORE_ROW ? 1 : rc == STORE_DONE ? 0 : -1;
+}
+
+int
+cp_certs_held(cp_t *cp, const char *device_id, int64_t *n, err_t *err)
+{
+	store_conn_t *c = store_reader(cp->d->store, err);
+	store_stmt_t *st;
+	int rc;
+
+	*n = 0;
+	if (c == NULL ||
+	    (st = store_stmt(c, "SELECT count(*) FROM certs WHERE device_id=?1", err)) == NULL)
+		return -1;
+	store_bind_str(st, 1, device_id);
+	if ((rc = store_step(st, err)) == STORE_ROW)
+		*n = store_col_int64(st, 0);
+	store_reset(st);
+	return rc == STORE_ROW ? 0 : -1;
 }

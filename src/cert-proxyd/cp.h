@@ -127,6 +127,11 @@ void cp_ca_fini(cp_t *cp);
 /* *out: the entry with a reference (from the cache or the store), or NULL
  * when cert_id is not stored. */
 int cp_certs_get(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err);
+/* 1 with owner when cert_id is assigned to a box (stb_certs), 0 when to
+ * none. */
+int cp_certs_owner(cp_t *cp, const char *cert_id, char owner[CP_ID_CAP], err_t *err);
+/* *n: the certificates device_id holds (stored rows, whatever their state). */
+int cp_certs_held(cp_t *cp, const char *device_id, int64_t *n, err_t *err);
 /* 1 when an update of cert_id waits for its STB, 0 when none. */
 int cp_certs_pending(cp_t *cp, const char *cert_id, err_t *err);
 /* Pushes every pending update of device_id to conn (on conn's loop). */
@@ -149,11 +154,19 @@ typedef struct cp_issued {
 	cp_kent_t *kent; /* the new certificate (when err is OK) */
 } cp_issued_t;
 typedef void (*cp_issue_fn)(void *arg, const cp_issued_t *res);
+/* Why an issuance runs: decides, once the issuance leads, whether the
+ * stored certificate still needs one (a fetch or renewal that finished
+ * meanwhile made it good: the stored one is the result). */
+enum cp_issue_why { CP_ISSUE_FETCH, CP_ISSUE_RENEW };
 /* fn runs once, on the loop of mb, with the result (shared by every
- * waiter).  -1 with err (fn not called) when the issuance cannot start or
- * another device's issuance of cert_id runs. */
+ * waiter).  -1 with err (fn not called) when the issuance cannot start:
+ * FORBIDDEN when cert_id is not one of device_id's (imported with it) or
+ * another device's issuance of it runs, UNAVAILABLE when too many run.
+ * A certificate new to the device is counted against issue.max_per_device
+ * before ca-authd is asked (CONFLICT past it). */
 int cp_issue(cp_t *cp, struct event_base *base, mbox_t *mb, const char *cert_id,
-             const char *device_id, const char *actor, cp_issue_fn fn, void *arg, err_t *err);
+             const char *device_id, const char *actor, enum cp_issue_why why, cp_issue_fn fn,
+             void *arg, err_t *err);
 
 /* scanner.c */
 int cp_scanner_start(cp_t *cp, err_t *err);

@@ -1,6 +1,7 @@
 /*
  * admin: the operator's messages.  STB import seals the device secret
- * under the KEK with the device ID as associated data; lists never carry
+ * under the KEK with the device ID as associated data and, given CERT_IDS,
+ * sets the cert_ids the box may hold (certs.c); lists never carry
  * secrets or keys.  A revocation goes to ca-authd first and is recorded
  * here only once ca-authd has it, guarded by the serial so a renewal in
  * between is not marked revoked by mistake.
@@ -20,6 +21,8 @@
 
 /* ---- CP_STB_IMPORT ---- */
 
+#define IMP_IDS_MAX 256 /* cert_ids of one STB; its list entry stays under ENTRY's 8192 */
+
 struct imp {
 	cp_t *cp;
 	srv_req_t *r;
@@ -31,7 +34,132 @@ struct imp {
 	size_t slen;
 	int created;
 	int changed; /* the secret is not the stored one */
+	int has_ids; /* CERT_IDS given: ids replaces the STB's list */
+	char ids[4097];
+	size_t nids;
 };
+
+/* The next space-separated ID of *p into out; 0 at the end. */
+static int
+imp_id_next(const char **p, char out[CP_ID_CAP])
+{
+	const char *s = *p, *e;
+
+	while (*s == ' ')
+		s++;
+	if (*s == '\0')
+		return 0;
+	for (e = s; *e != '\0' && *e != ' '; e++)
+		;
+	snprintf(out, CP_ID_CAP, "%.*s", (int)(e - s < CP_ID_CAP ? e - s : CP_ID_CAP - 1), s);
+	*p = e;
+	return 1;
+}
+
+static int
+imp_ids_have(const char *ids, const char *id)
+{
+	char t[CP_ID_CAP];
+
+	while (imp_id_next(&ids, t))
+		if (strcmp(t, id) == 0)
+			return 1;
+	return 0;
+}
+
+/* CERT_IDS: identifiers separated by single spaces, none twice; "" for
+ * none. */
+static int
+imp_ids_check(struct imp *a, err_t *err)
+{
+	char t[CP_ID_CAP];
+	const char *s;
+
+	for (s = a->ids; *s != '\0'; s++)
+		if (*s == ' ' && (s == a->ids || s[1] == ' ' || s[1] == '\0'))
+			return err_set(err, STB_BAD_REQUEST,
+			               "CERT_IDS: IDs are separated by single spaces");
+	a->nids = 0;
+	for (s = a->ids; *s != '\0';) {
+		size_t n = strcspn(s, " ");
+
+		if (n > STB_ID_MAX || !proto_id_valid((const uint8_t *)s, n))
+			return err_set(err, STB_BAD_REQUEST,
+			               "CERT_IDS: '%.*s' is not an identifier",
+			               (int)(n > 64 ? 64 : n), s);
+		memcpy(t, s, n);
+		t[n] = '\0';
+		s += n + (s[n] == ' ');
+		if (++a->nids > IMP_IDS_MAX)
+			return err_set(err, STB_BAD_REQUEST, "CERT_IDS: more than %d IDs",
+			               IMP_IDS_MAX);
+		if (imp_ids_have(s, t))
+			return err_set(err, STB_BAD_REQUEST, "CERT_IDS: %s is listed twice", t);
+	}
+	return 0;
+}
+
+/* Replaces the STB's cert_ids: each free or already its own, and every
+ * certificate it holds still listed (a stored certificate stays with its
+ * holder). */
+static int
+imp_write_ids(store_conn_t *c, struct imp *a, err_t *err)
+{
+	const char *p = a->ids;
+	char id[CP_ID_CAP];
+	store_stmt_t *st;
+	int rc;
+
+	st = store_stmt(c, "SELECT cert_id FROM certs WHERE device_id=?1 ORDER BY cert_id", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, a->device_id);
+	while ((rc = store_step(st, err)) == STORE_ROW) {
+		const char *held = store_col_text(st, 0, NULL);
+		if (held != NULL && !imp_ids_have(a->ids, held)) {
+			err_set(err, STB_CONFLICT,
+			        "%s holds certificate %s: keep it in its cert_ids", a->device_id,
+			        held);
+			store_reset(st);
+			return -1;
+		}
+	}
+	store_reset(st);
+	if (rc != STORE_DONE)
+		return -1;
+	while (imp_id_next(&p, id)) {
+		st = store_stmt(c, "SELECT device_id FROM stb_certs WHERE cert_id=?1", err);
+		if (st == NULL)
+			return -1;
+		store_bind_str(st, 1, id);
+		if ((rc = store_step(st, err)) == STORE_ROW &&
+		    strcmp(store_col_text(st, 0, NULL), a->device_id) != 0) {
+			err_set(err, STB_CONFLICT, "certificate ID %s is assigned to %s", id,
+			        store_col_text(st, 0, NULL));
+			store_reset(st);
+			return -1;
+		}
+		store_reset(st);
+		if (rc != STORE_ROW && rc != STORE_DONE)
+			return -1;
+	}
+	st = store_stmt(c, "DELETE FROM stb_certs WHERE device_id=?1", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, a->device_id);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	for (p = a->ids; imp_id_next(&p, id);) {
+		st = store_stmt(c, "INSERT INTO stb_certs(cert_id, device_id) VALUES(?1, ?2)", err);
+		if (st == NULL)
+			return -1;
+		store_bind_str(st, 1, id);
+		store_bind_str(st, 2, a->device_id);
+		if (store_step(st, err) != STORE_DONE)
+			return -1;
+	}
+	return 0;
+}
 
 static void
 imp_free(struct imp *a)
@@ -87,9 +215,12 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 	store_bind_int64(st, 4, now);
 	if (store_step(st, err) != STORE_DONE)
 		return -1;
-	return daemon_auditf(a->cp->d, c, err, "stb_import", a->actor, "device=%s enabled=%d%s%s",
-	                     a->device_id, a->enabled, a->created ? " new" : " replaced",
-	                     a->changed ? " secret_changed" : "");
+	if (a->has_ids && imp_write_ids(c, a, err) == -1)
+		return -1;
+	return daemon_auditf(a->cp->d, c, err, "stb_import", a->actor,
+	                     "device=%s enabled=%d%s%s%s%zu", a->device_id, a->enabled,
+	                     a->created ? " new" : " replaced", a->changed ? " secret_changed" : "",
+	                     a->has_ids ? " cert_ids=" : "", a->has_ids ? a->nids : 0);
 }
 
 static void
@@ -136,6 +267,12 @@ cp_stb_import(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	a->enabled = en;
+	a->has_ids = msg_get_str(m, TLV_IX_CERT_IDS, a->ids, sizeof(a->ids)) == 0;
+	if (a->has_ids && imp_ids_check(a, &err) == -1) {
+		srv_reply_errt(r, &err);
+		imp_free(a);
+		return;
+	}
 	memcpy(a->secret, secret, slen);
 	a->slen = slen;
 	cp_actor(r->conn, NULL, a->actor);
@@ -179,6 +316,14 @@ stb_json(store_stmt_t *st, void *arg)
 	cJSON_AddNumberToObject(o, "updated", (double)store_col_int64(st, 3));
 	cJSON_AddNumberToObject(o, "certs", (double)store_col_int64(st, 4));
 	cJSON_AddNumberToObject(o, "online", cp_online_count(cp, id));
+	{
+		const char *ids = store_col_is_null(st, 5) ? "" : store_col_text(st, 5, NULL);
+		cJSON *arr = cJSON_AddArrayToObject(o, "cert_ids");
+		char t[CP_ID_CAP];
+
+		while (arr != NULL && ids != NULL && imp_id_next(&ids, t))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+	}
 	return o;
 }
 
@@ -187,7 +332,9 @@ cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
 {
 	list_reply(r, m, ctx,
 	           "SELECT s.device_id, s.enabled, s.created, s.updated, "
-	           "(SELECT count(*) FROM certs WHERE device_id=s.device_id) "
+	           "(SELECT count(*) FROM certs WHERE device_id=s.device_id), "
+	           "(SELECT group_concat(cert_id, ' ') FROM (SELECT cert_id FROM stb_certs "
+	           "WHERE device_id=s.device_id ORDER BY cert_id)) "
 	           "FROM stbs s ORDER BY s.device_id LIMIT ?1",
 	           NULL, stb_json);
 }

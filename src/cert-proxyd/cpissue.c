@@ -6,6 +6,14 @@
  * (flight.c), each answered on its own loop.  When ca-authd cannot be
  * reached nothing is stored.  A certificate issued but not stored is
  * revoked again (best effort) so no unknown good certificate stays out.
+ *
+ * Everything that can refuse is decided before ca-authd is asked, so a
+ * refusal costs no certificate and no CRL entry: the cert_id must be one
+ * imported for the device; the leader looks at the stored row again (a
+ * fetch finished just before made it good); and a certificate new to the
+ * device is counted against issue.max_per_device while it is issued
+ * (flight.c), so pipelined fetches cannot all pass one stale count.  The
+ * store write checks both again, for an import that changed them meanwhile.
  */
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
@@ -22,6 +30,7 @@
 #include "hex.h"
 #include "log.h"
 #include "msgenc.h"
+#include "sig.h"
 #include "tlv.h"
 #include "x509.h"
 
@@ -48,6 +57,7 @@ struct issue_job {
 	cp_kent_t *kent; /* once ca-authd answered */
 	buf_t sealed;
 	int64_t now;
+	enum cp_issue_why why;
 };
 
 static void
@@ -190,6 +200,18 @@ issue_write(store_conn_t *c, void *arg, err_t *err)
 	store_stmt_t *st;
 	int exists = 0, rc;
 
+	/* an import may have taken the cert_id from the device meanwhile */
+	st = store_stmt(c, "SELECT 1 FROM stb_certs WHERE cert_id=?1 AND device_id=?2", err);
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, j->cert_id);
+	store_bind_str(st, 2, j->device_id);
+	if ((rc = store_step(st, err)) < 0)
+		return -1;
+	store_reset(st);
+	if (rc != STORE_ROW)
+		return err_set(err, STB_FORBIDDEN, "certificate %s is not one of %s's", j->cert_id,
+		               j->device_id);
 	st = store_stmt(c, "SELECT device_id FROM certs WHERE cert_id=?1", err);
 	if (st == NULL)
 		return -1;
@@ -290,8 +312,9 @@ issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 	msg_get_bytes(rsp, TLV_IX_CERT_SERIAL, &serial, &sl);
 	msg_get_u64(rsp, TLV_IX_NOT_AFTER, &not_after);
 	x = crt_from_der(der, dl, NULL);
+	/* our key, encoded by its curve name (sig.h) */
 	ok = x != NULL && X509_get0_pubkey(x) != NULL &&
-	     EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1;
+	     EVP_PKEY_eq(X509_get0_pubkey(x), j->key) == 1 && sig_key_is_p256(X509_get0_pubkey(x));
 	X509_free(x);
 	if (!ok)
 		return err_set(err, STB_INTERNAL,
@@ -405,14 +428,74 @@ job_start(struct issue_job *j)
 	buf_free(&b);
 }
 
+/* The leader's look at the stored row and the device's count, before
+ * ca-authd is asked: 1 when the issuance must run, 0 when it finished
+ * (job_finish called: the stored certificate serves, or a refusal). */
+static int
+job_admit(struct issue_job *j)
+{
+	cp_t *cp = j->cp;
+	cp_kent_t *e = NULL;
+	int64_t held;
+	size_t inflight;
+	int pending = 0;
+	err_t err;
+
+	if (cp_certs_get(cp, j->cert_id, &e, &err) == -1 ||
+	    (e != NULL && j->why == CP_ISSUE_RENEW &&
+	     (pending = cp_certs_pending(cp, j->cert_id, &err)) == -1)) {
+		cp_kent_unref(e);
+		job_finish(j, &err);
+		return 0;
+	}
+	if (e != NULL) {
+		if (strcmp(e->device_id, j->device_id) != 0) {
+			cp_kent_unref(e);
+			job_fail(j, STB_FORBIDDEN, "certificate %s belongs to another device",
+			         j->cert_id);
+			return 0;
+		}
+		if (j->why == CP_ISSUE_RENEW
+		        ? !pending
+		        : !cp_due_fetch_issues(e->state, e->not_after, j->now)) {
+			j->kent = e; /* issued meanwhile: the stored one is the answer */
+			job_finish(j, NULL);
+			return 0;
+		}
+		cp_kent_unref(e);
+		return 1; /* a renewal: the device's count stays */
+	}
+	inflight = cp_flight_count_new(cp->flight, j->cert_id);
+	if (cp_certs_held(cp, j->device_id, &held, &err) == -1) {
+		job_finish(j, &err);
+		return 0;
+	}
+	if (held + (int64_t)inflight >= cp->conf->issue_max_per_device) {
+		job_fail(j, STB_CONFLICT, "device %s already holds %lld certificates%s",
+		         j->device_id, (long long)held,
+		         inflight > 0 ? " with more being issued" : "");
+		return 0;
+	}
+	return 1;
+}
+
 int
 cp_issue(cp_t *cp, struct event_base *base, mbox_t *mb, const char *cert_id, const char *device_id,
-         const char *actor, cp_issue_fn fn, void *arg, err_t *err)
+         const char *actor, enum cp_issue_why why, cp_issue_fn fn, void *arg, err_t *err)
 {
-	struct issue_wait *w = calloc(1, sizeof(*w));
-	struct issue_job *j = calloc(1, sizeof(*j));
+	char owner[CP_ID_CAP];
+	struct issue_wait *w;
+	struct issue_job *j;
 	int rc;
 
+	/* before the flight table: another box must not even lead it */
+	if ((rc = cp_certs_owner(cp, cert_id, owner, err)) == -1)
+		return -1;
+	if (rc == 0 || strcmp(owner, device_id) != 0)
+		return err_set(err, STB_FORBIDDEN, "certificate %s is not one of this device's",
+		               cert_id);
+	w = calloc(1, sizeof(*w));
+	j = calloc(1, sizeof(*j));
 	if (w == NULL || j == NULL) {
 		free(w);
 		free(j);
@@ -437,11 +520,14 @@ cp_issue(cp_t *cp, struct event_base *base, mbox_t *mb, const char *cert_id, con
 	j->cp = cp;
 	j->base = base;
 	j->mb = mb;
+	j->why = why;
 	j->now = (int64_t)time(NULL);
 	snprintf(j->cert_id, sizeof(j->cert_id), "%s", cert_id);
 	snprintf(j->device_id, sizeof(j->device_id), "%s", device_id);
 	snprintf(j->actor, sizeof(j->actor), "%s", actor);
 	buf_init(&j->sealed, KEY_DER_MAX + SEALED_OVERHEAD);
-	job_start(j); /* every outcome reaches the waiters through their loops */
+	/* every outcome reaches the waiters through their loops */
+	if (job_admit(j))
+		job_start(j);
 	return 0;
 }

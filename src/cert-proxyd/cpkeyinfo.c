@@ -168,30 +168,6 @@ fetch_done(void *arg, const cp_issued_t *res)
 	free(f);
 }
 
-/* A cert_id new to the store counts against the device's limit. */
-static int
-fetch_room(cp_t *cp, const char *device_id, err_t *err)
-{
-	store_conn_t *c = store_reader(cp->d->store, err);
-	store_stmt_t *st;
-	int64_t n = 0;
-	int rc;
-
-	if (c == NULL ||
-	    (st = store_stmt(c, "SELECT count(*) FROM certs WHERE device_id=?1", err)) == NULL)
-		return -1;
-	store_bind_str(st, 1, device_id);
-	if ((rc = store_step(st, err)) == STORE_ROW)
-		n = store_col_int64(st, 0);
-	store_reset(st);
-	if (rc < 0)
-		return -1;
-	if (n >= cp->conf->issue_max_per_device)
-		return err_set(err, STB_CONFLICT, "device %s already holds %lld certificates",
-		               device_id, (long long)n);
-	return 0;
-}
-
 static void
 cp_cert_fetch(srv_req_t *r, const msg_t *m, void *ctx)
 {
@@ -211,8 +187,7 @@ cp_cert_fetch(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 	ki_parse(m, &f->q);
 	snprintf(f->device_id, sizeof(f->device_id), "%s", dev);
-	if (cp_certs_get(cp, f->q.cert_id, &e, &err) == -1 ||
-	    (e == NULL && fetch_room(cp, dev, &err) == -1)) {
+	if (cp_certs_get(cp, f->q.cert_id, &e, &err) == -1) {
 		srv_reply_errt(r, &err);
 		free(f);
 		return;
@@ -234,7 +209,7 @@ cp_cert_fetch(srv_req_t *r, const msg_t *m, void *ctx)
 	cp_ref(cp);
 	f->cp = cp;
 	if (cp_issue(cp, srv_conn_base(r->conn), srv_req_mbox(r), f->q.cert_id, dev, actor,
-	             fetch_done, f, &err) == -1) {
+	             CP_ISSUE_FETCH, fetch_done, f, &err) == -1) {
 		srv_reply_errt(f->r, &err);
 		cp_unref(cp);
 		goto out;
@@ -318,7 +293,8 @@ cp_update_ack(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_ok(r);
 		cp_ref(cp);
 		w->cp = cp;
-		if (cp_issue(cp, base, mb, w->cert_id, dev, actor, renew_done, w, &err) == 0) {
+		if (cp_issue(cp, base, mb, w->cert_id, dev, actor, CP_ISSUE_RENEW, renew_done, w,
+		             &err) == 0) {
 			cp_kent_unref(e);
 			return;
 		}

@@ -11,6 +11,7 @@ typedef struct fl_ent {
 	char cert_id[STB_ID_MAX + 1];
 	char device_id[STB_ID_MAX + 1];
 	cp_waiter_t *head, **tail;
+	int is_new; /* counted against the device's limit */
 	struct fl_ent *next;
 } fl_ent_t;
 
@@ -89,6 +90,23 @@ cp_flight_join(cp_flight_t *f, const char *cert_id, const char *device_id, cp_wa
 	}
 	pthread_mutex_unlock(&f->mu);
 	return rc;
+}
+
+size_t
+cp_flight_count_new(cp_flight_t *f, const char *cert_id)
+{
+	fl_ent_t *e, *x;
+	size_t n = 0;
+
+	pthread_mutex_lock(&f->mu);
+	if ((e = *fl_slot(f, cert_id)) != NULL) {
+		for (x = f->ents; x != NULL; x = x->next)
+			if (x != e && x->is_new && strcmp(x->device_id, e->device_id) == 0)
+				n++;
+		e->is_new = 1;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 cp_waiter_t *

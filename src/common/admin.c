@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "tlv.h"
+#include "workpool.h"
 
 #define EXPORT_DEFAULT 100
 #define EXPORT_MAX     1000
@@ -111,31 +112,73 @@ admin_audit_export(srv_req_t *r, const msg_t *m, void *ctx)
 	srv_reply_end(r);
 }
 
+/* ADMIN_AUDIT_VERIFY walks the whole chain (one HMAC a row: 0.4 s at
+ * 30,000 rows), so it runs on an admin job thread and answers from there,
+ * never on a worker loop; at most audit.verify_jobs walk at once. */
+struct verify {
+	daemon_t *d;
+	srv_req_t *r;
+	uint64_t count, bad;
+	uint8_t head[AUDIT_MAC_LEN];
+	err_t err;
+	int rc;
+};
+
+static void
+verify_work(void *arg)
+{
+	struct verify *v = arg;
+	store_conn_t *c = store_reader(v->d->store, &v->err);
+
+	v->rc =
+	    c == NULL ? -1 : audit_verify(c, v->d->audit_key, &v->count, &v->bad, v->head, &v->err);
+}
+
+static void
+verify_done(void *arg)
+{
+	struct verify *v = arg;
+	buf_t *b;
+
+	if (v->rc == -1)
+		srv_reply_errt(v->r, &v->err);
+	else {
+		b = srv_reply_begin(v->r);
+		tlv_put_u64(b, STB_TLV_AUDIT_COUNT, v->count);
+		if (v->bad != 0)
+			tlv_put_u64(b, STB_TLV_AUDIT_BAD_SEQ, v->bad);
+		else if (v->count > 0)
+			tlv_put(b, STB_TLV_AUDIT_HEAD, v->head, sizeof(v->head));
+		srv_reply_end(v->r);
+		if (v->bad != 0)
+			log_warnx("audit chain broken at record %llu", (unsigned long long)v->bad);
+	}
+	free(v);
+}
+
 static void
 admin_audit_verify(srv_req_t *r, const msg_t *m, void *ctx)
 {
 	daemon_t *d = ctx;
-	uint64_t count, bad;
-	uint8_t head[AUDIT_MAC_LEN];
-	store_conn_t *c;
-	buf_t *b;
+	struct verify *v = calloc(1, sizeof(*v));
 	err_t err;
 
 	(void)m;
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    audit_verify(c, d->audit_key, &count, &bad, head, &err) == -1) {
-		srv_reply_errt(r, &err);
+	if (v == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}
-	b = srv_reply_begin(r);
-	tlv_put_u64(b, STB_TLV_AUDIT_COUNT, count);
-	if (bad != 0)
-		tlv_put_u64(b, STB_TLV_AUDIT_BAD_SEQ, bad);
-	else if (count > 0)
-		tlv_put(b, STB_TLV_AUDIT_HEAD, head, sizeof(head));
-	srv_reply_end(r);
-	if (bad != 0)
-		log_warnx("audit chain broken at record %llu", (unsigned long long)bad);
+	v->d = d;
+	if ((v->r = srv_req_defer(r)) == NULL) {
+		free(v);
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	if (workpool_submit(d->admin_jobs, verify_work, srv_req_mbox(v->r), verify_done, v, &err) ==
+	    -1) {
+		srv_reply_errt(v->r, &err);
+		free(v);
+	}
 }
 
 struct note {
@@ -214,13 +257,25 @@ admin_config_dump(srv_req_t *r, const msg_t *m, void *ctx)
 	srv_reply_end(r);
 }
 
-void
-admin_register(daemon_t *d)
+int
+admin_register(daemon_t *d, err_t *err)
 {
+	int n = (int)d->conf.audit_verify_jobs;
+
+	if ((d->admin_jobs = workpool_new("admin", n, (size_t)n, err)) == NULL)
+		return -1;
 	srv_handle(d->srv, MSG_IX_PING, admin_ping);
 	srv_handle(d->srv, MSG_IX_ADMIN_STATS, admin_stats);
 	srv_handle(d->srv, MSG_IX_ADMIN_AUDIT_EXPORT, admin_audit_export);
 	srv_handle(d->srv, MSG_IX_ADMIN_AUDIT_VERIFY, admin_audit_verify);
 	srv_handle(d->srv, MSG_IX_ADMIN_AUDIT_NOTE, admin_audit_note);
 	srv_handle(d->srv, MSG_IX_ADMIN_CONFIG_DUMP, admin_config_dump);
+	return 0;
+}
+
+void
+admin_stop(daemon_t *d)
+{
+	workpool_free(d->admin_jobs);
+	d->admin_jobs = NULL;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dlisten.h"
+#include "fmode.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "tlv.h"
@@ -57,6 +58,12 @@ static const cfg_opt_t common_opts[] = {
      "/healthz and /metrics address; empty disables"},
     {"log.json", CFG_BOOL, "false", 0, 0, NULL, OFF(log_json), "log JSON lines"},
     {"log.debug", CFG_BOOL, "false", 0, 0, NULL, OFF(log_debug), "log debug events"},
+    {"refusals.interval_s", CFG_INT, "60", 1, 3600, NULL, OFF(refusal_interval_s),
+     "refusals of unauthenticated clients: one summary line and audit row per source this often"},
+    {"refusals.max_sources", CFG_INT, "1024", 1, 1000000, NULL, OFF(refusal_max_sources),
+     "source addresses summarised apart per interval; the rest are pooled as \"*\""},
+    {"audit.verify_jobs", CFG_INT, "2", 1, 16, NULL, OFF(audit_verify_jobs),
+     "ADMIN_AUDIT_VERIFY walks at once (off the loops); more are RATE_LIMITED"},
 };
 #define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
 
@@ -230,9 +237,9 @@ daemon_open_store(daemon_t *d, err_t *err)
 	char path[4096];
 	int n;
 
-	if (mkdir(d->conf.state_dir, 0700) == -1 && errno != EEXIST)
-		return err_set(err, STB_INTERNAL, "state_dir %s: %s", d->conf.state_dir,
-		               strerror(errno));
+	/* made 0700; one that others may enter is refused, not used */
+	if (fmode_private_dir(d->conf.state_dir, "state_dir", err) == -1)
+		return -1;
 	n = snprintf(path, sizeof(path), "%s/%s.db", d->conf.state_dir, d->def->name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return err_set(err, STB_BAD_REQUEST, "state_dir path too long");
@@ -259,6 +266,14 @@ daemon_auditf(daemon_t *d, store_conn_t *c, err_t *err, const char *event, const
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	return daemon_audit(d, c, event, actor, detail, NULL, err);
+}
+
+void
+daemon_refused(daemon_t *d, srv_req_t *r, const char *action, const char *reason,
+               const char *sample)
+{
+	if (d->refusals != NULL)
+		refusal_count(d->refusals, srv_conn_peer(r->conn), action, reason, sample);
 }
 
 int
@@ -352,7 +367,11 @@ daemon_start(daemon_t *d, err_t *err)
 	if (daemon_client_ctx(d, &ctx, err) == -1)
 		return -1;
 	tls_holder_init(&d->client_tls, ctx);
-	admin_register(d);
+	if ((d->refusals = refusal_new((size_t)d->conf.refusal_max_sources, err)) == NULL ||
+	    refusal_arm(d->refusals, d->base, d->conf.refusal_interval_s, d->store, d->audit_key,
+	                err) == -1 ||
+	    admin_register(d, err) == -1)
+		return -1;
 	if (d->def->init != NULL && d->def->init(d, err) == -1)
 		return -1;
 	if (dlisten_start(d, err) == -1)
@@ -381,11 +400,19 @@ daemon_conf_free(daemon_t *d)
 static void
 daemon_stop(daemon_t *d)
 {
+	err_t err;
+
 	if (d->srv != NULL)
 		srv_drain(d->srv, (int)d->conf.drain_timeout_ms);
 	httpd_stop(d);
 	if (d->def->fini != NULL)
 		d->def->fini(d);
+	admin_stop(d);
+	if (d->refusals != NULL && d->store != NULL &&
+	    refusal_flush(d->refusals, d->store, d->audit_key, &err) == -1)
+		log_warnx("refusal summary not recorded: %s", err.msg);
+	refusal_free(d->refusals);
+	d->refusals = NULL;
 	/* the writer flushes before workers go: completions still find their loop */
 	store_close(d->store);
 	dlisten_free(d);

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "refusal.h"
 #include "sealed.h"
 #include "server.h"
 #include "store.h"
@@ -75,6 +76,9 @@ typedef struct daemon_conf {
 	char *http_listen;
 	int log_json;
 	int log_debug;
+	long long refusal_interval_s;
+	long long refusal_max_sources;
+	long long audit_verify_jobs;
 } daemon_conf_t;
 
 /* Listeners: the top-level listen, client_auth and tls.* keys are the first
@@ -125,7 +129,9 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
 	time_t started;
 	int draining;
-	void *priv; /* the daemon's own state */
+	refusal_t *refusals;         /* anonymous refusals, summarised (refusal.h) */
+	struct workpool *admin_jobs; /* ADMIN_AUDIT_VERIFY off the loops (admin.c) */
+	void *priv;                  /* the daemon's own state */
 };
 
 int daemon_main(int argc, char **argv, const daemon_def_t *def);
@@ -141,8 +147,14 @@ srv_t *daemon_listener(daemon_t *d, const char *name);
 int daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file, err_t *err);
 void daemon_offline_close(daemon_t *d);
 
-/* Common handlers (admin.c). */
-void admin_register(daemon_t *d);
+/* Common handlers (admin.c); admin_stop ends their jobs (the worker
+ * loops must still run). */
+int admin_register(daemon_t *d, err_t *err);
+void admin_stop(daemon_t *d);
+/* Counts a refusal of an unauthenticated client's request in the daemon's
+ * summaries (refusal_count): no log line, no write of its own. */
+void daemon_refused(daemon_t *d, srv_req_t *r, const char *action, const char *reason,
+                    const char *sample);
 /* Appends to the audit chain from a store write function. */
 int daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
                  const char *detail, uint64_t *seq, err_t *err);

@@ -73,7 +73,8 @@ http_metrics(struct evhttp_request *req, void *arg)
 	               "# TYPE stbcred_info gauge\nstbcred_info{daemon=\"%s\",version=\"%s\"} 1\n"
 	               "# TYPE stbcred_uptime_seconds gauge\nstbcred_uptime_seconds %lld\n",
 	               d->def->name, STBCRED_VERSION, (long long)(time(NULL) - d->started)) == -1 ||
-	    srv_write_metrics(d->srv, &out) == -1 || metrics_store(d, &out) != 0) {
+	    srv_write_metrics(d->srv, &out) == -1 || metrics_store(d, &out) != 0 ||
+	    (d->refusals != NULL && refusal_write_metrics(d->refusals, &out) == -1)) {
 		buf_free(&out);
 		evhttp_send_error(req, 500, "metrics too large");
 		return;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fmode.h"
 #include "hex.h"
 
 #define SEALED_NONCE_LEN 12
@@ -91,10 +92,9 @@ sealed_kek_load(const char *path, const char *cred_name, sealed_kek_t **out, err
 		return err_set(err, STB_INTERNAL, "%s: %s", path, strerror(errno));
 	}
 	/* systemd credentials are protected by their directory */
-	if (!from_cred && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+	if (!from_cred && fmode_private(&st, path, "key file", err) == -1) {
 		close(fd);
-		return err_set(err, STB_FORBIDDEN, "%s: key file must be mode 0600 (is %04o)", path,
-		               (unsigned)(st.st_mode & 07777));
+		return -1;
 	}
 	n = read(fd, raw, sizeof(raw));
 	close(fd);

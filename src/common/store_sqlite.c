@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmode.h"
 #include "log.h"
 #include "store_be.h"
 
@@ -268,6 +269,25 @@ store_be_txn_gone(store_conn_t *c)
 	return sqlite3_get_autocommit(c->db);
 }
 
+/* The database 0600 (made if missing), its -wal and -shm 0600 if present. */
+static int
+store_private_files(const char *path, err_t *err)
+{
+	static const char *const sfx[] = {"-wal", "-shm"};
+	char p[PATH_MAX];
+
+	if (fmode_private_file(path, 1, err) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		int n = snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		if (n < 0 || (size_t)n >= sizeof(p))
+			return err_set(err, STB_BAD_REQUEST, "store: %s: path too long", path);
+		if (fmode_private_file(p, 0, err) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 store_conn_t *
 store_be_open(const char *path, enum store_be_mode mode, err_t *err)
 {
@@ -277,6 +297,13 @@ store_be_open(const char *path, enum store_be_mode mode, err_t *err)
 
 	if (c == NULL) {
 		err_set(err, STB_INTERNAL, "out of memory");
+		return NULL;
+	}
+	/* SQLite creates files 0644 less the umask, and its -wal and -shm
+	 * with the database's own mode: a database made 0600 first keeps all
+	 * three private (fmode.h) */
+	if (mode == STORE_BE_WRITER && store_private_files(path, err) == -1) {
+		free(c);
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {

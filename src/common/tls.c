@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <string.h>
 
+#include "fmode.h"
 #include "proto.h"
 #include "x509.h"
 
@@ -40,6 +41,9 @@ tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
 		if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert) != 1)
 			return err_set(err, STB_NOT_FOUND, "certificate %s: %s", conf->cert,
 			               tls_errstr(e, sizeof(e)));
+		/* the KEK's rule: a key others can read is refused, not used */
+		if (fmode_private_path(conf->key, "TLS key", err) == -1)
+			return -1;
 		if (SSL_CTX_use_PrivateKey_file(ctx, conf->key, SSL_FILETYPE_PEM) != 1)
 			return err_set(err, STB_NOT_FOUND, "private key %s: %s", conf->key,
 			               tls_errstr(e, sizeof(e)));

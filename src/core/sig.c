@@ -1,6 +1,7 @@
 /* sig: detached ECDSA signatures over canonical bytes (see sig.h). */
 #include "sig.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -85,10 +86,19 @@ sig_key_is_p256(EVP_PKEY *key)
 	size_t len = 0;
 	int ok;
 
+	char enc[32];
+	size_t elen = 0;
+
 	if (key == NULL || !EVP_PKEY_is_a(key, "EC"))
 		return 0;
+	/* OpenSSL names explicit parameters that match P-256 "prime256v1"
+	 * too; only the named-curve encoding (the OID) is accepted, as RFC
+	 * 5480 asks and verifiers insist (X509_V_ERR_EC_KEY_EXPLICIT_PARAMS) */
 	ok = EVP_PKEY_get_group_name(key, group, sizeof(group), &len) == 1 &&
-	     (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0);
+	     (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) &&
+	     EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc),
+	                                    &elen) == 1 &&
+	     strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
 	ERR_clear_error();
 	return ok;
 }

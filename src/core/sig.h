@@ -33,7 +33,9 @@ int sig_tbs_str(buf_t *tbs, const char *s, err_t *err);
 /* An 8-byte big-endian field. */
 int sig_tbs_u64(buf_t *tbs, uint64_t v, err_t *err);
 
-/* 1 when key is an EC key on P-256. */
+/* 1 when key is an EC key on P-256 encoded as the named curve; 0 for
+ * another key, and for P-256 given by explicit parameters.  The one rule
+ * for every EC key a peer hands us (CSRs, certificates, key info). */
 int sig_key_is_p256(EVP_PKEY *key);
 
 /* ECDSA-SHA256 over msg with the P-256 private key, DER into sig

@@ -2,14 +2,19 @@
  * media-gw internals (flow A, DESIGN 5.A steps 1 and 5).
  *
  * Login sessions (session_id -> gw_nonce, device, certificate, expiry) live
- * in memory only, shared by every worker loop behind striped locks: a
+ * in memory only, shared by every worker loop behind one mutex (sess.c): a
  * session lasts seconds, and forgetting one is safe because an unknown
- * session is refused.  A restart therefore empties the table and every
+ * session is refused.  Open sessions are capped per device, per source
+ * address and in all, and leave at their expiry.  A restart therefore empties the table and every
  * LOGIN_FINISH from before it gets NOT_FOUND: a captured key info can never
  * be replayed, whatever survived on disk.  A session is consumed (marked
  * used) before ca-authd is asked, so two finishes racing for one nonce get
- * one answer each and only one can win; the used mark stays until the
- * session would have expired plus a grace period, to answer REPLAY.
+ * one answer each and only one can win; the used mark stays until one TTL
+ * past the session's expiry, to answer REPLAY.
+ *
+ * Every refusal before the STB has proven its key info (LOGIN_START, and
+ * LOGIN_FINISH up to ca-authd's verdict) goes to the refusal summaries
+ * (refusal.h), never to a log line or an audit row of its own.
  *
  * Access tokens are 32 random bytes; only their SHA-256 is stored, written
  * durably (group commit) before the STB sees the token.
@@ -37,38 +42,56 @@ typedef struct gw_conf {
 	long long login_ttl_s;
 	long long token_ttl_s;
 	long long max_sessions;
+	long long sessions_per_device;
+	long long sessions_per_source;
 	char *ca_addr;
 	long long ca_timeout_ms;
 } gw_conf_t;
 
 /* ---- sess.c: the login sessions ---- */
 
+/* A session as handed out (a copy). */
 typedef struct gw_sess {
 	uint8_t sid[LOGIN_SESSION_LEN];
 	uint8_t nonce[LOGIN_NONCE_LEN];
 	char device_id[GW_ID_CAP];
 	char cert_id[GW_ID_CAP];
 	int64_t expires; /* unix seconds */
-	struct gw_sess *next;
 } gw_sess_t;
+
+typedef struct gw_sess_limits {
+	size_t max;        /* open at once, in all */
+	size_t per_device; /* open for one device; a new START replaces one */
+	size_t per_source; /* open from one source address; past it RATE_LIMITED */
+	int64_t ttl_s;     /* a session's life; a spent one is remembered as long again */
+} gw_sess_limits_t;
 
 typedef struct gw_sessions gw_sessions_t;
 
-gw_sessions_t *gw_sess_new(size_t max);
+/* Every limit at least 1; NULL with err. */
+gw_sessions_t *gw_sess_new(const gw_sess_limits_t *lim, err_t *err);
 /* NULL-safe; wipes every nonce. */
 void gw_sess_free(gw_sessions_t *t);
-/* Draws a fresh session id and nonce for device/cert, valid until expires;
- * *out gets a copy.  RATE_LIMITED when max sessions are open (consumed
- * ones do not count). */
-int gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, int64_t expires,
-                 gw_sess_t *out, err_t *err);
+/* Draws a fresh session id and nonce for device/cert, opened from source
+ * (an address) at now, valid for ttl_s; *out gets a copy.  When the device
+ * has per_device sessions open, the oldest of them goes (the oldest from
+ * the same source if there is one), so a flood for one device ID cannot
+ * keep its real box out, nor a flood from one address evict the box's own
+ * session.  RATE_LIMITED when source has per_source open or max are open
+ * (consumed ones do not count). */
+int gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, const char *source,
+                 int64_t now, gw_sess_t *out, err_t *err);
 /* Consumes a session: 0 and a copy in *out, or -1 with NOT_FOUND, REPLAY
  * (used before) or EXPIRED (now is at or past its expiry); on REPLAY and
  * EXPIRED only out's device_id and cert_id are set. */
 int gw_sess_take(gw_sessions_t *t, const uint8_t sid[LOGIN_SESSION_LEN], int64_t now,
                  gw_sess_t *out, err_t *err);
-/* Forgets sessions whose expiry is before 'before'; how many went. */
-size_t gw_sess_sweep(gw_sessions_t *t, int64_t before);
+/* Runs the expiry wheel up to now: open sessions leave the open set at
+ * their expiry (remembered as expired), remembered ones are forgotten
+ * ttl_s later.  How many open sessions expired plus records forgotten;
+ * the cost is the number of seconds passed plus the entries due. */
+size_t gw_sess_sweep(gw_sessions_t *t, int64_t now);
+/* Open sessions. */
 size_t gw_sess_count(gw_sessions_t *t);
 
 /* ---- gwca.c: ca-authd, one peer per worker loop ---- */

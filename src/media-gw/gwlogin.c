@@ -16,12 +16,10 @@
 #define SERIAL_MAX 20
 #define WHY_MAX    (ERR_MSG_MAX + 64)
 
-/* One login step in flight: START's refusal record, or FINISH from the CA
- * call through the token write. */
+/* A LOGIN_FINISH in flight, from the CA call through the token write. */
 struct lj {
 	gw_t *gw;
 	srv_req_t *r;
-	int finish; /* GW_LOGIN_FINISH, else a refused GW_LOGIN_START */
 	char actor[160];
 	gw_sess_t s; /* the consumed session (nonce wiped once sent) */
 	int status;  /* STB_OK, or the refusal */
@@ -45,7 +43,7 @@ lj_free(struct lj *j)
 }
 
 static struct lj *
-lj_new(gw_t *gw, srv_req_t *r, int finish)
+lj_new(gw_t *gw, srv_req_t *r)
 {
 	struct lj *j = calloc(1, sizeof(*j));
 
@@ -53,7 +51,6 @@ lj_new(gw_t *gw, srv_req_t *r, int finish)
 		return NULL;
 	gw_ref(gw);
 	j->gw = gw;
-	j->finish = finish;
 	gw_actor(r, j->actor, sizeof(j->actor));
 	if ((j->r = srv_req_defer(r)) == NULL) {
 		lj_free(j);
@@ -90,25 +87,22 @@ lj_still_subscribed(struct lj *j, store_conn_t *c, err_t *err)
 	return 0;
 }
 
+/* Only a proven login gets here (the CA accepted its key info): the token
+ * and its audit row, or the refusal of a subscriber suspended meanwhile. */
 static int
 lj_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct lj *j = arg;
 	char sid[2 * 8 + 1];
 
-	if (j->finish)
-		hex_encode(j->s.sid, 8, sid);
-	else
-		snprintf(sid, sizeof(sid), "-");
-	if (j->status == STB_OK && lj_still_subscribed(j, c, err) == -1)
+	hex_encode(j->s.sid, 8, sid);
+	if (lj_still_subscribed(j, c, err) == -1)
 		return -1;
 	if (j->status != STB_OK)
 		return daemon_auditf(j->gw->d, c, err, "login_denied", j->actor,
-		                     "step=%s device=%s cert=%s session=%s %s: %s",
-		                     j->finish ? "finish" : "start",
-		                     j->s.device_id[0] != '\0' ? j->s.device_id : "-",
-		                     j->s.cert_id[0] != '\0' ? j->s.cert_id : "-", sid,
-		                     stb_status_name(j->status), j->why);
+		                     "step=finish device=%s cert=%s session=%s %s: %s",
+		                     j->s.device_id, j->s.cert_id, sid, stb_status_name(j->status),
+		                     j->why);
 	if (gw_token_store(j->gw, c, j->hash, j->s.device_id, j->s.cert_id, j->serial,
 	                   j->serial_len, j->issued, j->expires, err) == -1)
 		return -1;
@@ -137,16 +131,13 @@ lj_done(void *arg, const err_t *err)
 	lj_free(j);
 }
 
-/* Records the outcome durably (token or refusal), then answers. */
+/* Records the proven login durably (token, or the late refusal), then
+ * answers. */
 static void
 lj_finish(struct lj *j)
 {
 	err_t err;
 
-	if (j->status != STB_OK)
-		log_info("login %s of %s from %s refused: %s: %s", j->finish ? "finish" : "start",
-		         j->s.device_id[0] ? j->s.device_id : "-", srv_conn_peer(j->r->conn),
-		         stb_status_name(j->status), j->why);
 	if (gw_stopping(j->gw)) {
 		srv_reply_err(j->r, STB_UNAVAILABLE, "media-gw is shutting down");
 		lj_free(j);
@@ -158,12 +149,21 @@ lj_finish(struct lj *j)
 	}
 }
 
+/* The STB has not proven anything yet: its refusal is counted in the
+ * refusal summaries (refusal.h), never logged or written one by one. */
+static void
+gw_refused(gw_t *gw, srv_req_t *r, const char *step, int status, const char *device_id)
+{
+	daemon_refused(gw->d, r, step, stb_status_name(status),
+	               device_id != NULL && device_id[0] != '\0' ? device_id : NULL);
+}
+
 static void
 lj_refuse(struct lj *j, int status, const char *why)
 {
-	j->status = status;
-	snprintf(j->why, sizeof(j->why), "%s", why);
-	lj_finish(j);
+	gw_refused(j->gw, j->r, "login_finish", status, j->s.device_id);
+	srv_reply_err(j->r, status, "%s", why);
+	lj_free(j);
 }
 
 /* ---- GW_LOGIN_START ---- */
@@ -201,28 +201,19 @@ gw_login_start(srv_req_t *r, const msg_t *m, void *ctx)
 {
 	daemon_t *d = ctx;
 	gw_t *gw = d->priv;
-	char device_id[GW_ID_CAP], cert_id[GW_ID_CAP];
+	char device_id[GW_ID_CAP], cert_id[GW_ID_CAP], source[REFUSAL_SOURCE_MAX + 1];
 	gw_sess_t s;
-	struct lj *j;
 	err_t err;
 	buf_t *b;
 
 	msg_get_str(m, TLV_IX_DEVICE_ID, device_id, sizeof(device_id)); /* ID: <= 128 */
-	if (sub_lookup(gw, device_id, cert_id, &err) == -1) {
-		if (err.status != STB_NOT_FOUND && err.status != STB_FORBIDDEN) {
-			srv_reply_errt(r, &err);
-			return;
-		}
-		if ((j = lj_new(gw, r, 0)) == NULL) {
-			srv_reply_err(r, STB_INTERNAL, "out of memory");
-			return;
-		}
-		snprintf(j->s.device_id, sizeof(j->s.device_id), "%s", device_id);
-		lj_refuse(j, err.status, err.msg);
-		return;
-	}
-	if (gw_sess_open(gw->sess, device_id, cert_id, (int64_t)time(NULL) + gw->conf->login_ttl_s,
-	                 &s, &err) == -1) {
+	refusal_source(srv_conn_peer(r->conn), source, sizeof(source));
+	if (sub_lookup(gw, device_id, cert_id, &err) == -1 ||
+	    gw_sess_open(gw->sess, device_id, cert_id, source, (int64_t)time(NULL), &s, &err) ==
+	        -1) {
+		if (err.status == STB_NOT_FOUND || err.status == STB_FORBIDDEN ||
+		    err.status == STB_RATE_LIMITED)
+			gw_refused(gw, r, "login_start", err.status, device_id);
 		srv_reply_errt(r, &err);
 		return;
 	}
@@ -302,7 +293,7 @@ gw_login_finish(srv_req_t *r, const msg_t *m, void *ctx)
 	msg_get_bytes(m, TLV_IX_CERT_DER, &cert, &certlen);
 	msg_get_bytes(m, TLV_IX_KEYINFO_PROOF, &proof, &prooflen);
 	msg_get_u64(m, TLV_IX_KEYINFO_TIME, &ts);
-	if ((j = lj_new(gw, r, 1)) == NULL) {
+	if ((j = lj_new(gw, r)) == NULL) {
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}

@@ -20,6 +20,10 @@ static const cfg_opt_t gw_opts[] = {
      "access token lifetime (never past the certificate's notAfter)"},
     {"max_sessions", CFG_INT, "100000", 16, 10000000, NULL, OFF(max_sessions),
      "login sessions open at once; LOGIN_START is RATE_LIMITED beyond"},
+    {"sessions_per_device", CFG_INT, "4", 1, 1024, NULL, OFF(sessions_per_device),
+     "login sessions open for one device ID; a new LOGIN_START replaces its oldest"},
+    {"sessions_per_source", CFG_INT, "256", 1, 10000000, NULL, OFF(sessions_per_source),
+     "login sessions open from one source address; LOGIN_START is RATE_LIMITED beyond"},
     {"ca.addr", CFG_STR, "127.0.0.1:7101", 0, 0, NULL, OFF(ca_addr),
      "ca-authd, host:port (mutual TLS 1.3 with this daemon's certificate)"},
     {"ca.timeout_ms", CFG_INT, "3000", 10, 60000, NULL, OFF(ca_timeout_ms),
@@ -80,8 +84,9 @@ sweep_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* used sessions stay one more TTL so a replay hears REPLAY, not NOT_FOUND */
-	gw_sess_sweep(gw->sess, (int64_t)time(NULL) - gw->conf->login_ttl_s);
+	/* open sessions leave at their expiry; spent ones are remembered one
+	 * TTL more so a replay hears REPLAY, not NOT_FOUND */
+	gw_sess_sweep(gw->sess, (int64_t)time(NULL));
 	/* on the main loop, which only accepts: a short wait is fine */
 	if (++gw->ticks % 60 == 0 && store_write_sync(gw->d->store, sweep_write, NULL, &err) == -1)
 		log_warnx("token cleanup: %s", err.msg);
@@ -109,6 +114,8 @@ static int
 gw_init(daemon_t *d, err_t *err)
 {
 	struct timeval tv = {1, 0};
+	gw_sess_limits_t lim = {(size_t)gw_conf.max_sessions, (size_t)gw_conf.sessions_per_device,
+	                        (size_t)gw_conf.sessions_per_source, gw_conf.login_ttl_s};
 	gw_t *gw;
 
 	if ((gw = calloc(1, sizeof(*gw))) == NULL)
@@ -117,9 +124,10 @@ gw_init(daemon_t *d, err_t *err)
 	gw->conf = &gw_conf;
 	lifecycle_init(&gw->lc, gw_destroy, gw);
 	d->priv = gw;
-	if ((gw->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
-	    (gw->sess = gw_sess_new((size_t)gw_conf.max_sessions)) == NULL)
-		return err_set(err, STB_INTERNAL, "cannot set up the login sessions");
+	if ((gw->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		return err_set(err, STB_INTERNAL, "cannot fetch SHA-256");
+	if ((gw->sess = gw_sess_new(&lim, err)) == NULL)
+		return -1;
 	gw->ca = gw_ca_new(gw_conf.ca_addr, &d->client_tls, err);
 	if (gw->ca == NULL)
 		return -1;

@@ -204,7 +204,7 @@ struct reg {
 	lockout_try_t lt; /* reserved before the lookup and scrypt, settled after */
 	/* results of the write */
 	uint32_t overlay_ix;
-	int throttled_now; /* this failure penalised the source (lockout.h) */
+	int throttled_now; /* this failure guarded the device or penalised its source */
 	int persist;       /* the pair's trust changed (LOCKOUT_WRITE) */
 };
 
@@ -281,6 +281,13 @@ reg_fail_write(struct reg *g, store_conn_t *c, err_t *err)
 {
 	lockout_state_t ls = {0};
 
+	/* a wrong password is anyone's to send: counted in the refusal
+	 * summaries; the failure that guards the device or starts a penalty
+	 * of its source gets its row */
+	if (!g->throttled_now) {
+		daemon_refused(g->rdv->d, g->r, "register", "UNAUTHENTICATED", g->device_id);
+		return 0;
+	}
 	lockout_get(g->rdv->lk, LOCKOUT_SUBJECT, g->device_id, NULL, &ls);
 	return daemon_auditf(g->rdv->d, c, err, "register_denied", g->actor,
 	                     "device=%s failures=%lld%s", g->device_id, (long long)ls.failures,
@@ -405,7 +412,7 @@ reg_done(void *arg, const err_t *err)
 	else if (!g->ok)
 		srv_reply_err(r, STB_UNAUTHENTICATED, "wrong username or password for device %s%s",
 		              g->device_id,
-		              g->throttled_now ? "; source throttled after repeated failures" : "");
+		              g->throttled_now ? "; guesses limited after repeated failures" : "");
 	else if (srv_conn_data(r->conn) != NULL)
 		srv_reply_err(r, STB_CONFLICT, "this connection is already registered");
 	else if (srv_conn_is_open(r->conn) && reg_attach(g, r->conn) == -1)
@@ -541,9 +548,10 @@ reg_looked(void *arg)
 	err_t err;
 	int rc;
 
-	if (g->err.status != STB_OK) { /* not decided: reg_free releases the attempt */
-		if (g->err.status == STB_FORBIDDEN)
-			log_info("REGISTER from %s: %s", srv_conn_peer(g->r->conn), g->err.msg);
+	if (g->err.status != STB_OK) {              /* not decided: reg_free releases the attempt */
+		if (g->err.status == STB_FORBIDDEN) /* not provisioned: anyone can ask */
+			daemon_refused(g->rdv->d, g->r, "register", stb_status_name(g->err.status),
+			               g->device_id);
 		srv_reply_errt(g->r, &g->err);
 		reg_free(g);
 		return;
@@ -555,7 +563,7 @@ reg_looked(void *arg)
 	}
 	rc = lockout_end(g->rdv->lk, &g->lt, g->ok ? LOCKOUT_RIGHT : LOCKOUT_WRONG,
 	                 (int64_t)time(NULL));
-	g->throttled_now = (rc & LOCKOUT_PENALISED) != 0;
+	g->throttled_now = (rc & (LOCKOUT_GUARDED | LOCKOUT_PENALISED)) != 0;
 	g->persist = (rc & LOCKOUT_WRITE) != 0;
 	if (store_write(g->rdv->d->store, srv_req_mbox(g->r), reg_write, reg_done, g, &err) == -1) {
 		srv_reply_errt(g->r, &err);

@@ -20,8 +20,10 @@
 
 const char ctl_cp_usage[] =
     "cert-proxyd:\n"
-    "  cp import FILE         add or replace STBs: CSV device_id,secret_hex[,enabled]\n"
-    "                         or a JSON array of {device_id, secret_hex, enabled}\n"
+    "  cp import FILE         add or replace STBs: CSV device_id,secret_hex[,enabled[,cert_ids]]\n"
+    "                         (cert_ids: the IDs the STB may hold, space-separated;\n"
+    "                         given, they replace its list) or a JSON array of\n"
+    "                         {device_id, secret_hex, enabled, cert_ids: [ID, ...]}\n"
     "  cp stbs [--limit N]    registered STBs (no secrets)\n"
     "  cp certs [--device ID] [--limit N]  stored certificates\n"
     "  cp show CERT_ID [--pem]  one certificate (--pem: the certificate itself)\n"
@@ -31,8 +33,12 @@ const char ctl_cp_usage[] =
 
 /* ---- import ---- */
 
+#define CERT_IDS_MAX 4096 /* the registry's CERT_IDS limit */
+
+/* ids: the STB's cert_ids, space-separated, or NULL to keep its list. */
 static int
-import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled, const char *where)
+import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled, const char *ids,
+           const char *where)
 {
 	uint8_t secret[SECRET_MAX];
 	size_t slen = 0;
@@ -46,10 +52,11 @@ import_one(ctl_t *x, const char *id, const char *hex, size_t hexlen, int enabled
 		fprintf(stderr, "stbctl: %s: secret of %s is not 16..64 bytes of hex\n", where, id);
 		return -1;
 	}
-	buf_init(&b, 512);
+	buf_init(&b, 512 + CERT_IDS_MAX);
 	struct msgreq_CP_STB_IMPORT q = {.DEVICE_ID = MV_STR(id),
 	                                 .DEVICE_SECRET = MV_BYTES(secret, slen),
-	                                 .ENABLED = MV_U(enabled)};
+	                                 .ENABLED = MV_U(enabled),
+	                                 .CERT_IDS = MV_IF(ids != NULL, MV_STR(ids))};
 	if (msgenc_CP_STB_IMPORT(&b, &q, &bad) == -1) {
 		OPENSSL_cleanse(secret, sizeof(secret));
 		buf_wipe(&b);
@@ -100,6 +107,25 @@ csv_field(const char **p, const char *end, const char **f, size_t *n)
 	*n = (size_t)(e - s);
 }
 
+/* The cert_ids column: IDs separated by blanks, as CERT_IDS wants them
+ * (single spaces). */
+static int
+csv_ids(const char *f, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int blank = f[i] == ' ' || f[i] == '\t';
+		if (blank && (o == 0 || out[o - 1] == ' '))
+			continue;
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = blank ? ' ' : f[i];
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 static int
 import_csv(ctl_t *x, const char *text, size_t len, const char *file, int *ok, int *bad)
 {
@@ -107,12 +133,12 @@ import_csv(ctl_t *x, const char *text, size_t len, const char *file, int *ok, in
 
 	for (int line = 1; p < end; line++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *q = p;
-		const char *f[3];
-		size_t n[3] = {0, 0, 0};
-		char id[STB_ID_MAX + 1], where[256];
+		const char *f[4];
+		size_t n[4] = {0, 0, 0, 0};
+		char id[STB_ID_MAX + 1], where[256], ids[CERT_IDS_MAX + 1];
 		int nf = 0, en = 1;
 
-		while (q < le && nf < 3) {
+		while (q < le && nf < 4) {
 			csv_field(&q, le, &f[nf], &n[nf]);
 			nf++;
 		}
@@ -123,17 +149,43 @@ import_csv(ctl_t *x, const char *text, size_t len, const char *file, int *ok, in
 		if (line == 1 && n[0] == 9 && strncmp(f[0], "device_id", 9) == 0)
 			continue; /* header */
 		if (nf < 2 || q < le || n[0] > STB_ID_MAX ||
-		    (nf == 3 && (en = enabled_word(f[2], n[2])) < 0)) {
-			fprintf(stderr, "stbctl: %s: want device_id,secret_hex[,enabled]\n", where);
+		    (nf >= 3 && (en = enabled_word(f[2], n[2])) < 0) ||
+		    (nf == 4 && csv_ids(f[3], n[3], ids, sizeof(ids)) == -1)) {
+			fprintf(stderr,
+			        "stbctl: %s: want device_id,secret_hex[,enabled[,cert_ids]]\n",
+			        where);
 			(*bad)++;
 			continue;
 		}
 		memcpy(id, f[0], n[0]);
 		id[n[0]] = '\0';
-		if (import_one(x, id, f[1], n[1], en, where) == 0)
+		if (import_one(x, id, f[1], n[1], en, nf == 4 ? ids : NULL, where) == 0)
 			(*ok)++;
 		else
 			(*bad)++;
+	}
+	return 0;
+}
+
+/* "cert_ids": an array of strings, joined with single spaces. */
+static int
+json_ids(const cJSON *arr, char *out, size_t cap)
+{
+	const cJSON *it;
+	size_t o = 0;
+
+	if (!cJSON_IsArray(arr))
+		return -1;
+	out[0] = '\0';
+	cJSON_ArrayForEach(it, arr)
+	{
+		size_t n;
+		if (!cJSON_IsString(it) || (n = strlen(it->valuestring)) == 0 || o + n + 2 > cap)
+			return -1;
+		if (o > 0)
+			out[o++] = ' ';
+		memcpy(out + o, it->valuestring, n + 1);
+		o += n;
 	}
 	return 0;
 }
@@ -154,11 +206,15 @@ import_json(ctl_t *x, const char *text, size_t len, const char *file, int *ok, i
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "device_id");
 		const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "secret_hex");
 		const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enabled");
-		char where[256];
+		const cJSON *ci = cJSON_GetObjectItemCaseSensitive(o, "cert_ids");
+		char where[256], ids[CERT_IDS_MAX + 1];
 		snprintf(where, sizeof(where), "%s[%d]", file, i++);
 		if (!cJSON_IsString(id) || !cJSON_IsString(sh) ||
-		    (en != NULL && !cJSON_IsBool(en) && !cJSON_IsNumber(en))) {
-			fprintf(stderr, "stbctl: %s: want {device_id, secret_hex, enabled}\n",
+		    (en != NULL && !cJSON_IsBool(en) && !cJSON_IsNumber(en)) ||
+		    (ci != NULL && json_ids(ci, ids, sizeof(ids)) == -1)) {
+			fprintf(stderr,
+			        "stbctl: %s: want {device_id, secret_hex, enabled, cert_ids: [ID, "
+			        "...]}\n",
 			        where);
 			(*bad)++;
 			continue;
@@ -166,7 +222,7 @@ import_json(ctl_t *x, const char *text, size_t len, const char *file, int *ok, i
 		if (import_one(x, id->valuestring, sh->valuestring, strlen(sh->valuestring),
 		               en == NULL || cJSON_IsTrue(en) ||
 		                   (cJSON_IsNumber(en) && en->valueint),
-		               where) == 0)
+		               ci != NULL ? ids : NULL, where) == 0)
 			(*ok)++;
 		else
 			(*bad)++;
@@ -235,14 +291,22 @@ stb_row(const cJSON *o)
 {
 	char t[CTL_TIME_CAP];
 
-	if (o == NULL)
-		printf("%-28s %-8s %6s %6s %s\n", "DEVICE", "ENABLED", "CERTS", "ONLINE",
-		       "UPDATED");
-	else
-		printf("%-28s %-8s %6.0f %6.0f %s\n", ctl_jstr(o, "device_id"),
-		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "enabled")) ? "yes" : "no",
-		       ctl_jnum(o, "certs"), ctl_jnum(o, "online"),
-		       ctl_time(ctl_jnum(o, "updated"), t));
+	const cJSON *it;
+
+	if (o == NULL) {
+		printf("%-28s %-8s %6s %6s %-20s %s\n", "DEVICE", "ENABLED", "CERTS", "ONLINE",
+		       "UPDATED", "CERT_IDS");
+		return;
+	}
+	printf("%-28s %-8s %6.0f %6.0f %-20s", ctl_jstr(o, "device_id"),
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "enabled")) ? "yes" : "no",
+	       ctl_jnum(o, "certs"), ctl_jnum(o, "online"), ctl_time(ctl_jnum(o, "updated"), t));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(o, "cert_ids"))
+	{
+		if (cJSON_IsString(it))
+			printf(" %s", it->valuestring);
+	}
+	printf("\n");
 }
 
 static void

@@ -35,7 +35,7 @@ out=$("$CA" init -c "$T/ca-authd.json") || fail "second init exits 0: $out"
 grepq "already holds a CA" <<<"$out" || fail "second init says so: $out"
 [ "$before" = "$(sha256sum "$STATE/root.pem" "$STATE/issuing.key.sealed")" ] &&
 	pass "init run twice changes nothing" || fail "init overwrote the CA"
-mkdir -p "$T/partial"
+mkdir -m 0700 -p "$T/partial" # a state_dir others may enter is refused first
 cp "$STATE/root.pem" "$T/partial/"
 sed "s|\"$STATE\"|\"$T/partial\"|" "$T/ca-authd.json" > "$T/partial.json"
 if out=$("$CA" init -c "$T/partial.json" 2>&1); then

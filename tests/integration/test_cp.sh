@@ -65,9 +65,11 @@ not_after() { sqlite3 "$CPDB" "SELECT not_after FROM certs WHERE cert_id='$1'"; 
 rows() { tail -n +2 | grep -c . || true; }
 
 # --- import: CSV and JSON, no secrets in lists ---
-printf 'device_id,secret_hex,enabled\nstb-a,%s,1\nstb-b,%s,0\n# a comment\nstb-d,%s\n' \
+# each STB with the cert_ids it may hold
+printf 'device_id,secret_hex,enabled,cert_ids\nstb-a,%s,1,c-a1 c-a2  c-a3 c-a4 c-a5\nstb-b,%s,0\n# a comment\nstb-d,%s,yes,c-d1\n' \
 	"$SA" "$SB" "$SD" >"$T/stbs.csv"
-printf '[{"device_id": "stb-c", "secret_hex": "%s", "enabled": true}]\n' "$SC" >"$T/stbs.json"
+printf '[{"device_id": "stb-c", "secret_hex": "%s", "enabled": true, "cert_ids": ["c-c1", "c-c9"]}]\n' \
+	"$SC" >"$T/stbs.json"
 out=$(cpctl cp import "$T/stbs.csv") && [[ $out == "imported 3 STB(s)" ]] &&
 	pass "CSV import" || fail "CSV import: $out"
 out=$(cpctl cp import "$T/stbs.json" --json) && [[ $out == '{"imported": 1, "failed": 0}' ]] &&
@@ -85,6 +87,9 @@ table=$(cpctl cp stbs)
 	[ "$(awk '$1 == "stb-b" { print $2 }' <<<"$table")" = no ] &&
 	[ "$(awk '$1 == "stb-a" { print $2 }' <<<"$table")" = yes ] &&
 	pass "cp stbs lists four STBs, stb-b disabled" || fail "cp stbs: $list"
+[ "$(awk '$1 == "stb-a" { print $(NF-4), $(NF-3), $(NF-2), $(NF-1), $NF }' <<<"$table")" = \
+	"c-a1 c-a2 c-a3 c-a4 c-a5" ] && grepq '"c-c9"' <<<"$list" &&
+	pass "cp stbs shows each STB's cert_ids (table and --json)" || fail "cert_ids: $table $list"
 grepq -i -e "$SA" -e "$SC" <<<"$list$table" && fail "a secret in cp stbs"
 
 # --- authentication ---

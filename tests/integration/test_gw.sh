@@ -204,11 +204,13 @@ mapfile -t fin < <(grep '^finish' <<<"$out")
 [[ ${fin[0]} == "finish UNAVAILABLE CA unavailable"* ]] && [[ ${fin[1]} == "finish REPLAY"* ]] &&
 	pass "ca-authd down: UNAVAILABLE 'CA unavailable', then REPLAY" || fail "CA down: $out"
 
-# --- audit: grants and denials, no secrets, chain intact ---
+# --- audit: grants, the late denial, the refusals summarised (each media-gw
+# flushed its summaries when it stopped), no secrets, chain intact ---
 audit=$(ctl media-gw audit export)
 [ "$(jq -r 'select(.event=="login_granted") | .event' <<<"$audit" | wc -l)" -ge 2 ] &&
-	jq -r 'select(.event=="login_denied") | .detail' <<<"$audit" | grepq 'REPLAY' &&
-	jq -r 'select(.event=="login_denied") | .detail' <<<"$audit" | grepq 'step=start device=nobody' &&
+	jq -r 'select(.event=="refusals") | .detail' <<<"$audit" | grepq 'login_finish from 127.0.0.1 .*REPLAY' &&
+	jq -r 'select(.event=="refusals") | .detail' <<<"$audit" | grepq 'login_start from 127.0.0.1 .*NOT_FOUND' &&
+	[ "$(jq -r 'select(.event=="login_denied") | .detail' <<<"$audit" | grep -c 'step=start')" = 0 ] &&
 	jq -r 'select(.event=="login_denied") | .detail' <<<"$audit" | grepq 'device=stb-4 cert=cert-4 .* FORBIDDEN' &&
 	jq -r 'select(.event=="subscriber_import") | .detail' <<<"$audit" | grepq 'device=stb-2 cert=cert-2 suspended' &&
 	pass "audit has grants, denials and imports" || fail "audit: $audit"

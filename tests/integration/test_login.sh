@@ -18,7 +18,8 @@ CA=127.0.0.1:${PORT[ca-authd]}
 CPCONF="\"ca\": { \"addr\": \"$CA\" }, \"scan\": { \"interval_s\": 3600 }"
 start_daemon cert-proxyd "$CPCONF"
 CP=127.0.0.1:${PORT[cert-proxyd]}
-start_daemon media-gw "\"ca\": { \"addr\": \"$CA\", \"timeout_ms\": 3000 }"
+start_daemon media-gw "\"ca\": { \"addr\": \"$CA\", \"timeout_ms\": 3000 },
+  \"refusals\": { \"interval_s\": 1 }"
 GW=127.0.0.1:${PORT[media-gw]}
 CADB=$T/state-ca-authd/ca-authd.db
 CPDB=$T/state-cert-proxyd/cert-proxyd.db
@@ -48,7 +49,7 @@ wait_for() {
 : >"$T/stbs.csv"
 for d in stb-1 stb-2 stb-3 stb-4 stb-w stb-s stb-x; do
 	SECRET[$d]=$(openssl rand -hex 32)
-	echo "$d,${SECRET[$d]}" >>"$T/stbs.csv"
+	echo "$d,${SECRET[$d]},1,cert-${d#stb-}" >>"$T/stbs.csv" # the cert_id it may hold
 done
 ctl cert-proxyd cp import "$T/stbs.csv" >/dev/null || fail "cp import"
 cat >"$T/subs.csv" <<'CSV'
@@ -216,11 +217,15 @@ out=$(login stb-3 || true)
 [[ $out == *"UNAVAILABLE: certificate fetch at cert-proxyd"* ]] &&
 	pass "no certificate and ca-authd down: UNAVAILABLE at the fetch" || fail "fetch, CA down: $out"
 
-# --- audit on media-gw ---
-audit=$(ctl media-gw audit export)
+# --- audit on media-gw: the grants, and the refusals summarised each second ---
+for _ in $(seq 1 100); do
+	audit=$(ctl media-gw audit export)
+	jq -r 'select(.event=="refusals") | .detail' <<<"$audit" | grepq 'login_start .*FORBIDDEN' && break
+	sleep 0.1
+done
 [ "$(jq -r 'select(.event=="login_granted") | .event' <<<"$audit" | wc -l)" = 9 ] &&
-	jq -r 'select(.event=="login_denied") | .detail' <<<"$audit" | grepq 'device=stb-s' &&
-	pass "media-gw audited 9 grants and the denials" || fail "audit: $audit"
+	jq -r 'select(.event=="refusals") | .detail' <<<"$audit" | grepq 'login_start from 127.0.0.1 .*FORBIDDEN' &&
+	pass "media-gw audited 9 grants and summarised the refusals" || fail "audit: $audit"
 for t in "$tok1" "$tok2"; do
 	{ cat "$T"/*.log; echo "$audit"; } | grepq -i "$t" && fail "a token leaked into a log"
 done

@@ -11,7 +11,7 @@ write_config ca-authd
 start_daemon ca-authd
 start_daemon cert-proxyd "\"ca\": { \"addr\": \"127.0.0.1:${PORT[ca-authd]}\" }"
 S=000102030405060708090a0b0c0d0e0f
-printf 'stb-r,%s\n' "$S" >"$T/stbs.csv"
+printf 'stb-r,%s,1,c-1 c-2 c-3\n' "$S" >"$T/stbs.csv"
 ctl cert-proxyd cp import "$T/stbs.csv" >/dev/null || fail "import"
 stb() { "$STB_CP_CLIENT" "127.0.0.1:${PORT[cert-proxyd]}" "$PKI/ca.crt" stb-r "$S" auth "$@"; }
 # restart ca-authd so cert-proxyd must open a new connection to it

@@ -42,6 +42,30 @@ test_flight_join(void **state)
 	cp_flight_free(f);
 }
 
+/* New certificates of a device count against its limit while issued. */
+static void
+test_flight_count_new(void **state)
+{
+	cp_flight_t *f = cp_flight_new(8);
+	cp_waiter_t w[5];
+
+	(void)state;
+	assert_int_equal(cp_flight_join(f, "a1", "dev-a", &w[0]), CP_FLIGHT_LEADER);
+	assert_int_equal(cp_flight_join(f, "a2", "dev-a", &w[1]), CP_FLIGHT_LEADER);
+	assert_int_equal(cp_flight_join(f, "b1", "dev-b", &w[2]), CP_FLIGHT_LEADER);
+	assert_int_equal(cp_flight_join(f, "a3", "dev-a", &w[3]), CP_FLIGHT_LEADER);
+	assert_int_equal(cp_flight_count_new(f, "a1"), 0);
+	assert_int_equal(cp_flight_count_new(f, "b1"), 0); /* another device */
+	assert_int_equal(cp_flight_count_new(f, "a3"), 1); /* a2 is a renewal: unmarked */
+	assert_int_equal(cp_flight_count_new(f, "a2"), 2);
+	assert_int_equal(cp_flight_count_new(f, "nope"), 0);
+	/* a finished issuance no longer counts (it is in the store, or failed) */
+	assert_ptr_equal(cp_flight_finish(f, "a1"), &w[0]);
+	assert_int_equal(cp_flight_join(f, "a4", "dev-a", &w[4]), CP_FLIGHT_LEADER);
+	assert_int_equal(cp_flight_count_new(f, "a4"), 2);
+	cp_flight_free(f);
+}
+
 #define FL_THREADS 8
 #define FL_ROUNDS  200
 
@@ -264,9 +288,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flight_join), cmocka_unit_test(test_flight_threads),
-	    cmocka_unit_test(test_due),         cmocka_unit_test(test_kc_basic),
-	    cmocka_unit_test(test_kc_stale),    cmocka_unit_test(test_kc_disabled),
+	    cmocka_unit_test(test_flight_join),    cmocka_unit_test(test_flight_count_new),
+	    cmocka_unit_test(test_flight_threads), cmocka_unit_test(test_due),
+	    cmocka_unit_test(test_kc_basic),       cmocka_unit_test(test_kc_stale),
+	    cmocka_unit_test(test_kc_disabled),
 	};
 
 	return cmocka_run_group_tests(tests, kc_setup, kc_teardown);

@@ -1,4 +1,5 @@
 /* test_sig: canonical bytes, ECDSA P-256 sign and verify, openssl dgst. */
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -197,6 +198,37 @@ test_wrong_keys(void **state)
 	EVP_PKEY_free(p256);
 }
 
+/* P-256 given by explicit parameters (openssl ecparam -param_enc explicit):
+ * OpenSSL still names the group prime256v1, the rule must not take it. */
+static void
+test_explicit_params(void **state)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	char group[] = "P-256", enc[] = "explicit";
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, enc, 0),
+	    OSSL_PARAM_construct_end()};
+	EVP_PKEY *ex = NULL, *p256 = tu_p256();
+	uint8_t sig[SIG_MAX];
+	size_t siglen = 0;
+	err_t err;
+
+	(void)state;
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_params(ctx, params), 1);
+	assert_int_equal(EVP_PKEY_generate(ctx, &ex), 1);
+	assert_int_equal(sig_key_is_p256(p256), 1);
+	assert_int_equal(sig_key_is_p256(ex), 0);
+	assert_int_equal(sig_sign(ex, (const uint8_t *)"m", 1, sig, &siglen, &err), -1);
+	assert_int_equal(err.status, STB_BAD_REQUEST);
+	assert_int_equal(ERR_peek_error(), 0);
+	EVP_PKEY_free(ex);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_CTX_free(ctx);
+}
+
 /* Our signatures are what `openssl dgst -sha256 -sign` makes, both ways. */
 static void
 test_openssl_interop(void **state)
@@ -244,6 +276,7 @@ main(void)
 	    cmocka_unit_test(test_tbs_refusals),
 	    cmocka_unit_test(test_sign_verify),
 	    cmocka_unit_test(test_wrong_keys),
+	    cmocka_unit_test(test_explicit_params),
 	    cmocka_unit_test_setup_teardown(test_openssl_interop, tu_setup_dir, tu_teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
  * a test PKI. */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
@@ -168,7 +169,9 @@ tu_write_cert(const char *path, X509 *x)
 void
 tu_write_key(const char *path, EVP_PKEY *key)
 {
-	FILE *f = fopen(path, "w");
+	/* 0600: daemons refuse a key others can read */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 
 	assert_non_null(f);
 	assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
