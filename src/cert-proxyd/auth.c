@@ -3,15 +3,13 @@
  * AUTH_BEGIN answers every device ID with a fresh nonce; AUTH_PROVE checks
  * the MAC in constant time, against a sealed dummy secret when the device
  * is unknown or disabled, so neither the answer nor the work done tells
- * those apart from a wrong MAC.  Failures count per device ID (known or
- * not) and per source address, with lockout backoff (lockout.h).
- *
- * The lockouts of known devices (an stbs row exists) are persisted, so a
- * restart does not hand an attacker fresh tries; unknown device IDs are
- * locked alike, from memory only, so the answers do not tell them apart.
- * Per-address lockouts stay in memory: an address is not an identity (a
- * NAT, a mobile network, a spoofable hop), and persisting it would make
- * every anonymous request a durable write.
+ * those apart from a wrong MAC.  Guessing is throttled by lockout.h:
+ * by source address, with a guess budget per device ID (known or not,
+ * alike) that never refuses a box proving itself from a source that is not
+ * itself guessing, nor one proving itself again from where it did before.
+ * The check at AUTH_BEGIN refuses a throttled source before it gets a
+ * nonce; AUTH_PROVE reserves the attempt, checks the MAC and settles it.
+ * Only the trust a success earns is written, never a failure.
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -24,8 +22,6 @@
 #include "log.h"
 #include "tlv.h"
 
-#define ADDR_CAP 64
-
 typedef struct cp_cstate {
 	cp_t *cp;
 	int challenged;
@@ -33,8 +29,8 @@ typedef struct cp_cstate {
 	char device_id[CP_ID_CAP];
 	uint8_t nonce[LOGIN_NONCE_LEN];
 	int64_t challenge_until;
-	char addr[ADDR_CAP]; /* source IP, the rate-limit key */
-	uint64_t gen;        /* online registry entry */
+	char addr[LOCKOUT_SOURCE_MAX + 1]; /* the source key (lockout_source) */
+	uint64_t gen;                      /* online registry entry */
 } cp_cstate_t;
 
 const char *
@@ -43,23 +39,6 @@ cp_auth_device(srv_conn_t *c)
 	cp_cstate_t *cs = srv_conn_data(c);
 
 	return cs != NULL && cs->authed ? cs->device_id : NULL;
-}
-
-/* "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1" */
-static void
-peer_ip(const char *peer, char out[ADDR_CAP])
-{
-	const char *colon = strrchr(peer, ':');
-	size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
-
-	if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
-		peer++;
-		n -= 2;
-	}
-	if (n >= ADDR_CAP)
-		n = ADDR_CAP - 1;
-	memcpy(out, peer, n);
-	out[n] = '\0';
 }
 
 static cp_cstate_t *
@@ -73,7 +52,7 @@ cstate_get(cp_t *cp, srv_conn_t *c)
 		return NULL;
 	cp_ref(cp);
 	cs->cp = cp;
-	peer_ip(srv_conn_peer(c), cs->addr);
+	lockout_source(srv_conn_peer(c), cs->addr);
 	srv_conn_set_data(c, cs);
 	return cs;
 }
@@ -96,15 +75,12 @@ on_conn(srv_conn_t *c, int open, void *ctx)
 	cp_unref(cp);
 }
 
-/* Seconds until device and address may try again; 0 now. */
-static int64_t
-auth_locked(cp_t *cp, const char *device_id, const char *addr)
+/* The answer to a throttled source (lockout.h); the same for every ID. */
+static void
+auth_throttled(srv_req_t *r, const cp_cstate_t *cs, int64_t left)
 {
-	int64_t now = (int64_t)time(NULL);
-	int64_t a = lockout_check(cp->rl_dev, device_id, now);
-	int64_t b = lockout_check(cp->rl_addr, addr, now);
-
-	return a > b ? a : b;
+	srv_reply_err(r, STB_RATE_LIMITED, "too many failed attempts from %s; retry in %lld s",
+	              cs->addr, (long long)left);
 }
 
 static void
@@ -126,10 +102,8 @@ cp_auth_begin(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	msg_get_str(m, TLV_IX_DEVICE_ID, device_id, sizeof(device_id));
-	if ((left = auth_locked(cp, device_id, cs->addr)) > 0) {
-		srv_reply_err(r, STB_RATE_LIMITED,
-		              "too many failed attempts for %s or from %s; retry in %lld s",
-		              device_id, cs->addr, (long long)left);
+	if ((left = lockout_check(cp->lk, device_id, cs->addr, (int64_t)time(NULL))) > 0) {
+		auth_throttled(r, cs, left);
 		return;
 	}
 	if (RAND_bytes(cs->nonce, sizeof(cs->nonce)) != 1) {
@@ -236,7 +210,7 @@ auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t 
 		return;
 	}
 	l = calloc(1, sizeof(*l));
-	log_info("authentication locked for %s %s until %lld after repeated failures", what, key,
+	log_info("authentication throttled for %s %s until %lld after repeated failures", what, key,
 	         (long long)until);
 	if (l == NULL)
 		return;
@@ -255,43 +229,44 @@ auth_lockout(cp_t *cp, srv_req_t *r, const char *what, const char *key, int64_t 
 
 /* ---- AUTH_PROVE ---- */
 
-/* Queues the write of a known device's lockout state (LOCKOUT_WRITE). */
+/* Queues the write of a pair's trust (LOCKOUT_WRITE). */
 static void
-auth_persist(cp_t *cp, srv_req_t *r, const char *device_id, int rc)
+auth_persist(cp_t *cp, srv_req_t *r, const lockout_try_t *t, int rc)
 {
 	err_t err;
 
 	if ((rc & LOCKOUT_WRITE) &&
-	    lockout_persist_job(cp->rl_dev, cp->d->store, srv_req_mbox(r), device_id, &err) == -1)
-		log_warnx("lockout of %s not persisted: %s", device_id, err.msg);
+	    lockout_persist_job(cp->lk, cp->d->store, srv_req_mbox(r), t, &err) == -1)
+		log_warnx("trust of %s from %s not persisted: %s", t->subject, t->source, err.msg);
 }
 
 static void
-auth_failed(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id, int known)
+auth_failed(cp_t *cp, srv_req_t *r, const char *device_id, int known, lockout_try_t *t)
 {
-	int64_t now = (int64_t)time(NULL), until = 0;
-	int locked = 0, rc;
+	int64_t now = (int64_t)time(NULL);
+	int rc = lockout_end(cp->lk, t, LOCKOUT_WRONG, now);
+	lockout_state_t st = {0};
 
-	rc = lockout_fail(cp->rl_dev, device_id, known, now, &until);
-	auth_persist(cp, r, device_id, rc);
-	if (rc & LOCKOUT_LOCKED) {
-		auth_lockout(cp, r, "device", device_id, until, !known);
-		locked = 1;
-	}
-	if (lockout_fail(cp->rl_addr, cs->addr, 0, now, &until) & LOCKOUT_LOCKED) {
-		auth_lockout(cp, r, "address", cs->addr, until, 0);
-		locked = 1;
-	}
+	/* a guarded device's failures are forgotten after lockout_max_s of quiet;
+	 * an ID nobody has goes to the refusal summaries */
+	if (rc & LOCKOUT_GUARDED)
+		auth_lockout(cp, r, "device", device_id, now + cp->conf->auth.lockout_max_s,
+		             !known);
+	if ((rc & LOCKOUT_PENALISED) && lockout_get(cp->lk, LOCKOUT_SOURCE, NULL, t->source, &st))
+		auth_lockout(cp, r, "address", t->source, st.until, 0);
+	/* the same for an ID nobody has */
 	srv_reply_err(r, STB_UNAUTHENTICATED, "authentication of %s failed%s", device_id,
-	              locked ? "; locked after repeated failures" : "");
+	              (rc & LOCKOUT_PENALISED) ? "; source throttled after repeated failures"
+	              : (rc & LOCKOUT_GUARDED) ? "; guesses limited after repeated failures"
+	                                       : "");
 }
 
 static void
-auth_granted(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id)
+auth_granted(cp_t *cp, srv_req_t *r, cp_cstate_t *cs, const char *device_id, lockout_try_t *t)
 {
 	srv_conn_t *conn = r->conn;
 
-	auth_persist(cp, r, device_id, lockout_success(cp->rl_dev, device_id));
+	auth_persist(cp, r, t, lockout_end(cp->lk, t, LOCKOUT_RIGHT, (int64_t)time(NULL)));
 	memcpy(cs->device_id, device_id, sizeof(cs->device_id));
 	if ((cs->gen = cp_online_add(cp, device_id, conn)) == 0) {
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
@@ -316,6 +291,7 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 	size_t cl, pl, slen = 0;
 	int64_t left, until;
 	int known = 0, live = 0, ok;
+	lockout_try_t t;
 	err_t err;
 
 	if (cs == NULL || !cs->challenged) {
@@ -332,22 +308,23 @@ cp_auth_prove(srv_req_t *r, const msg_t *m, void *ctx)
 	until = cs->challenge_until;
 	msg_get_bytes(m, TLV_IX_CLIENT_NONCE, &cnonce, &cl);
 	msg_get_bytes(m, TLV_IX_AUTH_MAC, &proof, &pl);
-	if ((left = auth_locked(cp, device_id, cs->addr)) > 0)
-		srv_reply_err(r, STB_RATE_LIMITED,
-		              "too many failed attempts for %s or from %s; retry in %lld s",
-		              device_id, cs->addr, (long long)left);
+	/* reserved before the lookup: attempts on other loops see it at once */
+	if ((left = lockout_begin(cp->lk, device_id, cs->addr, (int64_t)time(NULL), &t)) > 0)
+		auth_throttled(r, cs, left);
 	else if ((int64_t)time(NULL) > until)
 		srv_reply_err(r, STB_UNAUTHENTICATED, "the challenge expired; start again");
 	else if (auth_secret(cp, device_id, secret, &slen, &known, &live, &err) == -1 ||
 	         login_auth_mac(secret, slen, nonce, cnonce, device_id, mac, &err) == -1)
 		srv_reply_errt(r, &err);
 	else {
+		/* an unknown or disabled device fails like a wrong MAC */
 		ok = (CRYPTO_memcmp(mac, proof, LOGIN_MAC_LEN) == 0) & live;
 		if (ok)
-			auth_granted(cp, r, cs, device_id);
+			auth_granted(cp, r, cs, device_id, &t);
 		else
-			auth_failed(cp, r, cs, device_id, known);
+			auth_failed(cp, r, device_id, known, &t);
 	}
+	lockout_end(cp->lk, &t, LOCKOUT_VOID, (int64_t)time(NULL)); /* when still held */
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(mac, sizeof(mac));
 	OPENSSL_cleanse(nonce, sizeof(nonce));

@@ -27,18 +27,9 @@ static const cfg_opt_t cp_opts[] = {
      "certificates being issued at once; more fetches get UNAVAILABLE"},
     {"issue.max_per_device", CFG_INT, "16", 1, 100000, NULL, OFF(issue_max_per_device),
      "certificates one STB may hold; a fetch of one more gets CONFLICT"},
-    {"auth.max_failures", CFG_INT, "5", 1, 1000, NULL, OFF(auth_max_failures),
-     "failed proofs in a row before a device is locked"},
-    {"auth.lockout_s", CFG_INT, "60", 1, 86400, NULL, OFF(auth_lockout_s),
-     "first lockout; doubles with each further failure"},
-    {"auth.lockout_max_s", CFG_INT, "3600", 1, 604800, NULL, OFF(auth_lockout_max_s),
-     "longest lockout; failures older than this are forgotten"},
-    {"auth.addr_max_failures", CFG_INT, "50", 1, 100000, NULL, OFF(auth_addr_max_failures),
-     "failed proofs in a row from one source address before it is locked"},
+    LOCKOUT_OPTS(OFF(auth)),
     {"auth.challenge_ttl_s", CFG_INT, "30", 1, 3600, NULL, OFF(auth_challenge_ttl_s),
      "an AUTH_BEGIN challenge must be answered within this"},
-    {"auth.table_max", CFG_INT, "100000", 16, 10000000, NULL, OFF(auth_table_max),
-     "devices and addresses whose failures are remembered (each)"},
     {"scan.interval_s", CFG_INT, "3600", 1, 604800, NULL, OFF(scan_interval_s),
      "the validity scanner runs this often"},
     {"scan.renew_before_s", CFG_INT, "604800", 0, 31536000, NULL, OFF(scan_renew_before_s),
@@ -74,7 +65,7 @@ static const char *const cp_migrations[] = {
     " reason INTEGER NOT NULL,"
     " created INTEGER NOT NULL);"
     "CREATE INDEX pending_device ON pending(device_id);",
-    /* the per-device lockouts of known STBs (lockout.h) */
+    /* lockout.h's table: the trusted (device, source) pairs */
     LOCKOUT_SCHEMA,
     /* the cert_ids each STB may hold, imported with it; the certificates
      * already stored stay with their holders */
@@ -93,8 +84,7 @@ cp_destroy(void *arg)
 
 	cp_kc_free(cp->kc);
 	cp_flight_free(cp->flight);
-	lockout_free(cp->rl_dev);
-	lockout_free(cp->rl_addr);
+	lockout_free(cp->lk);
 	EVP_MD_free(cp->sha256);
 	connreg_free(cp->online);
 	OPENSSL_cleanse(cp, sizeof(*cp));
@@ -125,11 +115,7 @@ cp_check(err_t *err)
 		return err_set(err, STB_BAD_REQUEST,
 		               "issue.profile: '%s' is not an identifier of 1..64 characters",
 		               cp_conf.profile);
-	if (cp_conf.auth_lockout_s > cp_conf.auth_lockout_max_s)
-		return err_set(err, STB_BAD_REQUEST,
-		               "auth.lockout_s (%lld) is longer than auth.lockout_max_s (%lld)",
-		               cp_conf.auth_lockout_s, cp_conf.auth_lockout_max_s);
-	return 0;
+	return lockout_conf_check(&cp_conf.auth, err);
 }
 
 static int
@@ -156,10 +142,6 @@ cp_dummy_secret(cp_t *cp, err_t *err)
 static int
 cp_init(daemon_t *d, err_t *err)
 {
-	lockout_conf_t dev = {cp_conf.auth_max_failures, cp_conf.auth_lockout_s,
-	                      cp_conf.auth_lockout_max_s};
-	lockout_conf_t addr = {cp_conf.auth_addr_max_failures, cp_conf.auth_lockout_s,
-	                       cp_conf.auth_lockout_max_s};
 	store_conn_t *rd;
 	cp_t *cp;
 
@@ -171,11 +153,9 @@ cp_init(daemon_t *d, err_t *err)
 	d->priv = cp;
 	if ((cp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return err_set(err, STB_INTERNAL, "SHA-256 is not available");
-	/* per-address lockouts stay in memory (auth.c says why) */
-	if ((cp->rl_dev = lockout_new(&dev, (size_t)cp_conf.auth_table_max, err)) == NULL ||
-	    (cp->rl_addr = lockout_new(&addr, (size_t)cp_conf.auth_table_max, err)) == NULL ||
+	if ((cp->lk = lockout_new(&cp_conf.auth, err)) == NULL ||
 	    (rd = store_reader(d->store, err)) == NULL ||
-	    lockout_load(cp->rl_dev, rd, (int64_t)time(NULL), err) == -1)
+	    lockout_load(cp->lk, rd, (int64_t)time(NULL), err) == -1)
 		return -1;
 	cp->flight = cp_flight_new((size_t)cp_conf.issue_max_inflight);
 	cp->kc = cp_kc_new((size_t)cp_conf.key_cache_max);

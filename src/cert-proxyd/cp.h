@@ -46,12 +46,8 @@ typedef struct cp_conf {
 	long long validity_s;
 	long long issue_max_inflight;
 	long long issue_max_per_device;
-	long long auth_max_failures;
-	long long auth_lockout_s;
-	long long auth_lockout_max_s;
-	long long auth_addr_max_failures;
+	lockout_conf_t auth; /* auth.* (lockout.h) */
 	long long auth_challenge_ttl_s;
-	long long auth_table_max;
 	long long scan_interval_s;
 	long long scan_renew_before_s;
 	int scan_check_revocation;
@@ -62,8 +58,8 @@ typedef struct cp_conf {
 typedef struct cp {
 	daemon_t *d;
 	const cp_conf_t *conf;
-	EVP_MD *sha256;              /* fetched once */
-	lockout_t *rl_dev, *rl_addr; /* rl_dev persisted for known devices */
+	EVP_MD *sha256; /* fetched once */
+	lockout_t *lk;  /* AUTH_PROVE guessing (lockout.h); trusted pairs persisted */
 	cp_flight_t *flight;
 	cp_kc_t *kc;
 	/* a sealed random secret: unknown and disabled devices cost what

@@ -1,6 +1,9 @@
-/* lockout: failure counters, lockout backoff, persisted (see lockout.h). */
+/* lockout: guessing throttled by source, identity budgets, trusted pairs
+ * (see lockout.h). */
 #include "lockout.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,17 +16,22 @@
 typedef struct lk_ent {
 	char key[LOCKOUT_KEY_MAX + 1];
 	lockout_state_t s;
+	int64_t stored; /* pairs: the trust end last handed out to be written */
 	htab_node_t h;
-	struct lk_ent *prev, *next; /* age order: head is the newest failure */
+	struct lk_ent *prev, *next; /* age order: head is the newest change */
 } lk_ent_t;
+
+typedef struct lk_tab {
+	htab_t t; /* SipHash-keyed: the keys are the peer's choice */
+	size_t n, max;
+	lk_ent_t *head, *tail;
+} lk_tab_t;
 
 struct lockout {
 	pthread_mutex_t mu;
 	lockout_conf_t conf;
-	htab_t t; /* SipHash-keyed: the keys are the peer's choice */
-	size_t n, max;
-	lk_ent_t *head, *tail;
-	lifecycle_t lc; /* the owner and each pending lockout_persist_job */
+	lk_tab_t tab[3]; /* LOCKOUT_SOURCE, LOCKOUT_SUBJECT, LOCKOUT_PAIR */
+	lifecycle_t lc;  /* the owner and each pending lockout_persist_job */
 };
 
 static int
@@ -38,35 +46,54 @@ lk_destroy(void *arg)
 	lockout_t *l = arg;
 	lk_ent_t *e, *next;
 
-	for (e = l->head; e != NULL; e = next) {
-		next = e->next;
-		free(e);
+	for (int i = 0; i < 3; i++) {
+		for (e = l->tab[i].head; e != NULL; e = next) {
+			next = e->next;
+			free(e);
+		}
+		htab_fini(&l->tab[i].t);
 	}
 	pthread_mutex_destroy(&l->mu);
-	htab_fini(&l->t);
 	free(l);
 }
 
+int
+lockout_conf_check(const lockout_conf_t *conf, err_t *err)
+{
+	if (conf->max_failures < 1 || conf->addr_max_failures < 1 || conf->lockout_s < 1 ||
+	    conf->lockout_max_s < 1 || conf->trust_s < 1 || conf->table_max < 1)
+		return err_set(err, STB_BAD_REQUEST,
+		               "auth.*: every lockout setting must be at least 1");
+	if (conf->lockout_s > conf->lockout_max_s)
+		return err_set(err, STB_BAD_REQUEST,
+		               "auth.lockout_s (%lld) is longer than auth.lockout_max_s (%lld)",
+		               conf->lockout_s, conf->lockout_max_s);
+	return 0;
+}
+
 lockout_t *
-lockout_new(const lockout_conf_t *conf, size_t max_entries, err_t *err)
+lockout_new(const lockout_conf_t *conf, err_t *err)
 {
 	lockout_t *l;
+	size_t max;
+	int i;
 
-	if (conf->max_failures < 1 || conf->lockout_s < 1 || conf->lockout_max_s < 1) {
-		err_set(err, STB_BAD_REQUEST,
-		        "lockout: max_failures, lockout_s and lockout_max_s "
-		        "must be at least 1");
+	if (lockout_conf_check(conf, err) == -1)
 		return NULL;
-	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		err_set(err, STB_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if (htab_init(&l->t, max_entries, max_entries, lk_eq, err) == -1) {
-		free(l);
-		return NULL;
+	max = (size_t)conf->table_max;
+	for (i = 0; i < 3; i++) {
+		if (htab_init(&l->tab[i].t, 16, max, lk_eq, err) == -1) {
+			while (i-- > 0)
+				htab_fini(&l->tab[i].t);
+			free(l);
+			return NULL;
+		}
+		l->tab[i].max = max;
 	}
-	l->max = max_entries > 0 ? max_entries : 1;
 	l->conf = *conf;
 	pthread_mutex_init(&l->mu, NULL);
 	lifecycle_init(&l->lc, lk_destroy, l);
@@ -80,225 +107,415 @@ lockout_free(lockout_t *l)
 		lifecycle_unref(&l->lc);
 }
 
-static lk_ent_t *
-lk_find(lockout_t *l, uint64_t h, const char *key, size_t len)
+/* ---- source keys ---- */
+
+int
+lockout_source(const char *peer, char out[LOCKOUT_SOURCE_MAX + 1])
 {
-	htab_node_t *n = htab_find(&l->t, h, key, len);
+	const char *colon = strrchr(peer, ':');
+	char host[INET6_ADDRSTRLEN + 2];
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
+
+	for (int whole = 0; whole < 2; whole++, n = strlen(peer)) {
+		const char *h = peer;
+		size_t hl = n;
+		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+			h++;
+			hl -= 2;
+		}
+		if (hl == 0 || hl >= sizeof(host))
+			continue;
+		memcpy(host, h, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET, host, &a4) == 1) {
+			inet_ntop(AF_INET, &a4, out, LOCKOUT_SOURCE_MAX + 1);
+			return 0;
+		}
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			continue;
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			memcpy(&a4, &a6.s6_addr[12], 4);
+			inet_ntop(AF_INET, &a4, out, LOCKOUT_SOURCE_MAX + 1);
+			return 0;
+		}
+		/* one subscriber gets a /64: its hosts are one source */
+		memset(&a6.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a6, host, sizeof(host));
+		snprintf(out, LOCKOUT_SOURCE_MAX + 1, "%s/64", host);
+		return 0;
+	}
+	snprintf(out, LOCKOUT_SOURCE_MAX + 1, "%s", peer);
+	return -1;
+}
+
+/* ---- tables ---- */
+
+static lk_ent_t *
+lk_find(lk_tab_t *tb, const char *key)
+{
+	size_t len = strlen(key);
+	htab_node_t *n = htab_find(&tb->t, htab_hash(&tb->t, key, len), key, len);
 
 	return n != NULL ? HTAB_ENTRY(n, lk_ent_t, h) : NULL;
 }
 
 static void
-lk_unlink_age(lockout_t *l, lk_ent_t *e)
+lk_unlink_age(lk_tab_t *tb, lk_ent_t *e)
 {
 	if (e->prev != NULL)
 		e->prev->next = e->next;
 	else
-		l->head = e->next;
+		tb->head = e->next;
 	if (e->next != NULL)
 		e->next->prev = e->prev;
 	else
-		l->tail = e->prev;
+		tb->tail = e->prev;
 	e->prev = e->next = NULL;
 }
 
 static void
-lk_push_front(lockout_t *l, lk_ent_t *e)
+lk_push_front(lk_tab_t *tb, lk_ent_t *e)
 {
 	e->prev = NULL;
-	e->next = l->head;
-	if (l->head != NULL)
-		l->head->prev = e;
-	l->head = e;
-	if (l->tail == NULL)
-		l->tail = e;
+	e->next = tb->head;
+	if (tb->head != NULL)
+		tb->head->prev = e;
+	tb->head = e;
+	if (tb->tail == NULL)
+		tb->tail = e;
 }
 
 static void
-lk_remove(lockout_t *l, lk_ent_t *e)
+lk_touch(lk_tab_t *tb, lk_ent_t *e)
 {
-	htab_remove(&l->t, &e->h);
-	lk_unlink_age(l, e);
-	l->n--;
+	lk_unlink_age(tb, e);
+	lk_push_front(tb, e);
+}
+
+static void
+lk_remove(lk_tab_t *tb, lk_ent_t *e)
+{
+	htab_remove(&tb->t, &e->h);
+	lk_unlink_age(tb, e);
+	tb->n--;
 	free(e);
 }
 
-/* A key quiet for lockout_max_s (no failure, no lock) starts afresh: the
- * quiet time runs from the end of its lock, so a key that sat out the
- * longest lock does not get max_failures fresh tries at once. */
-static int
-lk_stale(const lockout_t *l, const lk_ent_t *e, int64_t now)
+/* Failures quiet for lockout_max_s (no failure, no penalty running) are
+ * forgotten: the quiet runs from the end of the penalty, so a source that
+ * sat one out does not get a fresh allowance at once. */
+static void
+lk_forget_quiet(const lockout_t *l, lk_ent_t *e, int64_t now)
 {
-	int64_t last = e->s.last_fail > e->s.locked_until ? e->s.last_fail : e->s.locked_until;
+	int64_t last = e->s.last_fail > e->s.until ? e->s.last_fail : e->s.until;
 
-	return e->s.locked_until <= now && now - last >= l->conf.lockout_max_s;
+	if (e->s.inflight == 0 && e->s.until <= now && now - last >= l->conf.lockout_max_s) {
+		e->s.failures = 0;
+		e->s.until = 0;
+	}
+}
+
+/* An entry that holds nothing worth keeping. */
+static int
+lk_idle(const lockout_t *l, int table, lk_ent_t *e, int64_t now)
+{
+	if (e->s.inflight > 0 || e->s.until > now)
+		return 0;
+	if (table == LOCKOUT_PAIR)
+		return 1;
+	lk_forget_quiet(l, e, now);
+	return e->s.failures == 0;
+}
+
+/* Makes room: idle entries from the old end, then the oldest not penalised
+ * (or any trusted pair: those only come from successes); -1 when every
+ * entry is penalised or in flight. */
+static int
+lk_evict(lockout_t *l, int table, int64_t now)
+{
+	lk_tab_t *tb = &l->tab[table];
+	lk_ent_t *e, *prev;
+
+	for (e = tb->tail; e != NULL && tb->n >= tb->max; e = prev) {
+		prev = e->prev;
+		if (lk_idle(l, table, e, now))
+			lk_remove(tb, e);
+	}
+	for (e = tb->tail; e != NULL && tb->n >= tb->max; e = prev) {
+		prev = e->prev;
+		if (e->s.inflight == 0 && (table == LOCKOUT_PAIR || e->s.until <= now))
+			lk_remove(tb, e);
+	}
+	return tb->n < tb->max ? 0 : -1;
+}
+
+/* key's entry, a new one, or NULL when there is no room (uncounted). */
+static lk_ent_t *
+lk_get(lockout_t *l, int table, const char *key, int64_t now)
+{
+	lk_tab_t *tb = &l->tab[table];
+	size_t len = strlen(key);
+	lk_ent_t *e = lk_find(tb, key);
+
+	if (e != NULL) {
+		if (table != LOCKOUT_PAIR)
+			lk_forget_quiet(l, e, now);
+		return e;
+	}
+	if (len > LOCKOUT_KEY_MAX || (tb->n >= tb->max && lk_evict(l, table, now) == -1) ||
+	    (e = calloc(1, sizeof(*e))) == NULL)
+		return NULL;
+	memcpy(e->key, key, len + 1);
+	htab_insert(&tb->t, &e->h, htab_hash(&tb->t, key, len));
+	lk_push_front(tb, e);
+	tb->n++;
+	return e;
+}
+
+static lk_ent_t *
+lk_peek(lockout_t *l, int table, const char *key, int64_t now)
+{
+	lk_ent_t *e = lk_find(&l->tab[table], key);
+
+	if (e != NULL && table != LOCKOUT_PAIR)
+		lk_forget_quiet(l, e, now);
+	return e;
+}
+
+static int
+lk_pair_key(char out[LOCKOUT_KEY_MAX + 1], const char *subject, const char *source)
+{
+	if (strlen(subject) > LOCKOUT_SUBJECT_MAX || strlen(source) > LOCKOUT_SOURCE_MAX)
+		return -1;
+	snprintf(out, LOCKOUT_KEY_MAX + 1, "%s %s", subject, source);
+	return 0;
 }
 
 int64_t
-lockout_lock_for(const lockout_conf_t *conf, int64_t failures)
+lockout_lock_for(const lockout_conf_t *conf, int64_t max, int64_t failures)
 {
 	int64_t lock = conf->lockout_s;
 
-	if (failures < conf->max_failures)
+	if (failures < max)
 		return 0;
-	for (int64_t k = failures - conf->max_failures; k > 0 && lock < conf->lockout_max_s; k--)
+	for (int64_t k = failures - max; k > 0 && lock < conf->lockout_max_s; k--)
 		lock *= 2;
 	return lock < conf->lockout_max_s ? lock : conf->lockout_max_s;
 }
 
-int64_t
-lockout_check(lockout_t *l, const char *key, int64_t now)
+/* ---- attempts ---- */
+
+static int
+lk_trusted(const lockout_t *l, const lk_ent_t *p, int64_t now)
 {
-	size_t len = strlen(key);
-	uint64_t h = htab_hash(&l->t, key, len);
-	lk_ent_t *e;
-	int64_t left = 0;
+	return p != NULL && p->s.until > now &&
+	       p->s.failures + p->s.inflight < l->conf.max_failures;
+}
+
+/* Under the mutex: 0 when the attempt may go (reserved when t is not
+ * NULL), else the seconds to wait. */
+static int64_t
+lk_decide(lockout_t *l, const char *subject, const char *source, int64_t now, lockout_try_t *t)
+{
+	char pk[LOCKOUT_KEY_MAX + 1];
+	lk_ent_t *p, *src, *sub;
+	int guarded;
+
+	if (lk_pair_key(pk, subject, source) == -1)
+		return 1; /* no identity or address is that long */
+	if (lk_trusted(l, p = lk_peek(l, LOCKOUT_PAIR, pk, now), now)) {
+		if (t != NULL) {
+			p->s.inflight++;
+			t->trusted = 1;
+		}
+		return 0;
+	}
+	src = lk_peek(l, LOCKOUT_SOURCE, source, now);
+	if (src != NULL && src->s.until > now)
+		return src->s.until - now;
+	/* once a source has failed, its allowance covers what it has in flight
+	 * (a clean one may have any number: many first logins behind one NAT);
+	 * past the threshold (the penalty over) it goes one attempt at a time */
+	if (src != NULL && src->s.failures > 0 &&
+	    (src->s.failures < l->conf.addr_max_failures
+	         ? src->s.failures + src->s.inflight >= l->conf.addr_max_failures
+	         : src->s.inflight > 0))
+		return 1;
+	sub = lk_peek(l, LOCKOUT_SUBJECT, subject, now);
+	guarded = sub != NULL && sub->s.failures + sub->s.inflight >= l->conf.max_failures;
+	if (guarded && src != NULL && src->s.inflight > 0)
+		return 1;
+	if (t == NULL)
+		return 0;
+	if (src != NULL || (src = lk_get(l, LOCKOUT_SOURCE, source, now)) != NULL)
+		src->s.inflight++;
+	if (sub != NULL || (sub = lk_get(l, LOCKOUT_SUBJECT, subject, now)) != NULL)
+		sub->s.inflight++;
+	t->guarded = guarded;
+	return 0;
+}
+
+int64_t
+lockout_check(lockout_t *l, const char *subject, const char *source, int64_t now)
+{
+	int64_t left;
 
 	pthread_mutex_lock(&l->mu);
-	/* a stale entry stays until a failure or eviction takes it: removing
-	 * it here would forget a known key's row without writing */
-	if ((e = lk_find(l, h, key, len)) != NULL && e->s.locked_until > now)
-		left = e->s.locked_until - now;
+	left = lk_decide(l, subject, source, now, NULL);
 	pthread_mutex_unlock(&l->mu);
 	return left;
 }
 
-/* Makes room: stale keys from the old end, then the oldest unlocked one,
- * then (for a known key only) the oldest locked unknown one. */
+int64_t
+lockout_begin(lockout_t *l, const char *subject, const char *source, int64_t now, lockout_try_t *t)
+{
+	int64_t left;
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_lock(&l->mu);
+	if ((left = lk_decide(l, subject, source, now, t)) == 0) {
+		snprintf(t->subject, sizeof(t->subject), "%s", subject);
+		snprintf(t->source, sizeof(t->source), "%s", source);
+		t->held = 1;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return left;
+}
+
+static void
+lk_release(lockout_t *l, int table, const char *key)
+{
+	lk_ent_t *e = lk_find(&l->tab[table], key);
+
+	if (e != NULL && e->s.inflight > 0)
+		e->s.inflight--;
+}
+
+/* A success: the pair is trusted for trust_s from now. */
 static int
-lk_evict(lockout_t *l, int known, int64_t now)
+lk_right(lockout_t *l, const char *pk, int64_t now)
 {
-	lk_ent_t *e, *prev;
+	lk_ent_t *p = lk_get(l, LOCKOUT_PAIR, pk, now);
 
-	for (e = l->tail; e != NULL && l->n >= l->max; e = prev) {
-		prev = e->prev;
-		if (lk_stale(l, e, now))
-			lk_remove(l, e);
-	}
-	for (e = l->tail; e != NULL && l->n >= l->max; e = prev) {
-		prev = e->prev;
-		if (e->s.locked_until <= now)
-			lk_remove(l, e);
-	}
-	for (e = l->tail; known && e != NULL && l->n >= l->max; e = prev) {
-		prev = e->prev;
-		if (!e->s.known)
-			lk_remove(l, e);
-	}
-	return l->n < l->max ? 0 : -1;
+	if (p == NULL)
+		return 0;
+	lk_touch(&l->tab[LOCKOUT_PAIR], p);
+	p->s.failures = 0;
+	p->s.last_fail = now;
+	p->s.until = now + l->conf.trust_s;
+	if (p->stored >= now + l->conf.trust_s / 2)
+		return 0; /* what is stored still holds for long enough */
+	p->stored = p->s.until;
+	return LOCKOUT_WRITE;
 }
 
-/* A new entry for key, or NULL when there is no room (locks stay). */
-static lk_ent_t *
-lk_add(lockout_t *l, const char *key, size_t len, uint64_t h, int known, int64_t now)
+/* A wrong proof: counted against the pair, the identity and the source. */
+static int
+lk_wrong(lockout_t *l, const lockout_try_t *t, const char *pk, int64_t now)
 {
-	lk_ent_t *e;
+	const lockout_conf_t *c = &l->conf;
+	lk_ent_t *p = lk_find(&l->tab[LOCKOUT_PAIR], pk);
+	lk_ent_t *sub = lk_get(l, LOCKOUT_SUBJECT, t->subject, now);
+	lk_ent_t *src = lk_get(l, LOCKOUT_SOURCE, t->source, now);
+	int guarded = t->guarded, rc = 0;
 
-	if ((l->n >= l->max && lk_evict(l, known, now) == -1) ||
-	    (e = calloc(1, sizeof(*e))) == NULL)
-		return NULL;
-	memcpy(e->key, key, len + 1);
-	htab_insert(&l->t, &e->h, h);
-	l->n++;
-	return e;
+	if (p != NULL)
+		p->s.failures++;
+	if (sub != NULL) {
+		guarded |= sub->s.failures >= c->max_failures; /* guarded meanwhile */
+		if (++sub->s.failures == c->max_failures)
+			rc |= LOCKOUT_GUARDED;
+		sub->s.last_fail = now;
+		lk_touch(&l->tab[LOCKOUT_SUBJECT], sub);
+	}
+	if (src != NULL) {
+		src->s.failures++;
+		/* a guess at a guarded identity spends the source's allowance */
+		if (guarded && !t->trusted && src->s.failures < c->addr_max_failures)
+			src->s.failures = c->addr_max_failures;
+		if (src->s.failures >= c->addr_max_failures) {
+			if (src->s.until <= now) /* a new penalty, not one extended */
+				rc |= LOCKOUT_PENALISED;
+			src->s.until =
+			    now + lockout_lock_for(c, c->addr_max_failures, src->s.failures);
+		}
+		src->s.last_fail = now;
+		lk_touch(&l->tab[LOCKOUT_SOURCE], src);
+	}
+	return rc;
 }
 
 int
-lockout_fail(lockout_t *l, const char *key, int known, int64_t now, int64_t *until)
+lockout_end(lockout_t *l, lockout_try_t *t, int outcome, int64_t now)
 {
-	size_t len = strlen(key);
-	lk_ent_t *e;
-	uint64_t h;
-	int64_t lock;
+	char pk[LOCKOUT_KEY_MAX + 1];
 	int rc = 0;
 
-	if (len > LOCKOUT_KEY_MAX)
+	if (!t->held || lk_pair_key(pk, t->subject, t->source) == -1)
 		return 0;
-	h = htab_hash(&l->t, key, len);
+	t->held = 0;
 	pthread_mutex_lock(&l->mu);
-	if ((e = lk_find(l, h, key, len)) != NULL && e->s.locked_until > now) {
-		pthread_mutex_unlock(&l->mu); /* refused while locked: nothing changes */
-		return 0;
+	if (t->trusted)
+		lk_release(l, LOCKOUT_PAIR, pk);
+	else {
+		lk_release(l, LOCKOUT_SOURCE, t->source);
+		lk_release(l, LOCKOUT_SUBJECT, t->subject);
 	}
-	if (e != NULL && lk_stale(l, e, now)) {
-		e->s.failures = 0; /* starts afresh; the row is overwritten below */
-		e->s.locked_until = 0;
-	}
-	if (e != NULL)
-		lk_unlink_age(l, e);
-	else if ((e = lk_add(l, key, len, h, known, now)) == NULL) {
-		pthread_mutex_unlock(&l->mu); /* every slot locked: uncounted */
-		return 0;
-	}
-	lk_push_front(l, e);
-	e->s.known |= known != 0;
-	e->s.failures++;
-	e->s.last_fail = now;
-	if ((lock = lockout_lock_for(&l->conf, e->s.failures)) > 0) {
-		e->s.locked_until = now + lock;
-		rc |= LOCKOUT_LOCKED;
-		if (until != NULL)
-			*until = e->s.locked_until;
-	}
-	if (e->s.known)
-		rc |= LOCKOUT_WRITE;
+	if (outcome == LOCKOUT_RIGHT)
+		rc = lk_right(l, pk, now);
+	else if (outcome == LOCKOUT_WRONG)
+		rc = lk_wrong(l, t, pk, now);
 	pthread_mutex_unlock(&l->mu);
 	return rc;
 }
 
 int
-lockout_success(lockout_t *l, const char *key)
+lockout_get(lockout_t *l, int table, const char *subject, const char *source, lockout_state_t *st)
 {
-	size_t len = strlen(key);
-	uint64_t h = htab_hash(&l->t, key, len);
-	lk_ent_t *e;
-	int rc = 0;
+	char pk[LOCKOUT_KEY_MAX + 1];
+	const char *key = table == LOCKOUT_SOURCE    ? source
+	                  : table == LOCKOUT_SUBJECT ? subject
+	                                             : pk;
+	lk_ent_t *e = NULL;
 
+	if (table < 0 || table > 2 || (table == LOCKOUT_PAIR && lk_pair_key(pk, subject, source)))
+		return 0;
 	pthread_mutex_lock(&l->mu);
-	if ((e = lk_find(l, h, key, len)) != NULL) {
-		rc = e->s.known ? LOCKOUT_WRITE : 0;
-		lk_remove(l, e);
-	}
-	pthread_mutex_unlock(&l->mu);
-	return rc;
-}
-
-int
-lockout_get(lockout_t *l, const char *key, lockout_state_t *st)
-{
-	size_t len = strlen(key);
-	uint64_t h = htab_hash(&l->t, key, len);
-	lk_ent_t *e;
-
-	pthread_mutex_lock(&l->mu);
-	if ((e = lk_find(l, h, key, len)) != NULL)
+	if ((e = lk_find(&l->tab[table], key)) != NULL)
 		*st = e->s;
 	pthread_mutex_unlock(&l->mu);
 	return e != NULL;
 }
 
 size_t
-lockout_size(lockout_t *l)
+lockout_size(lockout_t *l, int table)
 {
 	size_t n;
 
+	if (table < 0 || table > 2)
+		return 0;
 	pthread_mutex_lock(&l->mu);
-	n = l->n;
+	n = l->tab[table].n;
 	pthread_mutex_unlock(&l->mu);
 	return n;
 }
 
-/* ---- persistence ---- */
+/* ---- persistence: trusted pairs ---- */
 
 int
-lockout_persist(lockout_t *l, store_conn_t *c, const char *key, err_t *err)
+lockout_persist(lockout_t *l, store_conn_t *c, const lockout_try_t *t, err_t *err)
 {
 	lockout_state_t s;
 	store_stmt_t *st;
-	int have = lockout_get(l, key, &s); /* copied out: no lock held across I/O */
+	char pk[LOCKOUT_KEY_MAX + 1];
+	int have;
 
-	if (have && !s.known)
-		return 0;
+	if (lk_pair_key(pk, t->subject, t->source) == -1)
+		return err_set(err, STB_BAD_REQUEST, "lockout key too long");
+	/* copied out: no lock held across I/O */
+	have = lockout_get(l, LOCKOUT_PAIR, t->subject, t->source, &s) && s.until > 0;
 	if (have)
 		st = store_stmt(c,
 		                "INSERT INTO lockouts(key, failures, last_fail, locked_until) "
@@ -310,18 +527,18 @@ lockout_persist(lockout_t *l, store_conn_t *c, const char *key, err_t *err)
 		st = store_stmt(c, "DELETE FROM lockouts WHERE key=?1", err);
 	if (st == NULL)
 		return -1;
-	store_bind_str(st, 1, key);
+	store_bind_str(st, 1, pk);
 	if (have) {
 		store_bind_int64(st, 2, s.failures);
 		store_bind_int64(st, 3, s.last_fail);
-		store_bind_int64(st, 4, s.locked_until);
+		store_bind_int64(st, 4, s.until);
 	}
 	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 struct lk_job {
 	lockout_t *l;
-	char key[LOCKOUT_KEY_MAX + 1];
+	lockout_try_t t;
 };
 
 static int
@@ -329,7 +546,7 @@ lk_job_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct lk_job *j = arg;
 
-	return lockout_persist(j->l, c, j->key, err);
+	return lockout_persist(j->l, c, &j->t, err);
 }
 
 static void
@@ -338,22 +555,20 @@ lk_job_done(void *arg, const err_t *err)
 	struct lk_job *j = arg;
 
 	if (err->status != STB_OK)
-		log_warnx("lockout of %s not persisted: %s", j->key, err->msg);
+		log_warnx("trust of %s from %s not persisted: %s", j->t.subject, j->t.source,
+		          err->msg);
 	lifecycle_unref(&j->l->lc);
 	free(j);
 }
 
 int
-lockout_persist_job(lockout_t *l, store_t *s, mbox_t *mb, const char *key, err_t *err)
+lockout_persist_job(lockout_t *l, store_t *s, mbox_t *mb, const lockout_try_t *t, err_t *err)
 {
-	size_t len = strlen(key);
 	struct lk_job *j;
 
-	if (len > LOCKOUT_KEY_MAX)
-		return err_set(err, STB_BAD_REQUEST, "lockout key too long");
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	memcpy(j->key, key, len + 1);
+	j->t = *t;
 	j->l = l;
 	lifecycle_ref(&l->lc);
 	if (store_write(s, mb, lk_job_write, lk_job_done, j, err) == -1) {
@@ -364,26 +579,27 @@ lockout_persist_job(lockout_t *l, store_t *s, mbox_t *mb, const char *key, err_t
 	return 0;
 }
 
-/* Puts a loaded row in (never over a state already in memory, and never
- * evicting one: the rows come most important first). */
+/* Puts a loaded pair in (never over one in memory, never evicting: the
+ * rows come latest first). */
 static void
-lk_put(lockout_t *l, const char *key, size_t len, const lockout_state_t *s, int64_t now)
+lk_put(lockout_t *l, const char *key, const lockout_state_t *s, int64_t now)
 {
-	uint64_t h = htab_hash(&l->t, key, len);
+	lk_tab_t *tb = &l->tab[LOCKOUT_PAIR];
 	lk_ent_t *e;
 
 	pthread_mutex_lock(&l->mu);
-	if (l->n < l->max && lk_find(l, h, key, len) == NULL &&
-	    (e = lk_add(l, key, len, h, 1, now)) != NULL) {
+	if (tb->n < tb->max && lk_find(tb, key) == NULL &&
+	    (e = lk_get(l, LOCKOUT_PAIR, key, now)) != NULL) {
 		e->s = *s;
-		/* rows come newest lock first: append, so the age order holds */
-		e->prev = l->tail;
-		e->next = NULL;
-		if (l->tail != NULL)
-			l->tail->next = e;
+		e->s.inflight = 0;
+		e->stored = s->until;
+		lk_unlink_age(tb, e); /* oldest last: append */
+		e->prev = tb->tail;
+		if (tb->tail != NULL)
+			tb->tail->next = e;
 		else
-			l->head = e;
-		l->tail = e;
+			tb->head = e;
+		tb->tail = e;
 	}
 	pthread_mutex_unlock(&l->mu);
 }
@@ -392,28 +608,28 @@ int
 lockout_load(lockout_t *l, store_conn_t *c, int64_t now, err_t *err)
 {
 	store_stmt_t *st;
-	lockout_state_t s;
+	lockout_state_t s = {0};
 	const char *key;
 	size_t len;
 	int rc;
 
+	/* rows without a space are the per-identity lockouts of old versions */
 	st = store_stmt(c,
 	                "SELECT key, failures, last_fail, locked_until FROM lockouts "
-	                "WHERE locked_until > ?1 OR last_fail > ?1 "
-	                "ORDER BY locked_until DESC, last_fail DESC",
+	                "WHERE instr(key, ' ') > 0 AND locked_until > ?1 "
+	                "ORDER BY locked_until DESC",
 	                err);
 	if (st == NULL)
 		return -1;
-	store_bind_int64(st, 1, now - l->conf.lockout_max_s);
+	store_bind_int64(st, 1, now);
 	while ((rc = store_step(st, err)) == STORE_ROW) {
 		key = store_col_text(st, 0, &len);
-		if (len == 0 || len > LOCKOUT_KEY_MAX)
+		if (key == NULL || len == 0 || len > LOCKOUT_KEY_MAX)
 			continue;
 		s.failures = store_col_int64(st, 1);
 		s.last_fail = store_col_int64(st, 2);
-		s.locked_until = store_col_int64(st, 3);
-		s.known = 1;
-		lk_put(l, key, len, &s, now);
+		s.until = store_col_int64(st, 3);
+		lk_put(l, key, &s, now);
 	}
 	store_reset(st);
 	return rc == STORE_DONE ? 0 : -1;

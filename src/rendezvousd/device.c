@@ -204,10 +204,11 @@ struct reg {
 	int fresh;                                /* first registration: store the credentials */
 	int ok;                                   /* password matched */
 	buf_t sealed;
+	lockout_try_t lt; /* reserved before the lookup and scrypt, settled after */
 	/* results of the write */
 	uint32_t overlay_ix;
-	int locked_now; /* this failure locked the device */
-	int persist;    /* its lockout state changed (lockout.h LOCKOUT_WRITE) */
+	int throttled_now; /* this failure guarded the device or penalised its source */
+	int persist;       /* the pair's trust changed (LOCKOUT_WRITE) */
 };
 
 static void
@@ -215,6 +216,8 @@ reg_free(struct reg *g)
 {
 	rdv_t *rdv = g->rdv;
 
+	/* an attempt not decided (refused for another reason, an error) */
+	lockout_end(rdv->lk, &g->lt, LOCKOUT_VOID, (int64_t)time(NULL));
 	buf_wipe(&g->sealed);
 	OPENSSL_cleanse(g, sizeof(*g));
 	free(g);
@@ -274,24 +277,24 @@ reg_alloc(struct reg *g, store_conn_t *c, err_t *err)
 	return 0;
 }
 
-/* The failure was counted in memory (reg_looked); this persists it. */
+/* The failure was counted in memory (reg_looked); failures are never
+ * written to lockouts (lockout.h). */
 static int
 reg_fail_write(struct reg *g, store_conn_t *c, err_t *err)
 {
 	lockout_state_t ls = {0};
 
-	if (g->persist && lockout_persist(g->rdv->lk, c, g->device_id, err) == -1)
-		return -1;
 	/* a wrong password is anyone's to send: counted in the refusal
-	 * summaries; the failure that locks the device gets its row */
-	if (!g->locked_now) {
+	 * summaries; the failure that guards the device or starts a penalty
+	 * of its source gets its row */
+	if (!g->throttled_now) {
 		daemon_refused(g->rdv->d, g->r, "register", "UNAUTHENTICATED", g->device_id);
 		return 0;
 	}
-	lockout_get(g->rdv->lk, g->device_id, &ls);
+	lockout_get(g->rdv->lk, LOCKOUT_SUBJECT, g->device_id, NULL, &ls);
 	return daemon_auditf(g->rdv->d, c, err, "register_denied", g->actor,
 	                     "device=%s failures=%lld%s", g->device_id, (long long)ls.failures,
-	                     g->locked_now ? " locked" : "");
+	                     g->throttled_now ? " throttled" : "");
 }
 
 /* The device's stored enrolment verifier into v: 1, 0 when it has none,
@@ -369,7 +372,7 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	if (!store_col_is_null(st, 1))
 		g->overlay_ix = (uint32_t)store_col_int64(st, 1);
 	store_reset(st);
-	if (g->persist && lockout_persist(g->rdv->lk, c, g->device_id, err) == -1)
+	if (g->persist && lockout_persist(g->rdv->lk, c, &g->lt, err) == -1)
 		return -1;
 	if (g->fresh && has_cred)
 		return err_set(err, STB_CONFLICT,
@@ -460,7 +463,7 @@ reg_done(void *arg, const err_t *err)
 	else if (!g->ok)
 		srv_reply_err(r, STB_UNAUTHENTICATED, "wrong username or password for device %s%s",
 		              g->device_id,
-		              g->locked_now ? "; device locked after repeated failures" : "");
+		              g->throttled_now ? "; guesses limited after repeated failures" : "");
 	else if (srv_conn_data(r->conn) != NULL)
 		srv_reply_err(r, STB_CONFLICT, "this connection is already registered");
 	else if (srv_conn_is_open(r->conn) && reg_attach(g, r->conn) == -1)
@@ -600,23 +603,25 @@ reg_work(void *arg)
 	OPENSSL_cleanse(g->password, sizeof(g->password));
 }
 
-/* RATE_LIMITED when device_id is locked (from memory: a locked device
- * costs no lookup, no scrypt and no write). */
+/* Reserves the attempt (lockout.h) or answers RATE_LIMITED: a throttled
+ * source costs no lookup, no scrypt and no write, and attempts pipelined
+ * or on other loops count as soon as they are reserved. */
 static int
-reg_locked(rdv_t *rdv, srv_req_t *r, const char *device_id)
+reg_throttled(rdv_t *rdv, srv_req_t *r, struct reg *g)
 {
-	int64_t left = lockout_check(rdv->lk, device_id, (int64_t)time(NULL));
+	char source[LOCKOUT_SOURCE_MAX + 1];
+	int64_t left;
 
-	if (left == 0)
+	lockout_source(srv_conn_peer(r->conn), source);
+	if ((left = lockout_begin(rdv->lk, g->device_id, source, (int64_t)time(NULL), &g->lt)) == 0)
 		return 0;
-	srv_reply_err(r, STB_RATE_LIMITED,
-	              "device %s is locked after repeated failures; retry in %lld s", device_id,
-	              (long long)left);
+	srv_reply_err(r, STB_RATE_LIMITED, "too many failed attempts from %s; retry in %lld s",
+	              source, (long long)left);
 	return 1;
 }
 
-/* Back on the connection's loop: count the outcome (the device row exists:
- * a known identity, so its lockout is persisted), record it, then answer. */
+/* Back on the connection's loop: settle the attempt, record it, then
+ * answer. */
 static void
 reg_looked(void *arg)
 {
@@ -624,7 +629,7 @@ reg_looked(void *arg)
 	err_t err;
 	int rc;
 
-	if (g->err.status != STB_OK) {
+	if (g->err.status != STB_OK) {              /* not decided: reg_free releases the attempt */
 		if (g->err.status == STB_FORBIDDEN) /* not provisioned: anyone can ask */
 			daemon_refused(g->rdv->d, g->r, "register", stb_status_name(g->err.status),
 			               g->device_id);
@@ -637,16 +642,9 @@ reg_looked(void *arg)
 		reg_free(g);
 		return;
 	}
-	/* locked while it waited for a kdf thread */
-	if (reg_locked(g->rdv, g->r, g->device_id)) {
-		reg_free(g);
-		return;
-	}
-	if (g->ok)
-		rc = lockout_success(g->rdv->lk, g->device_id);
-	else
-		rc = lockout_fail(g->rdv->lk, g->device_id, 1, (int64_t)time(NULL), NULL);
-	g->locked_now = (rc & LOCKOUT_LOCKED) != 0;
+	rc = lockout_end(g->rdv->lk, &g->lt, g->ok ? LOCKOUT_RIGHT : LOCKOUT_WRONG,
+	                 (int64_t)time(NULL));
+	g->throttled_now = (rc & (LOCKOUT_GUARDED | LOCKOUT_PENALISED)) != 0;
 	g->persist = (rc & LOCKOUT_WRITE) != 0;
 	if (store_write(g->rdv->d->store, srv_req_mbox(g->r), reg_write, reg_done, g, &err) == -1) {
 		srv_reply_errt(g->r, &err);
@@ -688,7 +686,7 @@ rdv_register(srv_req_t *r, const msg_t *m, void *ctx)
 		reg_free(g);
 		return;
 	}
-	if (reg_locked(rdv, r, g->device_id)) {
+	if (reg_throttled(rdv, r, g)) {
 		reg_free(g);
 		return;
 	}

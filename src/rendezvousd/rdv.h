@@ -29,8 +29,6 @@
 #define RDV_ENDPOINT_CAP 263
 /* REGISTERs that may wait for a key derivation thread; beyond, RATE_LIMITED */
 #define RDV_KDF_QUEUE_PER_THREAD 256
-/* provisioned devices whose REGISTER failures are remembered at once */
-#define RDV_LOCKOUT_MAX 100000
 /* devices whose CONNECT_REQ limits are tracked at once */
 #define RDV_CLIMIT_MAX 100000
 
@@ -45,9 +43,7 @@ typedef struct rdv_conf {
 	long long kdf_r;
 	long long kdf_p;
 	long long kdf_threads;
-	long long max_failures;
-	long long lockout_s;
-	long long lockout_max_s;
+	lockout_conf_t auth; /* auth.* (lockout.h) */
 	long long connect_per_minute;
 	long long connect_burst;
 	long long connect_per_pair;
@@ -73,7 +69,7 @@ typedef struct rdv {
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
 	workpool_t *kdf;  /* scrypt off the loops */
-	lockout_t *lk;    /* REGISTER failures per provisioned device, persisted */
+	lockout_t *lk;    /* REGISTER guessing (lockout.h); trusted pairs persisted */
 	rdv_climit_t *cl; /* CONNECT_REQ limits per caller and target */
 } rdv_t;
 

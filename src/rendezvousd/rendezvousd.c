@@ -37,11 +37,7 @@ static const cfg_opt_t rdv_opts[] = {
     {"kdf.scrypt_p", CFG_INT, "1", 1, 4, NULL, OFF(kdf_p), "scrypt p for new registrations"},
     {"kdf.threads", CFG_INT, "2", 1, 64, NULL, OFF(kdf_threads),
      "threads that derive password keys off the event loops"},
-    {"auth.max_failures", CFG_INT, "5", 1, 1000, NULL, OFF(max_failures),
-     "wrong passwords in a row before a device is locked"},
-    {"auth.lockout_s", CFG_INT, "60", 1, 86400, NULL, OFF(lockout_s),
-     "first lockout; doubles with each further failure"},
-    {"auth.lockout_max_s", CFG_INT, "3600", 1, 604800, NULL, OFF(lockout_max_s), "longest lockout"},
+    LOCKOUT_OPTS(OFF(auth)),
     {"connect.per_minute", CFG_INT, "60", 1, 6000000, NULL, OFF(connect_per_minute),
      "RDV_CONNECT_REQs a device may send per minute, sustained (RATE_LIMITED beyond)"},
     {"connect.burst", CFG_INT, "8", 1, 100000, NULL, OFF(connect_burst),
@@ -73,7 +69,9 @@ static const char *const rdv_migrations[] = {
      * dir keeps them; devices.fail_count and locked_until stay, unused
      * (zeroed: dropping a column needs SQLite 3.35).  A lock's failures
      * are forgotten lockout_max_s after it ends; a count below the
-     * threshold dates from the last registration, the last time known. */
+     * threshold dates from the last registration, the last time known.
+     * (Since issue 9 lockout.h no longer locks devices and ignores these
+     * rows: only trusted pairs are written there.) */
     LOCKOUT_SCHEMA
     "INSERT INTO lockouts(key, failures, last_fail, locked_until)"
     " SELECT device_id, fail_count,"
@@ -386,13 +384,12 @@ rdv_check(err_t *err)
 	if (rdv_conf.connect_per_pair > rdv_conf.connect_per_caller)
 		return err_set(err, STB_BAD_REQUEST,
 		               "connect.max_offers_per_pair exceeds connect.max_offers_per_caller");
-	return 0;
+	return lockout_conf_check(&rdv_conf.auth, err);
 }
 
 static int
 rdv_init(daemon_t *d, err_t *err)
 {
-	lockout_conf_t lc = {rdv_conf.max_failures, rdv_conf.lockout_s, rdv_conf.lockout_max_s};
 	rdv_climit_conf_t cc = {rdv_conf.connect_per_minute, rdv_conf.connect_burst,
 	                        rdv_conf.connect_per_pair, rdv_conf.connect_per_caller,
 	                        rdv_conf.connect_per_target};
@@ -418,7 +415,7 @@ rdv_init(daemon_t *d, err_t *err)
 	if ((rdv->reg = connreg_new(1, err)) == NULL ||
 	    (rdv->cl = rdv_climit_new(&cc, RDV_CLIMIT_MAX, err)) == NULL)
 		return -1;
-	if ((rdv->lk = lockout_new(&lc, RDV_LOCKOUT_MAX, err)) == NULL ||
+	if ((rdv->lk = lockout_new(&rdv_conf.auth, err)) == NULL ||
 	    (c = store_reader(d->store, err)) == NULL ||
 	    lockout_load(rdv->lk, c, (int64_t)time(NULL), err) == -1)
 		return -1;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # rendezvousd: the legal-device list and its one-time enrolment codes,
-# REGISTER with password and lockout, CONNECT_REQ with a code wrapped for
-# each side, offline and silent targets, and the admin view.  Devices are
-# rdv_client processes.
+# REGISTER with password and guessing limits, CONNECT_REQ with a code
+# wrapped for each side, offline and silent targets, and the admin view.
+# Devices are rdv_client processes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rdv_lib.sh"
 
@@ -68,12 +68,13 @@ out=$(rdvc register dev-d other passwordd 127.0.0.1:5004 || true)
 out=$(rdvc register dev-d userd wrongpassword 127.0.0.1:5004 || true)
 [[ $out == UNAUTHENTICATED* ]] && pass "wrong password UNAUTHENTICATED" || fail "password: $out"
 out=$(rdvc register dev-d userd wrongpassword 127.0.0.1:5004 || true)
-[[ $out == UNAUTHENTICATED*locked* ]] && pass "third failure locks" || fail "third failure: $out"
-out=$(rdvc register dev-d userd wrongpassword 127.0.0.1:5004 || true)
-[[ $out == RATE_LIMITED* ]] && pass "locked device RATE_LIMITED" || fail "lockout: $out"
+[[ $out == UNAUTHENTICATED* ]] && pass "third failure UNAUTHENTICATED" || fail "third failure: $out"
+# its guess budget is spent (dev-d is guarded), but nobody is locked out:
+# the right password from a source that is not penalised still gets in
+# (source penalties: tests/hostile/test_lockout_attack.sh)
 out=$(rdvc register dev-d userd passwordd 127.0.0.1:5004 || true)
-[[ $out == RATE_LIMITED* ]] && pass "even the right password waits out the lock" ||
-	fail "lockout, right password: $out"
+[[ $out == registered* ]] && pass "a guarded device still registers with the right password" ||
+	fail "guarded, right password: $out"
 out=$(rdvc register dev-a usera passworda not-an-endpoint || true)
 [[ $out == BAD_REQUEST* ]] && pass "bad endpoint BAD_REQUEST" || fail "endpoint: $out"
 
@@ -183,7 +184,7 @@ start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "lease_s": 1,
   "heartbeat_interval_ms": 300, "heartbeat_miss_max": 2, "kdf": { "scrypt_n": 1024 }'
 provision dev-e || fail "provision dev-e"
 out=$(rdvc register dev-d userd passwordd 127.0.0.1:5004 || true)
-[[ $out == RATE_LIMITED* ]] && pass "dev-d's lockout survives the restart" ||
+[[ $out == registered* ]] && pass "dev-d registers after the restart" ||
 	fail "dev-d after a restart: $out"
 sleep 2.5 # a sweep or two: every address of an offline device is past its lease
 "$STB_RDV_CLIENT" "$ADDR" "$PKI/ca.crt" device dev-b userb passwordb 127.0.0.1:6002 >"$T/b2.out" 2>&1 &

@@ -1,6 +1,6 @@
 # flow A (cp): unit tests; included from tests/unit/CMakeLists.txt.
-# cert-proxyd's pure modules: lockout backoff (lockout.c, as cert-proxyd
-# uses it), the issuance flight table, the due logic and the key cache.
+# cert-proxyd's pure modules: the issuance flight table, the due logic and
+# the key cache (lockout.c has its own test_lockout).
 set(_cp ${PROJECT_SOURCE_DIR}/src/cert-proxyd)
 add_executable(test_cp test_cp.c ${_cp}/flight.c ${_cp}/keycache.c
   ${_cp}/due.c)

@@ -1,4 +1,4 @@
-/* cert-proxyd: the pure parts: lockout backoff, the issuance flight table,
+/* cert-proxyd: the pure parts: the issuance flight table,
  * the due logic and the key cache. */
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -8,87 +8,7 @@
 #include "due.h"
 #include "flight.h"
 #include "keycache.h"
-#include "lockout.h"
 #include "testutil.h"
-
-/* ---- lockout (src/common/lockout.c, as cert-proxyd uses it) ---- */
-
-static const lockout_conf_t rl_conf = {3, 60, 3600};
-
-static void
-test_rl_lock_for(void **state)
-{
-	static const struct {
-		int64_t failures, lock;
-	} cases[] = {
-	    {0, 0},   {1, 0},   {2, 0},    {3, 60},   {4, 120},   {5, 240},
-	    {6, 480}, {7, 960}, {8, 1920}, {9, 3600}, {10, 3600}, {1000, 3600},
-	};
-	(void)state;
-	for (size_t i = 0; i < TU_NELEM(cases); i++)
-		assert_int_equal(lockout_lock_for(&rl_conf, cases[i].failures), cases[i].lock);
-}
-
-static void
-test_rl_lockout(void **state)
-{
-	lockout_t *rl = lockout_new(&rl_conf, 100, NULL);
-	int64_t t = 1000000, until = 0;
-
-	(void)state;
-	assert_non_null(rl);
-	assert_int_equal(lockout_check(rl, "dev", t), 0);
-	assert_int_equal(lockout_fail(rl, "dev", 0, t, &until), 0);
-	assert_int_equal(lockout_fail(rl, "dev", 0, t + 1, &until), 0);
-	assert_int_equal(lockout_check(rl, "dev", t + 1), 0);
-	/* the third failure locks for 60 s */
-	assert_int_equal(lockout_fail(rl, "dev", 0, t + 2, &until), 1);
-	assert_int_equal(until, t + 62);
-	assert_int_equal(lockout_check(rl, "dev", t + 2), 60);
-	assert_int_equal(lockout_check(rl, "dev", t + 61), 1);
-	assert_int_equal(lockout_check(rl, "other", t + 2), 0);
-	/* the lock ends; the next failure doubles it */
-	assert_int_equal(lockout_check(rl, "dev", t + 62), 0);
-	assert_int_equal(lockout_fail(rl, "dev", 0, t + 70, &until), 1);
-	assert_int_equal(until, t + 70 + 120);
-	/* a success clears everything */
-	lockout_success(rl, "dev");
-	assert_int_equal(lockout_check(rl, "dev", t + 71), 0);
-	assert_int_equal(lockout_fail(rl, "dev", 0, t + 72, &until), 0);
-	/* failures older than lockout_max_s are forgotten */
-	assert_int_equal(lockout_fail(rl, "dev", 0, t + 73, &until), 0);
-	assert_int_equal(lockout_fail(rl, "dev", 0, t + 73 + 3600, &until), 0);
-	assert_int_equal(lockout_check(rl, "dev", t + 73 + 3600), 0);
-	lockout_free(rl);
-}
-
-static void
-test_rl_bounded(void **state)
-{
-	lockout_t *rl = lockout_new(&(lockout_conf_t){1, 60, 3600}, 4, NULL);
-	char key[16];
-	int64_t t = 5000;
-
-	(void)state;
-	/* four locked keys fill the table */
-	for (int i = 0; i < 4; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		assert_int_equal(lockout_fail(rl, key, 0, t, NULL), 1);
-	}
-	assert_int_equal(lockout_size(rl), 4);
-	/* a fifth key is not counted: locks are never evicted */
-	assert_int_equal(lockout_fail(rl, "k4", 0, t, NULL), 0);
-	assert_int_equal(lockout_size(rl), 4);
-	for (int i = 0; i < 4; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		assert_int_not_equal(lockout_check(rl, key, t), 0);
-	}
-	/* once the locks are over, the oldest key makes room */
-	assert_int_equal(lockout_fail(rl, "k4", 0, t + 61, NULL), 1);
-	assert_int_equal(lockout_size(rl), 4);
-	assert_int_not_equal(lockout_check(rl, "k4", t + 61), 0);
-	lockout_free(rl);
-}
 
 /* ---- flight ---- */
 
@@ -368,15 +288,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rl_lock_for),
-	    cmocka_unit_test(test_rl_lockout),
-	    cmocka_unit_test(test_rl_bounded),
-	    cmocka_unit_test(test_flight_join),
-	    cmocka_unit_test(test_flight_count_new),
-	    cmocka_unit_test(test_flight_threads),
-	    cmocka_unit_test(test_due),
-	    cmocka_unit_test(test_kc_basic),
-	    cmocka_unit_test(test_kc_stale),
+	    cmocka_unit_test(test_flight_join),    cmocka_unit_test(test_flight_count_new),
+	    cmocka_unit_test(test_flight_threads), cmocka_unit_test(test_due),
+	    cmocka_unit_test(test_kc_basic),       cmocka_unit_test(test_kc_stale),
 	    cmocka_unit_test(test_kc_disabled),
 	};
 

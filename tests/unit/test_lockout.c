@@ -1,6 +1,7 @@
-/* Unit tests for lockout: thresholds, backoff and its cap, clears, old
- * failures forgotten, eviction under a flood, and persistence through a
- * real store. */
+/* Unit tests for lockout: source penalties and their backoff, identity
+ * guards that never refuse, trusted pairs, reservations (pipelined
+ * attempts), the source key of an address, bounded tables under a flood,
+ * and persistence of trust through a real store. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,180 +11,311 @@
 
 #define T0 1000000
 
-enum op { FAIL, FAIL_ANON, SUCCESS, CHECK };
+/* max_failures, addr_max_failures, lockout_s, lockout_max_s, trust_s, table_max */
+static const lockout_conf_t conf = {3, 4, 60, 480, 1000, 100};
 
-/* One step on the key "dev" at T0 + at: FAIL (a known key) and FAIL_ANON
- * (the same, unknown) want lockout_fail's flags, SUCCESS lockout_success's,
- * CHECK the seconds left. */
-struct step {
-	enum op op;
-	int64_t at;
-	int64_t want;
-};
+/* One whole attempt: 0 (and the lockout_end flags in *flags) when it was
+ * let through, else the seconds it was told to wait. */
+static int64_t
+attempt(lockout_t *l, const char *subject, const char *source, int outcome, int64_t t, int *flags)
+{
+	lockout_try_t lt;
+	int64_t left = lockout_begin(l, subject, source, t, &lt);
+
+	if (left == 0) {
+		assert_int_equal(lt.held, 1);
+		*flags = lockout_end(l, &lt, outcome, t);
+		assert_int_equal(lt.held, 0);
+	} else
+		assert_int_equal(lt.held, 0);
+	return left;
+}
 
 static void
-run_steps(const lockout_conf_t *conf, const struct step *s, size_t n)
+test_lock_for(void **state)
 {
-	lockout_t *l = lockout_new(conf, 16, NULL);
-	int64_t got;
+	static const struct {
+		int64_t failures, lock;
+	} cases[] = {
+	    {0, 0}, {3, 0}, {4, 60}, {5, 120}, {6, 240}, {7, 480}, {8, 480}, {1000, 480},
+	};
+	(void)state;
+	for (size_t i = 0; i < TU_NELEM(cases); i++)
+		assert_int_equal(lockout_lock_for(&conf, 4, cases[i].failures), cases[i].lock);
+}
 
+static void
+test_source_penalty(void **state)
+{
+	lockout_t *l = lockout_new(&conf, NULL);
+	char id[32];
+	int f = 0;
+
+	(void)state;
 	assert_non_null(l);
-	for (size_t i = 0; i < n; i++) {
-		switch (s[i].op) {
-		case FAIL:
-		case FAIL_ANON:
-			got = lockout_fail(l, "dev", s[i].op == FAIL, T0 + s[i].at, NULL);
-			break;
-		case SUCCESS:
-			got = lockout_success(l, "dev");
-			break;
-		default:
-			got = lockout_check(l, "dev", T0 + s[i].at);
-		}
-		if (got != s[i].want)
-			fail_msg("step %zu (op %d at +%lld): %lld, want %lld", i, (int)s[i].op,
-			         (long long)s[i].at, (long long)got, (long long)s[i].want);
+	/* four failures from s1, each for another ID: the fourth penalises */
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "made-up-%d", i);
+		assert_int_equal(attempt(l, id, "s1", LOCKOUT_WRONG, T0 + i, &f), 0);
+		assert_int_equal(f & LOCKOUT_PENALISED, i == 3 ? LOCKOUT_PENALISED : 0);
 	}
+	assert_int_equal(lockout_check(l, "any", "s1", T0 + 3), 60);
+	assert_int_equal(lockout_check(l, "any", "s2", T0 + 3), 0);
+	/* over: one attempt at a time, and the next failure doubles */
+	assert_int_equal(lockout_check(l, "any", "s1", T0 + 63), 0);
+	assert_int_equal(attempt(l, "x", "s1", LOCKOUT_WRONG, T0 + 63, &f), 0);
+	assert_int_equal(f, LOCKOUT_PENALISED);
+	assert_int_equal(lockout_check(l, "any", "s1", T0 + 63), 120);
+	assert_int_equal(attempt(l, "x", "s1", LOCKOUT_WRONG, T0 + 183, &f), 0);
+	assert_int_equal(lockout_check(l, "any", "s1", T0 + 183), 240);
+	assert_int_equal(attempt(l, "x", "s1", LOCKOUT_WRONG, T0 + 423, &f), 0);
+	assert_int_equal(attempt(l, "x", "s1", LOCKOUT_WRONG, T0 + 903, &f), 0);
+	assert_int_equal(lockout_check(l, "any", "s1", T0 + 903), 480); /* the cap */
+	/* a success does not clear a source (a NAT's real logins would) */
+	assert_int_equal(attempt(l, "real", "s1", LOCKOUT_RIGHT, T0 + 1383, &f), 0);
+	assert_int_equal(attempt(l, "y", "s1", LOCKOUT_WRONG, T0 + 1383, &f), 0);
+	assert_int_equal(f, LOCKOUT_PENALISED);
+	/* quiet for lockout_max_s after the penalty ended: forgotten */
+	assert_int_equal(attempt(l, "z", "s1", LOCKOUT_WRONG, T0 + 1383 + 480 + 480, &f), 0);
+	assert_int_equal(f, 0);
 	lockout_free(l);
 }
 
-#define W  LOCKOUT_WRITE
-#define LW (LOCKOUT_LOCKED | LOCKOUT_WRITE)
-
 static void
-test_thresholds_backoff_cap(void **state)
+test_guard_never_refuses(void **state)
 {
-	static const lockout_conf_t conf = {3, 60, 480};
-	static const struct step steps[] = {
-	    {FAIL, 0, W},
-	    {FAIL, 1, W},
-	    {CHECK, 1, 0},
-	    {FAIL, 2, LW},
-	    {CHECK, 2, 60},
-	    {CHECK, 61, 1},
-	    /* a failure while locked is refused, not counted, not written */
-	    {FAIL, 10, 0},
-	    {CHECK, 10, 52},
-	    {CHECK, 62, 0},
-	    /* each further failure doubles the lock: 120, 240, 480, then the cap */
-	    {FAIL, 62, LW},
-	    {CHECK, 62, 120},
-	    {FAIL, 182, LW},
-	    {CHECK, 182, 240},
-	    {FAIL, 422, LW},
-	    {CHECK, 422, 480},
-	    {FAIL, 902, LW},
-	    {CHECK, 902, 480},
-	    /* a success clears it (and says the row must go); a second has nothing */
-	    {SUCCESS, 903, W},
-	    {CHECK, 903, 0},
-	    {SUCCESS, 903, 0},
-	    {FAIL, 904, W},
-	    {FAIL, 905, W},
-	    {FAIL, 906, LW},
-	    {CHECK, 906, 60},
-	};
-	(void)state;
-	run_steps(&conf, steps, TU_NELEM(steps));
-}
-
-static void
-test_unknown_key_never_writes(void **state)
-{
-	static const lockout_conf_t conf = {2, 60, 3600};
-	static const struct step steps[] = {
-	    {FAIL_ANON, 0, 0},
-	    {FAIL_ANON, 1, LOCKOUT_LOCKED},
-	    {CHECK, 1, 60},
-	    {FAIL_ANON, 5, 0},
-	    {FAIL_ANON, 61, LOCKOUT_LOCKED},
-	    {CHECK, 61, 120},
-	    {SUCCESS, 62, 0},
-	    {CHECK, 62, 0},
-	};
-	(void)state;
-	run_steps(&conf, steps, TU_NELEM(steps));
-}
-
-static void
-test_old_failures_forgotten(void **state)
-{
-	static const lockout_conf_t conf = {3, 60, 480};
-	static const struct step steps[] = {
-	    /* two failures, then quiet for lockout_max_s: the count starts again */
-	    {FAIL, 0, W},
-	    {FAIL, 1, W},
-	    {FAIL, 481, W},
-	    {FAIL, 482, W},
-	    {FAIL, 483, LW}, /* the third in a row since the quiet */
-	    /* the quiet runs from the end of the lock (483 + 60), not from the
-	     * last failure: just short of it, the next failure doubles */
-	    {FAIL, 543 + 479, LW},
-	    {CHECK, 543 + 479, 120},
-	    /* a full lockout_max_s after that lock ended: forgotten */
-	    {FAIL, 543 + 479 + 120 + 480, W},
-	    {CHECK, 543 + 479 + 120 + 480, 0},
-	};
-	(void)state;
-	run_steps(&conf, steps, TU_NELEM(steps));
-}
-
-static void
-test_eviction_order(void **state)
-{
-	lockout_t *l = lockout_new(&(lockout_conf_t){3, 60, 3600}, 4, NULL);
+	lockout_t *l = lockout_new(&conf, NULL);
+	lockout_try_t a, b;
 	lockout_state_t st;
-	char key[32];
+	int f = 0;
 
 	(void)state;
-	assert_non_null(l);
-	assert_int_equal(lockout_fail(l, "a", 0, T0, NULL), 0);
-	assert_int_equal(lockout_fail(l, "b", 0, T0 + 1, NULL), 0);
-	assert_int_equal(lockout_fail(l, "c", 0, T0 + 2, NULL), 0);
-	for (int i = 0; i < 3; i++)
-		lockout_fail(l, "L", 0, T0 + 3, NULL);
-	assert_int_equal(lockout_size(l), 4);
-	/* full: the oldest unlocked key goes first */
-	assert_int_equal(lockout_fail(l, "d", 0, T0 + 4, NULL), 0);
-	assert_int_equal(lockout_get(l, "a", &st), 0);
-	assert_int_equal(lockout_get(l, "b", &st), 1);
-	/* a flood of distinct keys never evicts the lock */
-	for (int i = 0; i < 1000; i++) {
-		snprintf(key, sizeof(key), "flood-%d", i);
-		lockout_fail(l, key, 0, T0 + 5, NULL);
-	}
-	assert_int_equal(lockout_size(l), 4);
-	assert_int_equal(lockout_check(l, "L", T0 + 5), 58);
+	/* three sources, one wrong proof each: the identity is guarded */
+	assert_int_equal(attempt(l, "dev", "s1", LOCKOUT_WRONG, T0, &f), 0);
+	assert_int_equal(attempt(l, "dev", "s2", LOCKOUT_WRONG, T0, &f), 0);
+	assert_int_equal(attempt(l, "dev", "s3", LOCKOUT_WRONG, T0, &f), 0);
+	assert_int_equal(f, LOCKOUT_GUARDED);
+	/* a fresh source is still let through (the real box, elsewhere) */
+	assert_int_equal(lockout_check(l, "dev", "s4", T0 + 1), 0);
+	assert_int_equal(attempt(l, "dev", "s4", LOCKOUT_RIGHT, T0 + 1, &f), 0);
+	assert_int_equal(f, LOCKOUT_WRITE);
+	/* ... but one at a time, and a wrong proof penalises its source at once */
+	assert_int_equal(lockout_begin(l, "dev", "s5", T0 + 2, &a), 0);
+	assert_int_equal(lockout_begin(l, "dev", "s5", T0 + 2, &b), 1);
+	assert_int_equal(lockout_end(l, &a, LOCKOUT_WRONG, T0 + 2), LOCKOUT_PENALISED);
+	assert_int_equal(lockout_check(l, "dev", "s5", T0 + 2), 60);
+	assert_int_equal(lockout_check(l, "other", "s5", T0 + 2), 60);
+	/* s1 (one failure so far) is not penalised, and gets one guess */
+	assert_int_equal(attempt(l, "dev", "s1", LOCKOUT_WRONG, T0 + 3, &f), 0);
+	assert_int_equal(f, LOCKOUT_PENALISED);
+	assert_int_equal(lockout_get(l, LOCKOUT_SUBJECT, "dev", NULL, &st), 1);
+	assert_int_equal(st.failures, 5);
+	assert_int_equal(st.inflight, 0);
+	/* forgotten after lockout_max_s of quiet: no longer guarded */
+	assert_int_equal(attempt(l, "dev", "s6", LOCKOUT_WRONG, T0 + 3 + 480, &f), 0);
+	assert_int_equal(f, 0);
 	lockout_free(l);
 }
 
 static void
-test_known_key_displaces_locked_unknown(void **state)
+test_trusted_pair(void **state)
 {
-	lockout_t *l = lockout_new(&(lockout_conf_t){1, 60, 3600}, 2, NULL);
+	lockout_t *l = lockout_new(&conf, NULL);
+	char id[32];
+	int f = 0;
 
 	(void)state;
-	assert_non_null(l);
-	assert_int_equal(lockout_fail(l, "u1", 0, T0, NULL), LOCKOUT_LOCKED);
-	assert_int_equal(lockout_fail(l, "u2", 0, T0 + 1, NULL), LOCKOUT_LOCKED);
-	/* every slot locked: a third unknown key goes uncounted */
-	assert_int_equal(lockout_fail(l, "u3", 0, T0 + 2, NULL), 0);
-	assert_int_equal(lockout_check(l, "u3", T0 + 2), 0);
-	/* a known device takes the oldest unknown lock's place */
-	assert_int_equal(lockout_fail(l, "k1", 1, T0 + 3, NULL), LW);
-	assert_int_equal(lockout_check(l, "u1", T0 + 3), 0);
-	assert_int_not_equal(lockout_check(l, "u2", T0 + 3), 0);
-	assert_int_equal(lockout_fail(l, "k2", 1, T0 + 4, NULL), LW);
-	/* locks of known devices are never displaced */
-	assert_int_equal(lockout_fail(l, "k3", 1, T0 + 5, NULL), 0);
-	assert_int_not_equal(lockout_check(l, "k1", T0 + 5), 0);
-	assert_int_not_equal(lockout_check(l, "k2", T0 + 5), 0);
-	/* keys too long are never counted */
+	assert_int_equal(attempt(l, "box", "nat", LOCKOUT_RIGHT, T0, &f), 0);
+	assert_int_equal(f, LOCKOUT_WRITE);
+	/* many made-up IDs from behind the same NAT penalise the address ... */
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "guess-%d", i);
+		attempt(l, id, "nat", LOCKOUT_WRONG, T0 + 1, &f);
+	}
+	assert_int_not_equal(lockout_check(l, "newbox", "nat", T0 + 2), 0);
+	/* a failure of the trusted pair meanwhile extends it, starts none */
+	assert_int_equal(attempt(l, "box", "nat", LOCKOUT_WRONG, T0 + 2, &f), 0);
+	assert_int_equal(f, 0);
+	/* ... and guessing "box" from elsewhere guards it and penalises those */
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "elsewhere-%d", i);
+		attempt(l, "box", id, LOCKOUT_WRONG, T0 + 2, &f);
+	}
+	/* the box that proved itself from the NAT before is let through */
+	assert_int_equal(lockout_check(l, "box", "nat", T0 + 3), 0);
+	assert_int_equal(attempt(l, "box", "nat", LOCKOUT_RIGHT, T0 + 3, &f), 0);
+	assert_int_equal(f, 0); /* the stored trust still holds long enough */
+	assert_int_equal(attempt(l, "box", "nat", LOCKOUT_RIGHT, T0 + 600, &f), 0);
+	assert_int_equal(f, LOCKOUT_WRITE); /* half of trust_s spent: refreshed */
+	/* wrong proofs on the pair itself: max_failures in a row end its standing */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(attempt(l, "box", "nat", LOCKOUT_WRONG, T0 + 601, &f), 0);
+	/* (the NAT is still penalised: those failures extended it) */
+	assert_int_not_equal(lockout_check(l, "box", "nat", T0 + 601), 0);
+	/* trust runs out after trust_s */
+	assert_int_equal(attempt(l, "box2", "home", LOCKOUT_RIGHT, T0, &f), 0);
+	for (int i = 0; i < 4; i++)
+		attempt(l, "x", "home", LOCKOUT_WRONG, T0 + 990, &f);
+	assert_int_equal(lockout_check(l, "box2", "home", T0 + 999), 0);
+	assert_int_not_equal(lockout_check(l, "box2", "home", T0 + 1001), 0);
+	lockout_free(l);
+}
+
+/* Point 13: attempts reserved before the (slow) check count at once, so
+ * twenty pipelined guesses get the identity's budget and no more. */
+static void
+test_reservation(void **state)
+{
+	lockout_t *l = lockout_new(&conf, NULL);
+	lockout_try_t t[20];
+	int admitted = 0;
+
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		admitted += lockout_begin(l, "dev", "s1", T0, &t[i]) == 0;
+	assert_int_equal(admitted, 3);
+	for (int i = 0; i < 20; i++)
+		lockout_end(l, &t[i], LOCKOUT_WRONG, T0);
+	/* a clean source may have any number in flight (first logins behind a
+	 * NAT); once it has failed, its allowance covers what is in flight */
+	admitted = 0;
+	for (int i = 0; i < 20; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "c%d", i);
+		admitted += lockout_begin(l, id, "s2", T0, &t[i]) == 0;
+	}
+	assert_int_equal(admitted, 20);
+	for (int i = 0; i < 20; i++)
+		lockout_end(l, &t[i], LOCKOUT_RIGHT, T0);
 	{
-		char big[LOCKOUT_KEY_MAX + 2];
+		int f;
+		assert_int_equal(attempt(l, "x", "s2", LOCKOUT_WRONG, T0, &f), 0);
+	}
+	admitted = 0;
+	for (int i = 0; i < 20; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "d%d", i);
+		admitted += lockout_begin(l, id, "s2", T0, &t[i]) == 0;
+	}
+	assert_int_equal(admitted, 3);
+	/* a VOID settles nothing: released, the allowance is back */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(lockout_end(l, &t[i], LOCKOUT_VOID, T0), 0);
+	assert_int_equal(lockout_check(l, "d0", "s2", T0), 0);
+	/* a trusted pair's pipelined attempts stop at max_failures too */
+	{
+		int f;
+		assert_int_equal(attempt(l, "box", "s3", LOCKOUT_RIGHT, T0, &f), 0);
+	}
+	admitted = 0;
+	for (int i = 0; i < 20; i++)
+		admitted += lockout_begin(l, "box", "s3", T0, &t[i]) == 0 && t[i].trusted;
+	assert_int_equal(admitted, 3);
+	for (int i = 0; i < 20; i++)
+		lockout_end(l, &t[i], LOCKOUT_VOID, T0);
+	lockout_free(l);
+}
+
+/* The attack of the issue: a guesser sends one wrong proof whenever it may,
+ * for two simulated hours; the real box (from another source, never seen
+ * before, or from the guesser's own NAT after one login) always gets in,
+ * and the guesser gets a handful of checks. */
+static void
+test_steady_guesser(void **state)
+{
+	lockout_t *l = lockout_new(&(lockout_conf_t){5, 10, 60, 3600, 86400, 1000}, NULL);
+	int guesses = 0, ok = 0, tries = 0, f;
+
+	(void)state;
+	assert_int_equal(attempt(l, "box", "nat", LOCKOUT_RIGHT, T0, &f), 0);
+	for (int64_t t = T0; t < T0 + 7200; t++) {
+		if (attempt(l, "box", "attacker", LOCKOUT_WRONG, t, &f) == 0)
+			guesses++;
+		if (attempt(l, "guess", "nat", LOCKOUT_WRONG, t, &f) == 0)
+			guesses++;
+		if (t % 300 == 0) {
+			tries += 2;
+			ok += attempt(l, "box", "fresh", LOCKOUT_RIGHT, t, &f) == 0;
+			ok += attempt(l, "box", "nat", LOCKOUT_RIGHT, t, &f) == 0;
+		}
+	}
+	assert_int_equal(ok, tries);
+	/* 10 each, then one per doubling penalty (60 .. 3600 s) */
+	if (guesses > 2 * (10 + 7))
+		fail_msg("%d guesses in two hours", guesses);
+	lockout_free(l);
+}
+
+static void
+test_source_keys(void **state)
+{
+	static const struct {
+		const char *peer, *key;
+		int rc;
+	} cases[] = {
+	    {"1.2.3.4:5", "1.2.3.4", 0},
+	    {"127.0.0.2:40000", "127.0.0.2", 0},
+	    {"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64", 0},
+	    {"2001:db8:1:2:ff:4:5:6:443", "2001:db8:1:2::/64", 0},
+	    {"::ffff:10.0.0.1:80", "10.0.0.1", 0},
+	    {"::1:5", "::/64", 0},
+	    {"2001:db8::1", "2001:db8::/64", 0},
+	    {"unix", "unix", -1},
+	    {"", "", -1},
+	};
+	char out[LOCKOUT_SOURCE_MAX + 1];
+
+	(void)state;
+	for (size_t i = 0; i < TU_NELEM(cases); i++) {
+		int rc = lockout_source(cases[i].peer, out);
+		if (rc != cases[i].rc || strcmp(out, cases[i].key) != 0)
+			fail_msg("%s: %d '%s', want %d '%s'", cases[i].peer, rc, out, cases[i].rc,
+			         cases[i].key);
+	}
+}
+
+static void
+test_bounded(void **state)
+{
+	lockout_t *l = lockout_new(&(lockout_conf_t){3, 1, 60, 3600, 1000, 4}, NULL);
+	lockout_try_t held;
+	char src[32];
+	int f;
+
+	(void)state;
+	/* four penalised sources fill the table */
+	for (int i = 0; i < 4; i++) {
+		snprintf(src, sizeof(src), "p%d", i);
+		attempt(l, "x", src, LOCKOUT_WRONG, T0, &f);
+	}
+	assert_int_equal(lockout_size(l, LOCKOUT_SOURCE), 4);
+	/* a flood of new sources never evicts a penalty: they go uncounted */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(src, sizeof(src), "flood-%d", i);
+		attempt(l, "y", src, LOCKOUT_WRONG, T0 + 1, &f);
+	}
+	assert_int_equal(lockout_size(l, LOCKOUT_SOURCE), 4);
+	for (int i = 0; i < 4; i++) {
+		snprintf(src, sizeof(src), "p%d", i);
+		assert_int_not_equal(lockout_check(l, "x", src, T0 + 1), 0);
+	}
+	assert_int_equal(lockout_check(l, "x", "flood-1", T0 + 1), 0);
+	/* penalties over: room again, but never over an attempt in flight */
+	assert_int_equal(lockout_begin(l, "z", "p0", T0 + 61, &held), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(src, sizeof(src), "late-%d", i);
+		attempt(l, "y", src, LOCKOUT_WRONG, T0 + 61, &f);
+	}
+	assert_int_equal(lockout_size(l, LOCKOUT_SOURCE), 4);
+	assert_int_equal(lockout_end(l, &held, LOCKOUT_WRONG, T0 + 61), LOCKOUT_PENALISED);
+	assert_int_equal(lockout_check(l, "z", "p0", T0 + 61), 120);
+	/* keys too long are refused, never counted */
+	{
+		char big[LOCKOUT_SUBJECT_MAX + 2];
 		memset(big, 'x', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
-		assert_int_equal(lockout_fail(l, big, 1, T0, NULL), 0);
+		assert_int_not_equal(lockout_begin(l, big, "s", T0, &held), 0);
+		assert_int_equal(held.held, 0);
 	}
 	lockout_free(l);
 }
@@ -194,7 +326,7 @@ static const char *const migs[] = {LOCKOUT_SCHEMA};
 
 struct pjob {
 	lockout_t *l;
-	const char *key;
+	lockout_try_t *t;
 };
 
 static int
@@ -202,17 +334,7 @@ pjob_write(store_conn_t *c, void *arg, err_t *err)
 {
 	struct pjob *j = arg;
 
-	return lockout_persist(j->l, c, j->key, err);
-}
-
-static void
-persist(store_t *s, lockout_t *l, const char *key)
-{
-	struct pjob j = {l, key};
-	err_t err;
-
-	if (store_write_sync(s, pjob_write, &j, &err) == -1)
-		fail_msg("persist %s: %s", key, err.msg);
+	return lockout_persist(j->l, c, j->t, err);
 }
 
 static store_t *
@@ -243,19 +365,40 @@ count_rows(store_t *s)
 	return n;
 }
 
-/* Fails key n times at t and writes it when lockout_fail says so. */
-static void
-fail_n(store_t *s, lockout_t *l, const char *key, int known, int n, int64_t t)
+/* One attempt, written when lockout_end says so. */
+static int
+attempt_persist(store_t *s, lockout_t *l, const char *subject, const char *source, int outcome,
+                int64_t t)
 {
-	for (int i = 0; i < n; i++)
-		if (lockout_fail(l, key, known, t, NULL) & LOCKOUT_WRITE)
-			persist(s, l, key);
+	lockout_try_t lt;
+	struct pjob j = {l, &lt};
+	err_t err;
+	int f;
+
+	if (lockout_begin(l, subject, source, t, &lt) != 0)
+		return -1;
+	f = lockout_end(l, &lt, outcome, t);
+	if ((f & LOCKOUT_WRITE) && store_write_sync(s, pjob_write, &j, &err) == -1)
+		fail_msg("persist: %s", err.msg);
+	return f;
+}
+
+static int
+old_row_write(store_conn_t *c, void *arg, err_t *err)
+{
+	store_stmt_t *st =
+	    store_stmt(c,
+	               "INSERT INTO lockouts(key, failures, last_fail, locked_until) "
+	               "VALUES('box', 9, 0, 9999999999)",
+	               err);
+
+	(void)arg;
+	return st == NULL || store_step(st, err) != STORE_DONE ? -1 : 0;
 }
 
 static void
-test_persist_round_trip(void **state)
+test_persist_trust(void **state)
 {
-	static const lockout_conf_t conf = {3, 60, 3600};
 	char db[TU_DIR_MAX + 32];
 	lockout_state_t st;
 	lockout_t *l;
@@ -265,71 +408,56 @@ test_persist_round_trip(void **state)
 	(void)state;
 	snprintf(db, sizeof(db), "%s/lockout.sqlite", tu_dir);
 	s = open_store(db);
-	l = lockout_new(&conf, 100, &err);
+	l = lockout_new(&conf, &err);
 	assert_non_null(l);
-	fail_n(s, l, "dev-locked", 1, 3, T0);
-	fail_n(s, l, "dev-partial", 1, 1, T0);
-	fail_n(s, l, "dev-old", 1, 3, T0 - 10000); /* lock and quiet long over */
-	fail_n(s, l, "dev-cleared", 1, 2, T0);
-	if (lockout_success(l, "dev-cleared") & LOCKOUT_WRITE)
-		persist(s, l, "dev-cleared");
-	/* an unknown key: lockout_fail never asks for a write, and a write
-	 * asked for anyway leaves nothing */
-	fail_n(s, l, "anon", 0, 3, T0);
-	assert_int_not_equal(lockout_check(l, "anon", T0), 0);
-	persist(s, l, "anon");
-	assert_int_equal(count_rows(s), 3); /* locked, partial, old */
+	assert_int_equal(attempt_persist(s, l, "box", "10.0.0.1", LOCKOUT_RIGHT, T0),
+	                 LOCKOUT_WRITE);
+	assert_int_equal(attempt_persist(s, l, "box", "10.0.0.1", LOCKOUT_RIGHT, T0 + 1), 0);
+	assert_int_equal(attempt_persist(s, l, "old", "10.0.0.2", LOCKOUT_RIGHT, T0 - 2000),
+	                 LOCKOUT_WRITE);
+	/* failures, penalties and guards are never written */
+	for (int i = 0; i < 10; i++)
+		attempt_persist(s, l, "box", "10.9.9.9", LOCKOUT_WRONG, T0 + 2);
+	assert_int_equal(count_rows(s), 2);
+
+	/* a row of the per-identity lockouts of old versions */
+	if (store_write_sync(s, old_row_write, NULL, &err) == -1)
+		fail_msg("old row: %s", err.msg);
 	store_close(s);
 	lockout_free(l);
 
-	/* a restart: reopen, load */
+	/* a restart: the trust that holds comes back, nothing else */
 	s = open_store(db);
-	l = lockout_new(&conf, 100, &err);
+	l = lockout_new(&conf, &err);
 	assert_non_null(l);
-	assert_int_equal(lockout_load(l, store_reader(s, &err), T0 + 1, &err), 0);
-	assert_int_equal(lockout_check(l, "dev-locked", T0 + 1), 59);
-	assert_int_equal(lockout_get(l, "dev-partial", &st), 1);
-	assert_int_equal(st.failures, 1);
-	assert_int_equal(st.known, 1);
-	assert_int_equal(lockout_get(l, "dev-old", &st), 0);
-	assert_int_equal(lockout_get(l, "dev-cleared", &st), 0);
-	assert_int_equal(lockout_get(l, "anon", &st), 0);
-	assert_int_equal(lockout_size(l), 2);
-	/* the count goes on where it stopped */
-	assert_int_equal(lockout_fail(l, "dev-partial", 0, T0 + 2, NULL), W);
-	assert_int_equal(lockout_fail(l, "dev-partial", 0, T0 + 3, NULL), LW);
+	assert_int_equal(lockout_load(l, store_reader(s, &err), T0 + 2, &err), 0);
+	assert_int_equal(lockout_size(l, LOCKOUT_PAIR), 1);
+	assert_int_equal(lockout_get(l, LOCKOUT_PAIR, "box", "10.0.0.1", &st), 1);
+	assert_int_equal(st.until, T0 + 1000); /* as written at T0 */
+	assert_int_equal(lockout_size(l, LOCKOUT_SOURCE), 0);
+	assert_int_equal(lockout_size(l, LOCKOUT_SUBJECT), 0); /* the old row ignored */
+	assert_int_equal(lockout_check(l, "box", "10.5.5.5", T0 + 2), 0);
+	/* and it still lets the box through a penalised address */
+	for (int i = 0; i < 4; i++)
+		attempt_persist(s, l, "guess", "10.0.0.1", LOCKOUT_WRONG, T0 + 3);
+	assert_int_not_equal(lockout_check(l, "other", "10.0.0.1", T0 + 3), 0);
+	assert_int_equal(lockout_check(l, "box", "10.0.0.1", T0 + 3), 0);
 	store_close(s);
 	lockout_free(l);
 }
 
 static void
-test_load_bounded_locks_first(void **state)
+test_conf_check(void **state)
 {
-	static const lockout_conf_t conf = {2, 60, 3600};
-	char db[TU_DIR_MAX + 32], key[32];
-	lockout_t *l;
-	store_t *s;
+	lockout_conf_t c = conf;
 	err_t err;
 
 	(void)state;
-	snprintf(db, sizeof(db), "%s/bounded.sqlite", tu_dir);
-	s = open_store(db);
-	l = lockout_new(&conf, 100, &err);
-	for (int i = 0; i < 6; i++) {
-		snprintf(key, sizeof(key), "p%d", i);
-		fail_n(s, l, key, 1, 1, T0 + i);
-	}
-	fail_n(s, l, "lock1", 1, 2, T0);
-	fail_n(s, l, "lock2", 1, 2, T0);
-	lockout_free(l);
-	/* a smaller table after the restart keeps the locks */
-	l = lockout_new(&conf, 3, &err);
-	assert_int_equal(lockout_load(l, store_reader(s, &err), T0 + 10, &err), 0);
-	assert_int_equal(lockout_size(l), 3);
-	assert_int_not_equal(lockout_check(l, "lock1", T0 + 10), 0);
-	assert_int_not_equal(lockout_check(l, "lock2", T0 + 10), 0);
-	store_close(s);
-	lockout_free(l);
+	assert_int_equal(lockout_conf_check(&c, &err), 0);
+	c.lockout_s = c.lockout_max_s + 1;
+	assert_int_equal(lockout_conf_check(&c, &err), -1);
+	assert_non_null(strstr(err.msg, "auth.lockout_s"));
+	assert_null(lockout_new(&c, &err));
 }
 
 #define TD(f) cmocka_unit_test_setup_teardown(f, tu_setup_dir, tu_teardown_dir)
@@ -338,13 +466,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_thresholds_backoff_cap),
-	    cmocka_unit_test(test_unknown_key_never_writes),
-	    cmocka_unit_test(test_old_failures_forgotten),
-	    cmocka_unit_test(test_eviction_order),
-	    cmocka_unit_test(test_known_key_displaces_locked_unknown),
-	    TD(test_persist_round_trip),
-	    TD(test_load_bounded_locks_first),
+	    cmocka_unit_test(test_lock_for),
+	    cmocka_unit_test(test_source_penalty),
+	    cmocka_unit_test(test_guard_never_refuses),
+	    cmocka_unit_test(test_trusted_pair),
+	    cmocka_unit_test(test_reservation),
+	    cmocka_unit_test(test_steady_guesser),
+	    cmocka_unit_test(test_source_keys),
+	    cmocka_unit_test(test_bounded),
+	    TD(test_persist_trust),
+	    cmocka_unit_test(test_conf_check),
 	};
 
 	return cmocka_run_group_tests_name("lockout", tests, NULL, NULL);
