@@ -214,6 +214,7 @@ static const daemon_def_t cert_proxyd_def = {
     .check = cp_check,
     .init = cp_init,
     .fini = cp_fini,
+    .signer = 1,
 };
 
 int

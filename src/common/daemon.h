@@ -52,6 +52,8 @@ typedef struct daemon_def {
 	/* registers handlers; runs after the store is open */
 	int (*init)(daemon_t *d, err_t *err);
 	void (*fini)(daemon_t *d);
+	/* starts a signer process (signer.h) before any socket opens */
+	int signer;
 } daemon_def_t;
 
 /* Options every daemon has. */
@@ -125,7 +127,8 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
 	time_t started;
 	int draining;
-	void *priv; /* the daemon's own state */
+	void *priv;            /* the daemon's own state */
+	struct signer *signer; /* when def->signer */
 };
 
 int daemon_main(int argc, char **argv, const daemon_def_t *def);
