@@ -67,6 +67,7 @@ signkey_sign(int type, const unsigned char *dgst, int dlen, unsigned char *sig,
 		return 0;
 	}
 	*siglen = (unsigned int)len;
+	signkey_failed = 0; /* a failure reported is the last one's */
 	return 1;
 }
 
