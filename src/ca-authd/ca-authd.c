@@ -44,8 +44,10 @@ ca_init(daemon_t *d, err_t *err)
 	if (crl_start(ca, err) == -1 || ocsp_start(ca, err) == -1)
 		return -1;
 	/* the keys are the signer's: the network process needs the KEK no more */
-	sealed_kek_free(d->kek);
-	d->kek = NULL;
+	if (d->signer != NULL) {
+		sealed_kek_free(d->kek);
+		d->kek = NULL;
+	}
 	issue_register(ca);
 	revoke_register(ca);
 	keyinfo_register(ca);

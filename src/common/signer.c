@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <poll.h>
@@ -562,6 +563,60 @@ out:
 	return rc;
 }
 
+/* One request with two TLVs whose reply's TLV want goes to out (at most
+ * cap bytes) or is appended to ob. */
+static int
+signer_pair(signer_t *s, uint16_t type, uint16_t t1, const void *v1, size_t l1, uint16_t t2,
+            const void *v2, size_t l2, uint16_t want, uint8_t *out, size_t cap, size_t *outlen,
+            buf_t *ob, err_t *err)
+{
+	const uint8_t *v;
+	uint32_t l;
+	buf_t req, rsp;
+	int rc = -1;
+
+	buf_init(&req, SIGNER_FRAME_MAX);
+	buf_init(&rsp, SIGNER_FRAME_MAX);
+	if (tlv_put(&req, t1, v1, l1) == -1 || tlv_put(&req, t2, v2, l2) == -1) {
+		err_set(err, STB_TOO_LARGE, "signer request too large");
+		goto out;
+	}
+	if (signer_call(s, type, &req, &rsp, err) == -1)
+		goto out;
+	if ((v = signer_tlv(&rsp, want, &l)) == NULL || (out != NULL && l > cap)) {
+		err_set(err, STB_INTERNAL, "signer: bad reply");
+		goto out;
+	}
+	if (out != NULL) {
+		memcpy(out, v, l);
+		*outlen = l;
+	} else if (buf_append(ob, v, l) == -1) {
+		err_set(err, STB_INTERNAL, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_wipe(&req);
+	buf_wipe(&rsp);
+	return rc;
+}
+
+int
+signer_seal(signer_t *s, const void *aad, size_t aadlen, const void *pt, size_t ptlen, buf_t *out,
+            err_t *err)
+{
+	return signer_pair(s, SIGNER_MSG_SEAL, SIGNER_TLV_AAD, aad, aadlen, SIGNER_TLV_DATA, pt,
+	                   ptlen, SIGNER_TLV_BLOB, NULL, 0, NULL, out, err);
+}
+
+int
+signer_open(signer_t *s, const void *aad, size_t aadlen, const void *blob, size_t bloblen,
+            uint8_t *pt, size_t cap, size_t *ptlen, err_t *err)
+{
+	return signer_pair(s, SIGNER_MSG_OPEN, SIGNER_TLV_AAD, aad, aadlen, SIGNER_TLV_BLOB, blob,
+	                   bloblen, SIGNER_TLV_DATA, pt, cap, ptlen, NULL, err);
+}
+
 /* ---------------------------------------------------------------- */
 /* the signer process                                               */
 
@@ -582,6 +637,12 @@ signer_reply_err(buf_t *out, int status, const char *text)
 	tlv_put_u16(out, SIGNER_TLV_STATUS, (uint16_t)status);
 	tlv_put_str(out, SIGNER_TLV_TEXT, text);
 	return 1;
+}
+
+static int
+signer_is_pending(const uint8_t *aad, uint32_t al)
+{
+	return al == strlen(SIGNER_PENDING_AAD) && memcmp(aad, SIGNER_PENDING_AAD, al) == 0;
 }
 
 /* The private key sealed in blob under aad, from the cache or unsealed. */
@@ -704,7 +765,7 @@ signer_do_reseal(signer_srv_t *sv, const uint8_t *blob, uint32_t bl, const uint8
 	buf_t nb;
 
 	if (aad == NULL || blob == NULL || al > SIGNER_AAD_MAX || bl > SIGNER_BLOB_MAX ||
-	    (al == strlen(SIGNER_PENDING_AAD) && memcmp(aad, SIGNER_PENDING_AAD, al) == 0))
+	    signer_is_pending(aad, al))
 		return signer_reply_err(out, STB_BAD_REQUEST, "RESEAL needs BLOB and another AAD");
 	/* only pending keys move: a sealed row's key stays bound to its row */
 	if ((k = signer_key(sv, (const uint8_t *)SIGNER_PENDING_AAD, strlen(SIGNER_PENDING_AAD),
@@ -720,6 +781,52 @@ signer_do_reseal(signer_srv_t *sv, const uint8_t *blob, uint32_t bl, const uint8
 	return 0;
 }
 
+static int
+signer_do_seal(signer_srv_t *sv, const uint8_t *aad, uint32_t al, const uint8_t *pt, uint32_t pl,
+               buf_t *out)
+{
+	buf_t nb;
+	err_t err;
+	int rc = 0;
+
+	if (aad == NULL || pt == NULL || al > SIGNER_AAD_MAX || pl > SIGNER_DATA_MAX ||
+	    signer_is_pending(aad, al))
+		return signer_reply_err(out, STB_BAD_REQUEST, "SEAL needs AAD and DATA");
+	buf_init(&nb, SIGNER_DATA_MAX + SEALED_OVERHEAD);
+	if (sealed_seal(sv->kek, aad, al, pt, pl, &nb, &err) == -1 ||
+	    tlv_put(out, SIGNER_TLV_BLOB, nb.data, nb.len) == -1)
+		rc = signer_reply_err(out, STB_INTERNAL, "cannot seal");
+	buf_free(&nb);
+	return rc;
+}
+
+static int
+signer_do_open(signer_srv_t *sv, const uint8_t *aad, uint32_t al, const uint8_t *blob, uint32_t bl,
+               buf_t *out)
+{
+	uint8_t pt[SIGNER_KEY_DER_MAX];
+	const unsigned char *p = pt;
+	size_t ptlen = 0;
+	EVP_PKEY *k = NULL;
+	err_t err;
+	int rc = 0;
+
+	if (aad == NULL || blob == NULL || al > SIGNER_AAD_MAX || bl > SIGNER_BLOB_MAX ||
+	    signer_is_pending(aad, al))
+		return signer_reply_err(out, STB_BAD_REQUEST, "OPEN needs AAD and BLOB");
+	if (sealed_open(sv->kek, aad, al, blob, bl, pt, sizeof(pt), &ptlen, &err) == -1)
+		return signer_reply_err(out, STB_UNAUTHENTICATED, "does not open");
+	/* whatever the daemon asks, a private key stays here */
+	if (ptlen > SIGNER_DATA_MAX || (k = d2i_AutoPrivateKey(NULL, &p, (long)ptlen)) != NULL) {
+		EVP_PKEY_free(k);
+		rc = signer_reply_err(out, STB_FORBIDDEN, "a private key is not handed out");
+	} else if (tlv_put(out, SIGNER_TLV_DATA, pt, ptlen) == -1)
+		rc = signer_reply_err(out, STB_INTERNAL, "reply too large");
+	ERR_clear_error();
+	OPENSSL_cleanse(pt, sizeof(pt));
+	return rc;
+}
+
 /* One request: 0 or 1 (error reply) with the reply body in out, -1 when
  * the frame breaks the protocol (the signer then exits). */
 static int
@@ -733,7 +840,7 @@ signer_serve(signer_srv_t *sv, uint16_t type, const uint8_t *body, size_t len, b
 
 	tlv_cursor_init(&c, body, len);
 	while ((rc = tlv_next(&c, &t, &v, &l)) == TLV_NEXT) {
-		unsigned ix = t >= SIGNER_TLV_AAD && t <= SIGNER_TLV_PUB ? t - SIGNER_TLV_AAD : 99;
+		unsigned ix = t >= SIGNER_TLV_AAD && t <= SIGNER_TLV_DATA ? t - SIGNER_TLV_AAD : 99;
 		if (ix >= 8 || val[ix] != NULL)
 			return -1; /* unknown or repeated */
 		val[ix] = v;
@@ -752,6 +859,10 @@ signer_serve(signer_srv_t *sv, uint16_t type, const uint8_t *body, size_t len, b
 		return signer_do_genkey(sv, out);
 	case SIGNER_MSG_RESEAL:
 		return signer_do_reseal(sv, V(SIGNER_TLV_BLOB), V(SIGNER_TLV_AAD), out);
+	case SIGNER_MSG_SEAL:
+		return signer_do_seal(sv, V(SIGNER_TLV_AAD), V(SIGNER_TLV_DATA), out);
+	case SIGNER_MSG_OPEN:
+		return signer_do_open(sv, V(SIGNER_TLV_AAD), V(SIGNER_TLV_BLOB), out);
 	default:
 		return signer_reply_err(out, STB_UNSUPPORTED, "unknown request");
 	}

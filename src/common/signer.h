@@ -40,6 +40,7 @@
 #define SIGNER_AAD_MAX      512
 #define SIGNER_SIG_MAX      160
 #define SIGNER_PUB_MAX      256
+#define SIGNER_DATA_MAX     256  /* a secret sealed or opened for the daemon */
 #define SIGNER_TIMEOUT_MS   2000 /* a reply, else UNAVAILABLE */
 
 /* Message types and TLVs of the signer's own protocol (it never leaves the
@@ -49,6 +50,8 @@ enum {
 	SIGNER_MSG_SIGN = 2,   /* AAD, BLOB, DIGEST -> SIG */
 	SIGNER_MSG_GENKEY = 3, /* -> BLOB (under SIGNER_PENDING_AAD), PUB */
 	SIGNER_MSG_RESEAL = 4, /* BLOB (pending), AAD -> BLOB (under AAD) */
+	SIGNER_MSG_SEAL = 5,   /* AAD, DATA -> BLOB */
+	SIGNER_MSG_OPEN = 6,   /* AAD, BLOB -> DATA, never a private key */
 };
 enum {
 	SIGNER_TLV_STATUS = 1, /* u16, in error replies */
@@ -58,6 +61,7 @@ enum {
 	SIGNER_TLV_DIGEST = 0x12,
 	SIGNER_TLV_SIG = 0x13,
 	SIGNER_TLV_PUB = 0x14, /* SubjectPublicKeyInfo DER */
+	SIGNER_TLV_DATA = 0x15,
 };
 
 typedef struct signer signer_t;
@@ -92,6 +96,14 @@ int signer_genkey(signer_t *s, buf_t *blob, EVP_PKEY **pub, err_t *err);
 /* Seals the key of a pending blob under aad instead (appended to out). */
 int signer_reseal(signer_t *s, const void *pending, size_t plen, const void *aad, size_t aadlen,
                   buf_t *out, err_t *err);
+
+/* Secrets other than private keys (device secrets): sealed under the KEK
+ * by the signer (blob appended to out), and opened (UNAUTHENTICATED when
+ * the blob does not open under aad; FORBIDDEN for a private key). */
+int signer_seal(signer_t *s, const void *aad, size_t aadlen, const void *pt, size_t ptlen,
+                buf_t *out, err_t *err);
+int signer_open(signer_t *s, const void *aad, size_t aadlen, const void *blob, size_t bloblen,
+                uint8_t *pt, size_t cap, size_t *ptlen, err_t *err);
 
 /* ---- signkey.c: the key proxy ---- */
 

@@ -129,7 +129,8 @@ main(int argc, char **argv)
 			/* a match that starts in the 32-byte overlap is the next chunk's */
 			for (int j = 0; j < nneedles; j++) {
 				const uint8_t *p = buf, *end = buf + (n > CHUNK ? CHUNK + 31 : n);
-				while ((p = memmem(p, (size_t)(end - p), needles[j].b, 32)) != NULL) {
+				while ((p = memmem(p, (size_t)(end - p), needles[j].b, 32)) !=
+				       NULL) {
 					if (p - buf < CHUNK)
 						hits[needles[j].kek ? 0 : 1]++;
 					p++;

@@ -140,7 +140,8 @@ ocsp_good "$T/c.pem" && pass "OCSP works again" || fail "ocsp c: $(cat "$T/ocsp.
 grepq "signing is UNAVAILABLE; restarting" "$T/ca-authd.log" ||
 	fail "the daemon logs the signer's death"
 
-# --- cert-proxyd: STB keys made, sealed and unsealed by its signer ---
+# --- cert-proxyd: STB keys made, sealed and unsealed by its signer, device
+# secrets sealed and opened by it ---
 write_config cert-proxyd "\"ca\": { \"addr\": \"127.0.0.1:${PORT[ca-authd]}\", \"timeout_ms\": 5000 }"
 start_daemon cert-proxyd
 CPNET=${PID[cert-proxyd]}
@@ -161,7 +162,9 @@ row=$(sqlite3 "$CPDB" "SELECT lower(hex(serial)), hex(key_sealed) FROM certs WHE
 aad=$(printf 'key:c-a1:%s' "${row%|*}" | hexof)
 net=$(scan "$CPNET" "$PKI/cert-proxyd.kek" "$aad" "${row#*|}")
 sig=$(scan "$CPSIG" "$PKI/cert-proxyd.kek" "$aad" "${row#*|}")
-log "cert-proxyd network process: $net; signer: $sig (the network process keeps the KEK for device secrets)"
+log "cert-proxyd network process: $net; signer: $sig"
+[ "$(kv kek "$net")" = 0 ] && pass "cert-proxyd's network process does not hold the KEK" ||
+	fail "KEK in cert-proxyd's network process: $net"
 [ "$(kv key "$sig")" -ge 1 ] && pass "keyscan finds the STB key in cert-proxyd's signer" ||
 	fail "STB key not in the signer: $sig"
 [ "$(kv key "$net")" = 0 ] && pass "cert-proxyd's network process does not hold the STB key" ||

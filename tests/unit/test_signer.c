@@ -352,6 +352,42 @@ test_signer_genkey_reseal(void **state)
 	buf_free(&other);
 }
 
+static void
+test_signer_seal_open(void **state)
+{
+	fx_t *f = *state;
+	uint8_t secret[32], back[64];
+	size_t n = 0;
+	buf_t blob;
+	err_t err;
+
+	RAND_bytes(secret, sizeof(secret));
+	buf_init(&blob, 256);
+	assert_int_equal(signer_seal(f->s, "stb:dev-1", 9, secret, sizeof(secret), &blob, &err), 0);
+	assert_int_equal(
+	    signer_open(f->s, "stb:dev-1", 9, blob.data, blob.len, back, sizeof(back), &n, &err),
+	    0);
+	assert_int_equal(n, sizeof(secret));
+	assert_memory_equal(back, secret, n);
+	/* another row's AAD does not open it */
+	assert_int_equal(
+	    signer_open(f->s, "stb:dev-2", 9, blob.data, blob.len, back, sizeof(back), &n, &err),
+	    -1);
+	assert_int_equal(err.status, STB_UNAUTHENTICATED);
+	/* a sealed private key is never handed out */
+	assert_int_equal(signer_open(f->s, AAD, strlen(AAD), f->blob.data, f->blob.len, back,
+	                             sizeof(back), &n, &err),
+	                 -1);
+	assert_int_equal(err.status, STB_FORBIDDEN);
+	/* nor sealed as pending (that AAD is the signer's own) */
+	buf_reset(&blob);
+	assert_int_equal(signer_seal(f->s, SIGNER_PENDING_AAD, strlen(SIGNER_PENDING_AAD), secret,
+	                             sizeof(secret), &blob, &err),
+	                 -1);
+	assert_int_equal(err.status, STB_BAD_REQUEST);
+	buf_free(&blob);
+}
+
 /* ---- several threads at once ---- */
 
 #define CONC_THREADS 4
@@ -406,6 +442,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_signer_recovers_after_bad_frame),
 	    cmocka_unit_test(test_signer_killed),
 	    cmocka_unit_test(test_signer_genkey_reseal),
+	    cmocka_unit_test(test_signer_seal_open),
 	    cmocka_unit_test(test_signer_concurrent),
 	};
 
