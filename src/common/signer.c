@@ -166,9 +166,10 @@ signer_supervise(void *arg)
 			s->pid = 0;
 			if (time(NULL) - s->started_at >= SIGNER_STABLE_S)
 				backoff = SIGNER_BACKOFF_MIN;
+			int stopping = s->stopping;
 			pthread_mutex_unlock(&s->mu);
 			signer_close_chans(s);
-			if (!s->stopping)
+			if (!stopping)
 				log_warnx(
 				    "signer %d %s %d: signing is UNAVAILABLE; restarting in %d ms",
 				    (int)pid, WIFSIGNALED(st) ? "killed by signal" : "exited",
