@@ -25,6 +25,7 @@
 
 #define NEEDLES_MAX 32
 #define CHUNK       (1 << 20)
+#define REGION_MAX  (1UL << 30)
 
 typedef struct needle {
 	uint8_t b[32];
@@ -118,8 +119,11 @@ main(int argc, char **argv)
 		unsigned long lo, hi;
 		char perms[8];
 
+		/* past REGION_MAX is a sanitizer's shadow, reserved, not data:
+		 * reading it would make the kernel back it */
 		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
-		    strstr(line, "[vvar]") != NULL || strstr(line, "[vsyscall]") != NULL)
+		    hi - lo > REGION_MAX || strstr(line, "[vvar]") != NULL ||
+		    strstr(line, "[vsyscall]") != NULL)
 			continue;
 		for (unsigned long off = lo; off < hi; off += CHUNK) {
 			size_t want = hi - off > CHUNK + 32 ? CHUNK + 32 : hi - off;

@@ -92,6 +92,7 @@ ocsp_good "$T/a.pem" && pass "OCSP answer signed through the signer" ||
 	fail "ocsp: $(cat "$T/ocsp.out")"
 net=$(scan "$NET" "$PKI/ca-authd.kek" "${KEYS[@]}")
 sig=$(scan "$SIG" "$PKI/ca-authd.kek" "${KEYS[@]}")
+kill -0 "$NET" || { fail "ca-authd died while it was scanned"; finish; }
 log "ca-authd network process: $net; signer: $sig"
 [ "$(kv kek "$sig")" -ge 1 ] && [ "$(kv key "$sig")" -ge 2 ] &&
 	pass "keyscan finds the KEK and both keys in the signer (positive control)" ||
