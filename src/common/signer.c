@@ -531,39 +531,6 @@ out:
 	return rc;
 }
 
-int
-signer_reseal(signer_t *s, const void *pending, size_t plen, const void *aad, size_t aadlen,
-              buf_t *out, err_t *err)
-{
-	const uint8_t *b;
-	uint32_t bl;
-	buf_t req, rsp;
-	int rc = -1;
-
-	buf_init(&req, SIGNER_FRAME_MAX);
-	buf_init(&rsp, SIGNER_FRAME_MAX);
-	if (tlv_put(&req, SIGNER_TLV_BLOB, pending, plen) == -1 ||
-	    tlv_put(&req, SIGNER_TLV_AAD, aad, aadlen) == -1) {
-		err_set(err, STB_TOO_LARGE, "signer request too large");
-		goto out;
-	}
-	if (signer_call(s, SIGNER_MSG_RESEAL, &req, &rsp, err) == -1)
-		goto out;
-	if ((b = signer_tlv(&rsp, SIGNER_TLV_BLOB, &bl)) == NULL) {
-		err_set(err, STB_INTERNAL, "signer: bad reseal reply");
-		goto out;
-	}
-	if (buf_append(out, b, bl) == -1) {
-		err_set(err, STB_INTERNAL, "out of memory");
-		goto out;
-	}
-	rc = 0;
-out:
-	buf_free(&req);
-	buf_free(&rsp);
-	return rc;
-}
-
 /* One request with two TLVs whose reply's TLV want goes to out (at most
  * cap bytes) or is appended to ob. */
 static int
@@ -600,6 +567,14 @@ out:
 	buf_wipe(&req);
 	buf_wipe(&rsp);
 	return rc;
+}
+
+int
+signer_reseal(signer_t *s, const void *pending, size_t plen, const void *aad, size_t aadlen,
+              buf_t *out, err_t *err)
+{
+	return signer_pair(s, SIGNER_MSG_RESEAL, SIGNER_TLV_BLOB, pending, plen, SIGNER_TLV_AAD,
+	                   aad, aadlen, SIGNER_TLV_BLOB, NULL, 0, NULL, out, err);
 }
 
 int

@@ -428,8 +428,21 @@ test_signer_concurrent(void **state)
 		EVP_PKEY_free(c[i].proxy);
 	}
 	dt = now_ms() - t0;
-	printf("# %d signatures from %d threads in %lld ms\n", CONC_THREADS * CONC_SIGS,
-	       CONC_THREADS, (long long)dt);
+	/* the same work in this process, for the cost of the round trip */
+	t0 = now_ms();
+	for (int i = 0; i < CONC_THREADS; i++) {
+		c[i] = (struct conc){f, f->key, 0};
+		EVP_PKEY_up_ref(f->key);
+		assert_int_equal(pthread_create(&th[i], NULL, conc_run, &c[i]), 0);
+	}
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(c[i].bad, 0);
+		EVP_PKEY_free(c[i].proxy);
+	}
+	printf("# %d signatures (each verified) from %d threads: %lld ms through the signer, "
+	       "%lld ms in process\n",
+	       CONC_THREADS * CONC_SIGS, CONC_THREADS, (long long)dt, (long long)(now_ms() - t0));
 }
 
 int
