@@ -107,6 +107,7 @@ signer_spawn(signer_t *s, err_t *err)
 	}
 	if (pid == 0) {
 		int tmp[SIGNER_CHANNELS_MAX];
+		sigset_t none;
 
 		/* out of the way of 3..3+n first, then into place (dup2 clears
 		 * close-on-exec); everything else closes on exec or below */
@@ -117,6 +118,9 @@ signer_spawn(signer_t *s, err_t *err)
 			if (dup2(tmp[i], SIGNER_FD0 + i) == -1)
 				_exit(126);
 		syscall(SYS_close_range, (unsigned)(SIGNER_FD0 + n), ~0U, 0);
+		/* the forking thread's mask would survive exec: SIGTERM must stop it */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execv(s->self, argv);
 		_exit(127);
 	}
