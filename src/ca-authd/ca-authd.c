@@ -43,6 +43,11 @@ ca_init(daemon_t *d, err_t *err)
 		          "certificates will not say where to check them");
 	if (crl_start(ca, err) == -1 || ocsp_start(ca, err) == -1)
 		return -1;
+	/* the keys are the signer's: the network process needs the KEK no more */
+	if (d->signer != NULL) {
+		sealed_kek_free(d->kek);
+		d->kek = NULL;
+	}
 	issue_register(ca);
 	revoke_register(ca);
 	keyinfo_register(ca);
@@ -77,6 +82,7 @@ static const daemon_def_t ca_authd_def = {
     .check = ca_check,
     .init = ca_init,
     .fini = ca_fini,
+    .signer = 1,
 };
 
 int

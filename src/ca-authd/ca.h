@@ -222,6 +222,9 @@ int pki_renew_responder(const ca_conf_t *conf, const sealed_kek_t *kek, const ch
                         err_t *err);
 /* Loads certificates and the issuing and responder keys. */
 int pki_load(const sealed_kek_t *kek, const char *dir, pki_t *out, err_t *err);
+/* The same with keys that only the signer process holds (signer.h): the
+ * network process keeps their public halves and sealed blobs. */
+int pki_load_signer(struct signer *sg, const char *dir, pki_t *out, err_t *err);
 void pki_clear(pki_t *p);
 /* Writes key (PEM, 0600) and cert chain (PEM, 0644) files, new or
  * replacing. */

@@ -67,7 +67,9 @@ ca_setup(ca_t *ca, daemon_t *d, const ca_conf_t *conf, err_t *err)
 	if ((present = pki_present(d->conf.state_dir, err)) == -1)
 		return -1;
 	if (present == 0) {
-		if (pki_load(d->kek, d->conf.state_dir, &ca->pki, err) == -1)
+		if ((d->signer != NULL
+		         ? pki_load_signer(d->signer, d->conf.state_dir, &ca->pki, err)
+		         : pki_load(d->kek, d->conf.state_dir, &ca->pki, err)) == -1)
 			return -1;
 		ca->ready = 1;
 	}

@@ -16,6 +16,7 @@
 
 #include "ca.h"
 #include "log.h"
+#include "signer.h"
 
 struct crl_walk {
 	X509_CRL *crl;
@@ -96,7 +97,9 @@ crl_build(ca_t *ca, store_conn_t *c, int64_t now, uint64_t number, uint8_t **der
 	if (crl_extensions(ca, w.crl, number) == -1 ||
 	    X509_CRL_sign(w.crl, ca->pki.issuing_key, EVP_sha256()) <= 0 ||
 	    (n = i2d_X509_CRL(w.crl, &p)) <= 0) {
-		err_set(err, STB_INTERNAL, "cannot sign the CRL");
+		if (!signer_take_err(err))
+			err_set(err, STB_INTERNAL, "cannot sign the CRL");
+		n = -1;
 		goto out;
 	}
 	*der = malloc((size_t)n);

@@ -7,6 +7,7 @@
 
 #include "ca.h"
 #include "log.h"
+#include "signer.h"
 #include "tlv.h"
 #include "x509.h"
 
@@ -87,6 +88,7 @@ issue_build(ca_t *ca, const issue_req_t *q, EVP_PKEY *pub, int64_t now, X509 **x
 	    (*x = cert_leaf_new(&s, serial, pub, ca->pki.issuing, ca->pki.issuing_key, err)) ==
 	        NULL ||
 	    cert_der(*x, der, der_len, err) == -1) {
+		signer_take_err(err); /* UNAVAILABLE rather than "cannot sign" */
 		X509_free(*x);
 		*x = NULL;
 		return -1;

@@ -14,6 +14,7 @@
 
 #include "ca.h"
 #include "log.h"
+#include "signer.h"
 #include "x509.h"
 
 #define OCSP_MAX_IDS 16
@@ -91,9 +92,10 @@ ocsp_sign(ca_t *ca, OCSP_BASICRESP *bs, uint8_t **out, size_t *len, err_t *err)
 	int rc = -1;
 
 	if (certs == NULL || !sk_X509_push(certs, ca->pki.issuing) ||
-	    OCSP_basic_sign(bs, ca->pki.ocsp, ca->pki.ocsp_key, EVP_sha256(), certs, 0) != 1)
-		err_set(err, STB_INTERNAL, "cannot sign the OCSP response");
-	else if ((r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) != NULL)
+	    OCSP_basic_sign(bs, ca->pki.ocsp, ca->pki.ocsp_key, EVP_sha256(), certs, 0) != 1) {
+		if (!signer_take_err(err))
+			err_set(err, STB_INTERNAL, "cannot sign the OCSP response");
+	} else if ((r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) != NULL)
 		rc = ocsp_encode(r, out, len, err);
 	else
 		err_set(err, STB_INTERNAL, "cannot build the OCSP response");
@@ -138,7 +140,10 @@ ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t 
 	}
 	rc = ocsp_sign(ca, bs, rsp, rsp_len, err);
 out:
-	if (rc == -1) {
+	if (rc == -1 && err->status == STB_UNAVAILABLE) {
+		/* the signer is restarting (its supervisor said so): no line per request */
+		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
+	} else if (rc == -1) {
 		log_warnx("OCSP: %s", err->msg);
 		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_INTERNALERROR, rsp, rsp_len, err);
 	}

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "ca.h"
+#include "signer.h"
 
 #define PKI_FILE_MAX (64 * 1024)
 #define PKI_KEY_MAX  512
@@ -185,6 +187,59 @@ out:
 	return key;
 }
 
+/* The key of name as a signer key: the blob and its AAD go to the signer,
+ * which must open it and sign for cert's public key. */
+static EVP_PKEY *
+pki_signer_key(signer_t *sg, const char *dir, const char *name, X509 *cert, err_t *err)
+{
+	char fname[64], path[4096];
+	uint8_t aad[128], probe[32], sig[SIGNER_SIG_MAX];
+	size_t aadlen, siglen = sizeof(sig);
+	EVP_MD_CTX *m = NULL;
+	EVP_PKEY *key = NULL;
+	buf_t blob;
+	int ok;
+
+	snprintf(fname, sizeof(fname), "%s.key.sealed", name);
+	buf_init(&blob, PKI_KEY_MAX + SEALED_OVERHEAD);
+	if (pki_path(path, sizeof(path), dir, fname, err) == -1 || pki_read(path, &blob, err) == -1)
+		goto out;
+	if (pki_aad(cert, name, aad, sizeof(aad), &aadlen) == -1) {
+		err_set(err, STB_INTERNAL, "cannot hash the %s certificate", name);
+		goto out;
+	}
+	if ((key = signer_pkey(sg, X509_get0_pubkey(cert), aad, aadlen, blob.data, blob.len,
+	                       err)) == NULL)
+		goto out;
+	/* the start-up check X509_check_private_key makes for a loaded key */
+	ok = RAND_bytes(probe, sizeof(probe)) == 1 && (m = EVP_MD_CTX_new()) != NULL &&
+	     EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, key) == 1 &&
+	     EVP_DigestSign(m, sig, &siglen, probe, sizeof(probe)) == 1;
+	EVP_MD_CTX_free(m);
+	m = NULL;
+	if (!ok) {
+		if (!signer_take_err(err))
+			err_set(err, STB_INTERNAL, "cannot sign with the %s key", name);
+		err_set(err, err->status, "%s: %s", path, err->msg);
+	} else {
+		ok = (m = EVP_MD_CTX_new()) != NULL &&
+		     EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, X509_get0_pubkey(cert)) ==
+		         1 &&
+		     EVP_DigestVerify(m, sig, siglen, probe, sizeof(probe)) == 1;
+		EVP_MD_CTX_free(m);
+		if (!ok)
+			err_set(err, STB_INTERNAL, "%s: key does not match its certificate", path);
+	}
+	if (!ok) {
+		EVP_PKEY_free(key);
+		key = NULL;
+		ERR_clear_error();
+	}
+out:
+	buf_free(&blob);
+	return key;
+}
+
 static int
 pki_pem_certs(const char *path, X509 *const *certs, int n, int no_clobber, err_t *err)
 {
@@ -337,8 +392,10 @@ out:
 	return rc;
 }
 
-int
-pki_load(const sealed_kek_t *kek, const char *dir, pki_t *out, err_t *err)
+/* Loads the certificates and either opens the keys under kek or hands
+ * them to the signer sg. */
+static int
+pki_load_with(const sealed_kek_t *kek, signer_t *sg, const char *dir, pki_t *out, err_t *err)
 {
 	EVP_PKEY *rk;
 
@@ -356,14 +413,35 @@ pki_load(const sealed_kek_t *kek, const char *dir, pki_t *out, err_t *err)
 		err_set(err, STB_INTERNAL, "%s: the certificates do not chain to root.pem", dir);
 		goto fail;
 	}
-	if ((out->issuing_key = pki_open_key(kek, dir, "issuing", out->issuing, err)) == NULL ||
-	    (out->ocsp_key = pki_open_key(kek, dir, "ocsp", out->ocsp, err)) == NULL ||
-	    pki_issuing_der(out, err) == -1)
+	if (sg != NULL) {
+		out->issuing_key = pki_signer_key(sg, dir, "issuing", out->issuing, err);
+		out->ocsp_key = out->issuing_key == NULL
+		                    ? NULL
+		                    : pki_signer_key(sg, dir, "ocsp", out->ocsp, err);
+	} else {
+		out->issuing_key = pki_open_key(kek, dir, "issuing", out->issuing, err);
+		out->ocsp_key = out->issuing_key == NULL
+		                    ? NULL
+		                    : pki_open_key(kek, dir, "ocsp", out->ocsp, err);
+	}
+	if (out->issuing_key == NULL || out->ocsp_key == NULL || pki_issuing_der(out, err) == -1)
 		goto fail;
 	return 0;
 fail:
 	pki_clear(out);
 	return -1;
+}
+
+int
+pki_load(const sealed_kek_t *kek, const char *dir, pki_t *out, err_t *err)
+{
+	return pki_load_with(kek, NULL, dir, out, err);
+}
+
+int
+pki_load_signer(signer_t *sg, const char *dir, pki_t *out, err_t *err)
+{
+	return pki_load_with(NULL, sg, dir, out, err);
 }
 
 int

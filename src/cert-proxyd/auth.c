@@ -152,11 +152,12 @@ auth_secret(cp_t *cp, const char *device_id, uint8_t secret[CP_SECRET_MAX], size
 	if (found)
 		rc = cp_stb_aad(device_id, aad, sizeof(aad)) == -1
 		         ? -1
-		         : sealed_open(cp->d->kek, aad, strlen(aad), blob, blen, secret,
-		                       CP_SECRET_MAX, len, err);
+		         : cp_secret_open(cp, aad, blob, blen, secret, CP_SECRET_MAX, len, err);
 	else
-		rc = sealed_open(cp->d->kek, CP_DUMMY_LABEL, strlen(CP_DUMMY_LABEL), cp->dummy,
-		                 cp->dummy_len, secret, CP_SECRET_MAX, len, err);
+		rc = cp_secret_open(cp, CP_DUMMY_LABEL, cp->dummy, cp->dummy_len, secret,
+		                    CP_SECRET_MAX, len, err);
+	if (rc == -1 && err->status == STB_UNAVAILABLE)
+		return -1; /* the signer is restarting: its supervisor said so, once */
 	if (rc == -1) {
 		log_warnx("the stored secret of %s does not open", device_id);
 		return err_set(err, STB_INTERNAL, "stored secret does not open");

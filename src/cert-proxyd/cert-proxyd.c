@@ -128,8 +128,7 @@ cp_dummy_secret(cp_t *cp, err_t *err)
 	buf_init(&b, sizeof(cp->dummy));
 	if (RAND_bytes(secret, sizeof(secret)) != 1)
 		rc = err_set(err, STB_INTERNAL, "RAND_bytes failed");
-	else if (sealed_seal(cp->d->kek, CP_DUMMY_LABEL, strlen(CP_DUMMY_LABEL), secret,
-	                     sizeof(secret), &b, err) == 0) {
+	else if (cp_secret_seal(cp, CP_DUMMY_LABEL, secret, sizeof(secret), &b, err) == 0) {
 		memcpy(cp->dummy, b.data, b.len);
 		cp->dummy_len = b.len;
 	} else
@@ -165,6 +164,11 @@ cp_init(daemon_t *d, err_t *err)
 		return err_set(err, STB_INTERNAL, "out of memory");
 	if (cp_dummy_secret(cp, err) == -1)
 		return -1;
+	/* secrets and keys are the signer's now: drop the KEK here */
+	if (d->signer != NULL) {
+		sealed_kek_free(d->kek);
+		d->kek = NULL;
+	}
 	cp_auth_register(d);
 	cp_keyinfo_register(d);
 	cp_admin_register(d);
@@ -201,6 +205,7 @@ static const daemon_def_t cert_proxyd_def = {
     .check = cp_check,
     .init = cp_init,
     .fini = cp_fini,
+    .signer = 1,
 };
 
 int

@@ -18,6 +18,7 @@
 #include "cp.h"
 #include "hex.h"
 #include "log.h"
+#include "signer.h"
 #include "x509.h"
 
 #define KEY_DER_MAX 512 /* a P-256 private key is about 121 bytes */
@@ -56,7 +57,25 @@ cp_certs_not_after(const uint8_t *der, size_t len, int64_t *out)
 	return rc;
 }
 
-/* The row as a cache entry: unseals and parses the key. */
+/* A key whose signatures the signer makes, for the stored certificate. */
+static EVP_PKEY *
+cp_certs_signer_key(cp_t *cp, const void *der, size_t dlen, const char *aad, const void *sealed,
+                    size_t klen, err_t *err)
+{
+	X509 *x = crt_from_der(der, dlen, NULL);
+	EVP_PKEY *k = NULL;
+
+	if (x == NULL || X509_get0_pubkey(x) == NULL)
+		err_set(err, STB_INTERNAL, "a stored certificate does not parse");
+	else
+		k = signer_pkey(cp->d->signer, X509_get0_pubkey(x), aad, strlen(aad), sealed, klen,
+		                err);
+	X509_free(x);
+	return k;
+}
+
+/* The row as a cache entry: unseals and parses the key (or has the signer
+ * hold it). */
 static int
 certs_load(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
 {
@@ -98,13 +117,17 @@ certs_load(cp_t *cp, const char *cert_id, cp_kent_t **out, err_t *err)
 		err_set(err, STB_INTERNAL, "stored certificate %s is damaged", cert_id);
 		goto out;
 	}
-	if (sealed_open(cp->d->kek, aad, strlen(aad), sealed, klen, key, sizeof(key), &keylen,
-	                err) == -1) {
+	if (cp->d->signer != NULL) {
+		/* the signer unseals it: this process keeps the public half */
+		if ((pkey = cp_certs_signer_key(cp, der, dlen, aad, sealed, klen, err)) == NULL)
+			goto out;
+	} else if (sealed_open(cp->d->kek, aad, strlen(aad), sealed, klen, key, sizeof(key),
+	                       &keylen, err) == -1) {
 		err_set(err, STB_INTERNAL, "the stored key of %s does not open", cert_id);
 		goto out;
 	}
 	kp = key;
-	if ((pkey = d2i_AutoPrivateKey(NULL, &kp, (long)keylen)) == NULL) {
+	if (pkey == NULL && (pkey = d2i_AutoPrivateKey(NULL, &kp, (long)keylen)) == NULL) {
 		err_set(err, STB_INTERNAL, "the stored key of %s does not parse", cert_id);
 		goto out;
 	}

@@ -177,4 +177,10 @@ void cp_scanner_scan_now(cp_t *cp, srv_req_t *r);
 /* cpadmin.c */
 void cp_admin_register(daemon_t *d);
 
+/* cpsecret.c: device secrets sealed under the KEK, by the signer when
+ * there is one (aad: cp_stb_aad() or CP_DUMMY_LABEL). */
+int cp_secret_seal(cp_t *cp, const char *aad, const void *pt, size_t ptlen, buf_t *out, err_t *err);
+int cp_secret_open(cp_t *cp, const char *aad, const void *blob, size_t blen, uint8_t *pt,
+                   size_t cap, size_t *ptlen, err_t *err);
+
 #endif

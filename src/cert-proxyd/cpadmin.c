@@ -194,10 +194,10 @@ imp_write(store_conn_t *c, void *arg, err_t *err)
 	a->created = rc != STORE_ROW;
 	blob = store_col_blob(st, 0, &blen);
 	/* a new secret ends the sessions the old one opened */
-	a->changed = !a->created && (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
-	                             sealed_open(a->cp->d->kek, aad, strlen(aad), blob, blen, old,
-	                                         sizeof(old), &olen, NULL) == -1 ||
-	                             olen != a->slen || CRYPTO_memcmp(old, a->secret, olen) != 0);
+	a->changed = !a->created &&
+	             (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
+	              cp_secret_open(a->cp, aad, blob, blen, old, sizeof(old), &olen, NULL) == -1 ||
+	              olen != a->slen || CRYPTO_memcmp(old, a->secret, olen) != 0);
 	store_reset(st);
 	OPENSSL_cleanse(old, sizeof(old));
 	OPENSSL_cleanse(a->secret, sizeof(a->secret));
@@ -277,8 +277,9 @@ cp_stb_import(srv_req_t *r, const msg_t *m, void *ctx)
 	a->slen = slen;
 	cp_actor(r->conn, NULL, a->actor);
 	if (cp_stb_aad(a->device_id, aad, sizeof(aad)) == -1 ||
-	    sealed_seal(cp->d->kek, aad, strlen(aad), secret, slen, &a->sealed, &err) == -1) {
-		srv_reply_err(r, STB_INTERNAL, "cannot seal the device secret");
+	    cp_secret_seal(cp, aad, secret, slen, &a->sealed, &err) == -1) {
+		srv_reply_err(r, err.status == STB_UNAVAILABLE ? STB_UNAVAILABLE : STB_INTERNAL,
+		              "cannot seal the device secret");
 		imp_free(a);
 		return;
 	}

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "msgenc.h"
 #include "sig.h"
+#include "signer.h"
 #include "tlv.h"
 #include "x509.h"
 
@@ -53,7 +54,8 @@ struct issue_job {
 	char cert_id[CP_ID_CAP];
 	char device_id[CP_ID_CAP];
 	char actor[CP_ACTOR_CAP];
-	EVP_PKEY *key;
+	EVP_PKEY *key;   /* a signer key when the daemon has a signer */
+	buf_t pending;   /* its blob, sealed by the signer until the serial is known */
 	cp_kent_t *kent; /* once ca-authd answered */
 	buf_t sealed;
 	int64_t now;
@@ -87,6 +89,7 @@ job_free(struct issue_job *j)
 	EVP_PKEY_free(j->key);
 	cp_kent_unref(j->kent);
 	buf_wipe(&j->sealed);
+	buf_free(&j->pending);
 	free(j);
 	cp_unref(cp);
 }
@@ -296,6 +299,23 @@ issue_done(void *arg, const err_t *err)
 /* ---- ca-authd's answer ---- */
 
 /* The new entry from CA_ISSUE's answer, its key sealed into j->sealed. */
+/* The new key sealed for its row (aad names cert_id and serial). */
+static int
+issue_key_seal(struct issue_job *j, const char *aad, err_t *err)
+{
+	uint8_t *kder = NULL;
+	int klen, ok;
+
+	if (j->cp->d->signer != NULL)
+		return signer_reseal(j->cp->d->signer, j->pending.data, j->pending.len, aad,
+		                     strlen(aad), &j->sealed, err);
+	if ((klen = i2d_PrivateKey(j->key, &kder)) <= 0 || klen > KEY_DER_MAX)
+		return err_set(err, STB_INTERNAL, "cannot encode the new key");
+	ok = sealed_seal(j->cp->d->kek, aad, strlen(aad), kder, (size_t)klen, &j->sealed, err) == 0;
+	OPENSSL_clear_free(kder, (size_t)klen);
+	return ok ? 0 : err_set(err, STB_INTERNAL, "cannot seal the new key");
+}
+
 static int
 issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 {
@@ -303,10 +323,9 @@ issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 	size_t dl, sl;
 	uint64_t not_after = 0;
 	int64_t na;
-	uint8_t *kder = NULL;
 	char aad[CP_ID_CAP + 2 * CP_SERIAL_MAX + 8];
 	X509 *x;
-	int klen, ok;
+	int ok;
 
 	msg_get_bytes(rsp, TLV_IX_CERT_DER, &der, &dl);
 	msg_get_bytes(rsp, TLV_IX_CERT_SERIAL, &serial, &sl);
@@ -329,12 +348,9 @@ issue_accept(struct issue_job *j, const msg_t *rsp, err_t *err)
 	if ((j->kent = cp_kent_new(j->cert_id, j->device_id, j->key, der, dl, serial, sl, na,
 	                           CP_CERT_VALID)) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
-	if ((klen = i2d_PrivateKey(j->key, &kder)) <= 0 || klen > KEY_DER_MAX)
-		return err_set(err, STB_INTERNAL, "cannot encode the new key");
-	ok = cp_certs_key_aad(j->cert_id, serial, sl, aad, sizeof(aad)) != -1 &&
-	     sealed_seal(j->cp->d->kek, aad, strlen(aad), kder, (size_t)klen, &j->sealed, err) == 0;
-	OPENSSL_clear_free(kder, (size_t)klen);
-	return ok ? 0 : err_set(err, STB_INTERNAL, "cannot seal the new key");
+	if (cp_certs_key_aad(j->cert_id, serial, sl, aad, sizeof(aad)) == -1)
+		return err_set(err, STB_INTERNAL, "cannot seal the new key");
+	return issue_key_seal(j, aad, err);
 }
 
 static void
@@ -365,6 +381,27 @@ issue_on_ca(void *arg, const msg_t *rsp, const err_t *perr)
 
 /* ---- the request ---- */
 
+/* A new P-256 key: made, sealed and held by the signer when there is one
+ * (this process then holds only its public half and its pending blob). */
+static EVP_PKEY *
+issue_key_new(struct issue_job *j, err_t *err)
+{
+	signer_t *sg = j->cp->d->signer;
+	EVP_PKEY *pub = NULL, *k;
+
+	if (sg == NULL) {
+		if ((k = EVP_EC_gen("P-256")) == NULL)
+			err_set(err, STB_INTERNAL, "cannot make a key");
+		return k;
+	}
+	if (signer_genkey(sg, &j->pending, &pub, err) == -1)
+		return NULL;
+	k = signer_pkey(sg, pub, SIGNER_PENDING_AAD, strlen(SIGNER_PENDING_AAD), j->pending.data,
+	                j->pending.len, err);
+	EVP_PKEY_free(pub);
+	return k;
+}
+
 static int
 issue_csr(struct issue_job *j, buf_t *out, err_t *err)
 {
@@ -373,14 +410,21 @@ issue_csr(struct issue_job *j, buf_t *out, err_t *err)
 	unsigned char *der = NULL;
 	int len = -1;
 
-	if ((j->key = EVP_EC_gen("P-256")) == NULL)
-		goto fail;
+	if ((j->key = issue_key_new(j, err)) == NULL) {
+		X509_REQ_free(req);
+		X509_NAME_free(name);
+		return -1;
+	}
 	if (req == NULL || name == NULL || X509_REQ_set_version(req, 0) != 1 ||
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)j->cert_id,
 	                               -1, -1, 0) != 1 ||
 	    X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, j->key) != 1 ||
-	    X509_REQ_sign(req, j->key, j->cp->sha256) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0)
+	    X509_REQ_sign(req, j->key, j->cp->sha256) <= 0 ||
+	    (len = i2d_X509_REQ(req, &der)) <= 0) {
+		if (signer_take_err(err))
+			goto fail_err;
 		goto fail;
+	}
 	if (buf_append(out, der, (size_t)len) == -1)
 		goto fail;
 	OPENSSL_free(der);
@@ -388,10 +432,12 @@ issue_csr(struct issue_job *j, buf_t *out, err_t *err)
 	X509_NAME_free(name);
 	return 0;
 fail:
+	err_set(err, STB_INTERNAL, "cannot make a key and CSR");
+fail_err:
 	OPENSSL_free(der);
 	X509_REQ_free(req);
 	X509_NAME_free(name);
-	return err_set(err, STB_INTERNAL, "cannot make a key and CSR");
+	return -1;
 }
 
 static void
@@ -526,6 +572,7 @@ cp_issue(cp_t *cp, struct event_base *base, mbox_t *mb, const char *cert_id, con
 	snprintf(j->device_id, sizeof(j->device_id), "%s", device_id);
 	snprintf(j->actor, sizeof(j->actor), "%s", actor);
 	buf_init(&j->sealed, KEY_DER_MAX + SEALED_OVERHEAD);
+	buf_init(&j->pending, SIGNER_BLOB_MAX);
 	/* every outcome reaches the waiters through their loops */
 	if (job_admit(j))
 		job_start(j);

@@ -20,6 +20,7 @@
 #include "cp.h"
 #include "log.h"
 #include "msgenc.h"
+#include "signer.h"
 #include "tlv.h"
 
 #define SIG_MAX 80 /* KEYINFO_PROOF's limit; P-256 DER is at most 72 */
@@ -60,9 +61,11 @@ ki_sign(cp_t *cp, const cp_kent_t *e, const char *device_id, const ki_req_t *q, 
 	         -1)
 		;
 	else if (EVP_DigestSignInit(mctx, NULL, cp->sha256, NULL, e->pkey) != 1 ||
-	         EVP_DigestSign(mctx, sig, siglen, tbs.data, tbs.len) != 1)
-		err_set(err, STB_INTERNAL, "cannot sign the key info");
-	else
+	         EVP_DigestSign(mctx, sig, siglen, tbs.data, tbs.len) != 1) {
+		/* the signer's own answer (UNAVAILABLE while it restarts) */
+		if (!signer_take_err(err))
+			err_set(err, STB_INTERNAL, "cannot sign the key info");
+	} else
 		rc = 0;
 	EVP_MD_CTX_free(mctx);
 	buf_free(&tbs);

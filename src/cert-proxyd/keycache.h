@@ -1,7 +1,9 @@
 /*
- * keycache: a bounded LRU of parsed certificate keys by cert_id, so a
- * KEYINFO_REQ signs without reading the row, unsealing and parsing the key
- * again.  Entries are reference counted: a loop signs with its reference
+ * keycache: a bounded LRU of certificate keys by cert_id, so a KEYINFO_REQ
+ * signs without reading the row again.  In the running daemon a key is a
+ * signer key (signer.h): its public half and its sealed blob, the private
+ * key being the signer process's, which keeps its own bounded cache of
+ * unsealed keys.  Entries are reference counted: a loop signs with its reference
  * while another loop replaces the entry.  A load that raced with a change
  * (renewal, revocation) is not inserted: callers take cp_kc_gen() before
  * reading the store and cp_kc_put() refuses when it moved since.
@@ -19,8 +21,8 @@
 typedef struct cp_kent {
 	char cert_id[STB_ID_MAX + 1];
 	char device_id[STB_ID_MAX + 1];
-	EVP_PKEY *pkey;
-	uint8_t *der; /* the certificate */
+	EVP_PKEY *pkey; /* signs through the signer (or holds the key: unit tests) */
+	uint8_t *der;   /* the certificate */
 	size_t derlen;
 	uint8_t serial[20];
 	size_t serial_len;

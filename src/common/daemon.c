@@ -20,6 +20,7 @@
 #include "fmode.h"
 #include "log.h"
 #include "sdnotify.h"
+#include "signer.h"
 #include "tlv.h"
 
 /* HKDF label of the audit chain key under the KEK. */
@@ -366,12 +367,27 @@ daemon_open_state(daemon_t *d, err_t *err)
 	return 0;
 }
 
+/* One channel per worker loop and two for the main loop and the writer. */
+static int
+daemon_start_signer(daemon_t *d, err_t *err)
+{
+	long n = d->conf.workers > 0 ? (long)d->conf.workers : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!d->def->signer)
+		return 0;
+	n = n < 1 ? 3 : n + 2;
+	return signer_start(d->def->name, NULL, d->conf.kek_file,
+	                    n > SIGNER_CHANNELS_MAX ? SIGNER_CHANNELS_MAX : (int)n, &d->signer,
+	                    err);
+}
+
 static int
 daemon_start(daemon_t *d, err_t *err)
 {
 	SSL_CTX *ctx;
 
-	if (daemon_open_state(d, err) == -1 || dlisten_new(d, err) == -1)
+	if (daemon_open_state(d, err) == -1 || daemon_start_signer(d, err) == -1 ||
+	    dlisten_new(d, err) == -1)
 		return -1;
 	if (daemon_client_ctx(d, &ctx, err) == -1)
 		return -1;
@@ -425,6 +441,8 @@ daemon_stop(daemon_t *d)
 	/* the writer flushes before workers go: completions still find their loop */
 	store_close(d->store);
 	dlisten_free(d);
+	signer_free(d->signer);
+	d->signer = NULL;
 	if (d->client_tls.ctx != NULL)
 		tls_holder_destroy(&d->client_tls);
 	sealed_kek_free(d->kek);
@@ -492,6 +510,8 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 	int ch, check = 0, debug = 0, help_config = 0;
 	err_t err;
 
+	if (argc >= 2 && strcmp(argv[1], SIGNER_ARGV) == 0)
+		return signer_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.def = def;
 	while ((ch = getopt(argc, argv, "c:dtHVh")) != -1) {

@@ -53,6 +53,8 @@ typedef struct daemon_def {
 	/* registers handlers; runs after the store is open */
 	int (*init)(daemon_t *d, err_t *err);
 	void (*fini)(daemon_t *d);
+	/* starts a signer process (signer.h) before any socket opens */
+	int signer;
 } daemon_def_t;
 
 /* Options every daemon has. */
@@ -138,6 +140,7 @@ struct daemon {
 	refusal_t *refusals;         /* anonymous refusals, summarised (refusal.h) */
 	struct workpool *admin_jobs; /* ADMIN_AUDIT_VERIFY off the loops (admin.c) */
 	void *priv;                  /* the daemon's own state */
+	struct signer *signer;       /* when def->signer */
 };
 
 int daemon_main(int argc, char **argv, const daemon_def_t *def);
