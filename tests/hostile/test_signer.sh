@@ -151,7 +151,7 @@ CPSIG=$(signer_of "$CPNET")
 	{ fail "cert-proxyd has no signer process"; CPSIG=$CPNET; }
 
 SA=000102030405060708090a0b0c0d0e0f
-printf 'device_id,secret_hex,enabled\nstb-a,%s,1\n' "$SA" >"$T/stbs.csv"
+printf 'device_id,secret_hex,enabled,cert_ids\nstb-a,%s,1,c-a1\n' "$SA" >"$T/stbs.csv" # the cert_id it may hold
 ctl cert-proxyd cp import "$T/stbs.csv" >/dev/null || fail "import"
 stb() { "$STB_CP_CLIENT" "127.0.0.1:${PORT[cert-proxyd]}" "$PKI/ca.crt" stb-a $SA "$@"; }
 out=$(stb auth fetch c-a1 keyinfo c-a1 || true)
