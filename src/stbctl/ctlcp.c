@@ -93,14 +93,17 @@ import_csv(ctl_t *x, const char *text, size_t len, const char *file, int *ok, in
 	csv_init(&r, text, len);
 	while (csv_next(&r, &rec) == 1) {
 		char id[STB_ID_MAX + 1], where[256];
+		size_t nf = rec.nf;
 		int en = 1;
 
 		snprintf(where, sizeof(where), "%s:%zu", file, rec.line);
-		if (rec.first && csv_is(&rec, 0, "device_id"))
-			continue; /* header */
-		if (rec.nf < 2 || rec.nf > 3 || rec.f[0].n == 0 ||
-		    csv_str(&rec, 0, id, sizeof(id)) == -1 ||
-		    (rec.nf == 3 && (en = enabled_word(rec.f[2].s, rec.f[2].n)) < 0)) {
+		if (rec.f[0].n == 0 || (rec.first && csv_is(&rec, 0, "device_id")))
+			continue; /* no device, or the header */
+		/* as before the shared reader: one trailing comma is ignored */
+		if (nf <= CSV_FIELDS_MAX && rec.f[nf - 1].n == 0)
+			nf--;
+		if (nf < 2 || nf > 3 || csv_str(&rec, 0, id, sizeof(id)) == -1 ||
+		    (nf == 3 && (en = enabled_word(rec.f[2].s, rec.f[2].n)) < 0)) {
 			fprintf(stderr, "stbctl: %s: want device_id,secret_hex[,enabled]\n", where);
 			(*bad)++;
 			continue;
