@@ -3,7 +3,8 @@
 # plain and under AddressSanitizer + UndefinedBehaviorSanitizer — then the
 # fuzz targets for a bounded time.  Exit status 0 only when all pass.
 #
-#   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 60; fuzz_csr gets half;
+#   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 60; fuzz_csr, fuzz_ocsp,
+#                      fuzz_config and fuzz_http get half, fuzz_csv a quarter;
 #                      0 skips fuzzing)
 #   STB_SKIP_DEPS=1    do not run setup-deps.sh
 set -euo pipefail
@@ -34,17 +35,18 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 if [ "$fuzz_seconds" -gt 0 ]; then
 	step "fuzz: build (clang, libFuzzer)"
 	CC=clang cmake -S "$src" -B build-fuzz -G Ninja -DSTB_FUZZ=ON >/dev/null
-	ninja -C build-fuzz fuzz_frame fuzz_csr
+	ninja -C build-fuzz fuzz_frame fuzz_csr fuzz_ocsp fuzz_config fuzz_csv fuzz_http
 	corpus=$(mktemp -d)
 	trap 'rm -rf "$corpus"' EXIT
-	# target, corpus folder, share of STB_FUZZ_SECONDS
-	for t in "frame frame 1" "csr csr 2"; do
+	# target, divisor of STB_FUZZ_SECONDS, extra flags (60 s: about 3 min in all)
+	for t in "frame 1" "csr 2" "ocsp 2" "config 2 -dict=tests/fuzz/config.dict" "csv 4" \
+		"http 2 -timeout=8"; do
 		set -- $t
-		secs=$((fuzz_seconds / $3 > 0 ? fuzz_seconds / $3 : 1))
+		secs=$((fuzz_seconds / $2 > 0 ? fuzz_seconds / $2 : 1))
 		step "fuzz: fuzz_$1 for ${secs}s"
 		mkdir -p "$corpus/$1"
-		build-fuzz/tests/fuzz/fuzz_$1 -max_total_time="$secs" -print_final_stats=1 \
-			"$corpus/$1" "tests/fuzz/corpus/$2" 2>&1 | tail -n 12
+		build-fuzz/tests/fuzz/fuzz_$1 -max_total_time="$secs" -print_final_stats=1 "${@:3}" \
+			"$corpus/$1" "tests/fuzz/corpus/$1" 2>&1 | tail -n 12
 	done
 fi
 step "all tests passed"

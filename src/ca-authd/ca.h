@@ -10,6 +10,7 @@
 #define CA_H
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -319,6 +320,12 @@ void crl_stop(ca_t *ca);
 int ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now,
                  uint8_t **rsp, size_t *rsp_len, err_t *err);
 int ocsp_start(ca_t *ca, err_t *err);
+/* The parsers of untrusted bytes (tests/fuzz/fuzz_ocsp.c): one whole DER
+ * OCSPRequest with 1..16 CertIDs, else NULL with the OpenSSL error queue
+ * empty; and the DER request of GET /ocsp/<URL-encoded base64> from the
+ * URI's path (malloc'd), NULL when the path holds none. */
+OCSP_REQUEST *ocsp_request_decode(const uint8_t *der, size_t len);
+uint8_t *ocsp_get_decode(const char *path, size_t *len);
 
 /* ---- keyinfo.c: CA_VERIFY_KEYINFO ---- */
 

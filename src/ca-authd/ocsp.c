@@ -104,25 +104,37 @@ ocsp_sign(ca_t *ca, OCSP_BASICRESP *bs, uint8_t **out, size_t *len, err_t *err)
 	return rc;
 }
 
+OCSP_REQUEST *
+ocsp_request_decode(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	OCSP_REQUEST *oreq = NULL;
+	int n;
+
+	if (len == 0 || len > CA_OCSP_MAX_REQ ||
+	    (oreq = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL || p != der + len ||
+	    (n = OCSP_request_onereq_count(oreq)) <= 0 || n > OCSP_MAX_IDS) {
+		OCSP_REQUEST_free(oreq);
+		ERR_clear_error();
+		return NULL;
+	}
+	return oreq;
+}
+
 int
 ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now, uint8_t **rsp,
              size_t *rsp_len, err_t *err)
 {
-	const unsigned char *p = req;
-	OCSP_REQUEST *oreq = NULL;
+	OCSP_REQUEST *oreq;
 	OCSP_BASICRESP *bs = NULL;
 	ASN1_TIME *tu = NULL, *nu = NULL;
 	int n, rc = -1;
 
 	if (!ca->ready)
 		return ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
-	if (len == 0 || len > CA_OCSP_MAX_REQ ||
-	    (oreq = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL || p != req + len ||
-	    (n = OCSP_request_onereq_count(oreq)) <= 0 || n > OCSP_MAX_IDS) {
-		OCSP_REQUEST_free(oreq);
-		ERR_clear_error();
+	if ((oreq = ocsp_request_decode(req, len)) == NULL)
 		return ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, rsp, rsp_len, err);
-	}
+	n = OCSP_request_onereq_count(oreq);
 	if ((bs = OCSP_BASICRESP_new()) == NULL ||
 	    (tu = ASN1_TIME_set(NULL, (time_t)now)) == NULL ||
 	    (nu = ASN1_TIME_set(NULL, (time_t)(now + ca->conf->ocsp_validity_s))) == NULL) {
@@ -156,10 +168,9 @@ out:
 }
 
 /* GET: the request is the path after "/ocsp/", URL-encoded base64. */
-static uint8_t *
-ocsp_get_body(struct evhttp_request *req, size_t *len)
+uint8_t *
+ocsp_get_decode(const char *path, size_t *len)
 {
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	char *b64;
 	size_t b64len = 0;
 	uint8_t *out;
@@ -218,7 +229,8 @@ ocsp_http(struct evhttp_request *req, void *arg)
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST)
 		body = ocsp_post_body(req, &len);
 	else
-		body = ocsp_get_body(req, &len);
+		body =
+		    ocsp_get_decode(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), &len);
 	if (body == NULL)
 		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, &rsp, &rsp_len, &err);
 	else if ((c = store_reader(ca->d->store, &err)) == NULL)

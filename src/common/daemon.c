@@ -504,6 +504,25 @@ daemon_offline_close(daemon_t *d)
 }
 
 int
+daemon_conf_text(daemon_t *d, const daemon_def_t *def, const char *text, const char *name,
+                 err_t *err)
+{
+	memset(d, 0, sizeof(*d));
+	d->def = def;
+	if (daemon_tables(d) == -1)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if (dlisten_load_text(d, text, name, err) == -1 || daemon_check_addrs(d, err) == -1)
+		return -1;
+	return def->check != NULL ? def->check(err) : 0;
+}
+
+void
+daemon_conf_release(daemon_t *d)
+{
+	daemon_conf_free(d);
+}
+
+int
 daemon_main(int argc, char **argv, const daemon_def_t *def)
 {
 	daemon_t d;

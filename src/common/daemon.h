@@ -155,6 +155,13 @@ srv_t *daemon_listener(daemon_t *d, const char *name);
  * listens on nothing.  Undo with daemon_offline_close(), also after -1. */
 int daemon_offline_open(daemon_t *d, const daemon_def_t *def, const char *conf_file, err_t *err);
 void daemon_offline_close(daemon_t *d);
+/* The configuration check of -t on a JSON text instead of a file (name:
+ * the source in messages), for tests and tests/fuzz/fuzz_config.c: def's
+ * tables with its defaults, the text, the addresses, def's checks.  Undo
+ * with daemon_conf_release(), also after -1. */
+int daemon_conf_text(daemon_t *d, const daemon_def_t *def, const char *text, const char *name,
+                     err_t *err);
+void daemon_conf_release(daemon_t *d);
 
 /* Common handlers (admin.c); admin_stop ends their jobs (the worker
  * loops must still run). */

@@ -271,35 +271,45 @@ dlisten_read_file(const char *file, err_t *err)
 /* The top-level keys through the tables, as before; a `listeners` array is
  * taken out first and loaded entry by entry. */
 int
-dlisten_load(daemon_t *d, err_t *err)
+dlisten_load_text(daemon_t *d, const char *text, const char *name, err_t *err)
 {
-	const char *file = d->conf_file;
-	char *text = NULL, *rest = NULL;
+	char *rest = NULL;
 	cJSON *root, *arr = NULL;
 	int rc;
 
-	if (file != NULL && (text = dlisten_read_file(file, err)) == NULL)
-		return err->status != STB_OK ? -1 : cfg_load(d->tabs, 2, file, err);
 	root = text != NULL ? cJSON_Parse(text) : NULL;
 	if (cJSON_IsObject(root))
 		arr = cJSON_DetachItemFromObjectCaseSensitive(root, "listeners");
 	if (arr == NULL) {
 		/* syntax errors too: cfg_load_text says on which line */
-		rc = cfg_load_text(d->tabs, 2, text, file != NULL ? file : "default", err);
+		rc = cfg_load_text(d->tabs, 2, text, name, err);
 	} else if ((rest = cJSON_PrintUnformatted(root)) == NULL) {
 		rc = err_set(err, STB_INTERNAL, "out of memory");
 	} else {
-		rc = cfg_load_text(d->tabs, 2, rest, file, err);
+		rc = cfg_load_text(d->tabs, 2, rest, name, err);
 		free(rest);
 	}
 	cJSON_Delete(root);
-	free(text);
 	if (rc == 0) {
 		dlisten_first(d);
 		if (arr != NULL)
-			rc = dlisten_entries(d, arr, file, err);
+			rc = dlisten_entries(d, arr, name, err);
 	}
 	cJSON_Delete(arr);
+	return rc;
+}
+
+int
+dlisten_load(daemon_t *d, err_t *err)
+{
+	const char *file = d->conf_file;
+	char *text = NULL;
+	int rc;
+
+	if (file != NULL && (text = dlisten_read_file(file, err)) == NULL)
+		return err->status != STB_OK ? -1 : cfg_load(d->tabs, 2, file, err);
+	rc = dlisten_load_text(d, text, file != NULL ? file : "default", err);
+	free(text);
 	return rc;
 }
 

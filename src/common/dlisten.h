@@ -16,6 +16,8 @@ extern const char *const dlisten_tls_version_choices[];
 /* Loads d->conf_file (NULL: defaults) into d->tabs and the listener table;
  * the file is read once (it may be a pipe). */
 int dlisten_load(daemon_t *d, err_t *err);
+/* Same from a JSON text (NULL: defaults); name is the source in messages. */
+int dlisten_load_text(daemon_t *d, const char *text, const char *name, err_t *err);
 /* The keys of a `listeners` entry, for -H. */
 void dlisten_help(void);
 /* A listener's server context from its own tls.* and client_auth. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "ctl.h"
 #include "hex.h"
 #include "msgenc.h"
@@ -90,27 +91,10 @@ enabled_word(const char *s, size_t n)
 	return -1;
 }
 
-/* One CSV field with surrounding blanks trimmed. */
-static void
-csv_field(const char **p, const char *end, const char **f, size_t *n)
-{
-	const char *s = *p, *e;
-
-	while (s < end && (*s == ' ' || *s == '\t'))
-		s++;
-	for (e = s; e < end && *e != ','; e++)
-		;
-	*p = e < end ? e + 1 : e;
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-		e--;
-	*f = s;
-	*n = (size_t)(e - s);
-}
-
 /* The cert_ids column: IDs separated by blanks, as CERT_IDS wants them
  * (single spaces). */
 static int
-csv_ids(const char *f, size_t n, char *out, size_t cap)
+cert_ids_field(const char *f, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
 
@@ -129,37 +113,31 @@ csv_ids(const char *f, size_t n, char *out, size_t cap)
 static int
 import_csv(ctl_t *x, const char *text, size_t len, const char *file, int *ok, int *bad)
 {
-	const char *p = text, *end = text + len;
+	csv_reader_t r;
+	csv_record_t rec;
 
-	for (int line = 1; p < end; line++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end, *q = p;
-		const char *f[4];
-		size_t n[4] = {0, 0, 0, 0};
+	csv_init(&r, text, len);
+	while (csv_next(&r, &rec) == 1) {
 		char id[STB_ID_MAX + 1], where[256], ids[CERT_IDS_MAX + 1];
-		int nf = 0, en = 1;
+		size_t nf = rec.nf;
+		int en = 1;
 
-		while (q < le && nf < 4) {
-			csv_field(&q, le, &f[nf], &n[nf]);
-			nf++;
-		}
-		p = nl ? nl + 1 : end;
-		snprintf(where, sizeof(where), "%s:%d", file, line);
-		if (nf == 0 || n[0] == 0 || f[0][0] == '#')
-			continue;
-		if (line == 1 && n[0] == 9 && strncmp(f[0], "device_id", 9) == 0)
-			continue; /* header */
-		if (nf < 2 || q < le || n[0] > STB_ID_MAX ||
-		    (nf >= 3 && (en = enabled_word(f[2], n[2])) < 0) ||
-		    (nf == 4 && csv_ids(f[3], n[3], ids, sizeof(ids)) == -1)) {
+		snprintf(where, sizeof(where), "%s:%zu", file, rec.line);
+		if (rec.f[0].n == 0 || (rec.first && csv_is(&rec, 0, "device_id")))
+			continue; /* no device, or the header */
+		/* as before the shared reader: one trailing comma is ignored */
+		if (nf <= CSV_FIELDS_MAX && rec.f[nf - 1].n == 0)
+			nf--;
+		if (nf < 2 || nf > 4 || csv_str(&rec, 0, id, sizeof(id)) == -1 ||
+		    (nf >= 3 && (en = enabled_word(rec.f[2].s, rec.f[2].n)) < 0) ||
+		    (nf == 4 && cert_ids_field(rec.f[3].s, rec.f[3].n, ids, sizeof(ids)) == -1)) {
 			fprintf(stderr,
 			        "stbctl: %s: want device_id,secret_hex[,enabled[,cert_ids]]\n",
 			        where);
 			(*bad)++;
 			continue;
 		}
-		memcpy(id, f[0], n[0]);
-		id[n[0]] = '\0';
-		if (import_one(x, id, f[1], n[1], en, nf == 4 ? ids : NULL, where) == 0)
+		if (import_one(x, id, rec.f[1].s, rec.f[1].n, en, nf == 4 ? ids : NULL, where) == 0)
 			(*ok)++;
 		else
 			(*bad)++;

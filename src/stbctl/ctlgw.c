@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "ctl.h"
 #include "hex.h"
 #include "msgenc.h"
@@ -64,19 +65,6 @@ gw_state(const char *s)
 	return -1;
 }
 
-static char *
-gw_trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 static void
 gw_tally(int rc, size_t *ok, size_t *bad)
 {
@@ -86,40 +74,41 @@ gw_tally(int rc, size_t *ok, size_t *bad)
 		(*bad)++;
 }
 
+/* The state word of a record's third field ("active" when absent). */
 static int
-gw_import_csv(ctl_t *x, char *text, size_t *ok, size_t *bad)
+gw_field_state(const csv_record_t *rec)
 {
-	size_t lineno = 0;
-	char *save = NULL;
+	char s[16];
 
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char where[64], *f[4] = {NULL, NULL, NULL, NULL}, *p = line;
-		int n = 0, active, rc;
+	if (rec->nf < 3)
+		return 1;
+	return csv_str(rec, 2, s, sizeof(s)) == -1 ? -1 : gw_state(s);
+}
 
-		lineno++;
-		line = gw_trim(line);
-		if (*line == '\0' || *line == '#')
-			continue;
-		for (;;) {
-			char *comma = strchr(p, ',');
-			if (comma != NULL)
-				*comma = '\0';
-			f[n++] = gw_trim(p);
-			if (comma == NULL || n == 4)
-				break;
-			p = comma + 1;
-		}
-		snprintf(where, sizeof(where), "line %zu", lineno);
-		if (lineno == 1 && strcmp(f[0], "device_id") == 0)
+static int
+gw_import_csv(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
+{
+	csv_reader_t r;
+	csv_record_t rec;
+
+	csv_init(&r, text, len);
+	while (csv_next(&r, &rec) == 1) {
+		char where[64], dev[STB_ID_MAX + 1], cert[STB_ID_MAX + 1];
+		int active, rc;
+
+		snprintf(where, sizeof(where), "line %zu", rec.line);
+		if (rec.first && csv_is(&rec, 0, "device_id"))
 			continue; /* a header */
-		if (n < 2 || n > 3 || *f[0] == '\0' || (active = gw_state(f[2])) == -1) {
+		if (rec.nf < 2 || rec.nf > 3 || rec.f[0].n == 0 ||
+		    csv_str(&rec, 0, dev, sizeof(dev)) == -1 ||
+		    csv_str(&rec, 1, cert, sizeof(cert)) == -1 ||
+		    (active = gw_field_state(&rec)) == -1) {
 			fprintf(stderr, "stbctl: %s: want device_id,cert_id[,active|suspended]\n",
 			        where);
 			(*bad)++;
 			continue;
 		}
-		if ((rc = gw_import_one(x, f[0], f[1], active, where)) == -2)
+		if ((rc = gw_import_one(x, dev, cert, active, where)) == -2)
 			return -1;
 		gw_tally(rc, ok, bad);
 	}
@@ -220,8 +209,8 @@ gw_import(ctl_t *x, const char *path)
 	}
 	for (p = text; isspace((unsigned char)*p); p++)
 		;
-	rc =
-	    *p == '[' ? gw_import_json(x, text, len, &ok, &bad) : gw_import_csv(x, text, &ok, &bad);
+	rc = *p == '[' ? gw_import_json(x, text, len, &ok, &bad)
+	               : gw_import_csv(x, text, len, &ok, &bad);
 	free(text);
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();
