@@ -165,7 +165,8 @@ cfg_load_text(const cfg_table_t *tabs, size_t ntabs, const char *text, const cha
 		return -1;
 	if (text == NULL)
 		return 0;
-	if ((root = cJSON_Parse(text)) == NULL) {
+	/* the whole text is one JSON value: nothing but blanks may follow it */
+	if ((root = cJSON_ParseWithOpts(text, NULL, 1)) == NULL) {
 		const char *at = cJSON_GetErrorPtr();
 		long line = 1;
 		for (const char *p = text; at != NULL && p < at && *p; p++)

@@ -277,7 +277,7 @@ dlisten_load_text(daemon_t *d, const char *text, const char *name, err_t *err)
 	cJSON *root, *arr = NULL;
 	int rc;
 
-	root = text != NULL ? cJSON_Parse(text) : NULL;
+	root = text != NULL ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;
 	if (cJSON_IsObject(root))
 		arr = cJSON_DetachItemFromObjectCaseSensitive(root, "listeners");
 	if (arr == NULL) {

@@ -195,6 +195,8 @@ test_refused_texts(void **state)
 		const char *text;
 		const char *w1, *w2;
 	} cases[] = {
+	    {"text after the object", "{\"workers\": 1} trailing", "test.json", "syntax"},
+	    {"a second object", "{\"workers\": 1}{\"workers\": 2}", "test.json", "syntax"},
 	    {"unknown key", "{\"mdoe\": \"fast\"}", "mdoe", "unknown key"},
 	    {"unknown key in a section", "{\"tls\": {\"kee\": \"x\"}}", "tls.kee", "unknown key"},
 	    {"unknown section", "{\"tlz\": {\"cert\": \"x\"}}", "tlz", "unknown section"},
