@@ -33,7 +33,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static const daemon_def_t fuzz_def = {.name = "ca-authd", .role = STB_R_CA_AUTHD};
+static const daemon_def_t fuzz_def = {.name = "ca-authd",
+                                      .role = STB_R_CA_AUTHD,
+                                      .listen = "127.0.0.1:0",
+                                      .http_listen = "127.0.0.1:0",
+                                      .client_auth = "require",
+                                      .opts = conf_opts,
+                                      .nopts = CONF_NOPTS,
+                                      .conf = &conf_ca};
 
 static struct {
 	daemon_t d;
@@ -76,9 +83,8 @@ fuzz_audit(store_conn_t *c, void *arg, err_t *err)
 static void
 fuzz_ca(void)
 {
-	const cfg_table_t tab = {conf_opts, CONF_NOPTS, &conf_ca};
 	uint8_t key[SEALED_KEY_LEN];
-	char path[128];
+	char path[128], text[128];
 	pki_t p;
 	err_t err;
 
@@ -88,7 +94,10 @@ fuzz_ca(void)
 		fuzz_die("mkdtemp", NULL);
 	}
 	atexit(fuzz_cleanup);
-	if (cfg_load_text(&tab, 1, NULL, "defaults", &err) == -1)
+	/* the daemon's and ca-authd's defaults (HTTP caps and deadline
+	 * included), as -t builds them */
+	snprintf(text, sizeof(text), "{\"state_dir\": \"%s\"}", fz.dir);
+	if (daemon_conf_text(&fz.d, &fuzz_def, text, "defaults", &err) == -1)
 		fuzz_die("config", &err);
 	RAND_bytes(key, sizeof(key));
 	if (sealed_kek_from_bytes(key, &fz.d.kek, &err) == -1)
@@ -97,9 +106,6 @@ fuzz_ca(void)
 	if ((fz.d.store = store_open(path, certdb_migrations, CERTDB_NMIGRATIONS, &err)) == NULL ||
 	    store_write_sync(fz.d.store, fuzz_audit, NULL, &err) == -1)
 		fuzz_die("store", &err);
-	fz.d.def = &fuzz_def;
-	fz.d.conf.state_dir = fz.dir;
-	fz.d.conf.http_listen = "127.0.0.1:0";
 	if (pki_create(&conf_ca, fz.d.kek, fz.dir, &p, &err) == -1)
 		fuzz_die("pki", &err);
 	pki_clear(&p);
