@@ -29,7 +29,7 @@ typedef struct cp_cstate {
 	char device_id[CP_ID_CAP];
 	uint8_t nonce[LOGIN_NONCE_LEN];
 	int64_t challenge_until;
-	char addr[LOCKOUT_SOURCE_MAX + 1]; /* the source key (lockout_source) */
+	char addr[LOCKOUT_SOURCE_MAX + 1]; /* the source key (srcaddr_key) */
 	uint64_t gen;                      /* online registry entry */
 } cp_cstate_t;
 
@@ -52,7 +52,7 @@ cstate_get(cp_t *cp, srv_conn_t *c)
 		return NULL;
 	cp_ref(cp);
 	cs->cp = cp;
-	lockout_source(srv_conn_peer(c), cs->addr);
+	srcaddr_key(srv_conn_peer(c), cs->addr);
 	srv_conn_set_data(c, cs);
 	return cs;
 }

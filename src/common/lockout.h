@@ -6,7 +6,7 @@
  *
  * The model.  An attempt is an (identity, source) pair: the identity is
  * only claimed, the source is the peer's address (IPv4, or the IPv6 /64,
- * lockout_source).  Three things are counted, each in memory:
+ * srcaddr_key).  Three things are counted, each in memory:
  *  - Sources.  Failures from one source, whatever identity they claim.
  *    After addr_max_failures the source is penalised for lockout_s,
  *    doubling with each further failure up to lockout_max_s (OpenSSH's
@@ -62,11 +62,12 @@
 #include "config.h"
 #include "err.h"
 #include "mbox.h"
+#include "srcaddr.h"
 #include "store.h"
 
 /* The longest identity and source key counted (callers bound theirs). */
 #define LOCKOUT_SUBJECT_MAX 159
-#define LOCKOUT_SOURCE_MAX  63
+#define LOCKOUT_SOURCE_MAX  SRCADDR_MAX /* a srcaddr_key */
 #define LOCKOUT_KEY_MAX     (LOCKOUT_SUBJECT_MAX + 1 + LOCKOUT_SOURCE_MAX)
 
 /* lockout_end flags */
@@ -133,12 +134,6 @@ lockout_t *lockout_new(const lockout_conf_t *conf, err_t *err);
 /* Drops the owner's reference; the table goes with the last pending
  * lockout_persist_job.  NULL-safe. */
 void lockout_free(lockout_t *l);
-
-/* The source key of a peer "ip:port" ("[v6]:port" or "v6:port"): the IPv4
- * address, or the IPv6 /64 as "2001:db8:1:2::/64" (an IPv4-mapped address
- * is its IPv4).  0, or -1 when peer is no address (out is then peer,
- * truncated: still one key per peer). */
-int lockout_source(const char *peer, char out[LOCKOUT_SOURCE_MAX + 1]);
 
 /* One attempt, reserved by lockout_begin and settled by lockout_end. */
 typedef struct lockout_try {

@@ -97,25 +97,6 @@ refusal_free(refusal_t *r)
 	free(r);
 }
 
-/* "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1" */
-void
-refusal_source(const char *peer, char *out, size_t cap)
-{
-	const char *colon = strrchr(peer, ':');
-	size_t n = colon != NULL ? (size_t)(colon - peer) : strlen(peer);
-
-	if (n >= 2 && peer[0] == '[' && peer[n - 1] == ']') {
-		peer++;
-		n -= 2;
-	}
-	if (cap == 0)
-		return;
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, peer, n);
-	out[n] = '\0';
-}
-
 static void
 rf_total_add(refusal_t *r, const char *action, const char *reason)
 {
@@ -188,7 +169,7 @@ refusal_count(refusal_t *r, const char *peer, const char *action, const char *re
 	char src[REFUSAL_SOURCE_MAX + 1];
 	rf_ent_t *e;
 
-	refusal_source(peer, src, sizeof(src));
+	srcaddr_key(peer, src);
 	pthread_mutex_lock(&r->mu);
 	rf_total_add(r, action, reason);
 	if ((e = rf_get(r, action, src, r->n < r->max)) == NULL) {

@@ -28,9 +28,10 @@
 #include "audit.h"
 #include "buf.h"
 #include "err.h"
+#include "srcaddr.h"
 #include "store.h"
 
-#define REFUSAL_SOURCE_MAX 63 /* an IPv6 text fits */
+#define REFUSAL_SOURCE_MAX SRCADDR_MAX /* a srcaddr_key */
 #define REFUSAL_SAMPLE_MAX 63
 #define REFUSAL_REASONS    8
 #define REFUSAL_TOTALS_MAX 64 /* (action, reason) pairs in /metrics */
@@ -59,13 +60,10 @@ refusal_t *refusal_new(size_t max_sources, err_t *err);
  * (call refusal_flush first).  NULL-safe. */
 void refusal_free(refusal_t *r);
 /* Counts one refusal of action for the client at peer ("ip:port", as
- * srv_conn_peer says: the port is dropped), for reason; sample is an
+ * srv_conn_peer says; counted by its srcaddr_key), for reason; sample is an
  * identity the client named (a device ID) or NULL. */
 void refusal_count(refusal_t *r, const char *peer, const char *action, const char *reason,
                    const char *sample);
-/* The source address of a peer "ip:port" ("[v6]:port"), cut to cap:
- * what the summaries (and per-source limits) key on. */
-void refusal_source(const char *peer, char *out, size_t cap);
 /* Takes what was counted since the last take: *out (free() it) holds *n
  * summaries, NULL when *n is 0.  -1 with err when out of memory (the counts
  * stay). */

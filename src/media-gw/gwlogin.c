@@ -207,7 +207,7 @@ gw_login_start(srv_req_t *r, const msg_t *m, void *ctx)
 	buf_t *b;
 
 	msg_get_str(m, TLV_IX_DEVICE_ID, device_id, sizeof(device_id)); /* ID: <= 128 */
-	refusal_source(srv_conn_peer(r->conn), source, sizeof(source));
+	srcaddr_key(srv_conn_peer(r->conn), source);
 	if (sub_lookup(gw, device_id, cert_id, &err) == -1 ||
 	    gw_sess_open(gw->sess, device_id, cert_id, source, (int64_t)time(NULL), &s, &err) ==
 	        -1) {

@@ -612,7 +612,7 @@ reg_throttled(rdv_t *rdv, srv_req_t *r, struct reg *g)
 	char source[LOCKOUT_SOURCE_MAX + 1];
 	int64_t left;
 
-	lockout_source(srv_conn_peer(r->conn), source);
+	srcaddr_key(srv_conn_peer(r->conn), source);
 	if ((left = lockout_begin(rdv->lk, g->device_id, source, (int64_t)time(NULL), &g->lt)) == 0)
 		return 0;
 	srv_reply_err(r, STB_RATE_LIMITED, "too many failed attempts from %s; retry in %lld s",

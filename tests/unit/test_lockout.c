@@ -247,34 +247,6 @@ test_steady_guesser(void **state)
 }
 
 static void
-test_source_keys(void **state)
-{
-	static const struct {
-		const char *peer, *key;
-		int rc;
-	} cases[] = {
-	    {"1.2.3.4:5", "1.2.3.4", 0},
-	    {"127.0.0.2:40000", "127.0.0.2", 0},
-	    {"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64", 0},
-	    {"2001:db8:1:2:ff:4:5:6:443", "2001:db8:1:2::/64", 0},
-	    {"::ffff:10.0.0.1:80", "10.0.0.1", 0},
-	    {"::1:5", "::/64", 0},
-	    {"2001:db8::1", "2001:db8::/64", 0},
-	    {"unix", "unix", -1},
-	    {"", "", -1},
-	};
-	char out[LOCKOUT_SOURCE_MAX + 1];
-
-	(void)state;
-	for (size_t i = 0; i < TU_NELEM(cases); i++) {
-		int rc = lockout_source(cases[i].peer, out);
-		if (rc != cases[i].rc || strcmp(out, cases[i].key) != 0)
-			fail_msg("%s: %d '%s', want %d '%s'", cases[i].peer, rc, out, cases[i].rc,
-			         cases[i].key);
-	}
-}
-
-static void
 test_bounded(void **state)
 {
 	lockout_t *l = lockout_new(&(lockout_conf_t){3, 1, 60, 3600, 1000, 4}, NULL);
@@ -472,7 +444,6 @@ main(void)
 	    cmocka_unit_test(test_trusted_pair),
 	    cmocka_unit_test(test_reservation),
 	    cmocka_unit_test(test_steady_guesser),
-	    cmocka_unit_test(test_source_keys),
 	    cmocka_unit_test(test_bounded),
 	    TD(test_persist_trust),
 	    cmocka_unit_test(test_conf_check),

@@ -31,28 +31,6 @@ reason_n(const refusal_sum_t *s, const char *reason)
 }
 
 static void
-test_source(void **state)
-{
-	static const struct {
-		const char *peer, *want;
-	} cases[] = {
-	    {"127.0.0.1:4433", "127.0.0.1"},
-	    {"[::1]:4433", "::1"},
-	    {"[2001:db8::7]:1", "2001:db8::7"},
-	    {"10.0.0.1", "10"}, /* not a peer string: cut at its last colon-less end */
-	};
-	char out[REFUSAL_SOURCE_MAX + 1], tiny[4];
-
-	(void)state;
-	for (size_t i = 0; i < 3; i++) {
-		refusal_source(cases[i].peer, out, sizeof(out));
-		assert_string_equal(out, cases[i].want);
-	}
-	refusal_source("192.168.100.200:5", tiny, sizeof(tiny));
-	assert_string_equal(tiny, "192");
-}
-
-static void
 test_count_and_take(void **state)
 {
 	refusal_t *r = refusal_new(16, NULL);
@@ -256,7 +234,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_source),
 	    cmocka_unit_test(test_count_and_take),
 	    cmocka_unit_test(test_reasons_bounded),
 	    cmocka_unit_test(test_sources_bounded),
