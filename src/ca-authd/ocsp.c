@@ -79,7 +79,7 @@ ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_T
 		return -1;
 	rc = OCSP_basic_add1_status(bs, cid, status, reason, rt, thisupd, nextupd) != NULL
 	         ? 0
-	         : err_set(err, STB_INTERNAL, "cannot add an OCSP status");
+	         : err_set(err, STB_BAD_REQUEST, "a CertID that cannot be answered");
 	ASN1_TIME_free(rt);
 	return rc;
 }
@@ -147,7 +147,7 @@ ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t 
 			goto out;
 	}
 	if (OCSP_copy_nonce(bs, oreq) <= 0) {
-		err_set(err, STB_INTERNAL, "cannot copy the nonce");
+		err_set(err, STB_BAD_REQUEST, "a nonce that cannot be copied");
 		goto out;
 	}
 	rc = ocsp_sign(ca, bs, rsp, rsp_len, err);
@@ -155,6 +155,10 @@ out:
 	if (rc == -1 && err->status == STB_UNAVAILABLE) {
 		/* the signer is restarting (its supervisor said so): no line per request */
 		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
+	} else if (rc == -1 && err->status == STB_BAD_REQUEST) {
+		/* decoded, yet OpenSSL cannot echo a part of it back: the peer's
+		 * doing, so no line per (anonymous) request */
+		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, rsp, rsp_len, err);
 	} else if (rc == -1) {
 		log_warnx("OCSP: %s", err->msg);
 		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_INTERNALERROR, rsp, rsp_len, err);
