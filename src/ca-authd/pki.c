@@ -151,24 +151,35 @@ pki_seal_key(const sealed_kek_t *kek, const char *dir, const char *name, EVP_PKE
 	return rc;
 }
 
+/* name's sealed key file (path, for messages) and the AAD it was sealed
+ * under, which binds it to cert. */
+static int
+pki_sealed_blob(const char *dir, const char *name, X509 *cert, char *path, size_t pathcap,
+                buf_t *blob, uint8_t aad[128], size_t *aadlen, err_t *err)
+{
+	char fname[64];
+
+	snprintf(fname, sizeof(fname), "%s.key.sealed", name);
+	if (pki_path(path, pathcap, dir, fname, err) == -1 || pki_read(path, blob, err) == -1)
+		return -1;
+	if (pki_aad(cert, name, aad, 128, aadlen) == -1)
+		return err_set(err, STB_INTERNAL, "cannot hash the %s certificate", name);
+	return 0;
+}
+
 static EVP_PKEY *
 pki_open_key(const sealed_kek_t *kek, const char *dir, const char *name, X509 *cert, err_t *err)
 {
-	char fname[64], path[4096];
+	char path[4096];
 	uint8_t aad[128], pt[PKI_KEY_MAX];
 	const unsigned char *p = pt;
 	size_t aadlen, ptlen = 0;
 	EVP_PKEY *key = NULL;
 	buf_t blob;
 
-	snprintf(fname, sizeof(fname), "%s.key.sealed", name);
 	buf_init(&blob, PKI_KEY_MAX + SEALED_OVERHEAD);
-	if (pki_path(path, sizeof(path), dir, fname, err) == -1 || pki_read(path, &blob, err) == -1)
+	if (pki_sealed_blob(dir, name, cert, path, sizeof(path), &blob, aad, &aadlen, err) == -1)
 		goto out;
-	if (pki_aad(cert, name, aad, sizeof(aad), &aadlen) == -1) {
-		err_set(err, STB_INTERNAL, "cannot hash the %s certificate", name);
-		goto out;
-	}
 	if (sealed_open(kek, aad, aadlen, blob.data, blob.len, pt, sizeof(pt), &ptlen, err) == -1) {
 		err_set(err, STB_UNAUTHENTICATED, "%s: does not open with this KEK and certificate",
 		        path);
@@ -192,7 +203,7 @@ out:
 static EVP_PKEY *
 pki_signer_key(signer_t *sg, const char *dir, const char *name, X509 *cert, err_t *err)
 {
-	char fname[64], path[4096];
+	char path[4096];
 	uint8_t aad[128], probe[32], sig[SIGNER_SIG_MAX];
 	size_t aadlen, siglen = sizeof(sig);
 	EVP_MD_CTX *m = NULL;
@@ -200,14 +211,9 @@ pki_signer_key(signer_t *sg, const char *dir, const char *name, X509 *cert, err_
 	buf_t blob;
 	int ok;
 
-	snprintf(fname, sizeof(fname), "%s.key.sealed", name);
 	buf_init(&blob, PKI_KEY_MAX + SEALED_OVERHEAD);
-	if (pki_path(path, sizeof(path), dir, fname, err) == -1 || pki_read(path, &blob, err) == -1)
+	if (pki_sealed_blob(dir, name, cert, path, sizeof(path), &blob, aad, &aadlen, err) == -1)
 		goto out;
-	if (pki_aad(cert, name, aad, sizeof(aad), &aadlen) == -1) {
-		err_set(err, STB_INTERNAL, "cannot hash the %s certificate", name);
-		goto out;
-	}
 	if ((key = signer_pkey(sg, X509_get0_pubkey(cert), aad, aadlen, blob.data, blob.len,
 	                       err)) == NULL)
 		goto out;
