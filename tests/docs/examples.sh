@@ -37,6 +37,14 @@ for pair in $daemons; do
 	[ -f "$dir/${pair%%=*}.json" ] || fail "${pair%%=*}: no example $dir/${pair%%=*}.json"
 done
 
+# -t opens the certificates, keys and KEK an example names: give them a PKI
+# where the examples expect it (/etc/stbcred and /var/lib/stbcred, moved
+# under $tmp).
+src=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$tmp/etc/stbcred" "$tmp/var"
+"$src/scripts/pki-bootstrap.sh" --openssl "$tmp/etc/stbcred/pki" >/dev/null
+cp -p "$tmp/etc/stbcred/pki/"*.kek "$tmp/etc/stbcred/"
+
 for pair in $daemons; do
 	name=${pair%%=*}
 	bin=${pair#*=}
@@ -44,7 +52,9 @@ for pair in $daemons; do
 	[ -f "$f" ] || continue
 
 	# -t accepts the example.
-	if "$bin" -t -c "$f" >"$tmp/out" 2>&1 && grep -q "configuration OK" "$tmp/out"; then
+	sed -e "s#/etc/stbcred/#$tmp/etc/stbcred/#g" -e "s#/var/lib/stbcred/#$tmp/var/#g" "$f" \
+		>"$tmp/$name.json"
+	if "$bin" -t -c "$tmp/$name.json" >"$tmp/out" 2>&1 && grep -q "configuration OK" "$tmp/out"; then
 		echo "ok: $name -t -c $f: $(cat "$tmp/out")"
 	else
 		fail "$name -t -c $f: $(cat "$tmp/out")"

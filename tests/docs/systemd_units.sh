@@ -1,8 +1,10 @@
 #!/bin/sh
-# Every daemon has a unit in packaging/systemd that `systemd-analyze verify`
-# accepts (apart from its binary not being installed in /usr/sbin here) and
-# that `systemd-analyze security` rates at most THRESHOLD (exposure x 10).
-#   systemd_units.sh UNIT_DIR DAEMON...
+# Every daemon has a unit in packaging/systemd that, made for the prefix
+# /usr (packaging/units.cmake), `systemd-analyze verify` accepts (apart from
+# its binary not being installed in /usr/sbin here) and that
+# `systemd-analyze security` rates at most THRESHOLD (exposure x 10).
+# docs.install checks the units of real installs under other prefixes.
+#   systemd_units.sh SOURCE_DIR DAEMON...
 # Exits 77 (skipped) without systemd-analyze.
 set -eu
 
@@ -11,7 +13,7 @@ if [ $# -lt 2 ]; then
 	echo "usage: $0 UNIT_DIR DAEMON..." >&2
 	exit 2
 fi
-dir=$1
+srcdir=$1
 shift
 if ! command -v systemd-analyze >/dev/null 2>&1; then
 	echo "SKIP: systemd-analyze not found"
@@ -19,6 +21,9 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+cmake -DSTB_PREFIX=/usr -DSTB_SBINDIR=sbin -DSTB_SRC="$srcdir" -DSTB_OUT="$tmp/gen" \
+	-P "$srcdir/packaging/units.cmake"
+dir=$tmp/gen/systemd
 fails=0
 fail() {
 	echo "FAIL: $*" >&2
@@ -48,7 +53,7 @@ for d in "$@"; do
 
 	# Only the missing binary may be reported.
 	rc=0
-	systemd-analyze verify "$unit" >"$tmp/out" 2>&1 || rc=$?
+	MANPATH=$srcdir/man systemd-analyze verify "$unit" >"$tmp/out" 2>&1 || rc=$?
 	missing="Command /usr/sbin/$d is not executable: No such file or directory"
 	grep -vF "$missing" "$tmp/out" | grep -v '^[[:space:]]*$' >"$tmp/rest" || true
 	if [ -s "$tmp/rest" ]; then
