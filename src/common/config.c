@@ -44,10 +44,21 @@ cfg_set_str(const cfg_opt_t *o, void *base, const char *v, const char *src, err_
 		for (c = o->choices; *c != NULL; c++)
 			if (strcmp(*c, v) == 0)
 				break;
-		if (*c == NULL)
+		if (*c == NULL) {
+			char allowed[256];
+			size_t len = 0;
+			allowed[0] = '\0';
+			for (c = o->choices; *c != NULL && len < sizeof(allowed); c++) {
+				int n = snprintf(allowed + len, sizeof(allowed) - len, "%s%s",
+				                 c == o->choices ? "" : ", ", *c);
+				if (n < 0)
+					break;
+				len += (size_t)n;
+			}
 			return err_set(err, STB_BAD_REQUEST,
-			               "%s: %s: \"%s\" is not one of the allowed values", src,
-			               o->name, v);
+			               "%s: %s: \"%s\" is not one of the allowed values (%s)", src,
+			               o->name, v, allowed);
+		}
 	}
 	if ((copy = strdup(v)) == NULL)
 		return err_set(err, STB_INTERNAL, "%s: %s: out of memory", src, o->name);
@@ -100,6 +111,18 @@ cfg_defaults(const cfg_table_t *tabs, size_t ntabs, err_t *err)
 	return 0;
 }
 
+/* JSON allows a key twice and cJSON keeps both; a config must not (which
+ * one wins would be the parser's choice, not the operator's). */
+int
+cfg_json_dup_key(const cJSON *obj, const cJSON *item)
+{
+	for (const cJSON *p = obj->child; p != NULL && p != item; p = p->next)
+		if (p->string != NULL && item->string != NULL &&
+		    strcmp(p->string, item->string) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *prefix,
          const char *src, err_t *err)
@@ -116,6 +139,9 @@ cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *pr
 		n = snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "." : "", it->string);
 		if (n < 0 || (size_t)n >= sizeof(name))
 			return err_set(err, STB_BAD_REQUEST, "%s: key name too long", src);
+		if (cfg_json_dup_key(obj, it))
+			return err_set(err, STB_BAD_REQUEST, "%s: key '%s' appears twice", src,
+			               name);
 		if (cJSON_IsObject(it)) {
 			if (!cfg_has_prefix(tabs, ntabs, name))
 				return err_set(err, STB_BAD_REQUEST, "%s: unknown section '%s'",
@@ -193,8 +219,9 @@ cfg_load(const cfg_table_t *tabs, size_t ntabs, const char *file, err_t *err)
 	if (file == NULL)
 		return cfg_load_text(tabs, ntabs, NULL, "default", err);
 	if ((f = fopen(file, "r")) == NULL) {
+		int e = errno; /* cfg_defaults may change it */
 		cfg_defaults(tabs, ntabs, err);
-		return err_set(err, STB_NOT_FOUND, "%s: %s", file, strerror(errno));
+		return err_set(err, STB_NOT_FOUND, "%s: %s", file, strerror(e));
 	}
 	if ((text = malloc(CFG_FILE_MAX + 1)) == NULL) {
 		fclose(f);

@@ -11,6 +11,8 @@
 
 #include "err.h"
 
+struct cJSON;
+
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_type_t;
 
 typedef struct cfg_opt {
@@ -37,6 +39,8 @@ int cfg_load(const cfg_table_t *tabs, size_t ntabs, const char *file, err_t *err
 /* Same, from a JSON text (name used in messages). */
 int cfg_load_text(const cfg_table_t *tabs, size_t ntabs, const char *text, const char *name,
                   err_t *err);
+/* 1 when an earlier member of obj has item's key (JSON allows it; we do not). */
+int cfg_json_dup_key(const struct cJSON *obj, const struct cJSON *item);
 /* Frees the strings of a loaded table. */
 void cfg_free(const cfg_table_t *tabs, size_t ntabs);
 /* Effective configuration as a JSON object (malloc'd text). */

@@ -77,18 +77,31 @@ static const cfg_opt_t common_opts[] = {
 };
 #define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
 
+/* Asked for (-h), to stdout; after a usage error, to stderr. */
 static void
-usage(const daemon_def_t *def)
+usage(const daemon_def_t *def, FILE *to)
 {
-	fprintf(stderr,
+	fprintf(to,
 	        "usage: %s [-dt] [-c file]\n"
-	        "  -c file  configuration (JSON); defaults apply without one\n"
-	        "  -t       check the configuration and exit\n"
-	        "  -d       log debug events\n"
-	        "  -H       list every configuration key with its default\n"
-	        "  -V       print the version\n",
+	        "  -c, --config file  configuration (JSON); defaults apply without one\n"
+	        "  -t, --check        check the configuration and the files it names, and exit\n"
+	        "  -d, --debug        log debug events\n"
+	        "  -H, --help-config  list every configuration key with its default\n"
+	        "  -V, --version      print the version\n"
+	        "  -h, --help         print this help\n"
+	        "exit status: 0 ok, 1 configuration or start-up error, 2 usage error\n",
 	        def->name);
 }
+
+static const struct option daemon_long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"check", no_argument, NULL, 't'},
+    {"debug", no_argument, NULL, 'd'},
+    {"help-config", no_argument, NULL, 'H'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
 
 static int set_default(daemon_t *d, int slot, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -161,6 +174,29 @@ daemon_client_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
 
 	*out = tls_client_ctx_new(&tc, err);
 	return *out == NULL ? -1 : 0;
+}
+
+/* -t opens what a start will: every listener's certificate, key and trust
+ * anchors, the identity for calls to peers, and the KEK, so a unit's
+ * ExecStartPre= catches a missing or mismatched file before the start. */
+static int
+daemon_check_files(daemon_t *d, err_t *err)
+{
+	sealed_kek_t *kek = NULL;
+	SSL_CTX *ctx;
+
+	for (int i = 0; i < d->nlisteners; i++) {
+		if (dlisten_tls_ctx(&d->listeners[i], &ctx, err) == -1)
+			return -1;
+		SSL_CTX_free(ctx);
+	}
+	if (daemon_client_ctx(d, &ctx, err) == -1)
+		return -1;
+	SSL_CTX_free(ctx);
+	if (sealed_kek_load(d->conf.kek_file, "kek", &kek, err) == -1)
+		return -1;
+	sealed_kek_free(kek);
+	return 0;
 }
 
 static void
@@ -533,7 +569,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		return signer_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.def = def;
-	while ((ch = getopt(argc, argv, "c:dtHVh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dtHVh", daemon_long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			d.conf_file = optarg;
@@ -550,13 +586,16 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		case 'V':
 			printf("%s %s\n", def->name, STBCRED_VERSION);
 			return 0;
+		case 'h':
+			usage(def, stdout);
+			return 0;
 		default:
-			usage(def);
-			return ch == 'h' ? 0 : 2;
+			usage(def, stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(def);
+		usage(def, stderr);
 		return 2;
 	}
 	log_init(def->name, 0, debug);
@@ -574,6 +613,12 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		return 1;
 	}
 	if (daemon_check_addrs(&d, &err) == -1 || (def->check != NULL && def->check(&err) == -1)) {
+		fprintf(stderr, "%s: %s: %s\n", def->name, d.conf_file ? d.conf_file : "default",
+		        err.msg);
+		daemon_conf_free(&d);
+		return 1;
+	}
+	if (check && daemon_check_files(&d, &err) == -1) {
 		fprintf(stderr, "%s: %s: %s\n", def->name, d.conf_file ? d.conf_file : "default",
 		        err.msg);
 		daemon_conf_free(&d);

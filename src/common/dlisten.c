@@ -280,6 +280,11 @@ dlisten_load_text(daemon_t *d, const char *text, const char *name, err_t *err)
 	root = text != NULL ? cJSON_ParseWithOpts(text, NULL, 1) : NULL;
 	if (cJSON_IsObject(root))
 		arr = cJSON_DetachItemFromObjectCaseSensitive(root, "listeners");
+	if (arr != NULL && cJSON_GetObjectItemCaseSensitive(root, "listeners") != NULL) {
+		cJSON_Delete(root);
+		cJSON_Delete(arr);
+		return err_set(err, STB_BAD_REQUEST, "%s: key 'listeners' appears twice", name);
+	}
 	if (arr == NULL) {
 		/* syntax errors too: cfg_load_text says on which line */
 		rc = cfg_load_text(d->tabs, 2, text, name, err);

@@ -1,6 +1,8 @@
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fmode.h"
@@ -25,6 +27,18 @@ tls_errstr(char *buf, size_t cap)
 	return buf;
 }
 
+/* OpenSSL reports a missing file as "system lib"; say which and why. */
+static int
+tls_file_readable(const char *path, const char *what, err_t *err)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return err_set(err, STB_NOT_FOUND, "%s %s: %s", what, path, strerror(errno));
+	fclose(f);
+	return 0;
+}
+
 static int
 tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
 {
@@ -38,6 +52,9 @@ tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	if (conf->cert != NULL && *conf->cert != '\0') {
+		if (tls_file_readable(conf->cert, "certificate", err) == -1 ||
+		    tls_file_readable(conf->key, "private key", err) == -1)
+			return -1;
 		if (SSL_CTX_use_certificate_chain_file(ctx, conf->cert) != 1)
 			return err_set(err, STB_NOT_FOUND, "certificate %s: %s", conf->cert,
 			               tls_errstr(e, sizeof(e)));
@@ -51,6 +68,9 @@ tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
 			return err_set(err, STB_BAD_REQUEST, "%s does not match %s", conf->key,
 			               conf->cert);
 	}
+	if (conf->ca != NULL && *conf->ca != '\0' &&
+	    tls_file_readable(conf->ca, "CA file", err) == -1)
+		return -1;
 	if (conf->ca != NULL && *conf->ca != '\0' &&
 	    SSL_CTX_load_verify_locations(ctx, conf->ca, NULL) != 1)
 		return err_set(err, STB_NOT_FOUND, "CA file %s: %s", conf->ca,

@@ -12,10 +12,11 @@
 #include "stbc.h"
 #include "tlv.h"
 
+/* Asked for (-h), to stdout; after a usage error, to stderr. */
 static void
-usage(void)
+usage(FILE *to)
 {
-	fprintf(stderr,
+	fprintf(to,
 	        "usage: stbctl [options] command [args]\n"
 	        "options (or env STBCTL_ADDR, STB_CA, STBCTL_CERT, STBCTL_KEY):\n"
 	        "  -a, --addr HOST:PORT   daemon to talk to\n"
@@ -23,7 +24,11 @@ usage(void)
 	        "      --cert FILE        admin certificate\n"
 	        "      --key FILE         admin key\n"
 	        "  -j, --json             JSON output for scripts\n"
-	        "  -T, --timeout MS       deadline per request (default 10000)\n"
+	        "  -T, --timeout MS       deadline per request, 1..3600000 (default 10000)\n"
+	        "  -V, --version          print the version\n"
+	        "  -h, --help             print this help\n"
+	        "exit status: 0 done; 1 the daemon refused the request or could not be\n"
+	        "reached (the reason on stderr); 2 a usage error or a bad input file\n"
 	        "commands:\n"
 	        "  ping                   PING the daemon\n"
 	        "  stats                  counters of the daemon\n"
@@ -264,9 +269,26 @@ audit_note(ctl_t *x, const char *text)
 	return 0;
 }
 
-static void
-cmd_messages(void)
+static int
+cmd_messages(const ctl_t *x)
 {
+	if (x->json) {
+		cJSON *arr = cJSON_CreateArray();
+		for (int i = 0; i < MSG_IX_COUNT; i++) {
+			char roles[256], num[8];
+			cJSON *o = cJSON_CreateObject(), *r = cJSON_CreateArray();
+			proto_roles_str(proto_msgs[i].roles, roles, sizeof(roles));
+			snprintf(num, sizeof(num), "0x%04x", proto_msgs[i].num);
+			cJSON_AddStringToObject(o, "message", proto_msgs[i].name);
+			cJSON_AddStringToObject(o, "type", num);
+			for (char *tok = strtok(roles, ","); tok != NULL; tok = strtok(NULL, ","))
+				cJSON_AddItemToArray(r, cJSON_CreateString(tok));
+			cJSON_AddItemToObject(o, "senders", r);
+			cJSON_AddStringToObject(o, "description", proto_msgs[i].desc);
+			cJSON_AddItemToArray(arr, o);
+		}
+		return ctl_print_json(arr);
+	}
 	printf("%-24s %-7s %-30s %s\n", "MESSAGE", "TYPE", "SENDERS", "DESCRIPTION");
 	for (int i = 0; i < MSG_IX_COUNT; i++) {
 		char roles[256];
@@ -274,6 +296,7 @@ cmd_messages(void)
 		printf("%-24s 0x%04x  %-30s %s\n", proto_msgs[i].name, proto_msgs[i].num, roles,
 		       proto_msgs[i].desc);
 	}
+	return 0;
 }
 
 /* ---- stbctl messages --markdown: the registry tables of PROTOCOL.md ---- */
@@ -418,18 +441,22 @@ cmd_messages_markdown(void)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"addr", required_argument, NULL, 'a'}, {"ca", required_argument, NULL, 'C'},
-	    {"cert", required_argument, NULL, 'c'}, {"key", required_argument, NULL, 'k'},
-	    {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"addr", required_argument, NULL, 'a'},
+	                                         {"ca", required_argument, NULL, 'C'},
+	                                         {"cert", required_argument, NULL, 'c'},
+	                                         {"key", required_argument, NULL, 'k'},
+	                                         {"json", no_argument, NULL, 'j'},
+	                                         {"timeout", required_argument, NULL, 'T'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {"version", no_argument, NULL, 'V'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *addr = getenv("STBCTL_ADDR"), *ca = getenv("STB_CA");
 	const char *cert = getenv("STBCTL_CERT"), *key = getenv("STBCTL_KEY");
 	int ch, timeout = 10000, rc = 2;
 	stb_error_t err;
 	ctl_t x = {NULL, 0};
 
-	while ((ch = getopt_long(argc, argv, "+a:jT:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+a:jT:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			addr = optarg;
@@ -446,30 +473,50 @@ main(int argc, char **argv)
 		case 'j':
 			x.json = 1;
 			break;
-		case 'T':
-			timeout = atoi(optarg);
+		case 'T': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3600000) {
+				fprintf(stderr,
+				        "stbctl: -T %s: a number of milliseconds, 1..3600000\n",
+				        optarg);
+				return 2;
+			}
+			timeout = (int)v;
 			break;
+		}
 		case 'h':
-			usage();
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("stbctl %s\n", stb_version());
 			return 0;
 		default:
-			usage();
+			usage(stderr);
 			return 2;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1) {
-		usage();
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[0], "audit") == 0 &&
+	    (argc < 2 || (strcmp(argv[1], "verify") != 0 && strcmp(argv[1], "export") != 0 &&
+	                  (strcmp(argv[1], "note") != 0 || argc != 3)))) {
+		fprintf(stderr, "usage: stbctl audit verify\n"
+		                "       stbctl audit export [--since SEQ] [--limit N]\n"
+		                "       stbctl audit note TEXT\n");
 		return 2;
 	}
 	if (strcmp(argv[0], "messages") == 0) {
 		if (argc == 2 && strcmp(argv[1], "--markdown") == 0)
 			cmd_messages_markdown();
 		else if (argc == 1)
-			cmd_messages();
+			return cmd_messages(&x);
 		else {
-			usage();
+			usage(stderr);
 			return 2;
 		}
 		return 0;
@@ -507,8 +554,9 @@ main(int argc, char **argv)
 	else if (strcmp(argv[0], "gw") == 0)
 		rc = ctl_gw(&x, argc - 1, argv + 1);
 	else {
-		fprintf(stderr, "stbctl: unknown command\n");
-		usage();
+		fprintf(stderr, "stbctl: unknown command '%s' (stbctl --help lists them)\n",
+		        argv[0]);
+		rc = 2;
 	}
 out:
 	stb_client_free(x.c);

@@ -88,6 +88,45 @@ echo '{"listen":"127.0.0.1:1","max_frame":12,"bogus":1}' > "$T/bad.json"
 out=$("$(bin_of media-gw)" -t -c "$T/bad.json" 2>&1) && fail "-t bad config accepted"
 echo "$out" | grepq "bad.json: max_frame" || fail "-t names the file and key: $out"
 
+# -t says why a file cannot be used, refuses a key given twice, lists an
+# enum's values, and opens the certificate, key and KEK a start will need.
+gw=$(bin_of media-gw)
+out=$("$gw" -t -c "$T/none.json" 2>&1) && fail "-t accepted a missing file"
+grepq "none.json: No such file or directory" <<<"$out" || fail "-t missing file: $out"
+echo '{"workers": 2, "workers": 3}' >"$T/dup.json"
+out=$("$gw" -t -c "$T/dup.json" 2>&1) && fail "-t accepted a key given twice"
+grepq "key 'workers' appears twice" <<<"$out" || fail "-t duplicate key: $out"
+echo '{"client_auth": "maybe"}' >"$T/enum.json"
+out=$("$gw" -t -c "$T/enum.json" 2>&1) && fail "-t accepted a bad enum"
+grepq "(require, optional, none)" <<<"$out" || fail "-t enum lists the values: $out"
+sed "s#$PKI/media-gw.crt#$T/gone.crt#" "$T/media-gw.json" >"$T/nocert.json"
+out=$("$gw" -t -c "$T/nocert.json" 2>&1) && fail "-t accepted a missing certificate"
+grepq "certificate $T/gone.crt: No such file or directory" <<<"$out" || fail "-t cert: $out"
+sed "s#$PKI/media-gw.kek#$T/gone.kek#" "$T/media-gw.json" >"$T/nokek.json"
+out=$("$gw" -t -c "$T/nokek.json" 2>&1) && fail "-t accepted a missing KEK"
+grepq "gone.kek" <<<"$out" || fail "-t KEK: $out"
+out=$("$gw" --help 2>/dev/null) || fail "--help exits 0"
+grepq "^usage: media-gw" <<<"$out" || fail "--help on stdout: $out"
+"$gw" --version | grepq "^media-gw [0-9]" || fail "--version"
+rc=0
+"$gw" --bogus >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "an unknown option exits 2 (got $rc)"
+pass "-t, --help, --version"
+
+# stbctl: help on stdout, a version, a checked -T, a short usage for a verb
+# missing, JSON that is JSON
+"$STBCTL" --help 2>/dev/null | grepq "^usage: stbctl" || fail "stbctl --help on stdout"
+"$STBCTL" --version | grepq "^stbctl [0-9]" || fail "stbctl --version"
+rc=0
+out=$("$STBCTL" -T abc ping 2>&1) || rc=$?
+[ "$rc" = 2 ] && grepq "1..3600000" <<<"$out" || fail "stbctl -T abc: rc $rc: $out"
+rc=0
+out=$(ctl media-gw audit 2>&1) || rc=$?
+[ "$rc" = 2 ] && [ "$(wc -l <<<"$out")" -le 4 ] || fail "stbctl audit with no verb: rc $rc: $out"
+"$STBCTL" --json messages | /usr/bin/python3 -c 'import json, sys; m = json.load(sys.stdin); assert m[0]["message"] == "PING"' ||
+	fail "stbctl --json messages is not JSON"
+pass "stbctl --help, --version, -T, audit, --json messages"
+
 # A daemon's own checks run for -t too.
 echo '{"overlay_pool":"10.0.0.0/33"}' > "$T/badpool.json"
 out=$("$(bin_of rendezvousd)" -t -c "$T/badpool.json" 2>&1) && fail "-t bad overlay_pool accepted"
