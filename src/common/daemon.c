@@ -635,7 +635,7 @@ daemon_main(int argc, char **argv, const daemon_def_t *def)
 		fatalx("cannot create the event loop");
 	d.started = time(NULL);
 	if (daemon_start(&d, &err) == -1) {
-		log_warnx("cannot start: %s", err.msg);
+		log_errx("cannot start: %s", err.msg);
 		daemon_stop(&d);
 		return 1;
 	}

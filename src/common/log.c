@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* syslog priorities, as journald reads them from "<N>" */
@@ -16,12 +17,28 @@ static const char *log_ident = "stbcred";
 static int log_json;
 static int log_debugging;
 
+static int log_journal; /* stderr is journald's stream: it stamps the time */
+
+/* systemd sets JOURNAL_STREAM to "device:inode" of the stream it gave us. */
+static int
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(const char *ident, int json, int debug)
 {
 	log_ident = ident;
 	log_json = json;
 	log_debugging = debug;
+	log_journal = log_stderr_is_journal();
 }
 
 void
@@ -62,11 +79,20 @@ log_emit(int pri, const char *fmt, va_list ap, const char *suffix)
 		size_t l = strlen(msg);
 		snprintf(msg + l, sizeof(msg) - l, ": %s", suffix);
 	}
-	if (!log_json) {
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!log_json && log_journal) {
 		fprintf(stderr, "<%d>%s: %s\n", pri, log_ident, msg);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!log_json) {
+		struct tm tm;
+		char when[32];
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ldZ <%d>%s: %s\n", when, ts.tv_nsec / 1000000, pri,
+		        log_ident, msg);
+		return;
+	}
 	json_escape(esc, sizeof(esc), msg);
 	fprintf(stderr, "{\"ts\":%lld.%03ld,\"pri\":%d,\"ident\":\"%s\",\"msg\":\"%s\"}\n",
 	        (long long)ts.tv_sec, ts.tv_nsec / 1000000, pri, log_ident, esc);
@@ -92,6 +118,20 @@ void
 log_warnx(const char *fmt, ...)
 {
 	LOG_BODY(PRI_WARNING, NULL);
+}
+
+void
+log_err(const char *fmt, ...)
+{
+	const char *e = strerror(errno);
+
+	LOG_BODY(PRI_ERR, e);
+}
+
+void
+log_errx(const char *fmt, ...)
+{
+	LOG_BODY(PRI_ERR, NULL);
 }
 
 void

@@ -16,6 +16,10 @@ void log_warn(const char *fmt, ...) LOG_FMT(1, 2);
 void log_warnx(const char *fmt, ...) LOG_FMT(1, 2);
 void log_info(const char *fmt, ...) LOG_FMT(1, 2);
 void log_debug(const char *fmt, ...) LOG_FMT(1, 2);
+/* Errors that stop the daemon or a job for good, at priority err
+ * (journalctl -p err shows them); warnings are for what it survives. */
+void log_err(const char *fmt, ...) LOG_FMT(1, 2);
+void log_errx(const char *fmt, ...) LOG_FMT(1, 2);
 void fatal(const char *fmt, ...) LOG_FMT(1, 2) __attribute__((noreturn));
 void fatalx(const char *fmt, ...) LOG_FMT(1, 2) __attribute__((noreturn));
 

@@ -113,6 +113,19 @@ rc=0
 [ "$rc" = 2 ] || fail "an unknown option exits 2 (got $rc)"
 pass "-t, --help, --version"
 
+# Log lines carry an ISO-8601 UTC time, except on journald's own stream
+# (JOURNAL_STREAM names stderr), which stamps them itself; a start that fails
+# logs at priority err (<3>), so `journalctl -p err` shows it.
+grepq -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z <6>media-gw: ' "$T/media-gw.log" ||
+	fail "log lines have a timestamp: $(head -n 1 "$T/media-gw.log")"
+sed "s#\"listen\": \"127.0.0.1:[0-9]*\"#\"listen\": \"127.0.0.1:${PORT[media-gw]}\"#" "$T/media-gw.json" >"$T/busy.json"
+: >"$T/busy.log"
+rc=0
+JOURNAL_STREAM=$(stat -c '%d:%i' "$T/busy.log") "$gw" -c "$T/busy.json" 2>>"$T/busy.log" || rc=$?
+[ "$rc" = 1 ] || fail "a second media-gw on a busy port exits 1 (got $rc)"
+grepq '^<3>media-gw: cannot start' "$T/busy.log" || fail "start failure at <3>, no stamp under journald: $(cat "$T/busy.log")"
+pass "log timestamps, start failures at priority err"
+
 # stbctl: help on stdout, a version, a checked -T, a short usage for a verb
 # missing, JSON that is JSON
 "$STBCTL" --help 2>/dev/null | grepq "^usage: stbctl" || fail "stbctl --help on stdout"
