@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
 	libssl-dev libevent-dev libsqlite3-dev libcjson-dev libcmocka-dev
-	openssl sqlite3 man-db
+	openssl sqlite3 man-db curl prometheus
 	libcbor-dev libqrencode-dev libpng-dev libzip-dev libclamav-dev
 	kannel osmo-hlr libosmocore-dev libosmo-gsup-client-dev
 	aapt android-framework-res apksigner zipalign zbar-tools python3-cbor2 python3-cryptography

@@ -284,26 +284,32 @@ metrics_http(const httpd_guard_t *g, buf_t *out)
 {
 	if (g == NULL)
 		return 0;
-	return buf_printf(out,
-	                  "# TYPE stbcred_http_connections gauge\n"
-	                  "stbcred_http_connections %u\n"
-	                  "# TYPE stbcred_http_connections_accepted_total counter\n"
-	                  "stbcred_http_connections_accepted_total %llu\n"
-	                  "# TYPE stbcred_http_connections_refused_total counter\n"
-	                  "stbcred_http_connections_refused_total{reason=\"source\"} %llu\n"
-	                  "stbcred_http_connections_refused_total{reason=\"full\"} %llu\n"
-	                  "# TYPE stbcred_http_connections_evicted_total counter\n"
-	                  "stbcred_http_connections_evicted_total %llu\n"
-	                  "# TYPE stbcred_http_request_timeouts_total counter\n"
-	                  "stbcred_http_request_timeouts_total %llu\n"
-	                  "# TYPE stbcred_http_accept_errors_total counter\n"
-	                  "stbcred_http_accept_errors_total %llu\n",
-	                  g->n, (unsigned long long)ctr_get(&g->accepted),
-	                  (unsigned long long)ctr_get(&g->refused_source),
-	                  (unsigned long long)ctr_get(&g->refused_full),
-	                  (unsigned long long)ctr_get(&g->evicted),
-	                  (unsigned long long)ctr_get(&g->timeouts),
-	                  (unsigned long long)connguard_accept_errors(g->accept));
+	return buf_printf(
+	    out,
+	    "# HELP stbcred_http_connections open HTTP connections\n# TYPE "
+	    "stbcred_http_connections gauge\n"
+	    "stbcred_http_connections %u\n"
+	    "# HELP stbcred_http_connections_accepted_total HTTP connections accepted\n# TYPE "
+	    "stbcred_http_connections_accepted_total counter\n"
+	    "stbcred_http_connections_accepted_total %llu\n"
+	    "# HELP stbcred_http_connections_refused_total HTTP connections refused by reason\n# "
+	    "TYPE stbcred_http_connections_refused_total counter\n"
+	    "stbcred_http_connections_refused_total{reason=\"source\"} %llu\n"
+	    "stbcred_http_connections_refused_total{reason=\"full\"} %llu\n"
+	    "# HELP stbcred_http_connections_evicted_total HTTP connections closed to make room\n# "
+	    "TYPE stbcred_http_connections_evicted_total counter\n"
+	    "stbcred_http_connections_evicted_total %llu\n"
+	    "# HELP stbcred_http_request_timeouts_total HTTP requests closed at "
+	    "http.request_timeout_ms\n# TYPE stbcred_http_request_timeouts_total counter\n"
+	    "stbcred_http_request_timeouts_total %llu\n"
+	    "# HELP stbcred_http_accept_errors_total accept() failures on the HTTP listener\n# "
+	    "TYPE stbcred_http_accept_errors_total counter\n"
+	    "stbcred_http_accept_errors_total %llu\n",
+	    g->n, (unsigned long long)ctr_get(&g->accepted),
+	    (unsigned long long)ctr_get(&g->refused_source),
+	    (unsigned long long)ctr_get(&g->refused_full), (unsigned long long)ctr_get(&g->evicted),
+	    (unsigned long long)ctr_get(&g->timeouts),
+	    (unsigned long long)connguard_accept_errors(g->accept));
 }
 
 void
@@ -342,14 +348,18 @@ metrics_store(daemon_t *d, buf_t *out)
 
 	store_get_stats(d->store, &st);
 	rc |= buf_printf(out,
-	                 "# TYPE stbcred_store_commits_total counter\n"
+	                 "# HELP stbcred_store_commits_total store group commits\n# TYPE "
+	                 "stbcred_store_commits_total counter\n"
 	                 "stbcred_store_commits_total %llu\n"
-	                 "# TYPE stbcred_store_writes_total counter\n"
+	                 "# HELP stbcred_store_writes_total store writes by result\n# TYPE "
+	                 "stbcred_store_writes_total counter\n"
 	                 "stbcred_store_writes_total{result=\"ok\"} %llu\n"
 	                 "stbcred_store_writes_total{result=\"failed\"} %llu\n"
-	                 "# TYPE stbcred_store_queue_depth gauge\n"
+	                 "# HELP stbcred_store_queue_depth writes waiting for the store writer\n# "
+	                 "TYPE stbcred_store_queue_depth gauge\n"
 	                 "stbcred_store_queue_depth %u\n"
-	                 "# TYPE stbcred_store_commit_seconds histogram\n",
+	                 "# HELP stbcred_store_commit_seconds time of one group commit\n# TYPE "
+	                 "stbcred_store_commit_seconds histogram\n",
 	                 (unsigned long long)st.commits, (unsigned long long)st.writes,
 	                 (unsigned long long)st.failed, st.queued);
 	rc |= hist_write_prom(out, "stbcred_store_commit_seconds", "", &st.commit_latency);
@@ -365,9 +375,12 @@ http_metrics(struct evhttp_request *req, void *arg)
 	hc_request(d->http_guard, req);
 	buf_init(&out, 4 * 1024 * 1024);
 	if (buf_printf(&out,
-	               "# TYPE stbcred_info gauge\nstbcred_info{daemon=\"%s\",version=\"%s\"} 1\n"
-	               "# TYPE stbcred_uptime_seconds gauge\nstbcred_uptime_seconds %lld\n",
+	               "# HELP stbcred_info the daemon and its version (always 1)\n# TYPE "
+	               "stbcred_info gauge\nstbcred_info{daemon=\"%s\",version=\"%s\"} 1\n"
+	               "# HELP stbcred_uptime_seconds seconds since the daemon started\n# TYPE "
+	               "stbcred_uptime_seconds gauge\nstbcred_uptime_seconds %lld\n",
 	               d->def->name, STBCRED_VERSION, (long long)(time(NULL) - d->started)) == -1 ||
+	    metrics_write_process(&out, d->started) == -1 ||
 	    srv_write_metrics(d->srv, &out) == -1 || metrics_store(d, &out) != 0 ||
 	    metrics_http(d->http_guard, &out) != 0 ||
 	    (d->refusals != NULL && refusal_write_metrics(d->refusals, &out) == -1)) {

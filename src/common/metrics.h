@@ -3,6 +3,7 @@
 #define STB_METRICS_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "hist.h"
@@ -13,5 +14,9 @@ int hist_write_prom(buf_t *out, const char *name, const char *labels, const hist
 int buf_printf(buf_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 uint64_t now_ns(void); /* CLOCK_MONOTONIC */
+
+/* process_cpu_seconds_total, process_resident_memory_bytes, ..._open_fds,
+ * ..._max_fds, ..._start_time_seconds. */
+int metrics_write_process(buf_t *out, time_t started);
 
 #endif

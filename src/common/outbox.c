@@ -799,13 +799,17 @@ outbox_metrics(outbox_t *ob, buf_t *out)
 
 	outbox_get_stats(ob, &s);
 	return buf_printf(out,
-	                  "# TYPE stbcred_outbox_delivered_total counter\n"
+	                  "# HELP stbcred_outbox_delivered_total outbox items delivered by "
+	                  "destination\n# TYPE stbcred_outbox_delivered_total counter\n"
 	                  "stbcred_outbox_delivered_total{outbox=\"%s\"} %llu\n"
-	                  "# TYPE stbcred_outbox_retried_total counter\n"
+	                  "# HELP stbcred_outbox_retried_total outbox delivery attempts that will "
+	                  "be retried\n# TYPE stbcred_outbox_retried_total counter\n"
 	                  "stbcred_outbox_retried_total{outbox=\"%s\"} %llu\n"
-	                  "# TYPE stbcred_outbox_failed_total counter\n"
+	                  "# HELP stbcred_outbox_failed_total outbox items marked failed after "
+	                  "their tries\n# TYPE stbcred_outbox_failed_total counter\n"
 	                  "stbcred_outbox_failed_total{outbox=\"%s\"} %llu\n"
-	                  "# TYPE stbcred_outbox_in_flight gauge\n"
+	                  "# HELP stbcred_outbox_in_flight outbox deliveries under way\n# TYPE "
+	                  "stbcred_outbox_in_flight gauge\n"
 	                  "stbcred_outbox_in_flight{outbox=\"%s\"} %u\n",
 	                  ob->name, (unsigned long long)s.delivered, ob->name,
 	                  (unsigned long long)s.retried, ob->name, (unsigned long long)s.failed,

@@ -246,18 +246,21 @@ refusal_write_metrics(refusal_t *r, buf_t *out)
 	int rc;
 
 	pthread_mutex_lock(&r->mu);
-	rc = buf_printf(out, "# TYPE stbcred_refusals_total counter\n");
+	rc = buf_printf(out, "# HELP stbcred_refusals_total refused anonymous requests by action "
+	                     "and reason\n# TYPE stbcred_refusals_total counter\n");
 	for (int i = 0; i < r->ntotals && rc == 0; i++)
 		rc = buf_printf(out, "stbcred_refusals_total{action=\"%s\",reason=\"%s\"} %llu\n",
 		                r->totals[i].action, r->totals[i].reason,
 		                (unsigned long long)r->totals[i].n);
 	if (rc == 0)
-		rc =
-		    buf_printf(out,
-		               "# TYPE stbcred_refusal_sources gauge\nstbcred_refusal_sources %zu\n"
-		               "# TYPE stbcred_refusals_pooled_total counter\n"
-		               "stbcred_refusals_pooled_total %llu\n",
-		               r->n, (unsigned long long)r->overflow);
+		rc = buf_printf(
+		    out,
+		    "# HELP stbcred_refusal_sources source addresses in the current refusal "
+		    "summary\n# TYPE stbcred_refusal_sources gauge\nstbcred_refusal_sources %zu\n"
+		    "# HELP stbcred_refusals_pooled_total refusals counted under the pooled source "
+		    "*\n# TYPE stbcred_refusals_pooled_total counter\n"
+		    "stbcred_refusals_pooled_total %llu\n",
+		    r->n, (unsigned long long)r->overflow);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }

@@ -142,30 +142,44 @@ srv_write_metrics(srv_t *s, buf_t *out)
 
 	if (st == NULL)
 		return -1;
-	rc |= buf_printf(out,
-	                 "# TYPE stbcred_connections gauge\nstbcred_connections %u\n"
-	                 "# TYPE stbcred_connections_accepted_total counter\n"
-	                 "stbcred_connections_accepted_total %llu\n"
-	                 "# TYPE stbcred_connections_rejected_total counter\n"
-	                 "stbcred_connections_rejected_total %llu\n"
-	                 "# TYPE stbcred_connections_refused_source_total counter\n"
-	                 "stbcred_connections_refused_source_total %llu\n"
-	                 "# TYPE stbcred_connections_evicted_total counter\n"
-	                 "stbcred_connections_evicted_total %llu\n",
-	                 st->connections, (unsigned long long)st->accepted,
-	                 (unsigned long long)st->rejected, (unsigned long long)st->refused_source,
-	                 (unsigned long long)st->evicted);
+	rc |= buf_printf(
+	    out,
+	    "# HELP stbcred_connections open TLS connections\n# TYPE stbcred_connections "
+	    "gauge\nstbcred_connections %u\n"
+	    "# HELP stbcred_connections_accepted_total TLS connections accepted\n# TYPE "
+	    "stbcred_connections_accepted_total counter\n"
+	    "stbcred_connections_accepted_total %llu\n"
+	    "# HELP stbcred_connections_rejected_total TLS connections refused at "
+	    "max_connections\n# TYPE stbcred_connections_rejected_total counter\n"
+	    "stbcred_connections_rejected_total %llu\n"
+	    "# HELP stbcred_connections_refused_source_total TLS connections refused at "
+	    "max_connections_per_source\n# TYPE stbcred_connections_refused_source_total counter\n"
+	    "stbcred_connections_refused_source_total %llu\n"
+	    "# HELP stbcred_connections_evicted_total unfinished TLS handshakes closed to make "
+	    "room\n# TYPE stbcred_connections_evicted_total counter\n"
+	    "stbcred_connections_evicted_total %llu\n",
+	    st->connections, (unsigned long long)st->accepted, (unsigned long long)st->rejected,
+	    (unsigned long long)st->refused_source, (unsigned long long)st->evicted);
 	/* each listener's share of the totals above */
-	rc |= buf_printf(out, "# TYPE stbcred_listener_connections gauge\n"
-	                      "# TYPE stbcred_listener_accepted_total counter\n"
-	                      "# TYPE stbcred_listener_rejected_total counter\n"
-	                      "# TYPE stbcred_listener_refused_source_total counter\n"
-	                      "# TYPE stbcred_listener_evicted_total counter\n"
-	                      "# TYPE stbcred_listener_accept_errors_total counter\n");
+	rc |= buf_printf(
+	    out,
+	    "# HELP stbcred_listener_connections open TLS connections per listener\n# TYPE "
+	    "stbcred_listener_connections gauge\n"
+	    "# HELP stbcred_listener_accepted_total TLS connections accepted per listener\n# TYPE "
+	    "stbcred_listener_accepted_total counter\n"
+	    "# HELP stbcred_listener_rejected_total TLS connections refused at max_connections per "
+	    "listener\n# TYPE stbcred_listener_rejected_total counter\n"
+	    "# HELP stbcred_listener_refused_source_total TLS connections refused by the "
+	    "per-source cap per listener\n# TYPE stbcred_listener_refused_source_total counter\n"
+	    "# HELP stbcred_listener_evicted_total unfinished TLS handshakes closed per "
+	    "listener\n# TYPE stbcred_listener_evicted_total counter\n"
+	    "# HELP stbcred_listener_accept_errors_total accept() failures per listener (such as "
+	    "out of descriptors)\n# TYPE stbcred_listener_accept_errors_total counter\n");
 	rc |= srv_write_listener(p, out);
 	for (int i = 0; i < p->nattached; i++)
 		rc |= srv_write_listener(p->attached[i], out);
-	rc |= buf_printf(out, "# TYPE stbcred_requests_total counter\n");
+	rc |= buf_printf(out, "# HELP stbcred_requests_total requests answered by message and "
+	                      "status\n# TYPE stbcred_requests_total counter\n");
 	for (int m = 0; m < MSG_IX_COUNT; m++)
 		for (int k = 0; k < STATUS_COUNT; k++)
 			if (st->count[m][k] != 0)
@@ -178,7 +192,8 @@ srv_write_metrics(srv_t *s, buf_t *out)
 	rc |= buf_printf(out,
 	                 "stbcred_requests_total{type=\"UNKNOWN\",status=\"UNSUPPORTED\"} %llu\n",
 	                 (unsigned long long)st->unknown_type);
-	rc |= buf_printf(out, "# TYPE stbcred_request_seconds histogram\n");
+	rc |= buf_printf(out, "# HELP stbcred_request_seconds time from a request read to its "
+	                      "answer written\n# TYPE stbcred_request_seconds histogram\n");
 	for (int m = 0; m < MSG_IX_COUNT; m++) {
 		char label[96];
 		if (st->latency[m].count == 0)

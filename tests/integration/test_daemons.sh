@@ -36,6 +36,13 @@ for n in $daemons; do
 		fail "$n: /metrics store commits: $(echo "$m" | grep -E '^HTTP|store_commits|^stbcred_requests_total' | tr '\n' ' ')"
 	echo "$m" | grepq '^stbcred_request_seconds_bucket{type="ADMIN_AUDIT_NOTE",le="+Inf"} 1$' ||
 		fail "$n: /metrics latency histogram"
+	echo "$m" | grepq '^process_open_fds [1-9]' || fail "$n: /metrics has process_* metrics"
+	# promtool lints the exposition (HELP for every family, names, types)
+	if command -v promtool >/dev/null 2>&1; then
+		curl -fsS -m 5 "http://127.0.0.1:${HPORT[$n]}/metrics" >"$T/$n.prom" || fail "$n: curl /metrics"
+		promtool check metrics <"$T/$n.prom" >"$T/$n.promtool" 2>&1 ||
+			fail "$n: promtool check metrics: $(head -c 600 "$T/$n.promtool")"
+	fi
 	h=$(http_get "127.0.0.1:${HPORT[$n]}" /nope)
 	[[ ${h%%$'\n'*} == *" 404 "* ]] || fail "$n: 404: $h"
 done
