@@ -248,6 +248,10 @@ auth_failed(cp_t *cp, srv_req_t *r, const char *device_id, int known, lockout_tr
 	int rc = lockout_end(cp->lk, t, LOCKOUT_WRONG, now);
 	lockout_state_t st = {0};
 
+	/* every failure is logged and audited, as a summary per source and
+	 * interval naming the last device ID tried (never the secret or MAC) */
+	daemon_refused(cp->d, r, "auth", known ? "wrong_secret" : "unknown_device", device_id);
+
 	/* a guarded device's failures are forgotten after lockout_max_s of quiet;
 	 * an ID nobody has goes to the refusal summaries */
 	if (rc & LOCKOUT_GUARDED)

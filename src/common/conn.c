@@ -426,8 +426,17 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		if (e != 0 && !c->handshaken) {
 			char buf[256];
+			const char *fp = NULL, *why;
 			ERR_error_string_n(e, buf, sizeof(buf));
 			log_debug("%s: TLS handshake failed: %s", c->peer, buf);
+			/* a refused client certificate is a failed authentication: it
+			 * goes to the refusal summaries (a count, not a line each) */
+			why = tls_refused_reason(bufferevent_openssl_get_ssl(bev), &fp);
+			if (why == NULL &&
+			    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+				why = "no_certificate";
+			if (why != NULL && s->tls_refused_fn != NULL)
+				s->tls_refused_fn(c, why, fp, s->ctx);
 		}
 	}
 	conn_close(c);

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "refusal.h"
 
 const char *const dlisten_client_auth_choices[] = {"require", "optional", "none", NULL};
 const char *const dlisten_tls_version_choices[] = {"1.2", "1.3", NULL};
@@ -359,6 +360,18 @@ dlisten_srv_conf(const daemon_t *d, const daemon_listener_t *l)
 	                    (uint32_t)d->conf.max_per_source};
 }
 
+/* A client certificate a listener refused: counted in the refusal
+ * summaries with its fingerprint (one line per source per interval). */
+static void
+dlisten_tls_refused(srv_conn_t *c, const char *reason, const char *fingerprint, void *ctx)
+{
+	daemon_t *d = ctx;
+
+	if (d->refusals != NULL)
+		refusal_count(d->refusals, srv_conn_peer(c), "tls_client_cert", reason,
+		              fingerprint);
+}
+
 /* Every listener's context and server; the first's srv_new makes the
  * workers the others attach to. */
 int
@@ -398,6 +411,8 @@ dlisten_start(daemon_t *d, err_t *err)
 		daemon_listener_t *l = &d->listeners[i];
 		srv_inherit(l->srv, d->srv, l->serve_all ? NULL : l->serve);
 	}
+	for (int i = 0; i < d->nlisteners; i++)
+		srv_on_tls_refused(d->listeners[i].srv, dlisten_tls_refused);
 	for (int i = 0; i < d->nlisteners; i++)
 		if (srv_start(d->listeners[i].srv, d->base, err) == -1)
 			return -1;

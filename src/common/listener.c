@@ -158,6 +158,12 @@ srv_on_conn(srv_t *s, srv_conn_fn fn)
 }
 
 void
+srv_on_tls_refused(srv_t *s, srv_tls_refused_fn fn)
+{
+	s->tls_refused_fn = fn;
+}
+
+void
 srv_inherit(srv_t *dst, const srv_t *src, const uint8_t *serve)
 {
 	for (int m = 0; m < MSG_IX_COUNT; m++)

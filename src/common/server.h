@@ -79,6 +79,11 @@ typedef void (*srv_push_rsp_fn)(srv_conn_t *c, const msg_t *m, void *ctx);
  * peers. */
 typedef void (*srv_conn_fn)(srv_conn_t *c, int open, void *ctx);
 
+/* A TLS handshake failed because the client's certificate was refused
+ * (reason and fingerprint from tls_refused_reason, or "no_certificate"). */
+typedef void (*srv_tls_refused_fn)(srv_conn_t *c, const char *reason, const char *fingerprint,
+                                   void *ctx);
+
 srv_t *srv_new(const srv_conf_t *conf, tls_holder_t *tls, void *ctx, err_t *err);
 /* Another listener on primary's workers (conf's workers and max_connections
  * are the primary's: the limit counts every listener).  Start it after the
@@ -87,6 +92,7 @@ srv_t *srv_attach(srv_t *primary, const srv_conf_t *conf, tls_holder_t *tls, voi
 void srv_handle(srv_t *s, int midx, srv_handler_fn fn);
 void srv_on_push_response(srv_t *s, srv_push_rsp_fn fn);
 void srv_on_conn(srv_t *s, srv_conn_fn fn);
+void srv_on_tls_refused(srv_t *s, srv_tls_refused_fn fn);
 /* Gives dst src's handlers for the messages serve[MSG_IX_] allows (NULL:
  * all) and src's callbacks, where dst has none of its own. */
 void srv_inherit(srv_t *dst, const srv_t *src, const uint8_t *serve);

@@ -91,6 +91,7 @@ struct srv {
 	srv_handler_fn handlers[MSG_IX_COUNT];
 	srv_push_rsp_fn push_rsp;
 	srv_conn_fn conn_fn;
+	srv_tls_refused_fn tls_refused_fn;
 	struct evconnlistener *listener;
 	connguard_accept_t *guard; /* backoff at the descriptor limit */
 	connguard_src_t *src;      /* the primary's: connections per source */

@@ -2,10 +2,14 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fmode.h"
+#include "hex.h"
 #include "proto.h"
 #include "x509.h"
 
@@ -78,6 +82,78 @@ tls_ctx_common(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
 	return 0;
 }
 
+/* What a refused client certificate was, for the log: kept on the SSL only
+ * when verification fails, so an accepted handshake pays nothing. */
+typedef struct tls_refused {
+	char fp[17];
+	int error;
+} tls_refused_t;
+
+static int tls_refused_idx = -1;
+static pthread_once_t tls_refused_once = PTHREAD_ONCE_INIT;
+
+static void
+tls_refused_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	OPENSSL_free(ptr);
+}
+
+static void
+tls_refused_init(void)
+{
+	tls_refused_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_refused_free);
+}
+
+static int
+tls_verify_record(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl;
+	tls_refused_t *rf;
+	X509 *leaf;
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+
+	if (ok || tls_refused_idx < 0)
+		return ok;
+	ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || SSL_get_ex_data(ssl, tls_refused_idx) != NULL)
+		return ok;
+	if ((rf = OPENSSL_zalloc(sizeof(*rf))) == NULL)
+		return ok;
+	rf->error = X509_STORE_CTX_get_error(xs);
+	if ((leaf = X509_STORE_CTX_get0_cert(xs)) != NULL &&
+	    X509_digest(leaf, EVP_sha256(), md, &mdlen) == 1 && mdlen >= 8)
+		hex_encode(md, 8, rf->fp);
+	if (SSL_set_ex_data(ssl, tls_refused_idx, rf) != 1)
+		OPENSSL_free(rf);
+	return ok;
+}
+
+const char *
+tls_refused_reason(SSL *ssl, const char **fingerprint)
+{
+	tls_refused_t *rf = tls_refused_idx < 0 ? NULL : SSL_get_ex_data(ssl, tls_refused_idx);
+
+	*fingerprint = NULL;
+	if (rf == NULL)
+		return NULL;
+	*fingerprint = rf->fp[0] != '\0' ? rf->fp : NULL;
+	switch (rf->error) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "certificate_out_of_date";
+	case X509_V_ERR_CERT_REVOKED:
+		return "certificate_revoked";
+	default:
+		return "untrusted_certificate";
+	}
+}
+
 SSL_CTX *
 tls_server_ctx_new(const tls_conf_t *conf, err_t *err)
 {
@@ -105,7 +181,8 @@ tls_server_ctx_new(const tls_conf_t *conf, err_t *err)
 		if (conf->client_auth == TLS_CLIENT_AUTH_REQUIRE)
 			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	}
-	SSL_CTX_set_verify(ctx, mode, NULL);
+	pthread_once(&tls_refused_once, tls_refused_init);
+	SSL_CTX_set_verify(ctx, mode, mode == SSL_VERIFY_NONE ? NULL : tls_verify_record);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"stbcred", 7);
 	/* Neither libstbclient nor the daemons resume TLS 1.3 sessions yet:
 	 * tickets would cost both sides work on every handshake for nothing. */

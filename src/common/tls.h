@@ -32,6 +32,11 @@ uint32_t tls_peer_roles(SSL *ssl);
 uint32_t tls_cert_roles(X509 *cert);
 /* First OpenSSL error as text, for messages. */
 const char *tls_errstr(char *buf, size_t cap);
+/* After a server handshake failed: why the client's certificate was refused
+ * ("untrusted_certificate", "certificate_out_of_date", "certificate_revoked";
+ * a literal) and its SHA-256 fingerprint's first 16 hex digits in
+ * *fingerprint (NULL when unknown); NULL when no certificate was refused. */
+const char *tls_refused_reason(SSL *ssl, const char **fingerprint);
 
 /* Holds the current context for new connections. */
 typedef struct tls_holder {

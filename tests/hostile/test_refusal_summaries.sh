@@ -28,15 +28,30 @@ done
 	fail "$locked of $N locked"
 out=$(cpc stb-1 "$SECRET" auth 2>&1 || true)
 [[ $out == "auth OK"* ]] && pass "the real box authenticates meanwhile" || fail "stb-1: $out"
+# a wrong secret for a real box, and a client certificate from another CA:
+# failed authentications too, in the same summaries
+out=$(cpc stb-1 "$(openssl rand -hex 32)" auth 2>&1 || true)
+[[ $out == *UNAUTHENTICATED* ]] || fail "stb-1 with a wrong secret: $out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=intruder \
+	-days 1 -keyout "$T/intruder.key" -out "$T/intruder.crt" 2>/dev/null
+fp=$(openssl x509 -in "$T/intruder.crt" -outform DER | openssl dgst -sha256 -r | cut -c1-16)
+echo | openssl s_client -connect "127.0.0.1:${PORT[cert-proxyd]}" -CAfile "$PKI/ca.crt" \
+	-cert "$T/intruder.crt" -key "$T/intruder.key" >/dev/null 2>&1 || true
 stop_daemon cert-proxyd
 r1=$(rows cert-proxyd) l1=$(log_bytes cert-proxyd)
 log "cert-proxyd: audit +$((r1 - r0)) rows, log +$((l1 - l0)) bytes for $N lockouts"
-[ $((r1 - r0)) -le 1 ] && [ $((l1 - l0)) -le 1024 ] &&
-	pass "cert-proxyd: one summary for $N lockouts of made-up IDs" ||
+# rows: the auth and tls_client_cert summaries, and stb-1's own lockout
+# (max_failures 1) which a real device's gets
+[ $((r1 - r0)) -le 3 ] && [ $((l1 - l0)) -le 2048 ] &&
+	pass "cert-proxyd: one summary per action for $N lockouts of made-up IDs" ||
 	fail "cert-proxyd: audit +$((r1 - r0)) rows, log +$((l1 - l0)) bytes"
-sqlite3 "$T/state-cert-proxyd/cert-proxyd.db" "SELECT detail FROM audit WHERE event='refusals'" |
-	grepq "^refused $N auth from 127.0.0.1 .*: $N lockout_unknown_device" &&
-	pass "cert-proxyd: the summary row" || fail "cert-proxyd summary"
+sums=$(sqlite3 "$T/state-cert-proxyd/cert-proxyd.db" "SELECT detail FROM audit WHERE event='refusals'")
+grepq "^refused $((2 * N + 1)) auth from 127.0.0.1 .*: $N unknown_device, $N lockout_unknown_device, 1 wrong_secret (last: stb-1)" <<<"$sums" &&
+	pass "cert-proxyd: the summary row names the last device" || fail "cert-proxyd summary: $sums"
+grepq "^refused 1 tls_client_cert from 127.0.0.1 .*: 1 untrusted_certificate (last: $fp)" <<<"$sums" &&
+	grepq "refused 1 tls_client_cert from 127.0.0.1 .*(last: $fp)" "$T/cert-proxyd.log" &&
+	pass "cert-proxyd: a refused client certificate logged and audited with its fingerprint" ||
+	fail "tls summary (fingerprint $fp): $sums"
 
 # --- rendezvousd: unprovisioned devices, wrong passwords ---
 start_daemon rendezvousd '"overlay_pool": "10.77.0.0/16", "kdf": { "scrypt_n": 1024 },
