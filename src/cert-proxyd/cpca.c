@@ -17,7 +17,9 @@ cp_ca_init(cp_t *cp, err_t *err)
 	                      .timeout_ms = (int)cp->conf->ca_timeout_ms,
 	                      .tls = &cp->d->client_tls};
 
-	return (cp->ca = peerpool_new(&pc, err)) != NULL ? 0 : -1;
+	if ((cp->ca = peerpool_new(&pc, err)) == NULL)
+		return -1;
+	return daemon_watch_peer(cp->d, "ca-authd", cp->ca, err);
 }
 
 int

@@ -18,6 +18,7 @@
 
 #include "dlisten.h"
 #include "fmode.h"
+#include "health.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "signer.h"
@@ -68,6 +69,8 @@ static const cfg_opt_t common_opts[] = {
      "answer"},
     {"log.json", CFG_BOOL, "false", 0, 0, NULL, OFF(log_json), "log JSON lines"},
     {"log.debug", CFG_BOOL, "false", 0, 0, NULL, OFF(log_debug), "log debug events"},
+    {"health.interval_ms", CFG_INT, "5000", 100, 600000, NULL, OFF(health_interval_ms),
+     "how often the store and every peer are probed for /readyz and stbcred_dependency_up"},
     {"refusals.interval_s", CFG_INT, "60", 1, 3600, NULL, OFF(refusal_interval_s),
      "refusals of unauthenticated clients: one summary line and audit row per source this often"},
     {"refusals.max_sources", CFG_INT, "1024", 1, 1000000, NULL, OFF(refusal_max_sources),
@@ -323,6 +326,12 @@ daemon_refused(daemon_t *d, srv_req_t *r, const char *action, const char *reason
 }
 
 int
+daemon_watch_peer(daemon_t *d, const char *name, peerpool_t *pp, err_t *err)
+{
+	return health_watch_peer(d->health, name, pp, err);
+}
+
+int
 daemon_write_deferred(daemon_t *d, srv_req_t *r, store_write_fn fn, store_done_fn done, void *arg,
                       srv_req_t **deferred)
 {
@@ -433,9 +442,12 @@ daemon_start(daemon_t *d, err_t *err)
 	                err) == -1 ||
 	    admin_register(d, err) == -1)
 		return -1;
+	if ((d->health = health_new(d->base, d->store, (int)d->conf.health_interval_ms, err)) ==
+	    NULL)
+		return -1;
 	if (d->def->init != NULL && d->def->init(d, err) == -1)
 		return -1;
-	if (dlisten_start(d, err) == -1)
+	if (health_start(d->health, err) == -1 || dlisten_start(d, err) == -1)
 		return -1;
 	if (httpd_start(d, err) == -1)
 		return -1;
@@ -463,6 +475,7 @@ daemon_stop(daemon_t *d)
 {
 	err_t err;
 
+	health_stop(d->health);
 	if (d->srv != NULL)
 		srv_drain(d->srv, (int)d->conf.drain_timeout_ms);
 	httpd_stop(d);
@@ -476,6 +489,8 @@ daemon_stop(daemon_t *d)
 	d->refusals = NULL;
 	/* the writer flushes before workers go: completions still find their loop */
 	store_close(d->store);
+	health_free(d->health); /* after the store: its last probe's answer */
+	d->health = NULL;
 	dlisten_free(d);
 	signer_free(d->signer);
 	d->signer = NULL;

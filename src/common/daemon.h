@@ -86,6 +86,7 @@ typedef struct daemon_conf {
 	long long refusal_interval_s;
 	long long refusal_max_sources;
 	long long audit_verify_jobs;
+	long long health_interval_ms;
 } daemon_conf_t;
 
 /* Listeners: the top-level listen, client_auth and tls.* keys are the first
@@ -141,6 +142,7 @@ struct daemon {
 	struct workpool *admin_jobs; /* ADMIN_AUDIT_VERIFY off the loops (admin.c) */
 	void *priv;                  /* the daemon's own state */
 	struct signer *signer;       /* when def->signer */
+	struct health *health;       /* probes for /healthz, /readyz (health.h) */
 };
 
 int daemon_main(int argc, char **argv, const daemon_def_t *def);
@@ -171,6 +173,11 @@ void admin_stop(daemon_t *d);
  * summaries (refusal_count): no log line, no write of its own. */
 void daemon_refused(daemon_t *d, srv_req_t *r, const char *action, const char *reason,
                     const char *sample);
+/* A peer this daemon needs: PINGed every health.interval_ms through its
+ * pool on the main loop; /readyz is 503 while it does not answer.  From
+ * init. */
+struct peerpool;
+int daemon_watch_peer(daemon_t *d, const char *name, struct peerpool *pp, err_t *err);
 /* Appends to the audit chain from a store write function. */
 int daemon_audit(daemon_t *d, store_conn_t *c, const char *event, const char *actor,
                  const char *detail, uint64_t *seq, err_t *err);

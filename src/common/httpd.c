@@ -1,4 +1,4 @@
-/* httpd: /healthz, /metrics (Prometheus text) and the daemon's own routes
+/* httpd: /healthz, /readyz, /metrics (Prometheus text) and the daemon's own routes
  * (httpd_route) on the main loop.
  *
  * evhttp's own timeout starts again with every byte, so a client that
@@ -24,6 +24,7 @@
 
 #include "connguard.h"
 #include "daemon.h"
+#include "health.h"
 #include "htab.h"
 #include "log.h"
 
@@ -328,16 +329,45 @@ httpd_reply(struct evhttp_request *req, int code, const char *reason, const char
 	evbuffer_free(out);
 }
 
+/* Liveness: the loops run and the store writer answers. */
 static void
 http_healthz(struct evhttp_request *req, void *arg)
 {
 	daemon_t *d = arg;
+	const char *why;
+	char body[256];
 
 	hc_request(d->http_guard, req);
 	if (d->draining)
 		httpd_reply(req, 503, "Service Unavailable", "text/plain", "draining\n", 9);
-	else
+	else if (!health_live(d->health, &why)) {
+		int n = snprintf(body, sizeof(body), "store: %s\n", why);
+		httpd_reply(req, 503, "Service Unavailable", "text/plain", body,
+		            n > 0 && (size_t)n < sizeof(body) ? (size_t)n : strlen(body));
+	} else
 		httpd_reply(req, 200, "OK", "text/plain", "ok\n", 3);
+}
+
+/* Readiness: live, and every peer the daemon needs answers; the JSON body
+ * names each check and what is wrong. */
+static void
+http_readyz(struct evhttp_request *req, void *arg)
+{
+	daemon_t *d = arg;
+	int ready;
+	char *body;
+
+	hc_request(d->http_guard, req);
+	if ((body = health_ready_json(d->health, d->def->name, d->draining, &ready)) == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	if (ready)
+		httpd_reply(req, 200, "OK", "application/json", body, strlen(body));
+	else
+		httpd_reply(req, 503, "Service Unavailable", "application/json", body,
+		            strlen(body));
+	free(body);
 }
 
 static int
@@ -382,7 +412,7 @@ http_metrics(struct evhttp_request *req, void *arg)
 	               d->def->name, STBCRED_VERSION, (long long)(time(NULL) - d->started)) == -1 ||
 	    metrics_write_process(&out, d->started) == -1 ||
 	    srv_write_metrics(d->srv, &out) == -1 || metrics_store(d, &out) != 0 ||
-	    metrics_http(d->http_guard, &out) != 0 ||
+	    health_write_metrics(d->health, &out) != 0 || metrics_http(d->http_guard, &out) != 0 ||
 	    (d->refusals != NULL && refusal_write_metrics(d->refusals, &out) == -1)) {
 		buf_free(&out);
 		evhttp_send_error(req, 500, "metrics too large");
@@ -464,6 +494,7 @@ httpd_start(daemon_t *d, err_t *err)
 	evhttp_set_max_headers_size(d->http, 8192);
 	evhttp_set_max_body_size(d->http, (ev_ssize_t)max_body);
 	evhttp_set_cb(d->http, "/healthz", http_healthz, d);
+	evhttp_set_cb(d->http, "/readyz", http_readyz, d);
 	evhttp_set_cb(d->http, "/metrics", http_metrics, d);
 	evhttp_set_gencb(d->http, http_other, d);
 	l = evconnlistener_new_bind(

@@ -129,7 +129,7 @@ gw_init(daemon_t *d, err_t *err)
 	if ((gw->sess = gw_sess_new(&lim, err)) == NULL)
 		return -1;
 	gw->ca = gw_ca_new(gw_conf.ca_addr, &d->client_tls, err);
-	if (gw->ca == NULL)
+	if (gw->ca == NULL || daemon_watch_peer(d, "ca-authd", gw->ca, err) == -1)
 		return -1;
 	if ((gw->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, gw)) == NULL ||
 	    event_add(gw->sweep, &tv) == -1)
