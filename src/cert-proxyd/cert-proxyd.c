@@ -172,6 +172,7 @@ cp_init(daemon_t *d, err_t *err)
 	cp_auth_register(d);
 	cp_keyinfo_register(d);
 	cp_admin_register(d);
+	cp_stb_register(d);
 	return cp_scanner_start(cp, err);
 }
 

@@ -176,6 +176,8 @@ void cp_scanner_scan_now(cp_t *cp, srv_req_t *r);
 
 /* cpadmin.c */
 void cp_admin_register(daemon_t *d);
+/* cpstb.c: CP_STB_ENABLE, CP_STB_DELETE */
+void cp_stb_register(daemon_t *d);
 
 /* cpsecret.c: device secrets sealed under the KEK, by the signer when
  * there is one (aad: cp_stb_aad() or CP_DUMMY_LABEL). */

@@ -373,9 +373,12 @@ cert_json(store_stmt_t *st, void *arg)
 		cJSON_AddNumberToObject(o, "revoked_at", (double)store_col_int64(st, 6));
 	if (!store_col_is_null(st, 7))
 		cJSON_AddNumberToObject(o, "revoke_reason", (int)store_col_int64(st, 7));
-	cJSON_AddStringToObject(
-	    o, "pending",
-	    store_col_is_null(st, 8) ? "-" : cp_due_reason_name((int)store_col_int64(st, 8)));
+	/* JSON null when nothing is pending (the table prints "-") */
+	if (store_col_is_null(st, 8))
+		cJSON_AddNullToObject(o, "pending");
+	else
+		cJSON_AddStringToObject(o, "pending",
+		                        cp_due_reason_name((int)store_col_int64(st, 8)));
 	return o;
 }
 

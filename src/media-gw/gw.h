@@ -145,6 +145,8 @@ void gw_actor(srv_req_t *r, char *out, size_t cap);
 
 /* sub.c: GW_SUB_IMPORT, GW_SUB_LIST */
 void gw_sub_register(daemon_t *d);
+/* subadmin.c: GW_SUB_ENABLE, GW_SUB_DELETE, GW_TOKEN_REVOKE */
+void gw_subadmin_register(daemon_t *d);
 /* gwlogin.c: LOGIN_START, LOGIN_FINISH */
 void gw_login_register(daemon_t *d);
 /* token.c: issuing (in the store writer) and TOKEN_INTROSPECT */

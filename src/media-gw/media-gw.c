@@ -135,6 +135,7 @@ gw_init(daemon_t *d, err_t *err)
 	    event_add(gw->sweep, &tv) == -1)
 		return err_set(err, STB_INTERNAL, "cannot start the session sweeper");
 	gw_sub_register(d);
+	gw_subadmin_register(d);
 	gw_login_register(d);
 	gw_token_register(d);
 	return 0;

@@ -30,7 +30,10 @@ const char ctl_cp_usage[] =
     "  cp show CERT_ID [--pem]  one certificate (--pem: the certificate itself)\n"
     "  cp revoke CERT_ID [--reason N]  revoke at ca-authd and mark revoked\n"
     "  cp pending [--limit N] certificate updates waiting for their STB\n"
-    "  cp scan                run the validity scanner now\n";
+    "  cp scan                run the validity scanner now\n"
+    "  cp enable ID | cp disable ID  a disabled STB cannot authenticate and is cut off\n"
+    "  cp delete ID           remove an STB, its secret, certificate IDs and pending\n"
+    "                         updates (its issued certificates stay: revoke them first)\n";
 
 /* ---- import ---- */
 
@@ -364,6 +367,8 @@ cp_show(ctl_t *x, const char *id, int pem)
 		char t[CTL_TIME_CAP];
 		if (cJSON_IsString(it))
 			printf("%-14s %s\n", it->string, it->valuestring);
+		else if (cJSON_IsNull(it))
+			printf("%-14s -\n", it->string);
 		else if (strcmp(it->string, "not_after") == 0 ||
 		         strcmp(it->string, "issued_at") == 0 ||
 		         strcmp(it->string, "revoked_at") == 0)
@@ -465,6 +470,42 @@ cp_parse(ctl_t *x, int argc, char **argv, cp_opts_t *o)
 	return 0;
 }
 
+/* enable, disable, delete: one STB by ID */
+static int
+cp_stb_change(ctl_t *x, const char *verb, const char *id)
+{
+	int del = strcmp(verb, "delete") == 0, en = strcmp(verb, "enable") == 0;
+	struct msgreq_CP_STB_ENABLE qe = {.DEVICE_ID = MV_STR(id), .ENABLED = MV_U(en)};
+	struct msgreq_CP_STB_DELETE qd = {.DEVICE_ID = MV_STR(id)};
+	uint16_t type = del ? STB_MSG_CP_STB_DELETE : STB_MSG_CP_STB_ENABLE;
+	stb_error_t err;
+	err_t bad;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	buf_init(&b, 256);
+	if ((del ? msgenc_CP_STB_DELETE(&b, &qd, &bad) : msgenc_CP_STB_ENABLE(&b, &qe, &bad)) ==
+	    -1) {
+		buf_free(&b);
+		return ctl_bad_request(&bad);
+	}
+	rc = stbc_call(x->c, type, &b, &m, &err);
+	buf_free(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "device_id", id);
+		cJSON_AddStringToObject(o, "status", "OK");
+		if (!del)
+			cJSON_AddBoolToObject(o, "enabled", en);
+		return ctl_print_json(o);
+	}
+	printf("%s %s\n", id, del ? "deleted" : en ? "enabled" : "disabled");
+	return 0;
+}
+
 int
 ctl_cp(ctl_t *x, int argc, char **argv)
 {
@@ -483,6 +524,10 @@ ctl_cp(ctl_t *x, int argc, char **argv)
 		return cp_revoke(x, o.arg, o.reason);
 	if (strcmp(argv[0], "scan") == 0 && o.nargs == 0)
 		return cp_scan(x);
+	if ((strcmp(argv[0], "enable") == 0 || strcmp(argv[0], "disable") == 0 ||
+	     strcmp(argv[0], "delete") == 0) &&
+	    o.nargs == 1)
+		return cp_stb_change(x, argv[0], o.arg);
 	if (o.nargs != 0)
 		return cp_usage();
 	buf_init(&b, 256);

@@ -21,7 +21,10 @@ const char ctl_gw_usage[] =
     "                         device_id,cert_id[,active|suspended] or a JSON array of\n"
     "                         {\"device_id\", \"cert_id\", \"state\"}\n"
     "  gw subs [--limit N]    subscribers\n"
-    "  gw introspect TOKEN_HEX  is an access token active, and whose is it\n";
+    "  gw introspect TOKEN_HEX  is an access token active, and whose is it\n"
+    "  gw activate ID | gw suspend ID  a suspended subscriber's tokens are inactive\n"
+    "  gw delete ID           remove a subscriber and its access tokens\n"
+    "  gw revoke TOKEN_HEX | gw revoke --device ID  revoke one token or a device's\n";
 
 /* ---- import ---- */
 
@@ -229,9 +232,11 @@ gw_sub_row(const cJSON *o)
 {
 	if (o == NULL)
 		printf("%-32s %-32s %-10s %s\n", "DEVICE", "CERT", "STATE", "UPDATED");
-	else
-		printf("%-32s %-32s %-10s %.0f\n", ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
-		       ctl_jstr(o, "state"), ctl_jnum(o, "updated"));
+	else {
+		char t[CTL_TIME_CAP];
+		printf("%-32s %-32s %-10s %s\n", ctl_jstr(o, "device_id"), ctl_jstr(o, "cert_id"),
+		       ctl_jstr(o, "state"), ctl_time(ctl_jnum(o, "updated"), t));
+	}
 }
 
 static int
@@ -279,11 +284,79 @@ gw_introspect(ctl_t *x, const char *hex)
 		}
 		return ctl_print_json(o);
 	}
-	if (active == 1)
-		printf("active device=%s cert=%s expires=%llu\n", device, cert,
-		       (unsigned long long)expires);
-	else
+	if (active == 1) {
+		char t[CTL_TIME_CAP];
+		printf("active device=%s cert=%s expires=%s\n", device, cert,
+		       ctl_time((double)expires, t));
+	} else
 		printf("inactive\n");
+	return 0;
+}
+
+/* activate, suspend, delete ID; revoke TOKEN_HEX | --device ID */
+static int
+gw_change(ctl_t *x, const char *verb, const char *arg, int by_device)
+{
+	int del = strcmp(verb, "delete") == 0, rev = strcmp(verb, "revoke") == 0;
+	int act = strcmp(verb, "activate") == 0;
+	uint8_t tok[32];
+	uint32_t count = 0;
+	uint16_t type;
+	stb_error_t err;
+	err_t bad;
+	buf_t b;
+	msg_t m;
+	int rc;
+
+	if (rev && !by_device &&
+	    (strlen(arg) != 2 * sizeof(tok) ||
+	     hex_decode(arg, strlen(arg), tok, sizeof(tok), NULL) == -1)) {
+		fprintf(stderr, "stbctl: a token is 64 hex digits\n");
+		return 2;
+	}
+	struct msgreq_GW_SUB_ENABLE qe = {.DEVICE_ID = MV_STR(arg), .ENABLED = MV_U(act)};
+	struct msgreq_GW_SUB_DELETE qd = {.DEVICE_ID = MV_STR(arg)};
+	struct msgreq_GW_TOKEN_REVOKE qr = {.ACCESS_TOKEN =
+	                                        MV_IF(!by_device, MV_BYTES(tok, sizeof(tok))),
+	                                    .DEVICE_ID = MV_IF(by_device, MV_STR(arg))};
+	buf_init(&b, 256);
+	if (rev) {
+		type = STB_MSG_GW_TOKEN_REVOKE;
+		rc = msgenc_GW_TOKEN_REVOKE(&b, &qr, &bad);
+	} else if (del) {
+		type = STB_MSG_GW_SUB_DELETE;
+		rc = msgenc_GW_SUB_DELETE(&b, &qd, &bad);
+	} else {
+		type = STB_MSG_GW_SUB_ENABLE;
+		rc = msgenc_GW_SUB_ENABLE(&b, &qe, &bad);
+	}
+	OPENSSL_cleanse(tok, sizeof(tok));
+	if (rc == -1) {
+		buf_wipe(&b);
+		return ctl_bad_request(&bad);
+	}
+	rc = stbc_call(x->c, type, &b, &m, &err);
+	buf_wipe(&b);
+	if (rc == -1)
+		return ctl_fail(&err);
+	msg_get_u32(&m, TLV_IX_TOKEN_COUNT, &count);
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "status", "OK");
+		if (!rev || by_device)
+			cJSON_AddStringToObject(o, "device_id", arg);
+		if (rev || del)
+			cJSON_AddNumberToObject(o, "tokens_revoked", count);
+		else
+			cJSON_AddStringToObject(o, "state", act ? "active" : "suspended");
+		return ctl_print_json(o);
+	}
+	if (rev)
+		printf("%u token(s) revoked\n", count);
+	else if (del)
+		printf("%s deleted, %u token(s) revoked\n", arg, count);
+	else
+		printf("%s %s\n", arg, act ? "active" : "suspended");
 	return 0;
 }
 
@@ -305,6 +378,12 @@ ctl_gw(ctl_t *x, int argc, char **argv)
 		rc = gw_import(x, argv[1]);
 	else if (argc == 2 && strcmp(argv[0], "introspect") == 0)
 		rc = gw_introspect(x, argv[1]);
+	else if (argc == 2 &&
+	         (strcmp(argv[0], "activate") == 0 || strcmp(argv[0], "suspend") == 0 ||
+	          strcmp(argv[0], "delete") == 0 || strcmp(argv[0], "revoke") == 0))
+		rc = gw_change(x, argv[0], argv[1], 0);
+	else if (argc == 3 && strcmp(argv[0], "revoke") == 0 && strcmp(argv[1], "--device") == 0)
+		rc = gw_change(x, argv[0], argv[2], 1);
 	else if (argc >= 1 && strcmp(argv[0], "subs") == 0 &&
 	         (argc == 1 || (argc == 3 && strcmp(argv[1], "--limit") == 0))) {
 		struct msgreq_GW_SUB_LIST q = {
@@ -314,8 +393,10 @@ ctl_gw(ctl_t *x, int argc, char **argv)
 		         ? ctl_bad_request(&bad)
 		         : ctl_list(x, STB_MSG_GW_SUB_LIST, &b, TLV_IX_ENTRY, gw_sub_row);
 	} else
-		fprintf(stderr, "stbctl: gw import FILE | subs [--limit N] | introspect TOKEN_HEX "
-		                "(each with --json)\n");
+		fprintf(stderr,
+		        "stbctl: gw import FILE | subs [--limit N] | introspect TOKEN_HEX | "
+		        "activate ID | suspend ID | delete ID | revoke TOKEN_HEX | "
+		        "revoke --device ID (each with --json)\n");
 	buf_free(&b);
 	return rc;
 }

@@ -83,22 +83,27 @@ rdv_device_row(const cJSON *o)
 	if (o == NULL)
 		printf("%-24s %-15s %-24s %-22s %s\n", "DEVICE", "OVERLAY", "ENDPOINT", "PEER",
 		       "SINCE");
-	else
-		printf("%-24s %-15s %-24s %-22s %.0f\n", ctl_jstr(o, "device_id"),
+	else {
+		char t[CTL_TIME_CAP];
+		printf("%-24s %-15s %-24s %-22s %s\n", ctl_jstr(o, "device_id"),
 		       ctl_jstr(o, "overlay_address"), ctl_jstr(o, "endpoint"), ctl_jstr(o, "peer"),
-		       ctl_jnum(o, "since"));
+		       ctl_time(ctl_jnum(o, "since"), t));
+	}
 }
 
 static void
 rdv_session_row(const cJSON *o)
 {
 	if (o == NULL)
-		printf("%-32s %-20s %-20s %-10s %-10s %s\n", "SESSION", "CALLER", "TARGET",
+		printf("%-32s %-20s %-20s %-20s %-20s %s\n", "SESSION", "CALLER", "TARGET",
 		       "ISSUED", "EXPIRES", "STATE");
-	else
-		printf("%-32s %-20s %-20s %-10.0f %-10.0f %s\n", ctl_jstr(o, "session_id"),
-		       ctl_jstr(o, "caller_id"), ctl_jstr(o, "target_id"), ctl_jnum(o, "issued"),
-		       ctl_jnum(o, "expires"), ctl_jstr(o, "state"));
+	else {
+		char t1[CTL_TIME_CAP], t2[CTL_TIME_CAP];
+		printf("%-32s %-20s %-20s %-20s %-20s %s\n", ctl_jstr(o, "session_id"),
+		       ctl_jstr(o, "caller_id"), ctl_jstr(o, "target_id"),
+		       ctl_time(ctl_jnum(o, "issued"), t1), ctl_time(ctl_jnum(o, "expires"), t2),
+		       ctl_jstr(o, "state"));
+	}
 }
 
 int

@@ -223,9 +223,19 @@ audit_export(ctl_t *x, int argc, char **argv)
 			const cJSON *seq = cJSON_GetObjectItemCaseSensitive(r, "seq");
 			if (cJSON_IsNumber(seq))
 				last = (uint64_t)seq->valuedouble;
+			if (x->json)
+				printf("%s%.*s", first ? "\n  " : ",\n  ", (int)len,
+				       (const char *)p);
+			else {
+				char t[CTL_TIME_CAP];
+				if (first)
+					printf("%-8s %-20s %-16s %-24s %s\n", "SEQ", "TIME",
+					       "EVENT", "ACTOR", "DETAIL");
+				printf("%-8.0f %-20s %-16s %-24s %s\n", ctl_jnum(r, "seq"),
+				       ctl_time(ctl_jnum(r, "ts"), t), ctl_jstr(r, "event"),
+				       ctl_jstr(r, "actor"), ctl_jstr(r, "detail"));
+			}
 			cJSON_Delete(r);
-			printf("%s%.*s%s", x->json ? (first ? "\n  " : ",\n  ") : "", (int)len,
-			       (const char *)p, x->json ? "" : "\n");
 			first = 0;
 			got++;
 			if (limit > 0 && --limit == 0)

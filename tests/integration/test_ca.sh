@@ -262,7 +262,7 @@ out=$(cac cert-proxyd verify good stb-0002 cert-0002 "$T/b.crt" "$T/b.key")
 
 # --- audit and restart ---
 ctl ca-authd audit verify | grepq "intact" || fail "audit chain intact"
-audit=$(ctl ca-authd audit export)
+audit=$(ctl ca-authd -j audit export)
 grepq "\"event\":\"revoke\".*serial=$serial_a reason=keyCompromise" <<<"$audit" || fail "revoke audited"
 grepq "\"event\":\"issue\".*serial=$serial_b profile=stb-media" <<<"$audit" || fail "issue audited"
 grepq "\"event\":\"ca-init\"" <<<"$audit" || fail "init audited"

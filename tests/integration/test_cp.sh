@@ -259,6 +259,32 @@ out=$(stb stb-c $SC auth || true)
 printf 'stb-c,%s,1\n' "$SC" >"$T/on.csv"
 cpctl cp import "$T/on.csv" >/dev/null && out=$(stb stb-c $SC auth) &&
 	pass "re-enabled stb-c authenticates" || fail "re-enable: $out"
+# the same without the secret: cp disable / enable / delete
+stb stb-c $SC auth pushes 20 >"$T/kick2.out" 2>&1 &
+PID[kick]=$!
+wait_for "$T/kick2.out" '^auth OK' || fail "stb-c did not authenticate"
+[ "$(cpctl cp disable stb-c)" = "stb-c disabled" ] || fail "cp disable"
+wait "${PID[kick]}" && rc=0 || rc=$?
+unset 'PID[kick]'
+out=$(stb stb-c $SC auth || true)
+[ $rc -ne 0 ] && [[ $out == "auth UNAUTHENTICATED"* ]] &&
+	[ "$(sqlite3 "$CPDB" "SELECT enabled FROM stbs WHERE device_id='stb-c'")" = 0 ] &&
+	pass "cp disable: stb-c cut off and refused" || fail "cp disable: rc $rc, $out"
+cpctl cp enable stb-c >/dev/null && out=$(stb stb-c $SC auth) && [ "$out" = "auth OK" ] &&
+	pass "cp enable: stb-c authenticates" || fail "cp enable: $out"
+printf 'stb-gone,%s,1,c-gone1\n' "$SD" >"$T/gone.csv"
+cpctl cp import "$T/gone.csv" >/dev/null || fail "import stb-gone"
+out=$(cpctl -j cp delete stb-gone)
+grepq '"status":[[:space:]]*"OK"' <<<"$out" &&
+	[ "$(sqlite3 "$CPDB" "SELECT count(*) FROM stbs WHERE device_id='stb-gone'")" = 0 ] &&
+	[ "$(sqlite3 "$CPDB" "SELECT count(*) FROM stb_certs WHERE device_id='stb-gone'")" = 0 ] &&
+	pass "cp delete: the STB and its certificate IDs are gone" || fail "cp delete: $out"
+rc=0
+out=$(cpctl cp delete stb-gone 2>&1) || rc=$?
+[ $rc = 1 ] && [[ $out == *NOT_FOUND* ]] && pass "cp delete of an unknown STB: NOT_FOUND" ||
+	fail "delete again: rc $rc $out"
+out=$(stb stb-gone $SD auth || true)
+[[ $out == "auth UNAUTHENTICATED"* ]] && pass "a deleted STB cannot authenticate" || fail "deleted: $out"
 # the same secret again keeps the session; a new one ends it
 stb stb-c $SC auth pushes 3 >"$T/same.out" 2>&1 &
 PID[same]=$!
@@ -358,8 +384,8 @@ out=$(stb stb-a $SA auth || true)
 	fail "stb-a from a throttled address: $out"
 
 # --- audit ---
-audit=$(cpctl audit export)
-for ev in stb_import auth_lockout cert_issue cert_revoke cert_update_needed cert_renew; do
+audit=$(cpctl -j audit export)
+for ev in stb_import auth_lockout cert_issue cert_revoke cert_update_needed cert_renew stb_enable stb_delete; do
 	grepq "\"event\":\"$ev\"" <<<"$audit" && pass "audit has $ev" || fail "audit lacks $ev"
 done
 cpctl audit verify >/dev/null && pass "audit chain intact" || fail "audit chain broken"

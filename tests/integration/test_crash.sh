@@ -27,7 +27,7 @@ for round in 1 2 3; do
 		[ "$ic" = ok ] || fail "round $round: integrity_check after SIGKILL: $ic"
 	fi
 	start_daemon keymgmtd
-	ctl keymgmtd audit export > "$T/export.$round"
+	ctl keymgmtd -j audit export > "$T/export.$round"
 	missing=0
 	while read -r _ seq note; do
 		grepq "\"seq\":$seq,.*\"detail\":\"$note\"" "$T/export.$round" || missing=$((missing + 1))

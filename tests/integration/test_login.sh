@@ -219,7 +219,7 @@ out=$(login stb-3 || true)
 
 # --- audit on media-gw: the grants, and the refusals summarised each second ---
 for _ in $(seq 1 100); do
-	audit=$(ctl media-gw audit export)
+	audit=$(ctl media-gw -j audit export | jq -c ".[]")
 	jq -r 'select(.event=="refusals") | .detail' <<<"$audit" | grepq 'login_start .*FORBIDDEN' && break
 	sleep 0.1
 done
@@ -230,5 +230,34 @@ for t in "$tok1" "$tok2"; do
 	{ cat "$T"/*.log; echo "$audit"; } | grepq -i "$t" && fail "a token leaked into a log"
 done
 ctl media-gw audit verify | grepq intact && pass "media-gw audit chain intact" || fail "audit verify"
+
+# --- the operator's changes: suspend, revoke, delete ---
+[ "$(ctl media-gw gw suspend stb-1)" = "stb-1 suspended" ] &&
+	[ "$(ctl media-gw gw introspect "$tok2")" = inactive ] &&
+	pass "gw suspend: stb-1's token is inactive" || fail "suspend: $(ctl media-gw gw introspect "$tok2")"
+ctl media-gw gw activate stb-1 >/dev/null &&
+	[[ $(ctl media-gw gw introspect "$tok2") == "active device=stb-1 "*"Z" ]] &&
+	pass "gw activate: active again (expiry in ISO-8601)" || fail "activate: $(ctl media-gw gw introspect "$tok2")"
+[ "$(ctl media-gw gw revoke "$tok1")" = "1 token(s) revoked" ] &&
+	[ "$(ctl media-gw gw introspect "$tok1")" = inactive ] &&
+	[[ $(ctl media-gw gw introspect "$tok2") == active* ]] &&
+	pass "gw revoke TOKEN: that token only" || fail "revoke one"
+rc=0
+out=$(ctl media-gw gw revoke "$tok1" 2>&1) || rc=$?
+[ $rc = 1 ] && [[ $out == *NOT_FOUND* ]] && pass "revoking it again: NOT_FOUND" || fail "again: $rc $out"
+out=$(ctl media-gw -j gw revoke --device stb-1)
+grepq '"tokens_revoked":[[:space:]]*[1-9]' <<<"$out" &&
+	[ "$(ctl media-gw gw introspect "$tok2")" = inactive ] &&
+	[ "$(sqlite3 "$GWDB" "SELECT count(*) FROM tokens WHERE device_id='stb-1'")" = 0 ] &&
+	pass "gw revoke --device: every token of stb-1" || fail "revoke device: $out"
+out=$(ctl media-gw gw delete stb-2)
+[[ $out == "stb-2 deleted, "* ]] && ! ctl media-gw gw subs | grepq '^stb-2 ' &&
+	[ "$(sqlite3 "$GWDB" "SELECT count(*) FROM tokens WHERE device_id='stb-2'")" = 0 ] &&
+	pass "gw delete: the subscriber and its tokens" || fail "delete: $out"
+audit=$(ctl media-gw -j audit export | jq -c ".[]")
+for ev in subscriber_enable token_revoke subscriber_delete; do
+	jq -r .event <<<"$audit" | grepq "^$ev$" || fail "audit lacks $ev"
+done
+grepq -i "$tok1" <<<"$audit" && fail "a revoked token reached the audit"
 
 finish

@@ -164,7 +164,7 @@ out=$(ctl rendezvousd rdv deprovision dev-c 2>&1 || true)
 [[ $out == *NOT_FOUND* ]] && pass "deprovisioning twice NOT_FOUND" || fail "deprovision twice: $out"
 
 # --- audit ---
-audit=$(ctl rendezvousd audit export)
+audit=$(ctl rendezvousd -j audit export)
 for ev in provision enrol_reissue register register_denied session_granted session_denied \
 	deprovision; do
 	grepq "\"event\":\"$ev\"" <<<"$audit" && pass "audit has $ev" || fail "audit lacks $ev"
