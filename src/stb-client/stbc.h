@@ -30,6 +30,9 @@ struct stb_client {
 	/* flow A: the device this connection authenticated as (cert-proxyd);
 	 * "" until then, cleared by stb_disconnect */
 	char auth_device[STB_ID_MAX + 1];
+	/* connected, and nothing read yet: a failure now is most likely the
+	 * server refusing our certificate (ssl_io_failed) */
+	int fresh;
 };
 
 /* sockbio.c: a BIO method whose writes use send(MSG_NOSIGNAL), and the

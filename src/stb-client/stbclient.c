@@ -171,10 +171,24 @@ stb_client_set_identity(stb_client_t *c, const char *cert_path, const char *key_
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_path) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "certificate %s: %s", cert_path,
 		                 stbc_ssl_errstr(e, sizeof(e)));
-	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(c->ctx) != 1)
+	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+		unsigned long le = ERR_peek_last_error();
+		/* OpenSSL checks the pair while loading the key */
+		if (ERR_GET_REASON(le) == X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			return stbc_fail(err, STB_BAD_REQUEST,
+			                 "private key %s does not match certificate %s", key_path,
+			                 cert_path);
+		}
 		return stbc_fail(err, STB_NOT_FOUND, "private key %s: %s", key_path,
 		                 stbc_ssl_errstr(e, sizeof(e)));
+	}
+	if (SSL_CTX_check_private_key(c->ctx) != 1) {
+		ERR_clear_error();
+		return stbc_fail(err, STB_BAD_REQUEST,
+		                 "private key %s does not match certificate %s", key_path,
+		                 cert_path);
+	}
 	return 0;
 }
 
@@ -327,6 +341,7 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 	}
 	stbc_log(c, STB_LOG_DEBUG, "connected to %s:%s with %s", host, port,
 	         SSL_get_version(c->ssl));
+	c->fresh = 1;
 	return 0;
 }
 
@@ -377,19 +392,56 @@ stb_disconnect(stb_client_t *c)
 	}
 }
 
+/* Why a connection failed, in the words an operator can act on: a TLS
+ * alert from the server names what it refused; a connection that ends
+ * before its first answer, after a handshake in which we showed a
+ * certificate, is (in TLS 1.3, where the client's certificate is checked
+ * after the handshake) the server refusing that certificate. */
+static int
+ssl_io_failed(stb_client_t *c, int writing, stb_error_t *err)
+{
+	unsigned long le = ERR_peek_last_error();
+	int reason = ERR_GET_REASON(le);
+	char e[256];
+
+	if (le != 0 && ERR_GET_LIB(le) == ERR_LIB_SSL && reason >= SSL_AD_REASON_OFFSET) {
+		int alert = reason - SSL_AD_REASON_OFFSET;
+		stbc_ssl_errstr(e, sizeof(e));
+		if (alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
+		    alert == SSL_AD_CERTIFICATE_REQUIRED || alert == SSL_AD_CERTIFICATE_EXPIRED ||
+		    alert == SSL_AD_CERTIFICATE_REVOKED ||
+		    alert == SSL_AD_UNSUPPORTED_CERTIFICATE || alert == SSL_AD_ACCESS_DENIED)
+			return stbc_fail(
+			    err, STB_UNAUTHENTICATED,
+			    "the server refused this client's certificate (TLS alert: %s)",
+			    SSL_alert_desc_string_long(alert));
+		return stbc_fail(err, STB_UNAVAILABLE, "the server ended the connection: %s", e);
+	}
+	if (c->fresh && SSL_get_certificate(c->ssl) != NULL) {
+		ERR_clear_error();
+		return stbc_fail(err, STB_UNAUTHENTICATED,
+		                 "the server closed the connection right after the TLS handshake: "
+		                 "it most likely refused this client's certificate (not from a CA "
+		                 "it trusts, out of date or revoked)");
+	}
+	return stbc_fail(err, STB_UNAVAILABLE, "%s: %s",
+	                 writing ? "send failed" : "connection lost",
+	                 stbc_ssl_errstr(e, sizeof(e)));
+}
+
 /* Moves all n bytes through SSL_write (writing) or SSL_read before dl. */
 static int
 ssl_io_all(stb_client_t *c, uint8_t *p, size_t n, int writing, const struct timespec *dl,
            stb_error_t *err)
 {
-	char e[256];
-
 	while (n > 0) {
 		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
 		int rc = writing ? SSL_write(c->ssl, p, chunk) : SSL_read(c->ssl, p, chunk);
 		if (rc > 0) {
 			p += rc;
 			n -= (size_t)rc;
+			if (!writing)
+				c->fresh = 0; /* the server answered: it took our certificate */
 			continue;
 		}
 		rc = ssl_drive(c, rc, dl);
@@ -397,9 +449,7 @@ ssl_io_all(stb_client_t *c, uint8_t *p, size_t n, int writing, const struct time
 			return stbc_fail(err, STB_TIMEOUT,
 			                 writing ? "send timed out" : "no answer in time");
 		if (rc == -1)
-			return stbc_fail(err, STB_UNAVAILABLE, "%s: %s",
-			                 writing ? "send failed" : "connection lost",
-			                 stbc_ssl_errstr(e, sizeof(e)));
+			return ssl_io_failed(c, writing, err);
 	}
 	return 0;
 }

@@ -145,7 +145,17 @@ out=$(ctl media-gw audit 2>&1) || rc=$?
 [ "$rc" = 2 ] && [ "$(wc -l <<<"$out")" -le 4 ] || fail "stbctl audit with no verb: rc $rc: $out"
 "$STBCTL" --json messages | /usr/bin/python3 -c 'import json, sys; m = json.load(sys.stdin); assert m[0]["message"] == "PING"' ||
 	fail "stbctl --json messages is not JSON"
-pass "stbctl --help, --version, -T, audit, --json messages"
+# TLS failures say what is wrong: a key that is not the certificate's, a
+# client certificate the daemon refuses
+out=$("$STBCTL" -a "127.0.0.1:${PORT[media-gw]}" --ca "$PKI/ca.crt" --cert "$PKI/admin.crt" \
+	--key "$PKI/media-gw.key" ping 2>&1) && fail "a mismatched key was accepted"
+grepq "media-gw.key does not match certificate" <<<"$out" || fail "mismatched key: $out"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=stranger \
+	-days 1 -keyout "$T/stranger.key" -out "$T/stranger.crt" 2>/dev/null
+out=$("$STBCTL" -a "127.0.0.1:${PORT[media-gw]}" --ca "$PKI/ca.crt" --cert "$T/stranger.crt" \
+	--key "$T/stranger.key" ping 2>&1) && fail "a foreign certificate was accepted"
+grepq "UNAUTHENTICATED: .*refused this client's certificate" <<<"$out" || fail "foreign cert: $out"
+pass "stbctl --help, --version, -T, audit, --json messages, TLS failures explained"
 
 # A daemon's own checks run for -t too.
 echo '{"overlay_pool":"10.0.0.0/33"}' > "$T/badpool.json"
