@@ -10,6 +10,7 @@
 
 #include "cp.h"
 #include "log.h"
+#include "netaddr.h"
 
 static cp_conf_t cp_conf;
 
@@ -106,10 +107,10 @@ cp_check(err_t *err)
 {
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
+	err_t e;
 
-	if (evutil_parse_sockaddr_port(cp_conf.ca_addr, (struct sockaddr *)&ss, &sl) == -1)
-		return err_set(err, STB_BAD_REQUEST, "ca.addr: '%s' is not host:port",
-		               cp_conf.ca_addr);
+	if (netaddr_resolve(cp_conf.ca_addr, &ss, &sl, &e) == -1)
+		return err_set(err, STB_BAD_REQUEST, "ca.addr: %s", e.msg);
 	if (strlen(cp_conf.profile) > 64 ||
 	    !proto_id_valid((const uint8_t *)cp_conf.profile, strlen(cp_conf.profile)))
 		return err_set(err, STB_BAD_REQUEST,

@@ -1,4 +1,5 @@
 #include "peer.h"
+#include "netaddr.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -211,9 +212,11 @@ peer_new(struct event_base *base, SSL_CTX *ctx, const peer_conf_t *conf, err_t *
 		p->conf.backoff_max_ms = 5000;
 	snprintf(p->addr, sizeof(p->addr), "%s", conf->addr);
 	p->conf.addr = p->addr;
-	p->salen = sizeof(p->sa);
-	if (evutil_parse_sockaddr_port(p->addr, (struct sockaddr *)&p->sa, &p->salen) == -1) {
-		err_set(err, STB_BAD_REQUEST, "peer address '%s' is not host:port", conf->addr);
+	p->conf.sa = NULL;
+	if (conf->sa != NULL && conf->salen > 0 && (size_t)conf->salen <= sizeof(p->sa)) {
+		memcpy(&p->sa, conf->sa, (size_t)conf->salen);
+		p->salen = conf->salen;
+	} else if (netaddr_resolve(p->addr, &p->sa, &p->salen, err) == -1) {
 		SSL_CTX_free(ctx);
 		free(p);
 		return NULL;

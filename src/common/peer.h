@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "err.h"
@@ -28,6 +29,10 @@ typedef struct peer_conf {
 	 * (so a SIGHUP-reloaded identity is used from the next connection on)
 	 * and peer_new's ctx may be NULL. */
 	tls_holder_t *tls;
+	/* addr already resolved (peerpool does it once, at start-up); NULL:
+	 * peer_new resolves addr itself, which may block for a host name */
+	const struct sockaddr_storage *sa;
+	int salen;
 } peer_conf_t;
 
 /* rsp is the validated answer (NULL on failure) and lives only during the

@@ -1,5 +1,6 @@
 /* peerpool: one peer per event loop (see peerpool.h). */
 #include "peerpool.h"
+#include "netaddr.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@ struct peerpool {
 	peerpool_conf_t conf;
 	char name[64];
 	char addr[256];
+	struct sockaddr_storage sa; /* addr, resolved once */
+	int salen;
 	pthread_mutex_t mu; /* appends, and the free handshake */
 	pthread_cond_t cv;
 	int stopping;  /* atomic */
@@ -43,6 +46,11 @@ peerpool_new(const peerpool_conf_t *conf, err_t *err)
 	}
 	if ((pp = calloc(1, sizeof(*pp))) == NULL) {
 		err_set(err, STB_INTERNAL, "out of memory");
+		return NULL;
+	}
+	/* a host name is looked up here, at start-up, not on a loop */
+	if (netaddr_resolve(conf->addr, &pp->sa, &pp->salen, err) == -1) {
+		free(pp);
 		return NULL;
 	}
 	pp->conf = *conf;
@@ -74,7 +82,9 @@ peerpool_peer(peerpool_t *pp, struct event_base *base, mbox_t *mb, err_t *err)
 	                  pp->conf.max_frame,
 	                  pp->conf.backoff_min_ms,
 	                  pp->conf.backoff_max_ms,
-	                  pp->conf.tls};
+	                  pp->conf.tls,
+	                  &pp->sa,
+	                  pp->salen};
 	peer_t *p;
 
 	if (__atomic_load_n(&pp->stopping, __ATOMIC_ACQUIRE)) {

@@ -7,6 +7,7 @@
 
 #include "gw.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define TOKEN_KEEP_S 86400 /* expired tokens stay a day, then go */
 
@@ -99,10 +100,10 @@ gw_check(err_t *err)
 {
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
+	err_t e;
 
-	if (evutil_parse_sockaddr_port(gw_conf.ca_addr, (struct sockaddr *)&ss, &sl) == -1)
-		return err_set(err, STB_BAD_REQUEST, "ca.addr: '%s' is not IP:port",
-		               gw_conf.ca_addr);
+	if (netaddr_resolve(gw_conf.ca_addr, &ss, &sl, &e) == -1)
+		return err_set(err, STB_BAD_REQUEST, "ca.addr: %s", e.msg);
 	if (gw_conf.token_ttl_s < gw_conf.login_ttl_s)
 		return err_set(err, STB_BAD_REQUEST,
 		               "token_ttl_s (%lld) must be at least login_ttl_s (%lld)",

@@ -295,8 +295,10 @@ main(int argc, char **argv)
 	s = server_start("127.0.0.1:0");
 	snprintf(addr, sizeof(addr), "%s", srv_bound(s));
 
-	p = peer_new(base, cctx, &(peer_conf_t){addr, STB_R_CA_AUTHD, 0, 100, 400, NULL}, &err);
-	wrong = peer_new(base, cctx, &(peer_conf_t){addr, STB_R_KEYMGMTD, 0, 100, 400, NULL}, &err);
+	p = peer_new(base, cctx, &(peer_conf_t){addr, STB_R_CA_AUTHD, 0, 100, 400, NULL, NULL, 0},
+	             &err);
+	wrong = peer_new(base, cctx,
+	                 &(peer_conf_t){addr, STB_R_KEYMGMTD, 0, 100, 400, NULL, NULL, 0}, &err);
 	if (p == NULL || wrong == NULL)
 		return 2;
 

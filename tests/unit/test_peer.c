@@ -159,7 +159,7 @@ teardown(void **state)
 static peer_t *
 mk_peer(void)
 {
-	peer_conf_t pc = {ts.addr, STB_R_CA_AUTHD, 65536, 10, 100, NULL};
+	peer_conf_t pc = {ts.addr, STB_R_CA_AUTHD, 65536, 10, 100, NULL, NULL, 0};
 	err_t err;
 	peer_t *p = peer_new(base, cctx, &pc, &err);
 
