@@ -444,7 +444,7 @@ apkzip_read(apkzip_t *z, const apkzip_entry_t *e, apkzip_sink_fn fn, void *arg, 
 	free(piece);
 	zip_fclose(zf);
 	if (rc == 0 && got != e->usize)
-		rc = err_set(err, STB_BAD_REQUEST, "entry \"%.128s\" is shorter than declared",
+		rc = err_set(err, STB_BAD_REQUEST, "entry \"%.128s\" is shorter than it declared",
 		             e->name);
 	return rc;
 }
