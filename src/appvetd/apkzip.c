@@ -10,12 +10,13 @@
 
 #include "apkrun.h"
 
-#define EOCD_SIG    0x06054b50u
-#define CDH_SIG     0x02014b50u
-#define EOCD_LEN    22
-#define EOCD_SEARCH (EOCD_LEN + 0xffff)
-#define CD_MAX      (64u << 20) /* a larger central directory is refused */
-#define READ_PIECE  65536
+#define EOCD_SIG       0x06054b50u
+#define CDH_SIG        0x02014b50u
+#define EOCD_LEN       22
+#define EOCD_SEARCH    (EOCD_LEN + 0xffff)
+#define CD_MAX         (64u << 20) /* a larger central directory is refused */
+#define READ_PIECE     65536
+#define RATIO_MIN_SIZE (1u << 20) /* the ratio cap counts above this */
 
 static uint16_t
 le16(const uint8_t *p)
@@ -261,7 +262,8 @@ zip_check_sizes(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r)
 			apk_report_add(r, APK_SEV_UNSAFE, "zip.encrypted",
 			               "entry \"%.128s\" is encrypted", e->name);
 		}
-		if (!ratio_reported && e->usize > 0 &&
+		/* small, very compressible files are common; bombs are big */
+		if (!ratio_reported && e->usize > RATIO_MIN_SIZE &&
 		    e->usize / (e->csize ? e->csize : 1) >= conf->max_ratio) {
 			apk_report_add(r, APK_SEV_UNSAFE, "zip.ratio",
 			               "entry \"%.128s\" inflates %llu bytes "
@@ -284,13 +286,32 @@ zip_check_sizes(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r)
 
 /* libzip's own reading, with its consistency check (local headers against
  * the central directory); the entries it agrees on become readable. */
+/* libzip on a duplicate of our descriptor (it owns and closes it), so both
+ * read the same file. */
+static zip_t *
+zip_open_fd(const apkzip_t *z, int flags, int *zerr)
+{
+	int fd = dup(z->fd);
+	zip_t *za;
+
+	if (fd < 0) {
+		*zerr = ZIP_ER_OPEN;
+		return NULL;
+	}
+	if ((za = zip_fdopen(fd, flags, zerr)) == NULL)
+		close(fd);
+	return za;
+}
+
+/* libzip's own reading, with its consistency check (local headers against
+ * the central directory); the entries it agrees on become readable. */
 static void
-zip_open_libzip(apkzip_t *z, const char *path, apk_report_t *r)
+zip_open_libzip(apkzip_t *z, apk_report_t *r)
 {
 	int zerr = 0;
 	zip_int64_t n;
 
-	z->za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+	z->za = zip_open_fd(z, ZIP_CHECKCONS, &zerr);
 	if (z->za == NULL) {
 		zip_error_t ze;
 
@@ -298,7 +319,7 @@ zip_open_libzip(apkzip_t *z, const char *path, apk_report_t *r)
 		apk_report_add(r, APK_SEV_UNSAFE, "zip.inconsistent",
 		               "libzip's consistency check fails: %s", zip_error_strerror(&ze));
 		zip_error_fini(&ze);
-		z->za = zip_open(path, ZIP_RDONLY, &zerr);
+		z->za = zip_open_fd(z, 0, &zerr);
 		if (z->za == NULL) {
 			z->inflatable = 0;
 			return;
@@ -330,6 +351,7 @@ apkzip_open(apkzip_t *z, const char *path, const apk_conf_t *conf, apk_report_t 
 	int found;
 
 	memset(z, 0, sizeof(*z));
+	z->fd = -1;
 	z->inflatable = 1;
 	z->budget = conf->max_total_uncompressed;
 	if ((z->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -362,7 +384,7 @@ apkzip_open(apkzip_t *z, const char *path, const apk_conf_t *conf, apk_report_t 
 	r->entries = z->n;
 	zip_check_sizes(z, conf, r);
 	zip_check_duplicates(z, r, err);
-	zip_open_libzip(z, path, r);
+	zip_open_libzip(z, r);
 	return 0;
 }
 
