@@ -103,8 +103,11 @@ mf_add_attr(mf_section_t *s, const char *line, size_t len, err_t *err)
 	if (strcasecmp(name, "Name") == 0) {
 		if (s->name != NULL)
 			return err_set(err, STB_BAD_REQUEST, "two Name lines");
-		if ((s->name = strndup(colon + 2, vl)) == NULL)
+		/* the line is not NUL-terminated: no strndup */
+		if ((s->name = malloc(vl + 1)) == NULL)
 			return err_set(err, STB_INTERNAL, "out of memory");
+		memcpy(s->name, colon + 2, vl);
+		s->name[vl] = '\0';
 		return 0;
 	}
 	if (s->n_attrs >= ATTRS_MAX)

@@ -417,6 +417,33 @@ test_lying_size(void **state)
 	apk_ctx_free(ctx);
 }
 
+/* Not a ZIP at all is a finding; a file that is not there is an error. */
+static void
+test_not_zip(void **state)
+{
+	char path[512];
+	apk_conf_t conf;
+	apk_ctx_t *ctx;
+	apk_report_t r;
+	err_t err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/text.apk", tu_dir);
+	write_file(path, "not a zip archive\n");
+	apk_conf_default(&conf);
+	ctx = ctx_with(&conf);
+	assert_int_equal(apk_analyse(ctx, path, &r, &err), 0);
+	assert_int_equal(r.verdict, APK_UNSAFE);
+	assert_true(has(&r, "zip.not_zip"));
+	assert_int_equal(r.size, 18);
+	apk_report_free(&r);
+	snprintf(path, sizeof(path), "%s/absent.apk", tu_dir);
+	assert_int_equal(apk_analyse(ctx, path, &r, &err), -1);
+	assert_int_equal(err.status, STB_NOT_FOUND);
+	apk_report_free(&r);
+	apk_ctx_free(ctx);
+}
+
 typedef struct thr {
 	apk_ctx_t *ctx;
 	int bad;
@@ -707,6 +734,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_clamav, tu_setup_dir, tu_teardown_dir),
 	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test_setup_teardown(test_lying_size, tu_setup_dir, tu_teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_not_zip, tu_setup_dir, tu_teardown_dir),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_axml_bounds),
 	    cmocka_unit_test(test_axml_utf8),
