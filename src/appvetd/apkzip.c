@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "apkrun.h"
+#include "bytes.h"
 
 #define EOCD_SIG       0x06054b50u
 #define CDH_SIG        0x02014b50u
@@ -17,18 +18,6 @@
 #define CD_MAX         (64u << 20) /* a larger central directory is refused */
 #define READ_PIECE     65536
 #define RATIO_MIN_SIZE (1u << 20) /* the ratio cap counts above this */
-
-static uint16_t
-le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int
 apkzip_pread(const apkzip_t *z, uint64_t off, void *p, size_t n, err_t *err)
@@ -71,9 +60,9 @@ zip_find_eocd(apkzip_t *z, err_t *err)
 		return -1;
 	}
 	for (size_t i = span - EOCD_LEN + 1; i-- > 0;) {
-		if (le32(tail + i) != EOCD_SIG)
+		if (load_le32(tail + i) != EOCD_SIG)
 			continue;
-		if (i + EOCD_LEN + le16(tail + i + 20) != span)
+		if (i + EOCD_LEN + load_le16(tail + i + 20) != span)
 			continue;
 		memcpy(z->eocd, tail + i, EOCD_LEN);
 		z->eocd_off = base + i;
@@ -161,13 +150,14 @@ zip_check_duplicates(apkzip_t *z, apk_report_t *r, err_t *err)
 static int
 zip_walk_cd(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r, err_t *err)
 {
-	uint64_t count = le16(z->eocd + 10);
+	uint64_t count = load_le16(z->eocd + 10);
 	uint8_t *cd;
 	size_t off = 0;
 
-	z->cd_size = le32(z->eocd + 12);
-	z->cd_off = le32(z->eocd + 16);
-	if (le16(z->eocd + 4) != 0 || le16(z->eocd + 6) != 0 || le16(z->eocd + 8) != count) {
+	z->cd_size = load_le32(z->eocd + 12);
+	z->cd_off = load_le32(z->eocd + 16);
+	if (load_le16(z->eocd + 4) != 0 || load_le16(z->eocd + 6) != 0 ||
+	    load_le16(z->eocd + 8) != count) {
 		apk_report_add(r, APK_SEV_UNSAFE, "zip.multi_disk",
 		               "the archive claims to span several disks");
 		return 0;
@@ -203,11 +193,11 @@ zip_walk_cd(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r, err_t *err)
 		apkzip_entry_t *e = &z->ent[z->n];
 		size_t nlen, xlen, clen;
 
-		if (z->cd_size - off < 46 || le32(cd + off) != CDH_SIG)
+		if (z->cd_size - off < 46 || load_le32(cd + off) != CDH_SIG)
 			break;
-		nlen = le16(cd + off + 28);
-		xlen = le16(cd + off + 30);
-		clen = le16(cd + off + 32);
+		nlen = load_le16(cd + off + 28);
+		xlen = load_le16(cd + off + 30);
+		clen = load_le16(cd + off + 32);
 		if (z->cd_size - off - 46 < nlen + xlen + clen)
 			break;
 		if ((e->name = malloc(nlen + 1)) == NULL) {
@@ -217,11 +207,11 @@ zip_walk_cd(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r, err_t *err)
 		memcpy(e->name, cd + off + 46, nlen);
 		e->name[nlen] = '\0';
 		e->name_len = nlen;
-		e->flags = le16(cd + off + 8);
-		e->method = le16(cd + off + 10);
-		e->csize = le32(cd + off + 20);
-		e->usize = le32(cd + off + 24);
-		e->lho = le32(cd + off + 42);
+		e->flags = load_le16(cd + off + 8);
+		e->method = load_le16(cd + off + 10);
+		e->csize = load_le32(cd + off + 20);
+		e->usize = load_le32(cd + off + 24);
+		e->lho = load_le32(cd + off + 42);
 		e->zindex = z->n;
 		z->n++;
 		off += 46 + nlen + xlen + clen;
