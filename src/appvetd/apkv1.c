@@ -460,7 +460,9 @@ v1_sf_matches(const mf_t *sf, const mf_t *mf, const apk_mds_t *mds)
 }
 
 /* The PKCS#7 block over the .SF, verified against the certificate it
- * carries; cert gets that certificate's SHA-256. */
+ * carries; cert gets that certificate's SHA-256.  Not cmsmsg_verify():
+ * that one chains each signer to a trust store, and Android trusts an APK
+ * signer by its certificate alone. */
 static int
 v1_block_verifies(const buf_t *block, const buf_t *sf, const apk_mds_t *mds, uint8_t cert[32])
 {
