@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cp.h"
+#include "x509.h"
 #include "hex.h"
 #include "log.h"
 #include "msgenc.h"
@@ -353,13 +354,14 @@ cert_json(store_stmt_t *st, void *arg)
 	cJSON *o = cJSON_CreateObject();
 	int64_t na = store_col_int64(st, 3);
 	int state = (int)store_col_int64(st, 4);
-	char hex[2 * CP_SERIAL_MAX + 1] = "";
+	char hex[CRT_SERIAL_HEX] = "";
 	size_t len;
 	const void *serial = store_col_blob(st, 2, &len);
 
 	(void)cp;
-	if (len <= CP_SERIAL_MAX)
-		hex_encode(serial, len, hex);
+	/* upper case, as ca-authd and `openssl x509 -serial` print it */
+	if (len <= CP_SERIAL_MAX && len <= CRT_SERIAL_MAX)
+		crt_serial_hex(serial, len, hex);
 	cJSON_AddStringToObject(o, "cert_id", store_col_text(st, 0, NULL));
 	cJSON_AddStringToObject(o, "device_id", store_col_text(st, 1, NULL));
 	cJSON_AddStringToObject(o, "serial", hex);

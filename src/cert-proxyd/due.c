@@ -70,7 +70,7 @@ cp_due_state_name(int state)
 {
 	switch (state) {
 	case CP_CERT_VALID:
-		return "valid";
+		return "good"; /* the word ca-authd and OCSP use */
 	case CP_CERT_REVOKED:
 		return "revoked";
 	case CP_CERT_RENEWING:
