@@ -89,17 +89,18 @@ gw_field_state(const csv_record_t *rec)
 }
 
 static int
-gw_import_csv(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
+gw_import_csv(ctl_t *x, const char *text, size_t len, const char *file, size_t *ok, size_t *bad)
 {
 	csv_reader_t r;
 	csv_record_t rec;
 
 	csv_init(&r, text, len);
 	while (csv_next(&r, &rec) == 1) {
-		char where[64], dev[STB_ID_MAX + 1], cert[STB_ID_MAX + 1];
+		char where[256], dev[STB_ID_MAX + 1], cert[STB_ID_MAX + 1];
 		int active, rc;
 
-		snprintf(where, sizeof(where), "line %zu", rec.line);
+		/* file:line, as cp import says it */
+		snprintf(where, sizeof(where), "%s:%zu", file, rec.line);
 		if (rec.first && csv_is(&rec, 0, "device_id"))
 			continue; /* a header */
 		if (rec.nf < 2 || rec.nf > 3 || rec.f[0].n == 0 ||
@@ -119,7 +120,7 @@ gw_import_csv(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
 }
 
 static int
-gw_import_json(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
+gw_import_json(ctl_t *x, const char *text, size_t len, const char *file, size_t *ok, size_t *bad)
 {
 	cJSON *arr = cJSON_ParseWithLength(text, len), *o;
 	size_t i = 0;
@@ -127,7 +128,7 @@ gw_import_json(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
 
 	if (!cJSON_IsArray(arr)) {
 		cJSON_Delete(arr);
-		fprintf(stderr, "stbctl: not a JSON array of subscribers\n");
+		fprintf(stderr, "stbctl: %s: not a JSON array of subscribers\n", file);
 		return -1;
 	}
 	cJSON_ArrayForEach(o, arr)
@@ -136,10 +137,10 @@ gw_import_json(ctl_t *x, const char *text, size_t len, size_t *ok, size_t *bad)
 		const cJSON *cv = cJSON_GetObjectItemCaseSensitive(o, "cert_id");
 		const cJSON *sv = cJSON_GetObjectItemCaseSensitive(o, "state");
 		const cJSON *av = cJSON_GetObjectItemCaseSensitive(o, "active");
-		char where[64];
+		char where[256];
 		int active = 1, r;
 
-		snprintf(where, sizeof(where), "entry %zu", i++);
+		snprintf(where, sizeof(where), "%s[%zu]", file, i++);
 		if (cJSON_IsString(sv))
 			active = gw_state(sv->valuestring);
 		else if (cJSON_IsBool(av))
@@ -212,8 +213,8 @@ gw_import(ctl_t *x, const char *path)
 	}
 	for (p = text; isspace((unsigned char)*p); p++)
 		;
-	rc = *p == '[' ? gw_import_json(x, text, len, &ok, &bad)
-	               : gw_import_csv(x, text, len, &ok, &bad);
+	rc = *p == '[' ? gw_import_json(x, text, len, path, &ok, &bad)
+	               : gw_import_csv(x, text, len, path, &ok, &bad);
 	free(text);
 	if (x->json) {
 		cJSON *o = cJSON_CreateObject();

@@ -71,8 +71,9 @@ printf 'stb-6,cert-6,maybe\nbad id!,cert-7\nstb-8\n' >"$T/bad.csv"
 if out=$(ctl media-gw gw import "$T/bad.csv" 2>"$T/err"); then
 	fail "a bad CSV imported cleanly: $out"
 else
-	[[ $out == "imported 0 subscriber(s), 3 failed" ]] && grepq "line 1" "$T/err" &&
-		grepq "line 2: BAD_REQUEST" "$T/err" && grepq "line 3" "$T/err" &&
+	# file:line, as cp import names them
+	[[ $out == "imported 0 subscriber(s), 3 failed" ]] && grepq "bad.csv:1: " "$T/err" &&
+		grepq "bad.csv:2: BAD_REQUEST" "$T/err" && grepq "bad.csv:3: " "$T/err" &&
 		pass "bad CSV lines refused one by one" || fail "bad CSV: $out / $(cat "$T/err")"
 fi
 subs=$(ctl media-gw gw subs --json)
