@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stb/stbclient.h"
@@ -430,10 +431,17 @@ cmd_login(stb_client_t *gw, stb_client_t *cp, const char *cp_addr, const char *d
 		return 1;
 	}
 	printf("login ok device=%s cert_id=%s cert=%s fetched=%d token=", device, res.cert_id,
-	       res.cert_status == STB_OK ? "VALID" : stb_status_name(res.cert_status), res.fetched);
+	       stb_status_name(res.cert_status), res.fetched);
 	for (size_t i = 0; i < STB_TOKEN_LEN; i++)
 		printf("%02x", res.token[i]);
-	printf(" expires=%llu\n", (unsigned long long)res.token_expires);
+	{
+		time_t t = (time_t)res.token_expires;
+		struct tm tm;
+		char when[32] = "-";
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf(" expires=%s\n", when);
+	}
 	stb_login_result_clear(&res);
 	return 0;
 }

@@ -92,7 +92,7 @@ openssl x509 -in "$T/cert-1.pem" -noout -text | grepq 'stb-1' &&
 
 # --- later login: the stored certificate is valid, no fetch ---
 out=$(login stb-1)
-[[ $out == "login ok device=stb-1 cert_id=cert-1 cert=VALID fetched=0 "* ]] &&
+[[ $out == "login ok device=stb-1 cert_id=cert-1 cert=OK fetched=0 "* ]] &&
 	pass "later login uses the valid certificate" || fail "later login: $out"
 [ "$(cp_cert cert-1)" = "$serial1|0" ] && pass "no new certificate was issued" ||
 	fail "cert-1 changed: $(cp_cert cert-1)"
@@ -161,7 +161,7 @@ nw=$(field not_after "$(grep '^updated' <<<"$out")")
 [ "$nw" = "$(sqlite3 "$CPDB" "SELECT not_after FROM certs WHERE cert_id='cert-w'")" ] &&
 	pass "CERT_UPDATED carries the new notAfter" || fail "not_after $nw"
 out=$(login stb-w)
-[[ $out == *"cert=VALID fetched=0 "* ]] && pass "the renewed certificate logs in as is" ||
+[[ $out == *"cert=OK fetched=0 "* ]] && pass "the renewed certificate logs in as is" ||
 	fail "stb-w after renewal: $out"
 
 # --- revoked at ca-authd behind cert-proxyd's back: refused, then renewed ---
