@@ -131,6 +131,18 @@ out=$(sms admin "$M3" "$text") && [[ $out == *"role sms-gw required"* ]] &&
 	pass "another role gets 403" || fail "sms as admin: $out"
 out=$(sms "" "$M3" "$text") && fail "no client certificate answered: $out" ||
 	pass "without a client certificate there is no HTTPS session"
+# the same path as KM_SMS_INBOUND from role sms-gw
+smsin() { "$STB_KM_CLIENT" "127.0.0.1:${PORT[keymgmtd]}" "$PKI/ca.crt" "$PKI/$1.crt" "$PKI/$1.key" "$2" "$3" 2>&1; }
+text2=$(STB_KEYSYNC_KEY=$K2 "$STB_CLIENT" --ca "$PKI/ca.crt" keysync --sms --app music.app k2 "$M3")
+out=$(smsin sms-gw "$M3" "$text2") && [ "$out" = "REPLY KS1 OK music.app" ] &&
+	[ "$(km_sql "SELECT count(*) FROM bindings WHERE key_id='k2'")" = 2 ] &&
+	pass "KM_SMS_INBOUND binds and answers the reply text" || fail "sms inbound: $out"
+out=$(smsin sms-gw "$M3" "$text2") && [ "$out" = "REPLY KS1 ERR REPLAY" ] &&
+	pass "KM_SMS_INBOUND again: the refusal is in the reply text" || fail "sms inbound replay: $out"
+out=$(smsin sms-gw 12345678 "KS1 k2 1") && [ "$out" = "REPLY KS1 ERR BAD_REQUEST" ] &&
+	pass "KM_SMS_INBOUND with a malformed text" || fail "sms inbound malformed: $out"
+out=$(smsin portal "$M3" "$text2") || true
+[[ $out == "ERR FORBIDDEN"* ]] && pass "KM_SMS_INBOUND is for role sms-gw" || fail "sms inbound role: $out"
 curl -sS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$HTTPS/metrics" >"$T/metrics"
 grepq 'stbcred_keymgmtd_pushes{state="delivered"}' "$T/metrics" &&
 	grepq 'stbcred_keymgmtd_push_delivery_seconds' "$T/metrics" &&
@@ -139,11 +151,11 @@ grepq 'stbcred_keymgmtd_pushes{state="delivered"}' "$T/metrics" &&
 
 # --- admin views ---
 b=$(ctl keymgmtd keys bindings --json)
-[ "$(jq length <<<"$b")" = 3 ] && [[ $(jq -r '.[0].bound_at' <<<"$b") =~ ^20.*Z$ ]] &&
+[ "$(jq length <<<"$b")" = 4 ] && [[ $(jq -r '.[0].bound_at' <<<"$b") =~ ^20.*Z$ ]] &&
 	pass "keys bindings --json" || fail "bindings: $b"
 wait_for bash -c "[ \"\$('$STBCTL' -a 127.0.0.1:${PORT[keymgmtd]} --ca '$PKI/ca.crt' --cert '$PKI/admin.crt' --key '$PKI/admin.key' keys bindings --state pending --json | jq length)\" = 0 ]" &&
 	pass "no push pending" || fail "pending: $(ctl keymgmtd keys bindings --state pending)"
-[ "$(ctl keymgmtd keys bindings --mdn "$M3" --json | jq length)" = 2 ] && pass "bindings --mdn" || fail "bindings --mdn"
+[ "$(ctl keymgmtd keys bindings --mdn "$M3" --json | jq length)" = 3 ] && pass "bindings --mdn" || fail "bindings --mdn"
 ctl keymgmtd keys bindings | grepq "k1 *tv.app *$M1 *delivered" && pass "bindings table" ||
 	fail "bindings table: $(ctl keymgmtd keys bindings)"
 ctl keymgmtd keys platforms | grepq "^tv.app" && pass "keys platforms" || fail "platforms: $(ctl keymgmtd keys platforms)"
