@@ -184,6 +184,11 @@ ctl keymgmtd keys bindings --state failed | grepq "^$P3 " && pass "bindings --st
 echo accept >"$T/control"
 ctl keymgmtd keys redeliver "$P3" >/dev/null && wait_for delivered k3 "$P3" &&
 	pass "redeliver delivers the failed push" || fail "redeliver"
+km_sql "SELECT event || ' ' || detail FROM audit" >"$T/events"
+grepq "^push_failed push=$P3 kind=key app=tv.app key=k3 tries=3 error=" "$T/events" &&
+	grepq "^push_delivered push=$P1 kind=key" "$T/events" &&
+	grepq "^push_delivered push=[0-9]* kind=revoke app=tv.app key=k1" "$T/events" &&
+	pass "push delivered and failed audited" || fail "push audit: $(grep push_ "$T/events")"
 
 # --- the pushes survive a restart of keymgmtd ---
 echo "refuse 10" >"$T/control"
