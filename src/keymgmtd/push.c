@@ -27,7 +27,7 @@ typedef struct km_call {
 typedef struct km_push_audit {
 	km_t *km;
 	char event[32];
-	char detail[400];
+	char detail[640];
 } km_push_audit_t;
 
 static int
