@@ -75,7 +75,8 @@ start_km() {
 		return
 	fi
 	start_daemon keymgmtd "\"platforms_file\": \"$T/platforms.json\", \"http_tls\": true,
-  \"push\": {\"backoff_min_ms\": 50, \"backoff_max_ms\": 400, \"poll_ms\": 100, \"timeout_ms\": 3000}${extra:+,
+  \"push\": {\"backoff_min_ms\": 50, \"backoff_max_ms\": 400, \"poll_ms\": 100, \"timeout_ms\": 3000,
+    \"max_tries\": 1000}${extra:+,
   $extra}"
 }
 
