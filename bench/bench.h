@@ -57,6 +57,8 @@ typedef struct bench_opts {
 	const char *platform_addr; /* the reference app platform, polled as admin */
 	const char *platform_cert; /* its encryption certificate (the bound) */
 	const char *platform_key;  /* and key */
+	FILE *acks;                /* --acks: acknowledged syncs, one line each */
+	double retry_s;            /* --retry-s: retry broken syncs this long */
 } bench_opts_t;
 
 typedef struct bench_run {

@@ -20,6 +20,10 @@
  * verify of the proof, AES-256-GCM unseal of the key, the CMS envelope to
  * the platform's certificate (--platform-cert), and the platform's opening
  * of it (with --platform-key).
+ *
+ * For the fault tests: --acks FILE writes "ACK key_id mdn app_id push_id"
+ * for every sync answered OK, and --retry-s S retries a sync whose
+ * connection broke (reconnecting) for up to S seconds.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -163,12 +167,55 @@ ks_prepare(ks_thread_t *t)
 	return rc;
 }
 
+static pthread_mutex_t ks_acks_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* --acks: one line per acknowledged sync, for a test to compare with the
+ * platform's rows. */
+static void
+ks_ack(const ks_thread_t *t, const ks_key_t *k, const stb_keysync_result_t *res)
+{
+	if (t->o->acks == NULL)
+		return;
+	pthread_mutex_lock(&ks_acks_mu);
+	fprintf(t->o->acks, "ACK %s %s %s %" PRIu64 "\n", k->key_id, k->mdn, res->app_id,
+	        res->push_id);
+	fflush(t->o->acks);
+	pthread_mutex_unlock(&ks_acks_mu);
+}
+
+/* --retry-s: whether a failed sync is tried again, after reconnecting when
+ * the connection went (keymgmtd restarting).  The proof of the retry is
+ * fresh only in the next second: a REPLAY after a lost answer is retried
+ * once the clock has moved on. */
+static int
+ks_retry(ks_thread_t *t, const stb_error_t *err, uint64_t deadline)
+{
+	if (t->o->retry_s <= 0 || bench_now() > deadline)
+		return 0;
+	switch (err->status) {
+	case STB_UNAVAILABLE:
+	case STB_TIMEOUT:
+	case STB_INTERNAL:
+		t->st.lost++;
+		stb_disconnect(t->km);
+		usleep(20000);
+		(void)stb_connect_addr(t->km, t->o->addr, &(stb_error_t){0});
+		return 1;
+	case STB_REPLAY:
+		usleep(250000);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void *
 ks_main(void *arg)
 {
 	ks_thread_t *t = arg;
 	stb_keysync_result_t res;
 	stb_error_t err;
+	uint64_t deadline;
 
 	if (ks_prepare(t) == 0)
 		t->st.up = 1;
@@ -176,10 +223,17 @@ ks_main(void *arg)
 		t->st.failures++;
 	pthread_barrier_wait(&t->run->gate); /* ready */
 	pthread_barrier_wait(&t->run->gate); /* main has set the clock */
+	deadline = bench_now() + (uint64_t)(t->o->retry_s * 1e9);
 	for (size_t i = 0; t->st.up && i < t->nkeys; i++) {
+		const ks_key_t *k = &t->keys[i];
 		uint64_t t0 = bench_now();
-		if (stb_keysync(t->km, t->keys[i].key_id, t->keys[i].mdn, t->o->app, t->keys[i].key,
-		                KS_KEY_LEN, 0, &res, &err) == -1) {
+		int tries = 0, rc;
+
+		while ((rc = stb_keysync(t->km, k->key_id, k->mdn, t->o->app, k->key, KS_KEY_LEN, 0,
+		                         &res, &err)) == -1 &&
+		       (err.status != STB_REPLAY || tries > 0) && ks_retry(t, &err, deadline))
+			tries++;
+		if (rc == -1) {
 			t->st.errors++;
 			ks_note(t, "sync", &err);
 			if (err.status == STB_UNAVAILABLE)
@@ -189,6 +243,7 @@ ks_main(void *arg)
 		t->t_last = bench_now();
 		t->st.done++;
 		hist_observe(&t->st.lat, (t->t_last - t0) / 1000);
+		ks_ack(t, k, &res);
 	}
 	return NULL;
 }
@@ -341,7 +396,8 @@ ks_keys_new(uint64_t n)
 		snprintf(k[i].key_id, sizeof(k[i].key_id), "%s-%07" PRIu64, ks_prefix, i);
 		snprintf(k[i].mdn, sizeof(k[i].mdn), "%" PRIu64,
 		         KS_MDN_BASE +
-		             ((uint64_t)r[0] << 24 | (uint64_t)r[1] << 16) % UINT64_C(1000000000) + i);
+		             ((uint64_t)r[0] << 24 | (uint64_t)r[1] << 16) % UINT64_C(1000000000) +
+		             i);
 		if (RAND_bytes(k[i].key, KS_KEY_LEN) != 1) {
 			free(k);
 			return NULL;
@@ -461,6 +517,8 @@ keysync_run(bench_run_t *run, FILE *info)
 		}
 	}
 	pthread_barrier_wait(&run->gate); /* imported, registered, connected */
+	fprintf(info, "stb-bench: keysync: prepared; syncing\n");
+	fflush(info);
 	t0 = bench_now();
 	pthread_barrier_wait(&run->gate);
 	for (int i = 0; i < nt; i++) {

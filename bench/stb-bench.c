@@ -70,7 +70,8 @@ usage(FILE *f)
 	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
 	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
 	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
-	        "\n"
+	        "\n");
+	fprintf(f,
 	        "options:\n"
 	        "  -a HOST:PORT     target (default 127.0.0.1:7103); the only address used\n"
 	        "  --ca FILE        trust anchor: verify the server certificate and its\n"
@@ -100,6 +101,10 @@ usage(FILE *f)
 	        "  --platform HOST:PORT, --platform-cert FILE, --platform-key FILE\n"
 	        "                   keysync: the reference app platform (polled as admin) and\n"
 	        "                   its encryption certificate and key, for the bound\n"
+	        "  --acks FILE      keysync: append \"ACK key_id mdn app_id push_id\" per sync\n"
+	        "                   answered OK\n"
+	        "  --retry-s S      keysync: retry a sync whose connection broke, reconnecting,\n"
+	        "                   for up to S seconds (fault tests)\n"
 	        "  --json           one JSON object on stdout (other lines go to stderr)\n"
 	        "  -h, --help       this text\n"
 	        "\n"
@@ -160,6 +165,8 @@ enum {
 	OPT_PLATFORM,
 	OPT_PLATFORM_CERT,
 	OPT_PLATFORM_KEY,
+	OPT_ACKS,
+	OPT_RETRY,
 };
 
 static int
@@ -221,6 +228,14 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 	case OPT_PLATFORM_KEY:
 		o->platform_key = arg;
 		return 0;
+	case OPT_ACKS:
+		if ((o->acks = fopen(arg, "a")) == NULL) {
+			fprintf(stderr, "stb-bench: --acks: cannot open %s\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_RETRY:
+		return parse_secs("--retry-s", arg, 0, &o->retry_s);
 	case 'D':
 		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
 			return -1;
@@ -281,6 +296,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"platform", required_argument, NULL, OPT_PLATFORM},
 	    {"platform-cert", required_argument, NULL, OPT_PLATFORM_CERT},
 	    {"platform-key", required_argument, NULL, OPT_PLATFORM_KEY},
+	    {"acks", required_argument, NULL, OPT_ACKS},
+	    {"retry-s", required_argument, NULL, OPT_RETRY},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

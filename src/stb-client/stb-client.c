@@ -516,9 +516,15 @@ cmd_keysync(stb_client_t *c, const char *addr, int addr_set, int argc, char **ar
 			key_file = optarg;
 		else if (ch == 'A')
 			app = optarg;
-		else if (ch == 't')
-			ts = strtoull(optarg, NULL, 10);
-		else if (ch == 's')
+		else if (ch == 't') {
+			char *end;
+			ts = strtoull(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || ts == 0) {
+				fprintf(stderr, "stb-client: --timestamp: unix seconds, not '%s'\n",
+				        optarg);
+				return 2;
+			}
+		} else if (ch == 's')
 			sms = 1;
 		else {
 			usage();

@@ -13,7 +13,7 @@ add_executable(kmt_push kmt_push.c)
 target_link_libraries(kmt_push PRIVATE stbclient_internal)
 list(APPEND STB_TEST_ENV STB_KMT_PUSH=$<TARGET_FILE:kmt_push>)
 
-foreach(t test_kmt_kannel test_kmt_platform)
+foreach(t test_kmt_kannel test_kmt_platform test_kmt_sync test_kmt_sms test_kmt_faults)
   stb_integration(${t})
   set_tests_properties(integration.${t} PROPERTIES FIXTURES_REQUIRED kmt_pki)
 endforeach()

@@ -54,3 +54,52 @@ JSON
 platform_sql() {
 	sqlite3 -batch -noheader "$T/state-$1/app-platform.db" "$2"
 }
+
+# start_km [EXTRA_JSON]: keymgmtd with the platforms of platforms_json
+# (written to $T/platforms.json), HTTPS on its HTTP listener (Kannel's
+# callback) and quick retries; again without EXTRA_JSON: the same config.
+# KMT_APPS: the app IDs served by platform "ap" (default "app.tv").
+start_km() {
+	local extra=${1:-} apps=${KMT_APPS:-app.tv} a sep=
+	{
+		printf '{'
+		for a in $apps; do
+			printf '%s"%s": {"address": "127.0.0.1:%s", "ca": "%s", "cert": "%s"}' "$sep" \
+				"$a" "${PORT[ap]}" "$PKI/ca.crt" "$PKI/app-platform.crt"
+			sep=', '
+		done
+		printf '}\n'
+	} > "$T/platforms.json"
+	if [ -f "$T/keymgmtd.json" ] && [ -z "$extra" ]; then
+		start_daemon keymgmtd
+		return
+	fi
+	start_daemon keymgmtd "\"platforms_file\": \"$T/platforms.json\", \"http_tls\": true,
+  \"push\": {\"backoff_min_ms\": 50, \"backoff_max_ms\": 400, \"poll_ms\": 100, \"timeout_ms\": 3000,
+    \"max_tries\": 1000}${extra:+,
+  $extra}"
+}
+
+# kmt_sync KEY_HEX ARGS...: stb-client keysync at keymgmtd, the key in the
+# environment; its output and stderr on stdout, never failing the script
+kmt_sync() {
+	local key=$1
+	shift
+	STB_KEYSYNC_KEY=$key "$STB_CLIENT" -a "127.0.0.1:${PORT[keymgmtd]}" --ca "$PKI/ca.crt" \
+		-T 10000 keysync "$@" 2>&1 || true
+}
+
+# wait_platform NAME WHERE COUNT: until the platform holds COUNT rows of
+# table keys matching WHERE (at most 20 s); the count on stdout
+wait_platform() {
+	local n=0
+	for _ in $(seq 1 400); do
+		n=$(platform_sql "$1" "SELECT count(*) FROM keys WHERE $2" 2>/dev/null || echo 0)
+		[ "$n" -lt "$3" ] || break
+		sleep 0.05
+	done
+	echo "$n"
+}
+
+# rand_key: 32 random bytes, hex
+rand_key() { openssl rand -hex 32; }

@@ -322,10 +322,13 @@ ap_open_key(ap_t *ap, ap_job_t *j, const uint8_t *der, size_t len, err_t *err)
 
 	buf_init(&key, AP_KEY_MAX);
 	if (cmsmsg_decrypt(ap->key, ap->cert, der, len, &key, err) == -1) {
+		char why[sizeof(err->msg)];
+
 		buf_wipe(&key);
+		snprintf(why, sizeof(why), "%s", err->msg);
 		/* repeating it will not open it either: permanent */
 		return err_set(err, STB_BAD_REQUEST, "push %" PRIu64 ": the key does not open: %s",
-		               j->push_id, err->msg);
+		               j->push_id, why);
 	}
 	snprintf(aad, sizeof(aad), "app-platform:key:%" PRIu64, j->push_id);
 	rc = EVP_Digest(key.data, key.len, md, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
