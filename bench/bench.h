@@ -24,6 +24,7 @@ typedef enum {
 	BENCH_RDV,
 	BENCH_LOGIN,
 	BENCH_ISSUE,
+	BENCH_KEYSYNC,
 } bench_mode_t;
 
 typedef struct bench_opts {
@@ -51,6 +52,13 @@ typedef struct bench_opts {
 	/* login, issue */
 	const char *cp_addr; /* cert-proxyd HOST:PORT */
 	const char *profile; /* issue: ca-authd profile */
+	/* keysync */
+	const char *app;           /* the app the terminals sync for */
+	const char *platform_addr; /* the reference app platform, polled as admin */
+	const char *platform_cert; /* its encryption certificate (the bound) */
+	const char *platform_key;  /* and key */
+	FILE *acks;                /* --acks: acknowledged syncs, one line each */
+	double retry_s;            /* --retry-s: retry broken syncs this long */
 } bench_opts_t;
 
 typedef struct bench_run {
@@ -112,6 +120,9 @@ int rdv_run(bench_run_t *run, SSL_CTX *adm_ctx, FILE *info);
 
 /* `stb-bench login` and `stb-bench issue` (flowa.c). */
 int flowa_run(bench_run_t *run, FILE *info);
+
+/* `stb-bench keysync` (keysync.c). */
+int keysync_run(bench_run_t *run, FILE *info);
 
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);

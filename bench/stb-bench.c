@@ -41,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: stb-bench ping|handshake|rdv|login|issue [options]\n"
+	        "usage: stb-bench ping|handshake|rdv|login|issue|keysync [options]\n"
 	        "       stb-bench speed [-d SECONDS] [--json]\n"
 	        "\n"
 	        "modes:\n"
@@ -59,10 +59,19 @@ usage(FILE *f)
 	        "  issue       C connections to ca-authd (-a; --cert/--key an admin or\n"
 	        "              cert-proxyd identity) send CA_ISSUE for a P-256 CSR, one at a\n"
 	        "              time each; certificates issued per second, p50/p99\n"
+	        "  keysync     C simulated terminals (threads; -a is keymgmtd) each sync keys\n"
+	        "              with stb_keysync(), -n in all (default 200 per terminal), every\n"
+	        "              one a new durable bind; before the clock the keys are imported\n"
+	        "              and one MDN per key registered for --app, as admin.  Binds/s,\n"
+	        "              p50/p99; with --platform, pushes/s stored and acknowledged by\n"
+	        "              the reference app platform; next to the crypto bound of one\n"
+	        "              sync measured in the same run (HMAC verify, AES-GCM unseal, CMS\n"
+	        "              envelope to --platform-cert, its opening with --platform-key)\n"
 	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
 	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
 	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
-	        "\n"
+	        "\n");
+	fprintf(f,
 	        "options:\n"
 	        "  -a HOST:PORT     target (default 127.0.0.1:7103); the only address used\n"
 	        "  --ca FILE        trust anchor: verify the server certificate and its\n"
@@ -88,6 +97,14 @@ usage(FILE *f)
 	        "                   devices hold their channels\n"
 	        "  --cp HOST:PORT   login: cert-proxyd\n"
 	        "  --profile NAME   issue: ca-authd profile (default stb-media)\n"
+	        "  --app APP        keysync: the app the terminals sync for (default bench.app)\n"
+	        "  --platform HOST:PORT, --platform-cert FILE, --platform-key FILE\n"
+	        "                   keysync: the reference app platform (polled as admin) and\n"
+	        "                   its encryption certificate and key, for the bound\n"
+	        "  --acks FILE      keysync: append \"ACK key_id mdn app_id push_id\" per sync\n"
+	        "                   answered OK\n"
+	        "  --retry-s S      keysync: retry a sync whose connection broke, reconnecting,\n"
+	        "                   for up to S seconds (fault tests)\n"
 	        "  --json           one JSON object on stdout (other lines go to stderr)\n"
 	        "  -h, --help       this text\n"
 	        "\n"
@@ -144,6 +161,12 @@ enum {
 	OPT_SERVER_PID,
 	OPT_CP,
 	OPT_PROFILE,
+	OPT_APP,
+	OPT_PLATFORM,
+	OPT_PLATFORM_CERT,
+	OPT_PLATFORM_KEY,
+	OPT_ACKS,
+	OPT_RETRY,
 };
 
 static int
@@ -193,6 +216,26 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 	case OPT_PROFILE:
 		o->profile = arg;
 		return 0;
+	case OPT_APP:
+		o->app = arg;
+		return 0;
+	case OPT_PLATFORM:
+		o->platform_addr = arg;
+		return 0;
+	case OPT_PLATFORM_CERT:
+		o->platform_cert = arg;
+		return 0;
+	case OPT_PLATFORM_KEY:
+		o->platform_key = arg;
+		return 0;
+	case OPT_ACKS:
+		if ((o->acks = fopen(arg, "a")) == NULL) {
+			fprintf(stderr, "stb-bench: --acks: cannot open %s\n", arg);
+			return -1;
+		}
+		return 0;
+	case OPT_RETRY:
+		return parse_secs("--retry-s", arg, 0, &o->retry_s);
 	case 'D':
 		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
 			return -1;
@@ -249,6 +292,12 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"server-pid", required_argument, NULL, OPT_SERVER_PID},
 	    {"cp", required_argument, NULL, OPT_CP},
 	    {"profile", required_argument, NULL, OPT_PROFILE},
+	    {"app", required_argument, NULL, OPT_APP},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"platform-cert", required_argument, NULL, OPT_PLATFORM_CERT},
+	    {"platform-key", required_argument, NULL, OPT_PLATFORM_KEY},
+	    {"acks", required_argument, NULL, OPT_ACKS},
+	    {"retry-s", required_argument, NULL, OPT_RETRY},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -262,7 +311,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	                    .duration = 10,
 	                    .warmup = 1,
 	                    .devices = 1000,
-	                    .profile = "stb-media"};
+	                    .profile = "stb-media",
+	                    .app = "bench.app"};
 	while ((ch = getopt_long(argc, argv, "a:c:t:d:n:w:p:s:D:h", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			usage(stdout);
@@ -286,6 +336,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		o->mode = BENCH_LOGIN;
 	else if (strcmp(mode, "issue") == 0)
 		o->mode = BENCH_ISSUE;
+	else if (strcmp(mode, "keysync") == 0)
+		o->mode = BENCH_KEYSYNC;
 	else
 		goto bad;
 	if ((o->cert == NULL) != (o->key == NULL)) {
@@ -302,6 +354,15 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		fprintf(stderr,
 		        "stb-bench: login needs --cp (cert-proxyd) and --admin-cert/--admin-key "
 		        "to import its STBs\n");
+		return -1;
+	}
+	if (o->mode == BENCH_KEYSYNC && (o->admin_cert == NULL || o->admin_key == NULL)) {
+		fprintf(stderr, "stb-bench: keysync needs --admin-cert/--admin-key to import its "
+		                "keys and register its MDNs\n");
+		return -1;
+	}
+	if (o->mode == BENCH_KEYSYNC && o->conns > 1024) {
+		fprintf(stderr, "stb-bench: keysync: at most 1024 terminals (threads)\n");
 		return -1;
 	}
 	if (o->mode == BENCH_ISSUE && o->cert == NULL) {
@@ -712,9 +773,10 @@ main(int argc, char **argv)
 	bench_raise_nofile(o.conns);
 	fprintf(info, "stb-bench: %s, %s %s, %d conns, %d threads%s\n",
 	        OpenSSL_version(OPENSSL_VERSION),
-	        o.mode == BENCH_PING  ? "ping"
-	        : o.mode == BENCH_RDV ? "rdv"
-	                              : "handshake",
+	        o.mode == BENCH_PING      ? "ping"
+	        : o.mode == BENCH_RDV     ? "rdv"
+	        : o.mode == BENCH_KEYSYNC ? "keysync"
+	                                  : "handshake",
 	        o.addr, o.conns, o.threads,
 	        o.ca != NULL ? "" : " (server certificate NOT verified)");
 	if (bench_probe(&run, info) == -1)
@@ -722,6 +784,8 @@ main(int argc, char **argv)
 	fflush(info);
 	if (o.mode == BENCH_LOGIN || o.mode == BENCH_ISSUE)
 		rc = flowa_run(&run, info);
+	else if (o.mode == BENCH_KEYSYNC)
+		rc = keysync_run(&run, info);
 	else if (o.mode == BENCH_RDV) {
 		SSL_CTX *adm = bench_ctx_new(&o, &run, o.admin_cert, o.admin_key);
 

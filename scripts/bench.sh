@@ -14,13 +14,18 @@
 #          one's certificate): logins/s, p50/p99, next to the crypto bound of
 #          one ECDSA P-256 sign + one verify measured in the same run
 #   issue  ca-authd: CA_ISSUE from 16 connections: certificates/s, p50/p99
+#   keysync  keymgmtd and the reference app platform, fresh each run: 64
+#          terminals sync 100,000 fresh keys: durable binds/s, p50/p99, and
+#          pushes/s stored and acknowledged by the platform, next to the crypto
+#          bound of one sync (HMAC verify + AES-GCM unseal + CMS envelope, and
+#          the platform's opening) measured in the same run
 # Prints each run and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv login issue} "
+what=" ${*:-speed ping rdv login issue keysync} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -32,6 +37,7 @@ if want rdv; then need "$build/rendezvousd"; fi
 if want login || want issue; then
 	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
 fi
+if want keysync; then need "$build/keymgmtd"; need "$build/tests/peers/app-platform"; fi
 t=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"; }
@@ -183,4 +189,50 @@ if want issue; then
 			"$i" "$(field per_s <"$t/i.$i")" "$(field p50_us <"$t/i.$i")" "$(field p99_us <"$t/i.$i")"
 	done
 	printf '   median: %s certificates/s\n' "$(for i in $(seq 1 "$runs"); do field per_s <"$t/i.$i"; done | median)"
+fi
+
+if want keysync; then
+	echo "== flow C key sync: stb-bench keysync -c 64 -n 100000 (keymgmtd, the reference app platform and the bench on this machine; fresh daemons each run)"
+	cadm=()
+	[ ! -f "$t/pki/ca-authd-pki.json" ] || cadm=(--ca-authd "$build/ca-authd")
+	[ -f "$t/pki/app-platform.crt" ] ||
+		scripts/pki-bootstrap.sh "${cadm[@]}" --reissue "$t/pki" app-platform >/dev/null
+	[ -f "$t/pki/app-platform.kek" ] || (umask 077 && openssl rand -hex 32 >"$t/pki/app-platform.kek")
+	kmp=$(free_port)
+	app=$(free_port)
+	for i in $(seq 1 "$runs"); do
+		cat > "$t/ap.json" <<JSON
+{"listen": "127.0.0.1:$app", "http_listen": "", "state_dir": "$t/ap.$i",
+ "kek_file": "$t/pki/app-platform.kek", "client_auth": "require",
+ "tls": {"cert": "$t/pki/app-platform.crt", "key": "$t/pki/app-platform.key", "ca": "$t/pki/ca.crt"}}
+JSON
+		printf '{"bench.app": {"address": "127.0.0.1:%s", "ca": "%s", "cert": "%s"}}\n' \
+			"$app" "$t/pki/ca.crt" "$t/pki/app-platform.crt" >"$t/platforms.json"
+		cat > "$t/km.json" <<JSON
+{"listen": "127.0.0.1:$kmp", "http_listen": "", "state_dir": "$t/km.$i",
+ "kek_file": "$t/pki/keymgmtd.kek", "platforms_file": "$t/platforms.json",
+ "push": {"window": 1024, "poll_ms": 100},
+ "tls": {"cert": "$t/pki/keymgmtd.crt", "key": "$t/pki/keymgmtd.key", "ca": "$t/pki/ca.crt"}}
+JSON
+		"$build/tests/peers/app-platform" -c "$t/ap.json" >"$t/ap.$i.log" 2>&1 &
+		appid=$!
+		"$build/keymgmtd" -c "$t/km.json" >"$t/km.$i.log" 2>&1 &
+		kmpid=$!
+		sleep 1
+		"$bench" keysync -a "127.0.0.1:$kmp" "${ca[@]}" --admin-cert "$t/pki/admin.crt" \
+			--admin-key "$t/pki/admin.key" --app bench.app --platform "127.0.0.1:$app" \
+			--platform-cert "$t/pki/app-platform.crt" --platform-key "$t/pki/app-platform.key" \
+			-c 64 -n 100000 --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
+		kill "$kmpid" "$appid"; wait "$kmpid" "$appid" 2>/dev/null || true
+		printf '   run %d: %s binds/s, p50 %s us, p99 %s us; %s pushes/s acknowledged by the platform; bound %s syncs/s per core (HMAC %s us + unseal %s us + envelope %s us + platform open %s us), %s on %s cores\n' \
+			"$i" "$(field binds_per_s <"$t/k.$i")" "$(field p50 <"$t/k.$i")" "$(field p99 <"$t/k.$i")" \
+			"$(field pushes_per_s <"$t/k.$i")" "$(field syncs_per_s_one_core <"$t/k.$i")" \
+			"$(field hmac_verify_us <"$t/k.$i")" "$(field unseal_us <"$t/k.$i")" \
+			"$(field envelope_us <"$t/k.$i")" "$(field platform_open_us <"$t/k.$i")" \
+			"$(field syncs_per_s <"$t/k.$i")" "$(field cores <"$t/k.$i")"
+	done
+	printf '   median: %s binds/s, %s pushes/s; bound median %s syncs/s per core\n' \
+		"$(for i in $(seq 1 "$runs"); do field binds_per_s <"$t/k.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field pushes_per_s <"$t/k.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field syncs_per_s_one_core <"$t/k.$i"; done | median)"
 fi

@@ -262,6 +262,49 @@ STB_API int stb_watch(stb_client_t *cp, const char *device_id, const unsigned ch
                       size_t secret_len, int timeout_ms, stb_watch_fn fn, void *ctx,
                       stb_error_t *err);
 
+/*
+ * Key synchronisation (flow C): a terminal whose key was burnt in at the
+ * factory (and imported into keymgmtd by the manufacturer) asks keymgmtd
+ * to bind that key to its MDN and an app, and to deliver it to the app's
+ * platform.  The proof is HMAC-SHA256 under the key over
+ * "STB-KEYSYNC-V1", key_id, mdn, app_id and a timestamp (PROTOCOL.md); the
+ * key itself never leaves the terminal.  app_id NULL (or "") lets keymgmtd
+ * pick the MDN's only app.  timestamp 0 means now; a proof is good once.
+ *
+ * stb_keysync sends KM_KEY_SYNC on a client connected to keymgmtd and
+ * fills *out once the binding and its push are durable.  On a refusal
+ * err->status is keymgmtd's: UNAUTHENTICATED (unknown key or wrong key),
+ * EXPIRED (the clock is off), REPLAY (a proof used before), BAD_REQUEST
+ * (malformed MDN; or several apps and none named: the text lists them),
+ * NOT_FOUND (no such service), CONFLICT (the key is bound to another MDN),
+ * RATE_LIMITED.  The same sync again is answered OK with the first push.
+ *
+ * Without a data connection the sync goes by SMS: stb_keysync_sms writes
+ * the text to send to keymgmtd's SMS number (the network supplies the
+ * sender's MDN, which the text does not carry; the MAC covers it), and
+ * stb_keysync_sms_reply reads the reply SMS: 0 with the app bound, or -1
+ * with the refusal's status in err.
+ *
+ *	stb_keysync_result_t res;
+ *	if (stb_keysync(km, "KEY-0001", "8613800138000", NULL, key, 32, 0, &res, &err) == 0)
+ *		printf("bound to %s\n", res.app_id);
+ */
+#define STB_KEYSYNC_SMS_MAX 160
+
+typedef struct stb_keysync_result {
+	char app_id[STB_ID_MAX + 1]; /* the app the key was bound for */
+	uint64_t push_id;            /* keymgmtd's delivery to that app's platform */
+} stb_keysync_result_t;
+
+STB_API int stb_keysync(stb_client_t *km, const char *key_id, const char *mdn, const char *app_id,
+                        const unsigned char *key, size_t key_len, uint64_t timestamp,
+                        stb_keysync_result_t *out, stb_error_t *err);
+/* out: at least STB_KEYSYNC_SMS_MAX + 1 bytes. */
+STB_API int stb_keysync_sms(const char *key_id, const char *mdn, const char *app_id,
+                            const unsigned char *key, size_t key_len, uint64_t timestamp, char *out,
+                            size_t cap, stb_error_t *err);
+STB_API int stb_keysync_sms_reply(const char *text, char *app_id, size_t cap, stb_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,6 +55,8 @@ typedef struct daemon_def {
 	void (*fini)(daemon_t *d);
 	/* starts a signer process (signer.h) before any socket opens */
 	int signer;
+	/* appends the daemon's own lines to /metrics (Prometheus text); may be NULL */
+	int (*metrics)(daemon_t *d, buf_t *out);
 } daemon_def_t;
 
 /* Options every daemon has. */
@@ -133,6 +135,12 @@ struct daemon {
 	cfg_opt_t *listener_opts; /* with the top-level tls.* as defaults */
 	struct evhttp *http;
 	struct httpd_guard *http_guard; /* its connections, caps and deadlines */
+	/* HTTPS on the HTTP listener: a daemon's init sets these from its own
+	 * options; httpd_start makes the context once (tls.cert, tls.key and,
+	 * for client certificates, tls.ca) */
+	int http_tls;
+	int http_client_auth; /* TLS_CLIENT_AUTH_* */
+	SSL_CTX *http_ssl;
 	httpd_route_t routes[HTTPD_ROUTES_MAX];
 	int nroutes;
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
@@ -211,6 +219,11 @@ void httpd_stop(daemon_t *d);
  * gets 405. */
 int httpd_route(daemon_t *d, const char *prefix, int methods, size_t max_body, httpd_route_fn fn,
                 void *arg, err_t *err);
+/* The roles of an HTTPS client's certificate (STB_R_ANONYMOUS without
+ * one, or on plain HTTP), for a route that serves only some roles. */
+uint32_t httpd_peer_roles(struct evhttp_request *req);
+/* The client's "ip:port" into out. */
+void httpd_peer_addr(struct evhttp_request *req, char *out, size_t cap);
 /* Sends a complete answer. */
 void httpd_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
                  const void *body, size_t len);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "health.h"
 #include "htab.h"
 #include "log.h"
+#include "tls.h"
 
 typedef struct httpd_guard httpd_guard_t;
 
@@ -50,6 +52,7 @@ struct httpd_guard {
 	uint32_t max;
 	int timeout_ms;
 	connguard_trim_t trim;
+	SSL_CTX *ssl; /* http.tls: the daemon's, made once */
 	uint64_t accepted, refused_source, refused_full, evicted, timeouts;
 };
 
@@ -195,8 +198,23 @@ hc_bevcb(struct event_base *base, void *arg)
 	httpd_guard_t *g = arg;
 	/* options as evhttp's own (it closes the socket itself), so our extra
 	 * reference never holds a descriptor open */
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
+	struct bufferevent *bev = NULL;
 	httpd_conn_t *c;
+	SSL *ssl;
+
+	if (g->ssl == NULL) {
+		bev = bufferevent_socket_new(base, -1, 0);
+	} else if ((ssl = SSL_new(g->ssl)) != NULL) {
+		/* HTTPS: the bufferevent owns the SSL (and so closes the socket);
+		 * evhttp then leaves the descriptor to it.  The handshake counts
+		 * against the same request deadline as the head. */
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		                                     BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL)
+			SSL_free(ssl);
+		else
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	}
 
 	if (bev == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		return bev;
@@ -413,7 +431,8 @@ http_metrics(struct evhttp_request *req, void *arg)
 	    metrics_write_process(&out, d->started) == -1 ||
 	    srv_write_metrics(d->srv, &out) == -1 || metrics_store(d, &out) != 0 ||
 	    health_write_metrics(d->health, &out) != 0 || metrics_http(d->http_guard, &out) != 0 ||
-	    (d->refusals != NULL && refusal_write_metrics(d->refusals, &out) == -1)) {
+	    (d->refusals != NULL && refusal_write_metrics(d->refusals, &out) == -1) ||
+	    (d->def->metrics != NULL && d->def->metrics(d, &out) != 0)) {
 		buf_free(&out);
 		evhttp_send_error(req, 500, "metrics too large");
 		return;
@@ -483,6 +502,16 @@ httpd_start(daemon_t *d, err_t *err)
 		return -1;
 	if ((d->http = evhttp_new(d->base)) == NULL)
 		return err_set(err, STB_INTERNAL, "evhttp_new failed");
+	if (d->http_tls) {
+		tls_conf_t tc = {.cert = d->conf.tls_cert,
+		                 .key = d->conf.tls_key,
+		                 .ca = d->conf.tls_ca,
+		                 .client_auth = d->http_client_auth};
+
+		if ((d->http_ssl = tls_server_ctx_new(&tc, err)) == NULL)
+			return -1;
+		d->http_guard->ssl = d->http_ssl;
+	}
 	evhttp_set_bevcb(d->http, hc_bevcb, d->http_guard);
 	for (int i = 0; i < d->nroutes; i++) {
 		methods |= d->routes[i].methods;
@@ -508,7 +537,7 @@ httpd_start(daemon_t *d, err_t *err)
 	}
 	if ((d->http_guard->accept = connguard_accept_new(d->base, l, "http", err)) == NULL)
 		return -1;
-	log_info("metrics on http://%s/metrics", d->conf.http_listen);
+	log_info("metrics on %s://%s/metrics", d->http_ssl ? "https" : "http", d->conf.http_listen);
 	return 0;
 }
 
@@ -524,4 +553,28 @@ httpd_stop(daemon_t *d)
 	d->http = NULL;
 	hc_guard_free(d->http_guard);
 	d->http_guard = NULL;
+	SSL_CTX_free(d->http_ssl);
+	d->http_ssl = NULL;
+}
+
+uint32_t
+httpd_peer_roles(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl != NULL ? tls_peer_roles(ssl) : STB_R_ANONYMOUS;
+}
+
+void
+httpd_peer_addr(struct evhttp_request *req, char *out, size_t cap)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char *host = NULL;
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &host, &port);
+	snprintf(out, cap, "%s:%u", host ? host : "-", (unsigned)port);
 }

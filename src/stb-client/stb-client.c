@@ -45,8 +45,14 @@ usage(void)
 	        "                               127.0.0.1:7102), acknowledge certificate\n"
 	        "                               update pushes and print each; stop after N\n"
 	        "                               renewals or S seconds\n"
+	        "  keysync [--key-file FILE] [--app APP] [--timestamp T] [--sms] KEY_ID MDN\n"
+	        "                               key sync at keymgmtd (-a, default\n"
+	        "                               127.0.0.1:7105): bind the key to MDN (and\n"
+	        "                               APP) and have it pushed to the app platform;\n"
+	        "                               --sms prints the SMS text to send instead\n"
 	        "The device password comes from $STB_RDV_PASSWORD; the device secret\n"
-	        "(hex) from $STB_DEVICE_SECRET or --secret-file, never the command line.\n");
+	        "(hex) from $STB_DEVICE_SECRET or --secret-file, the terminal key (hex)\n"
+	        "from $STB_KEYSYNC_KEY or --key-file: never the command line.\n");
 }
 
 static void
@@ -350,9 +356,10 @@ cmd_rdv_connect(stb_client_t *c, int argc, char **argv)
 #define SECRET_MIN 16
 #define SECRET_MAX 64
 
-/* The device secret, hex, from $STB_DEVICE_SECRET or a file; never argv. */
+/* A secret (the device secret, a terminal key), hex, from the environment
+ * variable env or a file; never argv. */
 static int
-load_secret(const char *file, unsigned char *out, size_t *len)
+load_secret(const char *file, const char *env, unsigned char *out, size_t *len)
 {
 	char text[2 * SECRET_MAX + 64];
 	const char *p;
@@ -372,8 +379,8 @@ load_secret(const char *file, unsigned char *out, size_t *len)
 		fclose(f);
 		text[n] = '\0';
 		p = text;
-	} else if ((p = getenv("STB_DEVICE_SECRET")) == NULL) {
-		fprintf(stderr, "stb-client: set STB_DEVICE_SECRET (hex) or use --secret-file\n");
+	} else if ((p = getenv(env)) == NULL) {
+		fprintf(stderr, "stb-client: set %s (hex) or use a file option\n", env);
 		return -1;
 	}
 	for (; *p != '\0'; p++) {
@@ -396,8 +403,8 @@ load_secret(const char *file, unsigned char *out, size_t *len)
 	OPENSSL_cleanse(text, sizeof(text));
 	if (bad) {
 		OPENSSL_cleanse(out, SECRET_MAX);
-		fprintf(stderr, "stb-client: the device secret must be %d..%d bytes of hex\n",
-		        SECRET_MIN, SECRET_MAX);
+		fprintf(stderr, "stb-client: the secret must be %d..%d bytes of hex\n", SECRET_MIN,
+		        SECRET_MAX);
 		return -1;
 	}
 	*len = k / 2;
@@ -493,6 +500,71 @@ cmd_watch(stb_client_t *cp, const char *device, const unsigned char *secret, siz
 	return 0;
 }
 
+/* keysync: the terminal's key sync (flow C), over TLS or as an SMS text. */
+static int
+cmd_keysync(stb_client_t *c, const char *addr, int addr_set, int argc, char **argv)
+{
+	static const struct option opts[] = {{"key-file", required_argument, NULL, 'f'},
+	                                     {"app", required_argument, NULL, 'A'},
+	                                     {"timestamp", required_argument, NULL, 't'},
+	                                     {"sms", no_argument, NULL, 's'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *key_file = NULL, *app = NULL;
+	unsigned char key[SECRET_MAX];
+	char text[STB_KEYSYNC_SMS_MAX + 1];
+	unsigned long long ts = 0;
+	stb_keysync_result_t res;
+	int sms = 0, ch, rc = 1;
+	size_t klen = 0;
+	stb_error_t err;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'f')
+			key_file = optarg;
+		else if (ch == 'A')
+			app = optarg;
+		else if (ch == 't') {
+			char *end;
+			ts = strtoull(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || ts == 0) {
+				fprintf(stderr, "stb-client: --timestamp: unix seconds, not '%s'\n",
+				        optarg);
+				return 2;
+			}
+		} else if (ch == 's')
+			sms = 1;
+		else {
+			usage();
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		usage();
+		return 2;
+	}
+	if (load_secret(key_file, "STB_KEYSYNC_KEY", key, &klen) == -1)
+		return 2;
+	if (sms) {
+		if (stb_keysync_sms(argv[optind], argv[optind + 1], app, key, klen, ts, text,
+		                    sizeof(text), &err) == 0) {
+			printf("%s\n", text);
+			rc = 0;
+		} else
+			print_err("keysync", &err);
+	} else if (connect_client(c, addr_set ? addr : "127.0.0.1:7105", "keymgmtd") == 0) {
+		if (stb_keysync(c, argv[optind], argv[optind + 1], app, key, klen, ts, &res,
+		                &err) == 0) {
+			printf("keysync ok key_id=%s mdn=%s app_id=%s push_id=%llu\n", argv[optind],
+			       argv[optind + 1], res.app_id, (unsigned long long)res.push_id);
+			rc = 0;
+		} else
+			print_err("keysync", &err);
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
 /* How the tool's clients are set up (the second one of login too). */
 struct setup {
 	const char *ca;
@@ -537,7 +609,7 @@ cmd_flow_a(stb_client_t *c, const struct setup *su, const char *addr, int addr_s
 		usage();
 		return 2;
 	}
-	if (load_secret(secret_file, secret, &slen) == -1)
+	if (load_secret(secret_file, "STB_DEVICE_SECRET", secret, &slen) == -1)
 		return 2;
 	if (!login)
 		rc = connect_client(c, addr_set ? addr : "127.0.0.1:7102", "cert-proxyd") == -1
@@ -627,6 +699,11 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "login") == 0 || strcmp(argv[0], "watch") == 0) {
 		struct setup su = {ca, timeout, verbose};
 		rc = cmd_flow_a(c, &su, addr, addr_set, argc, argv);
+		stb_client_free(c);
+		return rc;
+	}
+	if (strcmp(argv[0], "keysync") == 0) {
+		rc = cmd_keysync(c, addr, addr_set, argc, argv);
 		stb_client_free(c);
 		return rc;
 	}

@@ -1,6 +1,6 @@
 /*
- * csv: the line and field reader of stbctl's CSV imports (cp import,
- * gw import).  One record per line, fields split at commas with the blanks
+ * csv: the line and field reader of CSV imports (stbctl cp import,
+ * gw import, keymgmtd key files).  One record per line, fields split at commas with the blanks
  * around each trimmed; blank lines and lines starting with '#' are
  * skipped.  No quoting: none of the imported fields may hold a comma.  The
  * reader only points into the text; nothing is copied or allocated.
