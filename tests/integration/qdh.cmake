@@ -1,0 +1,10 @@
+# Flow D end to end (qualifyd, osmo-hlr, the device in libstbclient).
+# Included from tests/integration/CMakeLists.txt.
+add_executable(hss_osmo_cli hss_osmo_cli.c ${PROJECT_SOURCE_DIR}/src/qualifyd/hss_osmo.c
+  ${PROJECT_SOURCE_DIR}/src/qualifyd/hss_osmo_vty.c)
+target_include_directories(hss_osmo_cli PRIVATE ${PROJECT_SOURCE_DIR}/src/qualifyd)
+target_link_libraries(hss_osmo_cli PRIVATE stbcommon)
+list(APPEND STB_TEST_ENV STB_HSS_OSMO_CLI=$<TARGET_FILE:hss_osmo_cli>)
+
+# qualifyd's osmo-hlr backend against a real osmo-hlr, checked over GSUP
+stb_integration(test_qdh_hlr)
