@@ -4,3 +4,4 @@ target_link_libraries(qd_client PRIVATE stbclient_internal)
 list(APPEND STB_TEST_ENV STB_QD_CLIENT=$<TARGET_FILE:qd_client>)
 
 stb_integration(test_qd)
+stb_integration(test_qd_split)
