@@ -16,6 +16,8 @@
 
 #include "daemon.h"
 #include "hss.h"
+#include "mbox.h"
+#include "outbox.h"
 #include "peerpool.h"
 #include "qualify.h"
 #include "workpool.h"
@@ -70,6 +72,8 @@ typedef struct qd {
 	hss_t *hss;
 	workpool_t *hss_jobs; /* blocking HSS calls (osmo-hlr) */
 	peerpool_t *reg_peer, *prov_peer, *cred_peer;
+	mbox_t *main_mb;   /* the main loop's, for the outbox */
+	outbox_t *done_ob; /* provisioning without credentialing: QD_PKG_DONE */
 	char cred_addr[QD_ADDR_MAX];
 	char prov_addr[QD_ADDR_MAX];
 } qd_t;

@@ -313,15 +313,16 @@ cred_alloc_write(store_conn_t *sc, void *arg, err_t *err)
 	if (hss_allocate(c->qd->hss, sc, c->device_id, now, &c->hc, err) == -1)
 		return -1;
 	st = store_stmt(sc,
-	                "UPDATE qd_devices SET state=1, imsi=?2, pkg_expires=?3, changed_at=?3 "
+	                "UPDATE qd_devices SET state=1, imsi=?2, pkg_expires=?4, changed_at=?3 "
 	                "WHERE device_id=?1",
 	                err);
 	if (st == NULL)
 		return -1;
 	store_bind_str(st, 1, c->device_id);
 	store_bind_str(st, 2, c->hc.imsi);
-	/* until the package exists, its expiry is now: enrolling again is allowed */
 	store_bind_int64(st, 3, now);
+	/* no enrolling again while the package is being made */
+	store_bind_int64(st, 4, now + c->qd->conf->ticket_ttl_s);
 	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 

@@ -112,7 +112,7 @@ struct prov {
 	char actor[160];
 	uint8_t th[QUALIFY_DIGEST_LEN];
 	uint8_t digest[QUALIFY_DIGEST_LEN];
-	int remote_done; /* the credentialing role is a peer */
+	int remote_done; /* the credentialing role is a peer: QD_PKG_DONE queued */
 };
 
 /* The row's checks, shared by fetch and confirm.  st is at the row. */
@@ -237,41 +237,24 @@ confirm_write(store_conn_t *c, void *arg, err_t *err)
 		return -1;
 	if (p->qd->roles & QD_ROLE_CRED)
 		return qd_cred_done(p->qd, c, p->device_id, p->digest, now, err);
+	/* the credentialing role hears of it for sure: through the outbox */
+	struct msgreq_QD_PKG_DONE q = {.DEVICE_ID = MV_STR(p->device_id),
+	                               .QD_PKG_DIGEST = MV_BYTES(p->digest, sizeof(p->digest))};
+	buf_t b;
+	int rc;
+
+	buf_init(&b, 1024);
+	rc = msgenc_QD_PKG_DONE(&b, &q, err) == -1 ||
+	             outbox_enqueue(p->qd->done_ob, c, "credentialing", STB_MSG_QD_PKG_DONE, &b,
+	                            p->device_id, now * 1000, NULL, err) == -1
+	         ? -1
+	         : 0;
+	buf_free(&b);
+	if (rc == -1)
+		return -1;
 	p->remote_done = 1;
 	return daemon_auditf(p->qd->d, c, err, "package_confirmed", p->actor, "device=%s",
 	                     p->device_id);
-}
-
-static void
-confirm_peer_done(void *arg, const msg_t *rsp, const err_t *err)
-{
-	char *dev = arg;
-
-	if (err->status != STB_OK || msg_status(rsp) != STB_OK)
-		log_warnx("device %s confirmed, but the credentialing role was not told (%s): its "
-		          "HSS row stays held",
-		          dev, err->status != STB_OK ? err->msg : stb_status_name(msg_status(rsp)));
-	free(dev);
-}
-
-static void
-confirm_tell(struct prov *p)
-{
-	struct msgreq_QD_PKG_DONE q = {.DEVICE_ID = MV_STR(p->device_id),
-	                               .QD_PKG_DIGEST = MV_BYTES(p->digest, sizeof(p->digest))};
-	char *dev = strdup(p->device_id);
-	err_t err;
-	buf_t b;
-
-	buf_init(&b, 1024);
-	if (dev == NULL || msgenc_QD_PKG_DONE(&b, &q, &err) == -1 ||
-	    peerpool_call(p->qd->cred_peer, srv_conn_base(p->r->conn), srv_req_mbox(p->r),
-	                  STB_MSG_QD_PKG_DONE, &b, 0, confirm_peer_done, dev, &err) == -1) {
-		log_warnx("device %s confirmed, but the credentialing role cannot be told: %s",
-		          p->device_id, dev == NULL ? "out of memory" : err.msg);
-		free(dev);
-	}
-	buf_free(&b);
 }
 
 static void
@@ -285,7 +268,7 @@ confirm_done(void *arg, const err_t *err)
 		return;
 	}
 	if (p->remote_done)
-		confirm_tell(p);
+		outbox_kick(p->qd->done_ob);
 	srv_reply_ok(p->r);
 	free(p);
 }

@@ -96,6 +96,8 @@ static const char *const qd_migrations[] = {
     "CREATE INDEX qd_packages_issued ON qd_packages(issued);"
     "CREATE INDEX qd_packages_device ON qd_packages(device_id);",
     hss_schema,
+    /* provisioning: confirmations to a remote credentialing role */
+    outbox_schema,
 };
 
 void
@@ -251,6 +253,21 @@ qd_roles_parse(const char *s, unsigned *out, err_t *err)
 	return 0;
 }
 
+/* "" or host:port that a device or peer can be told (QD_CRED_ADDR's bounds) */
+static int
+qd_addr_check(const char *key, const char *v, err_t *err)
+{
+	size_t n = strlen(v);
+	const char *colon = strrchr(v, ':');
+
+	if (n == 0)
+		return 0;
+	if (n < 3 || n >= QD_ADDR_MAX || colon == NULL || colon == v || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return err_set(err, STB_BAD_REQUEST, "%s: '%s' is not host:port", key, v);
+	return 0;
+}
+
 static int
 qd_check(err_t *err)
 {
@@ -261,6 +278,12 @@ qd_check(err_t *err)
 	if (qd_conf.ocsp_url[0] != '\0' && strncmp(qd_conf.ocsp_url, "http://", 7) != 0)
 		return err_set(err, STB_BAD_REQUEST, "ocsp.url: '%s' is not http://IP:port/path",
 		               qd_conf.ocsp_url);
+	if (qd_addr_check("cred_address", qd_conf.cred_address, err) == -1 ||
+	    qd_addr_check("prov_address", qd_conf.prov_address, err) == -1 ||
+	    qd_addr_check("peers.registration", qd_conf.registration_peer, err) == -1 ||
+	    qd_addr_check("peers.provisioning", qd_conf.provisioning_peer, err) == -1 ||
+	    qd_addr_check("peers.credentialing", qd_conf.credentialing_peer, err) == -1)
+		return -1;
 	if ((qd_conf.operator_cert[0] == '\0') != (qd_conf.operator_key[0] == '\0'))
 		return err_set(err, STB_BAD_REQUEST, "operator.cert and operator.key go together");
 	if (roles & QD_ROLE_CRED) {
@@ -358,6 +381,72 @@ qd_peer(qd_t *qd, const char *addr, const char *name, peerpool_t **out, err_t *e
 	return (*out = peerpool_new(&pc, err)) != NULL ? 0 : -1;
 }
 
+/* The outbox's send: one QD_PKG_DONE to the credentialing role. */
+struct qd_send {
+	outbox_result_fn done;
+	void *done_arg;
+};
+
+static void
+qd_send_done(void *arg, const msg_t *rsp, const err_t *err)
+{
+	struct qd_send *q = arg;
+	err_t e;
+
+	if (err->status != STB_OK)
+		q->done(q->done_arg, err, NULL, 0);
+	else if (msg_status(rsp) != STB_OK) {
+		char text[256] = "";
+		msg_get_str(rsp, TLV_IX_ERROR_TEXT, text, sizeof(text));
+		err_set(&e, msg_status(rsp), "credentialing role: %s", text);
+		q->done(q->done_arg, &e, NULL, 0);
+	} else {
+		err_clear(&e);
+		q->done(q->done_arg, &e, NULL, 0);
+	}
+	free(q);
+}
+
+static void
+qd_outbox_send(void *arg, const outbox_item_t *it, outbox_result_fn done, void *done_arg)
+{
+	qd_t *qd = arg;
+	struct qd_send *q = malloc(sizeof(*q));
+	buf_t b = {0};
+	err_t err;
+
+	if (q == NULL) {
+		err_set(&err, STB_INTERNAL, "out of memory");
+		done(done_arg, &err, NULL, 0);
+		return;
+	}
+	*q = (struct qd_send){done, done_arg};
+	b.data = (uint8_t *)it->body;
+	b.len = b.cap = b.max = it->body_len;
+	if (peerpool_call(qd->cred_peer, qd->d->base, qd->main_mb, it->msg_type, &b, 0,
+	                  qd_send_done, q, &err) == -1) {
+		free(q);
+		done(done_arg, &err, NULL, 0);
+	}
+}
+
+static int
+qd_outbox_start(qd_t *qd, err_t *err)
+{
+	outbox_conf_t oc = {.name = "pkg_done",
+	                    .backoff_min_ms = 500,
+	                    .backoff_max_ms = 60000,
+	                    .max_tries = 1000,
+	                    .send = qd_outbox_send,
+	                    .send_arg = qd};
+
+	if ((qd->main_mb = mbox_new(qd->d->base)) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if ((qd->done_ob = outbox_new(qd->d->store, qd->d->base, qd->main_mb, &oc, err)) == NULL)
+		return -1;
+	return outbox_start(qd->done_ob, err);
+}
+
 static int
 qd_init(daemon_t *d, err_t *err)
 {
@@ -391,7 +480,8 @@ qd_init(daemon_t *d, err_t *err)
 			return -1;
 	}
 	if ((qd->roles & QD_ROLE_PROV) && !(qd->roles & QD_ROLE_CRED) &&
-	    qd_peer(qd, qd_conf.credentialing_peer, "credentialing", &qd->cred_peer, err) == -1)
+	    (qd_peer(qd, qd_conf.credentialing_peer, "credentialing", &qd->cred_peer, err) == -1 ||
+	     qd_outbox_start(qd, err) == -1))
 		return -1;
 	if (qd->roles & QD_ROLE_REG)
 		qd_reg_register(qd);
@@ -410,6 +500,9 @@ qd_fini(daemon_t *d)
 
 	if (qd == NULL)
 		return;
+	if (qd->done_ob != NULL)
+		outbox_stop(qd->done_ob, 2000);
+	outbox_free(qd->done_ob);
 	workpool_free(qd->hss_jobs);
 	peerpool_free(qd->reg_peer);
 	peerpool_free(qd->prov_peer);
@@ -419,6 +512,7 @@ qd_fini(daemon_t *d)
 	X509_free(qd->op_cert);
 	sk_X509_pop_free(qd->op_chain, X509_free);
 	EVP_PKEY_free(qd->op_key);
+	mbox_free(qd->main_mb);
 	free(qd);
 	d->priv = NULL;
 }

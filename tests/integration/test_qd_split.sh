@@ -32,7 +32,7 @@ ca op-ca
 leaf op op-ca "basicConstraints=CA:FALSE" "keyUsage=digitalSignature"
 leaf ocsp-signer maker "basicConstraints=CA:FALSE" "keyUsage=digitalSignature" \
 	"extendedKeyUsage=OCSPSigning"
-for d in dev-a dev-u dev-r; do
+for d in dev-a dev-b dev-u dev-r; do
 	leaf "$d" maker "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyAgreement" \
 		"subjectAltName=URI:urn:stbcred:device:$d,URI:urn:stbcred:role:device"
 done
@@ -49,7 +49,7 @@ idx() { # idx V|R CERT
 		printf 'V\t%s\t\t%s\tunknown\t/CN=%s\n' "$end" "$serial" "$2"
 	fi
 }
-{ idx V dev-a; idx R dev-r; } >"$T/index.txt"
+{ idx V dev-a; idx V dev-b; idx R dev-r; } >"$T/index.txt"
 OP=$(free_port)
 openssl ocsp -index "$T/index.txt" -port "$OP" -CA "$T/maker.crt" \
 	-rsigner "$T/ocsp-signer.crt" -rkey "$T/ocsp-signer.key" >"$T/ocsp.log" 2>&1 &
@@ -95,7 +95,7 @@ chmod 0600 "$T/op.hex"
 ctl qd-cred qd hss generate 001019990000000 3 --op-file "$T/op.hex" |
 	grepq "generated 3 HSS row" || fail "hss generate"
 [ "$(pool)" = "3 0 0 0" ] || fail "generated pool: $(pool)"
-for d in dev-a dev-u dev-r; do
+for d in dev-a dev-b dev-u dev-r; do
 	ctl qd-cred qd enrol "$d" >/dev/null || fail "enrol $d (the registration process must have it)"
 done
 out=$(ctl qd-reg qd hss pool 2>&1) && fail "the registration process has no HSS"
@@ -129,6 +129,18 @@ for _ in $(seq 1 100); do [ "$(pool)" = "2 0 1 0" ] && break; sleep 0.05; done
 	fail "the credentialing process hears of the confirmation: $(pool)"
 ctl qd-prov qd packages | grepq "^dev-a .*confirmed" || fail "packages at the provisioning process"
 
+# a confirmation while the credentialing process is down arrives when it is back
+r=$(dev dev-b register "127.0.0.1:$RP")
+c=$(dev dev-b cred "127.0.0.1:$CP" dev-b "$(field nonce "$r")" good)
+f=$(dev dev-b fetch "127.0.0.1:$PP" "$(field ticket "$c")" "$T/b.pkg")
+stop_daemon qd-cred
+[ "$(dev dev-b confirm "127.0.0.1:$PP" "$(field ticket "$c")" "$(field digest "$f")")" = OK ] ||
+	fail "confirm with the credentialing process down"
+start_daemon qd-cred
+for _ in $(seq 1 200); do [ "$(pool)" = "1 0 2 0" ] && break; sleep 0.05; done
+[ "$(pool)" = "1 0 2 0" ] && pass "the confirmation waits in the outbox for the credentialing process" ||
+	fail "the outbox delivers the confirmation: $(pool)"
+
 # the independent responder's answers
 ru=$(dev dev-u register "127.0.0.1:$RP")
 out=$(dev dev-u cred "127.0.0.1:$CP" dev-u "$(field nonce "$ru")" good)
@@ -137,7 +149,7 @@ out=$(dev dev-u cred "127.0.0.1:$CP" dev-u "$(field nonce "$ru")" good)
 rr=$(dev dev-r register "127.0.0.1:$RP")
 out=$(dev dev-r cred "127.0.0.1:$CP" dev-r "$(field nonce "$rr")" good)
 [[ $out == REVOKED* ]] && pass "revoked at the responder: REVOKED" || fail "revoked: $out"
-[ "$(pool)" = "2 0 1 0" ] || fail "refusals consumed no row: $(pool)"
+[ "$(pool)" = "1 0 2 0" ] || fail "refusals consumed no row: $(pool)"
 # the responder down: refused with the reason, no row consumed
 kill "${PID[ocsp]}"
 wait "${PID[ocsp]}" 2>/dev/null || true
@@ -145,5 +157,5 @@ unset "PID[ocsp]"
 out=$(dev dev-u cred "127.0.0.1:$CP" dev-u "$(field nonce "$ru")" good)
 [[ $out == UNAVAILABLE* || $out == TIMEOUT* ]] && pass "responder down: ${out%% *}" ||
 	fail "responder down: $out"
-[ "$(pool)" = "2 0 1 0" ] || fail "responder down consumed a row: $(pool)"
+[ "$(pool)" = "1 0 2 0" ] || fail "responder down consumed a row: $(pool)"
 finish
