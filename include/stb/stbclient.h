@@ -325,6 +325,8 @@ typedef struct stb_bootstrap_result {
 	char imsi[STB_QD_IMSI_MAX + 1];
 	uint64_t expires;             /* the credentials' expiry */
 	unsigned char pkg_digest[32]; /* SHA-256 of the confirmed package */
+	int connections;              /* TLS connections made (1 to 3: roles sharing an address
+	                                 share one) */
 } stb_bootstrap_result_t;
 
 STB_API int stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf,

@@ -28,6 +28,7 @@ struct boot {
 	uint8_t session[QUALIFY_SESSION_LEN];
 	uint8_t ticket[QUALIFY_TICKET_LEN];
 	char cred_addr[BOOT_ADDR_MAX], prov_addr[BOOT_ADDR_MAX];
+	int connections;
 };
 
 static int
@@ -101,6 +102,7 @@ boot_connect(struct boot *b, const char *addr, const char *step, stb_error_t *er
 	if (stb_connect_addr(b->c, addr, err) == -1)
 		return loginc_step(err, step);
 	snprintf(b->at, sizeof(b->at), "%s", addr);
+	b->connections++;
 	return 0;
 }
 
@@ -402,6 +404,7 @@ stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf, stb_credentials
 	    boot_fetch(&b, &pkg, err) == -1 ||
 	    boot_open(&b, conf, &pkg, store, ctx, out, err) == -1)
 		goto done;
+	out->connections = b.connections;
 	stbc_log(c, STB_LOG_INFO, "bootstrap of %s done: IMSI %s", out->device_id, out->imsi);
 	rc = 0;
 done:
