@@ -8,3 +8,6 @@ list(APPEND STB_TEST_ENV STB_HSS_OSMO_CLI=$<TARGET_FILE:hss_osmo_cli>)
 
 # qualifyd's osmo-hlr backend against a real osmo-hlr, checked over GSUP
 stb_integration(test_qdh_hlr)
+
+# flow D through stb-client: the three roles in one qualifyd
+stb_integration(test_qdh_one)
