@@ -11,3 +11,5 @@ stb_integration(test_qdh_hlr)
 
 # flow D through stb-client: the three roles in one qualifyd
 stb_integration(test_qdh_one)
+# the three roles in three qualifyd processes
+stb_integration(test_qdh_split)
