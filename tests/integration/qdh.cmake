@@ -13,3 +13,5 @@ stb_integration(test_qdh_hlr)
 stb_integration(test_qdh_one)
 # the three roles in three qualifyd processes
 stb_integration(test_qdh_split)
+# qualifyd's OCSP question to an independent responder (openssl ocsp)
+stb_integration(test_qdh_ocsp)
