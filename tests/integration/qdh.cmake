@@ -15,3 +15,5 @@ stb_integration(test_qdh_one)
 stb_integration(test_qdh_split)
 # qualifyd's OCSP question to an independent responder (openssl ocsp)
 stb_integration(test_qdh_ocsp)
+# qualifyd with osmo-hlr as the HSS, checked over GSUP
+stb_integration(test_qdh_hlr_boot)
