@@ -17,3 +17,6 @@ stb_integration(test_qdh_split)
 stb_integration(test_qdh_ocsp)
 # qualifyd with osmo-hlr as the HSS, checked over GSUP
 stb_integration(test_qdh_hlr_boot)
+# stb-bench bootstrap, a smoke run
+list(APPEND STB_TEST_ENV STB_BENCH=$<TARGET_FILE:stb-bench>)
+stb_integration(test_bench_qdh)
