@@ -209,8 +209,8 @@ qd_enrol(srv_req_t *r, const msg_t *m, void *ctx)
 	msg_get_str(m, TLV_IX_DEVICE_ID, e->device_id, sizeof(e->device_id));
 	msg_get_str(m, TLV_IX_QD_ROUTING, e->routing, sizeof(e->routing));
 	msg_get_u32(m, TLV_IX_QD_NONCE_TTL_S, &ttl);
-	if (ttl < 60 || ttl > 31536000) {
-		srv_reply_err(r, STB_BAD_REQUEST, "nonce lifetime is 60 s to a year");
+	if (ttl < 1 || ttl > 31536000) {
+		srv_reply_err(r, STB_BAD_REQUEST, "a nonce lives 1 s to a year");
 		enrol_free(e);
 		return;
 	}

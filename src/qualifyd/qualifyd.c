@@ -41,7 +41,7 @@ static const cfg_opt_t qd_opts[] = {
      "one call to a peer role"},
     {"nonce_ttl_s", CFG_INT, "604800", 60, 31536000, NULL, OFF(nonce_ttl_s),
      "a registration nonce must be used within this after enrolment"},
-    {"ticket_ttl_s", CFG_INT, "600", 10, 86400, NULL, OFF(ticket_ttl_s),
+    {"ticket_ttl_s", CFG_INT, "600", 1, 86400, NULL, OFF(ticket_ttl_s),
      "a package must be fetched and confirmed within this"},
     {"ocsp.url", CFG_STR, "", 0, 0, NULL, OFF(ocsp_url),
      "OCSP responder for device certificates, http://IP:port/path (\"\": the "
