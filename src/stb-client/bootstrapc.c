@@ -342,10 +342,10 @@ boot_open(struct boot *b, const stb_bootstrap_conf_t *conf, const buf_t *pkg,
 		boot_fail(err, &e, step);
 		goto done;
 	}
-	if (boot_ocsp(b->c, conf, trust, signer, pkg, err) == -1 ||
-	    qualify_pkg_digest(pkg->data, pkg->len, digest, &e) == -1) {
-		if (err->status == STB_OK)
-			boot_fail(err, &e, step);
+	if (boot_ocsp(b->c, conf, trust, signer, pkg, err) == -1)
+		goto done;
+	if (qualify_pkg_digest(pkg->data, pkg->len, digest, &e) == -1) {
+		boot_fail(err, &e, step);
 		goto done;
 	}
 	snprintf(sc.device_id, sizeof(sc.device_id), "%s", qc.device_id);

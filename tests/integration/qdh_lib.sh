@@ -14,6 +14,10 @@
 [ -n "${STB_BIN_ca_authd:-}" ] || { echo "needs STB_BIN_ca_authd"; exit 1; }
 
 qdh_ca_start() {
+	# the PKI fixture (qdh.cmake) when there is one: a copy is ours to change
+	if [ -n "${QDH_PKI:-}" ] && [ -f "$QDH_PKI/ca.crt" ] && [ ! -e "$PKI" ]; then
+		cp -a "$QDH_PKI" "$PKI"
+	fi
 	pki_init
 	PORT[ca-authd]=$(free_port)
 	HPORT[ca-authd]=$(free_port)
