@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "stb/stbclient.h"
+#include "stbcli_qd.h"
 
 static void
 usage(void)
@@ -44,6 +45,10 @@ usage(void)
 	        "                               127.0.0.1:7102), acknowledge certificate\n"
 	        "                               update pushes and print each; stop after N\n"
 	        "                               renewals or S seconds\n"
+	        "  bootstrap --operator-ca FILE --out FILE [--ocsp URL] [--device ID]\n"
+	        "                               credentialing bootstrap (qualifyd): -a is\n"
+	        "                               the registration role, --cert/--key the\n"
+	        "                               device's; writes IMSI/K/OPc to a 0600 file\n"
 	        "The device password comes from $STB_RDV_PASSWORD; the device secret\n"
 	        "(hex) from $STB_DEVICE_SECRET or --secret-file, never the command line.\n");
 }
@@ -609,7 +614,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (stb_client_new(&c, &err) == -1 || stb_client_set_ca_file(c, ca, &err) == -1 ||
-	    (cert != NULL && stb_client_set_identity(c, cert, key ? key : cert, &err) == -1)) {
+	    (cert != NULL && strcmp(argv[0], "bootstrap") != 0 &&
+	     stb_client_set_identity(c, cert, key ? key : cert, &err) == -1)) {
 		fprintf(stderr, "stb-client: %s\n", err.message);
 		return 1;
 	}
@@ -619,6 +625,11 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "login") == 0 || strcmp(argv[0], "watch") == 0) {
 		struct setup su = {ca, timeout, verbose};
 		rc = cmd_flow_a(c, &su, addr, addr_set, argc, argv);
+		stb_client_free(c);
+		return rc;
+	}
+	if (strcmp(argv[0], "bootstrap") == 0) {
+		rc = stbcli_bootstrap(c, addr, cert, key ? key : cert, argc, argv);
 		stb_client_free(c);
 		return rc;
 	}
