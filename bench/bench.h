@@ -25,6 +25,8 @@ typedef enum {
 	BENCH_LOGIN,
 	BENCH_ISSUE,
 	BENCH_KEYSYNC,
+
+	BENCH_BOOTSTRAP,
 } bench_mode_t;
 
 typedef struct bench_opts {
@@ -59,6 +61,12 @@ typedef struct bench_opts {
 	const char *platform_key;  /* and key */
 	FILE *acks;                /* --acks: acknowledged syncs, one line each */
 	double retry_s;            /* --retry-s: retry broken syncs this long */
+
+	/* bootstrap */
+	const char *ca_addr;     /* ca-authd HOST:PORT: issues the devices' certificates */
+	const char *admin_addr;  /* qualifyd's admin listener; NULL: -a */
+	const char *operator_ca; /* trust anchor of the package signer */
+	const char *ocsp_url;    /* NULL: the operator certificate's AIA */
 } bench_opts_t;
 
 typedef struct bench_run {
@@ -126,5 +134,17 @@ int keysync_run(bench_run_t *run, FILE *info);
 
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);
+
+/* One thread's rates (operations per second) of the primitives the bounds
+ * count, `secs` each (speed.c). */
+typedef struct speed_rates {
+	double sign, verify;                 /* ECDSA P-256 */
+	double x25519_keygen, x25519_derive; /* TLS key exchange */
+	double p256_keygen, p256_derive;     /* ECDH P-256: CMS envelopes */
+} speed_rates_t;
+int speed_measure(double secs, speed_rates_t *r);
+
+/* `stb-bench bootstrap` (boot.c): flow D, qualifyd. */
+int boot_run(bench_run_t *run, FILE *info);
 
 #endif

@@ -136,6 +136,46 @@ speed_x25519(double secs, speed_fig_t *f)
 	return rc;
 }
 
+/* P-256 ECDH (the CMS envelope to a device key): keygen, derive. */
+static int
+speed_p256dh(double secs, speed_rates_t *r)
+{
+	EVP_PKEY *a = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *b = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY_CTX *kg = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	speed_dh_t d;
+	int rc = -1;
+
+	d.ctx = a != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, a, NULL) : NULL;
+	if (kg != NULL && EVP_PKEY_keygen_init(kg) == 1 &&
+	    EVP_PKEY_CTX_set_group_name(kg, "P-256") == 1 && b != NULL && d.ctx != NULL &&
+	    (r->p256_keygen = speed_loop(speed_keygen_once, kg, secs)) > 0 &&
+	    EVP_PKEY_derive_init(d.ctx) == 1 && EVP_PKEY_derive_set_peer(d.ctx, b) == 1 &&
+	    (r->p256_derive = speed_loop(speed_derive_once, &d, secs)) > 0)
+		rc = 0;
+	EVP_PKEY_CTX_free(d.ctx);
+	EVP_PKEY_CTX_free(kg);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	return rc;
+}
+
+int
+speed_measure(double secs, speed_rates_t *r)
+{
+	speed_fig_t f[SP_COUNT];
+
+	memset(f, 0, sizeof(f));
+	if (speed_ecdsa(secs, f) == -1 || speed_x25519(secs, f) == -1 ||
+	    speed_p256dh(secs, r) == -1)
+		return -1;
+	r->sign = f[SP_SIGN].per_s;
+	r->verify = f[SP_VERIFY].per_s;
+	r->x25519_keygen = f[SP_KEYGEN].per_s;
+	r->x25519_derive = f[SP_DERIVE].per_s;
+	return 0;
+}
+
 int
 speed_run(const bench_opts_t *o)
 {

@@ -41,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: stb-bench ping|handshake|rdv|login|issue|keysync [options]\n"
+	        "usage: stb-bench ping|handshake|rdv|login|issue|keysync|bootstrap [options]\n"
 	        "       stb-bench speed [-d SECONDS] [--json]\n"
 	        "\n"
 	        "modes:\n"
@@ -67,6 +67,12 @@ usage(FILE *f)
 	        "              the reference app platform; next to the crypto bound of one\n"
 	        "              sync measured in the same run (HMAC verify, AES-GCM unseal, CMS\n"
 	        "              envelope to --platform-cert, its opening with --platform-key)\n"
+
+	        "  bootstrap   D devices (-a is qualifyd's registration role) get a certificate\n"
+	        "              from ca-authd (--ca-addr) and are enrolled as admin; then C\n"
+	        "              threads run stb_bootstrap() once per device; bootstraps/s,\n"
+	        "              p50/p99, next to the crypto bound of one bootstrap measured\n"
+	        "              after the run (--operator-ca, --ocsp, --admin-addr)\n"
 	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
 	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
 	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
@@ -90,7 +96,8 @@ usage(FILE *f)
 	        "  --ping           handshake mode: send one PING on each connection before\n"
 	        "                   closing it (off: works against `openssl s_server`)\n"
 	        "  --tls12, --tls13 force the protocol version (default: negotiate)\n"
-	        "  -D DEVICES       rdv: devices to provision and register (default 1000)\n"
+	        "  -D DEVICES       rdv: devices to provision and register; bootstrap: devices\n"
+	        "                   to enrol, each bootstrapped once (default 1000)\n"
 	        "  --admin-cert FILE, --admin-key FILE\n"
 	        "                   rdv: admin identity that provisions the devices\n"
 	        "  --server-pid PID rdv: read this process's VmRSS before and while the\n"
@@ -105,6 +112,11 @@ usage(FILE *f)
 	        "                   answered OK\n"
 	        "  --retry-s S      keysync: retry a sync whose connection broke, reconnecting,\n"
 	        "                   for up to S seconds (fault tests)\n"
+
+	        "  --ca-addr HOST:PORT, --operator-ca FILE, --ocsp URL, --admin-addr HOST:PORT\n"
+	        "                   bootstrap: ca-authd (device certificates), the package\n"
+	        "                   signer's trust anchor, its OCSP responder (default: its\n"
+	        "                   AIA), qualifyd's admin listener (default: -a)\n"
 	        "  --json           one JSON object on stdout (other lines go to stderr)\n"
 	        "  -h, --help       this text\n"
 	        "\n"
@@ -167,6 +179,11 @@ enum {
 	OPT_PLATFORM_KEY,
 	OPT_ACKS,
 	OPT_RETRY,
+
+	OPT_CA_ADDR,
+	OPT_ADMIN_ADDR,
+	OPT_OPERATOR_CA,
+	OPT_OCSP,
 };
 
 static int
@@ -236,6 +253,19 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_RETRY:
 		return parse_secs("--retry-s", arg, 0, &o->retry_s);
+
+	case OPT_CA_ADDR:
+		o->ca_addr = arg;
+		return 0;
+	case OPT_ADMIN_ADDR:
+		o->admin_addr = arg;
+		return 0;
+	case OPT_OPERATOR_CA:
+		o->operator_ca = arg;
+		return 0;
+	case OPT_OCSP:
+		o->ocsp_url = arg;
+		return 0;
 	case 'D':
 		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
 			return -1;
@@ -298,6 +328,11 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"platform-key", required_argument, NULL, OPT_PLATFORM_KEY},
 	    {"acks", required_argument, NULL, OPT_ACKS},
 	    {"retry-s", required_argument, NULL, OPT_RETRY},
+
+	    {"ca-addr", required_argument, NULL, OPT_CA_ADDR},
+	    {"admin-addr", required_argument, NULL, OPT_ADMIN_ADDR},
+	    {"operator-ca", required_argument, NULL, OPT_OPERATOR_CA},
+	    {"ocsp", required_argument, NULL, OPT_OCSP},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -338,6 +373,9 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		o->mode = BENCH_ISSUE;
 	else if (strcmp(mode, "keysync") == 0)
 		o->mode = BENCH_KEYSYNC;
+
+	else if (strcmp(mode, "bootstrap") == 0)
+		o->mode = BENCH_BOOTSTRAP;
 	else
 		goto bad;
 	if ((o->cert == NULL) != (o->key == NULL)) {
@@ -368,6 +406,13 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	if (o->mode == BENCH_ISSUE && o->cert == NULL) {
 		fprintf(stderr,
 		        "stb-bench: issue needs --cert/--key (admin or cert-proxyd role)\n");
+		return -1;
+	}
+	if (o->mode == BENCH_BOOTSTRAP &&
+	    (o->ca == NULL || o->ca_addr == NULL || o->operator_ca == NULL ||
+	     o->admin_cert == NULL || o->admin_key == NULL)) {
+		fprintf(stderr, "stb-bench: bootstrap needs --ca, --ca-addr (ca-authd), "
+		                "--operator-ca and --admin-cert/--admin-key\n");
 		return -1;
 	}
 	if (o->threads > o->conns)
@@ -765,6 +810,8 @@ main(int argc, char **argv)
 	info = o.json ? stderr : stdout;
 	memset(&run, 0, sizeof(run));
 	run.o = &o;
+	if (o.mode == BENCH_BOOTSTRAP)
+		return boot_run(&run, info);
 	rc = 1;
 	if (target_resolve(&run, o.addr) == -1 ||
 	    (run.ctx = bench_ctx_new(&o, &run, o.cert, o.key)) == NULL ||

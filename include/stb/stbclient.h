@@ -305,6 +305,79 @@ STB_API int stb_keysync_sms(const char *key_id, const char *mdn, const char *app
                             size_t cap, stb_error_t *err);
 STB_API int stb_keysync_sms_reply(const char *text, char *app_id, size_t cap, stb_error_t *err);
 
+/*
+ * Credentialing bootstrap (flow D, qualifyd).
+ *
+ * A device with only its manufacturer certificate obtains its operator
+ * subscription {IMSI, K, OPc}: stb_bootstrap runs, over mutual TLS with
+ * the device certificate,
+ *   1. QD_REGISTER at the registration role: the device's registration
+ *      nonce and where the credentialing role is;
+ *   2. QD_CRED_REQ there with session_nonce = HMAC-SHA256(nonce,
+ *      "STB-QUALIFY-V1" | device_id | client_random): a one-time ticket
+ *      and where the provisioning role is;
+ *   3. QD_PKG_FETCH with the ticket: the package (CMS SignedData by the
+ *      operator certificate over EnvelopedData to the device key).  The
+ *      library checks the signature and the operator certificate's chain
+ *      to operator_ca_file, the operator certificate's OCSP status (with a
+ *      nonce, at ocsp_url or the certificate's own OCSP address), opens
+ *      the envelope, checks that the package is bound to this device and
+ *      this session nonce, hands the credentials to store (they are wiped
+ *      when it returns) and then confirms with QD_PKG_CONFIRM (the package
+ *      digest).  A package that fails a check, or that store refuses (a
+ *      non-zero return), is never confirmed.
+ * The device's key: the name of a PEM key in the client's secret store
+ * (stb_client_set_secret_store: the firmware keeps it), with cert_file its
+ * certificate; or, key_name NULL, the identity set with
+ * stb_client_set_identity.  c must have its server CA set; it connects to
+ * each role in turn (once when two roles share an address) and is left
+ * disconnected.
+ *
+ * On failure err->status is the refusing side's (FORBIDDEN: not enrolled,
+ * or another device's ticket; UNAUTHENTICATED: a wrong derivation, or a
+ * package that does not check; EXPIRED; REPLAY; REVOKED: the device or the
+ * operator certificate; UNAVAILABLE: a role, the HSS or a responder is
+ * down) and err->message names the step.
+ */
+#define STB_QD_KEY_LEN  16
+#define STB_QD_IMSI_MAX 15
+
+typedef struct stb_credentials {
+	char device_id[STB_ID_MAX + 1];
+	char imsi[STB_QD_IMSI_MAX + 1];
+	unsigned char k[STB_QD_KEY_LEN];   /* subscriber key: a secret */
+	unsigned char opc[STB_QD_KEY_LEN]; /* Milenage OPc: a secret */
+	uint64_t issued, expires;          /* unix time */
+} stb_credentials_t;
+
+/* Stores the credentials (copy them: they are wiped when it returns);
+ * 0, or non-zero to refuse them (the package is then not confirmed). */
+typedef int (*stb_credentials_fn)(void *ctx, const stb_credentials_t *creds);
+
+typedef struct stb_bootstrap_conf {
+	const char *reg_addr;         /* registration role, "host:port" */
+	const char *device_id;        /* NULL: the one the certificate names */
+	const char *cert_file;        /* with key_name: the device certificate (PEM) */
+	const char *key_name;         /* the device key in the secret store; NULL: identity */
+	const char *operator_ca_file; /* trust anchor(s) for the package signer (PEM) */
+	const char *ocsp_url;         /* NULL: the operator certificate's AIA OCSP URL */
+} stb_bootstrap_conf_t;
+
+typedef struct stb_bootstrap_result {
+	char device_id[STB_ID_MAX + 1];
+	char imsi[STB_QD_IMSI_MAX + 1];
+	uint64_t expires;             /* the credentials' expiry */
+	unsigned char pkg_digest[32]; /* SHA-256 of the confirmed package */
+	int connections;              /* TLS connections made (1 to 3: roles sharing an address
+	                                 share one) */
+} stb_bootstrap_result_t;
+
+STB_API int stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf,
+                          stb_credentials_fn store, void *ctx, stb_bootstrap_result_t *out,
+                          stb_error_t *err);
+/* Wipes credentials. NULL-safe. */
+STB_API void stb_credentials_clear(stb_credentials_t *creds);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,6 +64,34 @@ srv_conn_subject(const srv_conn_t *c)
 	return c->subject[0] ? c->subject : "-";
 }
 
+static SSL *
+conn_verified_ssl(const srv_conn_t *c)
+{
+	SSL *ssl;
+
+	if (c->bev == NULL || !c->handshaken || c->roles == STB_R_ANONYMOUS)
+		return NULL;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return NULL;
+	return ssl;
+}
+
+X509 *
+srv_conn_peer_cert(const srv_conn_t *c)
+{
+	SSL *ssl = conn_verified_ssl(c);
+
+	return ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+}
+
+STACK_OF(X509) * srv_conn_peer_chain(const srv_conn_t *c)
+{
+	SSL *ssl = conn_verified_ssl(c);
+
+	return ssl != NULL ? SSL_get0_verified_chain(ssl) : NULL;
+}
+
 void
 srv_conn_set_data(srv_conn_t *c, void *data)
 {

@@ -129,6 +129,14 @@ mbox_t *srv_req_mbox(srv_req_t *r);
 uint32_t srv_conn_roles(const srv_conn_t *c);
 const char *srv_conn_peer(const srv_conn_t *c);    /* "ip:port" */
 const char *srv_conn_subject(const srv_conn_t *c); /* peer cert CN, or "-" */
+/* The peer's certificate and its verified chain (leaf first, the anchor
+ * last), borrowed: valid on the connection's loop while it is open; NULL
+ * for an anonymous peer or one whose chain did not verify.  For flows that
+ * need more of a certificate than its roles (qualifyd's device checks). */
+struct x509_st;
+struct stack_st_X509;
+struct x509_st *srv_conn_peer_cert(const srv_conn_t *c);
+struct stack_st_X509 *srv_conn_peer_chain(const srv_conn_t *c);
 void srv_conn_set_data(srv_conn_t *c, void *data);
 void *srv_conn_data(const srv_conn_t *c);
 /* The listener the connection came in on. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "stb/stbclient.h"
+#include "stbcli_qd.h"
 
 static void
 usage(void)
@@ -50,6 +51,11 @@ usage(void)
 	        "                               127.0.0.1:7105): bind the key to MDN (and\n"
 	        "                               APP) and have it pushed to the app platform;\n"
 	        "                               --sms prints the SMS text to send instead\n"
+
+	        "  bootstrap --operator-ca FILE --out FILE [--ocsp URL] [--device ID]\n"
+	        "                               credentialing bootstrap (qualifyd): -a is\n"
+	        "                               the registration role, --cert/--key the\n"
+	        "                               device's; writes IMSI/K/OPc to a 0600 file\n"
 	        "The device password comes from $STB_RDV_PASSWORD; the device secret\n"
 	        "(hex) from $STB_DEVICE_SECRET or --secret-file, the terminal key (hex)\n"
 	        "from $STB_KEYSYNC_KEY or --key-file: never the command line.\n");
@@ -689,7 +695,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (stb_client_new(&c, &err) == -1 || stb_client_set_ca_file(c, ca, &err) == -1 ||
-	    (cert != NULL && stb_client_set_identity(c, cert, key ? key : cert, &err) == -1)) {
+	    (cert != NULL && strcmp(argv[0], "bootstrap") != 0 &&
+	     stb_client_set_identity(c, cert, key ? key : cert, &err) == -1)) {
 		fprintf(stderr, "stb-client: %s\n", err.message);
 		return 1;
 	}
@@ -704,6 +711,11 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[0], "keysync") == 0) {
 		rc = cmd_keysync(c, addr, addr_set, argc, argv);
+		stb_client_free(c);
+		return rc;
+	}
+	if (strcmp(argv[0], "bootstrap") == 0) {
+		rc = stbcli_bootstrap(c, addr, cert, key ? key : cert, argc, argv);
 		stb_client_free(c);
 		return rc;
 	}

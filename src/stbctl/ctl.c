@@ -1,8 +1,10 @@
 /* ctl: what stbctl's per-daemon command files share. */
 #include "ctl.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "stbc.h"
@@ -92,4 +94,34 @@ ctl_list(ctl_t *x, uint16_t type, const buf_t *req, int tix, ctl_row_fn row)
 		return ctl_print_json(arr);
 	cJSON_Delete(arr);
 	return 0;
+}
+
+char *
+ctl_slurp(const char *path, size_t max, size_t *len)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *text = NULL, *nt;
+	size_t cap = 0, n;
+
+	*len = 0;
+	if (fp == NULL)
+		return NULL;
+	do {
+		if (*len == cap) {
+			nt = cap < max ? realloc(text, (cap = cap ? cap * 2 : 65536) + 1) : NULL;
+			if (nt == NULL) {
+				OPENSSL_clear_free(text, *len);
+				if (fp != stdin)
+					fclose(fp);
+				return NULL;
+			}
+			text = nt;
+		}
+		n = fread(text + *len, 1, cap - *len, fp);
+		*len += n;
+	} while (n > 0);
+	if (fp != stdin)
+		fclose(fp);
+	text[*len] = '\0';
+	return text;
 }

@@ -34,15 +34,21 @@ typedef void (*ctl_row_fn)(const cJSON *o);
  * table through row.  The exit code. */
 int ctl_list(ctl_t *x, uint16_t type, const buf_t *req, int tix, ctl_row_fn row);
 
+/* The whole of file path ("-": stdin), NUL-terminated, at most max bytes;
+ * NULL when it cannot be read or is larger.  Free with OPENSSL_clear_free
+ * (an import file may hold secrets). */
+char *ctl_slurp(const char *path, size_t max, size_t *len);
+
 /* Per-daemon commands: argv after the daemon word; exit code. */
 int ctl_rdv(ctl_t *x, int argc, char **argv);  /* ctlrdv.c */
 int ctl_ca(ctl_t *x, int argc, char **argv);   /* ctlca.c: ca-authd */
 int ctl_cp(ctl_t *x, int argc, char **argv);   /* ctlcp.c: cert-proxyd */
 int ctl_gw(ctl_t *x, int argc, char **argv);   /* ctlgw.c: media-gw */
 int ctl_keys(ctl_t *x, int argc, char **argv); /* ctlkeys.c: keymgmtd */
+int ctl_qd(ctl_t *x, int argc, char **argv);   /* ctlqd.c: qualifyd */
 
 /* Each command file's lines for stbctl's usage text. */
 extern const char ctl_rdv_usage[], ctl_ca_usage[], ctl_cp_usage[], ctl_gw_usage[];
-extern const char ctl_keys_usage[];
+extern const char ctl_keys_usage[], ctl_qd_usage[];
 
 #endif

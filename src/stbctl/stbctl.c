@@ -37,8 +37,8 @@ usage(FILE *to)
 	        "  audit export [--since SEQ] [--limit N]\n"
 	        "  audit note TEXT        append an operator note to the audit log\n"
 	        "  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n"
-	        "%s%s%s%s%s",
-	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage, ctl_keys_usage);
+	        "%s%s%s%s%s%s",
+	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage, ctl_keys_usage, ctl_qd_usage);
 }
 
 static int
@@ -565,6 +565,9 @@ main(int argc, char **argv)
 		rc = ctl_gw(&x, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "keys") == 0)
 		rc = ctl_keys(&x, argc - 1, argv + 1);
+
+	else if (strcmp(argv[0], "qd") == 0)
+		rc = ctl_qd(&x, argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "stbctl: unknown command '%s' (stbctl --help lists them)\n",
 		        argv[0]);
