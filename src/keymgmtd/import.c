@@ -162,12 +162,19 @@ json_field(const cJSON *o, const char *k, const char **s, size_t *n)
 static int
 imp_json(km_import_t *im, const char *text, size_t len, err_t *err)
 {
-	cJSON *root = cJSON_ParseWithLengthOpts(text, len, NULL, 1), *arr, *o;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0), *arr, *o;
 	char where[320];
 	int i = 0, rc = -1;
 
-	if (root == NULL)
+	/* the text is not NUL-terminated: only blanks may follow the value */
+	while (root != NULL && end != NULL && end < text + len &&
+	       (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+		end++;
+	if (root == NULL || end != text + len) {
+		cJSON_Delete(root);
 		return err_set(err, STB_BAD_REQUEST, "%s: JSON syntax error", im->file);
+	}
 	arr = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "keys") : root;
 	if (!cJSON_IsArray(arr)) {
 		err_set(err, STB_BAD_REQUEST, "%s: want an array of keys (or {\"keys\": [...]})",

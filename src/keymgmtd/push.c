@@ -18,9 +18,55 @@ typedef struct km_call {
 	void *done_arg;
 	char dest[KM_ID_CAP];
 	char key_id[KM_ID_CAP];
-	char mdn[KM_MDN_CAP];
+	int64_t tries; /* attempts before this one */
 	int revoke;
 } km_call_t;
+
+/* An audit record of a push's outcome, a write of its own (the outbox
+ * records the state in its own). */
+typedef struct km_push_audit {
+	km_t *km;
+	char event[32];
+	char detail[640];
+} km_push_audit_t;
+
+static int
+push_audit_write(store_conn_t *c, void *arg, err_t *err)
+{
+	km_push_audit_t *a = arg;
+
+	return daemon_audit(a->km->d, c, a->event, "keymgmtd", a->detail, NULL, err);
+}
+
+static void
+push_audit_done(void *arg, const err_t *err)
+{
+	km_push_audit_t *a = arg;
+
+	if (err->status != STB_OK)
+		log_warnx("push audit: %s", err->msg);
+	free(a);
+}
+
+static void
+push_audit(km_call_t *c, const char *event, const char *why)
+{
+	km_push_audit_t *a = calloc(1, sizeof(*a));
+	err_t err;
+
+	if (a == NULL)
+		return;
+	a->km = c->km;
+	snprintf(a->event, sizeof a->event, "%s", event);
+	snprintf(a->detail, sizeof a->detail, "push=%lld kind=%s app=%s key=%s tries=%lld%s%.200s",
+	         (long long)c->push_id, c->revoke ? "revoke" : "key", c->dest, c->key_id,
+	         (long long)c->tries + 1, why ? " error=" : "", why ? why : "");
+	if (store_write(c->km->d->store, c->km->main_mb, push_audit_write, push_audit_done, a,
+	                &err) == -1) {
+		log_warnx("push audit: %s", err.msg);
+		free(a);
+	}
+}
 
 /* The stored body's fields (encoded with push_id 0). */
 typedef struct km_body {
@@ -67,17 +113,25 @@ call_done(void *arg, const msg_t *rsp, const err_t *err)
 	uint64_t acked = 0;
 	err_t e;
 
+	err_clear(&e);
 	if (err->status != STB_OK) {
-		c->done(c->done_arg, err, NULL, 0);
+		e = *err;
 	} else if (msg_get_u64(rsp, TLV_IX_KM_PUSH_ID, &acked) == -1 ||
 	           acked != (uint64_t)c->push_id) {
 		err_set(&e, STB_UNAVAILABLE, "%s acknowledged push %llu, not %lld", c->dest,
 		        (unsigned long long)acked, (long long)c->push_id);
+	}
+	if (err->status != STB_OK || e.status != STB_OK) {
+		/* the outbox's rule: permanent at once, else after max_tries */
+		if (outbox_status_permanent(e.status) ||
+		    c->tries + 1 >= c->km->conf->push_max_tries)
+			push_audit(c, "push_failed", e.msg);
 		c->done(c->done_arg, &e, NULL, 0);
 	} else {
 		int64_t ms = km_now_ms() - c->queued_ms;
 
 		hist_observe(&c->km->latency, (uint64_t)(ms < 0 ? 0 : ms) * 1000);
+		push_audit(c, "push_delivered", NULL);
 		err_clear(&e);
 		c->done(c->done_arg, &e, NULL, 0);
 	}
@@ -130,6 +184,8 @@ km_push_send(void *arg, const outbox_item_t *it, outbox_result_fn done, void *do
 	c->done = done;
 	c->done_arg = done_arg;
 	c->queued_ms = push_created(km, it->id);
+	c->tries = it->tries;
+	snprintf(c->key_id, sizeof c->key_id, "%.*s", (int)b.key_id_n, (const char *)b.key_id);
 	snprintf(c->dest, sizeof c->dest, "%s", it->dest);
 	buf_init(&tlvs, OUTBOX_BODY_MAX);
 	if (it->msg_type == STB_MSG_KM_KEY_PUSH && b.wrapped != NULL) {
@@ -152,6 +208,8 @@ km_push_send(void *arg, const outbox_item_t *it, outbox_result_fn done, void *do
 		                   &err);
 	buf_free(&tlvs);
 	if (rc == -1) {
+		if (outbox_status_permanent(err.status) || c->tries + 1 >= km->conf->push_max_tries)
+			push_audit(c, "push_failed", err.msg);
 		free(c);
 		done(done_arg, &err, NULL, 0);
 	}

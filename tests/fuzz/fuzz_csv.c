@@ -1,5 +1,5 @@
 /*
- * fuzz_csv: stbctl's CSV import reader (src/stbctl/csv.c, used by
+ * fuzz_csv: the CSV import reader (src/core/csv.c, used by
  * `cp import` and `gw import`) on arbitrary bytes, with what the importers
  * do to each record (copy the ID fields, hex-decode a secret).  Any crash,
  * leak or sanitizer report is a finding, and so is a record that breaks

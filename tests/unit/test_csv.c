@@ -1,4 +1,4 @@
-/* Unit tests for csv: stbctl's CSV import reader (src/stbctl/csv.c). */
+/* Unit tests for csv: the CSV import reader (src/core/csv.c). */
 #include <stdio.h>
 #include <string.h>
 
