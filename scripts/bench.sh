@@ -15,7 +15,7 @@
 #          one ECDSA P-256 sign + one verify measured in the same run
 #   issue  ca-authd: CA_ISSUE from 16 connections: certificates/s, p50/p99
 #   keysync  keymgmtd and the reference app platform, fresh each run: 64
-#          terminals sync 100,000 fresh keys: durable binds/s, p50/p99, and
+#          terminals sync 20,000 fresh keys: durable binds/s, p50/p99, and
 #          pushes/s stored and acknowledged by the platform, next to the crypto
 #          bound of one sync (HMAC verify + AES-GCM unseal + CMS envelope, and
 #          the platform's opening) measured in the same run
@@ -192,7 +192,7 @@ if want issue; then
 fi
 
 if want keysync; then
-	echo "== flow C key sync: stb-bench keysync -c 64 -n 100000 (keymgmtd, the reference app platform and the bench on this machine; fresh daemons each run)"
+	echo "== flow C key sync: stb-bench keysync -c 64 -n 20000 (keymgmtd, the reference app platform and the bench on this machine; fresh daemons each run)"
 	cadm=()
 	[ ! -f "$t/pki/ca-authd-pki.json" ] || cadm=(--ca-authd "$build/ca-authd")
 	[ -f "$t/pki/app-platform.crt" ] ||
@@ -222,7 +222,7 @@ JSON
 		"$bench" keysync -a "127.0.0.1:$kmp" "${ca[@]}" --admin-cert "$t/pki/admin.crt" \
 			--admin-key "$t/pki/admin.key" --app bench.app --platform "127.0.0.1:$app" \
 			--platform-cert "$t/pki/app-platform.crt" --platform-key "$t/pki/app-platform.key" \
-			-c 64 -n 100000 --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
+			-c 64 -n 20000 --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
 		kill "$kmpid" "$appid"; wait "$kmpid" "$appid" 2>/dev/null || true
 		printf '   run %d: %s binds/s, p50 %s us, p99 %s us; %s pushes/s acknowledged by the platform; bound %s syncs/s per core (HMAC %s us + unseal %s us + envelope %s us + platform open %s us), %s on %s cores\n' \
 			"$i" "$(field binds_per_s <"$t/k.$i")" "$(field p50 <"$t/k.$i")" "$(field p99 <"$t/k.$i")" \
