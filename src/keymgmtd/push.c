@@ -256,14 +256,20 @@ km_push_metrics(km_t *km, buf_t *out)
 	if (st != NULL)
 		store_reset(st);
 	rc |= buf_printf(out,
+	                 "# HELP stbcred_keymgmtd_pushes key pushes by state\n"
 	                 "# TYPE stbcred_keymgmtd_pushes gauge\n"
 	                 "stbcred_keymgmtd_pushes{state=\"pending\"} %lld\n"
 	                 "stbcred_keymgmtd_pushes{state=\"delivered\"} %lld\n"
 	                 "stbcred_keymgmtd_pushes{state=\"failed\"} %lld\n"
+	                 "# HELP stbcred_keymgmtd_oldest_pending_push_seconds age of the oldest "
+	                 "push not yet delivered\n"
 	                 "# TYPE stbcred_keymgmtd_oldest_pending_push_seconds gauge\n"
 	                 "stbcred_keymgmtd_oldest_pending_push_seconds %.3f\n",
 	                 (long long)pending, (long long)delivered, (long long)failed,
 	                 oldest > 0 ? (double)(km_now_ms() - oldest) / 1000.0 : 0.0);
+	rc |= buf_printf(out, "# HELP stbcred_keymgmtd_push_delivery_seconds from a bind to the "
+	                      "platform's acknowledgement\n"
+	                      "# TYPE stbcred_keymgmtd_push_delivery_seconds histogram\n");
 	rc |= hist_write_prom(out, "stbcred_keymgmtd_push_delivery_seconds", "", &km->latency);
 	rc |= outbox_metrics(km->ob, out);
 	return rc != 0 ? -1 : 0;

@@ -44,6 +44,20 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$tmp/etc/stbcred" "$tmp/var"
 "$src/scripts/pki-bootstrap.sh" --openssl "$tmp/etc/stbcred/pki" >/dev/null
 cp -p "$tmp/etc/stbcred/pki/"*.kek "$tmp/etc/stbcred/"
+# other files the examples name: a certificate with its key (an operator's
+# signing pair) is a copy of the admin pair, a lone certificate (a trust
+# anchor) the CA's, anything else (a blocklist) an empty file
+for f in $(cat "$dir"/*.json | grep -o '"/etc/stbcred/[^"]*"' | tr -d '"' | sort -u); do
+	t=$tmp$f
+	[ -e "$t" ] && continue
+	mkdir -p "$(dirname "$t")"
+	case "$f" in
+	*.crt) if grep -q "\"${f%.crt}.key\"" "$dir"/*.json; then cp -p "$tmp/etc/stbcred/pki/admin.crt" "$t"
+		else cp -p "$tmp/etc/stbcred/pki/ca.crt" "$t"; fi ;;
+	*.key) cp -p "$tmp/etc/stbcred/pki/admin.key" "$t" ;;
+	*) : >"$t" ;;
+	esac
+done
 
 for pair in $daemons; do
 	name=${pair%%=*}
