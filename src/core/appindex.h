@@ -14,8 +14,9 @@
  *       (0..APPINDEX_WARNING_MAX bytes UTF-8, "" when none)]
  * The file a TV loads is the COSE bytes as they are (binary).
  *
- * appindex_verify refuses, in this order: BAD_REQUEST malformed;
- * UNAUTHENTICATED bad signature or another key's kid; REPLAY a version
+ * appindex_verify refuses, in this order: BAD_REQUEST malformed COSE;
+ * UNAUTHENTICATED bad signature or another key's kid (the body is parsed
+ * only once signed); BAD_REQUEST a body we cannot read; REPLAY a version
  * older than the last one the caller has seen (rollback; the same version
  * again is accepted); EXPIRED now >= expires.
  */

@@ -24,10 +24,11 @@
  *       be moved under another flag or validity
  *
  * Errors of apppay_verify, in this order: BAD_REQUEST malformed (prefix,
- * base45, CBOR, COSE, a field's type or range); UNAUTHENTICATED forged
- * (signature does not verify with the key, or the kid names another
- * key); EXPIRED (now >= expires); BAD_REQUEST "not valid yet" (issued
- * more than APPPAY_SKEW_S after now).
+ * base45, CBOR, the COSE structure); UNAUTHENTICATED forged (signature
+ * does not verify with the key, or the kid names another key; the
+ * payload is parsed only once signed); BAD_REQUEST a signed payload we
+ * cannot read (a field's type or range); EXPIRED (now >= expires);
+ * BAD_REQUEST "not valid yet" (issued more than APPPAY_SKEW_S after now).
  */
 #ifndef STB_APPPAY_H
 #define STB_APPPAY_H

@@ -24,7 +24,9 @@
 #ifndef STB_COSE_H
 #define STB_COSE_H
 
+#include <cbor.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,9 +69,35 @@ int cose_sign1_verify(const cose_sign1_t *m, EVP_PKEY *pub, const uint8_t *aad, 
 /* NULL-safe; frees and zeroes *m. */
 void cose_sign1_clear(cose_sign1_t *m);
 
-/* Strict CBOR check shared by the payload readers: in is exactly one
- * well-formed definite-length item, nesting at most COSE_DEPTH_MAX deep.
- * BAD_REQUEST otherwise.  Run before libcbor builds a tree from it. */
+/*
+ * The libcbor helpers the payload codecs on top of COSE share (apppay.c,
+ * appindex.c).  Builders take the caller's reference to item (NULL, an
+ * allocation that failed, is refused) and return false on failure.
+ */
+/* Strict CBOR check: in is exactly one well-formed item of definite
+ * lengths, nesting at most COSE_DEPTH_MAX deep, with at most len / 4 + 16
+ * items (none of our formats packs items tighter; it bounds the tree
+ * libcbor then builds); BAD_REQUEST otherwise.  Run before cbor_load. */
 int cose_cbor_check(const uint8_t *in, size_t len, err_t *err);
+/* cose_cbor_check, then libcbor's tree into *out (cbor_decref it). */
+int cose_cbor_load(const uint8_t *in, size_t len, cbor_item_t **out, err_t *err);
+/* item's encoding appended to out (TOO_LARGE past its max). */
+int cose_cbor_serialize(const cbor_item_t *item, buf_t *out, err_t *err);
+/* An unsigned integer in its shortest form (deterministic encoding). */
+cbor_item_t *cose_cbor_build_uint(uint64_t v);
+bool cose_cbor_push(cbor_item_t *array, cbor_item_t *item);
+bool cose_cbor_put(cbor_item_t *map, uint64_t key, cbor_item_t *value);
+/* A map with unsigned keys below nkeys: vals[key] = its value (borrowed),
+ * NULL for absent keys.  BAD_REQUEST for another type, an indefinite
+ * map, another key or a duplicate; what of names the thing in messages. */
+int cose_cbor_fields(const cbor_item_t *map, const cbor_item_t **vals, size_t nkeys,
+                     const char *what, err_t *err);
+/* Typed readers: BAD_REQUEST (naming what) for another type or a size
+ * outside [min, max]. */
+int cose_cbor_uint(const cbor_item_t *item, uint64_t *v, const char *what, err_t *err);
+int cose_cbor_bstr(const cbor_item_t *item, size_t min, size_t max, const uint8_t **p, size_t *len,
+                   const char *what, err_t *err);
+int cose_cbor_tstr(const cbor_item_t *item, size_t min, size_t max, const char **p, size_t *len,
+                   const char *what, err_t *err);
 
 #endif
