@@ -283,7 +283,7 @@ STB_API int stb_watch(stb_client_t *cp, const char *device_id, const unsigned ch
  *	if (stb_app_check(c, qr_text, &v, &err) == 0 && v.allow)
  *		install();
  */
-enum { STB_APP_SAFE = 0, STB_APP_UNSAFE = 1 };
+enum { STB_APP_SAFE = 1, STB_APP_UNSAFE = 2 }; /* the values of APP_FLAG */
 
 #define STB_APP_PAYLOAD_MAX 1024 /* characters of a QR payload */
 #define STB_APP_WARNING_MAX 512

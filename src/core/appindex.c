@@ -199,7 +199,7 @@ appindex_parse_entry(appindex_t *ix, const cbor_item_t *e, err_t *err)
 	    cose_cbor_tstr(f[E_WARNING], 0, APPINDEX_WARNING_MAX, &w, &wlen, "index entry warning",
 	                   err) == -1)
 		return -1;
-	if (flag > APPPAY_UNSAFE)
+	if (flag != APPPAY_SAFE && flag != APPPAY_UNSAFE)
 		return err_set(err, STB_BAD_REQUEST, "index entry: flag %llu is unknown",
 		               (unsigned long long)flag);
 	if (ix->n > 0 && memcmp(ix->entries[ix->n - 1].ref, ref, APPPAY_REF_LEN) >= 0)

@@ -10,7 +10,7 @@
  *    4: expires, unix seconds (> issued)
  *    5: entries, array (at most APPINDEX_ENTRIES_MAX) sorted by ref with
  *       no duplicates, each [ref bstr 16 (apppay_ref of ID1), flag uint
- *       (APPPAY_SAFE/UNSAFE), issued uint, expires uint, warning tstr
+ *       (APPPAY_SAFE 1 / APPPAY_UNSAFE 2), issued uint, expires uint, warning tstr
  *       (0..APPINDEX_WARNING_MAX bytes UTF-8, "" when none)]
  * The file a TV loads is the COSE bytes as they are (binary).
  *

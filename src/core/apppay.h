@@ -11,7 +11,7 @@
  *
  * The COSE payload is a CBOR map with unsigned keys, all required:
  *    1: format version (1)
- *    2: flag, APPPAY_SAFE 0 / APPPAY_UNSAFE 1 (the flag at publication)
+ *    2: flag, APPPAY_SAFE 1 / APPPAY_UNSAFE 2 (as APP_FLAG; at publication)
  *    3: issued, unix seconds
  *    4: expires, unix seconds (> issued)
  *    5: ref, bstr 16: apppay_ref(ID1), the public name of the app that the
@@ -52,7 +52,8 @@
 #define APPPAY_SKEW_S     300             /* clock skew tolerated on issued */
 #define APPPAY_AAD        "STB-APPPAY-V1" /* COSE external_aad */
 
-enum { APPPAY_SAFE = 0, APPPAY_UNSAFE = 1 };
+/* the values of the APP_FLAG TLV */
+enum { APPPAY_SAFE = 1, APPPAY_UNSAFE = 2 };
 
 /* A verified payload. */
 typedef struct apppay {

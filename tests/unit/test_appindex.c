@@ -154,12 +154,12 @@ test_encode_refuses(void **state)
 	(void)state;
 	appindex_init(&ix);
 	ref_of("app-1", ref);
-	assert_int_equal(appindex_add(&ix, ref, 2, NOW, NOW + 1, NULL, &err), -1);
-	assert_int_equal(appindex_add(&ix, ref, 0, NOW, NOW, NULL, &err), -1);
-	assert_int_equal(appindex_add(&ix, ref, 0, NOW, NOW + 1, "bad\x01", &err), -1);
-	assert_int_equal(appindex_add(&ix, ref, 0, NOW, NOW + 1, "bad \xc3", &err), -1);
-	assert_int_equal(appindex_add(&ix, ref, 0, NOW, NOW + 1, "ok \xc3\xa9", &err), 0);
-	assert_int_equal(appindex_add(&ix, ref, 1, NOW, NOW + 1, NULL, &err), 0);
+	assert_int_equal(appindex_add(&ix, ref, 3, NOW, NOW + 1, NULL, &err), -1);
+	assert_int_equal(appindex_add(&ix, ref, APPPAY_SAFE, NOW, NOW, NULL, &err), -1);
+	assert_int_equal(appindex_add(&ix, ref, APPPAY_SAFE, NOW, NOW + 1, "bad\x01", &err), -1);
+	assert_int_equal(appindex_add(&ix, ref, APPPAY_SAFE, NOW, NOW + 1, "bad \xc3", &err), -1);
+	assert_int_equal(appindex_add(&ix, ref, APPPAY_SAFE, NOW, NOW + 1, "ok \xc3\xa9", &err), 0);
+	assert_int_equal(appindex_add(&ix, ref, APPPAY_UNSAFE, NOW, NOW + 1, NULL, &err), 0);
 	ix.version = 1;
 	ix.issued = NOW;
 	ix.expires = NOW + 10;

@@ -174,15 +174,17 @@ test_encode_refuses(void **state)
 	err_t err;
 
 	(void)state;
-	assert_int_equal(
-	    apppay_encode("not an id!", 0, NOW, NOW + 1, enc_key, op_key, text, sizeof(text), &err),
-	    -1);
+	assert_int_equal(apppay_encode("not an id!", APPPAY_SAFE, NOW, NOW + 1, enc_key, op_key,
+	                               text, sizeof(text), &err),
+	                 -1);
 	assert_int_equal(err.status, STB_BAD_REQUEST);
 	assert_int_equal(
-	    apppay_encode(id1, 2, NOW, NOW + 1, enc_key, op_key, text, sizeof(text), &err), -1);
-	assert_int_equal(apppay_encode(id1, 0, NOW, NOW, enc_key, op_key, text, sizeof(text), &err),
-	                 -1);
-	assert_int_equal(apppay_encode(id1, 0, NOW, NOW + 1, enc_key, op_key, text, 40, &err), -1);
+	    apppay_encode(id1, 3, NOW, NOW + 1, enc_key, op_key, text, sizeof(text), &err), -1);
+	assert_int_equal(
+	    apppay_encode(id1, APPPAY_SAFE, NOW, NOW, enc_key, op_key, text, sizeof(text), &err),
+	    -1);
+	assert_int_equal(
+	    apppay_encode(id1, APPPAY_SAFE, NOW, NOW + 1, enc_key, op_key, text, 40, &err), -1);
 	assert_int_equal(err.status, STB_TOO_LARGE);
 }
 
