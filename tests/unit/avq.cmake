@@ -1,0 +1,8 @@
+# flow E's payload formats in src/core: base45, COSE_Sign1, the QR payload,
+# the signed index.  Included from tests/unit/CMakeLists.txt.
+foreach(t base45 cose apppay appindex)
+  add_executable(test_${t} test_${t}.c)
+  target_link_libraries(test_${t} PRIVATE stbtestutil stbcommon PkgConfig::CMOCKA)
+  add_test(NAME unit.${t} COMMAND test_${t})
+  set_tests_properties(unit.${t} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()
