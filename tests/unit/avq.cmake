@@ -6,3 +6,11 @@ foreach(t base45 cose apppay appindex)
   add_test(NAME unit.${t} COMMAND test_${t})
   set_tests_properties(unit.${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
+
+# stbctl's QR images, read back with zbar
+add_executable(test_qrimg test_qrimg.c ${PROJECT_SOURCE_DIR}/src/stbctl/qrimg.c)
+target_include_directories(test_qrimg PRIVATE ${PROJECT_SOURCE_DIR}/src/stbctl)
+target_link_libraries(test_qrimg PRIVATE stbtestutil stbcommon PkgConfig::CMOCKA
+  PkgConfig::QRENCODE PkgConfig::LIBPNG)
+add_test(NAME unit.qrimg COMMAND test_qrimg)
+set_tests_properties(unit.qrimg PROPERTIES LABELS unit TIMEOUT 120)
