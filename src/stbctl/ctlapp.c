@@ -21,8 +21,8 @@
 
 const char ctl_app_usage[] =
     "appvetd:\n"
-    "  app submit FILE [--name N] [--version V]  upload (chunked, resumes after a\n"
-    "                         dropped connection) and submit; prints ID1\n"
+    "  app submit FILE [--name N] [--version V] [--chunk BYTES]  upload (chunked,\n"
+    "                         resumes after a dropped connection), submit; prints ID1\n"
     "  app list [--limit N]   submitted apps, newest first\n"
     "  app show ID1           one app: IDs, state, flag, digests, times\n"
     "  app findings ID1       the findings of its newest verdict\n"
@@ -35,10 +35,12 @@ const char ctl_app_usage[] =
 static int
 app_usage(void)
 {
-	fprintf(stderr, "stbctl: app submit FILE [--name N] [--version V] | list [--limit N] | "
-	                "show ID1 | findings ID1 | publish ID1 [--validity S] | revet ID1 | "
-	                "qr ID1 [--submitted] [--png FILE] [--svg FILE] | index export FILE | "
-	                "pubkey [FILE]\n");
+	fprintf(
+	    stderr,
+	    "stbctl: app submit FILE [--name N] [--version V] [--chunk BYTES] | list [--limit N] | "
+	    "show ID1 | findings ID1 | publish ID1 [--validity S] | revet ID1 | "
+	    "qr ID1 [--submitted] [--png FILE] [--svg FILE] | index export FILE | "
+	    "pubkey [FILE]\n");
 	return 2;
 }
 
@@ -212,7 +214,7 @@ app_submit(ctl_t *x, int argc, char **argv)
 	const uint8_t *p;
 	size_t len;
 	uint64_t size;
-	uint32_t chunk = CHUNK_DEF;
+	uint32_t chunk = CHUNK_DEF, want = CHUNK_DEF;
 	stb_error_t err;
 	err_t bad;
 	FILE *f;
@@ -226,10 +228,16 @@ app_submit(ctl_t *x, int argc, char **argv)
 			name = argv[++i];
 		else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc)
 			version = argv[++i];
+		else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc)
+			want = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--json") == 0)
 			x->json = 1;
 		else
 			return app_usage();
+	}
+	if (want == 0 || want > CHUNK_DEF) {
+		fprintf(stderr, "stbctl: --chunk is 1..%d bytes\n", CHUNK_DEF);
+		return 2;
 	}
 	if (name == NULL) {
 		const char *s = strrchr(path, '/');
@@ -263,8 +271,8 @@ app_submit(ctl_t *x, int argc, char **argv)
 		}
 		memcpy(id, p, 16);
 		msg_get_u32(&m, TLV_IX_APP_CHUNK_MAX, &chunk);
-		if (chunk == 0 || chunk > CHUNK_DEF)
-			chunk = CHUNK_DEF;
+		if (chunk == 0 || chunk > want)
+			chunk = want;
 	}
 	if (upload_send(x, f, id, size, chunk, &err) == -1)
 		goto fail;
