@@ -155,6 +155,8 @@ av_init(daemon_t *d, err_t *err)
 		return -1;
 	if (av->operator_role && av_index_reload(av, err) == -1)
 		return -1;
+	if (av_metrics_register(av, err) == -1)
+		return -1;
 	av_submit_register(d);
 	av_vet_register(d);
 	av_publish_register(d);

@@ -139,4 +139,10 @@ void av_check_register(daemon_t *d);
 int av_index_reload(av_t *av, err_t *err);
 void av_index_free(av_t *av);
 
+/* avmetrics.c: /appvetd/metrics */
+int av_metrics_register(av_t *av, err_t *err);
+void av_metrics_verdict(int flag, int revoked, uint64_t us);
+void av_metrics_publication(int flag);
+void av_metrics_check(int allow);
+
 #endif

@@ -150,6 +150,7 @@ av_check(srv_req_t *r, const msg_t *m, void *ctx)
 		check_refused(d, r, &err, "revoked");
 		return;
 	}
+	av_metrics_check(p.flag == AV_FLAG_SAFE);
 	b = srv_reply_begin(r);
 	tlv_put_u8(b, STB_TLV_APP_RESULT,
 	           p.flag == AV_FLAG_SAFE ? AV_RESULT_ALLOW : AV_RESULT_DENY);

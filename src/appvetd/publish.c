@@ -108,6 +108,7 @@ pub_done(void *arg, const err_t *err)
 		tlv_put_str(b, STB_TLV_APP_QR_PAYLOAD, p->payload);
 		tlv_put_u64(b, STB_TLV_APP_EXPIRES, p->expires);
 		srv_reply_end(p->r);
+		av_metrics_publication(p->flag);
 		log_info("published %s as %s (%s)", p->id1, p->id3,
 		         p->flag == AV_FLAG_SAFE ? "SAFE" : "UNSAFE");
 	}

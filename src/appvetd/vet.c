@@ -9,6 +9,7 @@
 
 #include "av.h"
 #include "log.h"
+#include "metrics.h"
 #include "tlv.h"
 
 void
@@ -224,6 +225,7 @@ job_work(void *arg)
 	struct job *j = arg;
 	av_t *av = j->av;
 	char path[UPLOAD_PATH_MAX];
+	uint64_t t0 = now_ns();
 
 	err_clear(&j->err);
 	if (av_pkg_path(av, j->id1, path, sizeof(path), &j->err) == -1 ||
@@ -233,6 +235,7 @@ job_work(void *arg)
 	if (verdict_verify(j->id1, &j->v, av->vet_cert, &j->err) == -1 ||
 	    store_write_sync(av->d->store, job_write, j, &j->err) == -1)
 		return;
+	av_metrics_verdict(j->v.flag, j->revoked, (now_ns() - t0) / 1000);
 	log_info("verdict for %s: %s (%s)%s", j->id1, j->v.flag == AV_FLAG_SAFE ? "SAFE" : "UNSAFE",
 	         j->v.id2, j->revoked ? ", publication revoked" : "");
 	if (j->published && av_index_reload(av, &j->err) == -1)

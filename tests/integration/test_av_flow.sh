@@ -201,6 +201,15 @@ for ev in app_submit app_verdict app_publish app_revoke; do
 	echo "$aud" | grepq "$ev" && pass "audit has $ev" || fail "audit lacks $ev"
 done
 
+# ---- metrics: every verdict, publication, revocation and answered check
+m=$(http_get "127.0.0.1:${HPORT[appvetd]}" /appvetd/metrics)
+for want in 'stbcred_app_verdicts_total{flag="SAFE"} 2' 'stbcred_app_verdicts_total{flag="UNSAFE"} 9' \
+	'stbcred_app_publications_total{flag="SAFE"} 2' 'stbcred_app_publications_total{flag="UNSAFE"} 8' \
+	'stbcred_app_revocations_total 1' 'stbcred_app_checks_total{result="DENY"} 8' \
+	'stbcred_app_published 10'; do
+	echo "$m" | grepq -F -x "$want" && pass "metrics: $want" || fail "metrics lack '$want'"
+done
+
 stop_daemon appvetd
 [ "$RC" = 0 ] && pass "appvetd stops cleanly" || fail "exit status $RC"
 finish
