@@ -8,6 +8,7 @@
 
 #include "av.h"
 #include "log.h"
+#include "peerpool.h"
 
 static av_conf_t av_conf;
 
@@ -31,10 +32,14 @@ static const cfg_opt_t av_opts[] = {
      "threads that analyse packages off the event loops"},
     {"vet.queue", CFG_INT, "64", 1, 4096, NULL, OFF(vet_queue),
      "vetting jobs that may wait (RATE_LIMITED beyond)"},
+    {"vet.peer", CFG_STR, "", 0, 0, NULL, OFF(vet_peer),
+     "an operator-only appvetd: the vetter listener of the appvetd that vets (host:port)"},
+    {"vet.peer_timeout_ms", CFG_INT, "10000", 100, 600000, NULL, OFF(vet_peer_timeout_ms),
+     "a request to vet.peer (the upload steps; APP_VET itself may take 10 minutes)"},
     {"vet.key", CFG_STR, "", 0, 0, NULL, OFF(vetter_key),
      "vetter's P-256 key (PEM) that signs verdicts; empty: tls.key"},
     {"vet.cert", CFG_STR, "", 0, 0, NULL, OFF(vetter_cert),
-     "its certificate (PEM); empty: tls.cert"},
+     "its certificate (PEM); empty: tls.cert; with vet.peer, the remote vetter's (pinned)"},
     {"vet.blocklist", CFG_STR, "", 0, 0, NULL, OFF(blocklist),
      "file of blocked SHA-256s (package or DEX), one hex digest a line; empty: none; "
      "re-read by APP_REVET"},
@@ -98,10 +103,14 @@ av_check_conf(err_t *err)
 	if (roles_parse(av_conf.roles, &op, &vet) == -1)
 		return err_set(err, STB_BAD_REQUEST,
 		               "roles: '%s' is not a list of operator and vetter", av_conf.roles);
-	if (op && !vet)
+	if (op && !vet && (av_conf.vet_peer[0] == '\0' || av_conf.vetter_cert[0] == '\0'))
+		return err_set(
+		    err, STB_BAD_REQUEST,
+		    "roles: an operator-only appvetd needs vet.peer (the vetter's address) "
+		    "and vet.cert (its certificate)");
+	if (vet && av_conf.vet_peer[0] != '\0')
 		return err_set(err, STB_BAD_REQUEST,
-		               "roles: an operator-only appvetd needs a remote vetter, which this "
-		               "version cannot reach yet; run both roles");
+		               "vet.peer: only an operator-only appvetd (roles: operator) has one");
 	if (av_conf.validity_s > av_conf.max_validity_s)
 		return err_set(err, STB_BAD_REQUEST,
 		               "publish.validity_s exceeds publish.max_validity_s");
@@ -150,6 +159,18 @@ av_init(daemon_t *d, err_t *err)
 	ac.clamav_db = av_conf.clamav_db[0] ? av_conf.clamav_db : NULL;
 	if (av->vetter_role && (av->apk = apk_ctx_new(&ac, err)) == NULL)
 		return -1;
+	if (av_conf.vet_peer[0] != '\0') {
+		peerpool_conf_t pc = {.name = "vetter",
+		                      .addr = av_conf.vet_peer,
+		                      .expect_roles = STB_R_APPVETD,
+		                      .max_frame = (uint32_t)d->conf.max_frame,
+		                      .backoff_min_ms = 200,
+		                      .backoff_max_ms = 5000,
+		                      .timeout_ms = (int)av_conf.vet_peer_timeout_ms,
+		                      .tls = &d->client_tls};
+		if ((av->peer = peerpool_new(&pc, err)) == NULL)
+			return -1;
+	}
 	if ((av->vet = workpool_new("vet", (int)av_conf.vet_threads, (size_t)av_conf.vet_queue,
 	                            err)) == NULL)
 		return -1;
@@ -176,6 +197,8 @@ av_fini(daemon_t *d)
 		return;
 	/* runs queued vetting jobs; their answers go back to the loops */
 	workpool_free(av->vet);
+	/* fails what is still on its way to the vetter (UNAVAILABLE) */
+	peerpool_free(av->peer);
 	upload_free(av->up);
 	apk_ctx_free(av->apk);
 	av_index_free(av);

@@ -43,6 +43,8 @@ typedef struct av_conf {
 	long long index_validity_s;
 	long long vet_threads;
 	long long vet_queue;
+	char *vet_peer; /* a vetter elsewhere, host:port; "": in this process */
+	long long vet_peer_timeout_ms;
 	char *vetter_key;  /* PEM; "": tls.key */
 	char *vetter_cert; /* PEM; "": tls.cert */
 	char *blocklist;
@@ -72,6 +74,7 @@ typedef struct av {
 	int operator_role, vetter_role;
 	upload_t *up;
 	workpool_t *vet;
+	struct peerpool *peer; /* the remote vetter (vet.peer), or NULL */
 	apk_ctx_t *apk;
 	/* keys */
 	uint8_t id_key[32];
@@ -126,7 +129,8 @@ void av_verdict_clear(av_verdict_t *v);
 /* Queues vetting of a stored app (after APP_SUBMIT, for APP_REVET); done
  * (may be NULL) runs on mb's loop with the outcome. */
 typedef void (*av_vet_done_fn)(void *arg, const err_t *err, const av_verdict_t *v);
-int av_vet_queue(av_t *av, const char *id1, mbox_t *mb, av_vet_done_fn done, void *arg, err_t *err);
+int av_vet_queue(av_t *av, const char *id1, struct event_base *base, mbox_t *mb,
+                 av_vet_done_fn done, void *arg, err_t *err);
 
 /* publish.c: APP_PUBLISH, lists, QR text, public key */
 void av_publish_register(daemon_t *d);

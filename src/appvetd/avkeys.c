@@ -167,22 +167,27 @@ vet_key_load(av_t *av, err_t *err)
 	unsigned char *der = NULL;
 	int n;
 
-	if ((f = fopen(kp, "r")) == NULL)
-		return err_set(err, STB_INTERNAL, "vetter.key %s: cannot open", kp);
-	av->vet_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (av->vet_key == NULL || !sig_key_is_p256(av->vet_key))
-		return err_set_ossl(err, STB_BAD_REQUEST, "vetter.key %s: not a P-256 private key",
-		                    kp);
+	/* an operator with a remote vetter holds only its certificate */
+	if (av->vetter_role) {
+		if ((f = fopen(kp, "r")) == NULL)
+			return err_set(err, STB_INTERNAL, "vet.key %s: cannot open", kp);
+		av->vet_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+		if (av->vet_key == NULL || !sig_key_is_p256(av->vet_key))
+			return err_set_ossl(err, STB_BAD_REQUEST,
+			                    "vet.key %s: not a P-256 private key", kp);
+	}
 	if ((f = fopen(cp, "r")) == NULL)
-		return err_set(err, STB_INTERNAL, "vetter.cert %s: cannot open", cp);
+		return err_set(err, STB_INTERNAL, "vet.cert %s: cannot open", cp);
 	av->vet_cert = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
-	if (av->vet_cert == NULL || X509_check_private_key(av->vet_cert, av->vet_key) != 1)
+	if (av->vet_cert == NULL)
+		return err_set_ossl(err, STB_BAD_REQUEST, "vet.cert %s: not a certificate", cp);
+	if (av->vet_key != NULL && X509_check_private_key(av->vet_cert, av->vet_key) != 1)
 		return err_set_ossl(err, STB_BAD_REQUEST,
-		                    "vetter.cert %s: not a certificate of vetter.key", cp);
+		                    "vet.cert %s: not a certificate of vet.key", cp);
 	if ((n = i2d_X509(av->vet_cert, &der)) <= 0)
-		return err_set_ossl(err, STB_INTERNAL, "vetter.cert: cannot encode");
+		return err_set_ossl(err, STB_INTERNAL, "vet.cert: cannot encode");
 	av->vet_cert_der = der;
 	av->vet_cert_der_len = (size_t)n;
 	return 0;
@@ -195,7 +200,7 @@ av_keys_load(av_t *av, err_t *err)
 	    (secret_load(av, "id", av->id_key, err) == -1 ||
 	     secret_load(av, "payload", av->pay_key, err) == -1 || op_key_load(av, err) == -1))
 		return -1;
-	if (av->vetter_role && vet_key_load(av, err) == -1)
+	if ((av->vetter_role || av->conf->vet_peer[0]) && vet_key_load(av, err) == -1)
 		return -1;
 	return 0;
 }

@@ -200,7 +200,7 @@ av_revet(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	/* the newest blocklist, for this and every later verdict */
-	if (apk_ctx_reload_blocklist(av->apk, &err) == -1) {
+	if (av->apk != NULL && apk_ctx_reload_blocklist(av->apk, &err) == -1) {
 		srv_reply_errt(r, &err);
 		return;
 	}
@@ -209,7 +209,8 @@ av_revet(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}
-	if (av_vet_queue(av, id1, srv_req_mbox(q->r), revet_done, q, &err) == -1) {
+	if (av_vet_queue(av, id1, srv_conn_base(q->r->conn), srv_req_mbox(q->r), revet_done, q,
+	                 &err) == -1) {
 		srv_reply_errt(q->r, &err);
 		free(q);
 	}

@@ -175,6 +175,7 @@ struct sub {
 	av_t *av;
 	srv_req_t *r;
 	mbox_t *mb;
+	struct event_base *base;
 	char spool[UPLOAD_PATH_MAX];
 	char final[UPLOAD_PATH_MAX];
 	char id1[65];
@@ -243,7 +244,7 @@ sub_done(void *arg, const err_t *err)
 		srv_reply_end(s->r);
 		log_info("submitted %s %s as %s (%llu bytes)", s->name, s->version, s->id1,
 		         (unsigned long long)s->size);
-		if (av_vet_queue(s->av, s->id1, s->mb, NULL, NULL, &e2) == -1)
+		if (av_vet_queue(s->av, s->id1, s->base, s->mb, NULL, NULL, &e2) == -1)
 			log_warnx("vetting %s not queued: %s (APP_REVET queues it again)", s->id1,
 			          e2.msg);
 	}
@@ -268,6 +269,7 @@ av_submit(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 	s->av = av;
 	s->mb = srv_req_mbox(r);
+	s->base = srv_conn_base(r->conn);
 	msg_get_bytes(m, TLV_IX_APP_UPLOAD_ID, &id, &idlen);
 	msg_get_str(m, TLV_IX_APP_NAME, s->name, sizeof(s->name));
 	msg_get_str(m, TLV_IX_APP_VERSION, s->version, sizeof(s->version));
