@@ -128,6 +128,10 @@ typedef struct apk_report {
 
 	uint8_t blocklist_sha256[APK_SHA256_LEN]; /* of the list used */
 	apk_verdict_t verdict;
+	/* 1: the package's signatures verify as `apksigner verify` would
+	 * say (a scheme verified, none failed or stripped, the archive
+	 * sound); the warning when 0 is in the sig.* findings */
+	int signature_ok;
 } apk_report_t;
 
 void apk_report_init(apk_report_t *report);

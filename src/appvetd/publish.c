@@ -307,15 +307,14 @@ av_list(srv_req_t *r, const msg_t *m, void *ctx)
 	                  limit, NULL, STB_TLV_ENTRY, AV_LIST_BYTES, app_json, NULL);
 }
 
-/* One app's row on the caller's reader, *st positioned on it. */
+/* One app's row on the caller's reader, *out positioned on it; sql is a
+ * literal (the statement cache is keyed by its address) with ?1 the ID1. */
 static int
-app_row(daemon_t *d, const char *cols, const char *id1, store_stmt_t **out, err_t *err)
+app_row(daemon_t *d, const char *sql, const char *id1, store_stmt_t **out, err_t *err)
 {
-	char sql[512];
 	store_conn_t *c = store_reader(d->store, err);
 	int rc;
 
-	snprintf(sql, sizeof(sql), "SELECT %s FROM apps WHERE id1=?1", cols);
 	if (c == NULL || (*out = store_stmt(c, sql, err)) == NULL)
 		return -1;
 	store_bind_str(*out, 1, id1);
@@ -335,7 +334,7 @@ av_show(srv_req_t *r, const msg_t *m, void *ctx)
 	buf_t *b;
 
 	msg_get_str(m, TLV_IX_APP_ID1, id1, sizeof(id1));
-	if (app_row(ctx, APP_COLS, id1, &st, &err) == -1) {
+	if (app_row(ctx, "SELECT " APP_COLS " FROM apps WHERE id1=?1", id1, &st, &err) == -1) {
 		srv_reply_errt(r, &err);
 		return;
 	}
@@ -364,7 +363,8 @@ av_findings(srv_req_t *r, const msg_t *m, void *ctx)
 	buf_t *b;
 
 	msg_get_str(m, TLV_IX_APP_ID1, id1, sizeof(id1));
-	if (app_row(ctx, "COALESCE(findings, '[]')", id1, &st, &err) == -1) {
+	if (app_row(ctx, "SELECT COALESCE(findings, '[]') FROM apps WHERE id1=?1", id1, &st,
+	            &err) == -1) {
 		srv_reply_errt(r, &err);
 		return;
 	}
@@ -397,7 +397,7 @@ av_qr(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_err(r, STB_BAD_REQUEST, "QR kind is 1 (submitted) or 2 (published)");
 		return;
 	}
-	if (app_row(ctx, "payload", id1, &st, &err) == -1) {
+	if (app_row(ctx, "SELECT payload FROM apps WHERE id1=?1", id1, &st, &err) == -1) {
 		srv_reply_errt(r, &err);
 		return;
 	}

@@ -11,7 +11,8 @@
 
 typedef struct ctl {
 	stb_client_t *c;
-	int json; /* --json: machine-readable output */
+	int json;         /* --json: machine-readable output */
+	const char *addr; /* where -a said, for commands that reconnect */
 } ctl_t;
 
 /* Prints "stbctl: STATUS: message" to stderr; returns the exit code 1. */
@@ -39,8 +40,10 @@ int ctl_rdv(ctl_t *x, int argc, char **argv); /* ctlrdv.c */
 int ctl_ca(ctl_t *x, int argc, char **argv);  /* ctlca.c: ca-authd */
 int ctl_cp(ctl_t *x, int argc, char **argv);  /* ctlcp.c: cert-proxyd */
 int ctl_gw(ctl_t *x, int argc, char **argv);  /* ctlgw.c: media-gw */
+int ctl_app(ctl_t *x, int argc, char **argv); /* ctlapp.c: appvetd */
 
 /* Each command file's lines for stbctl's usage text. */
 extern const char ctl_rdv_usage[], ctl_ca_usage[], ctl_cp_usage[], ctl_gw_usage[];
+extern const char ctl_app_usage[];
 
 #endif
