@@ -2,6 +2,7 @@
 #include "appcmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,12 +16,14 @@
 #define ZBARIMG "zbarimg"
 
 const char appcmd_usage[] =
-    "  app-check [--index FILE --key PEM [--state FILE]] PAYLOAD | --image FILE.png\n"
+    "  app-check [--index FILE --key PEM [--state FILE] [--at UNIX]] PAYLOAD |\n"
+    "            --image FILE.png\n"
     "                               check an app's QR code: online at appvetd's\n"
     "                               check listener (-a, default " APPCMD_ADDR "),\n"
     "                               or offline against a signed index snapshot\n"
     "                               verified with the operator's key (--state keeps\n"
-    "                               the last index version seen: no rollback);\n"
+    "                               the last index version seen: no rollback;\n"
+    "                               --at checks as of that time, not now);\n"
     "                               --image decodes a PNG with zbarimg; prints\n"
     "                               ALLOW or DENY; exit 0 ALLOW, 3 DENY, 1 refused\n";
 
@@ -44,7 +47,13 @@ appcmd_scan(const char *path, char *out, size_t cap)
 		return -1;
 	}
 	if (pid == 0) {
+		/* zbarimg's own stderr is noise (D-Bus, "scanned 1 barcode"):
+		 * the outcome is its exit status and stdout */
+		int null = open("/dev/null", O_WRONLY);
+
 		dup2(fd[1], 1);
+		if (null != -1)
+			dup2(null, 2);
 		close(fd[0]);
 		close(fd[1]);
 		execlp(ZBARIMG, ZBARIMG, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", path,
@@ -146,7 +155,8 @@ appcmd_refused(const char *what, const stb_error_t *err)
 }
 
 static int
-appcmd_offline(const char *index, const char *key, const char *state, const char *payload)
+appcmd_offline(const char *index, const char *key, const char *state, uint64_t at,
+               const char *payload)
 {
 	static const stb_app_version_store_t store = {state_load, state_save};
 	stb_app_index_t *ix;
@@ -154,10 +164,10 @@ appcmd_offline(const char *index, const char *key, const char *state, const char
 	stb_error_t err;
 	int rc;
 
-	if (stb_app_index_load(index, key, state != NULL ? &store : NULL, (void *)state, 0, &ix,
+	if (stb_app_index_load(index, key, state != NULL ? &store : NULL, (void *)state, at, &ix,
 	                       &err) == -1)
 		return appcmd_refused("index", &err);
-	rc = stb_app_check_offline(ix, payload, 0, &v, &err) == -1
+	rc = stb_app_check_offline(ix, payload, at, &v, &err) == -1
 	         ? appcmd_refused("app-check", &err)
 	         : appcmd_print(&v);
 	stb_app_index_free(ix);
@@ -194,13 +204,13 @@ appcmd_online(const appcmd_opts_t *o, const char *payload)
 int
 appcmd_check(const appcmd_opts_t *o, int argc, char **argv)
 {
-	static const struct option opts[] = {{"image", required_argument, NULL, 'i'},
-	                                     {"index", required_argument, NULL, 'x'},
-	                                     {"key", required_argument, NULL, 'k'},
-	                                     {"state", required_argument, NULL, 's'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"image", required_argument, NULL, 'i'}, {"index", required_argument, NULL, 'x'},
+	    {"key", required_argument, NULL, 'k'},   {"state", required_argument, NULL, 's'},
+	    {"at", required_argument, NULL, 't'},    {NULL, 0, NULL, 0}};
 	const char *image = NULL, *index = NULL, *key = NULL, *state = NULL, *payload;
-	char scanned[STB_APP_PAYLOAD_MAX + 2];
+	char scanned[STB_APP_PAYLOAD_MAX + 2], *end;
+	uint64_t at = 0;
 	int ch;
 
 	optind = 1;
@@ -213,14 +223,20 @@ appcmd_check(const appcmd_opts_t *o, int argc, char **argv)
 			key = optarg;
 		else if (ch == 's')
 			state = optarg;
-		else
+		else if (ch == 't') {
+			at = strtoull(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || at == 0) {
+				fprintf(stderr, "stb-client: --at takes a unix time\n");
+				return 2;
+			}
+		} else
 			return 2;
 	}
 	if ((image != NULL) == (argc - optind == 1) || argc - optind > 1 ||
-	    (index != NULL) != (key != NULL) || (state != NULL && index == NULL)) {
+	    (index != NULL) != (key != NULL) || ((state != NULL || at != 0) && index == NULL)) {
 		fprintf(stderr,
-		        "usage: stb-client app-check [--index FILE --key PEM [--state FILE]] "
-		        "PAYLOAD | --image FILE.png\n");
+		        "usage: stb-client app-check [--index FILE --key PEM [--state FILE] "
+		        "[--at UNIX]] PAYLOAD | --image FILE.png\n");
 		return 2;
 	}
 	if (image != NULL) {
@@ -230,6 +246,6 @@ appcmd_check(const appcmd_opts_t *o, int argc, char **argv)
 	} else {
 		payload = argv[optind];
 	}
-	return index != NULL ? appcmd_offline(index, key, state, payload)
+	return index != NULL ? appcmd_offline(index, key, state, at, payload)
 	                     : appcmd_online(o, payload);
 }
