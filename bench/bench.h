@@ -24,6 +24,7 @@ typedef enum {
 	BENCH_RDV,
 	BENCH_LOGIN,
 	BENCH_ISSUE,
+	BENCH_APPCHECK,
 } bench_mode_t;
 
 typedef struct bench_opts {
@@ -51,6 +52,8 @@ typedef struct bench_opts {
 	/* login, issue */
 	const char *cp_addr; /* cert-proxyd HOST:PORT */
 	const char *profile; /* issue: ca-authd profile */
+	/* appcheck */
+	const char *app_payload; /* the published QR text every TV checks */
 } bench_opts_t;
 
 typedef struct bench_run {
@@ -115,5 +118,11 @@ int flowa_run(bench_run_t *run, FILE *info);
 
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);
+/* ECDSA P-256 verifies per second on `threads` threads at once for secs,
+ * or -1. */
+double speed_verify_bound(int threads, double secs);
+
+/* `stb-bench appcheck` (appcheck.c). */
+int appcheck_run(bench_run_t *run, FILE *info);
 
 #endif

@@ -41,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: stb-bench ping|handshake|rdv|login|issue [options]\n"
+	        "usage: stb-bench ping|handshake|rdv|login|issue|appcheck [options]\n"
 	        "       stb-bench speed [-d SECONDS] [--json]\n"
 	        "\n"
 	        "modes:\n"
@@ -59,6 +59,10 @@ usage(FILE *f)
 	        "  issue       C connections to ca-authd (-a; --cert/--key an admin or\n"
 	        "              cert-proxyd identity) send CA_ISSUE for a P-256 CSR, one at a\n"
 	        "              time each; certificates issued per second, p50/p99\n"
+	        "  appcheck    C simulated TVs (threads; -a is appvetd's check listener) send\n"
+	        "              APP_CHECK with --payload again and again (stb_app_check);\n"
+	        "              checks/s, p50/p99, next to the ECDSA P-256 verify bound of\n"
+	        "              all cores measured first in the same run\n"
 	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
 	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
 	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
@@ -88,6 +92,7 @@ usage(FILE *f)
 	        "                   devices hold their channels\n"
 	        "  --cp HOST:PORT   login: cert-proxyd\n"
 	        "  --profile NAME   issue: ca-authd profile (default stb-media)\n"
+	        "  --payload TEXT   appcheck: a published QR payload (STB1:...)\n"
 	        "  --json           one JSON object on stdout (other lines go to stderr)\n"
 	        "  -h, --help       this text\n"
 	        "\n"
@@ -144,6 +149,7 @@ enum {
 	OPT_SERVER_PID,
 	OPT_CP,
 	OPT_PROFILE,
+	OPT_PAYLOAD,
 };
 
 static int
@@ -192,6 +198,9 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_PROFILE:
 		o->profile = arg;
+		return 0;
+	case OPT_PAYLOAD:
+		o->app_payload = arg;
 		return 0;
 	case 'D':
 		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
@@ -249,6 +258,7 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"server-pid", required_argument, NULL, OPT_SERVER_PID},
 	    {"cp", required_argument, NULL, OPT_CP},
 	    {"profile", required_argument, NULL, OPT_PROFILE},
+	    {"payload", required_argument, NULL, OPT_PAYLOAD},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -286,6 +296,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		o->mode = BENCH_LOGIN;
 	else if (strcmp(mode, "issue") == 0)
 		o->mode = BENCH_ISSUE;
+	else if (strcmp(mode, "appcheck") == 0)
+		o->mode = BENCH_APPCHECK;
 	else
 		goto bad;
 	if ((o->cert == NULL) != (o->key == NULL)) {
@@ -302,6 +314,10 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		fprintf(stderr,
 		        "stb-bench: login needs --cp (cert-proxyd) and --admin-cert/--admin-key "
 		        "to import its STBs\n");
+		return -1;
+	}
+	if (o->mode == BENCH_APPCHECK && (o->app_payload == NULL || o->ca == NULL)) {
+		fprintf(stderr, "stb-bench: appcheck needs --payload and --ca\n");
 		return -1;
 	}
 	if (o->mode == BENCH_ISSUE && o->cert == NULL) {
@@ -722,6 +738,8 @@ main(int argc, char **argv)
 	fflush(info);
 	if (o.mode == BENCH_LOGIN || o.mode == BENCH_ISSUE)
 		rc = flowa_run(&run, info);
+	else if (o.mode == BENCH_APPCHECK)
+		rc = appcheck_run(&run, info);
 	else if (o.mode == BENCH_RDV) {
 		SSL_CTX *adm = bench_ctx_new(&o, &run, o.admin_cert, o.admin_key);
 

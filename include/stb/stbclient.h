@@ -282,11 +282,14 @@ STB_API int stb_watch(stb_client_t *cp, const char *device_id, const unsigned ch
  *	stb_app_verdict_t v;
  *	if (stb_app_check(c, qr_text, &v, &err) == 0 && v.allow)
  *		install();
+ *
+ * The index's own version store is the firmware's: a callback pair, as
+ * for secrets (stb_secret_store_t).
  */
 enum { STB_APP_SAFE = 1, STB_APP_UNSAFE = 2 }; /* the values of APP_FLAG */
 
 #define STB_APP_PAYLOAD_MAX 1024 /* characters of a QR payload */
-#define STB_APP_WARNING_MAX 512
+#define STB_APP_WARNING_MAX 1024
 
 typedef struct stb_app_verdict {
 	int allow;                             /* 1 ALLOW, 0 DENY */
@@ -294,6 +297,8 @@ typedef struct stb_app_verdict {
 	char warning[STB_APP_WARNING_MAX + 1]; /* DENY: why; "" otherwise */
 	uint64_t expires;                      /* the payload's (or entry's) end, unix time */
 	uint64_t index_version;                /* offline: the snapshot's version; 0 online */
+	char name[129];                        /* online: the app as submitted; "" offline */
+	char version[65];
 } stb_app_verdict_t;
 
 STB_API int stb_app_check(stb_client_t *c, const char *payload, stb_app_verdict_t *out,

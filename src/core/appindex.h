@@ -33,7 +33,7 @@
 
 #define APPINDEX_AAD         "STB-APPINDEX-V1"
 #define APPINDEX_ENTRIES_MAX 200000
-#define APPINDEX_WARNING_MAX 512
+#define APPINDEX_WARNING_MAX 1024        /* as APP_WARNING */
 #define APPINDEX_MAX         (16u << 20) /* bytes of a snapshot */
 
 typedef struct appindex_entry {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "appcmd.h"
 #include "stb/stbclient.h"
 
 static void
@@ -44,8 +45,10 @@ usage(void)
 	        "                               127.0.0.1:7102), acknowledge certificate\n"
 	        "                               update pushes and print each; stop after N\n"
 	        "                               renewals or S seconds\n"
+	        "%s"
 	        "The device password comes from $STB_RDV_PASSWORD; the device secret\n"
-	        "(hex) from $STB_DEVICE_SECRET or --secret-file, never the command line.\n");
+	        "(hex) from $STB_DEVICE_SECRET or --secret-file, never the command line.\n",
+	        appcmd_usage);
 }
 
 static void
@@ -604,6 +607,10 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "app-check") == 0) {
+		appcmd_opts_t ao = {addr_set ? addr : NULL, ca, timeout, verbose};
+		return appcmd_check(&ao, argc, argv);
+	}
 	if (argc < 1 || ca == NULL) {
 		usage();
 		return 2;

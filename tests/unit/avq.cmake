@@ -14,3 +14,12 @@ target_link_libraries(test_qrimg PRIVATE stbtestutil stbcommon PkgConfig::CMOCKA
   PkgConfig::QRENCODE PkgConfig::LIBPNG)
 add_test(NAME unit.qrimg COMMAND test_qrimg)
 set_tests_properties(unit.qrimg PROPERTIES LABELS unit TIMEOUT 120)
+
+# an independent COSE reader (Python cbor2 + cryptography) checks what
+# src/core signs
+add_executable(apppay_emit apppay_emit.c)
+target_link_libraries(apppay_emit PRIVATE stbcommon)
+add_test(NAME unit.cose_reader
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/test_cose_reader.sh $<TARGET_FILE:apppay_emit>
+          ${CMAKE_CURRENT_SOURCE_DIR}/cose_reader.py)
+set_tests_properties(unit.cose_reader PROPERTIES LABELS unit TIMEOUT 120)
