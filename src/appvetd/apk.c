@@ -17,6 +17,7 @@
 #include "apkv1.h"
 #include "apkzip.h"
 #include "axml.h"
+#include "bytes.h"
 #include "clam.h"
 #include "hex.h"
 
@@ -420,12 +421,6 @@ dex_sink(void *arg, const uint8_t *p, size_t n, err_t *err)
 	return 0;
 }
 
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* The DEX header: magic "dex\n0NN\0", header size, file size, endian. */
 static const char *
 dex_header_problem(const dex_sink_t *d, uint64_t size)
@@ -436,11 +431,11 @@ dex_header_problem(const dex_sink_t *d, uint64_t size)
 		return "shorter than a DEX header";
 	if (memcmp(h, "dex\n0", 5) != 0 || !isdigit(h[5]) || !isdigit(h[6]) || h[7] != 0)
 		return "no DEX magic";
-	if (le32(h + 36) != DEX_HEADER)
+	if (load_le32(h + 36) != DEX_HEADER)
 		return "a header size other than 0x70";
-	if (le32(h + 40) != 0x12345678u)
+	if (load_le32(h + 40) != 0x12345678u)
 		return "not little-endian";
-	if (le32(h + 32) != size)
+	if (load_le32(h + 32) != size)
 		return "a file size other than the entry's";
 	return NULL;
 }

@@ -7,9 +7,12 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bytes.h"
 
 static const char block_magic[16] = "APK Sig Block 42";
 
@@ -21,24 +24,12 @@ typedef struct cur {
 	size_t pos, end;
 } cur_t;
 
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static int
 cur_u32(cur_t *c, uint32_t *v)
 {
 	if (c->end - c->pos < 4)
 		return -1;
-	*v = le32(c->p + c->pos);
+	*v = load_le32(c->p + c->pos);
 	c->pos += 4;
 	return 0;
 }
@@ -177,8 +168,8 @@ apksig_parse(const uint8_t *p, size_t n, apksig_block_t *b, err_t *err)
 	b->n = n;
 	if (n < 32 || memcmp(p + n - 16, block_magic, 16) != 0)
 		return err_set(err, STB_BAD_REQUEST, "no signing block magic");
-	head = le64(p);
-	if (head != n - 8 || le64(p + n - 24) != head)
+	head = load_le64(p);
+	if (head != n - 8 || load_le64(p + n - 24) != head)
 		return err_set(err, STB_BAD_REQUEST, "the signing block's sizes disagree");
 	while (pos < n - 24) {
 		uint64_t len;
@@ -187,12 +178,12 @@ apksig_parse(const uint8_t *p, size_t n, apksig_block_t *b, err_t *err)
 
 		if (n - 24 - pos < 8)
 			return err_set(err, STB_BAD_REQUEST, "a truncated ID-value pair");
-		len = le64(p + pos);
+		len = load_le64(p + pos);
 		pos += 8;
 		if (len < 4 || len > n - 24 - pos)
 			return err_set(err, STB_BAD_REQUEST,
 			               "an ID-value pair runs past the block");
-		id = le32(p + pos);
+		id = load_le32(p + pos);
 		value = (cur_t){p, pos + 4, pos + (size_t)len};
 		if (id == APKSIG_ID_V2 || id == APKSIG_ID_V3) {
 			apksig_scheme_t *sc = id == APKSIG_ID_V2 ? &b->v2 : &b->v3;
@@ -221,7 +212,7 @@ apksig_find(const apkzip_t *z, uint8_t **blk, size_t *len, uint64_t *off, apk_re
 		return -1;
 	if (memcmp(foot + 8, block_magic, 16) != 0)
 		return 0;
-	size = le64(foot);
+	size = load_le64(foot);
 	if (size < 24 || size > APKSIG_BLOCK_MAX || size + 8 > z->cd_off) {
 		apk_report_add(r, APK_SEV_UNSAFE, "sig.block_malformed",
 		               "the APK Signing Block claims %llu bytes, which "
@@ -239,6 +230,20 @@ apksig_find(const apkzip_t *z, uint8_t **blk, size_t *len, uint64_t *off, apk_re
 		return -1;
 	}
 	return 1;
+}
+
+/* A finding "sig.<v>.<what>" with the reason "<v>: ...". */
+static void __attribute__((format(printf, 4, 5)))
+sig_fail(apk_report_t *r, const char *v, const char *what, const char *fmt, ...)
+{
+	char code[APK_CODE_MAX], reason[APK_REASON_MAX];
+	va_list ap;
+
+	snprintf(code, sizeof(code), "sig.%s.%s", v, what);
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	apk_report_add(r, APK_SEV_UNSAFE, code, "%s: %s", v, reason);
 }
 
 /* The algorithms of the schemes (apksig's SignatureAlgorithm). */
@@ -417,12 +422,10 @@ verify_signer(const apkzip_t *z, const apksig_block_t *b, uint64_t blk_off,
 	EVP_PKEY *pk = d2i_PUBKEY(NULL, &pkp, (long)s->pubkey.len);
 	X509 *cert = NULL;
 	int verified = 0, rc = 1;
-	char code[APK_CODE_MAX];
 
 	if (pk == NULL) {
 		ERR_clear_error();
-		snprintf(code, sizeof(code), "sig.%s.bad_key", v);
-		apk_report_add(r, APK_SEV_UNSAFE, code, "%s: the public key does not parse", v);
+		sig_fail(r, v, "bad_key", "the public key does not parse");
 		return 1;
 	}
 	for (size_t i = 0; i < s->n_sigs; i++) {
@@ -435,35 +438,27 @@ verify_signer(const apkzip_t *z, const apksig_block_t *b, uint64_t blk_off,
 			listed |= s->digests[j].id == s->sigs[i].id;
 		if (!listed || !sig_check(a, pk, mds, b->p + s->signed_data.off, s->signed_data.len,
 		                          b->p + s->sigs[i].v.off, s->sigs[i].v.len)) {
-			snprintf(code, sizeof(code), "sig.%s.bad_signature", v);
-			apk_report_add(r, APK_SEV_UNSAFE, code,
-			               "%s: the %s signature does not verify", v, a->name);
+			sig_fail(r, v, "bad_signature", "the %s signature does not verify",
+			         a->name);
 			goto out;
 		}
 		verified++;
 	}
 	if (verified == 0) {
-		snprintf(code, sizeof(code), "sig.%s.no_supported_signature", v);
-		apk_report_add(r, APK_SEV_UNSAFE, code,
-		               "%s: no signature in an algorithm this vetting "
-		               "supports",
-		               v);
+		sig_fail(r, v, "no_supported_signature",
+		         "no signature in an algorithm this vetting supports");
 		goto out;
 	}
 	if (s->n_certs == 0) {
-		snprintf(code, sizeof(code), "sig.%s.no_certificate", v);
-		apk_report_add(r, APK_SEV_UNSAFE, code, "%s: no certificate", v);
+		sig_fail(r, v, "no_certificate", "no certificate");
 		goto out;
 	}
 	cp = b->p + s->certs[0].off;
 	if ((cert = d2i_X509(NULL, &cp, (long)s->certs[0].len)) == NULL ||
 	    EVP_PKEY_eq(X509_get0_pubkey(cert), pk) != 1) {
 		ERR_clear_error();
-		snprintf(code, sizeof(code), "sig.%s.certificate_mismatch", v);
-		apk_report_add(r, APK_SEV_UNSAFE, code,
-		               "%s: the certificate does not hold the signing "
-		               "key",
-		               v);
+		sig_fail(r, v, "certificate_mismatch",
+		         "the certificate does not hold the signing key");
 		goto out;
 	}
 	if (!EVP_Digest(b->p + s->certs[0].off, s->certs[0].len, cert_sha256, NULL, mds->sha256,
@@ -484,11 +479,10 @@ verify_signer(const apkzip_t *z, const apksig_block_t *b, uint64_t blk_off,
 		}
 		if (s->digests[j].v.len != dl ||
 		    CRYPTO_memcmp(d, b->p + s->digests[j].v.off, dl) != 0) {
-			snprintf(code, sizeof(code), "sig.%s.digest_mismatch", v);
-			apk_report_add(r, APK_SEV_UNSAFE, code,
-			               "%s: the package's %s digest does not match "
-			               "the signed one (modified after signing)",
-			               v, a->sha512 ? "SHA-512" : "SHA-256");
+			sig_fail(r, v, "digest_mismatch",
+			         "the package's %s digest does not match the signed one (modified "
+			         "after signing)",
+			         a->sha512 ? "SHA-512" : "SHA-256");
 			goto out;
 		}
 	}
@@ -505,12 +499,10 @@ verify_scheme(const apkzip_t *z, const apksig_block_t *b, uint64_t blk_off,
               apk_report_t *r, uint8_t cert[32], err_t *err)
 {
 	const char *v = v3 ? "v3" : "v2";
-	char code[APK_CODE_MAX];
 	uint8_t c[32];
 
 	if (sc->malformed) {
-		snprintf(code, sizeof(code), "sig.%s.malformed", v);
-		apk_report_add(r, APK_SEV_UNSAFE, code, "%s: %s", v, sc->why);
+		sig_fail(r, v, "malformed", "%s", sc->why);
 		return 1;
 	}
 	for (size_t i = 0; i < sc->n_signers; i++) {
@@ -591,7 +583,8 @@ apksig_verify(const apkzip_t *z, const apk_mds_t *mds, apk_report_t *r, apksig_r
 
 			for (size_t j = 0; j < s->n_attrs; j++)
 				if (s->attrs[j].id == APKSIG_ATTR_STRIPPING &&
-				    s->attrs[j].v.len == 4 && le32(b.p + s->attrs[j].v.off) == 3)
+				    s->attrs[j].v.len == 4 &&
+				    load_le32(b.p + s->attrs[j].v.off) == 3)
 					res->v3_required = 1;
 		}
 	}

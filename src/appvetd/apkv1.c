@@ -103,8 +103,11 @@ mf_add_attr(mf_section_t *s, const char *line, size_t len, err_t *err)
 	if (strcasecmp(name, "Name") == 0) {
 		if (s->name != NULL)
 			return err_set(err, STB_BAD_REQUEST, "two Name lines");
-		if ((s->name = strndup(colon + 2, vl)) == NULL)
+		/* the line is not NUL-terminated: no strndup */
+		if ((s->name = malloc(vl + 1)) == NULL)
 			return err_set(err, STB_INTERNAL, "out of memory");
+		memcpy(s->name, colon + 2, vl);
+		s->name[vl] = '\0';
 		return 0;
 	}
 	if (s->n_attrs >= ATTRS_MAX)
@@ -457,7 +460,9 @@ v1_sf_matches(const mf_t *sf, const mf_t *mf, const apk_mds_t *mds)
 }
 
 /* The PKCS#7 block over the .SF, verified against the certificate it
- * carries; cert gets that certificate's SHA-256. */
+ * carries; cert gets that certificate's SHA-256.  Not cmsmsg_verify():
+ * that one chains each signer to a trust store, and Android trusts an APK
+ * signer by its certificate alone. */
 static int
 v1_block_verifies(const buf_t *block, const buf_t *sf, const apk_mds_t *mds, uint8_t cert[32])
 {

@@ -9,25 +9,15 @@
 #include <unistd.h>
 
 #include "apkrun.h"
+#include "bytes.h"
 
-#define EOCD_SIG    0x06054b50u
-#define CDH_SIG     0x02014b50u
-#define EOCD_LEN    22
-#define EOCD_SEARCH (EOCD_LEN + 0xffff)
-#define CD_MAX      (64u << 20) /* a larger central directory is refused */
-#define READ_PIECE  65536
-
-static uint16_t
-le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#define EOCD_SIG       0x06054b50u
+#define CDH_SIG        0x02014b50u
+#define EOCD_LEN       22
+#define EOCD_SEARCH    (EOCD_LEN + 0xffff)
+#define CD_MAX         (64u << 20) /* a larger central directory is refused */
+#define READ_PIECE     65536
+#define RATIO_MIN_SIZE (1u << 20) /* the ratio cap counts above this */
 
 int
 apkzip_pread(const apkzip_t *z, uint64_t off, void *p, size_t n, err_t *err)
@@ -70,9 +60,9 @@ zip_find_eocd(apkzip_t *z, err_t *err)
 		return -1;
 	}
 	for (size_t i = span - EOCD_LEN + 1; i-- > 0;) {
-		if (le32(tail + i) != EOCD_SIG)
+		if (load_le32(tail + i) != EOCD_SIG)
 			continue;
-		if (i + EOCD_LEN + le16(tail + i + 20) != span)
+		if (i + EOCD_LEN + load_le16(tail + i + 20) != span)
 			continue;
 		memcpy(z->eocd, tail + i, EOCD_LEN);
 		z->eocd_off = base + i;
@@ -160,13 +150,14 @@ zip_check_duplicates(apkzip_t *z, apk_report_t *r, err_t *err)
 static int
 zip_walk_cd(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r, err_t *err)
 {
-	uint64_t count = le16(z->eocd + 10);
+	uint64_t count = load_le16(z->eocd + 10);
 	uint8_t *cd;
 	size_t off = 0;
 
-	z->cd_size = le32(z->eocd + 12);
-	z->cd_off = le32(z->eocd + 16);
-	if (le16(z->eocd + 4) != 0 || le16(z->eocd + 6) != 0 || le16(z->eocd + 8) != count) {
+	z->cd_size = load_le32(z->eocd + 12);
+	z->cd_off = load_le32(z->eocd + 16);
+	if (load_le16(z->eocd + 4) != 0 || load_le16(z->eocd + 6) != 0 ||
+	    load_le16(z->eocd + 8) != count) {
 		apk_report_add(r, APK_SEV_UNSAFE, "zip.multi_disk",
 		               "the archive claims to span several disks");
 		return 0;
@@ -202,11 +193,11 @@ zip_walk_cd(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r, err_t *err)
 		apkzip_entry_t *e = &z->ent[z->n];
 		size_t nlen, xlen, clen;
 
-		if (z->cd_size - off < 46 || le32(cd + off) != CDH_SIG)
+		if (z->cd_size - off < 46 || load_le32(cd + off) != CDH_SIG)
 			break;
-		nlen = le16(cd + off + 28);
-		xlen = le16(cd + off + 30);
-		clen = le16(cd + off + 32);
+		nlen = load_le16(cd + off + 28);
+		xlen = load_le16(cd + off + 30);
+		clen = load_le16(cd + off + 32);
 		if (z->cd_size - off - 46 < nlen + xlen + clen)
 			break;
 		if ((e->name = malloc(nlen + 1)) == NULL) {
@@ -216,11 +207,11 @@ zip_walk_cd(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r, err_t *err)
 		memcpy(e->name, cd + off + 46, nlen);
 		e->name[nlen] = '\0';
 		e->name_len = nlen;
-		e->flags = le16(cd + off + 8);
-		e->method = le16(cd + off + 10);
-		e->csize = le32(cd + off + 20);
-		e->usize = le32(cd + off + 24);
-		e->lho = le32(cd + off + 42);
+		e->flags = load_le16(cd + off + 8);
+		e->method = load_le16(cd + off + 10);
+		e->csize = load_le32(cd + off + 20);
+		e->usize = load_le32(cd + off + 24);
+		e->lho = load_le32(cd + off + 42);
 		e->zindex = z->n;
 		z->n++;
 		off += 46 + nlen + xlen + clen;
@@ -261,7 +252,8 @@ zip_check_sizes(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r)
 			apk_report_add(r, APK_SEV_UNSAFE, "zip.encrypted",
 			               "entry \"%.128s\" is encrypted", e->name);
 		}
-		if (!ratio_reported && e->usize > 0 &&
+		/* small, very compressible files are common; bombs are big */
+		if (!ratio_reported && e->usize > RATIO_MIN_SIZE &&
 		    e->usize / (e->csize ? e->csize : 1) >= conf->max_ratio) {
 			apk_report_add(r, APK_SEV_UNSAFE, "zip.ratio",
 			               "entry \"%.128s\" inflates %llu bytes "
@@ -284,13 +276,32 @@ zip_check_sizes(apkzip_t *z, const apk_conf_t *conf, apk_report_t *r)
 
 /* libzip's own reading, with its consistency check (local headers against
  * the central directory); the entries it agrees on become readable. */
+/* libzip on a duplicate of our descriptor (it owns and closes it), so both
+ * read the same file. */
+static zip_t *
+zip_open_fd(const apkzip_t *z, int flags, int *zerr)
+{
+	int fd = dup(z->fd);
+	zip_t *za;
+
+	if (fd < 0) {
+		*zerr = ZIP_ER_OPEN;
+		return NULL;
+	}
+	if ((za = zip_fdopen(fd, flags, zerr)) == NULL)
+		close(fd);
+	return za;
+}
+
+/* libzip's own reading, with its consistency check (local headers against
+ * the central directory); the entries it agrees on become readable. */
 static void
-zip_open_libzip(apkzip_t *z, const char *path, apk_report_t *r)
+zip_open_libzip(apkzip_t *z, apk_report_t *r)
 {
 	int zerr = 0;
 	zip_int64_t n;
 
-	z->za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+	z->za = zip_open_fd(z, ZIP_CHECKCONS, &zerr);
 	if (z->za == NULL) {
 		zip_error_t ze;
 
@@ -298,7 +309,7 @@ zip_open_libzip(apkzip_t *z, const char *path, apk_report_t *r)
 		apk_report_add(r, APK_SEV_UNSAFE, "zip.inconsistent",
 		               "libzip's consistency check fails: %s", zip_error_strerror(&ze));
 		zip_error_fini(&ze);
-		z->za = zip_open(path, ZIP_RDONLY, &zerr);
+		z->za = zip_open_fd(z, 0, &zerr);
 		if (z->za == NULL) {
 			z->inflatable = 0;
 			return;
@@ -330,6 +341,7 @@ apkzip_open(apkzip_t *z, const char *path, const apk_conf_t *conf, apk_report_t 
 	int found;
 
 	memset(z, 0, sizeof(*z));
+	z->fd = -1;
 	z->inflatable = 1;
 	z->budget = conf->max_total_uncompressed;
 	if ((z->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -362,7 +374,7 @@ apkzip_open(apkzip_t *z, const char *path, const apk_conf_t *conf, apk_report_t 
 	r->entries = z->n;
 	zip_check_sizes(z, conf, r);
 	zip_check_duplicates(z, r, err);
-	zip_open_libzip(z, path, r);
+	zip_open_libzip(z, r);
 	return 0;
 }
 
@@ -444,7 +456,7 @@ apkzip_read(apkzip_t *z, const apkzip_entry_t *e, apkzip_sink_fn fn, void *arg, 
 	free(piece);
 	zip_fclose(zf);
 	if (rc == 0 && got != e->usize)
-		rc = err_set(err, STB_BAD_REQUEST, "entry \"%.128s\" is shorter than declared",
+		rc = err_set(err, STB_BAD_REQUEST, "entry \"%.128s\" is shorter than it declared",
 		             e->name);
 	return rc;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
+
 #define T_XML           0x0003
 #define T_STRING_POOL   0x0001
 #define T_RESOURCE_MAP  0x0180
@@ -31,18 +33,6 @@ struct axml {
 	const uint8_t *rmap;
 	size_t nres;
 };
-
-static uint16_t
-le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Appends code point c as UTF-8 to out (cap includes the NUL). */
 static int
@@ -85,7 +75,7 @@ axml_string(const axml_t *d, uint32_t idx, char *out, size_t cap, err_t *err)
 
 	if (d->pool == NULL || idx >= d->nstr)
 		return err_set(err, STB_BAD_REQUEST, "string %u outside the pool", idx);
-	pos = le32(d->pool + d->offs + 4 * (size_t)idx);
+	pos = load_le32(d->pool + d->offs + 4 * (size_t)idx);
 	if (pos >= end - d->strs)
 		return err_set(err, STB_BAD_REQUEST, "string %u out of bounds", idx);
 	pos += d->strs;
@@ -118,21 +108,21 @@ axml_string(const axml_t *d, uint32_t idx, char *out, size_t cap, err_t *err)
 
 	if (end - pos < 2)
 		return err_set(err, STB_BAD_REQUEST, "string %u truncated", idx);
-	u16len = le16(d->pool + pos);
+	u16len = load_le16(d->pool + pos);
 	pos += 2;
 	if (u16len & 0x8000) {
 		if (end - pos < 2)
 			return err_set(err, STB_BAD_REQUEST, "string %u truncated", idx);
-		u16len = (u16len & 0x7fff) << 16 | le16(d->pool + pos);
+		u16len = (u16len & 0x7fff) << 16 | load_le16(d->pool + pos);
 		pos += 2;
 	}
 	if (u16len > (end - pos) / 2)
 		return err_set(err, STB_BAD_REQUEST, "string %u runs past the pool", idx);
 	for (size_t i = 0; i < u16len; i++) {
-		uint32_t c = le16(d->pool + pos + 2 * i);
+		uint32_t c = load_le16(d->pool + pos + 2 * i);
 
 		if (c >= 0xd800 && c < 0xdc00 && i + 1 < u16len) {
-			uint32_t lo = le16(d->pool + pos + 2 * (i + 1));
+			uint32_t lo = load_le16(d->pool + pos + 2 * (i + 1));
 
 			if (lo >= 0xdc00 && lo < 0xe000) {
 				c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
@@ -161,10 +151,10 @@ axml_read_pool(axml_t *d, const uint8_t *c, size_t hsize, size_t csize, err_t *e
 		return err_set(err, STB_BAD_REQUEST, "a second string pool");
 	if (hsize < 28)
 		return err_set(err, STB_BAD_REQUEST, "string pool header short");
-	nstr = le32(c + 8);
-	nsty = le32(c + 12);
-	sstart = le32(c + 20);
-	systart = le32(c + 24);
+	nstr = load_le32(c + 8);
+	nsty = load_le32(c + 12);
+	sstart = load_le32(c + 20);
+	systart = load_le32(c + 24);
 	if (hsize + 4 * (nstr + nsty) > csize)
 		return err_set(err, STB_BAD_REQUEST, "string pool offsets run past the chunk");
 	if (nstr > 0 && (sstart < hsize + 4 * (nstr + nsty) || sstart >= csize))
@@ -177,7 +167,7 @@ axml_read_pool(axml_t *d, const uint8_t *c, size_t hsize, size_t csize, err_t *e
 	d->strs = (size_t)sstart;
 	d->strs_end = systart != 0 ? (size_t)systart : csize;
 	d->nstr = (uint32_t)nstr;
-	d->utf8 = (le32(c + 16) & POOL_UTF8) != 0;
+	d->utf8 = (load_le32(c + 16) & POOL_UTF8) != 0;
 	return 0;
 }
 
@@ -188,10 +178,10 @@ axml_walk(const uint8_t *p, size_t n, axml_elem_fn fn, void *arg, err_t *err)
 	size_t size, pos;
 	unsigned depth = 0;
 
-	if (n < 8 || le16(p) != T_XML)
+	if (n < 8 || load_le16(p) != T_XML)
 		return err_set(err, STB_BAD_REQUEST, "not binary XML");
-	pos = le16(p + 2);
-	size = le32(p + 4);
+	pos = load_le16(p + 2);
+	size = load_le32(p + 4);
 	if (pos < 8 || pos > size || size > n)
 		return err_set(err, STB_BAD_REQUEST, "bad XML header");
 	while (pos < size) {
@@ -200,11 +190,11 @@ axml_walk(const uint8_t *p, size_t n, axml_elem_fn fn, void *arg, err_t *err)
 
 		if (size - pos < 8)
 			return err_set(err, STB_BAD_REQUEST, "truncated chunk");
-		hsize = le16(c + 2);
-		csize = le32(c + 4);
+		hsize = load_le16(c + 2);
+		csize = load_le32(c + 4);
 		if (hsize < 8 || csize < hsize || csize > size - pos)
 			return err_set(err, STB_BAD_REQUEST, "chunk at %zu out of bounds", pos);
-		switch (le16(c)) {
+		switch (load_le16(c)) {
 		case T_STRING_POOL:
 			if (axml_read_pool(&d, c, hsize, csize, err) < 0)
 				return -1;
@@ -220,12 +210,12 @@ axml_walk(const uint8_t *p, size_t n, axml_elem_fn fn, void *arg, err_t *err)
 
 			if (hsize < 16 || csize - hsize < 20)
 				return err_set(err, STB_BAD_REQUEST, "start element too short");
-			astart = le16(x + 8);
-			asize = le16(x + 10);
-			acount = le16(x + 12);
+			astart = load_le16(x + 8);
+			asize = load_le16(x + 10);
+			acount = load_le16(x + 12);
 			if (acount > 0 && (asize < 20 || astart + asize * acount > csize - hsize))
 				return err_set(err, STB_BAD_REQUEST, "attributes out of bounds");
-			if (axml_string(&d, le32(x + 4), el.name, sizeof(el.name), err) < 0)
+			if (axml_string(&d, load_le32(x + 4), el.name, sizeof(el.name), err) < 0)
 				return -1;
 			el.attr_off = pos + hsize + astart;
 			el.attr_size = asize;
@@ -265,10 +255,10 @@ axml_attr_find(const axml_elem_t *el, uint32_t resid, const char *name, const ui
 
 	for (size_t i = 0; i < el->attr_count; i++) {
 		const uint8_t *a = d->p + el->attr_off + i * el->attr_size;
-		uint32_t ns = le32(a), nm = le32(a + 4);
+		uint32_t ns = load_le32(a), nm = load_le32(a + 4);
 
 		if (resid != 0 && nm < d->nres) {
-			if (le32(d->rmap + 4 * (size_t)nm) != resid)
+			if (load_le32(d->rmap + 4 * (size_t)nm) != resid)
 				continue;
 			*attr = a;
 			return 1;
@@ -305,9 +295,9 @@ axml_attr_str(const axml_elem_t *el, uint32_t resid, const char *name, char *out
 
 	if (rc <= 0)
 		return rc;
-	raw = le32(a + 8);
+	raw = load_le32(a + 8);
 	type = a[15];
-	data = le32(a + 16);
+	data = load_le32(a + 16);
 	if (raw != NO_INDEX)
 		return axml_string(el->doc, raw, out, cap, err) < 0 ? -1 : 1;
 	if (type == V_STRING)
@@ -331,8 +321,8 @@ axml_attr_int(const axml_elem_t *el, uint32_t resid, const char *name, int64_t *
 	if (rc <= 0)
 		return rc;
 	type = a[15];
-	if (le32(a + 8) == NO_INDEX && type >= V_INT_FIRST && type <= V_INT_LAST) {
-		*out = (int32_t)le32(a + 16);
+	if (load_le32(a + 8) == NO_INDEX && type >= V_INT_FIRST && type <= V_INT_LAST) {
+		*out = (int32_t)load_le32(a + 16);
 		return 1;
 	}
 	if ((rc = axml_attr_str(el, resid, name, s, sizeof(s), err)) <= 0)

@@ -16,6 +16,12 @@ set_tests_properties(apk.fixtures PROPERTIES FIXTURES_SETUP apk_fixtures
 add_executable(apk_dump apk_dump.c)
 target_link_libraries(apk_dump PRIVATE stbapk)
 
+add_executable(test_apk test_apk.c)
+target_link_libraries(test_apk PRIVATE stbapk stbtestutil PkgConfig::CMOCKA)
+add_test(NAME unit.apk COMMAND test_apk ${STB_APK_FIXTURES})
+set_tests_properties(unit.apk PROPERTIES LABELS unit TIMEOUT 120
+  FIXTURES_REQUIRED apk_fixtures)
+
 # agreement with apksigner verify and aapt dump permissions on every fixture
 add_test(NAME unit.apk_agree
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/apk_agree.sh
