@@ -119,8 +119,9 @@ int flowa_run(bench_run_t *run, FILE *info);
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);
 /* ECDSA P-256 verifies per second on `threads` threads at once for secs,
- * or -1. */
-double speed_verify_bound(int threads, double secs);
+ * or -1; *per_cpu_s (may be NULL) gets the verifies per second of CPU
+ * time the threads had (a core's bound, whatever else runs). */
+double speed_verify_bound(int threads, double secs, double *per_cpu_s);
 
 /* `stb-bench appcheck` (appcheck.c). */
 int appcheck_run(bench_run_t *run, FILE *info);

@@ -206,7 +206,8 @@ if want appcheck; then
  "tls": {"cert": "$t/pki/appvetd.crt", "key": "$t/pki/appvetd.key", "ca": "$t/pki/ca.crt"}}
 JSON
 	"$build/appvetd" -c "$t/appvetd.json" >"$t/appvetd.log" 2>&1 &
-	pids+=($!)
+	avpid=$!
+	pids+=($avpid)
 	sleep 1
 	app() { "$build/src/stbctl/stbctl" -a "127.0.0.1:$avp" "${ca[@]}" --cert "$t/pki/admin.crt" \
 		--key "$t/pki/admin.key" app "$@"; }
@@ -216,13 +217,22 @@ JSON
 	payload=$(app publish "$id" --json | jget payload)
 	echo "== flow E check: stb-bench appcheck -c 64 -d 10 (appvetd and the bench on this machine)"
 	for i in $(seq 1 "$runs"); do
-		"$bench" appcheck -a "127.0.0.1:$chk" "${ca[@]}" --payload "$payload" -c 64 -d 10 --json \
+		"$bench" appcheck -a "127.0.0.1:$chk" "${ca[@]}" --payload "$payload" -c 64 -d 10 \
+			--server-pid "$avpid" --json \
 			2>"$t/a.$i.err" >"$t/a.$i" || { echo "   run $i failed:"; cat "$t/a.$i.err"; }
 		awk -v r="$(field of_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/ap.$i"
+		awk -v r="$(field of_cpu_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/ac.$i"
 		printf '   run %d: %s checks/s, p50 %s us, p99 %s us; ECDSA P-256 verify bound %s/s on %s cores (%s%%)\n' \
 			"$i" "$(field per_s <"$t/a.$i")" "$(field p50_us <"$t/a.$i")" "$(field p99_us <"$t/a.$i")" \
 			"$(field bound_verify_per_s <"$t/a.$i")" "$(field cores <"$t/a.$i")" "$(cat "$t/ap.$i")"
+		printf '          appvetd: %s checks per CPU-second, bound %s verifies per CPU-second (%s%%)\n' \
+			"$(field server_checks_per_cpu_s <"$t/a.$i")" "$(field bound_verify_per_cpu_s <"$t/a.$i")" \
+			"$(cat "$t/ac.$i")"
 	done
+	printf '   median per CPU-second: %s checks, bound %s verifies; median of the per-run shares %s%%\n' \
+		"$(for i in $(seq 1 "$runs"); do field server_checks_per_cpu_s <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field bound_verify_per_cpu_s <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/ac.$i"; done | median)"
 	printf '   median: %s checks/s, p50 %s us, p99 %s us; bound median %s/s; median of the per-run shares %s%%\n' \
 		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/a.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field p50_us <"$t/a.$i"; done | median)" \

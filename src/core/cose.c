@@ -1,6 +1,7 @@
 /* cose: COSE_Sign1 / ES256 over libcbor (see cose.h). */
 #include "cose.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/x509.h>
@@ -11,11 +12,12 @@
 
 #define COSE_TAG_SIGN1      18
 #define COSE_TAG_SIGN1_BYTE 0xd2 /* major type 6, value 18 */
-#define COSE_HDR_ALG     1
-#define COSE_HDR_CRIT    2
-#define COSE_HDR_KID     4
-#define COSE_SIG_CONTEXT "Signature1"
-#define COSE_HDR_MAX     256 /* bytes of the protected header */
+#define COSE_HDR_ALG        1
+#define COSE_HDR_CRIT       2
+#define COSE_HDR_KID        4
+#define COSE_SIG_CONTEXT    "Signature1"
+#define COSE_HDR_MAX        256 /* bytes of the protected header */
+#define COSE_POINT_MAX      133 /* an uncompressed point up to P-521 */
 
 static CRYPTO_ONCE cose_once = CRYPTO_ONCE_STATIC_INIT;
 static EVP_MD *cose_sha256;
@@ -320,15 +322,32 @@ cose_cbor_tstr(const cbor_item_t *item, size_t min, size_t max, const char **p, 
 
 /* ---- COSE_Sign1 ---- */
 
+/* The last key's kid on this thread, by its encoded public point:
+ * i2d_PUBKEY goes through OpenSSL 3's encoders and costs as much as the
+ * ECDSA verify it would precede on every check. */
+static _Thread_local struct {
+	uint8_t point[COSE_POINT_MAX];
+	size_t len;
+	uint8_t kid[COSE_KID_LEN];
+} cose_kid_cache;
+
 int
 cose_kid_of_key(EVP_PKEY *key, uint8_t kid[COSE_KID_LEN], err_t *err)
 {
-	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE], point[COSE_POINT_MAX];
 	unsigned int mdlen = 0;
+	size_t plen = 0;
 	int n, ok;
 
 	if (!sig_key_is_p256(key))
 		return err_set(err, STB_BAD_REQUEST, "COSE: the key is not EC P-256");
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+	                                    sizeof(point), &plen) != 1)
+		return err_set_ossl(err, STB_INTERNAL, "COSE: public point");
+	if (plen == cose_kid_cache.len && memcmp(point, cose_kid_cache.point, plen) == 0) {
+		memcpy(kid, cose_kid_cache.kid, COSE_KID_LEN);
+		return 0;
+	}
 	if (!CRYPTO_THREAD_run_once(&cose_once, cose_fetch) || cose_sha256 == NULL)
 		return err_set_ossl(err, STB_INTERNAL, "SHA-256");
 	if ((n = i2d_PUBKEY(key, &der)) <= 0)
@@ -338,6 +357,9 @@ cose_kid_of_key(EVP_PKEY *key, uint8_t kid[COSE_KID_LEN], err_t *err)
 	if (!ok)
 		return err_set_ossl(err, STB_INTERNAL, "SHA-256");
 	memcpy(kid, md, COSE_KID_LEN);
+	memcpy(cose_kid_cache.point, point, plen);
+	cose_kid_cache.len = plen;
+	memcpy(cose_kid_cache.kid, kid, COSE_KID_LEN);
 	return 0;
 }
 

@@ -10,7 +10,7 @@ typedef struct appcmd_opts {
 	int verbose;
 } appcmd_opts_t;
 
-#define APPCMD_ADDR "127.0.0.1:7109"
+#define APPCMD_ADDR "127.0.0.1:7127"
 
 /* argv[0] is "app-check"; the exit code: 0 ALLOW, 3 DENY, 1 refused or
  * failed, 2 usage. */
