@@ -78,6 +78,8 @@ test_fixtures(void **state)
 	    {"eicar.apk", APK_SAFE, APK_SIG_VERIFIED, APK_SIG_VERIFIED, APK_SIG_ABSENT, NULL, NULL},
 	    {"modified.apk", APK_UNSAFE, APK_SIG_FAILED, APK_SIG_FAILED, APK_SIG_ABSENT,
 	     "sig.v2.digest_mismatch", "sig.v1.digest_mismatch"},
+	    {"v2-minsdk14.apk", APK_UNSAFE, APK_SIG_ABSENT, APK_SIG_VERIFIED, APK_SIG_ABSENT,
+	     "sig.v1.missing", NULL},
 	    {"modified-v2.apk", APK_UNSAFE, APK_SIG_ABSENT, APK_SIG_FAILED, APK_SIG_ABSENT,
 	     "sig.v2.digest_mismatch", NULL},
 	    {"modified-v1.apk", APK_UNSAFE, APK_SIG_FAILED, APK_SIG_ABSENT, APK_SIG_ABSENT,
