@@ -27,6 +27,8 @@ typedef enum {
 	BENCH_KEYSYNC,
 
 	BENCH_BOOTSTRAP,
+
+	BENCH_APPCHECK,
 } bench_mode_t;
 
 typedef struct bench_opts {
@@ -67,6 +69,9 @@ typedef struct bench_opts {
 	const char *admin_addr;  /* qualifyd's admin listener; NULL: -a */
 	const char *operator_ca; /* trust anchor of the package signer */
 	const char *ocsp_url;    /* NULL: the operator certificate's AIA */
+
+	/* appcheck */
+	const char *app_payload; /* the published QR text every TV checks */
 } bench_opts_t;
 
 typedef struct bench_run {
@@ -134,6 +139,13 @@ int keysync_run(bench_run_t *run, FILE *info);
 
 /* `stb-bench speed`: the crypto bound of a handshake on this machine. */
 int speed_run(const bench_opts_t *o);
+/* ECDSA P-256 verifies per second on `threads` threads at once for secs,
+ * or -1; *per_cpu_s (may be NULL) gets the verifies per second of CPU
+ * time the threads had (a core's bound, whatever else runs). */
+double speed_verify_bound(int threads, double secs, double *per_cpu_s);
+
+/* `stb-bench appcheck` (appcheck.c). */
+int appcheck_run(bench_run_t *run, FILE *info);
 
 /* One thread's rates (operations per second) of the primitives the bounds
  * count, `secs` each (speed.c). */

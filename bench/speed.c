@@ -22,6 +22,8 @@
 
 #include "bench.h"
 
+#define BENCH_SPEED_THREADS_MAX 64
+
 typedef struct speed_fig {
 	const char *name;
 	const char *key; /* JSON key */
@@ -218,4 +220,70 @@ speed_run(const bench_opts_t *o)
 	       1 / srv, 1 / cli, 1 / both);
 	printf("speed: login crypto bound per core: %.0f/s (1 sign + 1 verify)\n", 1 / login);
 	return 0;
+}
+
+typedef struct speed_par {
+	pthread_barrier_t *gate;
+	double secs;
+	double per_s;
+	double cpu_s; /* the thread's CPU time over the loop */
+} speed_par_t;
+
+static double
+speed_thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *
+speed_verify_thread(void *arg)
+{
+	speed_par_t *p = arg;
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	speed_sig_t s;
+
+	p->per_s = -1;
+	memset(s.tbs, 0x5a, sizeof(s.tbs));
+	s.ctx = key != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) : NULL;
+	pthread_barrier_wait(p->gate);
+	if (s.ctx != NULL && EVP_PKEY_sign_init(s.ctx) == 1 && speed_sign_once(&s) == 1 &&
+	    EVP_PKEY_verify_init(s.ctx) == 1) {
+		double c0 = speed_thread_cpu();
+
+		p->per_s = speed_loop(speed_verify_once, &s, p->secs);
+		p->cpu_s = speed_thread_cpu() - c0;
+	}
+	EVP_PKEY_CTX_free(s.ctx);
+	EVP_PKEY_free(key);
+	return NULL;
+}
+
+double
+speed_verify_bound(int threads, double secs, double *per_cpu_s)
+{
+	speed_par_t p[BENCH_SPEED_THREADS_MAX];
+	pthread_t tid[BENCH_SPEED_THREADS_MAX];
+	pthread_barrier_t gate;
+	double sum = 0, ops = 0, cpu = 0;
+
+	if (threads < 1 || threads > BENCH_SPEED_THREADS_MAX)
+		threads = threads < 1 ? 1 : BENCH_SPEED_THREADS_MAX;
+	pthread_barrier_init(&gate, NULL, (unsigned)threads);
+	for (int i = 0; i < threads; i++) {
+		p[i] = (speed_par_t){&gate, secs, -1, 0};
+		pthread_create(&tid[i], NULL, speed_verify_thread, &p[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(tid[i], NULL);
+		sum = p[i].per_s > 0 && sum >= 0 ? sum + p[i].per_s : -1;
+		ops += p[i].per_s * secs;
+		cpu += p[i].cpu_s;
+	}
+	pthread_barrier_destroy(&gate);
+	if (per_cpu_s != NULL)
+		*per_cpu_s = cpu > 0 ? ops / cpu : -1;
+	return sum;
 }

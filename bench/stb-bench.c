@@ -41,7 +41,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: stb-bench ping|handshake|rdv|login|issue|keysync|bootstrap [options]\n"
+	        "usage: stb-bench ping|handshake|rdv|login|issue|keysync|bootstrap|appcheck [options]\n"
 	        "       stb-bench speed [-d SECONDS] [--json]\n"
 	        "\n"
 	        "modes:\n"
@@ -73,6 +73,11 @@ usage(FILE *f)
 	        "              threads run stb_bootstrap() once per device; bootstraps/s,\n"
 	        "              p50/p99, next to the crypto bound of one bootstrap measured\n"
 	        "              after the run (--operator-ca, --ocsp, --admin-addr)\n"
+
+	        "  appcheck    C simulated TVs (threads; -a is appvetd's check listener) send\n"
+	        "              APP_CHECK with --payload again and again (stb_app_check);\n"
+	        "              checks/s, p50/p99, next to the ECDSA P-256 verify bound of\n"
+	        "              all cores measured first in the same run\n"
 	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
 	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
 	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
@@ -101,7 +106,8 @@ usage(FILE *f)
 	        "  --admin-cert FILE, --admin-key FILE\n"
 	        "                   rdv: admin identity that provisions the devices\n"
 	        "  --server-pid PID rdv: read this process's VmRSS before and while the\n"
-	        "                   devices hold their channels\n"
+	        "                   devices hold their channels; appcheck: its CPU time\n"
+	        "                   over the measured window (checks per CPU-second)\n"
 	        "  --cp HOST:PORT   login: cert-proxyd\n"
 	        "  --profile NAME   issue: ca-authd profile (default stb-media)\n"
 	        "  --app APP        keysync: the app the terminals sync for (default bench.app)\n"
@@ -117,6 +123,8 @@ usage(FILE *f)
 	        "                   bootstrap: ca-authd (device certificates), the package\n"
 	        "                   signer's trust anchor, its OCSP responder (default: its\n"
 	        "                   AIA), qualifyd's admin listener (default: -a)\n"
+
+	        "  --payload TEXT   appcheck: a published QR payload (STB1:...)\n"
 	        "  --json           one JSON object on stdout (other lines go to stderr)\n"
 	        "  -h, --help       this text\n"
 	        "\n"
@@ -184,6 +192,8 @@ enum {
 	OPT_ADMIN_ADDR,
 	OPT_OPERATOR_CA,
 	OPT_OCSP,
+
+	OPT_PAYLOAD,
 };
 
 static int
@@ -265,6 +275,9 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_OCSP:
 		o->ocsp_url = arg;
+
+	case OPT_PAYLOAD:
+		o->app_payload = arg;
 		return 0;
 	case 'D':
 		if (parse_int("-D", arg, 2, BENCH_MAX_CONNS, &v) == -1)
@@ -333,6 +346,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"admin-addr", required_argument, NULL, OPT_ADMIN_ADDR},
 	    {"operator-ca", required_argument, NULL, OPT_OPERATOR_CA},
 	    {"ocsp", required_argument, NULL, OPT_OCSP},
+
+	    {"payload", required_argument, NULL, OPT_PAYLOAD},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -376,6 +391,9 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 
 	else if (strcmp(mode, "bootstrap") == 0)
 		o->mode = BENCH_BOOTSTRAP;
+
+	else if (strcmp(mode, "appcheck") == 0)
+		o->mode = BENCH_APPCHECK;
 	else
 		goto bad;
 	if ((o->cert == NULL) != (o->key == NULL)) {
@@ -401,6 +419,9 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	}
 	if (o->mode == BENCH_KEYSYNC && o->conns > 1024) {
 		fprintf(stderr, "stb-bench: keysync: at most 1024 terminals (threads)\n");
+
+	if (o->mode == BENCH_APPCHECK && (o->app_payload == NULL || o->ca == NULL)) {
+		fprintf(stderr, "stb-bench: appcheck needs --payload and --ca\n");
 		return -1;
 	}
 	if (o->mode == BENCH_ISSUE && o->cert == NULL) {
@@ -833,6 +854,9 @@ main(int argc, char **argv)
 		rc = flowa_run(&run, info);
 	else if (o.mode == BENCH_KEYSYNC)
 		rc = keysync_run(&run, info);
+
+	else if (o.mode == BENCH_APPCHECK)
+		rc = appcheck_run(&run, info);
 	else if (o.mode == BENCH_RDV) {
 		SSL_CTX *adm = bench_ctx_new(&o, &run, o.admin_cert, o.admin_key);
 

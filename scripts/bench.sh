@@ -19,13 +19,18 @@
 #          pushes/s stored and acknowledged by the platform, next to the crypto
 #          bound of one sync (HMAC verify + AES-GCM unseal + CMS envelope, and
 #          the platform's opening) measured in the same run
+
+#   appcheck  appvetd with one published SAFE app (apk's v1v2.apk fixture):
+#          64 simulated TVs send APP_CHECK on the check listener: checks/s,
+#          p50/p99, next to the ECDSA P-256 verify bound of all cores
+#          measured in the same run
 # Prints each run and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv login issue keysync} "
+what=" ${*:-speed ping rdv login issue keysync appcheck} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -38,6 +43,8 @@ if want login || want issue; then
 	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
 fi
 if want keysync; then need "$build/keymgmtd"; need "$build/tests/peers/app-platform"; fi
+
+if want appcheck; then need "$build/appvetd"; need "$build/src/stbctl/stbctl"; fi
 t=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"; }
@@ -235,4 +242,55 @@ JSON
 		"$(for i in $(seq 1 "$runs"); do field binds_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field pushes_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field syncs_per_s_one_core <"$t/k.$i"; done | median)"
+fi
+
+if want appcheck; then
+	fx=$build/apk-fixtures
+	if [ ! -f "$fx/v1v2.apk" ]; then
+		fx=$t/apk-fixtures
+		bash tests/fixtures/make-apks.sh "$fx" >/dev/null
+	fi
+	avp=$(free_port)
+	chk=$(free_port)
+	cat > "$t/appvetd.json" <<JSON
+{"listen": "127.0.0.1:$avp", "http_listen": "", "state_dir": "$t/state-appvetd",
+ "kek_file": "$t/pki/appvetd.kek",
+ "listeners": [{"name": "check", "listen": "127.0.0.1:$chk", "client_auth": "none",
+                "messages": "APP_CHECK,APP_INDEX_EXPORT"}],
+ "tls": {"cert": "$t/pki/appvetd.crt", "key": "$t/pki/appvetd.key", "ca": "$t/pki/ca.crt"}}
+JSON
+	"$build/appvetd" -c "$t/appvetd.json" >"$t/appvetd.log" 2>&1 &
+	avpid=$!
+	pids+=($avpid)
+	sleep 1
+	app() { "$build/src/stbctl/stbctl" -a "127.0.0.1:$avp" "${ca[@]}" --cert "$t/pki/admin.crt" \
+		--key "$t/pki/admin.key" app "$@"; }
+	jget() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+	id=$(app submit "$fx/v1v2.apk" --name bench.player --version 1.0)
+	for _ in $(seq 1 200); do [ "$(app show "$id" --json | jget state)" = vetted ] && break; sleep 0.05; done
+	payload=$(app publish "$id" --json | jget payload)
+	echo "== flow E check: stb-bench appcheck -c 64 -d 10 (appvetd and the bench on this machine)"
+	for i in $(seq 1 "$runs"); do
+		"$bench" appcheck -a "127.0.0.1:$chk" "${ca[@]}" --payload "$payload" -c 64 -d 10 \
+			--server-pid "$avpid" --json \
+			2>"$t/a.$i.err" >"$t/a.$i" || { echo "   run $i failed:"; cat "$t/a.$i.err"; }
+		awk -v r="$(field of_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/ap.$i"
+		awk -v r="$(field of_cpu_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/ac.$i"
+		printf '   run %d: %s checks/s, p50 %s us, p99 %s us; ECDSA P-256 verify bound %s/s on %s cores (%s%%)\n' \
+			"$i" "$(field per_s <"$t/a.$i")" "$(field p50_us <"$t/a.$i")" "$(field p99_us <"$t/a.$i")" \
+			"$(field bound_verify_per_s <"$t/a.$i")" "$(field cores <"$t/a.$i")" "$(cat "$t/ap.$i")"
+		printf '          appvetd: %s checks per CPU-second, bound %s verifies per CPU-second (%s%%)\n' \
+			"$(field server_checks_per_cpu_s <"$t/a.$i")" "$(field bound_verify_per_cpu_s <"$t/a.$i")" \
+			"$(cat "$t/ac.$i")"
+	done
+	printf '   median per CPU-second: %s checks, bound %s verifies; median of the per-run shares %s%%\n' \
+		"$(for i in $(seq 1 "$runs"); do field server_checks_per_cpu_s <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field bound_verify_per_cpu_s <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/ac.$i"; done | median)"
+	printf '   median: %s checks/s, p50 %s us, p99 %s us; bound median %s/s; median of the per-run shares %s%%\n' \
+		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field p50_us <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field p99_us <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field bound_verify_per_s <"$t/a.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/ap.$i"; done | median)"
 fi

@@ -378,6 +378,79 @@ STB_API int stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf,
 /* Wipes credentials. NULL-safe. */
 STB_API void stb_credentials_clear(stb_credentials_t *creds);
 
+/*
+ * App checks (flow E): the TV scans an app's published QR code (text
+ * "STB1:..."), and installs the app only when the check ALLOWs it.
+ *
+ * Online: stb_app_check on a client connected to appvetd's check listener
+ * (server-authenticated TLS, no client certificate).  Offline: the
+ * operator's signed index snapshot (a file from `stbctl app index
+ * export`), loaded and verified once with the operator's public key the
+ * TV trusts, then any number of stb_app_check_offline calls.  The QR
+ * payload itself is verified offline with the same key.
+ *
+ * The verdict: allow 1 for a SAFE app, 0 (DENY) for an UNSAFE one with the
+ * vetter's warning.  Refusals are -1 with err->status: UNAUTHENTICATED a
+ * forged or altered payload or index; EXPIRED; BAD_REQUEST malformed;
+ * NOT_FOUND an app unknown to appvetd or not in the index; REVOKED
+ * (online) an app appvetd withdrew; REPLAY an index older than one seen.
+ *
+ *	stb_app_verdict_t v;
+ *	if (stb_app_check(c, qr_text, &v, &err) == 0 && v.allow)
+ *		install();
+ *
+ * The index's own version store is the firmware's: a callback pair, as
+ * for secrets (stb_secret_store_t).
+ */
+enum { STB_APP_SAFE = 1, STB_APP_UNSAFE = 2 }; /* the values of APP_FLAG */
+
+#define STB_APP_PAYLOAD_MAX 1024 /* characters of a QR payload */
+#define STB_APP_WARNING_MAX 1024
+
+typedef struct stb_app_verdict {
+	int allow;                             /* 1 ALLOW, 0 DENY */
+	int flag;                              /* STB_APP_SAFE / STB_APP_UNSAFE */
+	char warning[STB_APP_WARNING_MAX + 1]; /* DENY: why; "" otherwise */
+	uint64_t expires;                      /* the payload's (or entry's) end, unix time */
+	uint64_t index_version;                /* offline: the snapshot's version; 0 online */
+	char name[129];                        /* online: the app as submitted; "" offline */
+	char version[65];
+} stb_app_verdict_t;
+
+STB_API int stb_app_check(stb_client_t *c, const char *payload, stb_app_verdict_t *out,
+                          stb_error_t *err);
+
+typedef struct stb_app_index stb_app_index_t;
+
+/* The rollback counter: the highest index version the TV has accepted,
+ * kept by the firmware (tamper-resistant storage if it has it).  load sets
+ * *version (0 when none is stored yet) and returns 0, or -1 on a storage
+ * error; save returns 0 or -1.  The library saves only growing values. */
+typedef struct stb_app_version_store {
+	int (*load)(void *ctx, uint64_t *version);
+	int (*save)(void *ctx, uint64_t version);
+} stb_app_version_store_t;
+
+/* Reads the snapshot at index_path (at most 16 MiB) and verifies it with
+ * the operator's public key (PEM at key_path): signature, expiry, and no
+ * rollback against store (may be NULL: no rollback check, for tools that
+ * only inspect), which then gets the new version.  now is unix time (0:
+ * the system clock). */
+STB_API int stb_app_index_load(const char *index_path, const char *key_path,
+                               const stb_app_version_store_t *store, void *store_ctx, uint64_t now,
+                               stb_app_index_t **out, stb_error_t *err);
+/* The loaded snapshot's version and expiry. */
+STB_API uint64_t stb_app_index_version(const stb_app_index_t *ix);
+STB_API uint64_t stb_app_index_expires(const stb_app_index_t *ix);
+/* Verifies payload with the index's key at time now (0: the system
+ * clock; EXPIRED once the index itself expired) and looks the app up:
+ * the index's flag and warning decide (a re-vetted app turns UNSAFE there
+ * before its QR code changes). */
+STB_API int stb_app_check_offline(const stb_app_index_t *ix, const char *payload, uint64_t now,
+                                  stb_app_verdict_t *out, stb_error_t *err);
+/* NULL-safe. */
+STB_API void stb_app_index_free(stb_app_index_t *ix);
+
 #ifdef __cplusplus
 }
 #endif

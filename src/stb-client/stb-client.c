@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "appcmd.h"
 #include "stb/stbclient.h"
 #include "stbcli_qd.h"
 
@@ -51,14 +52,15 @@ usage(void)
 	        "                               127.0.0.1:7105): bind the key to MDN (and\n"
 	        "                               APP) and have it pushed to the app platform;\n"
 	        "                               --sms prints the SMS text to send instead\n"
-
 	        "  bootstrap --operator-ca FILE --out FILE [--ocsp URL] [--device ID]\n"
 	        "                               credentialing bootstrap (qualifyd): -a is\n"
 	        "                               the registration role, --cert/--key the\n"
 	        "                               device's; writes IMSI/K/OPc to a 0600 file\n"
+	        "%s"
 	        "The device password comes from $STB_RDV_PASSWORD; the device secret\n"
 	        "(hex) from $STB_DEVICE_SECRET or --secret-file, the terminal key (hex)\n"
-	        "from $STB_KEYSYNC_KEY or --key-file: never the command line.\n");
+	        "from $STB_KEYSYNC_KEY or --key-file: never the command line.\n",
+	        appcmd_usage);
 }
 
 static void
@@ -690,6 +692,10 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "app-check") == 0) {
+		appcmd_opts_t ao = {addr_set ? addr : NULL, ca, timeout, verbose};
+		return appcmd_check(&ao, argc, argv);
+	}
 	if (argc < 1 || ca == NULL) {
 		usage();
 		return 2;

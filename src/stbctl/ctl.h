@@ -11,7 +11,8 @@
 
 typedef struct ctl {
 	stb_client_t *c;
-	int json; /* --json: machine-readable output */
+	int json;         /* --json: machine-readable output */
+	const char *addr; /* where -a said, for commands that reconnect */
 } ctl_t;
 
 /* Prints "stbctl: STATUS: message" to stderr; returns the exit code 1. */
@@ -46,9 +47,10 @@ int ctl_cp(ctl_t *x, int argc, char **argv);   /* ctlcp.c: cert-proxyd */
 int ctl_gw(ctl_t *x, int argc, char **argv);   /* ctlgw.c: media-gw */
 int ctl_keys(ctl_t *x, int argc, char **argv); /* ctlkeys.c: keymgmtd */
 int ctl_qd(ctl_t *x, int argc, char **argv);   /* ctlqd.c: qualifyd */
+int ctl_app(ctl_t *x, int argc, char **argv);  /* ctlapp.c: appvetd */
 
 /* Each command file's lines for stbctl's usage text. */
 extern const char ctl_rdv_usage[], ctl_ca_usage[], ctl_cp_usage[], ctl_gw_usage[];
-extern const char ctl_keys_usage[], ctl_qd_usage[];
+extern const char ctl_keys_usage[], ctl_qd_usage[], ctl_app_usage[];
 
 #endif

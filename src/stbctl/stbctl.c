@@ -37,8 +37,9 @@ usage(FILE *to)
 	        "  audit export [--since SEQ] [--limit N]\n"
 	        "  audit note TEXT        append an operator note to the audit log\n"
 	        "  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n"
-	        "%s%s%s%s%s%s",
-	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage, ctl_keys_usage, ctl_qd_usage);
+	        "%s%s%s%s%s%s%s",
+	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage, ctl_keys_usage, ctl_qd_usage,
+	        ctl_app_usage);
 }
 
 static int
@@ -464,7 +465,7 @@ main(int argc, char **argv)
 	const char *cert = getenv("STBCTL_CERT"), *key = getenv("STBCTL_KEY");
 	int ch, timeout = 10000, rc = 2;
 	stb_error_t err;
-	ctl_t x = {NULL, 0};
+	ctl_t x = {NULL, 0, NULL};
 
 	while ((ch = getopt_long(argc, argv, "+a:jT:hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -539,6 +540,7 @@ main(int argc, char **argv)
 	    stb_client_set_identity(x.c, cert, key, &err) == -1)
 		return ctl_fail(&err);
 	stb_client_set_timeout(x.c, timeout);
+	x.addr = addr;
 	if (stb_connect_addr(x.c, addr, &err) == -1) {
 		rc = ctl_fail(&err);
 		goto out;
@@ -565,9 +567,10 @@ main(int argc, char **argv)
 		rc = ctl_gw(&x, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "keys") == 0)
 		rc = ctl_keys(&x, argc - 1, argv + 1);
-
 	else if (strcmp(argv[0], "qd") == 0)
 		rc = ctl_qd(&x, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "app") == 0)
+		rc = ctl_app(&x, argc - 1, argv + 1);
 	else {
 		fprintf(stderr, "stbctl: unknown command '%s' (stbctl --help lists them)\n",
 		        argv[0]);

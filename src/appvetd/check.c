@@ -1,0 +1,243 @@
+/* check: APP_CHECK against the in-memory index of published apps (one
+ * signature verification, one AES-GCM open, a binary search; no write),
+ * and the signed index snapshot for offline checks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "av.h"
+#include "log.h"
+#include "tlv.h"
+
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static buf_t snap;            /* the encoded snapshot, cached */
+static uint64_t snap_version; /* its version */
+static uint64_t snap_issued, snap_expires;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	return memcmp(((const av_entry_t *)a)->ref, ((const av_entry_t *)b)->ref, APPPAY_REF_LEN);
+}
+
+int
+av_index_reload(av_t *av, err_t *err)
+{
+	store_conn_t *c;
+	store_stmt_t *st;
+	av_entry_t *ix = NULL, *e, *grown;
+	size_t n = 0, cap = 0;
+	uint64_t version = 0;
+	int rc;
+
+	if ((c = store_reader(av->d->store, err)) == NULL)
+		return -1;
+	if ((st = store_stmt(c, "SELECT v FROM meta WHERE k='index_version'", err)) == NULL)
+		return -1;
+	if ((rc = store_step(st, err)) == STORE_ROW)
+		version = (uint64_t)store_col_int64(st, 0);
+	store_reset(st);
+	if (rc != STORE_ROW && rc != STORE_DONE)
+		return -1;
+	st = store_stmt(c,
+	                "SELECT id1, name, version, flag, revoked, published, expires, "
+	                "COALESCE(warning, '') FROM apps WHERE id3 IS NOT NULL",
+	                err);
+	if (st == NULL)
+		return -1;
+	while ((rc = store_step(st, err)) == STORE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((grown = realloc(ix, cap * sizeof(*ix))) == NULL) {
+				store_reset(st);
+				free(ix);
+				return err_set(err, STB_INTERNAL, "out of memory");
+			}
+			ix = grown;
+		}
+		e = &ix[n];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id1, sizeof(e->id1), "%s", store_col_text(st, 0, NULL));
+		snprintf(e->name, sizeof(e->name), "%s", store_col_text(st, 1, NULL));
+		snprintf(e->version, sizeof(e->version), "%s", store_col_text(st, 2, NULL));
+		e->flag = (int)store_col_int64(st, 3);
+		e->revoked = (int)store_col_int64(st, 4);
+		e->published = (uint64_t)store_col_int64(st, 5);
+		e->expires = (uint64_t)store_col_int64(st, 6);
+		snprintf(e->warning, sizeof(e->warning), "%s", store_col_text(st, 7, NULL));
+		if (apppay_ref(e->id1, e->ref, err) == -1) {
+			store_reset(st);
+			free(ix);
+			return -1;
+		}
+		n++;
+	}
+	store_reset(st);
+	if (rc != STORE_DONE) {
+		free(ix);
+		return -1;
+	}
+	if (n > 1)
+		qsort(ix, n, sizeof(*ix), ref_cmp);
+	pthread_rwlock_wrlock(&av->ix_lock);
+	e = av->ix;
+	av->ix = ix;
+	av->nix = n;
+	av->ix_version = version;
+	pthread_rwlock_unlock(&av->ix_lock);
+	free(e);
+	return 0;
+}
+
+void
+av_index_free(av_t *av)
+{
+	free(av->ix);
+	av->ix = NULL;
+	av->nix = 0;
+	pthread_mutex_lock(&snap_lock);
+	buf_free(&snap);
+	snap_version = 0;
+	pthread_mutex_unlock(&snap_lock);
+}
+
+static void
+check_refused(daemon_t *d, srv_req_t *r, const err_t *err, const char *reason)
+{
+	daemon_refused(d, r, "app_check", reason, NULL);
+	srv_reply_errt(r, err);
+}
+
+static void
+av_check(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	av_t *av = d->priv;
+	const uint8_t *txt;
+	size_t len;
+	apppay_t p;
+	char id1[STB_ID_MAX + 1];
+	av_entry_t key, *e, found;
+	err_t err;
+	buf_t *b;
+
+	msg_get_bytes(m, TLV_IX_APP_QR_PAYLOAD, &txt, &len);
+	if (apppay_verify((const char *)txt, len, av->op_key, (uint64_t)time(NULL), &p, &err) ==
+	    -1) {
+		check_refused(d, r, &err,
+		              err.status == STB_EXPIRED           ? "expired"
+		              : err.status == STB_UNAUTHENTICATED ? "forged"
+		                                                  : "malformed");
+		return;
+	}
+	if (apppay_open(&p, av->pay_key, id1, &err) == -1) {
+		check_refused(d, r, &err, "forged");
+		return;
+	}
+	memcpy(key.ref, p.ref, APPPAY_REF_LEN);
+	pthread_rwlock_rdlock(&av->ix_lock);
+	e = av->nix ? bsearch(&key, av->ix, av->nix, sizeof(*av->ix), ref_cmp) : NULL;
+	if (e != NULL)
+		found = *e;
+	pthread_rwlock_unlock(&av->ix_lock);
+	if (e == NULL || strcmp(found.id1, id1) != 0) {
+		err_set(&err, STB_NOT_FOUND, "this app is not published here");
+		check_refused(d, r, &err, "unknown");
+		return;
+	}
+	if (p.flag == AV_FLAG_SAFE && found.flag != AV_FLAG_SAFE) {
+		err_set(&err, STB_REVOKED, "%s %s was withdrawn: %s", found.name, found.version,
+		        found.warning[0] ? found.warning : "re-vetted unsafe");
+		check_refused(d, r, &err, "revoked");
+		return;
+	}
+	av_metrics_check(p.flag == AV_FLAG_SAFE);
+	b = srv_reply_begin(r);
+	tlv_put_u8(b, STB_TLV_APP_RESULT,
+	           p.flag == AV_FLAG_SAFE ? AV_RESULT_ALLOW : AV_RESULT_DENY);
+	tlv_put_u8(b, STB_TLV_APP_FLAG, (uint8_t)p.flag);
+	tlv_put_str(b, STB_TLV_APP_NAME, found.name);
+	tlv_put_str(b, STB_TLV_APP_VERSION, found.version);
+	if (p.flag != AV_FLAG_SAFE)
+		tlv_put_str(b, STB_TLV_APP_WARNING,
+		            found.warning[0] ? found.warning : "the vetter found this app unsafe");
+	srv_reply_end(r);
+}
+
+/* The snapshot of the current index, signed again only when the index
+ * changed or half its validity has passed. */
+static int
+snap_build(av_t *av, uint64_t now, err_t *err)
+{
+	appindex_t ai;
+	uint64_t version;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&av->ix_lock);
+	version = av->ix_version ? av->ix_version : 1;
+	if (snap.len > 0 && snap_version == version &&
+	    now < snap_issued + (uint64_t)av->conf->index_validity_s / 2) {
+		pthread_rwlock_unlock(&av->ix_lock);
+		return 0;
+	}
+	appindex_init(&ai);
+	ai.version = version;
+	ai.issued = now;
+	ai.expires = now + (uint64_t)av->conf->index_validity_s;
+	for (size_t i = 0; i < av->nix && rc == 0; i++)
+		rc = appindex_add(&ai, av->ix[i].ref, av->ix[i].flag, av->ix[i].published,
+		                  av->ix[i].expires, av->ix[i].warning, err);
+	pthread_rwlock_unlock(&av->ix_lock);
+	if (rc == 0) {
+		buf_reset(&snap);
+		if (snap.max == 0)
+			buf_init(&snap, APPINDEX_MAX);
+		rc = appindex_encode(&ai, av->op_key, &snap, err);
+		if (rc == 0) {
+			snap_version = version;
+			snap_issued = ai.issued;
+			snap_expires = ai.expires;
+		} else
+			buf_reset(&snap);
+	}
+	appindex_clear(&ai);
+	return rc;
+}
+
+static void
+av_index_export(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	av_t *av = d->priv;
+	err_t err;
+	buf_t *b;
+
+	(void)m;
+	pthread_mutex_lock(&snap_lock);
+	if (snap_build(av, (uint64_t)time(NULL), &err) == -1) {
+		pthread_mutex_unlock(&snap_lock);
+		srv_reply_errt(r, &err);
+		return;
+	}
+	if (snap.len + 256 > (size_t)d->conf.max_frame) {
+		pthread_mutex_unlock(&snap_lock);
+		srv_reply_err(r, STB_TOO_LARGE,
+		              "the index snapshot (%zu bytes) is over this listener's max_frame",
+		              snap.len);
+		return;
+	}
+	b = srv_reply_begin(r);
+	tlv_put(b, STB_TLV_APP_INDEX, snap.data, snap.len);
+	tlv_put_u64(b, STB_TLV_APP_INDEX_VERSION, snap_version);
+	tlv_put_u64(b, STB_TLV_APP_EXPIRES, snap_expires);
+	pthread_mutex_unlock(&snap_lock);
+	srv_reply_end(r);
+}
+
+void
+av_check_register(daemon_t *d)
+{
+	if (!((av_t *)d->priv)->operator_role)
+		return;
+	srv_handle(d->srv, MSG_IX_APP_CHECK, av_check);
+	srv_handle(d->srv, MSG_IX_APP_INDEX_EXPORT, av_index_export);
+}
