@@ -40,48 +40,49 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: stb-bench ping|handshake|rdv|login|issue|keysync|bootstrap|appcheck [options]\n"
-	        "       stb-bench speed [-d SECONDS] [--json]\n"
-	        "\n"
-	        "modes:\n"
-	        "  ping        C connections handshake once, then each sends PING and waits\n"
-	        "              for the answer (PIPELINE outstanding per connection), repeat\n"
-	        "  handshake   C slots each connect, complete a full TLS handshake (never a\n"
-	        "              resumption), close, repeat; reports new connections per second\n"
-	        "  rdv         D devices register with rendezvousd and hold their control\n"
-	        "              channels (answering heartbeats and offers); C of them ask for\n"
-	        "              sessions with random others; reports grants/s, p50/p99 and,\n"
-	        "              with --server-pid, the server's resident memory per device\n"
-	        "  login       C simulated STBs (threads; -a is media-gw, --cp cert-proxyd) are\n"
-	        "              imported as admin, log in once (fetching their certificate),\n"
-	        "              then log in again and again with stb_login(); logins/s, p50/p99\n"
-	        "  issue       C connections to ca-authd (-a; --cert/--key an admin or\n"
-	        "              cert-proxyd identity) send CA_ISSUE for a P-256 CSR, one at a\n"
-	        "              time each; certificates issued per second, p50/p99\n"
-	        "  keysync     C simulated terminals (threads; -a is keymgmtd) each sync keys\n"
-	        "              with stb_keysync(), -n in all (default 200 per terminal), every\n"
-	        "              one a new durable bind; before the clock the keys are imported\n"
-	        "              and one MDN per key registered for --app, as admin.  Binds/s,\n"
-	        "              p50/p99; with --platform, pushes/s stored and acknowledged by\n"
-	        "              the reference app platform; next to the crypto bound of one\n"
-	        "              sync measured in the same run (HMAC verify, AES-GCM unseal, CMS\n"
-	        "              envelope to --platform-cert, its opening with --platform-key)\n"
+	fprintf(
+	    f,
+	    "usage: stb-bench ping|handshake|rdv|login|issue|keysync|bootstrap|appcheck [options]\n"
+	    "       stb-bench speed [-d SECONDS] [--json]\n"
+	    "\n"
+	    "modes:\n"
+	    "  ping        C connections handshake once, then each sends PING and waits\n"
+	    "              for the answer (PIPELINE outstanding per connection), repeat\n"
+	    "  handshake   C slots each connect, complete a full TLS handshake (never a\n"
+	    "              resumption), close, repeat; reports new connections per second\n"
+	    "  rdv         D devices register with rendezvousd and hold their control\n"
+	    "              channels (answering heartbeats and offers); C of them ask for\n"
+	    "              sessions with random others; reports grants/s, p50/p99 and,\n"
+	    "              with --server-pid, the server's resident memory per device\n"
+	    "  login       C simulated STBs (threads; -a is media-gw, --cp cert-proxyd) are\n"
+	    "              imported as admin, log in once (fetching their certificate),\n"
+	    "              then log in again and again with stb_login(); logins/s, p50/p99\n"
+	    "  issue       C connections to ca-authd (-a; --cert/--key an admin or\n"
+	    "              cert-proxyd identity) send CA_ISSUE for a P-256 CSR, one at a\n"
+	    "              time each; certificates issued per second, p50/p99\n"
+	    "  keysync     C simulated terminals (threads; -a is keymgmtd) each sync keys\n"
+	    "              with stb_keysync(), -n in all (default 200 per terminal), every\n"
+	    "              one a new durable bind; before the clock the keys are imported\n"
+	    "              and one MDN per key registered for --app, as admin.  Binds/s,\n"
+	    "              p50/p99; with --platform, pushes/s stored and acknowledged by\n"
+	    "              the reference app platform; next to the crypto bound of one\n"
+	    "              sync measured in the same run (HMAC verify, AES-GCM unseal, CMS\n"
+	    "              envelope to --platform-cert, its opening with --platform-key)\n"
 
-	        "  bootstrap   D devices (-a is qualifyd's registration role) get a certificate\n"
-	        "              from ca-authd (--ca-addr) and are enrolled as admin; then C\n"
-	        "              threads run stb_bootstrap() once per device; bootstraps/s,\n"
-	        "              p50/p99, next to the crypto bound of one bootstrap measured\n"
-	        "              after the run (--operator-ca, --ocsp, --admin-addr)\n"
+	    "  bootstrap   D devices (-a is qualifyd's registration role) get a certificate\n"
+	    "              from ca-authd (--ca-addr) and are enrolled as admin; then C\n"
+	    "              threads run stb_bootstrap() once per device; bootstraps/s,\n"
+	    "              p50/p99, next to the crypto bound of one bootstrap measured\n"
+	    "              after the run (--operator-ca, --ocsp, --admin-addr)\n"
 
-	        "  appcheck    C simulated TVs (threads; -a is appvetd's check listener) send\n"
-	        "              APP_CHECK with --payload again and again (stb_app_check);\n"
-	        "              checks/s, p50/p99, next to the ECDSA P-256 verify bound of\n"
-	        "              all cores measured first in the same run\n"
-	        "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
-	        "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
-	        "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
-	        "\n");
+	    "  appcheck    C simulated TVs (threads; -a is appvetd's check listener) send\n"
+	    "              APP_CHECK with --payload again and again (stb_app_check);\n"
+	    "              checks/s, p50/p99, next to the ECDSA P-256 verify bound of\n"
+	    "              all cores measured first in the same run\n"
+	    "  speed       in-process crypto bound of a handshake: ECDSA P-256 sign and\n"
+	    "              verify, X25519 keygen and derive, one thread, 2 s each; the\n"
+	    "              same figures as `openssl speed -elapsed ecdsap256 ecdhx25519`\n"
+	    "\n");
 	fprintf(f,
 	        "options:\n"
 	        "  -a HOST:PORT     target (default 127.0.0.1:7103); the only address used\n"
@@ -275,7 +276,7 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_OCSP:
 		o->ocsp_url = arg;
-
+		return 0;
 	case OPT_PAYLOAD:
 		o->app_payload = arg;
 		return 0;
@@ -388,10 +389,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 		o->mode = BENCH_ISSUE;
 	else if (strcmp(mode, "keysync") == 0)
 		o->mode = BENCH_KEYSYNC;
-
 	else if (strcmp(mode, "bootstrap") == 0)
 		o->mode = BENCH_BOOTSTRAP;
-
 	else if (strcmp(mode, "appcheck") == 0)
 		o->mode = BENCH_APPCHECK;
 	else
@@ -419,7 +418,8 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	}
 	if (o->mode == BENCH_KEYSYNC && o->conns > 1024) {
 		fprintf(stderr, "stb-bench: keysync: at most 1024 terminals (threads)\n");
-
+		return -1;
+	}
 	if (o->mode == BENCH_APPCHECK && (o->app_payload == NULL || o->ca == NULL)) {
 		fprintf(stderr, "stb-bench: appcheck needs --payload and --ca\n");
 		return -1;
@@ -841,10 +841,11 @@ main(int argc, char **argv)
 	bench_raise_nofile(o.conns);
 	fprintf(info, "stb-bench: %s, %s %s, %d conns, %d threads%s\n",
 	        OpenSSL_version(OPENSSL_VERSION),
-	        o.mode == BENCH_PING      ? "ping"
-	        : o.mode == BENCH_RDV     ? "rdv"
-	        : o.mode == BENCH_KEYSYNC ? "keysync"
-	                                  : "handshake",
+	        o.mode == BENCH_PING       ? "ping"
+	        : o.mode == BENCH_RDV      ? "rdv"
+	        : o.mode == BENCH_KEYSYNC  ? "keysync"
+	        : o.mode == BENCH_APPCHECK ? "appcheck"
+	                                   : "handshake",
 	        o.addr, o.conns, o.threads,
 	        o.ca != NULL ? "" : " (server certificate NOT verified)");
 	if (bench_probe(&run, info) == -1)
@@ -854,7 +855,6 @@ main(int argc, char **argv)
 		rc = flowa_run(&run, info);
 	else if (o.mode == BENCH_KEYSYNC)
 		rc = keysync_run(&run, info);
-
 	else if (o.mode == BENCH_APPCHECK)
 		rc = appcheck_run(&run, info);
 	else if (o.mode == BENCH_RDV) {

@@ -38,8 +38,8 @@ usage(FILE *to)
 	        "  audit note TEXT        append an operator note to the audit log\n"
 	        "  messages [--markdown]  the message registry (--markdown: PROTOCOL.md tables)\n"
 	        "%s%s%s%s%s%s%s",
-	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage, ctl_keys_usage, ctl_qd_usage,
-	        ctl_app_usage);
+	        ctl_ca_usage, ctl_cp_usage, ctl_gw_usage, ctl_rdv_usage, ctl_keys_usage,
+	        ctl_qd_usage, ctl_app_usage);
 }
 
 static int
