@@ -23,6 +23,9 @@ if [ -n "${QDH_BENCH_PERF_DIR:-}" ]; then
 		perfs+=($!)
 	done
 fi
+# the servers' CPU goes into the report: qualifyd, ca-authd and its signer
+STB_BENCH_CPU_PIDS="${PID[qualifyd]} ${PID[ca-authd]} $(pgrep -P "${PID[ca-authd]}" | tr '\n' ' ')"
+export STB_BENCH_CPU_PIDS
 out=$("$STB_BENCH" bootstrap -a "127.0.0.1:$REG_PORT" --admin-addr "127.0.0.1:${PORT[qualifyd]}" \
 	--ca "$PKI/ca.crt" --admin-cert "$PKI/admin.crt" --admin-key "$PKI/admin.key" \
 	--ca-addr "$CA_ADDR" --operator-ca "$PKI/ca.crt" --ocsp "$OCSP_URL" -D "$D" -c "$C" 2>&1) &&
