@@ -76,8 +76,10 @@ cmd_register(stb_client_t *c, char **a, int n)
 	msg_t m;
 
 	buf_init(&b, 512);
-	if (msgenc_QD_REGISTER(&b, &q, &e) == -1 || call(c, STB_MSG_QD_REGISTER, &b, &m) != 0)
+	if (msgenc_QD_REGISTER(&b, &q, &e) == -1 || call(c, STB_MSG_QD_REGISTER, &b, &m) != 0) {
+		buf_free(&b);
 		return 1;
+	}
 	msg_get_bytes(&m, TLV_IX_QD_REG_NONCE, &nonce, &len);
 	msg_get_str(&m, TLV_IX_QD_CRED_ADDR, addr, sizeof(addr));
 	msg_get_u64(&m, TLV_IX_QD_NONCE_EXPIRES, &exp);
@@ -114,8 +116,10 @@ cmd_cred(stb_client_t *c, char **a, int n)
 	                               .QD_CLIENT_RANDOM = MV_BYTES(cr, 32),
 	                               .QD_SESSION_NONCE = MV_BYTES(sn, 32)};
 	buf_init(&b, 512);
-	if (msgenc_QD_CRED_REQ(&b, &q, &e) == -1 || call(c, STB_MSG_QD_CRED_REQ, &b, &m) != 0)
+	if (msgenc_QD_CRED_REQ(&b, &q, &e) == -1 || call(c, STB_MSG_QD_CRED_REQ, &b, &m) != 0) {
+		buf_free(&b);
 		return 1;
+	}
 	msg_get_str(&m, TLV_IX_QD_PROV_ADDR, addr, sizeof(addr));
 	msg_get_bytes(&m, TLV_IX_QD_TICKET, &t, &len);
 	msg_get_u64(&m, TLV_IX_QD_TICKET_EXPIRES, &exp);
@@ -143,8 +147,10 @@ cmd_fetch(stb_client_t *c, char **a, int n)
 		return 2;
 	struct msgreq_QD_PKG_FETCH q = {.QD_TICKET = MV_BYTES(ticket, 32)};
 	buf_init(&b, 512);
-	if (msgenc_QD_PKG_FETCH(&b, &q, &e) == -1 || call(c, STB_MSG_QD_PKG_FETCH, &b, &m) != 0)
+	if (msgenc_QD_PKG_FETCH(&b, &q, &e) == -1 || call(c, STB_MSG_QD_PKG_FETCH, &b, &m) != 0) {
+		buf_free(&b);
 		return 1;
+	}
 	msg_get_bytes(&m, TLV_IX_QD_PACKAGE, &p, &len);
 	if ((f = fopen(a[1], "wb")) == NULL || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
 		printf("INTERNAL cannot write %s\n", a[1]);
@@ -171,8 +177,11 @@ cmd_confirm(stb_client_t *c, char **a, int n)
 	struct msgreq_QD_PKG_CONFIRM q = {.QD_TICKET = MV_BYTES(ticket, 32),
 	                                  .QD_PKG_DIGEST = MV_BYTES(dg, 32)};
 	buf_init(&b, 512);
-	if (msgenc_QD_PKG_CONFIRM(&b, &q, &e) == -1 || call(c, STB_MSG_QD_PKG_CONFIRM, &b, &m) != 0)
+	if (msgenc_QD_PKG_CONFIRM(&b, &q, &e) == -1 ||
+	    call(c, STB_MSG_QD_PKG_CONFIRM, &b, &m) != 0) {
+		buf_free(&b);
 		return 1;
+	}
 	printf("OK\n");
 	buf_free(&b);
 	return 0;

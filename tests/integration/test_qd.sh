@@ -213,4 +213,9 @@ ctl qualifyd audit verify | grepq intact || fail "audit chain"
 if grep -i -e "$nonce" -e "$ticket" "$T/qualifyd.log" >/dev/null; then
 	fail "a nonce or ticket in the log"
 fi
+stop_daemon qualifyd
+[ "$RC" = 0 ] || fail "qualifyd stops cleanly on SIGTERM (exit $RC)"
+if grep -E "Sanitizer|runtime error" "$T/qualifyd.log" >/dev/null; then
+	fail "sanitizer report in qualifyd's log"
+fi
 finish
