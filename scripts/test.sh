@@ -5,7 +5,7 @@
 #
 #   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 60; fuzz_csr, fuzz_ocsp,
 #                      fuzz_config and fuzz_http get half, fuzz_csv, fuzz_apppay,
-#                      fuzz_axml and fuzz_apksig a quarter;
+#                      fuzz_axml, fuzz_apksig, fuzz_keysync and fuzz_vty a quarter;
 #                      0 skips fuzzing)
 #   STB_SKIP_DEPS=1    do not run setup-deps.sh
 set -euo pipefail
@@ -37,12 +37,12 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 	step "fuzz: build (clang, libFuzzer)"
 	CC=clang cmake -S "$src" -B build-fuzz -G Ninja -DSTB_FUZZ=ON >/dev/null
 	ninja -C build-fuzz fuzz_frame fuzz_csr fuzz_ocsp fuzz_config fuzz_csv fuzz_http fuzz_apppay \
-		fuzz_axml fuzz_apksig
+		fuzz_axml fuzz_apksig fuzz_keysync fuzz_vty
 	corpus=$(mktemp -d)
 	trap 'rm -rf "$corpus"' EXIT
 	# target, divisor of STB_FUZZ_SECONDS, extra flags (60 s: about 3.5 min in all)
 	for t in "frame 1" "csr 2" "ocsp 2" "config 2 -dict=tests/fuzz/config.dict" "csv 4" \
-		"http 2 -timeout=8" "apppay 4" "axml 4" "apksig 4"; do
+		"http 2 -timeout=8" "apppay 4" "axml 4" "apksig 4" "keysync 4" "vty 4"; do
 		set -- $t
 		secs=$((fuzz_seconds / $2 > 0 ? fuzz_seconds / $2 : 1))
 		step "fuzz: fuzz_$1 for ${secs}s"

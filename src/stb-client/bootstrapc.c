@@ -221,27 +221,41 @@ boot_fetch(struct boot *b, buf_t *pkg, stb_error_t *err)
 	return 0;
 }
 
-/* The signer's issuer: the chain of signer to trust, through the
- * certificates the package carries. */
+/* 1 when x issued signer: names, key identifiers and the signature. */
+static int
+boot_issued(X509 *x, X509 *signer)
+{
+	return x != NULL && X509_check_issued(x, signer) == X509_V_OK &&
+	       X509_verify(signer, X509_get0_pubkey(x)) == 1;
+}
+
+/* The signer's issuer among the certificates the package carries, or else
+ * the operator CA file's (the chain to trust was checked with the package
+ * already; this finds the key the OCSP answer must come from without
+ * building the chain twice). */
 static X509 *
-boot_issuer(X509_STORE *trust, X509 *signer, const buf_t *pkg, err_t *e)
+boot_issuer(X509_STORE *trust, X509 *signer, const buf_t *pkg)
 {
 	const unsigned char *p = pkg->data;
 	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)pkg->len);
 	STACK_OF(X509) *certs = cms != NULL ? CMS_get1_certs(cms) : NULL;
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(trust);
 	X509 *issuer = NULL;
 
-	if (ctx != NULL && X509_STORE_CTX_init(ctx, trust, signer, certs) == 1 &&
-	    X509_verify_cert(ctx) == 1 && sk_X509_num(X509_STORE_CTX_get0_chain(ctx)) >= 2) {
-		issuer = sk_X509_value(X509_STORE_CTX_get0_chain(ctx), 1);
-		X509_up_ref(issuer);
-	} else {
-		err_set_ossl(e, STB_UNAUTHENTICATED, "no chain from the operator certificate");
+	for (int i = 0; i < sk_X509_num(certs) && issuer == NULL; i++)
+		if (boot_issued(sk_X509_value(certs, i), signer))
+			issuer = sk_X509_value(certs, i);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs) && issuer == NULL; i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+
+		if (boot_issued(x, signer))
+			issuer = x;
 	}
-	X509_STORE_CTX_free(ctx);
+	if (issuer != NULL && X509_up_ref(issuer) != 1)
+		issuer = NULL;
 	sk_X509_pop_free(certs, X509_free);
 	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
 	return issuer;
 }
 
@@ -253,7 +267,7 @@ boot_ocsp(stb_client_t *c, const stb_bootstrap_conf_t *conf, X509_STORE *trust, 
 	static const char step[] = "operator certificate status";
 	STACK_OF(OPENSSL_STRING) *aia = NULL;
 	const char *url = conf->ocsp_url;
-	X509 *issuer = boot_issuer(trust, signer, pkg, &(err_t){0});
+	X509 *issuer = boot_issuer(trust, signer, pkg);
 	ocspc_req_t *q = NULL;
 	ocspc_result_t res;
 	int timeout_s = c->timeout_ms / 1000 > 0 ? c->timeout_ms / 1000 : 1, rc = -1;
