@@ -274,11 +274,11 @@ JSON
 		"$bench" appcheck -a "127.0.0.1:$chk" "${ca[@]}" --payload "$payload" -c 64 -d 10 \
 			--server-pid "$avpid" --json \
 			2>"$t/a.$i.err" >"$t/a.$i" || { echo "   run $i failed:"; cat "$t/a.$i.err"; }
-		awk -v r="$(field of_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/ap.$i"
+		awk -v r="$(field of_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/apct.$i"
 		awk -v r="$(field of_cpu_bound <"$t/a.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/ac.$i"
 		printf '   run %d: %s checks/s, p50 %s us, p99 %s us; ECDSA P-256 verify bound %s/s on %s cores (%s%%)\n' \
 			"$i" "$(field per_s <"$t/a.$i")" "$(field p50_us <"$t/a.$i")" "$(field p99_us <"$t/a.$i")" \
-			"$(field bound_verify_per_s <"$t/a.$i")" "$(field cores <"$t/a.$i")" "$(cat "$t/ap.$i")"
+			"$(field bound_verify_per_s <"$t/a.$i")" "$(field cores <"$t/a.$i")" "$(cat "$t/apct.$i")"
 		printf '          appvetd: %s checks per CPU-second, bound %s verifies per CPU-second (%s%%)\n' \
 			"$(field server_checks_per_cpu_s <"$t/a.$i")" "$(field bound_verify_per_cpu_s <"$t/a.$i")" \
 			"$(cat "$t/ac.$i")"
@@ -292,5 +292,5 @@ JSON
 		"$(for i in $(seq 1 "$runs"); do field p50_us <"$t/a.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field p99_us <"$t/a.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field bound_verify_per_s <"$t/a.$i"; done | median)" \
-		"$(for i in $(seq 1 "$runs"); do cat "$t/ap.$i"; done | median)"
+		"$(for i in $(seq 1 "$runs"); do cat "$t/apct.$i"; done | median)"
 fi
