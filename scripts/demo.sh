@@ -128,7 +128,8 @@ echo "hello from $a" | STB_RDV_PASSWORD=password-of-a STB_RDV_ENROL_CODE=$(code_
 kill "$lpid" 2>/dev/null || true
 ctl 7104 rdv sessions --limit 3
 echo
-echo "Key sync, bootstrap and app vetting arrive with their issues."
+echo "Flows C (keymgmtd), D (qualifyd) and E (appvetd) run end to end in their integration"
+echo "tests (ctest --test-dir build -R 'km|qd|av'); README.md shows each by hand."
 if [ $keep = 1 ]; then
 	echo "Daemons keep running (metrics on http://127.0.0.1:9101..9107/metrics); Ctrl-C stops them."
 	wait
