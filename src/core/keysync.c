@@ -200,7 +200,8 @@ keysync_sms_decode(const char *text, size_t len, keysync_sms_t *s, err_t *err)
 		               KEYSYNC_SMS_MAX);
 	if (memchr(text, '\0', len) != NULL)
 		return err_set(err, STB_BAD_REQUEST, "key sync SMS: a NUL in the text");
-	if (keysync_word(text, len, &pos, &w, &n) == -1 || n != 3 || memcmp(w, KEYSYNC_TAG, 3) != 0)
+	if (keysync_word(text, len, &pos, &w, &n) == -1 || n != 3 ||
+	    CRYPTO_memcmp(w, KEYSYNC_TAG, 3) != 0)
 		return err_set(err, STB_BAD_REQUEST,
 		               "key sync SMS: does not start with " KEYSYNC_TAG);
 	if (keysync_word(text, len, &pos, &w, &n) == -1)
@@ -259,7 +260,7 @@ keysync_sms_reply_parse(const char *text, size_t len, int *status, char *app_id,
 
 	if (len > KEYSYNC_SMS_MAX || memchr(text, '\0', len) != NULL ||
 	    keysync_word(text, len, &pos, &w, &n) == -1 || n != 3 ||
-	    memcmp(w, KEYSYNC_TAG, 3) != 0 || keysync_word(text, len, &pos, &w, &n) == -1)
+	    CRYPTO_memcmp(w, KEYSYNC_TAG, 3) != 0 || keysync_word(text, len, &pos, &w, &n) == -1)
 		return err_set(err, STB_BAD_REQUEST, "not a key sync reply SMS");
 	if (n == 2 && memcmp(w, "OK", 2) == 0) {
 		if (keysync_word(text, len, &pos, &w, &n) == -1 || pos != len ||

@@ -53,7 +53,7 @@ for d in "$@"; do
 
 	# Only the missing binary may be reported.
 	rc=0
-	MANPATH=$srcdir/man systemd-analyze verify "$unit" >"$tmp/out" 2>&1 || rc=$?
+	MANPATH=$srcdir/packaging/man systemd-analyze verify "$unit" >"$tmp/out" 2>&1 || rc=$?
 	missing="Command /usr/sbin/$d is not executable: No such file or directory"
 	grep -vF "$missing" "$tmp/out" | grep -v '^[[:space:]]*$' >"$tmp/rest" || true
 	if [ -s "$tmp/rest" ]; then
