@@ -1,7 +1,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -13,13 +13,35 @@
 #include "log.h"
 #include "srvint.h"
 
-static void conn_readcb(struct bufferevent *bev, void *arg);
+/*
+ * The connection's I/O: SSL_read and SSL_write straight on the socket,
+ * driven by the loop's readiness.  A readable event reads what the socket
+ * holds (read-ahead: one recv takes it all), frames everything read, and
+ * the answers the handlers gave at once go out together in one SSL_write.
+ * The write event is armed only while OpenSSL waits for the socket to take
+ * bytes, so a request costs no epoll_ctl.
+ */
+
+/* one SSL_read's room; a TLS record carries at most 16 KB */
+#define CONN_READ_CHUNK 16384
+/* read per readable event before the next connection's turn */
+#define CONN_READ_CAP (128 * 1024)
+/* one SSL_write: a record (partial writes are on) */
+#define CONN_WRITE_MAX 16384
+
+static void conn_batch(srv_conn_t *c);
 
 static void
 conn_free(srv_conn_t *c)
 {
 	if (c->wait != NULL)
 		event_free(c->wait);
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->flush != NULL)
+		event_free(c->flush);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	if (c->resume != NULL)
@@ -43,7 +65,7 @@ srv_conn_unref(srv_conn_t *c)
 int
 srv_conn_is_open(const srv_conn_t *c)
 {
-	return c->bev != NULL && !c->closing;
+	return c->ssl != NULL && !c->closing;
 }
 
 uint32_t
@@ -67,14 +89,10 @@ srv_conn_subject(const srv_conn_t *c)
 static SSL *
 conn_verified_ssl(const srv_conn_t *c)
 {
-	SSL *ssl;
-
-	if (c->bev == NULL || !c->handshaken || c->roles == STB_R_ANONYMOUS)
+	if (c->ssl == NULL || !c->handshaken || c->roles == STB_R_ANONYMOUS ||
+	    SSL_get_verify_result(c->ssl) != X509_V_OK)
 		return NULL;
-	ssl = bufferevent_openssl_get_ssl(c->bev);
-	if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
-		return NULL;
-	return ssl;
+	return c->ssl;
 }
 
 X509 *
@@ -130,6 +148,46 @@ deadline_set(srv_conn_t *c, int ms)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* The idle timeout rides on the I/O events once the handshake is done
+ * (before it, the handshake deadline rules). */
+static const struct timeval *
+conn_idle_tv(const srv_conn_t *c, struct timeval *tv)
+{
+	int ms = c->srv->conf.idle_timeout_ms;
+
+	if (!c->handshaken || ms <= 0)
+		return NULL;
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+	return tv;
+}
+
+static void
+conn_reading(srv_conn_t *c, int on)
+{
+	struct timeval tv;
+
+	if (on && !c->reading)
+		c->reading = event_add(c->rev, conn_idle_tv(c, &tv)) == 0;
+	else if (!on && c->reading) {
+		event_del(c->rev);
+		c->reading = 0;
+	}
+}
+
+static void
+conn_writing(srv_conn_t *c, int on)
+{
+	struct timeval tv;
+
+	if (on && !c->writing)
+		c->writing = event_add(c->wev, conn_idle_tv(c, &tv)) == 0;
+	else if (!on && c->writing) {
+		event_del(c->wev);
+		c->writing = 0;
+	}
+}
+
 static void
 pending_unlink(srv_conn_t *c)
 {
@@ -172,29 +230,50 @@ conn_count_gone(srv_worker_t *w, srv_t *s, const connguard_key_t *src)
 	connguard_src_give(w->srv->src, src);
 }
 
+static void
+conn_free_io(srv_conn_t *c)
+{
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->in != NULL) {
+		evbuffer_free(c->in);
+		c->in = NULL;
+	}
+	if (c->out != NULL) {
+		evbuffer_free(c->out);
+		c->out = NULL;
+	}
+}
+
 void
 conn_close(srv_conn_t *c)
 {
 	srv_worker_t *w = c->w;
 	srv_t *s = c->srv;
-	SSL *ssl;
 
 	if (!c->live)
 		return;
 	c->live = 0;
 	if (c->announced && s->conn_fn != NULL)
 		s->conn_fn(c, 0, s->ctx);
-	if (c->bev != NULL) {
-		ssl = bufferevent_openssl_get_ssl(c->bev);
-		if (ssl != NULL && c->handshaken)
-			SSL_shutdown(ssl); /* one try at close_notify; we do not wait */
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-	} else {
-		close(c->fd); /* no byte came: no TLS state was made */
+	if (c->ssl != NULL && c->handshaken) {
+		ERR_clear_error();
+		SSL_shutdown(c->ssl); /* one try at close_notify; we do not wait */
+		ERR_clear_error();
 	}
+	conn_free_io(c);
 	if (c->wait != NULL)
 		event_del(c->wait);
+	if (c->rev != NULL)
+		event_del(c->rev);
+	if (c->wev != NULL)
+		event_del(c->wev);
+	if (c->flush != NULL)
+		event_del(c->flush);
+	c->reading = c->writing = 0;
+	close(c->fd);
 	if (c->deadline != NULL)
 		evtimer_del(c->deadline);
 	if (c->resume != NULL)
@@ -218,41 +297,114 @@ srv_conn_close(srv_conn_t *c)
 	conn_close(c);
 }
 
+size_t
+conn_out_len(const srv_conn_t *c)
+{
+	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+}
+
+/* Writes what is queued: one SSL_write per record's worth.  On WANT_WRITE
+ * the write event takes over; once everything is out, a closing connection
+ * closes and a paused one may read again. */
+static void
+conn_flush(srv_conn_t *c)
+{
+	size_t len;
+
+	if (c->ssl == NULL || !c->handshaken)
+		return;
+	while ((len = evbuffer_get_length(c->out)) > 0) {
+		size_t n = len > CONN_WRITE_MAX ? CONN_WRITE_MAX : len;
+		unsigned char *p = evbuffer_pullup(c->out, (ev_ssize_t)n);
+		int k;
+
+		if (p == NULL) {
+			conn_close(c);
+			return;
+		}
+		ERR_clear_error();
+		k = SSL_write(c->ssl, p, (int)n);
+		if (k > 0) {
+			evbuffer_drain(c->out, (size_t)k);
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, k)) {
+		case SSL_ERROR_WANT_WRITE:
+			/* retried with the same bytes (the buffer may move) from wev */
+			c->write_blocked = 1;
+			conn_writing(c, 1);
+			return;
+		case SSL_ERROR_WANT_READ:
+			/* renegotiation is off; a key update in flight: the next
+			 * readable event writes again */
+			conn_reading(c, 1);
+			return;
+		default:
+			log_debug("%s: write failed, closing", c->peer);
+			ERR_clear_error();
+			conn_close(c);
+			return;
+		}
+	}
+	c->write_blocked = 0;
+	if (!c->read_wants_write)
+		conn_writing(c, 0);
+	if (c->closing) {
+		conn_close(c);
+		return;
+	}
+	if (c->paused && c->inflight < c->srv->conf.max_inflight)
+		conn_pause(c, 0);
+}
+
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	srv_conn_t *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->write_blocked)
+		conn_flush(c);
+}
+
 /* Close once what is queued for the peer is written (or after a linger). */
 void
 conn_close_after_flush(srv_conn_t *c)
 {
-	if (c->bev == NULL) {
+	if (c->ssl == NULL) {
 		conn_close(c); /* still waiting for its first byte */
 		return;
 	}
 	if (c->closing)
 		return;
 	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	conn_reading(c, 0);
+	event_del(c->resume);
+	if (!c->handshaken || evbuffer_get_length(c->out) == 0) {
 		conn_close(c);
 		return;
 	}
 	deadline_set(c, SRV_LINGER_MS);
+	if (!c->batch)
+		event_active(c->flush, EV_TIMEOUT, 0);
 }
 
-/* Resuming reads frames that already wait in the input buffer: from the
- * loop, so a handler that answers (and so resumes) never finds the next
- * request's handler running inside its own stack. */
+/* Resuming reads frames that already wait in the input buffer (or in
+ * OpenSSL's): from the loop, so a handler that answers (and so resumes)
+ * never finds the next request's handler running inside its own stack. */
 void
 conn_pause(srv_conn_t *c, int pause)
 {
-	if (c->bev == NULL || c->closing || c->paused == pause)
+	if (c->ssl == NULL || c->closing || c->paused == pause)
 		return;
 	c->paused = pause;
 	if (pause) {
-		bufferevent_disable(c->bev, EV_READ);
+		conn_reading(c, 0);
 		event_del(c->resume);
 	} else {
-		bufferevent_enable(c->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-			event_active(c->resume, EV_TIMEOUT, 0);
+		conn_reading(c, 1);
+		event_active(c->resume, EV_TIMEOUT, 0);
 	}
 }
 
@@ -263,8 +415,11 @@ conn_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->bev != NULL && !c->paused && !c->closing)
-		conn_readcb(c->bev, c);
+	if (c->ssl != NULL && c->handshaken && !c->paused && !c->closing) {
+		srv_conn_ref(c);
+		conn_batch(c);
+		srv_conn_unref(c);
+	}
 }
 
 uint32_t
@@ -276,16 +431,18 @@ conn_out_high(const srv_conn_t *c)
 void
 conn_send(srv_conn_t *c, const buf_t *b)
 {
-	if (c->bev == NULL)
+	if (c->ssl == NULL)
 		return;
-	/* the frame in one contiguous chain, so libevent hands it to one
-	 * SSL_write: one record, not the tail of a chain and a new one */
-	if (evbuffer_expand(bufferevent_get_output(c->bev), b->len) == -1 ||
-	    bufferevent_write(c->bev, b->data, b->len) == -1) {
+	/* contiguous, so the flush's pull-up seldom copies */
+	if (evbuffer_expand(c->out, b->len) == -1 || evbuffer_add(c->out, b->data, b->len) == -1) {
 		conn_close(c);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > conn_out_high(c))
+	/* answers given inside a read batch go out at its end, together;
+	 * the others (deferred answers, pushes) from the loop, together too */
+	if (!c->batch && !c->write_blocked)
+		event_active(c->flush, EV_TIMEOUT, 0);
+	if (evbuffer_get_length(c->out) > conn_out_high(c))
 		conn_pause(c, 1);
 }
 
@@ -327,8 +484,8 @@ conn_dispatch(srv_conn_t *c, const frame_hdr_t *h, const uint8_t *body)
 	}
 	s->handlers[r.midx](&r, &m, s->ctx);
 	/* OpenSSL's SSL_get_error reads this thread's error queue: an entry a
-	 * handler left (a failed d2i, say) would turn libevent's next
-	 * WANT_READ into a fatal error on some other connection */
+	 * handler left (a failed d2i, say) would turn the next WANT_READ into
+	 * a fatal error on some other connection */
 	ERR_clear_error();
 	if (!r.answered) {
 		log_warnx("handler for %s returned without answering", proto_msgs[r.midx].name);
@@ -343,7 +500,7 @@ conn_frame(void *arg, const frame_hdr_t *h, const uint8_t *body)
 
 	evtimer_del(c->deadline);
 	conn_dispatch(c, h, body);
-	if (c->bev == NULL)
+	if (c->ssl == NULL)
 		return FRAMER_GONE;
 	if (c->inflight >= c->srv->conf.max_inflight)
 		conn_pause(c, 1);
@@ -359,8 +516,7 @@ conn_read_frames(srv_conn_t *c)
 
 	if (c->closing || c->paused)
 		return;
-	switch (framer_run(bufferevent_get_input(c->bev), s->conf.max_frame, conn_frame, c, &h,
-	                   &code, &have_hdr)) {
+	switch (framer_run(c->in, s->conf.max_frame, conn_frame, c, &h, &code, &have_hdr)) {
 	case FRAMER_EMPTY:
 		evtimer_del(c->deadline);
 		break;
@@ -387,87 +543,209 @@ conn_read_frames(srv_conn_t *c)
 	}
 }
 
+/* What the last SSL call's failure means for a connection that has not
+ * finished its handshake: a refused client certificate is a failed
+ * authentication and goes to the refusal summaries (a count, not a line
+ * each). */
 static void
-conn_readcb(struct bufferevent *bev, void *arg)
+conn_tls_failed(srv_conn_t *c)
 {
-	srv_conn_t *c = arg;
+	srv_t *s = c->srv;
+	unsigned long e = ERR_peek_error();
+	char buf[256];
+	const char *fp = NULL, *why;
 
-	(void)bev;
-	/* a handler may close the connection and drop the last other ref */
-	srv_conn_ref(c);
-	conn_read_frames(c);
-	srv_conn_unref(c);
+	if (e == 0 || c->handshaken)
+		return;
+	ERR_error_string_n(e, buf, sizeof(buf));
+	log_debug("%s: TLS handshake failed: %s", c->peer, buf);
+	why = tls_refused_reason(c->ssl, &fp);
+	if (why == NULL && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+		why = "no_certificate";
+	if (why != NULL && s->tls_refused_fn != NULL)
+		s->tls_refused_fn(c, why, fp, s->ctx);
 }
 
-static void
-conn_writecb(struct bufferevent *bev, void *arg)
+/* Reads what the socket and OpenSSL hold, up to the per-event cap and the
+ * input bound: 0, 1 at the peer's end of the stream, -1 on a TLS or socket
+ * error.  With read-ahead one recv takes what the socket holds; when
+ * OpenSSL keeps nothing back the socket is drained as far as we know, and
+ * the level-triggered readable event says when more comes. */
+static int
+conn_fill(srv_conn_t *c)
 {
-	srv_conn_t *c = arg;
+	size_t got = 0, bound = CONN_READ_CAP;
 
-	(void)bev;
-	if (c->closing) {
+	if ((size_t)c->srv->conf.max_frame + STB_FRAME_HDR_LEN > bound)
+		bound = (size_t)c->srv->conf.max_frame + STB_FRAME_HDR_LEN;
+	for (;;) {
+		struct evbuffer_iovec v;
+		int n;
+
+		if (got >= CONN_READ_CAP || evbuffer_get_length(c->in) >= bound) {
+			/* more may wait in OpenSSL's buffer, which no readable
+			 * event announces: come back from the loop */
+			if (SSL_has_pending(c->ssl))
+				event_active(c->resume, EV_TIMEOUT, 0);
+			return 0;
+		}
+		if (evbuffer_reserve_space(c->in, CONN_READ_CHUNK, &v, 1) < 1)
+			return -1;
+		ERR_clear_error();
+		n = SSL_read(c->ssl, v.iov_base, v.iov_len > INT_MAX ? INT_MAX : (int)v.iov_len);
+		if (n > 0) {
+			v.iov_len = (size_t)n;
+			evbuffer_commit_space(c->in, &v, 1);
+			got += (size_t)n;
+			if (!SSL_has_pending(c->ssl))
+				return 0;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			return 0;
+		case SSL_ERROR_WANT_WRITE:
+			c->read_wants_write = 1;
+			conn_writing(c, 1);
+			return 0;
+		case SSL_ERROR_ZERO_RETURN:
+			return 1;
+		case SSL_ERROR_SYSCALL:
+			if (ERR_peek_error() == 0)
+				return 1; /* closed without close_notify: tolerated */
+			return -1;
+		default:
+			/* OpenSSL 3 reports a dirty close as an error: the peer
+			 * is gone either way */
+			ERR_clear_error();
+			return 1;
+		}
+	}
+}
+
+/* One batch: read, frame, and write the answers together. */
+static void
+conn_batch(srv_conn_t *c)
+{
+	int rc = 0;
+
+	c->batch = 1;
+	if (!c->paused && !c->closing)
+		rc = conn_fill(c);
+	if (rc != -1 && c->ssl != NULL)
+		conn_read_frames(c);
+	c->batch = 0;
+	if (c->ssl == NULL)
+		return;
+	if (rc == -1) {
+		log_debug("%s: read failed, closing", c->peer);
+		ERR_clear_error();
 		conn_close(c);
 		return;
 	}
-	if (c->paused && c->inflight < c->srv->conf.max_inflight)
-		conn_pause(c, 0);
+	if (!c->write_blocked)
+		conn_flush(c);
+	if (rc == 1 && c->ssl != NULL)
+		conn_close(c);
 }
 
 static void
-conn_set_idle(srv_conn_t *c)
+conn_connected(srv_conn_t *c)
 {
-	int ms = c->srv->conf.idle_timeout_ms;
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-}
-
-static void
-conn_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	srv_conn_t *c = arg;
 	srv_t *s = c->srv;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
-		c->handshaken = 1;
-		pending_unlink(c);
-		c->roles = tls_peer_roles(ssl);
-		if (c->roles != STB_R_ANONYMOUS) {
-			X509 *cert = SSL_get0_peer_certificate(ssl);
-			X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName,
-			                          c->subject, sizeof(c->subject));
-		}
-		evtimer_del(c->deadline);
-		conn_set_idle(c);
-		/* a peer this listener does not serve is not announced either */
-		if (s->conn_fn != NULL &&
-		    (s->conf.accept_roles == 0 || (c->roles & s->conf.accept_roles))) {
-			c->announced = 1;
-			s->conn_fn(c, 1, s->ctx);
-		}
+	c->handshaken = 1;
+	pending_unlink(c);
+	c->roles = tls_peer_roles(c->ssl);
+	if (c->roles != STB_R_ANONYMOUS) {
+		X509 *cert = SSL_get0_peer_certificate(c->ssl);
+		X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, c->subject,
+		                          sizeof(c->subject));
+	}
+	evtimer_del(c->deadline);
+	/* from now on the I/O events carry the idle timeout */
+	c->reading = 0;
+	conn_reading(c, 1);
+	if (c->writing) {
+		c->writing = 0;
+		conn_writing(c, 1);
+	}
+	/* a peer this listener does not serve is not announced either */
+	if (s->conn_fn != NULL &&
+	    (s->conf.accept_roles == 0 || (c->roles & s->conf.accept_roles))) {
+		c->announced = 1;
+		s->conn_fn(c, 1, s->ctx);
+	}
+}
+
+/* 1 once the handshake is done, 0 while it waits for the socket, -1 when
+ * the connection is gone. */
+static int
+conn_handshake(srv_conn_t *c)
+{
+	int n;
+
+	ERR_clear_error();
+	n = SSL_do_handshake(c->ssl);
+	if (n == 1) {
+		c->read_wants_write = 0;
+		conn_writing(c, 0);
+		conn_connected(c);
+		return c->ssl != NULL && c->live ? 1 : -1;
+	}
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		c->read_wants_write = 0;
+		conn_writing(c, 0);
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->read_wants_write = 1;
+		conn_writing(c, 1);
+		return 0;
+	default:
+		conn_tls_failed(c);
+		ERR_clear_error();
+		conn_close(c);
+		return -1;
+	}
+}
+
+/* The socket is readable, or writable after a WANT_WRITE. */
+static void
+conn_io(srv_conn_t *c, short what)
+{
+	if ((what & EV_WRITE) && c->write_blocked) {
+		c->write_blocked = 0;
+		conn_flush(c);
+		if (c->ssl == NULL)
+			return;
+	}
+	if (!c->handshaken) {
+		if (conn_handshake(c) != 1)
+			return;
+	} else if ((what & EV_WRITE) && !c->read_wants_write)
+		return;
+	c->read_wants_write = 0;
+	if (!c->write_blocked)
+		conn_writing(c, 0);
+	conn_batch(c);
+}
+
+static void
+conn_on_io(evutil_socket_t fd, short what, void *arg)
+{
+	srv_conn_t *c = arg;
+
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		log_debug("%s: idle timeout", c->peer);
+		conn_close(c);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT)
-		log_debug("%s: idle timeout", c->peer);
-	else if (what & BEV_EVENT_ERROR) {
-		unsigned long e = bufferevent_get_openssl_error(bev);
-		if (e != 0 && !c->handshaken) {
-			char buf[256];
-			const char *fp = NULL, *why;
-			ERR_error_string_n(e, buf, sizeof(buf));
-			log_debug("%s: TLS handshake failed: %s", c->peer, buf);
-			/* a refused client certificate is a failed authentication: it
-			 * goes to the refusal summaries (a count, not a line each) */
-			why = tls_refused_reason(bufferevent_openssl_get_ssl(bev), &fp);
-			if (why == NULL &&
-			    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
-				why = "no_certificate";
-			if (why != NULL && s->tls_refused_fn != NULL)
-				s->tls_refused_fn(c, why, fp, s->ctx);
-		}
-	}
-	conn_close(c);
+	/* a handler may close the connection and drop the last other ref */
+	srv_conn_ref(c);
+	conn_io(c, what);
+	srv_conn_unref(c);
 }
 
 static void
@@ -485,8 +763,8 @@ conn_deadline(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The first bytes arrived (or the deadline passed first): only now the
- * SSL and its bufferevent, some 40 KB, so an idle socket costs a few
- * hundred bytes. */
+ * SSL and its buffers, some 40 KB, so an idle socket costs a few hundred
+ * bytes. */
 static void
 conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 {
@@ -498,7 +776,6 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	                     ? (uint64_t)s->conf.handshake_timeout_ms - spent
 	                     : 1);
 	SSL_CTX *ctx;
-	SSL *ssl;
 	char b;
 	ssize_t got;
 
@@ -518,26 +795,33 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	ctx = tls_holder_get(s->tls);
-	ssl = SSL_new(ctx);
+	c->ssl = SSL_new(ctx);
 	SSL_CTX_free(ctx); /* the SSL holds its own reference */
-	if (ssl == NULL)
+	if (c->ssl == NULL || (c->in = evbuffer_new()) == NULL ||
+	    (c->out = evbuffer_new()) == NULL || SSL_set_fd(c->ssl, fd) != 1)
 		goto fail;
-	/* idle connections give their record buffers back */
-	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_accept_state(c->ssl);
+	/* idle connections give their record buffers back; partial writes
+	 * from a buffer that may move between retries (the output grows) */
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                         SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
+	/* one recv takes every record the socket holds */
+	SSL_set_read_ahead(c->ssl, 1);
 	if ((c->deadline = evtimer_new(w->base, conn_deadline, c)) == NULL ||
-	    (c->resume = event_new(w->base, -1, 0, conn_resume, c)) == NULL) {
-		SSL_free(ssl);
+	    (c->resume = event_new(w->base, -1, 0, conn_resume, c)) == NULL ||
+	    (c->flush = event_new(w->base, -1, 0, conn_flush_cb, c)) == NULL ||
+	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_io, c)) == NULL ||
+	    (c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_on_io, c)) == NULL)
 		goto fail;
-	}
-	/* on failure this frees ssl too */
-	c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                        BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
+	conn_reading(c, 1);
+	if (!c->reading)
 		goto fail;
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	deadline_set(c, left);
+	/* the bytes are there: start the handshake now */
+	srv_conn_ref(c);
+	conn_io(c, EV_READ);
+	srv_conn_unref(c);
 	return;
 fail:
 	log_debug("%s: no memory for the TLS state, closing", c->peer);

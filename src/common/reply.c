@@ -1,5 +1,3 @@
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,10 +70,10 @@ reply_done(srv_req_t *r)
 	r->answered = 1;
 	c->inflight--;
 	/* conn_pause schedules the read on the loop: no re-entry from here */
-	if (c->bev != NULL && c->paused && c->inflight < c->srv->conf.max_inflight &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= conn_out_high(c))
+	if (c->ssl != NULL && c->paused && c->inflight < c->srv->conf.max_inflight &&
+	    conn_out_len(c) <= conn_out_high(c))
 		conn_pause(c, 0);
-	if (c->bev != NULL && c->w->draining && c->inflight == 0)
+	if (c->ssl != NULL && c->w->draining && c->inflight == 0)
 		conn_close_after_flush(c);
 	if (r->heap) {
 		srv_conn_unref(c);

@@ -18,7 +18,7 @@
 #include "connguard.h"
 #include "server.h"
 
-struct bufferevent;
+struct evbuffer;
 struct evconnlistener;
 
 #define SRV_RSP_MAX    (1024 * 1024)
@@ -55,19 +55,29 @@ typedef struct srv_worker {
 
 struct srv_conn {
 	srv_worker_t *w;
-	srv_t *srv;              /* the listener it came in on */
-	struct bufferevent *bev; /* NULL once closed */
-	struct event *wait;      /* before any byte: the raw socket, with the handshake
-	                            deadline; the TLS state is allocated when it fires */
-	struct event *deadline;  /* handshake, frame and linger deadline */
-	struct event *resume;    /* reading resumes from the loop, never inside a reply */
+	srv_t *srv;             /* the listener it came in on */
+	SSL *ssl;               /* NULL before the first byte and once closed */
+	struct evbuffer *in;    /* read, not yet framed */
+	struct evbuffer *out;   /* answers and pushes not yet written */
+	struct event *wait;     /* before any byte: the raw socket, with the handshake
+	                           deadline; the TLS state is allocated when it fires */
+	struct event *rev;      /* readable (persistent; idle timeout once handshaken) */
+	struct event *wev;      /* writable: added only while OpenSSL waits to write */
+	struct event *flush;    /* output queued outside a read batch: written from the loop */
+	struct event *deadline; /* handshake, frame and linger deadline */
+	struct event *resume;   /* reading resumes from the loop, never inside a reply */
 	uint32_t roles;
 	uint32_t inflight;
 	uint32_t next_push_id;
 	int handshaken;
-	int announced; /* conn_fn was told it opened */
-	int paused;    /* reading stopped: too many in flight or output backlog */
-	int closing;   /* flush output, then close */
+	int announced;        /* conn_fn was told it opened */
+	int paused;           /* reading stopped: too many in flight or output backlog */
+	int closing;          /* flush output, then close */
+	int batch;            /* inside a read batch: its end writes what it queued */
+	int reading;          /* rev is added */
+	int writing;          /* wev is added */
+	int write_blocked;    /* SSL_write said WANT_WRITE: retried on wev only */
+	int read_wants_write; /* SSL_read or the handshake said WANT_WRITE */
 	int refs;
 	int live;    /* linked on its worker; conn_close unlinks it */
 	int pending; /* on the worker's pending list */
@@ -121,6 +131,8 @@ void conn_close_after_flush(srv_conn_t *c);
 void conn_pause(srv_conn_t *c, int pause);
 void conn_send(srv_conn_t *c, const buf_t *b);
 uint32_t conn_out_high(const srv_conn_t *c);
+/* Bytes queued for the peer and not yet written. */
+size_t conn_out_len(const srv_conn_t *c);
 
 /* reply.c */
 void reply_error(srv_conn_t *c, uint16_t type, uint32_t req_id, int status, const char *text);
