@@ -1,7 +1,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "framer.h"
 #include "log.h"
 #include "srvint.h"
+#include "sslio.h"
 
 /*
  * The connection's I/O: SSL_read and SSL_write straight on the socket,
@@ -22,12 +22,8 @@
  * bytes, so a request costs no epoll_ctl.
  */
 
-/* one SSL_read's room; a TLS record carries at most 16 KB */
-#define CONN_READ_CHUNK 16384
 /* read per readable event before the next connection's turn */
 #define CONN_READ_CAP (128 * 1024)
-/* one SSL_write: a record (partial writes are on) */
-#define CONN_WRITE_MAX 16384
 
 static void conn_batch(srv_conn_t *c);
 
@@ -309,44 +305,19 @@ conn_out_len(const srv_conn_t *c)
 static void
 conn_flush(srv_conn_t *c)
 {
-	size_t len;
-
 	if (c->ssl == NULL || !c->handshaken)
 		return;
-	while ((len = evbuffer_get_length(c->out)) > 0) {
-		size_t n = len > CONN_WRITE_MAX ? CONN_WRITE_MAX : len;
-		unsigned char *p = evbuffer_pullup(c->out, (ev_ssize_t)n);
-		int k;
-
-		if (p == NULL) {
-			conn_close(c);
-			return;
-		}
+	if (sslio_write(c->ssl, c->out, &c->write_blocked) == SSLIO_ERROR) {
+		log_debug("%s: write failed, closing", c->peer);
 		ERR_clear_error();
-		k = SSL_write(c->ssl, p, (int)n);
-		if (k > 0) {
-			evbuffer_drain(c->out, (size_t)k);
-			continue;
-		}
-		switch (SSL_get_error(c->ssl, k)) {
-		case SSL_ERROR_WANT_WRITE:
-			/* retried with the same bytes (the buffer may move) from wev */
-			c->write_blocked = 1;
-			conn_writing(c, 1);
-			return;
-		case SSL_ERROR_WANT_READ:
-			/* renegotiation is off; a key update in flight: the next
-			 * readable event writes again */
-			conn_reading(c, 1);
-			return;
-		default:
-			log_debug("%s: write failed, closing", c->peer);
-			ERR_clear_error();
-			conn_close(c);
-			return;
-		}
+		conn_close(c);
+		return;
 	}
-	c->write_blocked = 0;
+	if (c->write_blocked) {
+		/* retried with the same bytes (the buffer may move) from wev */
+		conn_writing(c, 1);
+		return;
+	}
 	if (!c->read_wants_write)
 		conn_writing(c, 0);
 	if (c->closing) {
@@ -567,77 +538,42 @@ conn_tls_failed(srv_conn_t *c)
 }
 
 /* Reads what the socket and OpenSSL hold, up to the per-event cap and the
- * input bound: 0, 1 at the peer's end of the stream, -1 on a TLS or socket
- * error.  With read-ahead one recv takes what the socket holds; when
- * OpenSSL keeps nothing back the socket is drained as far as we know, and
- * the level-triggered readable event says when more comes. */
+ * input bound (a whole frame fits): SSLIO_OK, _EOF or _ERROR. */
 static int
 conn_fill(srv_conn_t *c)
 {
-	size_t got = 0, bound = CONN_READ_CAP;
+	size_t bound = CONN_READ_CAP;
+	int more, want_write, rc;
 
 	if ((size_t)c->srv->conf.max_frame + STB_FRAME_HDR_LEN > bound)
 		bound = (size_t)c->srv->conf.max_frame + STB_FRAME_HDR_LEN;
-	for (;;) {
-		struct evbuffer_iovec v;
-		int n;
-
-		if (got >= CONN_READ_CAP || evbuffer_get_length(c->in) >= bound) {
-			/* more may wait in OpenSSL's buffer, which no readable
-			 * event announces: come back from the loop */
-			if (SSL_has_pending(c->ssl))
-				event_active(c->resume, EV_TIMEOUT, 0);
-			return 0;
-		}
-		if (evbuffer_reserve_space(c->in, CONN_READ_CHUNK, &v, 1) < 1)
-			return -1;
-		ERR_clear_error();
-		n = SSL_read(c->ssl, v.iov_base, v.iov_len > INT_MAX ? INT_MAX : (int)v.iov_len);
-		if (n > 0) {
-			v.iov_len = (size_t)n;
-			evbuffer_commit_space(c->in, &v, 1);
-			got += (size_t)n;
-			if (!SSL_has_pending(c->ssl))
-				return 0;
-			continue;
-		}
-		switch (SSL_get_error(c->ssl, n)) {
-		case SSL_ERROR_WANT_READ:
-			return 0;
-		case SSL_ERROR_WANT_WRITE:
-			c->read_wants_write = 1;
-			conn_writing(c, 1);
-			return 0;
-		case SSL_ERROR_ZERO_RETURN:
-			return 1;
-		case SSL_ERROR_SYSCALL:
-			if (ERR_peek_error() == 0)
-				return 1; /* closed without close_notify: tolerated */
-			return -1;
-		default:
-			/* OpenSSL 3 reports a dirty close as an error: the peer
-			 * is gone either way */
-			ERR_clear_error();
-			return 1;
-		}
+	rc = sslio_read(c->ssl, c->in, CONN_READ_CAP, bound, &more, &want_write);
+	/* bytes in OpenSSL's buffer, which no readable event announces: come
+	 * back from the loop */
+	if (more)
+		event_active(c->resume, EV_TIMEOUT, 0);
+	if (want_write) {
+		c->read_wants_write = 1;
+		conn_writing(c, 1);
 	}
+	return rc;
 }
 
 /* One batch: read, frame, and write the answers together. */
 static void
 conn_batch(srv_conn_t *c)
 {
-	int rc = 0;
+	int rc = SSLIO_OK;
 
 	c->batch = 1;
 	if (!c->paused && !c->closing)
 		rc = conn_fill(c);
-	if (rc != -1 && c->ssl != NULL)
+	if (rc != SSLIO_ERROR && c->ssl != NULL)
 		conn_read_frames(c);
 	c->batch = 0;
 	if (c->ssl == NULL)
 		return;
-	if (rc == -1) {
+	if (rc == SSLIO_ERROR) {
 		log_debug("%s: read failed, closing", c->peer);
 		ERR_clear_error();
 		conn_close(c);
@@ -645,7 +581,7 @@ conn_batch(srv_conn_t *c)
 	}
 	if (!c->write_blocked)
 		conn_flush(c);
-	if (rc == 1 && c->ssl != NULL)
+	if (rc == SSLIO_EOF && c->ssl != NULL)
 		conn_close(c);
 }
 
@@ -801,13 +737,7 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	    (c->out = evbuffer_new()) == NULL || SSL_set_fd(c->ssl, fd) != 1)
 		goto fail;
 	SSL_set_accept_state(c->ssl);
-	/* idle connections give their record buffers back; partial writes
-	 * from a buffer that may move between retries (the output grows) */
-	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-	                         SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
-	/* one recv takes every record the socket holds */
-	SSL_set_read_ahead(c->ssl, 1);
+	sslio_setup(c->ssl);
 	if ((c->deadline = evtimer_new(w->base, conn_deadline, c)) == NULL ||
 	    (c->resume = event_new(w->base, -1, 0, conn_resume, c)) == NULL ||
 	    (c->flush = event_new(w->base, -1, 0, conn_flush_cb, c)) == NULL ||

@@ -1,9 +1,8 @@
 #include "peer.h"
 #include "netaddr.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -11,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "frame.h"
 #include "framer.h"
 #include "log.h"
 #include "metrics.h"
+#include "sslio.h"
 #include "tls.h"
 
 struct pending {
@@ -34,13 +35,27 @@ struct peer {
 	char addr[128];
 	struct sockaddr_storage sa;
 	int salen;
-	struct bufferevent *bev;
-	int connected;
+	/* the connection: SSL_read/SSL_write straight on the socket (sslio) */
+	SSL *ssl; /* NULL: not connected */
+	int fd;
+	struct evbuffer *in, *out;
+	struct event *rev;   /* readable, once the TCP connection is up */
+	struct event *wev;   /* writable: connecting, or OpenSSL waits to write */
+	struct event *flush; /* requests queued: written together from the loop */
+	struct event *more;  /* OpenSSL holds bytes no readable event announces */
+	int tcp_up;
+	int connected; /* handshake done, role checked */
+	int writing, write_blocked, read_wants_write;
+	int batch;    /* inside a read: its end writes what the callbacks queued */
+	uint64_t gen; /* bumped on every drop: a callback's frame loop stops */
 	uint32_t next_id;
 	struct pending *pending;
 	uint64_t retry_at; /* now_ns() before which we do not dial */
 	int backoff_ms;
 };
+
+/* read per readable event before the loop's other work */
+#define PEER_READ_CAP (128 * 1024)
 
 static void
 pending_finish(struct pending *q, const msg_t *rsp, const err_t *err)
@@ -55,7 +70,7 @@ pending_finish(struct pending *q, const msg_t *rsp, const err_t *err)
 		}
 	event_free(q->timer);
 	q->fn(q->arg, rsp, err);
-	ERR_clear_error(); /* see conn_dispatch in server.c */
+	ERR_clear_error(); /* see conn_dispatch in conn.c */
 	free(q);
 }
 
@@ -70,12 +85,44 @@ peer_fail_all(peer_t *p, int status, const char *why)
 }
 
 static void
+peer_event_free(struct event **ev)
+{
+	if (*ev != NULL) {
+		event_free(*ev);
+		*ev = NULL;
+	}
+}
+
+/* The connection's state, gone (callbacks of its events may be running:
+ * libevent lets an event be freed from its own callback). */
+static void
+peer_close_io(peer_t *p)
+{
+	peer_event_free(&p->rev);
+	peer_event_free(&p->wev);
+	peer_event_free(&p->flush);
+	peer_event_free(&p->more);
+	if (p->ssl != NULL) {
+		SSL_free(p->ssl);
+		p->ssl = NULL;
+	}
+	if (p->in != NULL)
+		evbuffer_free(p->in);
+	if (p->out != NULL)
+		evbuffer_free(p->out);
+	p->in = p->out = NULL;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	p->tcp_up = p->writing = p->write_blocked = p->read_wants_write = p->batch = 0;
+	p->gen++;
+}
+
+static void
 peer_drop(peer_t *p, const char *why)
 {
-	if (p->bev != NULL) {
-		bufferevent_free(p->bev);
-		p->bev = NULL;
-	}
+	peer_close_io(p);
+	ERR_clear_error();
 	if (!p->connected)
 		p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : p->conf.backoff_min_ms;
 	else
@@ -88,12 +135,61 @@ peer_drop(peer_t *p, const char *why)
 	peer_fail_all(p, STB_UNAVAILABLE, why);
 }
 
+/* why: the error queue's first entry, or errno's text */
+static void
+peer_drop_err(peer_t *p, const char *what)
+{
+	unsigned long e = ERR_peek_error();
+	char why[300], es[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, es, sizeof(es));
+		snprintf(why, sizeof(why), "%s: %s", what, es);
+	} else
+		snprintf(why, sizeof(why), "%s", what);
+	peer_drop(p, why);
+}
+
+static void
+peer_writing(peer_t *p, int on)
+{
+	if (on && !p->writing)
+		p->writing = event_add(p->wev, NULL) == 0;
+	else if (!on && p->writing) {
+		event_del(p->wev);
+		p->writing = 0;
+	}
+}
+
+static void
+peer_flush(peer_t *p)
+{
+	if (p->ssl == NULL || !p->connected)
+		return;
+	if (sslio_write(p->ssl, p->out, &p->write_blocked) == SSLIO_ERROR) {
+		peer_drop_err(p, "write failed");
+		return;
+	}
+	peer_writing(p, p->write_blocked || p->read_wants_write);
+}
+
+static void
+peer_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	peer_t *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (!p->write_blocked)
+		peer_flush(p);
+}
+
 /* One frame from the server: an answer finds its pending call by id. */
 static int
 peer_frame(void *arg, const frame_hdr_t *h, const uint8_t *body)
 {
 	peer_t *p = arg;
-	struct bufferevent *bev = p->bev;
+	uint64_t gen = p->gen;
 	struct pending *q;
 	msg_t m;
 	err_t err;
@@ -111,58 +207,127 @@ peer_frame(void *arg, const frame_hdr_t *h, const uint8_t *body)
 		err_clear(&err);
 		pending_finish(q, &m, &err);
 	}
-	/* the callback may have freed the connection */
-	return p->bev != bev ? FRAMER_GONE : FRAMER_NEXT;
+	/* the callback may have dropped the connection */
+	return p->gen != gen ? FRAMER_GONE : FRAMER_NEXT;
 }
 
+/* Reads what there is, hands every answer up, then writes what the
+ * callbacks queued, together. */
 static void
-peer_readcb(struct bufferevent *bev, void *arg)
+peer_read(peer_t *p)
 {
-	peer_t *p = arg;
+	uint64_t gen = p->gen;
 	frame_hdr_t h;
-	int code = 0, have_hdr = 0;
+	int code = 0, have_hdr = 0, more, want_write, rc, fr;
 
-	switch (framer_run(bufferevent_get_input(bev), p->conf.max_frame, peer_frame, p, &h, &code,
-	                   &have_hdr)) {
-	case FRAMER_BAD:
-		peer_drop(p, frame_strerror(code));
-		break;
-	case FRAMER_NOMEM:
-		peer_drop(p, "out of memory");
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-peer_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	peer_t *p = arg;
-	char why[256];
-
-	if (what & BEV_EVENT_CONNECTED) {
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
-		int fd = (int)bufferevent_getfd(bev), one = 1;
-		if (!(tls_peer_roles(ssl) & p->conf.expect_roles)) {
-			peer_drop(p, "server certificate lacks the expected role");
-			return;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		p->connected = 1;
-		p->backoff_ms = 0;
+	rc = sslio_read(p->ssl, p->in, PEER_READ_CAP, PEER_READ_CAP + p->conf.max_frame, &more,
+	                &want_write);
+	if (rc == SSLIO_ERROR) {
+		peer_drop_err(p, "read failed");
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		unsigned long e = bufferevent_get_openssl_error(bev);
-		if (e != 0)
-			ERR_error_string_n(e, why, sizeof(why));
-		else
-			snprintf(why, sizeof(why), "%s",
-			         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	} else
-		snprintf(why, sizeof(why), "connection closed");
-	peer_drop(p, why);
+	if (more)
+		event_active(p->more, EV_TIMEOUT, 0);
+	p->read_wants_write = want_write;
+	p->batch = 1;
+	fr = framer_run(p->in, p->conf.max_frame, peer_frame, p, &h, &code, &have_hdr);
+	if (p->gen != gen)
+		return;
+	p->batch = 0;
+	if (fr == FRAMER_BAD) {
+		peer_drop(p, frame_strerror(code));
+		return;
+	}
+	if (fr == FRAMER_NOMEM) {
+		peer_drop(p, "out of memory");
+		return;
+	}
+	if (rc == SSLIO_EOF) {
+		peer_drop(p, "connection closed");
+		return;
+	}
+	if (!p->write_blocked)
+		peer_flush(p);
+	else
+		peer_writing(p, 1);
+}
+
+static void
+peer_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	peer_t *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->ssl != NULL && p->connected)
+		peer_read(p);
+}
+
+static void
+peer_handshake(peer_t *p)
+{
+	int n, one = 1;
+
+	ERR_clear_error();
+	n = SSL_do_handshake(p->ssl);
+	if (n != 1) {
+		switch (SSL_get_error(p->ssl, n)) {
+		case SSL_ERROR_WANT_READ:
+			peer_writing(p, 0);
+			return;
+		case SSL_ERROR_WANT_WRITE:
+			peer_writing(p, 1);
+			return;
+		default:
+			peer_drop_err(p, "TLS handshake failed");
+			return;
+		}
+	}
+	if (!(tls_peer_roles(p->ssl) & p->conf.expect_roles)) {
+		peer_drop(p, "server certificate lacks the expected role");
+		return;
+	}
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->connected = 1;
+	p->backoff_ms = 0;
+	peer_writing(p, 0);
+	/* what was queued while connecting, and anything already read */
+	peer_read(p);
+}
+
+static void
+peer_on_io(evutil_socket_t fd, short what, void *arg)
+{
+	peer_t *p = arg;
+
+	if (!p->tcp_up) {
+		int e = 0;
+		socklen_t el = sizeof(e);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == -1)
+			e = errno;
+		if (e != 0) {
+			peer_drop(p, strerror(e));
+			return;
+		}
+		p->tcp_up = 1;
+		if (event_add(p->rev, NULL) == -1) {
+			peer_drop(p, "cannot watch the connection");
+			return;
+		}
+	}
+	if (!p->connected) {
+		peer_handshake(p);
+		return;
+	}
+	if ((what & EV_WRITE) && p->write_blocked) {
+		uint64_t gen = p->gen;
+		p->write_blocked = 0;
+		peer_flush(p);
+		if (p->gen != gen)
+			return;
+	}
+	if ((what & EV_READ) || p->read_wants_write)
+		peer_read(p);
 }
 
 static int
@@ -175,17 +340,29 @@ peer_dial(peer_t *p, err_t *err)
 		SSL_CTX_free(ctx); /* the SSL keeps its own reference */
 	if (ssl == NULL)
 		return err_set(err, STB_INTERNAL, "SSL_new failed");
-	p->bev = bufferevent_openssl_socket_new(p->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-	                                        BEV_OPT_CLOSE_ON_FREE);
-	if (p->bev == NULL)
+	p->ssl = ssl;
+	p->fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd == -1 || SSL_set_fd(ssl, p->fd) != 1 || (p->in = evbuffer_new()) == NULL ||
+	    (p->out = evbuffer_new()) == NULL ||
+	    (p->rev = event_new(p->base, p->fd, EV_READ | EV_PERSIST, peer_on_io, p)) == NULL ||
+	    (p->wev = event_new(p->base, p->fd, EV_WRITE | EV_PERSIST, peer_on_io, p)) == NULL ||
+	    (p->flush = event_new(p->base, -1, 0, peer_flush_cb, p)) == NULL ||
+	    (p->more = event_new(p->base, -1, 0, peer_more_cb, p)) == NULL) {
+		peer_close_io(p);
 		return err_set(err, STB_INTERNAL, "cannot create a connection to %s", p->addr);
-	bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
-	bufferevent_setcb(p->bev, peer_readcb, NULL, peer_eventcb, p);
-	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&p->sa, p->salen) == -1) {
-		bufferevent_free(p->bev);
-		p->bev = NULL;
+	}
+	SSL_set_connect_state(ssl);
+	sslio_setup(ssl);
+	if (connect(p->fd, (struct sockaddr *)&p->sa, (socklen_t)p->salen) == -1 &&
+	    errno != EINPROGRESS) {
+		peer_close_io(p);
 		return err_set(err, STB_UNAVAILABLE, "cannot connect to %s", p->addr);
+	}
+	/* writable once connected (or failed) */
+	peer_writing(p, 1);
+	if (!p->writing) {
+		peer_close_io(p);
+		return err_set(err, STB_INTERNAL, "cannot watch the connection to %s", p->addr);
 	}
 	return 0;
 }
@@ -200,6 +377,7 @@ peer_new(struct event_base *base, SSL_CTX *ctx, const peer_conf_t *conf, err_t *
 		return NULL;
 	}
 	p->base = base;
+	p->fd = -1;
 	p->ctx = ctx;
 	if (ctx != NULL)
 		SSL_CTX_up_ref(ctx);
@@ -245,7 +423,7 @@ peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done
 	struct pending *q;
 	frame_hdr_t h;
 
-	if (p->bev == NULL) {
+	if (p->ssl == NULL) {
 		if (now_ns() < p->retry_at)
 			return err_set(err, STB_UNAVAILABLE, "%s is unreachable (retrying shortly)",
 			               p->addr);
@@ -267,11 +445,11 @@ peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done
 	h.req_id = q->req_id;
 	h.len = tlvs != NULL ? (uint32_t)tlvs->len : 0;
 	frame_encode_hdr(hdr, &h);
-	/* header and body in one contiguous chain: one SSL_write, one record,
-	 * one wake-up at the peer */
-	if (evbuffer_expand(bufferevent_get_output(p->bev), sizeof(hdr) + h.len) == -1 ||
-	    bufferevent_write(p->bev, hdr, sizeof(hdr)) == -1 ||
-	    (h.len > 0 && bufferevent_write(p->bev, tlvs->data, tlvs->len) == -1)) {
+	/* header and body contiguous; the requests of one loop turn go out
+	 * together, in one SSL_write */
+	if (evbuffer_expand(p->out, sizeof(hdr) + h.len) == -1 ||
+	    evbuffer_add(p->out, hdr, sizeof(hdr)) == -1 ||
+	    (h.len > 0 && evbuffer_add(p->out, tlvs->data, tlvs->len) == -1)) {
 		event_free(q->timer);
 		free(q);
 		return err_set(err, STB_INTERNAL, "cannot queue a request to %s", p->addr);
@@ -279,6 +457,8 @@ peer_call(peer_t *p, uint16_t type, const buf_t *tlvs, int timeout_ms, peer_done
 	evtimer_add(q->timer, &tv);
 	q->next = p->pending;
 	p->pending = q;
+	if (p->connected && !p->batch && !p->write_blocked)
+		event_active(p->flush, EV_TIMEOUT, 0);
 	return 0;
 }
 
@@ -293,9 +473,7 @@ peer_free(peer_t *p)
 {
 	if (p == NULL)
 		return;
-	if (p->bev != NULL)
-		bufferevent_free(p->bev);
-	p->bev = NULL;
+	peer_close_io(p);
 	peer_fail_all(p, STB_UNAVAILABLE, "shutting down");
 	SSL_CTX_free(p->ctx);
 	free(p);
