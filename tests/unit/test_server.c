@@ -1,15 +1,22 @@
 /*
  * Unit tests for the server (listener.c, conn.c, reply.c, framer.c) over
  * real TLS on loopback: frames split at every byte, pipelining, a push
- * inside a deferred answer, back-pressure without re-entry, frame limits.
+ * inside a deferred answer, back-pressure without re-entry, frame limits;
+ * many records in one read (nothing left in OpenSSL's buffer), more than
+ * one readable event's worth at once, a client that stops reading (output
+ * back-pressure holds, memory stays bounded) and a half frame past its
+ * deadline.
  * The client is a plain blocking OpenSSL one, so only the server's loop
  * machinery is under test.
  */
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -424,6 +431,181 @@ test_over_max_frame(void **state)
 	cl_close(ssl);
 }
 
+/* Many frames, each its own TLS record, sent before the first answer is
+ * read: with read-ahead one recv takes several records, and every one of
+ * them must be handed up (none left behind in OpenSSL's buffer, which no
+ * readable event announces). */
+static void
+test_records_in_one_read(void **state)
+{
+	enum { N = 64 };
+	SSL *ssl = cl_connect();
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < N; i++) {
+			uint8_t fr[64];
+			char p[32];
+			snprintf(p, sizeof(p), "rec %d", i);
+			cl_write(ssl, fr, mk_ping(fr, sizeof(fr), (uint32_t)(20000 + i), p));
+		}
+		for (int i = 0; i < N; i++) {
+			char p[32];
+			snprintf(p, sizeof(p), "rec %d", i);
+			expect_answer(ssl, (uint32_t)(20000 + i), p);
+		}
+	}
+	cl_close(ssl);
+}
+
+/* More than one readable event reads at once (its cap), in one write, and
+ * one frame spread over many records: all answered, in order. */
+static void
+test_more_than_a_read(void **state)
+{
+	enum { N = 14000 };
+	static uint8_t all[N * 48];
+	SSL *ssl = cl_connect();
+	uint8_t fr[MAX_FRAME];
+	char big[MAX_FRAME / 2];
+	size_t off = 0, n;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "r%d", i);
+		off += mk_ping(all + off, sizeof(all) - off, (uint32_t)(30000 + i), p);
+	}
+	assert_true(off > 256 * 1024);
+	cl_write(ssl, all, off);
+	for (int i = 0; i < N; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "r%d", i);
+		expect_answer(ssl, (uint32_t)(30000 + i), p);
+	}
+	/* a frame in 7-byte records */
+	memset(big, 'x', sizeof(big) - 1);
+	big[40] = '\0';
+	n = mk_ping(fr, sizeof(fr), 31, big);
+	for (size_t k = 0; k < n; k += 7)
+		cl_write(ssl, fr + k, n - k < 7 ? n - k : 7);
+	expect_answer(ssl, 31, big);
+	cl_close(ssl);
+}
+
+/* A client that sends and never reads: once its answers fill the output
+ * past the high-water mark the server stops reading it, so what it has
+ * handled stays bounded (a few MB of socket buffers plus the mark) however
+ * much the client pushes; when the client reads again every answer comes,
+ * in order. */
+static void
+test_client_stops_reading(void **state)
+{
+	enum { N = 20000, PAY = 3000 };
+	size_t fl, total, sent = 0;
+	uint8_t *all;
+	char *pay = malloc(PAY + 1);
+	SSL *ssl = cl_connect();
+	int fd = SSL_get_fd(ssl), base = __atomic_load_n(&handled, __ATOMIC_ACQUIRE), stalled = 0;
+	int h1, h2, answered = 0;
+	uint8_t fr[MAX_FRAME];
+
+	(void)state;
+	assert_non_null(pay);
+	memset(pay, 'p', PAY);
+	pay[PAY] = '\0';
+	fl = mk_ping(fr, sizeof(fr), 0, pay);
+	total = fl * N;
+	all = malloc(total);
+	assert_non_null(all);
+	for (int i = 0; i < N; i++)
+		mk_ping(all + (size_t)i * fl, fl, (uint32_t)(40000 + i), pay);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* write until the socket takes nothing for a while */
+	while (sent < total && stalled < 50) {
+		int k =
+		    SSL_write(ssl, all + sent, (int)(total - sent > 16384 ? 16384 : total - sent));
+		if (k > 0) {
+			sent += (size_t)k;
+			stalled = 0;
+			continue;
+		}
+		assert_int_equal(SSL_get_error(ssl, k), SSL_ERROR_WANT_WRITE);
+		stalled++;
+		usleep(10000);
+	}
+	assert_true(sent < total); /* the server stopped reading */
+	h1 = __atomic_load_n(&handled, __ATOMIC_ACQUIRE) - base;
+	usleep(300000);
+	h2 = __atomic_load_n(&handled, __ATOMIC_ACQUIRE) - base;
+	assert_int_equal(h1, h2);
+	/* bounded: the high-water mark (1 MB and 4 frames) plus socket buffers */
+	assert_true((size_t)h2 * fl < 24u * 1024 * 1024);
+	assert_true(h2 < N / 2);
+	/* read again: the rest goes in as the server reads again, and every
+	 * answer comes, in order (a retried SSL_write keeps its length) */
+	while (answered < N) {
+		struct pollfd pf = {fd, POLLIN | (sent < total ? POLLOUT : 0), 0};
+		rframe_t f;
+		uint8_t hb[STB_FRAME_HDR_LEN];
+		int k;
+
+		assert_true(poll(&pf, 1, 5000) > 0);
+		if (sent < total) {
+			k = SSL_write(ssl, all + sent,
+			              (int)(total - sent > 16384 ? 16384 : total - sent));
+			if (k > 0)
+				sent += (size_t)k;
+			else
+				assert_int_equal(SSL_get_error(ssl, k), SSL_ERROR_WANT_WRITE);
+		}
+		/* a whole answer at a time: blocking reads are fine once a byte
+		 * is there (the server writes frames whole) */
+		k = SSL_read(ssl, hb, 1);
+		if (k <= 0) {
+			assert_int_equal(SSL_get_error(ssl, k), SSL_ERROR_WANT_READ);
+			continue;
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		assert_int_equal(cl_read_n(ssl, hb + 1, sizeof(hb) - 1), 0);
+		f.h.flags = hb[3];
+		f.h.req_id = load_be32(hb + 8);
+		f.h.len = load_be32(hb + 12);
+		assert_true(f.h.len <= sizeof(f.body));
+		assert_int_equal(cl_read_n(ssl, f.body, f.h.len), 0);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		assert_true(f.h.flags & STB_FRAME_F_RESPONSE);
+		assert_false(f.h.flags & STB_FRAME_F_ERROR);
+		assert_int_equal(f.h.req_id, (uint32_t)(40000 + answered));
+		answered++;
+	}
+	free(all);
+	free(pay);
+	cl_close(ssl);
+}
+
+/* Half a frame, then silence: closed once the frame deadline passes (the
+ * read sees the end of the stream, not its own timeout). */
+static void
+test_half_frame_deadline(void **state)
+{
+	SSL *ssl = cl_connect();
+	uint8_t fr[128], b;
+	size_t n = mk_ping(fr, sizeof(fr), 51, "never finished");
+	struct timeval tv = {8, 0};
+	int k;
+
+	(void)state;
+	setsockopt(SSL_get_fd(ssl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cl_write(ssl, fr, n / 2);
+	errno = 0;
+	k = SSL_read(ssl, &b, 1);
+	assert_true(k <= 0);
+	assert_true(errno != EAGAIN && errno != EWOULDBLOCK);
+	cl_close(ssl);
+}
+
 /* A second listener on the same workers that serves the admin role only:
  * an anonymous PING there is FORBIDDEN, on the first it is answered. */
 static void
@@ -469,6 +651,10 @@ main(void)
 	    cmocka_unit_test(test_push_in_deferred_answer),
 	    cmocka_unit_test(test_backpressure),
 	    cmocka_unit_test(test_over_max_frame),
+	    cmocka_unit_test(test_records_in_one_read),
+	    cmocka_unit_test(test_more_than_a_read),
+	    cmocka_unit_test(test_client_stops_reading),
+	    cmocka_unit_test(test_half_frame_deadline),
 	    cmocka_unit_test(test_attached_listener),
 	};
 
