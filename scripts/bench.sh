@@ -150,9 +150,11 @@ if want login || want issue; then
 	cap=$(free_port)
 	cpp=$(free_port)
 	gwp=$(free_port)
-	start() { # NAME PORT EXTRA_JSON
+	start() { # NAME PORT EXTRA_JSON (its own state_dir, if it names one)
+		local sd="\"state_dir\": \"$t/state-$1\","
+		[[ $3 != *state_dir* ]] || sd=
 		cat > "$t/$1.json" <<JSON
-{"listen": "127.0.0.1:$2", "http_listen": "", "state_dir": "$t/state-$1",
+{"listen": "127.0.0.1:$2", "http_listen": "", $sd
  "kek_file": "$t/pki/$1.kek", $3
  "tls": {"cert": "$t/pki/$1.crt", "key": "$t/pki/$1.key", "ca": "$t/pki/ca.crt"}}
 JSON
@@ -160,7 +162,6 @@ JSON
 		pids+=($!)
 	}
 	start ca-authd "$cap" "\"state_dir\": \"$t/pki/ca-authd-state\","
-	sed -i "s|\"state_dir\": \"$t/state-ca-authd\", ||" "$t/ca-authd.json"
 	start cert-proxyd "$cpp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
 	start media-gw "$gwp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
 	sleep 1
