@@ -409,12 +409,14 @@ conn_send(srv_conn_t *c, const buf_t *b)
 		conn_close(c);
 		return;
 	}
-	/* answers given inside a read batch go out at its end, together;
-	 * the others (deferred answers, pushes) from the loop, together too */
-	if (!c->batch && !c->write_blocked)
-		event_active(c->flush, EV_TIMEOUT, 0);
 	if (evbuffer_get_length(c->out) > conn_out_high(c))
 		conn_pause(c, 1);
+	/* answers given inside the connection's read batch go out at its end,
+	 * together; the others (deferred answers, pushes) at once, so a push
+	 * to one connection leaves before the answer that another gets in the
+	 * same handler (a session offer before the caller's grant) */
+	if (!c->batch && !c->write_blocked)
+		conn_flush(c);
 }
 
 static void
