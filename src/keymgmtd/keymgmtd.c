@@ -333,6 +333,8 @@ km_init(daemon_t *d, err_t *err)
 	oc.poll_ms = (int)km_conf.push_poll_ms;
 	oc.send = km_push_send;
 	oc.send_arg = km;
+	oc.recorded = km_push_recorded;
+	oc.recorded_arg = km;
 	if ((km->ob = outbox_new(d->store, d->base, km->main_mb, &oc, err)) == NULL ||
 	    outbox_start(km->ob, err) == -1)
 		return -1;

@@ -90,6 +90,8 @@ void km_push_send(void *arg, const outbox_item_t *it, outbox_result_fn done, voi
 int km_queue_revoke(km_t *km, store_conn_t *c, const char *key_id, const char *mdn,
                     const char *app_id, int64_t *push_id, err_t *err);
 int km_push_metrics(km_t *km, buf_t *out);
+int km_push_recorded(void *arg, store_conn_t *c, const outbox_item_t *it, int state,
+                     const char *error, err_t *err);
 /* Sends the batches being gathered (the flush event's work). */
 void km_push_flush(km_t *km);
 /* The outbox body of a new binding's KEY_PUSH (push_id 0, no key). */

@@ -38,60 +38,23 @@ struct km_batch {
 	km_call_t *calls[KM_BATCH_MAX];
 };
 
-/* The audit records of pushes' outcomes, one write for them all (the
- * outbox records the states in its own). */
-typedef struct km_push_audit {
-	km_t *km;
-	int n;
-	char event[32];
-	char detail[][640];
-} km_push_audit_t;
-
-static int
-push_audit_write(store_conn_t *c, void *arg, err_t *err)
+/* The outbox's recorded hook: a push delivered or failed for good is
+ * audited in the write that marks it (the outbox's record write). */
+int
+km_push_recorded(void *arg, store_conn_t *c, const outbox_item_t *it, int state, const char *error,
+                 err_t *err)
 {
-	km_push_audit_t *a = arg;
+	km_t *km = arg;
+	char detail[640];
 
-	for (int i = 0; i < a->n; i++)
-		if (daemon_audit(a->km->d, c, a->event, "keymgmtd", a->detail[i], NULL, err) == -1)
-			return -1;
-	return 0;
-}
-
-static void
-push_audit_done(void *arg, const err_t *err)
-{
-	km_push_audit_t *a = arg;
-
-	if (err->status != STB_OK)
-		log_warnx("push audit: %s", err->msg);
-	free(a);
-}
-
-static void
-push_audit(km_t *km, km_call_t *const *calls, int n, const char *event, const char *why)
-{
-	km_push_audit_t *a;
-	err_t err;
-
-	if (n <= 0 || (a = calloc(1, sizeof(*a) + (size_t)n * sizeof(a->detail[0]))) == NULL)
-		return;
-	a->km = km;
-	a->n = n;
-	snprintf(a->event, sizeof a->event, "%s", event);
-	for (int i = 0; i < n; i++) {
-		const km_call_t *c = calls[i];
-
-		snprintf(a->detail[i], sizeof a->detail[i],
-		         "push=%lld kind=%s app=%s key=%s tries=%lld%s%.200s",
-		         (long long)c->push_id, c->revoke ? "revoke" : "key", c->dest, c->key_id,
-		         (long long)c->tries + 1, why ? " error=" : "", why ? why : "");
-	}
-	if (store_write(km->d->store, km->main_mb, push_audit_write, push_audit_done, a, &err) ==
-	    -1) {
-		log_warnx("push audit: %s", err.msg);
-		free(a);
-	}
+	if (state == OUTBOX_PENDING)
+		return 0;
+	snprintf(detail, sizeof detail, "push=%lld kind=%s app=%s key=%s tries=%lld%s%.200s",
+	         (long long)it->id, it->msg_type == STB_MSG_KM_KEY_REVOKE ? "revoke" : "key",
+	         it->dest, it->ref, (long long)it->tries + 1, error ? " error=" : "",
+	         error ? error : "");
+	return daemon_audit(km->d, c, state == OUTBOX_DELIVERED ? "push_delivered" : "push_failed",
+	                    "keymgmtd", detail, NULL, err);
 }
 
 /* The stored body's fields (encoded with push_id 0). */
@@ -132,17 +95,12 @@ body_read(const uint8_t *p, size_t len, km_body_t *b)
 	return rc == TLV_END && b->mdn && b->key_id && b->app_id ? 0 : -1;
 }
 
-/* A call's end: its latency and audit (delivered, or failed for good),
- * then the outbox's done. */
+/* A call's end: its latency, then the outbox's done (which records and
+ * audits it). */
 static void
 call_finish(km_call_t *c, const err_t *e)
 {
-	if (e->status != STB_OK) {
-		/* the outbox's rule: permanent at once, else after max_tries */
-		if (outbox_status_permanent(e->status) ||
-		    c->tries + 1 >= c->km->conf->push_max_tries)
-			push_audit(c->km, &c, 1, "push_failed", e->msg);
-	} else {
+	if (e->status == STB_OK) {
 		int64_t ms = km_now_ms() - c->queued_ms;
 
 		hist_observe(&c->km->latency, (uint64_t)(ms < 0 ? 0 : ms) * 1000);
@@ -166,8 +124,6 @@ call_done(void *arg, const msg_t *rsp, const err_t *err)
 		err_set(&e, STB_UNAVAILABLE, "%s acknowledged push %llu, not %lld", c->dest,
 		        (unsigned long long)acked, (long long)c->push_id);
 	}
-	if (e.status == STB_OK)
-		push_audit(c->km, &c, 1, "push_delivered", NULL);
 	call_finish(c, &e);
 }
 
@@ -192,12 +148,10 @@ push_created(km_t *km, int64_t id)
 
 /* ---- batches ---- */
 
-/* Every call of bt ends with e (delivered: one audit write for them all). */
+/* Every call of bt ends with e (the outbox records them in one write). */
 static void
 batch_finish(km_batch_t *bt, const err_t *e)
 {
-	if (e->status == STB_OK)
-		push_audit(bt->km, bt->calls, bt->n, "push_delivered", NULL);
 	for (int i = 0; i < bt->n; i++)
 		call_finish(bt->calls[i], e);
 	free(bt);
