@@ -140,7 +140,7 @@ sync_app(km_sync_t *s, err_t *err)
 	return 0;
 }
 
-/* The key's bindings, on conn c (a reader, or the writer): CONFLICT when
+/* The key's bindings, on the writer's conn c: CONFLICT when
  * another MDN holds it; s->repeat and s->push_id when this one is bound. */
 static int
 sync_bound(km_sync_t *s, store_conn_t *c, err_t *err)
@@ -218,13 +218,9 @@ sync_check(km_sync_t *s, err_t *err)
 	}
 	if (sync_app(s, err) == -1)
 		return -1;
-	{
-		store_conn_t *c = store_reader(s->km->d->store, err);
-		rc = c == NULL ? -1 : sync_bound(s, c, err);
-	}
-	if (rc == 0 && !s->repeat)
-		rc = sync_body(s, err);
-	return rc;
+	/* the binding (CONFLICT, or bound already) is looked at in the write
+	 * alone: a refused write leaves no row, the body is cheap to make */
+	return sync_body(s, err);
 }
 
 static int
