@@ -63,6 +63,7 @@ typedef struct bench_opts {
 	const char *platform_key;  /* and key */
 	FILE *acks;                /* --acks: acknowledged syncs, one line each */
 	double retry_s;            /* --retry-s: retry broken syncs this long */
+	int push_batch;            /* --push-batch: keymgmtd's push.batch (0: 64) */
 
 	/* bootstrap */
 	const char *ca_addr;     /* ca-authd HOST:PORT: issues the devices' certificates */

@@ -119,6 +119,8 @@ usage(FILE *f)
 	        "                   answered OK\n"
 	        "  --retry-s S      keysync: retry a sync whose connection broke, reconnecting,\n"
 	        "                   for up to S seconds (fault tests)\n"
+	        "  --push-batch N   keysync: keys per KEY_PUSH_BATCH keymgmtd runs with\n"
+	        "                   (push.batch, default 64), for the bound per push\n"
 
 	        "  --ca-addr HOST:PORT, --operator-ca FILE, --ocsp URL, --admin-addr HOST:PORT\n"
 	        "                   bootstrap: ca-authd (device certificates), the package\n"
@@ -188,6 +190,7 @@ enum {
 	OPT_PLATFORM_KEY,
 	OPT_ACKS,
 	OPT_RETRY,
+	OPT_PUSH_BATCH,
 
 	OPT_CA_ADDR,
 	OPT_ADMIN_ADDR,
@@ -264,6 +267,17 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_RETRY:
 		return parse_secs("--retry-s", arg, 0, &o->retry_s);
+	case OPT_PUSH_BATCH: {
+		char *end;
+		long nb = strtol(arg, &end, 10);
+
+		if (*arg == '\0' || *end != '\0' || nb < 1 || nb > 1024) {
+			fprintf(stderr, "stb-bench: --push-batch: 1..1024\n");
+			return -1;
+		}
+		o->push_batch = (int)nb;
+		return 0;
+	}
 
 	case OPT_CA_ADDR:
 		o->ca_addr = arg;
@@ -342,6 +356,7 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"platform-key", required_argument, NULL, OPT_PLATFORM_KEY},
 	    {"acks", required_argument, NULL, OPT_ACKS},
 	    {"retry-s", required_argument, NULL, OPT_RETRY},
+	    {"push-batch", required_argument, NULL, OPT_PUSH_BATCH},
 
 	    {"ca-addr", required_argument, NULL, OPT_CA_ADDR},
 	    {"admin-addr", required_argument, NULL, OPT_ADMIN_ADDR},

@@ -78,6 +78,7 @@ struct ob_item {
 	uint8_t *ack;
 	size_t ack_len;
 	struct ob_item *prev, *next; /* the outbox's in-flight list */
+	struct ob_item *rec_next;    /* results waiting for their write */
 };
 
 /* One claim: a store write that leases up to want due rows. */
@@ -106,6 +107,9 @@ struct outbox {
 	int more;        /* the last claim was full: claim again when a slot frees */
 	int kick_posted; /* atomic */
 	uint32_t writes; /* claim and result writes out */
+	/* results reported in one turn of the loop, recorded in one write */
+	struct ob_item *rec_head, **rec_tail;
+	int rec_posted;
 	struct ob_item *items;
 	/* atomics, for metrics on any thread */
 	uint32_t in_flight;
@@ -436,23 +440,103 @@ ob_record_write(store_conn_t *c, void *arg, err_t *err)
 	return ob_step_done(st, err);
 }
 
-static void
-ob_record_done(void *arg, const err_t *err)
+/* The rows' results and, through conf.recorded, what the daemon writes
+ * with them: one job for every result reported in one turn of the loop. */
+static int
+ob_records_write(store_conn_t *c, void *arg, err_t *err)
 {
-	struct ob_item *x = arg;
-	outbox_t *ob = x->ob;
+	struct ob_item *x;
+	outbox_t *ob = ((struct ob_item *)arg)->ob;
+
+	for (x = arg; x != NULL; x = x->rec_next) {
+		int state = x->plan == OB_DELIVERED ? OUTBOX_DELIVERED
+		            : x->plan == OB_AGAIN   ? OUTBOX_PENDING
+		                                    : OUTBOX_FAILED;
+
+		if (ob_record_write(c, x, err) == -1)
+			return -1;
+		if (ob->conf.recorded != NULL &&
+		    ob->conf.recorded(ob->conf.recorded_arg, c, &x->it, state,
+		                      x->has_msg ? x->msg : NULL, err) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+ob_records_done(void *arg, const err_t *err)
+{
+	struct ob_item *x, *next;
+	outbox_t *ob = ((struct ob_item *)arg)->ob;
 
 	ob->writes--;
-	if (err->status != STB_OK)
-		log_warnx("outbox %s: row %lld: cannot record the result: %s (left to its lease)",
-		          ob->name, (long long)x->it.id, err->msg);
-	else if (x->plan == OB_DELIVERED)
-		ctr_add(&ob->delivered, 1);
-	else if (x->plan == OB_AGAIN)
-		ctr_add(&ob->retried, 1);
-	else
-		ctr_add(&ob->failed, 1);
-	ob_finish(x);
+	for (x = arg; x != NULL; x = next) {
+		next = x->rec_next;
+		if (err->status != STB_OK)
+			log_warnx("outbox %s: row %lld: cannot record the result: %s (left to its "
+			          "lease)",
+			          ob->name, (long long)x->it.id, err->msg);
+		else if (x->plan == OB_DELIVERED)
+			ctr_add(&ob->delivered, 1);
+		else if (x->plan == OB_AGAIN)
+			ctr_add(&ob->retried, 1);
+		else
+			ctr_add(&ob->failed, 1);
+		ob_finish(x);
+	}
+}
+
+/* On the loop, after the turn that reported the results. */
+static void
+ob_records_flush(void *arg)
+{
+	outbox_t *ob = arg;
+	struct ob_item *head = ob->rec_head, *x, *next;
+	err_t err;
+
+	err_clear(&err);
+	ob->rec_head = NULL;
+	ob->rec_tail = &ob->rec_head;
+	ob->rec_posted = 0;
+	if (head != NULL && !ob->closed &&
+	    store_write(ob->store, ob->mb, ob_records_write, ob_records_done, head, &err) == 0) {
+		lifecycle_unref(&ob->lc);
+		return;
+	}
+	ob->writes--;
+	for (x = head; x != NULL; x = next) {
+		next = x->rec_next;
+		if (!ob->closed)
+			log_warnx("outbox %s: row %lld: cannot record the result: %s (left to its "
+			          "lease)",
+			          ob->name, (long long)x->it.id, err.msg);
+		ob_finish(x);
+	}
+	lifecycle_unref(&ob->lc);
+}
+
+/* Queues x's result for the write of this turn's results. */
+static void
+ob_record(outbox_t *ob, struct ob_item *x)
+{
+	x->rec_next = NULL;
+	*ob->rec_tail = x;
+	ob->rec_tail = &x->rec_next;
+	if (ob->rec_posted)
+		return;
+	ob->writes++;
+	lifecycle_ref(&ob->lc);
+	if (mbox_post(ob->mb, ob_records_flush, ob) == 0) {
+		ob->rec_posted = 1;
+		return;
+	}
+	lifecycle_unref(&ob->lc);
+	ob->writes--;
+	/* no mailbox: record what is queued now, alone */
+	ob->writes++;
+	lifecycle_ref(&ob->lc);
+	ob->rec_posted = 1;
+	ob_records_flush(ob);
 }
 
 static void
@@ -460,7 +544,6 @@ ob_result(void *done_arg, const err_t *res, const void *ack, size_t ack_len)
 {
 	struct ob_item *x = done_arg;
 	outbox_t *ob = x->ob;
-	err_t err;
 	int status = res != NULL ? res->status : STB_INTERNAL;
 
 	if (x->done_called) {
@@ -497,13 +580,7 @@ ob_result(void *done_arg, const err_t *res, const void *ack, size_t ack_len)
 			x->next_at = x->now + ob_backoff(&ob->conf, x->it.tries + 1);
 		}
 	}
-	ob->writes++;
-	if (store_write(ob->store, ob->mb, ob_record_write, ob_record_done, x, &err) == -1) {
-		ob->writes--;
-		log_warnx("outbox %s: row %lld: cannot record the result: %s (left to its lease)",
-		          ob->name, (long long)x->it.id, err.msg);
-		ob_finish(x);
-	}
+	ob_record(ob, x);
 }
 
 /* ---- claiming ---- */
@@ -715,6 +792,7 @@ outbox_new(store_t *s, struct event_base *base, mbox_t *mb, const outbox_conf_t 
 	ob->store = s;
 	ob->base = base;
 	ob->mb = mb;
+	ob->rec_tail = &ob->rec_head;
 	lifecycle_init(&ob->lc, ob_teardown, ob);
 	if ((ob->tick = event_new(base, -1, EV_PERSIST, ob_tick, ob)) == NULL) {
 		free(ob);

@@ -12,7 +12,9 @@
  *    sets lease_until = now + lease_ms; a row is due when it is pending,
  *    next_at <= now and lease_until <= now.  A process that crashes or stops
  *    with rows claimed leaves their leases to expire: the next outbox_start
- *    (or the same process, later) claims them again.
+ *    (or the same process, later) claims them again.  The results reported
+ *    in one turn of the outbox's loop (e.g. a batch's) are recorded in one
+ *    store write job.
  *  - One process never has the same row in flight twice, however long a
  *    send takes (the worker skips rows it has in flight even when their
  *    lease has expired).  Across crashes delivery is at least once: a peer
@@ -113,6 +115,15 @@ typedef struct outbox_conf {
 	void *send_arg;
 	outbox_clock_fn clock; /* NULL: the wall clock */
 	void *clock_arg;
+	/* Runs in the write that records a send's result, once per row, with
+	 * the row's new state (OUTBOX_DELIVERED, OUTBOX_FAILED, or
+	 * OUTBOX_PENDING when it is retried) and the error text (NULL when
+	 * delivered): what the daemon writes with it (an audit row) commits
+	 * with the mark.  -1 fails that write (the rows are left to their
+	 * leases).  May be NULL. */
+	int (*recorded)(void *arg, store_conn_t *c, const outbox_item_t *it, int state,
+	                const char *error, err_t *err);
+	void *recorded_arg;
 } outbox_conf_t;
 
 typedef struct outbox_stats {

@@ -1,6 +1,9 @@
 /* keymgmtd: key management platform: import, register, bind, push to app platforms. */
 #include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,8 @@ static const cfg_opt_t km_opts[] = {
      "a platform must acknowledge a push within this"},
     {"push.poll_ms", CFG_INT, "1000", 10, 60000, NULL, OFF(push_poll_ms),
      "how often due pushes are looked for (a bind also looks at once)"},
+    {"push.batch", CFG_INT, "64", 1, KM_BATCH_MAX, NULL, OFF(push_batch),
+     "keys of one platform sent in one KEY_PUSH_BATCH (one envelope, one acknowledgement)"},
     {"http_tls", CFG_BOOL, "false", 0, 0, NULL, OFF(http_tls),
      "the HTTP listener speaks HTTPS (tls.cert, tls.key): needed for Kannel's callback"},
     {"http_client_auth", CFG_STR, "require", 0, 0, km_client_auth_choices, OFF(http_client_auth),
@@ -279,6 +284,14 @@ km_metrics(daemon_t *d, buf_t *out)
 	return km_push_metrics(d->priv, out);
 }
 
+static void
+km_flush_fire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	km_push_flush(arg);
+}
+
 static int
 km_init(daemon_t *d, err_t *err)
 {
@@ -304,6 +317,13 @@ km_init(daemon_t *d, err_t *err)
 		return -1;
 	if ((km->main_mb = mbox_new(d->base)) == NULL)
 		return err_set(err, STB_INTERNAL, "out of memory");
+	if ((km->flush_ev = event_new(d->base, -1, 0, km_flush_fire, km)) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	buf_init(&km->dummy_sealed, 256);
+	if (RAND_bytes(km->dummy_key, sizeof km->dummy_key) != 1 ||
+	    sealed_seal(d->kek, "", 0, km->dummy_key, sizeof km->dummy_key, &km->dummy_sealed,
+	                err) == -1)
+		return err_set(err, STB_INTERNAL, "cannot make the unknown key_id's dummy key");
 	oc.name = "key_push";
 	oc.window = (int)km_conf.push_window;
 	oc.max_tries = (int)km_conf.push_max_tries;
@@ -313,6 +333,8 @@ km_init(daemon_t *d, err_t *err)
 	oc.poll_ms = (int)km_conf.push_poll_ms;
 	oc.send = km_push_send;
 	oc.send_arg = km;
+	oc.recorded = km_push_recorded;
+	oc.recorded_arg = km;
 	if ((km->ob = outbox_new(d->store, d->base, km->main_mb, &oc, err)) == NULL ||
 	    outbox_start(km->ob, err) == -1)
 		return -1;
@@ -331,6 +353,10 @@ km_fini(daemon_t *d)
 		return;
 	outbox_stop(km->ob, 2000);
 	outbox_free(km->ob);
+	if (km->flush_ev != NULL)
+		event_free(km->flush_ev);
+	OPENSSL_cleanse(km->dummy_key, sizeof km->dummy_key);
+	buf_free(&km->dummy_sealed);
 	for (int i = 0; i < km->nplat; i++) {
 		peerpool_free(km->plat[i].pool);
 		X509_free(km->plat[i].enc_cert);

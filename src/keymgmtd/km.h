@@ -23,6 +23,9 @@
 #define KM_PLATFORMS_MAX 64
 #define KM_LIST_BYTES    60000  /* stays under a client's default max_frame */
 #define KM_IMPORT_MAX    200000 /* keys in one import */
+#define KM_BATCH_MAX     128    /* keys in one KEY_PUSH_BATCH (fits a 64 KiB frame) */
+
+typedef struct km_batch km_batch_t;
 
 typedef struct km_conf {
 	char *platforms_file;
@@ -35,6 +38,7 @@ typedef struct km_conf {
 	long long push_backoff_max_ms;
 	long long push_timeout_ms;
 	long long push_poll_ms;
+	long long push_batch;
 	int http_tls;
 	char *http_client_auth;
 	lockout_conf_t auth;
@@ -61,7 +65,13 @@ typedef struct km {
 	mbox_t *main_mb; /* the main loop's, for the outbox */
 	X509 *imp_cert;  /* import certificate (CMS key files), may be NULL */
 	EVP_PKEY *imp_key;
-	hist_t latency; /* enqueue to acknowledgement, microseconds */
+	hist_t latency;                        /* enqueue to acknowledgement, microseconds */
+	km_batch_t *filling[KM_PLATFORMS_MAX]; /* per platform, being gathered */
+	struct event *flush_ev;                /* sends them when the loop comes round */
+	/* an unknown key_id costs what a known one does: its MAC is checked
+	 * against this key, opened from this blob */
+	uint8_t dummy_key[32];
+	buf_t dummy_sealed;
 } km_t;
 
 extern km_conf_t km_conf;
@@ -80,6 +90,12 @@ void km_push_send(void *arg, const outbox_item_t *it, outbox_result_fn done, voi
 int km_queue_revoke(km_t *km, store_conn_t *c, const char *key_id, const char *mdn,
                     const char *app_id, int64_t *push_id, err_t *err);
 int km_push_metrics(km_t *km, buf_t *out);
+int km_push_recorded(void *arg, store_conn_t *c, const outbox_item_t *it, int state,
+                     const char *error, err_t *err);
+/* Sends the batches being gathered (the flush event's work). */
+void km_push_flush(km_t *km);
+/* The outbox body of a new binding's KEY_PUSH (push_id 0, no key). */
+int km_push_body(const char *key_id, const char *mdn, const char *app_id, buf_t *out, err_t *err);
 /* admin.c */
 void km_admin_register(daemon_t *d);
 

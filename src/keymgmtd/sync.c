@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmsmsg.h"
 #include "km.h"
 #include "log.h"
 #include "msgenc.h"
@@ -58,10 +57,14 @@ sync_refused(km_sync_t *s, int status)
 		              stb_status_name(status), s->key_id);
 }
 
+/* 1 and the key when key_id is imported; 0 for an unknown one, after the
+ * same work on the dummy key (km.h), which is left in key for the MAC
+ * check so that an unknown key_id is not answered faster than a wrong MAC. */
 static int
 sync_key(km_sync_t *s, uint8_t *key, size_t *keylen, err_t *err)
 {
-	store_conn_t *c = store_reader(s->km->d->store, err);
+	km_t *km = s->km;
+	store_conn_t *c = store_reader(km->d->store, err);
 	store_stmt_t *st;
 	int rc;
 
@@ -74,13 +77,18 @@ sync_key(km_sync_t *s, uint8_t *key, size_t *keylen, err_t *err)
 		size_t blen;
 		const void *blob = store_col_blob(st, 0, &blen);
 
-		rc = sealed_open(s->km->d->kek, s->key_id, strlen(s->key_id), blob, blen, key,
+		rc = sealed_open(km->d->kek, s->key_id, strlen(s->key_id), blob, blen, key,
 		                 KEYSYNC_KEY_MAX, keylen, err);
 		store_reset(st);
 		return rc == -1 ? -1 : 1;
 	}
 	store_reset(st);
-	return rc == STORE_DONE ? 0 : -1;
+	if (rc != STORE_DONE)
+		return -1;
+	if (sealed_open(km->d->kek, "", 0, km->dummy_sealed.data, km->dummy_sealed.len, key,
+	                KEYSYNC_KEY_MAX, keylen, err) == -1)
+		return -1;
+	return 0;
 }
 
 /* The app: the one named (must be open for the MDN), or the MDN's only one. */
@@ -132,7 +140,7 @@ sync_app(km_sync_t *s, err_t *err)
 	return 0;
 }
 
-/* The key's bindings, on conn c (a reader, or the writer): CONFLICT when
+/* The key's bindings, on the writer's conn c: CONFLICT when
  * another MDN holds it; s->repeat and s->push_id when this one is bound. */
 static int
 sync_bound(km_sync_t *s, store_conn_t *c, err_t *err)
@@ -161,33 +169,16 @@ sync_bound(km_sync_t *s, store_conn_t *c, err_t *err)
 	return 0;
 }
 
-/* The KEY_PUSH body, with the key enveloped to the platform. */
+/* The KEY_PUSH body of a new binding: the key is enveloped with its batch
+ * when the push goes (push.c). */
 static int
-sync_wrap(km_sync_t *s, const uint8_t *key, size_t keylen, err_t *err)
+sync_body(km_sync_t *s, err_t *err)
 {
-	const km_platform_t *p = km_platform(s->km, s->app_id);
-	buf_t w;
-	int rc;
-
-	if (p == NULL)
+	if (km_platform(s->km, s->app_id) == NULL)
 		return err_set(err, STB_UNAVAILABLE, "app %s is not a configured platform",
 		               s->app_id);
-	buf_init(&w, 8192);
-	if (cmsmsg_encrypt(p->enc_cert, key, keylen, CMSMSG_AES256_CBC, &w, err) == -1) {
-		buf_free(&w);
-		return -1;
-	}
-	{
-		struct msgreq_KM_KEY_PUSH q = {.KM_PUSH_ID = MV_U(0),
-		                               .KM_MDN = MV_STR(s->mdn),
-		                               .KM_KEY_ID = MV_STR(s->key_id),
-		                               .KM_APP_ID = MV_STR(s->app_id),
-		                               .KM_WRAPPED_KEY = MV_BYTES(w.data, w.len)};
-		buf_init(&s->push, OUTBOX_BODY_MAX);
-		rc = msgenc_KM_KEY_PUSH(&s->push, &q, err);
-	}
-	buf_free(&w);
-	return rc;
+	buf_reset(&s->push);
+	return km_push_body(s->key_id, s->mdn, s->app_id, &s->push, err);
 }
 
 /* Everything before the write, on the caller's loop: -1 with err for a
@@ -198,7 +189,7 @@ sync_check(km_sync_t *s, err_t *err)
 	uint8_t key[KEYSYNC_KEY_MAX];
 	size_t keylen = 0;
 	int64_t now = (int64_t)time(NULL), left;
-	int rc;
+	int rc, mv;
 
 	if (keysync_mdn_check(s->mdn, err) == -1)
 		return -1;
@@ -210,9 +201,11 @@ sync_check(km_sync_t *s, err_t *err)
 		OPENSSL_cleanse(key, sizeof key);
 		return -1;
 	}
-	if (rc == 0 || keysync_mac_verify(key, keylen, s->key_id, s->mdn, s->named_app, s->ts,
-	                                  s->mac, sizeof s->mac, err) == -1) {
-		OPENSSL_cleanse(key, sizeof key);
+	/* checked for an unknown key_id too (the dummy key): the same time */
+	mv = keysync_mac_verify(key, keylen, s->key_id, s->mdn, s->named_app, s->ts, s->mac,
+	                        sizeof s->mac, err);
+	OPENSSL_cleanse(key, sizeof key);
+	if (rc == 0 || mv == -1) {
 		if (rc == 1 && err->status != STB_UNAUTHENTICATED)
 			return -1;
 		lockout_end(s->km->lk, &s->lt, LOCKOUT_WRONG, now);
@@ -220,22 +213,14 @@ sync_check(km_sync_t *s, err_t *err)
 	}
 	if ((uint64_t)now > s->ts + (uint64_t)s->km->conf->sync_window_s ||
 	    s->ts > (uint64_t)now + (uint64_t)s->km->conf->sync_window_s) {
-		OPENSSL_cleanse(key, sizeof key);
 		return err_set(err, STB_EXPIRED, "the timestamp is more than %lld s from now",
 		               s->km->conf->sync_window_s);
 	}
-	if (sync_app(s, err) == -1) {
-		OPENSSL_cleanse(key, sizeof key);
+	if (sync_app(s, err) == -1)
 		return -1;
-	}
-	{
-		store_conn_t *c = store_reader(s->km->d->store, err);
-		rc = c == NULL ? -1 : sync_bound(s, c, err);
-	}
-	if (rc == 0 && !s->repeat)
-		rc = sync_wrap(s, key, keylen, err);
-	OPENSSL_cleanse(key, sizeof key);
-	return rc;
+	/* the binding (CONFLICT, or bound already) is looked at in the write
+	 * alone: a refused write leaves no row, the body is cheap to make */
+	return sync_body(s, err);
 }
 
 static int

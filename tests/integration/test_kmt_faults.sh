@@ -6,7 +6,9 @@
 # (before its ack) and is restarted while syncs go on.  In the end every
 # sync acknowledged to a terminal has exactly one key at the platform,
 # under the push_id the terminal got, nothing acknowledged is lost, no key
-# is stored twice, and keymgmtd has nothing left pending.
+# is stored twice, and keymgmtd has nothing left pending.  Keys travel in
+# KEY_PUSH_BATCHes: a batch stored but not acknowledged comes again, maybe
+# grouped otherwise, and its keys are still stored once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kmt_lib.sh"
 
@@ -76,6 +78,11 @@ dups=$(platform_sql ap "SELECT count(*) FROM (SELECT key_id FROM keys GROUP BY k
 [ "$dups" = 0 ] && pass "no key stored twice" || fail "$dups key(s) stored more than once"
 [ "$(awk '{print $1}' "$T/acked" | sort | uniq -d | wc -l)" = 0 ] &&
 	pass "each key acknowledged under one push_id" || fail "a key acknowledged under two push_ids"
+multi=$(platform_sql ap "SELECT count(*) FROM batches WHERE count > 1")
+loose=$(platform_sql ap "SELECT count(*) FROM keys WHERE batch_id IS NULL")
+[ "$multi" -gt 0 ] && [ "$loose" = 0 ] &&
+	pass "the keys came in KEY_PUSH_BATCHes ($multi of several keys), each stored once" ||
+	fail "batches: $multi of several keys, $loose keys outside a batch"
 extra=$(comm -13 "$T/acked" "$T/stored" | wc -l)
 [ "$extra" = 0 ] && pass "the platform holds nothing that was not acknowledged" ||
 	fail "$extra key(s) at the platform that no terminal saw acknowledged"

@@ -33,12 +33,15 @@ push1=${out##*push_id=}
 want=$(printf '%s' "$K1" | xxd -r -p | sha256sum | cut -d' ' -f1)
 [ "$(platform_sql ap "SELECT key_sha256 FROM keys WHERE key_id='k1'")" = "$want" ] &&
 	pass "the platform opened the envelope: the terminal's key" || fail "key digest at the platform"
-platform_sql ap "SELECT hex(wrapped) FROM keys WHERE key_id='k1'" | xxd -r -p > "$T/k1.der"
+# keys travel in batches (KEY_PUSH_BATCH): one envelope of KM_PUSH_ENTRY TLVs
+platform_sql ap "SELECT hex(b.wrapped) FROM keys k JOIN batches b ON b.first_push_id = k.batch_id
+	WHERE k.key_id='k1'" | xxd -r -p > "$T/k1.der"
 openssl cms -decrypt -inform DER -in "$T/k1.der" -inkey "$PKI/app-platform.key" \
 	-recip "$PKI/app-platform.crt" -out "$T/k1.bin" 2>>"$T/cms.log" &&
-	[ "$(xxd -p -c 256 "$T/k1.bin")" = "$K1" ] &&
-	pass "openssl cms -decrypt opens the pushed key with the platform's key" ||
-	fail "openssl cms -decrypt of the pushed key"
+	# KM_PUSH_ENTRY 0x0517, then inside it KM_KEY 0x0502 with the key's length and bytes
+	xxd -p "$T/k1.bin" | tr -d '\n' | grep -q "^0517.*0502$(printf '%08x' $((${#K1} / 2)))$K1" &&
+	pass "openssl cms -decrypt opens the batch with the platform's key: k1's key is in it" ||
+	fail "openssl cms -decrypt of the pushed batch"
 
 # the same proof again is a replay; the same sync with a fresh proof is OK
 out=$(kmt_sync "$K1" --timestamp "$now" k1 "$M1")

@@ -46,9 +46,10 @@
 #include "log.h"
 #include "tlv.h"
 
-#define AP_ID_CAP   (STB_ID_MAX + 1)
-#define AP_KEY_MAX  1024 /* the largest key a push may carry */
-#define AP_CRASH_RC 70
+#define AP_ID_CAP    (STB_ID_MAX + 1)
+#define AP_KEY_MAX   1024 /* the largest key a push may carry */
+#define AP_CRASH_RC  70
+#define AP_BATCH_MAX 1024 /* keys in one KEY_PUSH_BATCH */
 
 typedef struct ap_conf {
 	char *enc_cert;
@@ -82,6 +83,12 @@ static const char *const ap_migrations[] = {
     " push_id INTEGER PRIMARY KEY,"
     " mdn TEXT NOT NULL, key_id TEXT NOT NULL, app_id TEXT NOT NULL,"
     " received_at INTEGER NOT NULL);",
+    /* KEY_PUSH_BATCH: the envelope once, per batch; its keys' rows point
+     * at it (batch_id) and have an empty wrapped */
+    "CREATE TABLE batches("
+    " first_push_id INTEGER PRIMARY KEY, count INTEGER NOT NULL, wrapped BLOB NOT NULL,"
+    " received_at INTEGER NOT NULL);"
+    "ALTER TABLE keys ADD COLUMN batch_id INTEGER;",
 };
 
 enum { AP_ACCEPT, AP_REFUSE, AP_STALL, AP_CRASH, AP_CRASH_STORED };
@@ -97,10 +104,14 @@ typedef struct ap {
 	EVP_PKEY *key;
 } ap_t;
 
+typedef struct ap_batch ap_batch_t;
+
 /* One push or revoke on its way to the store. */
 typedef struct ap_job {
 	ap_t *ap;
 	srv_req_t *r;
+	ap_batch_t *batch; /* a key of a KEY_PUSH_BATCH; first: it also writes the batch row */
+	int first;
 	int revoke;
 	int crash_stored;
 	uint64_t push_id;
@@ -111,6 +122,18 @@ typedef struct ap_job {
 	int64_t now;
 	int stored; /* 0: the push_id was there already */
 } ap_job_t;
+
+/* A KEY_PUSH_BATCH: one store job per key, queued together (one commit),
+ * answered when the last is durable. */
+struct ap_batch {
+	srv_req_t *r;
+	int crash_stored;
+	uint32_t n, left;
+	uint64_t first_id, last_id;
+	int64_t now;
+	buf_t wrapped;
+	err_t err; /* the first failure */
+};
 
 /* ---- the mode ---- */
 
@@ -226,26 +249,60 @@ ap_job_free(ap_job_t *j)
 }
 
 static int
+ap_batch_row(store_conn_t *c, const ap_batch_t *b, err_t *err)
+{
+	store_stmt_t *st =
+	    store_stmt(c,
+	               "INSERT INTO batches(first_push_id, count, wrapped, received_at)"
+	               " VALUES(?1, ?2, ?3, ?4) ON CONFLICT (first_push_id) DO NOTHING",
+	               err);
+
+	if (st == NULL)
+		return -1;
+	store_bind_int64(st, 1, (int64_t)b->first_id);
+	store_bind_int64(st, 2, (int64_t)b->n);
+	store_bind_blob(st, 3, b->wrapped.data, b->wrapped.len);
+	store_bind_int64(st, 4, b->now);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
+}
+
+static int
 ap_push_write(store_conn_t *c, void *arg, err_t *err)
 {
 	ap_job_t *j = arg;
 	store_stmt_t *st;
 
-	st = store_stmt(c,
-	                "INSERT INTO keys(push_id, mdn, key_id, app_id, key_sealed, key_sha256,"
-	                " wrapped, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-	                " ON CONFLICT (push_id) DO NOTHING",
-	                err);
-	if (st == NULL)
-		return -1;
+	if (j->batch != NULL) {
+		if (j->first && ap_batch_row(c, j->batch, err) == -1)
+			return -1;
+		st = store_stmt(c,
+		                "INSERT INTO keys(push_id, mdn, key_id, app_id, key_sealed,"
+		                " key_sha256, wrapped, received_at, batch_id)"
+		                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, X'', ?7, ?8)"
+		                " ON CONFLICT (push_id) DO NOTHING",
+		                err);
+		if (st == NULL)
+			return -1;
+		store_bind_int64(st, 7, j->now);
+		store_bind_int64(st, 8, (int64_t)j->batch->first_id);
+	} else {
+		st = store_stmt(
+		    c,
+		    "INSERT INTO keys(push_id, mdn, key_id, app_id, key_sealed, key_sha256,"
+		    " wrapped, received_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+		    " ON CONFLICT (push_id) DO NOTHING",
+		    err);
+		if (st == NULL)
+			return -1;
+		store_bind_blob(st, 7, j->wrapped.data, j->wrapped.len);
+		store_bind_int64(st, 8, j->now);
+	}
 	store_bind_int64(st, 1, (int64_t)j->push_id);
 	store_bind_str(st, 2, j->mdn);
 	store_bind_str(st, 3, j->key_id);
 	store_bind_str(st, 4, j->app_id);
 	store_bind_blob(st, 5, j->sealed.data, j->sealed.len);
 	store_bind_str(st, 6, j->sha256);
-	store_bind_blob(st, 7, j->wrapped.data, j->wrapped.len);
-	store_bind_int64(st, 8, j->now);
 	if (store_step(st, err) != STORE_DONE)
 		return -1;
 	j->stored = store_changes(st) > 0;
@@ -286,12 +343,18 @@ ap_revoke_write(store_conn_t *c, void *arg, err_t *err)
 	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
+static void ap_batch_job_done(ap_job_t *j, const err_t *err);
+
 static void
 ap_job_done(void *arg, const err_t *err)
 {
 	ap_job_t *j = arg;
 	buf_t *b;
 
+	if (j->batch != NULL) {
+		ap_batch_job_done(j, err);
+		return;
+	}
 	if (err->status != STB_OK) {
 		srv_reply_errt(j->r, err);
 		ap_job_free(j);
@@ -311,32 +374,47 @@ ap_job_done(void *arg, const err_t *err)
 	ap_job_free(j);
 }
 
+/* Seals key under the KEK for j's row, and its digest. */
+static int
+ap_seal_key(ap_t *ap, ap_job_t *j, const uint8_t *key, size_t len, err_t *err)
+{
+	uint8_t md[32];
+	char aad[64];
+
+	snprintf(aad, sizeof(aad), "app-platform:key:%" PRIu64, j->push_id);
+	if (EVP_Digest(key, len, md, NULL, EVP_sha256(), NULL) != 1)
+		return err_set(err, STB_INTERNAL, "SHA-256 failed");
+	hex_encode(md, sizeof(md), j->sha256);
+	return sealed_seal(ap->d->kek, aad, strlen(aad), key, len, &j->sealed, err);
+}
+
+/* Opens an envelope (cap bytes at most); a failure is permanent. */
+static int
+ap_open(ap_t *ap, const uint8_t *der, size_t len, buf_t *out, const char *what, err_t *err)
+{
+	if (cmsmsg_decrypt(ap->key, ap->cert, der, len, out, err) == -1) {
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		/* repeating it will not open it either: permanent */
+		return err_set(err, STB_BAD_REQUEST, "%s does not open: %s", what, why);
+	}
+	return 0;
+}
+
 /* Opens the envelope and seals the key under the KEK for the row. */
 static int
 ap_open_key(ap_t *ap, ap_job_t *j, const uint8_t *der, size_t len, err_t *err)
 {
-	uint8_t md[32];
-	char aad[64];
+	char what[64];
 	buf_t key;
 	int rc;
 
 	buf_init(&key, AP_KEY_MAX);
-	if (cmsmsg_decrypt(ap->key, ap->cert, der, len, &key, err) == -1) {
-		char why[sizeof(err->msg)];
-
-		buf_wipe(&key);
-		snprintf(why, sizeof(why), "%s", err->msg);
-		/* repeating it will not open it either: permanent */
-		return err_set(err, STB_BAD_REQUEST, "push %" PRIu64 ": the key does not open: %s",
-		               j->push_id, why);
-	}
-	snprintf(aad, sizeof(aad), "app-platform:key:%" PRIu64, j->push_id);
-	rc = EVP_Digest(key.data, key.len, md, NULL, EVP_sha256(), NULL) == 1 ? 0 : -1;
-	if (rc == 0) {
-		hex_encode(md, sizeof(md), j->sha256);
-		rc = sealed_seal(ap->d->kek, aad, strlen(aad), key.data, key.len, &j->sealed, err);
-	} else
-		err_set(err, STB_INTERNAL, "SHA-256 failed");
+	snprintf(what, sizeof(what), "push %" PRIu64 ": the key", j->push_id);
+	rc = ap_open(ap, der, len, &key, what, err);
+	if (rc == 0)
+		rc = ap_seal_key(ap, j, key.data, key.len, err);
 	buf_wipe(&key);
 	return rc;
 }
@@ -399,7 +477,13 @@ ap_push(srv_req_t *r, const msg_t *m, void *ctx)
 		return;
 	}
 	j->crash_stored = md.kind == AP_CRASH_STORED;
-	msg_get_bytes(m, TLV_IX_KM_WRAPPED_KEY, &der, &len);
+	if (msg_has(m, TLV_IX_KM_KEY) ||
+	    msg_get_bytes(m, TLV_IX_KM_WRAPPED_KEY, &der, &len) == -1) {
+		srv_reply_err(r, STB_BAD_REQUEST,
+		              "KEY_PUSH: the key goes enveloped (KM_WRAPPED_KEY), never plain");
+		ap_job_free(j);
+		return;
+	}
 	if (ap_open_key(ap, j, der, len, &err) == -1 || buf_append(&j->wrapped, der, len) == -1) {
 		if (err.status == STB_OK)
 			err_set(&err, STB_TOO_LARGE, "envelope too large");
@@ -409,6 +493,180 @@ ap_push(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 	if (daemon_write_deferred(d, r, ap_push_write, ap_job_done, j, &j->r) == -1)
 		ap_job_free(j);
+}
+
+/* ---- batches ---- */
+
+static void
+ap_batch_free(ap_batch_t *b)
+{
+	buf_free(&b->wrapped);
+	free(b);
+}
+
+/* Drops a reference (a job, or the handler's while it queues them); the
+ * last one answers. */
+static void
+ap_batch_unref(ap_batch_t *b)
+{
+	if (--b->left > 0)
+		return;
+	if (b->err.status != STB_OK) {
+		srv_reply_errt(b->r, &b->err);
+	} else {
+		buf_t *o;
+
+		if (b->crash_stored) {
+			log_warnx("batch %" PRIu64 "..%" PRIu64 " stored; exiting before the ack"
+			          " (mode crash-stored)",
+			          b->first_id, b->last_id);
+			_exit(AP_CRASH_RC);
+		}
+		log_info("batch of %" PRIu32 " keys, pushes %" PRIu64 "..%" PRIu64, b->n,
+		         b->first_id, b->last_id);
+		o = srv_reply_begin(b->r);
+		tlv_put_u32(o, STB_TLV_KM_PUSH_COUNT, b->n);
+		tlv_put_u64(o, STB_TLV_KM_PUSH_ID, b->last_id);
+		srv_reply_end(b->r);
+	}
+	ap_batch_free(b);
+}
+
+static void
+ap_batch_job_done(ap_job_t *j, const err_t *err)
+{
+	ap_batch_t *b = j->batch;
+
+	if (err->status != STB_OK && b->err.status == STB_OK)
+		b->err = *err;
+	ap_job_free(j);
+	ap_batch_unref(b);
+}
+
+/* One KM_PUSH_ENTRY: a KM_KEY_PUSH body with KM_KEY, for app. */
+static ap_job_t *
+ap_batch_entry(ap_t *ap, const uint8_t *v, uint32_t vl, const char *app, err_t *err)
+{
+	frame_hdr_t h = {.flags = 0, .type = STB_MSG_KM_KEY_PUSH, .len = vl};
+	const uint8_t *key;
+	size_t keylen;
+	ap_job_t *j;
+	msg_t em;
+
+	if (msg_parse(&em, &h, v, err) == -1)
+		return NULL;
+	if (msg_has(&em, TLV_IX_KM_WRAPPED_KEY) ||
+	    msg_get_bytes(&em, TLV_IX_KM_KEY, &key, &keylen) == -1) {
+		err_set(err, STB_BAD_REQUEST, "a batch entry carries KM_KEY and no KM_WRAPPED_KEY");
+		return NULL;
+	}
+	if ((j = ap_job_new(ap, &em, 0)) == NULL) {
+		err_set(err, STB_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (strcmp(j->app_id, app) != 0) {
+		err_set(err, STB_BAD_REQUEST, "push %" PRIu64 " is for app %s, the batch for %s",
+		        j->push_id, j->app_id, app);
+		ap_job_free(j);
+		return NULL;
+	}
+	if (ap_seal_key(ap, j, key, keylen, err) == -1) {
+		ap_job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The batch's keys as jobs (*n of them, at most cap), from its plaintext. */
+static int
+ap_batch_jobs(ap_t *ap, ap_batch_t *b, const buf_t *plain, const char *app, ap_job_t **jobs,
+              uint32_t cap, uint32_t *n, err_t *err)
+{
+	tlv_cursor_t cur;
+	uint16_t type;
+	const uint8_t *v;
+	uint32_t vl;
+	int rc;
+
+	*n = 0;
+	tlv_cursor_init(&cur, plain->data, plain->len);
+	while ((rc = tlv_next(&cur, &type, &v, &vl)) == TLV_NEXT) {
+		if (type != STB_TLV_KM_PUSH_ENTRY || *n >= cap)
+			return err_set(
+			    err, STB_BAD_REQUEST,
+			    "a batch holds KM_PUSH_ENTRY TLVs, as many as KM_PUSH_COUNT");
+		if ((jobs[*n] = ap_batch_entry(ap, v, vl, app, err)) == NULL)
+			return -1;
+		jobs[*n]->batch = b;
+		jobs[*n]->first = *n == 0;
+		jobs[*n]->now = b->now;
+		(*n)++;
+	}
+	if (rc != TLV_END || *n != cap)
+		return err_set(err, STB_BAD_REQUEST,
+		               "batch: %" PRIu32 " of %" PRIu32 " entries read", *n, cap);
+	b->first_id = jobs[0]->push_id;
+	b->last_id = jobs[*n - 1]->push_id;
+	return 0;
+}
+
+static void
+ap_push_batch(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	ap_t *ap = d->priv;
+	char app[AP_ID_CAP];
+	ap_job_t *jobs[AP_BATCH_MAX];
+	const uint8_t *der;
+	uint32_t count = 0, n = 0;
+	size_t len;
+	ap_mode_t md;
+	ap_batch_t *b;
+	buf_t plain;
+	err_t err;
+	int rc;
+
+	if (ap_mode_gate(r, &md) == -1)
+		return;
+	msg_get_str(m, TLV_IX_KM_APP_ID, app, sizeof app);
+	msg_get_u32(m, TLV_IX_KM_PUSH_COUNT, &count);
+	msg_get_bytes(m, TLV_IX_KM_WRAPPED_BATCH, &der, &len);
+	if (count == 0 || count > AP_BATCH_MAX) {
+		srv_reply_err(r, STB_BAD_REQUEST, "a batch holds 1 to %d keys", AP_BATCH_MAX);
+		return;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	b->crash_stored = md.kind == AP_CRASH_STORED;
+	b->now = (int64_t)time(NULL);
+	b->n = count;
+	buf_init(&b->wrapped, CMSMSG_DER_MAX);
+	buf_init(&plain, CMSMSG_CONTENT_MAX);
+	rc = ap_open(ap, der, len, &plain, "the batch", &err);
+	if (rc == 0 && buf_append(&b->wrapped, der, len) == -1)
+		rc = err_set(&err, STB_TOO_LARGE, "envelope too large");
+	if (rc == 0)
+		rc = ap_batch_jobs(ap, b, &plain, app, jobs, count, &n, &err);
+	buf_wipe(&plain);
+	if (rc == 0 && (b->r = srv_req_defer(r)) == NULL)
+		rc = err_set(&err, STB_INTERNAL, "out of memory");
+	if (rc == -1) {
+		for (uint32_t i = 0; i < n; i++)
+			ap_job_free(jobs[i]);
+		srv_reply_errt(r, &err);
+		ap_batch_free(b);
+		return;
+	}
+	/* every key a job of its own, queued at once: one commit for them */
+	b->left = n + 1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (store_write(d->store, srv_req_mbox(b->r), ap_push_write, ap_job_done, jobs[i],
+		                &err) == -1)
+			ap_job_done(jobs[i], &err);
+	}
+	ap_batch_unref(b);
 }
 
 static void
@@ -482,6 +740,7 @@ ap_init(daemon_t *d, err_t *err)
 	                *ap_conf.enc_key ? ap_conf.enc_key : d->conf.tls_key, err) == -1)
 		return -1;
 	srv_handle(d->srv, MSG_IX_KM_KEY_PUSH, ap_push);
+	srv_handle(d->srv, MSG_IX_KM_KEY_PUSH_BATCH, ap_push_batch);
 	srv_handle(d->srv, MSG_IX_KM_KEY_REVOKE, ap_revoke);
 	return 0;
 }

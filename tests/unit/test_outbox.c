@@ -453,6 +453,60 @@ test_delivered_records_ack(void **state)
 	assert_int_equal(st.retried + st.failed, 0);
 }
 
+/* The recorded hook: per row, in the record write, with the new state. */
+static int rec_n, rec_delivered, rec_pending;
+
+static int
+recorded_hook(void *arg, store_conn_t *c, const outbox_item_t *it, int state, const char *error,
+              err_t *err)
+{
+	(void)arg;
+	(void)err;
+	assert_non_null(c);
+	assert_true(it->id > 0);
+	rec_n++;
+	if (state == OUTBOX_DELIVERED) {
+		assert_null(error);
+		rec_delivered++;
+	} else if (state == OUTBOX_PENDING) {
+		assert_non_null(error);
+		rec_pending++;
+	}
+	return 0;
+}
+
+/* Results reported in one turn (a batch's acknowledgement) are recorded in
+ * one store write, the hook called for each row inside it. */
+static void
+test_one_turn_one_record_write(void **state)
+{
+	store_stats_t before, after;
+
+	(void)state;
+	rec_n = rec_delivered = rec_pending = 0;
+	for (int i = 0; i < 4; i++)
+		enqueue("app-a", NULL, "k");
+	env.conf.recorded = recorded_hook;
+	env.conf.window = 8;      /* not full: no claim when a slot frees */
+	env.conf.poll_ms = 60000; /* nor from the poll */
+	peer.mode = PEER_HOLD;
+	env_start();
+	RUN_UNTIL(peer.n == 4);
+	run_for(30); /* the claim's own write is done */
+	store_get_stats(env.s, &before);
+	for (int i = 0; i < 3; i++)
+		peer_answer(&peer.sent[i], STB_OK);
+	peer_answer(&peer.sent[3], STB_UNAVAILABLE);
+	RUN_UNTIL(stat_recorded() == 4);
+	store_get_stats(env.s, &after);
+	assert_int_equal(after.writes - before.writes, 1);
+	assert_int_equal(rec_n, 4);
+	assert_int_equal(rec_delivered, 3);
+	assert_int_equal(rec_pending, 1);
+	assert_string_equal(row_get(peer.sent[0].id).state, "delivered");
+	assert_string_equal(row_get(peer.sent[3].id).state, "pending");
+}
+
 /* An ack above OUTBOX_ACK_MAX: delivered all the same, the ack not kept,
  * and the row says so. */
 static void
@@ -911,17 +965,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_rollback_never_delivered),
-	    T(test_delivered_records_ack),
-	    T(test_big_ack_not_kept),
-	    T(test_backoff_then_failed),
-	    T(test_permanent_fails_at_once),
-	    T(test_window_bounds_in_flight),
-	    T(test_restart),
-	    T(test_stop_waits_for_in_flight),
-	    T(test_retry),
-	    T(test_counts_list_metrics),
-	    T(test_enqueue_bounds),
+	    T(test_rollback_never_delivered),  T(test_delivered_records_ack),
+	    T(test_one_turn_one_record_write), T(test_big_ack_not_kept),
+	    T(test_backoff_then_failed),       T(test_permanent_fails_at_once),
+	    T(test_window_bounds_in_flight),   T(test_restart),
+	    T(test_stop_waits_for_in_flight),  T(test_retry),
+	    T(test_counts_list_metrics),       T(test_enqueue_bounds),
 	};
 
 	evthread_use_pthreads();
