@@ -174,7 +174,9 @@ av_init(daemon_t *d, err_t *err)
 	if ((av->vet = workpool_new("vet", (int)av_conf.vet_threads, (size_t)av_conf.vet_queue,
 	                            err)) == NULL)
 		return -1;
-	if (av->operator_role && av_index_reload(av, err) == -1)
+	if (av->operator_role &&
+	    ((av->reader = apppay_reader_new(av->op_key, av->pay_key, err)) == NULL ||
+	     av_index_reload(av, err) == -1))
 		return -1;
 	if (av_metrics_register(av, err) == -1)
 		return -1;
@@ -202,6 +204,7 @@ av_fini(daemon_t *d)
 	upload_free(av->up);
 	apk_ctx_free(av->apk);
 	av_index_free(av);
+	apppay_reader_free(av->reader);
 	av_keys_free(av);
 	pthread_rwlock_destroy(&av->ix_lock);
 	free(av);

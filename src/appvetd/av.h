@@ -79,7 +79,8 @@ typedef struct av {
 	/* keys */
 	uint8_t id_key[32];
 	uint8_t pay_key[APPPAY_KEY_LEN];
-	EVP_PKEY *op_key; /* operator: payloads and index */
+	EVP_PKEY *op_key;        /* operator: payloads and index */
+	apppay_reader_t *reader; /* op_key's public half and pay_key, for APP_CHECK */
 	char *op_pub_pem;
 	EVP_PKEY *vet_key; /* vetter: verdicts */
 	X509 *vet_cert;

@@ -121,15 +121,15 @@ av_check(srv_req_t *r, const msg_t *m, void *ctx)
 	buf_t *b;
 
 	msg_get_bytes(m, TLV_IX_APP_QR_PAYLOAD, &txt, &len);
-	if (apppay_verify((const char *)txt, len, av->op_key, (uint64_t)time(NULL), &p, &err) ==
-	    -1) {
+	if (apppay_reader_verify(av->reader, (const char *)txt, len, (uint64_t)time(NULL), &p,
+	                         &err) == -1) {
 		check_refused(d, r, &err,
 		              err.status == STB_EXPIRED           ? "expired"
 		              : err.status == STB_UNAUTHENTICATED ? "forged"
 		                                                  : "malformed");
 		return;
 	}
-	if (apppay_open(&p, av->pay_key, id1, &err) == -1) {
+	if (apppay_reader_open(av->reader, &p, id1, &err) == -1) {
 		check_refused(d, r, &err, "forged");
 		return;
 	}

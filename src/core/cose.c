@@ -363,25 +363,40 @@ cose_kid_of_key(EVP_PKEY *key, uint8_t kid[COSE_KID_LEN], err_t *err)
 	return 0;
 }
 
-/* The Sig_structure ["Signature1", protected, external_aad, payload]. */
+/* One header of libcbor's encoder (enc) for n, then n bytes of p (none for
+ * an array's header: p NULL). */
+static int
+cose_tbs_item(buf_t *tbs, size_t (*enc)(size_t, unsigned char *, size_t), size_t n, const void *p,
+              err_t *err)
+{
+	unsigned char hdr[9];
+	size_t h = enc(n, hdr, sizeof(hdr));
+
+	if (h == 0 || buf_append(tbs, hdr, h) == -1 ||
+	    (p != NULL && n > 0 && buf_append(tbs, p, n) == -1))
+		return err_set(err, STB_TOO_LARGE, "COSE: the signed bytes do not fit");
+	return 0;
+}
+
+/* The Sig_structure ["Signature1", protected, external_aad, payload],
+ * written by libcbor's streaming encoder straight into tbs (one
+ * allocation; building the item tree took eight and a copy of the
+ * payload). */
 static int
 cose_tbs(const uint8_t *prot, size_t plen, const uint8_t *aad, size_t alen, const uint8_t *payload,
          size_t len, buf_t *tbs, err_t *err)
 {
-	cbor_item_t *a = cbor_new_definite_array(4);
-	int rc;
+	const size_t clen = strlen(COSE_SIG_CONTEXT);
 
-	if (a == NULL)
-		return err_set(err, STB_INTERNAL, "out of memory");
-	if (!cose_cbor_push(a, cbor_build_stringn(COSE_SIG_CONTEXT, strlen(COSE_SIG_CONTEXT))) ||
-	    !cose_cbor_push(a, cbor_build_bytestring(prot, plen)) ||
-	    !cose_cbor_push(a, cbor_build_bytestring(alen ? aad : (const uint8_t *)"", alen)) ||
-	    !cose_cbor_push(a, cbor_build_bytestring(len ? payload : (const uint8_t *)"", len)))
-		rc = err_set(err, STB_INTERNAL, "out of memory");
-	else
-		rc = cose_cbor_serialize(a, tbs, err);
-	cbor_decref(&a);
-	return rc;
+	if (buf_reserve(tbs, 1 + 4 * 9 + clen + plen + alen + len) == -1)
+		return err_set(err, STB_TOO_LARGE, "COSE: the signed bytes do not fit");
+	if (cose_tbs_item(tbs, cbor_encode_array_start, 4, NULL, err) == -1 ||
+	    cose_tbs_item(tbs, cbor_encode_string_start, clen, COSE_SIG_CONTEXT, err) == -1 ||
+	    cose_tbs_item(tbs, cbor_encode_bytestring_start, plen, prot, err) == -1 ||
+	    cose_tbs_item(tbs, cbor_encode_bytestring_start, alen, aad, err) == -1 ||
+	    cose_tbs_item(tbs, cbor_encode_bytestring_start, len, payload, err) == -1)
+		return -1;
+	return 0;
 }
 
 /* OpenSSL's DER ECDSA-Sig-Value to COSE's r || s, and back. */
@@ -400,25 +415,38 @@ cose_sig_from_der(const uint8_t *der, size_t n, uint8_t out[COSE_SIG_LEN], err_t
 	return ok ? 0 : err_set_ossl(err, STB_INTERNAL, "ECDSA signature r || s");
 }
 
+/* One INTEGER of a DER ECDSA-Sig-Value from 32 big-endian bytes: the
+ * shortest form, a 0 byte ahead of a high bit.  Written here rather than
+ * through BIGNUM and ECDSA_SIG (four allocations a check); OpenSSL's
+ * verify parses it strictly again. */
+static size_t
+cose_der_int(const uint8_t v[32], uint8_t *out)
+{
+	size_t i = 0, n;
+	int pad;
+
+	while (i < 31 && v[i] == 0)
+		i++;
+	n = 32 - i;
+	pad = (v[i] & 0x80) != 0;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(n + (size_t)pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, v + i, n);
+	return 2 + (size_t)pad + n;
+}
+
 static int
 cose_sig_to_der(const uint8_t in[COSE_SIG_LEN], uint8_t der[SIG_MAX], size_t *n, err_t *err)
 {
-	ECDSA_SIG *s = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(in, 32, NULL), *sv = BN_bin2bn(in + 32, 32, NULL);
-	unsigned char *p = der;
-	int len = -1;
+	size_t len = 2;
 
-	if (s != NULL && r != NULL && sv != NULL && ECDSA_SIG_set0(s, r, sv) == 1) {
-		r = sv = NULL; /* s owns them */
-		if (i2d_ECDSA_SIG(s, NULL) <= SIG_MAX)
-			len = i2d_ECDSA_SIG(s, &p);
-	}
-	BN_free(r);
-	BN_free(sv);
-	ECDSA_SIG_free(s);
-	if (len <= 0)
-		return err_set_ossl(err, STB_INTERNAL, "ECDSA signature DER");
-	*n = (size_t)len;
+	(void)err;
+	len += cose_der_int(in, der + len);
+	len += cose_der_int(in + 32, der + len);
+	der[0] = 0x30; /* SEQUENCE; at most 70 bytes inside: the short length form */
+	der[1] = (uint8_t)(len - 2);
+	*n = len;
 	return 0;
 }
 
@@ -604,35 +632,79 @@ cose_sign1_decode(const uint8_t *in, size_t len, size_t max, cose_sign1_t *out, 
 	return rc;
 }
 
-int
-cose_sign1_verify(const cose_sign1_t *m, EVP_PKEY *pub, const uint8_t *aad, size_t aad_len,
-                  err_t *err)
+/* m's signature over its Sig_structure, by pub or by v. */
+static int
+cose_verify_sig(const cose_sign1_t *m, EVP_PKEY *pub, sig_verifier_t *v, const uint8_t *aad,
+                size_t aad_len, err_t *err)
 {
 	uint8_t der[SIG_MAX];
 	size_t derlen = 0;
 	buf_t tbs;
 	int rc;
 
-	if (m->kid_len > 0) {
-		uint8_t kid[COSE_KID_LEN];
-
-		if (cose_kid_of_key(pub, kid, err) == -1)
-			return -1;
-		if (m->kid_len != COSE_KID_LEN || CRYPTO_memcmp(kid, m->kid, COSE_KID_LEN) != 0)
-			return err_set(err, STB_UNAUTHENTICATED, "COSE: signed by another key");
-	}
 	if (cose_sig_to_der(m->sig, der, &derlen, err) == -1)
 		return err_set(err, STB_UNAUTHENTICATED, "COSE: the signature is not r || s");
 	buf_init(&tbs, COSE_MAX + 1024);
 	rc = cose_tbs(m->protected_hdr, m->protected_len, aad, aad_len, m->payload, m->payload_len,
 	              &tbs, err);
-	if (rc == 0 && sig_verify(pub, tbs.data, tbs.len, der, derlen, err) == -1)
+	if (rc == 0 && (v != NULL ? sig_verifier_verify(v, tbs.data, tbs.len, der, derlen, err)
+	                          : sig_verify(pub, tbs.data, tbs.len, der, derlen, err)) == -1)
 		rc = err_set(err,
 		             err != NULL && err->status == STB_BAD_REQUEST ? STB_BAD_REQUEST
 		                                                           : STB_UNAUTHENTICATED,
 		             "COSE: the signature does not verify");
 	buf_free(&tbs);
 	return rc;
+}
+
+static int
+cose_check_kid(const cose_sign1_t *m, const uint8_t kid[COSE_KID_LEN], err_t *err)
+{
+	if (m->kid_len > 0 &&
+	    (m->kid_len != COSE_KID_LEN || CRYPTO_memcmp(kid, m->kid, COSE_KID_LEN) != 0))
+		return err_set(err, STB_UNAUTHENTICATED, "COSE: signed by another key");
+	return 0;
+}
+
+int
+cose_sign1_verify(const cose_sign1_t *m, EVP_PKEY *pub, const uint8_t *aad, size_t aad_len,
+                  err_t *err)
+{
+	if (m->kid_len > 0) {
+		uint8_t kid[COSE_KID_LEN];
+
+		if (cose_kid_of_key(pub, kid, err) == -1 || cose_check_kid(m, kid, err) == -1)
+			return -1;
+	}
+	return cose_verify_sig(m, pub, NULL, aad, aad_len, err);
+}
+
+int
+cose_verifier_init(cose_verifier_t *v, EVP_PKEY *pub, err_t *err)
+{
+	memset(v, 0, sizeof(*v));
+	if (cose_kid_of_key(pub, v->kid, err) == -1 ||
+	    (v->sig = sig_verifier_new(pub, err)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+cose_verifier_clear(cose_verifier_t *v)
+{
+	if (v == NULL)
+		return;
+	sig_verifier_free(v->sig);
+	memset(v, 0, sizeof(*v));
+}
+
+int
+cose_sign1_verify_by(const cose_sign1_t *m, cose_verifier_t *v, const uint8_t *aad, size_t aad_len,
+                     err_t *err)
+{
+	if (cose_check_kid(m, v->kid, err) == -1)
+		return -1;
+	return cose_verify_sig(m, NULL, v->sig, aad, aad_len, err);
 }
 
 void

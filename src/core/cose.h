@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "sig.h"
 
 #define COSE_ALG_ES256 (-7)
 #define COSE_KID_LEN   8           /* what cose_kid_of_key gives */
@@ -68,6 +69,20 @@ int cose_sign1_verify(const cose_sign1_t *m, EVP_PKEY *pub, const uint8_t *aad, 
                       err_t *err);
 /* NULL-safe; frees and zeroes *m. */
 void cose_sign1_clear(cose_sign1_t *m);
+
+/* A public key set up once for many cose_sign1_verify_by()s from any
+ * thread: its kid and its verify context (sig.h's verifier) made once. */
+typedef struct cose_verifier {
+	sig_verifier_t *sig;
+	uint8_t kid[COSE_KID_LEN];
+} cose_verifier_t;
+/* BAD_REQUEST for a key that is not P-256. */
+int cose_verifier_init(cose_verifier_t *v, EVP_PKEY *pub, err_t *err);
+/* NULL-safe. */
+void cose_verifier_clear(cose_verifier_t *v);
+/* cose_sign1_verify() with v's key. */
+int cose_sign1_verify_by(const cose_sign1_t *m, cose_verifier_t *v, const uint8_t *aad,
+                         size_t aad_len, err_t *err);
 
 /*
  * The libcbor helpers the payload codecs on top of COSE share (apppay.c,
