@@ -74,6 +74,7 @@ typedef struct av {
 	int operator_role, vetter_role;
 	upload_t *up;
 	workpool_t *vet;
+	mbox_t *main_mb;       /* the main loop's, for vetting queued at start-up */
 	struct peerpool *peer; /* the remote vetter (vet.peer), or NULL */
 	apk_ctx_t *apk;
 	/* keys */
@@ -113,6 +114,10 @@ void av_owner(srv_req_t *r, char *out, size_t cap);
 
 /* vet.c: vetting on the worker pool */
 void av_vet_register(daemon_t *d);
+/* Queues the apps a previous run left 'submitted' (stopped or crashed
+ * before their verdict was stored); their completions go to the main
+ * loop through av->main_mb, made here.  From init. */
+int av_vet_resume(av_t *av, err_t *err);
 typedef struct av_verdict {
 	char id2[33];
 	int flag;
