@@ -66,6 +66,10 @@ typedef struct av_entry {
 	uint64_t published;
 	uint64_t expires;
 	char warning[APPINDEX_WARNING_MAX + 1];
+	/* APP_CHECK's answer TLVs, encoded once when the index is loaded:
+	 * [0] for a SAFE payload (ALLOW), [1] for an UNSAFE one (DENY) */
+	uint8_t *answer[2];
+	size_t answer_len[2];
 } av_entry_t;
 
 typedef struct av {
