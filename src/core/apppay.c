@@ -212,62 +212,50 @@ done:
 	return rc;
 }
 
-/* The COSE payload's map into p (everything but the signer's kid). */
+/* The COSE payload's map into p (everything but the signer's kid), in one
+ * pass without an item tree (cose_cbor_flat_map). */
 static int
 apppay_parse_body(const uint8_t *in, size_t len, apppay_t *p, err_t *err)
 {
-	const cbor_item_t *v[K_COUNT];
-	cbor_item_t *m = NULL;
+	cose_flat_t v[K_COUNT];
 	const uint8_t *b;
 	uint64_t ver = 0, flag = 0;
 	size_t n;
-	int rc = -1;
 
-	if (cose_cbor_load(in, len, &m, err) == -1)
+	if (cose_cbor_flat_map(in, len, v, K_COUNT, "app payload", err) == -1 ||
+	    cose_flat_uint(&v[K_VERSION], &ver, "app payload version", err) == -1)
 		return -1;
-	if (cose_cbor_fields(m, v, K_COUNT, "app payload", err) == -1 ||
-	    cose_cbor_uint(v[K_VERSION], &ver, "app payload version", err) == -1)
-		goto done;
-	if (ver != APPPAY_VERSION) {
-		err_set(err, STB_BAD_REQUEST, "app payload version %llu is not %d",
-		        (unsigned long long)ver, APPPAY_VERSION);
-		goto done;
-	}
-	if (cose_cbor_uint(v[K_FLAG], &flag, "app payload flag", err) == -1 ||
-	    cose_cbor_uint(v[K_ISSUED], &p->issued, "app payload issued", err) == -1 ||
-	    cose_cbor_uint(v[K_EXPIRES], &p->expires, "app payload expires", err) == -1)
-		goto done;
-	if (flag != APPPAY_SAFE && flag != APPPAY_UNSAFE) {
-		err_set(err, STB_BAD_REQUEST, "app payload flag %llu is unknown",
-		        (unsigned long long)flag);
-		goto done;
-	}
+	if (ver != APPPAY_VERSION)
+		return err_set(err, STB_BAD_REQUEST, "app payload version %llu is not %d",
+		               (unsigned long long)ver, APPPAY_VERSION);
+	if (cose_flat_uint(&v[K_FLAG], &flag, "app payload flag", err) == -1 ||
+	    cose_flat_uint(&v[K_ISSUED], &p->issued, "app payload issued", err) == -1 ||
+	    cose_flat_uint(&v[K_EXPIRES], &p->expires, "app payload expires", err) == -1)
+		return -1;
+	if (flag != APPPAY_SAFE && flag != APPPAY_UNSAFE)
+		return err_set(err, STB_BAD_REQUEST, "app payload flag %llu is unknown",
+		               (unsigned long long)flag);
 	p->flag = (int)flag;
-	if (p->expires <= p->issued) {
-		err_set(err, STB_BAD_REQUEST, "app payload expires before it is issued");
-		goto done;
-	}
-	if (cose_cbor_bstr(v[K_REF], APPPAY_REF_LEN, APPPAY_REF_LEN, &b, &n, "app payload ref",
+	if (p->expires <= p->issued)
+		return err_set(err, STB_BAD_REQUEST, "app payload expires before it is issued");
+	if (cose_flat_bstr(&v[K_REF], APPPAY_REF_LEN, APPPAY_REF_LEN, &b, &n, "app payload ref",
 	                   err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->ref, b, n);
-	if (cose_cbor_bstr(v[K_KEY_ID], APPPAY_KEY_ID_LEN, APPPAY_KEY_ID_LEN, &b, &n,
+	if (cose_flat_bstr(&v[K_KEY_ID], APPPAY_KEY_ID_LEN, APPPAY_KEY_ID_LEN, &b, &n,
 	                   "app payload key id", err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->key_id, b, n);
-	if (cose_cbor_bstr(v[K_NONCE], APPPAY_NONCE_LEN, APPPAY_NONCE_LEN, &b, &n,
+	if (cose_flat_bstr(&v[K_NONCE], APPPAY_NONCE_LEN, APPPAY_NONCE_LEN, &b, &n,
 	                   "app payload nonce", err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->nonce, b, n);
-	if (cose_cbor_bstr(v[K_ID1], APPPAY_TAG_LEN + 1, APPPAY_CT_MAX, &b, &n, "app payload ID1",
+	if (cose_flat_bstr(&v[K_ID1], APPPAY_TAG_LEN + 1, APPPAY_CT_MAX, &b, &n, "app payload ID1",
 	                   err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->ct, b, n);
 	p->ct_len = n;
-	rc = 0;
-done:
-	cbor_decref(&m);
-	return rc;
+	return 0;
 }
 
 /* apppay_verify by pub, or by cv when not NULL. */

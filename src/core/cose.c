@@ -199,6 +199,125 @@ cose_cbor_load(const uint8_t *in, size_t len, cbor_item_t **out, err_t *err)
 	return 0;
 }
 
+/* ---- a flat map in one pass ---- */
+
+static void
+flat_u8(void *ctx, uint8_t v)
+{
+	*(cose_flat_t *)ctx = (cose_flat_t){COSE_FLAT_UINT, v, NULL, 0};
+}
+static void
+flat_u16(void *ctx, uint16_t v)
+{
+	*(cose_flat_t *)ctx = (cose_flat_t){COSE_FLAT_UINT, v, NULL, 0};
+}
+static void
+flat_u32(void *ctx, uint32_t v)
+{
+	*(cose_flat_t *)ctx = (cose_flat_t){COSE_FLAT_UINT, v, NULL, 0};
+}
+static void
+flat_u64(void *ctx, uint64_t v)
+{
+	*(cose_flat_t *)ctx = (cose_flat_t){COSE_FLAT_UINT, v, NULL, 0};
+}
+static void
+flat_bstr(void *ctx, cbor_data p, size_t n)
+{
+	*(cose_flat_t *)ctx = (cose_flat_t){COSE_FLAT_BSTR, 0, p, n};
+}
+static void
+flat_map(void *ctx, size_t n)
+{
+	*(cose_flat_t *)ctx = (cose_flat_t){COSE_FLAT_MAP, n, NULL, 0};
+}
+
+/* The next item at *off; kind COSE_FLAT_OTHER for any we do not take
+ * (the empty callbacks leave it so).  in passed cose_cbor_check. */
+static int
+flat_next(const uint8_t *in, size_t len, size_t *off, cose_flat_t *it, const char *what, err_t *err)
+{
+	struct cbor_decoder_result r;
+
+	*it = (cose_flat_t){COSE_FLAT_OTHER, 0, NULL, 0};
+	if (*off >= len)
+		return err_set(err, STB_BAD_REQUEST, "%s: truncated", what);
+	{
+		struct cbor_callbacks cb = cbor_empty_callbacks;
+
+		cb.uint8 = flat_u8;
+		cb.uint16 = flat_u16;
+		cb.uint32 = flat_u32;
+		cb.uint64 = flat_u64;
+		cb.byte_string = flat_bstr;
+		cb.map_start = flat_map;
+		r = cbor_stream_decode(in + *off, len - *off, &cb, it);
+	}
+	if (r.status != CBOR_DECODER_FINISHED || r.read == 0)
+		return err_set(err, STB_BAD_REQUEST, "%s: malformed", what);
+	*off += r.read;
+	return 0;
+}
+
+int
+cose_cbor_flat_map(const uint8_t *in, size_t len, cose_flat_t *vals, size_t nkeys, const char *what,
+                   err_t *err)
+{
+	cose_flat_t it, key;
+	size_t off = 0;
+	uint64_t n;
+
+	for (size_t i = 0; i < nkeys; i++)
+		vals[i] = (cose_flat_t){COSE_FLAT_NONE, 0, NULL, 0};
+	if (cose_cbor_check(in, len, err) == -1 || flat_next(in, len, &off, &it, what, err) == -1)
+		return -1;
+	if (it.kind != COSE_FLAT_MAP)
+		return err_set(err, STB_BAD_REQUEST, "%s is not a map", what);
+	n = it.u;
+	for (uint64_t i = 0; i < n; i++) {
+		if (flat_next(in, len, &off, &key, what, err) == -1)
+			return -1;
+		if (key.kind != COSE_FLAT_UINT || key.u >= nkeys)
+			return err_set(err, STB_BAD_REQUEST, "%s has an unknown key", what);
+		if (vals[key.u].kind != COSE_FLAT_NONE)
+			return err_set(err, STB_BAD_REQUEST, "%s repeats key %u", what,
+			               (unsigned)key.u);
+		if (flat_next(in, len, &off, &vals[key.u], what, err) == -1)
+			return -1;
+		/* a nested value would need a walk past it: it is refused here,
+		 * as the typed readers would refuse it */
+		if (vals[key.u].kind != COSE_FLAT_UINT && vals[key.u].kind != COSE_FLAT_BSTR)
+			return err_set(err, STB_BAD_REQUEST, "%s: key %u holds another type", what,
+			               (unsigned)key.u);
+	}
+	if (off != len) /* cose_cbor_check said one item: this cannot be */
+		return err_set(err, STB_BAD_REQUEST, "%s: bytes after the map", what);
+	return 0;
+}
+
+int
+cose_flat_uint(const cose_flat_t *v, uint64_t *out, const char *what, err_t *err)
+{
+	if (v->kind != COSE_FLAT_UINT)
+		return err_set(err, STB_BAD_REQUEST, "%s: an unsigned integer is missing", what);
+	*out = v->u;
+	return 0;
+}
+
+int
+cose_flat_bstr(const cose_flat_t *v, size_t min, size_t max, const uint8_t **p, size_t *len,
+               const char *what, err_t *err)
+{
+	if (v->kind != COSE_FLAT_BSTR)
+		return err_set(err, STB_BAD_REQUEST, "%s: a byte string is missing", what);
+	if (v->n < min || v->n > max)
+		return err_set(err, STB_BAD_REQUEST, "%s: %zu bytes, not %zu to %zu", what, v->n,
+		               min, max);
+	*p = v->p;
+	*len = v->n;
+	return 0;
+}
+
 int
 cose_cbor_serialize(const cbor_item_t *item, buf_t *out, err_t *err)
 {

@@ -107,6 +107,25 @@ bool cose_cbor_put(cbor_item_t *map, uint64_t key, cbor_item_t *value);
  * map, another key or a duplicate; what of names the thing in messages. */
 int cose_cbor_fields(const cbor_item_t *map, const cbor_item_t **vals, size_t nkeys,
                      const char *what, err_t *err);
+/* A map of unsigned keys below nkeys to unsigned integers and byte
+ * strings only (the app payload's body), read in one pass of libcbor's
+ * streaming decoder after cose_cbor_check: no item tree, no allocation;
+ * byte strings point into in.  BAD_REQUEST (naming what) for anything
+ * else: another key, a key twice, a value of another type. */
+typedef struct cose_flat {
+	int kind; /* COSE_FLAT_NONE (the key is absent), _UINT, _BSTR */
+	uint64_t u;
+	const uint8_t *p;
+	size_t n;
+} cose_flat_t;
+enum { COSE_FLAT_NONE, COSE_FLAT_UINT, COSE_FLAT_BSTR, COSE_FLAT_MAP, COSE_FLAT_OTHER };
+int cose_cbor_flat_map(const uint8_t *in, size_t len, cose_flat_t *vals, size_t nkeys,
+                       const char *what, err_t *err);
+/* Its typed readers, as cose_cbor_uint and cose_cbor_bstr. */
+int cose_flat_uint(const cose_flat_t *v, uint64_t *out, const char *what, err_t *err);
+int cose_flat_bstr(const cose_flat_t *v, size_t min, size_t max, const uint8_t **p, size_t *len,
+                   const char *what, err_t *err);
+
 /* Typed readers: BAD_REQUEST (naming what) for another type or a size
  * outside [min, max]. */
 int cose_cbor_uint(const cbor_item_t *item, uint64_t *v, const char *what, err_t *err);
