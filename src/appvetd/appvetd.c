@@ -174,7 +174,9 @@ av_init(daemon_t *d, err_t *err)
 	if ((av->vet = workpool_new("vet", (int)av_conf.vet_threads, (size_t)av_conf.vet_queue,
 	                            err)) == NULL)
 		return -1;
-	if (av->operator_role && av_index_reload(av, err) == -1)
+	if (av->operator_role &&
+	    ((av->reader = apppay_reader_new(av->op_key, av->pay_key, err)) == NULL ||
+	     av_index_reload(av, err) == -1))
 		return -1;
 	if (av_metrics_register(av, err) == -1)
 		return -1;
@@ -182,6 +184,8 @@ av_init(daemon_t *d, err_t *err)
 	av_vet_register(d);
 	av_publish_register(d);
 	av_check_register(d);
+	if (av->operator_role && av_vet_resume(av, err) == -1)
+		return -1;
 	log_info("appvetd: %s%s%s, %zu published app(s)", av->operator_role ? "operator" : "",
 	         av->operator_role && av->vetter_role ? " and " : "",
 	         av->vetter_role ? "vetter" : "", av->nix);
@@ -199,9 +203,11 @@ av_fini(daemon_t *d)
 	workpool_free(av->vet);
 	/* fails what is still on its way to the vetter (UNAVAILABLE) */
 	peerpool_free(av->peer);
+	mbox_free(av->main_mb); /* runs the start-up jobs' completions */
 	upload_free(av->up);
 	apk_ctx_free(av->apk);
 	av_index_free(av);
+	apppay_reader_free(av->reader);
 	av_keys_free(av);
 	pthread_rwlock_destroy(&av->ix_lock);
 	free(av);

@@ -66,6 +66,10 @@ typedef struct av_entry {
 	uint64_t published;
 	uint64_t expires;
 	char warning[APPINDEX_WARNING_MAX + 1];
+	/* APP_CHECK's answer TLVs, encoded once when the index is loaded:
+	 * [0] for a SAFE payload (ALLOW), [1] for an UNSAFE one (DENY) */
+	uint8_t *answer[2];
+	size_t answer_len[2];
 } av_entry_t;
 
 typedef struct av {
@@ -74,12 +78,14 @@ typedef struct av {
 	int operator_role, vetter_role;
 	upload_t *up;
 	workpool_t *vet;
+	mbox_t *main_mb;       /* the main loop's, for vetting queued at start-up */
 	struct peerpool *peer; /* the remote vetter (vet.peer), or NULL */
 	apk_ctx_t *apk;
 	/* keys */
 	uint8_t id_key[32];
 	uint8_t pay_key[APPPAY_KEY_LEN];
-	EVP_PKEY *op_key; /* operator: payloads and index */
+	EVP_PKEY *op_key;        /* operator: payloads and index */
+	apppay_reader_t *reader; /* op_key's public half and pay_key, for APP_CHECK */
 	char *op_pub_pem;
 	EVP_PKEY *vet_key; /* vetter: verdicts */
 	X509 *vet_cert;
@@ -112,6 +118,10 @@ void av_owner(srv_req_t *r, char *out, size_t cap);
 
 /* vet.c: vetting on the worker pool */
 void av_vet_register(daemon_t *d);
+/* Queues the apps a previous run left 'submitted' (stopped or crashed
+ * before their verdict was stored); their completions go to the main
+ * loop through av->main_mb, made here.  From init. */
+int av_vet_resume(av_t *av, err_t *err);
 typedef struct av_verdict {
 	char id2[33];
 	int flag;

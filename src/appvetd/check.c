@@ -19,13 +19,47 @@ ref_cmp(const void *a, const void *b)
 	return memcmp(((const av_entry_t *)a)->ref, ((const av_entry_t *)b)->ref, APPPAY_REF_LEN);
 }
 
+static void
+entries_free(av_entry_t *ix, size_t n)
+{
+	for (size_t i = 0; i < n && ix != NULL; i++) {
+		free(ix[i].answer[0]);
+		free(ix[i].answer[1]);
+	}
+	free(ix);
+}
+
+/* The answer TLVs to a check of e's payload published with flag. */
+static int
+entry_answer(av_entry_t *e, int flag, err_t *err)
+{
+	int i = flag == AV_FLAG_SAFE ? 0 : 1;
+	buf_t b;
+
+	buf_init(&b, 2 * AV_NAME_CAP + 2 * AV_VERSION_CAP + APPINDEX_WARNING_MAX + 64);
+	tlv_put_u8(&b, STB_TLV_APP_RESULT, flag == AV_FLAG_SAFE ? AV_RESULT_ALLOW : AV_RESULT_DENY);
+	tlv_put_u8(&b, STB_TLV_APP_FLAG, (uint8_t)flag);
+	tlv_put_str(&b, STB_TLV_APP_NAME, e->name);
+	tlv_put_str(&b, STB_TLV_APP_VERSION, e->version);
+	if (flag != AV_FLAG_SAFE)
+		tlv_put_str(&b, STB_TLV_APP_WARNING,
+		            e->warning[0] ? e->warning : "the vetter found this app unsafe");
+	if (b.failed) {
+		buf_free(&b);
+		return err_set(err, STB_INTERNAL, "out of memory");
+	}
+	e->answer[i] = b.data; /* the buffer's bytes are the entry's now */
+	e->answer_len[i] = b.len;
+	return 0;
+}
+
 int
 av_index_reload(av_t *av, err_t *err)
 {
 	store_conn_t *c;
 	store_stmt_t *st;
 	av_entry_t *ix = NULL, *e, *grown;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, old_n;
 	uint64_t version = 0;
 	int rc;
 
@@ -49,7 +83,7 @@ av_index_reload(av_t *av, err_t *err)
 			cap = cap ? 2 * cap : 64;
 			if ((grown = realloc(ix, cap * sizeof(*ix))) == NULL) {
 				store_reset(st);
-				free(ix);
+				entries_free(ix, n);
 				return err_set(err, STB_INTERNAL, "out of memory");
 			}
 			ix = grown;
@@ -64,34 +98,37 @@ av_index_reload(av_t *av, err_t *err)
 		e->published = (uint64_t)store_col_int64(st, 5);
 		e->expires = (uint64_t)store_col_int64(st, 6);
 		snprintf(e->warning, sizeof(e->warning), "%s", store_col_text(st, 7, NULL));
-		if (apppay_ref(e->id1, e->ref, err) == -1) {
+		n++; /* the entry's answers are freed with the others from here */
+		if (apppay_ref(e->id1, e->ref, err) == -1 ||
+		    entry_answer(e, AV_FLAG_SAFE, err) == -1 ||
+		    entry_answer(e, AV_FLAG_UNSAFE, err) == -1) {
 			store_reset(st);
-			free(ix);
+			entries_free(ix, n);
 			return -1;
 		}
-		n++;
 	}
 	store_reset(st);
 	if (rc != STORE_DONE) {
-		free(ix);
+		entries_free(ix, n);
 		return -1;
 	}
 	if (n > 1)
 		qsort(ix, n, sizeof(*ix), ref_cmp);
 	pthread_rwlock_wrlock(&av->ix_lock);
 	e = av->ix;
+	old_n = av->nix;
 	av->ix = ix;
 	av->nix = n;
 	av->ix_version = version;
 	pthread_rwlock_unlock(&av->ix_lock);
-	free(e);
+	entries_free(e, old_n);
 	return 0;
 }
 
 void
 av_index_free(av_t *av)
 {
-	free(av->ix);
+	entries_free(av->ix, av->nix);
 	av->ix = NULL;
 	av->nix = 0;
 	pthread_mutex_lock(&snap_lock);
@@ -116,50 +153,46 @@ av_check(srv_req_t *r, const msg_t *m, void *ctx)
 	size_t len;
 	apppay_t p;
 	char id1[STB_ID_MAX + 1];
-	av_entry_t key, *e, found;
+	av_entry_t key, *e;
 	err_t err;
 	buf_t *b;
+	int ans;
 
 	msg_get_bytes(m, TLV_IX_APP_QR_PAYLOAD, &txt, &len);
-	if (apppay_verify((const char *)txt, len, av->op_key, (uint64_t)time(NULL), &p, &err) ==
-	    -1) {
+	if (apppay_reader_verify(av->reader, (const char *)txt, len, (uint64_t)time(NULL), &p,
+	                         &err) == -1) {
 		check_refused(d, r, &err,
 		              err.status == STB_EXPIRED           ? "expired"
 		              : err.status == STB_UNAUTHENTICATED ? "forged"
 		                                                  : "malformed");
 		return;
 	}
-	if (apppay_open(&p, av->pay_key, id1, &err) == -1) {
+	if (apppay_reader_open(av->reader, &p, id1, &err) == -1) {
 		check_refused(d, r, &err, "forged");
 		return;
 	}
 	memcpy(key.ref, p.ref, APPPAY_REF_LEN);
 	pthread_rwlock_rdlock(&av->ix_lock);
 	e = av->nix ? bsearch(&key, av->ix, av->nix, sizeof(*av->ix), ref_cmp) : NULL;
-	if (e != NULL)
-		found = *e;
-	pthread_rwlock_unlock(&av->ix_lock);
-	if (e == NULL || strcmp(found.id1, id1) != 0) {
+	if (e == NULL || strcmp(e->id1, id1) != 0) {
+		pthread_rwlock_unlock(&av->ix_lock);
 		err_set(&err, STB_NOT_FOUND, "this app is not published here");
 		check_refused(d, r, &err, "unknown");
 		return;
 	}
-	if (p.flag == AV_FLAG_SAFE && found.flag != AV_FLAG_SAFE) {
-		err_set(&err, STB_REVOKED, "%s %s was withdrawn: %s", found.name, found.version,
-		        found.warning[0] ? found.warning : "re-vetted unsafe");
+	if (p.flag == AV_FLAG_SAFE && e->flag != AV_FLAG_SAFE) {
+		err_set(&err, STB_REVOKED, "%s %s was withdrawn: %s", e->name, e->version,
+		        e->warning[0] ? e->warning : "re-vetted unsafe");
+		pthread_rwlock_unlock(&av->ix_lock);
 		check_refused(d, r, &err, "revoked");
 		return;
 	}
-	av_metrics_check(p.flag == AV_FLAG_SAFE);
+	/* the answer encoded at load, copied while the entry cannot go */
+	ans = p.flag == AV_FLAG_SAFE ? 0 : 1;
 	b = srv_reply_begin(r);
-	tlv_put_u8(b, STB_TLV_APP_RESULT,
-	           p.flag == AV_FLAG_SAFE ? AV_RESULT_ALLOW : AV_RESULT_DENY);
-	tlv_put_u8(b, STB_TLV_APP_FLAG, (uint8_t)p.flag);
-	tlv_put_str(b, STB_TLV_APP_NAME, found.name);
-	tlv_put_str(b, STB_TLV_APP_VERSION, found.version);
-	if (p.flag != AV_FLAG_SAFE)
-		tlv_put_str(b, STB_TLV_APP_WARNING,
-		            found.warning[0] ? found.warning : "the vetter found this app unsafe");
+	buf_append(b, e->answer[ans], e->answer_len[ans]);
+	pthread_rwlock_unlock(&av->ix_lock);
+	av_metrics_check(p.flag == AV_FLAG_SAFE);
 	srv_reply_end(r);
 }
 

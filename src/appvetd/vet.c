@@ -667,6 +667,39 @@ av_vet(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 }
 
+int
+av_vet_resume(av_t *av, err_t *err)
+{
+	store_conn_t *c;
+	store_stmt_t *st;
+	char id1[AV_ID_CAP];
+	size_t queued = 0, left = 0;
+	err_t e;
+	int rc;
+
+	if ((av->main_mb = mbox_new(av->d->base)) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	if ((c = store_reader(av->d->store, err)) == NULL ||
+	    (st = store_stmt(c, "SELECT id1 FROM apps WHERE state='submitted' ORDER BY rowid",
+	                     err)) == NULL)
+		return -1;
+	while ((rc = store_step(st, err)) == STORE_ROW) {
+		snprintf(id1, sizeof(id1), "%s", store_col_text(st, 0, NULL));
+		if (av_vet_queue(av, id1, av->d->base, av->main_mb, NULL, NULL, &e) == 0)
+			queued++;
+		else if (left++ == 0)
+			log_warnx("vetting %s not queued at start-up: %s (APP_REVET queues it)",
+			          id1, e.msg);
+	}
+	store_reset(st);
+	if (rc != STORE_DONE)
+		return -1;
+	if (queued > 0 || left > 0)
+		log_info("%zu app(s) left submitted by the last run queued for vetting%s", queued,
+		         left > 0 ? "; some were not (see above)" : "");
+	return 0;
+}
+
 void
 av_vet_register(daemon_t *d)
 {

@@ -4,6 +4,8 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base45.h"
@@ -93,12 +95,14 @@ apppay_adata(const apppay_t *p, buf_t *ad, err_t *err)
 }
 
 /* AES-256-GCM of in (n bytes) into out, tag after the ciphertext
- * (encrypt), or of the ciphertext||tag in into out (decrypt). */
+ * (encrypt), or of the ciphertext||tag in into out (decrypt).  keyed: a
+ * context that holds key's schedule already (only the nonce is set), or
+ * NULL for one made here. */
 static int
-apppay_gcm_run(int enc, const uint8_t key[APPPAY_KEY_LEN], const apppay_t *p, const uint8_t *in,
-               size_t n, uint8_t *out, err_t *err)
+apppay_gcm_run(int enc, const uint8_t key[APPPAY_KEY_LEN], EVP_CIPHER_CTX *keyed, const apppay_t *p,
+               const uint8_t *in, size_t n, uint8_t *out, err_t *err)
 {
-	EVP_CIPHER_CTX *ctx;
+	EVP_CIPHER_CTX *ctx = keyed;
 	buf_t ad;
 	int len = 0, fin = 0, ok;
 	size_t body = enc ? n : n - APPPAY_TAG_LEN;
@@ -110,11 +114,12 @@ apppay_gcm_run(int enc, const uint8_t key[APPPAY_KEY_LEN], const apppay_t *p, co
 		buf_free(&ad);
 		return -1;
 	}
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+	if (ctx == NULL && (ctx = EVP_CIPHER_CTX_new()) == NULL) {
 		buf_free(&ad);
 		return err_set(err, STB_INTERNAL, "out of memory");
 	}
-	ok = EVP_CipherInit_ex2(ctx, apppay_gcm, key, p->nonce, enc, NULL) == 1 &&
+	ok = (keyed != NULL ? EVP_CipherInit_ex2(ctx, NULL, NULL, p->nonce, enc, NULL)
+	                    : EVP_CipherInit_ex2(ctx, apppay_gcm, key, p->nonce, enc, NULL)) == 1 &&
 	     EVP_CipherUpdate(ctx, NULL, &len, ad.data, (int)ad.len) == 1 &&
 	     EVP_CipherUpdate(ctx, out, &len, in, (int)body) == 1 && (size_t)len == body &&
 	     (enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, APPPAY_TAG_LEN,
@@ -122,7 +127,8 @@ apppay_gcm_run(int enc, const uint8_t key[APPPAY_KEY_LEN], const apppay_t *p, co
 	     EVP_CipherFinal_ex(ctx, out + len, &fin) == 1 && fin == 0 &&
 	     (!enc ||
 	      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, APPPAY_TAG_LEN, out + body) == 1);
-	EVP_CIPHER_CTX_free(ctx);
+	if (keyed == NULL)
+		EVP_CIPHER_CTX_free(ctx);
 	buf_free(&ad);
 	if (!ok) {
 		OPENSSL_cleanse(out, body);
@@ -174,7 +180,7 @@ apppay_encode(const char *id1, int flag, uint64_t issued, uint64_t expires,
 		return -1;
 	if (RAND_bytes(p.nonce, APPPAY_NONCE_LEN) != 1)
 		return err_set_ossl(err, STB_INTERNAL, "RAND_bytes");
-	if (apppay_gcm_run(1, enc_key, &p, (const uint8_t *)id1, idlen, p.ct, err) == -1)
+	if (apppay_gcm_run(1, enc_key, NULL, &p, (const uint8_t *)id1, idlen, p.ct, err) == -1)
 		return -1;
 	p.ct_len = idlen + APPPAY_TAG_LEN;
 	buf_init(&body, APPPAY_BODY_MAX);
@@ -206,66 +212,56 @@ done:
 	return rc;
 }
 
-/* The COSE payload's map into p (everything but the signer's kid). */
+/* The COSE payload's map into p (everything but the signer's kid), in one
+ * pass without an item tree (cose_cbor_flat_map). */
 static int
 apppay_parse_body(const uint8_t *in, size_t len, apppay_t *p, err_t *err)
 {
-	const cbor_item_t *v[K_COUNT];
-	cbor_item_t *m = NULL;
+	cose_flat_t v[K_COUNT];
 	const uint8_t *b;
 	uint64_t ver = 0, flag = 0;
 	size_t n;
-	int rc = -1;
 
-	if (cose_cbor_load(in, len, &m, err) == -1)
+	if (cose_cbor_flat_map(in, len, v, K_COUNT, "app payload", err) == -1 ||
+	    cose_flat_uint(&v[K_VERSION], &ver, "app payload version", err) == -1)
 		return -1;
-	if (cose_cbor_fields(m, v, K_COUNT, "app payload", err) == -1 ||
-	    cose_cbor_uint(v[K_VERSION], &ver, "app payload version", err) == -1)
-		goto done;
-	if (ver != APPPAY_VERSION) {
-		err_set(err, STB_BAD_REQUEST, "app payload version %llu is not %d",
-		        (unsigned long long)ver, APPPAY_VERSION);
-		goto done;
-	}
-	if (cose_cbor_uint(v[K_FLAG], &flag, "app payload flag", err) == -1 ||
-	    cose_cbor_uint(v[K_ISSUED], &p->issued, "app payload issued", err) == -1 ||
-	    cose_cbor_uint(v[K_EXPIRES], &p->expires, "app payload expires", err) == -1)
-		goto done;
-	if (flag != APPPAY_SAFE && flag != APPPAY_UNSAFE) {
-		err_set(err, STB_BAD_REQUEST, "app payload flag %llu is unknown",
-		        (unsigned long long)flag);
-		goto done;
-	}
+	if (ver != APPPAY_VERSION)
+		return err_set(err, STB_BAD_REQUEST, "app payload version %llu is not %d",
+		               (unsigned long long)ver, APPPAY_VERSION);
+	if (cose_flat_uint(&v[K_FLAG], &flag, "app payload flag", err) == -1 ||
+	    cose_flat_uint(&v[K_ISSUED], &p->issued, "app payload issued", err) == -1 ||
+	    cose_flat_uint(&v[K_EXPIRES], &p->expires, "app payload expires", err) == -1)
+		return -1;
+	if (flag != APPPAY_SAFE && flag != APPPAY_UNSAFE)
+		return err_set(err, STB_BAD_REQUEST, "app payload flag %llu is unknown",
+		               (unsigned long long)flag);
 	p->flag = (int)flag;
-	if (p->expires <= p->issued) {
-		err_set(err, STB_BAD_REQUEST, "app payload expires before it is issued");
-		goto done;
-	}
-	if (cose_cbor_bstr(v[K_REF], APPPAY_REF_LEN, APPPAY_REF_LEN, &b, &n, "app payload ref",
+	if (p->expires <= p->issued)
+		return err_set(err, STB_BAD_REQUEST, "app payload expires before it is issued");
+	if (cose_flat_bstr(&v[K_REF], APPPAY_REF_LEN, APPPAY_REF_LEN, &b, &n, "app payload ref",
 	                   err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->ref, b, n);
-	if (cose_cbor_bstr(v[K_KEY_ID], APPPAY_KEY_ID_LEN, APPPAY_KEY_ID_LEN, &b, &n,
+	if (cose_flat_bstr(&v[K_KEY_ID], APPPAY_KEY_ID_LEN, APPPAY_KEY_ID_LEN, &b, &n,
 	                   "app payload key id", err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->key_id, b, n);
-	if (cose_cbor_bstr(v[K_NONCE], APPPAY_NONCE_LEN, APPPAY_NONCE_LEN, &b, &n,
+	if (cose_flat_bstr(&v[K_NONCE], APPPAY_NONCE_LEN, APPPAY_NONCE_LEN, &b, &n,
 	                   "app payload nonce", err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->nonce, b, n);
-	if (cose_cbor_bstr(v[K_ID1], APPPAY_TAG_LEN + 1, APPPAY_CT_MAX, &b, &n, "app payload ID1",
+	if (cose_flat_bstr(&v[K_ID1], APPPAY_TAG_LEN + 1, APPPAY_CT_MAX, &b, &n, "app payload ID1",
 	                   err) == -1)
-		goto done;
+		return -1;
 	memcpy(p->ct, b, n);
 	p->ct_len = n;
-	rc = 0;
-done:
-	cbor_decref(&m);
-	return rc;
+	return 0;
 }
 
-int
-apppay_verify(const char *text, size_t len, EVP_PKEY *pub, uint64_t now, apppay_t *out, err_t *err)
+/* apppay_verify by pub, or by cv when not NULL. */
+static int
+apppay_verify_by(const char *text, size_t len, EVP_PKEY *pub, cose_verifier_t *cv, uint64_t now,
+                 apppay_t *out, err_t *err)
 {
 	const size_t plen = sizeof(APPPAY_PREFIX) - 1;
 	uint8_t raw[APPPAY_COSE_MAX];
@@ -292,8 +288,10 @@ apppay_verify(const char *text, size_t len, EVP_PKEY *pub, uint64_t now, apppay_
 		return -1;
 	}
 	/* the signature before the body: unsigned bytes are never parsed */
-	if (cose_sign1_verify(&m, pub, (const uint8_t *)APPPAY_AAD, strlen(APPPAY_AAD), err) ==
-	        -1 ||
+	if ((cv != NULL ? cose_sign1_verify_by(&m, cv, (const uint8_t *)APPPAY_AAD,
+	                                       strlen(APPPAY_AAD), err)
+	                : cose_sign1_verify(&m, pub, (const uint8_t *)APPPAY_AAD,
+	                                    strlen(APPPAY_AAD), err)) == -1 ||
 	    apppay_parse_body(m.payload, m.payload_len, &p, err) == -1)
 		goto done;
 	memcpy(p.signer_kid, m.kid, m.kid_len);
@@ -311,19 +309,26 @@ done:
 }
 
 int
-apppay_open(const apppay_t *p, const uint8_t enc_key[APPPAY_KEY_LEN], char id1[STB_ID_MAX + 1],
-            err_t *err)
+apppay_verify(const char *text, size_t len, EVP_PKEY *pub, uint64_t now, apppay_t *out, err_t *err)
 {
-	uint8_t kid[APPPAY_KEY_ID_LEN], plain[APPPAY_CT_MAX];
+	return apppay_verify_by(text, len, pub, NULL, now, out, err);
+}
+
+/* apppay_open with kid = enc_key's key id, and keyed (or NULL) as in
+ * apppay_gcm_run. */
+static int
+apppay_open_by(const apppay_t *p, const uint8_t enc_key[APPPAY_KEY_LEN],
+               const uint8_t kid[APPPAY_KEY_ID_LEN], EVP_CIPHER_CTX *keyed,
+               char id1[STB_ID_MAX + 1], err_t *err)
+{
+	uint8_t plain[APPPAY_CT_MAX];
 	size_t n;
 
 	if (p->ct_len <= APPPAY_TAG_LEN || p->ct_len > APPPAY_CT_MAX)
 		return err_set(err, STB_BAD_REQUEST, "ID1 ciphertext of %zu bytes", p->ct_len);
-	if (apppay_key_id(enc_key, kid, err) == -1)
-		return -1;
 	if (CRYPTO_memcmp(kid, p->key_id, APPPAY_KEY_ID_LEN) != 0)
 		return err_set(err, STB_UNAUTHENTICATED, "ID1 is under another key");
-	if (apppay_gcm_run(0, enc_key, p, p->ct, p->ct_len, plain, err) == -1)
+	if (apppay_gcm_run(0, enc_key, keyed, p, p->ct, p->ct_len, plain, err) == -1)
 		return -1;
 	n = p->ct_len - APPPAY_TAG_LEN;
 	if (!proto_id_valid(plain, n)) {
@@ -334,4 +339,102 @@ apppay_open(const apppay_t *p, const uint8_t enc_key[APPPAY_KEY_LEN], char id1[S
 	id1[n] = '\0';
 	OPENSSL_cleanse(plain, sizeof(plain));
 	return 0;
+}
+
+int
+apppay_open(const apppay_t *p, const uint8_t enc_key[APPPAY_KEY_LEN], char id1[STB_ID_MAX + 1],
+            err_t *err)
+{
+	uint8_t kid[APPPAY_KEY_ID_LEN];
+
+	if (apppay_key_id(enc_key, kid, err) == -1)
+		return -1;
+	return apppay_open_by(p, enc_key, kid, NULL, id1, err);
+}
+
+/* ---- the reader: keys set up once ---- */
+
+/* Idle keyed GCM contexts, as sig.c's verifier keeps its verify contexts. */
+#define APPPAY_READER_IDLE 32
+
+struct apppay_reader {
+	cose_verifier_t cv;
+	uint8_t key_id[APPPAY_KEY_ID_LEN];
+	EVP_CIPHER_CTX *tmpl; /* keyed for decryption */
+	pthread_mutex_t mu;
+	EVP_CIPHER_CTX *idle[APPPAY_READER_IDLE];
+	int nidle;
+};
+
+apppay_reader_t *
+apppay_reader_new(EVP_PKEY *pub, const uint8_t enc_key[APPPAY_KEY_LEN], err_t *err)
+{
+	apppay_reader_t *rd;
+
+	if (apppay_algs(err) == -1)
+		return NULL;
+	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
+		err_set(err, STB_INTERNAL, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&rd->mu, NULL);
+	if (cose_verifier_init(&rd->cv, pub, err) == -1 ||
+	    apppay_key_id(enc_key, rd->key_id, err) == -1) {
+		apppay_reader_free(rd);
+		return NULL;
+	}
+	if ((rd->tmpl = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_CipherInit_ex2(rd->tmpl, apppay_gcm, enc_key, NULL, 0, NULL) != 1) {
+		err_set_ossl(err, STB_INTERNAL, "AES-256-GCM");
+		apppay_reader_free(rd);
+		return NULL;
+	}
+	return rd;
+}
+
+int
+apppay_reader_verify(apppay_reader_t *rd, const char *text, size_t len, uint64_t now, apppay_t *out,
+                     err_t *err)
+{
+	return apppay_verify_by(text, len, NULL, &rd->cv, now, out, err);
+}
+
+int
+apppay_reader_open(apppay_reader_t *rd, const apppay_t *p, char id1[STB_ID_MAX + 1], err_t *err)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	int rc;
+
+	pthread_mutex_lock(&rd->mu);
+	if (rd->nidle > 0)
+		ctx = rd->idle[--rd->nidle];
+	pthread_mutex_unlock(&rd->mu);
+	if (ctx == NULL &&
+	    ((ctx = EVP_CIPHER_CTX_new()) == NULL || EVP_CIPHER_CTX_copy(ctx, rd->tmpl) != 1)) {
+		EVP_CIPHER_CTX_free(ctx);
+		return err_set_ossl(err, STB_INTERNAL, "AES-256-GCM");
+	}
+	rc = apppay_open_by(p, NULL, rd->key_id, ctx, id1, err);
+	pthread_mutex_lock(&rd->mu);
+	if (rd->nidle < APPPAY_READER_IDLE) {
+		rd->idle[rd->nidle++] = ctx;
+		ctx = NULL;
+	}
+	pthread_mutex_unlock(&rd->mu);
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+void
+apppay_reader_free(apppay_reader_t *rd)
+{
+	if (rd == NULL)
+		return;
+	for (int i = 0; i < rd->nidle; i++)
+		EVP_CIPHER_CTX_free(rd->idle[i]);
+	EVP_CIPHER_CTX_free(rd->tmpl);
+	cose_verifier_clear(&rd->cv);
+	pthread_mutex_destroy(&rd->mu);
+	OPENSSL_cleanse(rd, sizeof(*rd));
+	free(rd);
 }

@@ -93,4 +93,19 @@ int apppay_verify(const char *text, size_t len, EVP_PKEY *pub, uint64_t now, app
 int apppay_open(const apppay_t *p, const uint8_t enc_key[APPPAY_KEY_LEN], char id1[STB_ID_MAX + 1],
                 err_t *err);
 
+/* The operator's public key and payload key set up once for many checks
+ * from any thread (appvetd's APP_CHECK): the kid, the verify context, the
+ * key id and the AES-256-GCM key schedule made once, so a check costs its
+ * one signature verify and little else. */
+typedef struct apppay_reader apppay_reader_t;
+apppay_reader_t *apppay_reader_new(EVP_PKEY *pub, const uint8_t enc_key[APPPAY_KEY_LEN],
+                                   err_t *err);
+/* apppay_verify() and apppay_open() with the reader's keys. */
+int apppay_reader_verify(apppay_reader_t *rd, const char *text, size_t len, uint64_t now,
+                         apppay_t *out, err_t *err);
+int apppay_reader_open(apppay_reader_t *rd, const apppay_t *p, char id1[STB_ID_MAX + 1],
+                       err_t *err);
+/* NULL-safe; no check may be running. */
+void apppay_reader_free(apppay_reader_t *rd);
+
 #endif

@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "sig.h"
 
 #define COSE_ALG_ES256 (-7)
 #define COSE_KID_LEN   8           /* what cose_kid_of_key gives */
@@ -69,6 +70,20 @@ int cose_sign1_verify(const cose_sign1_t *m, EVP_PKEY *pub, const uint8_t *aad, 
 /* NULL-safe; frees and zeroes *m. */
 void cose_sign1_clear(cose_sign1_t *m);
 
+/* A public key set up once for many cose_sign1_verify_by()s from any
+ * thread: its kid and its verify context (sig.h's verifier) made once. */
+typedef struct cose_verifier {
+	sig_verifier_t *sig;
+	uint8_t kid[COSE_KID_LEN];
+} cose_verifier_t;
+/* BAD_REQUEST for a key that is not P-256. */
+int cose_verifier_init(cose_verifier_t *v, EVP_PKEY *pub, err_t *err);
+/* NULL-safe. */
+void cose_verifier_clear(cose_verifier_t *v);
+/* cose_sign1_verify() with v's key. */
+int cose_sign1_verify_by(const cose_sign1_t *m, cose_verifier_t *v, const uint8_t *aad,
+                         size_t aad_len, err_t *err);
+
 /*
  * The libcbor helpers the payload codecs on top of COSE share (apppay.c,
  * appindex.c).  Builders take the caller's reference to item (NULL, an
@@ -92,6 +107,25 @@ bool cose_cbor_put(cbor_item_t *map, uint64_t key, cbor_item_t *value);
  * map, another key or a duplicate; what of names the thing in messages. */
 int cose_cbor_fields(const cbor_item_t *map, const cbor_item_t **vals, size_t nkeys,
                      const char *what, err_t *err);
+/* A map of unsigned keys below nkeys to unsigned integers and byte
+ * strings only (the app payload's body), read in one pass of libcbor's
+ * streaming decoder after cose_cbor_check: no item tree, no allocation;
+ * byte strings point into in.  BAD_REQUEST (naming what) for anything
+ * else: another key, a key twice, a value of another type. */
+typedef struct cose_flat {
+	int kind; /* COSE_FLAT_NONE (the key is absent), _UINT, _BSTR */
+	uint64_t u;
+	const uint8_t *p;
+	size_t n;
+} cose_flat_t;
+enum { COSE_FLAT_NONE, COSE_FLAT_UINT, COSE_FLAT_BSTR, COSE_FLAT_MAP, COSE_FLAT_OTHER };
+int cose_cbor_flat_map(const uint8_t *in, size_t len, cose_flat_t *vals, size_t nkeys,
+                       const char *what, err_t *err);
+/* Its typed readers, as cose_cbor_uint and cose_cbor_bstr. */
+int cose_flat_uint(const cose_flat_t *v, uint64_t *out, const char *what, err_t *err);
+int cose_flat_bstr(const cose_flat_t *v, size_t min, size_t max, const uint8_t **p, size_t *len,
+                   const char *what, err_t *err);
+
 /* Typed readers: BAD_REQUEST (naming what) for another type or a size
  * outside [min, max]. */
 int cose_cbor_uint(const cbor_item_t *item, uint64_t *v, const char *what, err_t *err);

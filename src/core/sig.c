@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
@@ -183,4 +185,102 @@ sig_verify_cert(X509 *cert, const uint8_t *msg, size_t len, const uint8_t *sig, 
 		return err_set(err, STB_BAD_REQUEST, "no certificate public key");
 	}
 	return sig_verify(pub, msg, len, sig, siglen, err);
+}
+
+/* Idle verify contexts: taken for one verify and put back, so each
+ * thread that verifies at once has its own and none is made per verify. */
+#define SIG_VERIFIER_IDLE 32
+
+struct sig_verifier {
+	EVP_PKEY_CTX *tmpl; /* verify-initialised, SHA-256 set */
+	pthread_mutex_t mu;
+	EVP_PKEY_CTX *idle[SIG_VERIFIER_IDLE];
+	int nidle;
+};
+
+sig_verifier_t *
+sig_verifier_new(EVP_PKEY *pub, err_t *err)
+{
+	const EVP_MD *sha = sig_md();
+	sig_verifier_t *v;
+
+	if (!sig_key_is_p256(pub)) {
+		err_set(err, STB_BAD_REQUEST, "signature key is not EC P-256");
+		return NULL;
+	}
+	if ((v = calloc(1, sizeof(*v))) == NULL) {
+		err_set(err, STB_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (sha == NULL || (v->tmpl = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(v->tmpl) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(v->tmpl, sha) != 1) {
+		err_set_ossl(err, STB_INTERNAL, "ECDSA verify setup");
+		EVP_PKEY_CTX_free(v->tmpl);
+		free(v);
+		return NULL;
+	}
+	pthread_mutex_init(&v->mu, NULL);
+	return v;
+}
+
+static EVP_PKEY_CTX *
+sig_verifier_take(sig_verifier_t *v)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+
+	pthread_mutex_lock(&v->mu);
+	if (v->nidle > 0)
+		ctx = v->idle[--v->nidle];
+	pthread_mutex_unlock(&v->mu);
+	return ctx != NULL ? ctx : EVP_PKEY_CTX_dup(v->tmpl);
+}
+
+static void
+sig_verifier_put(sig_verifier_t *v, EVP_PKEY_CTX *ctx)
+{
+	pthread_mutex_lock(&v->mu);
+	if (v->nidle < SIG_VERIFIER_IDLE) {
+		v->idle[v->nidle++] = ctx;
+		ctx = NULL;
+	}
+	pthread_mutex_unlock(&v->mu);
+	EVP_PKEY_CTX_free(ctx);
+}
+
+int
+sig_verifier_verify(sig_verifier_t *v, const uint8_t *msg, size_t len, const uint8_t *sig,
+                    size_t siglen, err_t *err)
+{
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	EVP_PKEY_CTX *ctx;
+	int rc;
+
+	if (siglen < 8 || siglen > SIG_MAX)
+		return err_set(err, STB_UNAUTHENTICATED,
+		               "signature malformed: an ECDSA P-256 signature is 8 to %d bytes",
+		               SIG_MAX);
+	if (EVP_Digest(msg, len, md, &mdlen, sig_md(), NULL) != 1 || mdlen != 32)
+		return err_set_ossl(err, STB_INTERNAL, "SHA-256");
+	if ((ctx = sig_verifier_take(v)) == NULL)
+		return err_set_ossl(err, STB_INTERNAL, "ECDSA verify setup");
+	rc = EVP_PKEY_verify(ctx, sig, siglen, md, sizeof(md)) == 1
+	         ? 0
+	         : err_set(err, STB_UNAUTHENTICATED, "signature does not verify");
+	ERR_clear_error();
+	sig_verifier_put(v, ctx);
+	return rc;
+}
+
+void
+sig_verifier_free(sig_verifier_t *v)
+{
+	if (v == NULL)
+		return;
+	for (int i = 0; i < v->nidle; i++)
+		EVP_PKEY_CTX_free(v->idle[i]);
+	EVP_PKEY_CTX_free(v->tmpl);
+	pthread_mutex_destroy(&v->mu);
+	free(v);
 }

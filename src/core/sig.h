@@ -53,4 +53,18 @@ int sig_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig
 int sig_verify_cert(X509 *cert, const uint8_t *msg, size_t len, const uint8_t *sig, size_t siglen,
                     err_t *err);
 
+/* One public key set up once for many sig_verify()s from any thread (a
+ * daemon's hot path): the key is checked once and its verify context is
+ * made once, then copied for each thread that needs one and kept; a
+ * context per verify costs a provider lookup under a lock and a key
+ * export, a third of the verify itself. */
+typedef struct sig_verifier sig_verifier_t;
+/* BAD_REQUEST for a key that is not P-256; holds a reference to pub. */
+sig_verifier_t *sig_verifier_new(EVP_PKEY *pub, err_t *err);
+/* sig_verify() with v's key. */
+int sig_verifier_verify(sig_verifier_t *v, const uint8_t *msg, size_t len, const uint8_t *sig,
+                        size_t siglen, err_t *err);
+/* NULL-safe; no verify may be running. */
+void sig_verifier_free(sig_verifier_t *v);
+
 #endif

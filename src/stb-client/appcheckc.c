@@ -40,24 +40,19 @@ int
 stb_app_check(stb_client_t *c, const char *payload, stb_app_verdict_t *out, stb_error_t *err)
 {
 	uint8_t result = 0, flag = 0;
-	buf_t b;
 	msg_t m;
 	err_t e;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (strnlen(payload, STB_APP_PAYLOAD_MAX + 1) > STB_APP_PAYLOAD_MAX)
 		return stbc_fail(err, STB_BAD_REQUEST, "a QR payload is at most %d characters",
 		                 STB_APP_PAYLOAD_MAX);
 	struct msgreq_APP_CHECK q = {.APP_QR_PAYLOAD = MV_STR(payload)};
-	buf_init(&b, STB_APP_PAYLOAD_MAX + 64);
-	if (msgenc_APP_CHECK(&b, &q, &e) == -1) {
-		buf_free(&b);
+	/* the client's request buffer: no allocation per check */
+	buf_reset(&c->qbuf);
+	if (msgenc_APP_CHECK(&c->qbuf, &q, &e) == -1)
 		return appcheckc_fail(err, &e, "APP_CHECK");
-	}
-	rc = stbc_call(c, STB_MSG_APP_CHECK, &b, &m, err);
-	buf_free(&b);
-	if (rc == -1)
+	if (stbc_call(c, STB_MSG_APP_CHECK, &c->qbuf, &m, err) == -1)
 		return -1;
 	if (msg_get_u8(&m, TLV_IX_APP_RESULT, &result) == -1 ||
 	    msg_get_u8(&m, TLV_IX_APP_FLAG, &flag) == -1 || (result != 1 && result != 2) ||

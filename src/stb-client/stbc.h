@@ -23,6 +23,7 @@ struct stb_client {
 	uint32_t next_id;
 	buf_t rbuf; /* the last answer's frame */
 	buf_t wbuf; /* the frame being sent: one TLS record, one write */
+	buf_t qbuf; /* a request's TLVs, for calls made again and again (APP_CHECK) */
 	stb_log_fn log;
 	void *log_ctx;
 	const stb_secret_store_t *secrets;

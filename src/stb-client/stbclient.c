@@ -128,6 +128,7 @@ stb_client_new(stb_client_t **out, stb_error_t *err)
 	c->max_frame = CLIENT_MAX_FRAME;
 	buf_init(&c->rbuf, STB_FRAME_HDR_LEN + CLIENT_MAX_FRAME);
 	buf_init(&c->wbuf, STB_FRAME_HDR_LEN + CLIENT_MAX_FRAME);
+	buf_init(&c->qbuf, CLIENT_MAX_FRAME);
 	*out = c;
 	return 0;
 }
@@ -142,6 +143,7 @@ stb_client_free(stb_client_t *c)
 	BIO_meth_free(c->wmeth);
 	buf_wipe(&c->rbuf);
 	buf_wipe(&c->wbuf);
+	buf_wipe(&c->qbuf);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }

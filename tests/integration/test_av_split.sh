@@ -28,14 +28,17 @@ cat >"$T/vetter.json" <<JSON
   "roles": "vetter"
 }
 JSON
-"$STB_BIN_appvetd" -c "$T/vetter.json" >>"$T/vetter.log" 2>&1 &
-PID[vetter]=$!
-for _ in $(seq 1 200); do
-	"$STBCTL" -a "127.0.0.1:$VDPORT" --ca "$PKI/ca.crt" --cert "$PKI/admin.crt" \
-		--key "$PKI/admin.key" ping >/dev/null 2>&1 && break
-	kill -0 "${PID[vetter]}" || { cat "$T/vetter.log"; exit 1; }
-	sleep 0.05
-done
+start_vetter() {
+	"$STB_BIN_appvetd" -c "$T/vetter.json" >>"$T/vetter.log" 2>&1 &
+	PID[vetter]=$!
+	for _ in $(seq 1 200); do
+		"$STBCTL" -a "127.0.0.1:$VDPORT" --ca "$PKI/ca.crt" --cert "$PKI/admin.crt" \
+			--key "$PKI/admin.key" ping >/dev/null 2>&1 && break
+		kill -0 "${PID[vetter]}" || { cat "$T/vetter.log"; exit 1; }
+		sleep 0.05
+	done
+}
+start_vetter
 start_daemon appvetd "\"roles\": \"operator\",
   \"vet\": {\"peer\": \"127.0.0.1:$VPORT\", \"cert\": \"$PKI/appvetd.crt\"},
   \"listeners\": [{\"name\": \"check\", \"listen\": \"127.0.0.1:$CHECK_PORT\", \"client_auth\": \"none\",
@@ -83,6 +86,20 @@ out=$(app revet "$ID_OK" 2>&1) && fail "revet with the vetter gone: $out" ||
 	fail "revet with the vetter gone: $out"
 [ "$(app show "$ID_OK" | tget flag)" = SAFE ] && pass "the app keeps its verdict" ||
 	fail "flag after a failed revet"
+# submitted while the vetter is gone: the app waits in 'submitted', and the
+# operator's next start queues it again
+ID_LATE=$(app submit "$FX/v1v2.apk" --name tv.late --version 1)
+[ "$(state_of "$ID_LATE")" = submitted ] && pass "submitted with the vetter gone: it waits" ||
+	fail "tv.late: $(state_of "$ID_LATE")"
 stop_daemon appvetd
 [ "$RC" = 0 ] && pass "the operator stops cleanly" || fail "exit status $RC"
+start_vetter
+start_daemon appvetd
+wait_state "$ID_LATE" vetted && [ "$(app show "$ID_LATE" | tget flag)" = SAFE ] &&
+	pass "restarted, the operator vets what the last run left submitted" ||
+	fail "tv.late after the restart: $(state_of "$ID_LATE")"
+grepq "1 app(s) left submitted by the last run queued for vetting" "$T/appvetd.log" &&
+	pass "the start-up says how many it queued" || fail "no start-up queue line in the log"
+stop_daemon appvetd
+stop_daemon vetter
 finish

@@ -303,13 +303,64 @@ test_fields(void **state)
 	cbor_decref(&m);
 }
 
+/* The flat map reader (the app payload's body): values, and each shape it
+ * refuses. */
+static void
+test_flat_map(void **state)
+{
+	static const uint8_t good[] = {0xa2, 0x01, 0x05, 0x02, 0x42, 0x01, 0x02};
+	static const struct {
+		const char *what;
+		uint8_t in[8];
+		size_t len;
+	} bad[] = {
+	    {"unknown key", {0xa1, 0x03, 0x00}, 3},
+	    {"repeated key", {0xa2, 0x01, 0x00, 0x01, 0x00}, 5},
+	    {"nested array", {0xa1, 0x01, 0x81, 0x00}, 4},
+	    {"empty array", {0xa1, 0x01, 0x80}, 3},
+	    {"nested map", {0xa1, 0x01, 0xa1, 0x01, 0x00}, 5},
+	    {"negative integer", {0xa1, 0x01, 0x20}, 3},
+	    {"text value", {0xa1, 0x01, 0x61, 0x61}, 4},
+	    {"tagged value", {0xa1, 0x01, 0xc1, 0x00}, 4},
+	    {"text key", {0xa1, 0x61, 0x61, 0x00}, 4},
+	    {"not a map", {0x82, 0x01, 0x02}, 3},
+	    {"bytes after", {0xa1, 0x01, 0x00, 0x00}, 4},
+	    {"indefinite map", {0xbf, 0x01, 0x00, 0xff}, 4},
+	    {"truncated", {0xa2, 0x01, 0x00}, 3},
+	    {"empty", {0}, 0},
+	};
+	cose_flat_t v[3];
+	const uint8_t *p;
+	uint64_t u = 0;
+	size_t n = 0;
+	err_t err;
+
+	(void)state;
+	assert_int_equal(cose_cbor_flat_map(good, sizeof(good), v, 3, "t", &err), 0);
+	assert_int_equal(v[0].kind, COSE_FLAT_NONE);
+	assert_int_equal(cose_flat_uint(&v[1], &u, "t", &err), 0);
+	assert_int_equal(u, 5);
+	assert_int_equal(cose_flat_bstr(&v[2], 2, 2, &p, &n, "t", &err), 0);
+	assert_int_equal(n, 2);
+	assert_ptr_equal(p, good + 5); /* borrowed, not copied */
+	assert_int_equal(cose_flat_bstr(&v[2], 3, 9, &p, &n, "t", &err), -1);
+	assert_int_equal(cose_flat_uint(&v[0], &u, "t", &err), -1);
+	assert_int_equal(cose_flat_bstr(&v[1], 0, 9, &p, &n, "t", &err), -1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err.status = STB_OK;
+		if (cose_cbor_flat_map(bad[i].in, bad[i].len, v, 3, "t", &err) != -1 ||
+		    err.status != STB_BAD_REQUEST)
+			fail_msg("%s: accepted", bad[i].what);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip), cmocka_unit_test(test_forged),
 	    cmocka_unit_test(test_headers),    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_fields),     cmocka_unit_test(test_flat_map),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

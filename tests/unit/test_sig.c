@@ -2,6 +2,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,75 @@ test_wrong_keys(void **state)
 	EVP_PKEY_free(p256);
 }
 
+/* The verifier: what sig_verify says, from several threads at once (each
+ * takes its own context), and the same refusals. */
+struct vthread {
+	sig_verifier_t *v;
+	const uint8_t *sig;
+	size_t siglen;
+	int good, bad;
+};
+
+static void *
+verifier_thread(void *arg)
+{
+	struct vthread *t = arg;
+	err_t err;
+
+	for (int i = 0; i < 50; i++) {
+		t->good += sig_verifier_verify(t->v, (const uint8_t *)"msg", 3, t->sig, t->siglen,
+		                               &err) == 0;
+		t->bad += sig_verifier_verify(t->v, (const uint8_t *)"msh", 3, t->sig, t->siglen,
+		                              &err) == -1 &&
+		          err.status == STB_UNAUTHENTICATED;
+	}
+	return NULL;
+}
+
+static void
+test_verifier(void **state)
+{
+	EVP_PKEY *p256 = tu_p256(), *other = tu_p256(), *p384 = EVP_EC_gen("P-384");
+	uint8_t sig[SIG_MAX];
+	size_t siglen = 0;
+	sig_verifier_t *v, *vo;
+	struct vthread t[4];
+	pthread_t tid[4];
+	err_t err;
+
+	(void)state;
+	assert_null(sig_verifier_new(p384, &err));
+	assert_int_equal(err.status, STB_BAD_REQUEST);
+	assert_null(sig_verifier_new(NULL, &err));
+	assert_non_null(v = sig_verifier_new(p256, &err));
+	assert_non_null(vo = sig_verifier_new(other, &err));
+	assert_int_equal(sig_sign(p256, (const uint8_t *)"msg", 3, sig, &siglen, &err), 0);
+	assert_int_equal(sig_verifier_verify(v, (const uint8_t *)"msg", 3, sig, siglen, &err), 0);
+	assert_int_equal(sig_verifier_verify(vo, (const uint8_t *)"msg", 3, sig, siglen, &err), -1);
+	assert_int_equal(err.status, STB_UNAUTHENTICATED);
+	assert_int_equal(sig_verifier_verify(v, (const uint8_t *)"msg", 3, sig, 0, &err), -1);
+	assert_int_equal(err.status, STB_UNAUTHENTICATED);
+	sig[siglen - 1] ^= 1;
+	assert_int_equal(sig_verifier_verify(v, (const uint8_t *)"msg", 3, sig, siglen, &err), -1);
+	sig[siglen - 1] ^= 1;
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct vthread){v, sig, siglen, 0, 0};
+		assert_int_equal(pthread_create(&tid[i], NULL, verifier_thread, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(t[i].good, 50);
+		assert_int_equal(t[i].bad, 50);
+	}
+	assert_int_equal(ERR_peek_error(), 0);
+	sig_verifier_free(v);
+	sig_verifier_free(vo);
+	sig_verifier_free(NULL);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(other);
+	EVP_PKEY_free(p384);
+}
+
 /* P-256 given by explicit parameters (openssl ecparam -param_enc explicit):
  * OpenSSL still names the group prime256v1, the rule must not take it. */
 static void
@@ -276,6 +346,7 @@ main(void)
 	    cmocka_unit_test(test_tbs_refusals),
 	    cmocka_unit_test(test_sign_verify),
 	    cmocka_unit_test(test_wrong_keys),
+	    cmocka_unit_test(test_verifier),
 	    cmocka_unit_test(test_explicit_params),
 	    cmocka_unit_test_setup_teardown(test_openssl_interop, tu_setup_dir, tu_teardown_dir),
 	};
