@@ -13,7 +13,15 @@
 #          and over with stb_login() (after a first login that fetches each
 #          one's certificate): logins/s, p50/p99, next to the crypto bound of
 #          one ECDSA P-256 sign + one verify measured in the same run
-#   issue  ca-authd: CA_ISSUE from 16 connections: certificates/s, p50/p99
+#   issue  ca-authd: CA_ISSUE from 16 connections: certificates/s, p50/p99,
+#          alternating with Debian's `cfssl serve` (P-256 CA, SQLite certdb)
+#          under `wrk -c16` POSTing a CSR to /api/v1/cfssl/sign; each
+#          server's CPU per certificate and the ratio
+#   ocsp   ca-authd /ocsp under `wrk -c16` POSTing one DER request without a
+#          nonce (the cache answers), alternating with `cfssl ocspserve` on
+#          responses `cfssl ocsprefresh`/`ocspdump` pre-signed; GET (RFC 5019
+#          path) and a request with a nonce (signed each time, next to the
+#          ECDSA P-256 sign bound on 2 cores); then ocsp.cache_size 0
 #   keysync  keymgmtd and the reference app platform, fresh each run: 64
 #          terminals sync 20,000 fresh keys: durable binds/s, p50/p99, and
 #          pushes/s stored and acknowledged by the platform, next to the crypto
@@ -32,7 +40,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv login issue keysync appcheck} "
+what=" ${*:-speed ping rdv login issue ocsp keysync appcheck} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -41,7 +49,12 @@ need() {
 need "$bench"
 if want ping; then need "$build/media-gw"; fi
 if want rdv; then need "$build/rendezvousd"; fi
-if want login || want issue; then
+if want issue || want ocsp; then
+	for b in cfssl cfssljson wrk sqlite3 curl; do
+		command -v "$b" >/dev/null || { echo "bench.sh: needs $b" >&2; exit 1; }
+	done
+fi
+if want login || want issue || want ocsp; then
 	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
 fi
 if want keysync; then need "$build/keymgmtd"; need "$build/tests/peers/app-platform"; fi
@@ -59,7 +72,7 @@ free_port() {
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
-if want login || want issue; then
+if want login || want issue || want ocsp; then
 	# ca-authd makes the PKI and, running on that state, is the suite's CA
 	scripts/pki-bootstrap.sh --ca-authd "$build/ca-authd" "$t/pki" >/dev/null 2>&1
 else
@@ -148,25 +161,28 @@ printf '   median: %s grants/s, %s KiB per device\n' \
 	"$(for i in $(seq 1 "$runs"); do field server_kib_per_device <"$t/r.$i"; done | median)"
 fi
 
-if want login || want issue; then
+if want login || want issue || want ocsp; then
 	cap=$(free_port)
+	cah=$(free_port)
 	cpp=$(free_port)
 	gwp=$(free_port)
-	start() { # NAME PORT EXTRA_JSON (its own state_dir, if it names one)
-		local sd="\"state_dir\": \"$t/state-$1\","
-		[[ $3 != *state_dir* ]] || sd=
+	start() { # NAME PORT EXTRA_JSON [HTTP_LISTEN [STATE_DIR]]
 		cat > "$t/$1.json" <<JSON
-{"listen": "127.0.0.1:$2", "http_listen": "", $sd
+{"listen": "127.0.0.1:$2", "http_listen": "${4:-}", "state_dir": "${5:-$t/state-$1}",
  "kek_file": "$t/pki/$1.kek", $3
  "tls": {"cert": "$t/pki/$1.crt", "key": "$t/pki/$1.key", "ca": "$t/pki/ca.crt"}}
 JSON
 		"$build/$1" -c "$t/$1.json" >"$t/$1.log" 2>&1 &
 		pids+=($!)
 	}
-	start ca-authd "$cap" "\"state_dir\": \"$t/pki/ca-authd-state\","
+	start ca-authd "$cap" "" "127.0.0.1:$cah" "$t/pki/ca-authd-state"
+	capid=${pids[-1]}
+	up() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
 	start cert-proxyd "$cpp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
 	start media-gw "$gwp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
-	sleep 1
+	up "$cap"
+	up "$cpp"
+	up "$gwp"
 	speedj() { "$bench" speed --json 2>/dev/null | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 fi
 
@@ -190,15 +206,152 @@ if want login; then
 		"$(for i in $(seq 1 "$runs"); do cat "$t/lp.$i"; done | median)"
 fi
 
-if want issue; then
-	echo "== ca-authd issuing: stb-bench issue -c 16 -d 10 (CSR verify + sign + durable record per certificate)"
-	for i in $(seq 1 "$runs"); do
-		"$bench" issue -a "127.0.0.1:$cap" "${ca[@]}" --cert "$t/pki/admin.crt" --key "$t/pki/admin.key" \
-			-c 16 -d 10 --json 2>"$t/i.$i.err" >"$t/i.$i" || { echo "   run $i failed:"; cat "$t/i.$i.err"; }
-		printf '   run %d: %s certificates/s, p50 %s us, p99 %s us\n' \
-			"$i" "$(field per_s <"$t/i.$i")" "$(field p50_us <"$t/i.$i")" "$(field p99_us <"$t/i.$i")"
+# The peers of issue and ocsp: Debian's cfssl with its own P-256 CA, OCSP
+# responder and SQLite certdb (schema: bench/cfssl-certdb.sql, the migration
+# of the golang-cfssl Debian ships), driven by wrk like ca-authd's /ocsp.
+tck=$(getconf CLK_TCK)
+cpu_ticks() { # PID: user+system ticks of it and its children (ca-authd's signer)
+	local s=0 p
+	[ -n "$1" ] || { echo 0; return; }
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null || true); do
+		s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
 	done
-	printf '   median: %s certificates/s\n' "$(for i in $(seq 1 "$runs"); do field per_s <"$t/i.$i"; done | median)"
+	echo "$s"
+}
+us_per() { awk -v t="$1" -v k="$tck" -v n="$2" 'BEGIN { printf "%.1f\n", (n > 0 ? t / k * 1e6 / n : 0) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", (b > 0 ? a / b : 0) }'; }
+wrk_run() { # OUT URL [BODY TYPE]: wrk -t2 -c16 -d10s (POST of BODY when given); OUT: "req/s requests"
+	local out=$1 url=$2
+	if [ -n "${3:-}" ]; then
+		WRK_BODY=$3 WRK_TYPE=$4 wrk -t2 -c16 -d10s -s bench/wrk-post.lua "$url" >"$out.txt" 2>&1 || true
+	else
+		wrk -t2 -c16 -d10s "$url" >"$out.txt" 2>&1 || true
+	fi
+	! grep -q "Non-2xx" "$out.txt" || echo "   wrk: $(grep Non-2xx "$out.txt") from $url" >&2
+	echo "$(awk '/Requests\/sec/ {print $2}' "$out.txt") $(awk '/requests in/ {print $1}' "$out.txt")" >"$out"
+}
+if want issue || want ocsp; then
+	cf=$t/cf
+	mkdir -p "$cf"
+	(
+		cd "$cf"
+		echo '{"CN":"bench cfssl CA","key":{"algo":"ecdsa","size":256}}' | cfssl genkey -initca - 2>/dev/null | cfssljson -bare ca
+		cat >cfg.json <<'JSON'
+{"signing": {"default": {"expiry": "720h", "usages": ["digital signature", "client auth"]},
+ "profiles": {"ocsp": {"expiry": "720h", "usages": ["digital signature", "ocsp signing"]}}}}
+JSON
+		echo '{"CN":"bench cfssl OCSP","key":{"algo":"ecdsa","size":256}}' |
+			cfssl gencert -ca ca.pem -ca-key ca-key.pem -config cfg.json -profile ocsp - 2>/dev/null | cfssljson -bare ocsp
+		echo '{"CN":"stb-bench","key":{"algo":"ecdsa","size":256}}' | cfssl genkey - 2>/dev/null | cfssljson -bare leaf
+		python3 -c 'import json; print(json.dumps({"certificate_request": open("leaf.csr").read()}))' >sign.json
+		printf '{"driver": "sqlite3", "data_source": "%s/certs.db"}\n' "$cf" >db.json
+	)
+	sqlite3 "$cf/certs.db" <bench/cfssl-certdb.sql
+	cfp=$(free_port)
+	cfssl serve -port "$cfp" -ca "$cf/ca.pem" -ca-key "$cf/ca-key.pem" -config "$cf/cfg.json" \
+		-db-config "$cf/db.json" -responder "$cf/ocsp.pem" -responder-key "$cf/ocsp-key.pem" \
+		-loglevel 3 >"$t/cfssl-serve.log" 2>&1 &
+	cfpid=$!
+	pids+=($cfpid)
+	up "$cfp"
+fi
+
+if want issue; then
+	echo "== issuing (CSR verify + sign + durable record each): ca-authd, stb-bench issue -c 16 -d 10, vs cfssl serve + SQLite certdb, wrk -c16 -d10s POST /api/v1/cfssl/sign; alternating; CPU per certificate of each server"
+	for i in $(seq 1 "$runs"); do
+		c0=$(cpu_ticks "$capid")
+		"$bench" issue -a "127.0.0.1:$cap" "${ca[@]}" --cert "$t/pki/admin.crt" --key "$t/pki/admin.key" \
+			-c 16 -d 10 --json 2>"$t/i.$i.err" >"$t/i.$i" || { echo "   run $i failed:"; cat "$t/i.$i.err"; tail -n 5 "$t/ca-authd.log"; }
+		c1=$(cpu_ticks "$capid")
+		r=$(field per_s <"$t/i.$i")
+		us_per $((c1 - c0)) "$(awk -v r="${r:-0}" 'BEGIN { print r * 10 }')" >"$t/iu.$i"
+		c0=$(cpu_ticks "$cfpid")
+		wrk_run "$t/cs.$i" "http://127.0.0.1:$cfp/api/v1/cfssl/sign" "$cf/sign.json" application/json
+		c1=$(cpu_ticks "$cfpid")
+		read -r cr cn <"$t/cs.$i"
+		us_per $((c1 - c0)) "${cn:-0}" >"$t/cu.$i"
+		ratio "${r:-0}" "${cr:-0}" >"$t/ir.$i"
+		printf '   run %d: ca-authd %s certificates/s (p50 %s us, p99 %s us; %s us CPU each)   cfssl serve %s/s (%s us CPU each)   ratio %s\n' \
+			"$i" "$r" "$(field p50_us <"$t/i.$i")" "$(field p99_us <"$t/i.$i")" "$(cat "$t/iu.$i")" \
+			"$cr" "$(cat "$t/cu.$i")" "$(cat "$t/ir.$i")"
+	done
+	printf '   median: ca-authd %s certificates/s (%s us CPU each)   cfssl serve %s/s (%s us CPU each)   median ratio %s\n' \
+		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/i.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/iu.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cut -d' ' -f1 "$t/cs.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/cu.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/ir.$i"; done | median)"
+fi
+
+if want ocsp; then
+	# one certificate of each CA to ask about, and cfssl's answers pre-signed
+	curl -s -d @"$cf/sign.json" "http://127.0.0.1:$cfp/api/v1/cfssl/sign" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["result"]["certificate"])' >"$cf/leaf.pem"
+	cfssl ocsprefresh -db-config "$cf/db.json" -ca "$cf/ca.pem" -responder "$cf/ocsp.pem" \
+		-responder-key "$cf/ocsp-key.pem" -loglevel 3
+	cfssl ocspdump -db-config "$cf/db.json" >"$cf/responses"
+	osp=$(free_port)
+	cfssl ocspserve -port "$osp" -responses "$cf/responses" -loglevel 3 >"$t/ocspserve.log" 2>&1 &
+	ospid=$!
+	pids+=($ospid)
+	openssl ocsp -issuer "$cf/ca.pem" -cert "$cf/leaf.pem" -no_nonce -reqout "$cf/req.der" >/dev/null 2>&1
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$t/oleaf.key" 2>/dev/null
+	openssl req -new -key "$t/oleaf.key" -subj "/CN=ignored" -out "$t/oleaf.csr"
+	"$build/src/stbctl/stbctl" -a "127.0.0.1:$cap" "${ca[@]}" --cert "$t/pki/admin.crt" \
+		--key "$t/pki/admin.key" ca issue --csr "$t/oleaf.csr" --profile stb-media \
+		--device stb-ocsp-bench --cert-id ocsp-bench --out "$t/oleaf.pem" >/dev/null
+	chain=$t/pki/ca-authd-state/chain-issuing.pem
+	openssl ocsp -issuer "$chain" -cert "$t/oleaf.pem" -no_nonce -reqout "$t/oreq.der" >/dev/null 2>&1
+	openssl ocsp -issuer "$chain" -cert "$t/oleaf.pem" -reqout "$t/oreqn.der" >/dev/null 2>&1
+	get=/ocsp/$(base64 -w0 "$t/oreq.der" | python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.stdin.read(), safe=""))')
+	sleep 1
+	ocsp_run() { # PID TAG URL [BODY]: $t/o.TAG.$i gets "req/s us-CPU-per-answer"
+		local pid=$1 tag=$2 c0 c1 r n
+		c0=$(cpu_ticks "$pid")
+		wrk_run "$t/o.$tag.$i" "$3" "${4:-}" application/ocsp-request
+		c1=$(cpu_ticks "$pid")
+		read -r r n <"$t/o.$tag.$i"
+		echo "${r:-0} $(us_per $((c1 - c0)) "${n:-0}")" >"$t/o.$tag.$i"
+	}
+	sfield() { cut -d' ' -f"$1" "$2"; }
+	med() { for i in $(seq 1 "$runs"); do sfield "$1" "$t/o.$2.$i"; done | median; }
+	echo "== OCSP, wrk -t2 -c16 -d10s: ca-authd /ocsp (no nonce: the cache; GET per RFC 5019; with a nonce: signed each time) vs cfssl ocspserve (pre-signed by ocsprefresh), alternating; CPU per answer of each server; sign bound: stb-bench speed in the same run"
+	for i in $(seq 1 "$runs"); do
+		ocsp_run "$capid" post "http://127.0.0.1:$cah/ocsp" "$t/oreq.der"
+		ocsp_run "$ospid" cf "http://127.0.0.1:$osp/" "$cf/req.der"
+		ocsp_run "$capid" get "http://127.0.0.1:$cah$get"
+		ocsp_run "$capid" nonce "http://127.0.0.1:$cah/ocsp" "$t/oreqn.der"
+		b=$(speedj ecdsa_p256_sign_per_s)
+		echo "$((${b%.*} * 2))" >"$t/ob.$i"
+		ratio "$(sfield 1 "$t/o.post.$i")" "$(sfield 1 "$t/o.cf.$i")" >"$t/or.$i"
+		awk -v r="$(sfield 1 "$t/o.nonce.$i")" -v b="$(cat "$t/ob.$i")" 'BEGIN { printf "%.1f\n", (b > 0 ? 100 * r / b : 0) }' >"$t/on.$i"
+		printf '   run %d: ca-authd POST %s/s (%s us CPU each), GET %s/s (%s us)   cfssl ocspserve POST %s/s (%s us)   ratio %s\n' \
+			"$i" "$(sfield 1 "$t/o.post.$i")" "$(sfield 2 "$t/o.post.$i")" "$(sfield 1 "$t/o.get.$i")" \
+			"$(sfield 2 "$t/o.get.$i")" "$(sfield 1 "$t/o.cf.$i")" "$(sfield 2 "$t/o.cf.$i")" "$(cat "$t/or.$i")"
+		printf '          with a nonce %s/s (%s us CPU each); ECDSA P-256 sign bound on 2 cores %s/s (%s%%)\n' \
+			"$(sfield 1 "$t/o.nonce.$i")" "$(sfield 2 "$t/o.nonce.$i")" "$(cat "$t/ob.$i")" "$(cat "$t/on.$i")"
+	done
+	printf '   median: ca-authd POST %s/s (%s us CPU), GET %s/s (%s us)   cfssl ocspserve %s/s (%s us)   median ratio %s\n' \
+		"$(med 1 post)" "$(med 2 post)" "$(med 1 get)" "$(med 2 get)" "$(med 1 cf)" "$(med 2 cf)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/or.$i"; done | median)"
+	printf '   median: with a nonce %s/s (%s us CPU); sign bound %s/s on 2 cores; median share %s%%\n' \
+		"$(med 1 nonce)" "$(med 2 nonce)" "$(for i in $(seq 1 "$runs"); do cat "$t/ob.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/on.$i"; done | median)"
+	# the same without the cache (every answer signed): ca-authd restarted
+	kill "$capid"
+	while kill -0 "$capid" 2>/dev/null; do sleep 0.1; done
+	sed -i 's|^ "tls"| "ocsp": {"cache_size": 0},\n "tls"|' "$t/ca-authd.json"
+	"$build/ca-authd" -c "$t/ca-authd.json" >>"$t/ca-authd.log" 2>&1 &
+	capid=$!
+	pids+=($capid)
+	up "$cah"
+	echo "== OCSP without the cache (ocsp.cache_size 0: every answer signed), same wrk POST"
+	for i in $(seq 1 "$runs"); do
+		ocsp_run "$capid" off "http://127.0.0.1:$cah/ocsp" "$t/oreq.der"
+		printf '   run %d: ca-authd POST, uncached %s/s (%s us CPU each)\n' "$i" \
+			"$(sfield 1 "$t/o.off.$i")" "$(sfield 2 "$t/o.off.$i")"
+	done
+	printf '   median: %s/s (%s us CPU each)\n' "$(med 1 off)" "$(med 2 off)"
 fi
 
 if want keysync; then

@@ -18,6 +18,9 @@ ca_check(err_t *err)
 {
 	ca_profile_t prof[CA_NPROFILES];
 
+	if (conf_ca.ocsp_cache_refresh_s >= conf_ca.ocsp_validity_s)
+		return err_set(err, STB_BAD_REQUEST,
+		               "ocsp.cache_refresh_s must be below ocsp.validity_s");
 	return profile_load(&conf_ca, prof, err);
 }
 
@@ -41,7 +44,7 @@ ca_init(daemon_t *d, err_t *err)
 	if (ca->ocsp_url[0] == '\0' || ca->crl_url[0] == '\0')
 		log_warnx("no ocsp.url or crl.url (http_listen is a wildcard or empty): issued "
 		          "certificates will not say where to check them");
-	if (crl_start(ca, err) == -1 || ocsp_start(ca, err) == -1)
+	if (crl_start(ca, err) == -1 || ocache_start(ca, err) == -1 || ocsp_start(ca, err) == -1)
 		return -1;
 	/* the keys are the signer's: the network process needs the KEK no more */
 	if (d->signer != NULL) {
@@ -64,8 +67,15 @@ ca_fini(daemon_t *d)
 	if (ca == NULL)
 		return;
 	crl_stop(ca);
+	ocache_stop(ca);
 	lifecycle_stop(&ca->lc);
 	ca_unref(ca);
+}
+
+static int
+ca_metrics(daemon_t *d, buf_t *out)
+{
+	return d->priv == NULL ? 0 : ocache_metrics(d->priv, out);
 }
 
 static const daemon_def_t ca_authd_def = {
@@ -82,6 +92,7 @@ static const daemon_def_t ca_authd_def = {
     .check = ca_check,
     .init = ca_init,
     .fini = ca_fini,
+    .metrics = ca_metrics,
     .signer = 1,
 };
 

@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "lifecycle.h"
+#include "lru.h"
 
 #define CA_SERIAL_LEN   16 /* serials we draw */
 #define CA_SERIAL_MAX   20 /* RFC 5280 */
@@ -54,6 +55,8 @@ typedef struct ca_conf {
 	long long backdate_s;
 	char *ocsp_url;
 	long long ocsp_validity_s;
+	long long ocsp_cache_size;
+	long long ocsp_cache_refresh_s;
 	char *crl_url;
 	long long crl_validity_s;
 	long long crl_refresh_s;
@@ -63,7 +66,7 @@ typedef struct ca_conf {
 } ca_conf_t;
 
 /* conf.c: the option table and the struct it fills. */
-#define CONF_NOPTS (14 + 5 * CA_NPROFILES)
+#define CONF_NOPTS (16 + 5 * CA_NPROFILES)
 extern ca_conf_t conf_ca;
 extern const cfg_opt_t conf_opts[];
 
@@ -249,6 +252,7 @@ typedef struct ca {
 	char crl_url[CA_URL_MAX];
 	revset_t *revoked;
 	kcache_t *kcache;
+	struct ocache *ocache; /* pre-signed OCSP answers; NULL: none */
 	/* CRL, rebuilt on revoke and on a timer */
 	pthread_mutex_t crl_mu;
 	uint8_t *crl_der;
@@ -320,6 +324,38 @@ void crl_stop(ca_t *ca);
 int ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now,
                  uint8_t **rsp, size_t *rsp_len, err_t *err);
 int ocsp_start(ca_t *ca, err_t *err);
+/* A signed answer for one CertID; *status is its V_OCSP_CERTSTATUS_. */
+int ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t **rsp,
+                  size_t *rsp_len, int *status, err_t *err);
+
+/* ---- ocache.c: pre-signed answers for nonce-less OCSP requests ---- */
+
+typedef struct ocache ocache_t;
+typedef struct ocache_ent {
+	lru_node_t node;
+	uint8_t key[1 + CA_SERIAL_MAX]; /* hash tag, serial */
+	int refs;                       /* atomic */
+	int refreshing;                 /* atomic: queued for the refresher */
+	int64_t this_update, next_update;
+	char etag[20]; /* "16 hex digits of the DER's SHA-256" */
+	uint8_t *der;  /* the OCSPResponse */
+	size_t len;
+} ocache_ent_t;
+
+/* No cache when ocsp.cache_size is 0 or there is no CA yet. */
+int ocache_start(ca_t *ca, err_t *err);
+/* Joins the refresher (before the store goes); ocache_free frees. */
+void ocache_stop(ca_t *ca);
+void ocache_free(ca_t *ca);
+/* 1 with a reference on the answer for cid (ocache_ent_unref), 0 when the
+ * cache does not answer it (another issuer or hash, an unknown serial),
+ * -1 with err when signing failed. */
+int ocache_lookup(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocache_ent_t **out, err_t *err);
+void ocache_ent_unref(ocache_ent_t *e);
+/* After a revocation is durable, before it is answered: the serial's
+ * cached answers go and revoked ones are signed. */
+void ocache_revoked(ca_t *ca, const uint8_t *serial, size_t len);
+int ocache_metrics(ca_t *ca, buf_t *out);
 /* The parsers of untrusted bytes (tests/fuzz/fuzz_ocsp.c): one whole DER
  * OCSPRequest with 1..16 CertIDs, else NULL with the OpenSSL error queue
  * empty; and the DER request of GET /ocsp/<URL-encoded base64> from the

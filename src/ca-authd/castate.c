@@ -81,6 +81,7 @@ ca_setup(ca_t *ca, daemon_t *d, const ca_conf_t *conf, err_t *err)
 void
 ca_teardown(ca_t *ca)
 {
+	ocache_free(ca);
 	pki_clear(&ca->pki);
 	EVP_MD_free(ca->sha256);
 	ca->sha256 = NULL;

@@ -7,8 +7,10 @@
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +51,7 @@ ocsp_refuse(int status, uint8_t **out, size_t *len, err_t *err)
 /* One CertID: good, revoked or unknown; -1 when the store fails. */
 static int
 ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME *thisupd,
-         ASN1_TIME *nextupd, err_t *err)
+         ASN1_TIME *nextupd, int *status_out, err_t *err)
 {
 	ASN1_OBJECT *md_oid = NULL;
 	ASN1_INTEGER *serial = NULL;
@@ -77,6 +79,8 @@ ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_T
 	OCSP_CERTID_free(ours);
 	if (rc == -1)
 		return -1;
+	if (status_out != NULL)
+		*status_out = status;
 	rc = OCSP_basic_add1_status(bs, cid, status, reason, rt, thisupd, nextupd) != NULL
 	         ? 0
 	         : err_set(err, STB_BAD_REQUEST, "a CertID that cannot be answered");
@@ -104,6 +108,25 @@ ocsp_sign(ca_t *ca, OCSP_BASICRESP *bs, uint8_t **out, size_t *len, err_t *err)
 	return rc;
 }
 
+int
+ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t **rsp,
+              size_t *rsp_len, int *status, err_t *err)
+{
+	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+	ASN1_TIME *tu = ASN1_TIME_set(NULL, (time_t)now);
+	ASN1_TIME *nu = ASN1_TIME_set(NULL, (time_t)(now + ca->conf->ocsp_validity_s));
+	int rc = -1;
+
+	if (bs == NULL || tu == NULL || nu == NULL)
+		err_set(err, STB_INTERNAL, "out of memory");
+	else if (ocsp_one(ca, c, bs, cid, tu, nu, status, err) == 0)
+		rc = ocsp_sign(ca, bs, rsp, rsp_len, err);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	OCSP_BASICRESP_free(bs);
+	return rc;
+}
+
 OCSP_REQUEST *
 ocsp_request_decode(const uint8_t *der, size_t len)
 {
@@ -121,19 +144,15 @@ ocsp_request_decode(const uint8_t *der, size_t len)
 	return oreq;
 }
 
-int
-ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now, uint8_t **rsp,
-             size_t *rsp_len, err_t *err)
+/* A decoded request, signed on arrival; oreq stays the caller's. */
+static int
+ocsp_respond_req(ca_t *ca, store_conn_t *c, OCSP_REQUEST *oreq, int64_t now, uint8_t **rsp,
+                 size_t *rsp_len, err_t *err)
 {
-	OCSP_REQUEST *oreq;
 	OCSP_BASICRESP *bs = NULL;
 	ASN1_TIME *tu = NULL, *nu = NULL;
 	int n, rc = -1;
 
-	if (!ca->ready)
-		return ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
-	if ((oreq = ocsp_request_decode(req, len)) == NULL)
-		return ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, rsp, rsp_len, err);
 	n = OCSP_request_onereq_count(oreq);
 	if ((bs = OCSP_BASICRESP_new()) == NULL ||
 	    (tu = ASN1_TIME_set(NULL, (time_t)now)) == NULL ||
@@ -143,7 +162,7 @@ ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t 
 	}
 	for (int i = 0; i < n; i++) {
 		OCSP_ONEREQ *one = OCSP_request_onereq_get0(oreq, i);
-		if (ocsp_one(ca, c, bs, OCSP_onereq_get0_id(one), tu, nu, err) == -1)
+		if (ocsp_one(ca, c, bs, OCSP_onereq_get0_id(one), tu, nu, NULL, err) == -1)
 			goto out;
 	}
 	if (OCSP_copy_nonce(bs, oreq) <= 0) {
@@ -167,6 +186,21 @@ out:
 	ASN1_TIME_free(tu);
 	ASN1_TIME_free(nu);
 	OCSP_BASICRESP_free(bs);
+	return rc;
+}
+
+int
+ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now, uint8_t **rsp,
+             size_t *rsp_len, err_t *err)
+{
+	OCSP_REQUEST *oreq;
+	int rc;
+
+	if (!ca->ready)
+		return ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
+	if ((oreq = ocsp_request_decode(req, len)) == NULL)
+		return ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, rsp, rsp_len, err);
+	rc = ocsp_respond_req(ca, c, oreq, now, rsp, rsp_len, err);
 	OCSP_REQUEST_free(oreq);
 	return rc;
 }
@@ -220,30 +254,106 @@ ocsp_post_body(struct evhttp_request *req, size_t *len)
 	return out;
 }
 
+/* RFC 5019 section 6.2: what lets HTTP caches keep a GET answer. */
+static void
+ocsp_cache_headers(struct evhttp_request *req, const ocache_ent_t *e, int64_t now)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	long long age = e->next_update > now ? (long long)(e->next_update - now) : 0;
+	char v[96];
+	struct tm tm;
+	time_t t;
+
+	snprintf(v, sizeof(v), "max-age=%lld, public, no-transform, must-revalidate", age);
+	evhttp_add_header(h, "Cache-Control", v);
+	evhttp_add_header(h, "ETag", e->etag);
+	t = (time_t)e->this_update;
+	if (gmtime_r(&t, &tm) != NULL && strftime(v, sizeof(v), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		evhttp_add_header(h, "Last-Modified", v);
+	t = (time_t)e->next_update;
+	if (gmtime_r(&t, &tm) != NULL && strftime(v, sizeof(v), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		evhttp_add_header(h, "Expires", v);
+}
+
+/* 1 when the client's If-None-Match names e. */
+static int
+ocsp_not_modified(struct evhttp_request *req, const ocache_ent_t *e)
+{
+	const char *inm =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+
+	return inm != NULL && (strcmp(inm, "*") == 0 || strstr(inm, e->etag) != NULL);
+}
+
+/* One CertID without a nonce: the cache may answer it (*e). */
+static int
+ocsp_cacheable(OCSP_REQUEST *oreq)
+{
+	return OCSP_request_onereq_count(oreq) == 1 &&
+	       OCSP_REQUEST_get_ext_by_NID(oreq, NID_id_pkix_OCSP_Nonce, -1) < 0;
+}
+
+static int
+ocsp_answer(ca_t *ca, const uint8_t *body, size_t len, int64_t now, ocache_ent_t **e, uint8_t **rsp,
+            size_t *rsp_len, err_t *err)
+{
+	OCSP_REQUEST *oreq;
+	store_conn_t *c;
+	err_t cerr;
+	int rc;
+
+	if (!ca->ready)
+		return ocsp_refuse(OCSP_RESPONSE_STATUS_TRYLATER, rsp, rsp_len, err);
+	if ((oreq = ocsp_request_decode(body, len)) == NULL)
+		return ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, rsp, rsp_len, err);
+	/* a cache that fails (the signer restarting) leaves it to the fresh path */
+	if (ocsp_cacheable(oreq) &&
+	    ocache_lookup(ca, OCSP_onereq_get0_id(OCSP_request_onereq_get0(oreq, 0)), now, e,
+	                  &cerr) == 1)
+		rc = 0;
+	else if ((c = store_reader(ca->d->store, err)) == NULL)
+		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_INTERNALERROR, rsp, rsp_len, err);
+	else
+		rc = ocsp_respond_req(ca, c, oreq, now, rsp, rsp_len, err);
+	OCSP_REQUEST_free(oreq);
+	ERR_clear_error();
+	return rc;
+}
+
 static void
 ocsp_http(struct evhttp_request *req, void *arg)
 {
 	ca_t *ca = arg;
+	int get = evhttp_request_get_command(req) != EVHTTP_REQ_POST;
+	int64_t now = (int64_t)time(NULL);
 	uint8_t *body, *rsp = NULL;
 	size_t len = 0, rsp_len = 0;
-	store_conn_t *c;
+	ocache_ent_t *e = NULL;
 	err_t err;
 	int rc;
 
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_POST)
+	if (!get)
 		body = ocsp_post_body(req, &len);
 	else
 		body =
 		    ocsp_get_decode(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), &len);
 	if (body == NULL)
 		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, &rsp, &rsp_len, &err);
-	else if ((c = store_reader(ca->d->store, &err)) == NULL)
-		rc = ocsp_refuse(OCSP_RESPONSE_STATUS_INTERNALERROR, &rsp, &rsp_len, &err);
 	else
-		rc = ocsp_respond(ca, c, body, len, (int64_t)time(NULL), &rsp, &rsp_len, &err);
+		rc = ocsp_answer(ca, body, len, now, &e, &rsp, &rsp_len, &err);
 	free(body);
 	if (rc == -1) {
 		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	if (e != NULL) {
+		if (get)
+			ocsp_cache_headers(req, e, now);
+		if (get && ocsp_not_modified(req, e))
+			evhttp_send_reply(req, 304, "Not Modified", NULL);
+		else
+			httpd_reply(req, 200, "OK", "application/ocsp-response", e->der, e->len);
+		ocache_ent_unref(e);
 		return;
 	}
 	httpd_reply(req, 200, "OK", "application/ocsp-response", rsp, rsp_len);

@@ -103,6 +103,7 @@ rev_done(void *arg, const err_t *err)
 	}
 	/* before the answer: a login after it must see the revocation */
 	revset_add(a->ca->revoked, a->serial, a->serial_len);
+	ocache_revoked(a->ca, a->serial, a->serial_len);
 	crt_serial_hex(a->serial, a->serial_len, hex);
 	log_info("revoked serial %s (%s) by %s", hex, revoke_reason_name(a->reason), a->actor);
 	if ((c = store_reader(a->ca->d->store, &cerr)) == NULL ||

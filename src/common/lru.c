@@ -14,7 +14,8 @@ typedef struct lru_shard {
 struct lru {
 	lru_conf_t conf;
 	size_t per_shard;
-	uint64_t gen; /* atomic; moved under the key's shard lock */
+	uint64_t gen;       /* atomic; moved under the key's shard lock */
+	uint64_t evictions; /* atomic */
 	int nshards;
 	lru_shard_t s[LRU_SHARDS_MAX];
 };
@@ -190,6 +191,7 @@ lru_put(lru_t *l, lru_node_t *n, uint64_t gen, int flags)
 		old = sh->tail;
 		lru_drop(sh, old);
 		out[nout++] = old;
+		__atomic_add_fetch(&l->evictions, 1, __ATOMIC_RELAXED);
 	}
 	if (sh->t.n < l->per_shard) {
 		n->linked = 1;
@@ -234,4 +236,10 @@ lru_count(lru_t *l)
 		pthread_mutex_unlock(&l->s[i].mu);
 	}
 	return n;
+}
+
+uint64_t
+lru_evictions(lru_t *l)
+{
+	return __atomic_load_n(&l->evictions, __ATOMIC_RELAXED);
 }

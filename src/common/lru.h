@@ -64,5 +64,7 @@ int lru_put(lru_t *l, lru_node_t *n, uint64_t gen, int flags);
 /* Drops key's entry and makes every load under way stale. */
 void lru_invalidate(lru_t *l, const void *key, size_t klen);
 size_t lru_count(lru_t *l);
+/* Entries that went because their shard was full, since lru_new. */
+uint64_t lru_evictions(lru_t *l);
 
 #endif

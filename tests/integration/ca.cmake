@@ -6,3 +6,4 @@ target_link_libraries(ca_client PRIVATE stbclient_internal)
 list(APPEND STB_TEST_ENV STB_CA_CLIENT=$<TARGET_FILE:ca_client>)
 
 stb_integration(test_ca)
+stb_integration(test_ocsp_cache)
