@@ -8,6 +8,7 @@ pkgs=(
 	libssl-dev libevent-dev libsqlite3-dev libcjson-dev libcmocka-dev
 	openssl sqlite3 man-db curl prometheus
 	libcbor-dev libqrencode-dev libpng-dev libzip-dev libclamav-dev
+	postgresql libpq-dev
 	kannel osmo-hlr libosmocore-dev libosmo-gsup-client-dev
 	aapt android-framework-res apksigner zipalign zbar-tools python3-cbor2 python3-cryptography
 )

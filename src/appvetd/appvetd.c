@@ -74,6 +74,28 @@ static const char *const av_migrations[] = {
     " vet_time INTEGER NOT NULL, verdict_sig BLOB NOT NULL, findings TEXT NOT NULL);"
     "CREATE INDEX verdicts_id1 ON verdicts(id1);",
 };
+/* The same steps in PostgreSQL DDL (store.h). */
+static const char *const av_migrations_pg[] = {
+    "CREATE TABLE keys("
+    " name TEXT PRIMARY KEY, blob BYTEA NOT NULL, created BIGINT NOT NULL);"
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v BIGINT NOT NULL);"
+    "CREATE TABLE apps("
+    " rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE," /* the list order's tie-break, as SQLite's
+                                                          */
+    " id1 TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL,"
+    " sha256 BYTEA NOT NULL, size BIGINT NOT NULL,"
+    " submitted BIGINT NOT NULL, submitter TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " id2 TEXT, flag BIGINT, vet_time BIGINT, verdict_sig BYTEA,"
+    " findings TEXT, report TEXT, warning TEXT,"
+    " id3 TEXT UNIQUE, pub_flag BIGINT, published BIGINT, expires BIGINT, payload TEXT,"
+    " revoked BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX apps_submitted ON apps(submitted);"
+    "CREATE TABLE verdicts("
+    " id2 TEXT PRIMARY KEY, id1 TEXT NOT NULL, flag BIGINT NOT NULL,"
+    " vet_time BIGINT NOT NULL, verdict_sig BYTEA NOT NULL, findings TEXT NOT NULL);"
+    "CREATE INDEX verdicts_id1 ON verdicts(id1);",
+};
 
 /* "operator,vetter" into the two switches; -1 for anything else. */
 static int
@@ -225,6 +247,8 @@ static const daemon_def_t appvetd_def = {
     .conf = &av_conf,
     .migrations = av_migrations,
     .nmigrations = sizeof(av_migrations) / sizeof(av_migrations[0]),
+    .pg_migrations = av_migrations_pg,
+    .npg_migrations = sizeof(av_migrations_pg) / sizeof(av_migrations_pg[0]),
     .check = av_check_conf,
     .init = av_init,
     .fini = av_fini,

@@ -182,7 +182,7 @@ job_write(store_conn_t *c, void *arg, err_t *err)
 	st = store_stmt(c,
 	                "UPDATE apps SET state='vetted', id2=?2, flag=?3, vet_time=?4, "
 	                "verdict_sig=?5, findings=?6, report=?7, warning=?8, "
-	                "revoked=CASE WHEN ?9 THEN 1 ELSE revoked END WHERE id1=?1",
+	                "revoked=CASE WHEN ?9 <> 0 THEN 1 ELSE revoked END WHERE id1=?1",
 	                err);
 	if (st == NULL)
 		return -1;

@@ -132,6 +132,7 @@ int cert_der(X509 *x, uint8_t **der, size_t *len, err_t *err);
 
 #define CERTDB_NMIGRATIONS 1
 extern const char *const certdb_migrations[CERTDB_NMIGRATIONS];
+extern const char *const certdb_migrations_pg[CERTDB_NMIGRATIONS];
 
 enum { CERT_GOOD = 0, CERT_REVOKED = 1, CERT_UNKNOWN = 2, CERT_EXPIRED = 3 };
 

@@ -20,6 +20,25 @@ const char *const certdb_migrations[CERTDB_NMIGRATIONS] = {
     "CREATE INDEX certs_issued ON certs(issued_at);"
     "CREATE INDEX certs_revoked ON certs(not_after) WHERE state = 'revoked';",
 };
+/* The same steps in PostgreSQL DDL (store.h). */
+const char *const certdb_migrations_pg[CERTDB_NMIGRATIONS] = {
+    "CREATE TABLE certs("
+    " rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE," /* the list order's tie-break, as SQLite's
+                                                          */
+    " serial BYTEA PRIMARY KEY,"
+    " device_id TEXT, cert_id TEXT,"
+    " subject TEXT NOT NULL,"
+    " profile TEXT NOT NULL,"
+    " not_before BIGINT NOT NULL, not_after BIGINT NOT NULL,"
+    " der BYTEA NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'good' CHECK(state IN ('good', 'revoked')),"
+    " revoked_at BIGINT, reason BIGINT,"
+    " issued_at BIGINT NOT NULL,"
+    " requester TEXT NOT NULL);"
+    "CREATE INDEX certs_device ON certs(device_id, issued_at);"
+    "CREATE INDEX certs_issued ON certs(issued_at);"
+    "CREATE INDEX certs_revoked ON certs(not_after) WHERE state = 'revoked';",
+};
 
 #define COLS                                                                                       \
 	"serial, device_id, cert_id, subject, profile, not_before, not_after, state, "             \

@@ -76,6 +76,40 @@ static const char *const cp_migrations[] = {
     "CREATE INDEX stb_certs_device ON stb_certs(device_id);"
     "INSERT INTO stb_certs(cert_id, device_id) SELECT cert_id, device_id FROM certs;",
 };
+/* The same steps in PostgreSQL DDL (store.h). */
+static const char *const cp_migrations_pg[] = {
+    "CREATE TABLE stbs("
+    " device_id TEXT PRIMARY KEY,"
+    " secret BYTEA NOT NULL," /* sealed, AAD "stb:" device_id */
+    " enabled BIGINT NOT NULL,"
+    " created BIGINT NOT NULL, updated BIGINT NOT NULL);"
+    "CREATE TABLE certs("
+    " cert_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " cert_der BYTEA NOT NULL,"
+    " key_sealed BYTEA NOT NULL," /* AAD "key:" cert_id ":" serial hex */
+    " serial BYTEA NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " state BIGINT NOT NULL DEFAULT 0,"
+    " issued_at BIGINT NOT NULL,"
+    " revoked_at BIGINT, revoke_reason BIGINT);"
+    "CREATE INDEX certs_device ON certs(device_id);"
+    "CREATE TABLE pending("
+    " cert_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " reason BIGINT NOT NULL,"
+    " created BIGINT NOT NULL);"
+    "CREATE INDEX pending_device ON pending(device_id);",
+    /* lockout.h's table: the trusted (device, source) pairs */
+    LOCKOUT_SCHEMA_PG,
+    /* the cert_ids each STB may hold, imported with it; the certificates
+     * already stored stay with their holders */
+    "CREATE TABLE stb_certs("
+    " cert_id TEXT PRIMARY KEY,"
+    " device_id TEXT NOT NULL);"
+    "CREATE INDEX stb_certs_device ON stb_certs(device_id);"
+    "INSERT INTO stb_certs(cert_id, device_id) SELECT cert_id, device_id FROM certs;",
+};
 
 /* The last reference. */
 static void
@@ -204,6 +238,8 @@ static const daemon_def_t cert_proxyd_def = {
     .conf = &cp_conf,
     .migrations = cp_migrations,
     .nmigrations = sizeof(cp_migrations) / sizeof(cp_migrations[0]),
+    .pg_migrations = cp_migrations_pg,
+    .npg_migrations = sizeof(cp_migrations_pg) / sizeof(cp_migrations_pg[0]),
     .check = cp_check,
     .init = cp_init,
     .fini = cp_fini,

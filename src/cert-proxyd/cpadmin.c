@@ -14,11 +14,11 @@
 #include <time.h>
 
 #include "cp.h"
-#include "x509.h"
 #include "hex.h"
 #include "log.h"
 #include "msgenc.h"
 #include "tlv.h"
+#include "x509.h"
 
 /* ---- CP_STB_IMPORT ---- */
 
@@ -335,8 +335,8 @@ cp_stb_list(srv_req_t *r, const msg_t *m, void *ctx)
 	list_reply(r, m, ctx,
 	           "SELECT s.device_id, s.enabled, s.created, s.updated, "
 	           "(SELECT count(*) FROM certs WHERE device_id=s.device_id), "
-	           "(SELECT group_concat(cert_id, ' ') FROM (SELECT cert_id FROM stb_certs "
-	           "WHERE device_id=s.device_id ORDER BY cert_id)) "
+	           "(SELECT string_agg(cert_id, ' ') FROM (SELECT cert_id FROM stb_certs "
+	           "WHERE device_id=s.device_id ORDER BY cert_id) AS ids) "
 	           "FROM stbs s ORDER BY s.device_id LIMIT ?1",
 	           NULL, stb_json);
 }

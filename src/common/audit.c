@@ -18,6 +18,13 @@ const char audit_schema[] = "CREATE TABLE IF NOT EXISTS audit ("
                             " actor TEXT NOT NULL,"
                             " detail TEXT NOT NULL,"
                             " mac BLOB NOT NULL)";
+const char audit_schema_pg[] = "CREATE TABLE IF NOT EXISTS audit ("
+                               " seq BIGINT PRIMARY KEY,"
+                               " ts BIGINT NOT NULL,"
+                               " event TEXT NOT NULL,"
+                               " actor TEXT NOT NULL,"
+                               " detail TEXT NOT NULL,"
+                               " mac BYTEA NOT NULL)";
 
 static const char sql_last[] = "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1";
 static const char sql_insert[] =

@@ -20,6 +20,7 @@
 
 /* DDL every daemon's store runs (idempotent). */
 extern const char audit_schema[];
+extern const char audit_schema_pg[]; /* the same in PostgreSQL DDL */
 
 typedef struct audit_rec {
 	uint64_t seq;

@@ -27,6 +27,8 @@
 /* HKDF label of the audit chain key under the KEK. */
 #define DAEMON_AUDIT_LABEL "stbcred audit chain v1"
 
+static const char *const store_backend_choices[] = {"sqlite", "postgresql", NULL};
+
 #define OFF(f) offsetof(daemon_conf_t, f)
 #define I64    ((long long)1 << 62)
 static const cfg_opt_t common_opts[] = {
@@ -54,6 +56,11 @@ static const cfg_opt_t common_opts[] = {
     {"tls.min_version", CFG_STR, "1.2", 0, 0, dlisten_tls_version_choices, OFF(tls_min_version),
      "lowest TLS version accepted (1.3 for daemon-only listeners)"},
     {"state_dir", CFG_STR, "", 0, 0, NULL, OFF(state_dir), "directory for the database"},
+    {"store.backend", CFG_STR, "sqlite", 0, 0, store_backend_choices, OFF(store_backend),
+     "the database: sqlite (a file in state_dir) or postgresql (store.dsn)"},
+    {"store.dsn", CFG_STR, "", 0, 0, NULL, OFF(store_dsn),
+     "PostgreSQL connection string (libpq keywords or a postgresql:// URI; sslmode for TLS); "
+     "one database or schema per daemon"},
     {"kek_file", CFG_STR, "", 0, 0, NULL, OFF(kek_file),
      "key-encryption key (0600); $CREDENTIALS_DIRECTORY/kek wins"},
     {"http_listen", CFG_STR, "", 0, 0, NULL, OFF(http_listen),
@@ -164,6 +171,15 @@ daemon_check_addrs(daemon_t *d, err_t *err)
 	if (*d->conf.http_listen != '\0' && srv_parse_addr(d->conf.http_listen, &ss, &sl) == -1)
 		return err_set(err, STB_BAD_REQUEST, "http_listen: '%s' is not IP:port",
 		               d->conf.http_listen);
+	if (store_backend_parse(d->conf.store_backend) == STORE_PG) {
+		if (*d->conf.store_dsn == '\0')
+			return err_set(err, STB_BAD_REQUEST,
+			               "store.dsn: needed by store.backend "
+			               "postgresql");
+		if (d->def->pg_migrations == NULL)
+			return err_set(err, STB_BAD_REQUEST,
+			               "store.backend: %s has no PostgreSQL schema", d->def->name);
+	}
 	return 0;
 }
 
@@ -289,6 +305,11 @@ daemon_open_store(daemon_t *d, err_t *err)
 	/* made 0700; one that others may enter is refused, not used */
 	if (fmode_private_dir(d->conf.state_dir, "state_dir", err) == -1)
 		return -1;
+	if (store_backend_parse(d->conf.store_backend) == STORE_PG) {
+		d->store = store_open_be(STORE_PG, d->conf.store_dsn, d->def->pg_migrations,
+		                         d->def->npg_migrations, err);
+		return d->store != NULL ? 0 : -1;
+	}
 	n = snprintf(path, sizeof(path), "%s/%s.db", d->conf.state_dir, d->def->name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return err_set(err, STB_BAD_REQUEST, "state_dir path too long");
@@ -394,8 +415,10 @@ daemon_list_reply(srv_req_t *r, daemon_t *d, const char *sql, int64_t limit, con
 static int
 audit_schema_write(store_conn_t *c, void *arg, err_t *err)
 {
-	(void)arg;
-	return store_exec(c, audit_schema, err);
+	daemon_t *d = arg;
+
+	return store_exec(
+	    c, store_get_backend(d->store) == STORE_PG ? audit_schema_pg : audit_schema, err);
 }
 
 /* The KEK, the audit chain key under it, and the store with the audit
@@ -407,7 +430,7 @@ daemon_open_state(daemon_t *d, err_t *err)
 	    sealed_derive(d->kek, DAEMON_AUDIT_LABEL, d->audit_key, err) == -1)
 		return -1;
 	if (daemon_open_store(d, err) == -1 ||
-	    store_write_sync(d->store, audit_schema_write, NULL, err) == -1)
+	    store_write_sync(d->store, audit_schema_write, d, err) == -1)
 		return -1;
 	return 0;
 }

@@ -45,9 +45,11 @@ typedef struct daemon_def {
 	const char *client_auth; /* "require" or "optional" */
 	const cfg_opt_t *opts;   /* the daemon's own options */
 	size_t nopts;
-	void *conf; /* struct those options fill */
-	const char *const *migrations;
+	void *conf;                    /* struct those options fill */
+	const char *const *migrations; /* SQLite DDL */
 	int nmigrations;
+	const char *const *pg_migrations; /* the same steps in PostgreSQL DDL */
+	int npg_migrations;
 	/* checks the daemon's own options (also for -t); may be NULL */
 	int (*check)(err_t *err);
 	/* registers handlers; runs after the store is open */
@@ -76,6 +78,8 @@ typedef struct daemon_conf {
 	char *tls_ca;
 	char *tls_min_version;
 	char *state_dir;
+	char *store_backend;
+	char *store_dsn; /* may hold a password: never logged */
 	char *kek_file;
 	char *http_listen;
 	/* connection caps and the request deadline (connguard.h, httpd.c) */

@@ -411,6 +411,15 @@ metrics_store(daemon_t *d, buf_t *out)
 	                 (unsigned long long)st.commits, (unsigned long long)st.writes,
 	                 (unsigned long long)st.failed, st.queued);
 	rc |= hist_write_prom(out, "stbcred_store_commit_seconds", "", &st.commit_latency);
+	rc |= buf_printf(out,
+	                 "# HELP stbcred_store_up the store writer's connection (1 up)\n"
+	                 "# TYPE stbcred_store_up gauge\n"
+	                 "stbcred_store_up{backend=\"%s\"} %u\n"
+	                 "# HELP stbcred_store_reconnects_total store writer connections made "
+	                 "again after a loss\n# TYPE stbcred_store_reconnects_total counter\n"
+	                 "stbcred_store_reconnects_total %llu\n",
+	                 store_get_backend(d->store) == STORE_PG ? "postgresql" : "sqlite",
+	                 st.connected, (unsigned long long)st.reconnects);
 	return rc;
 }
 

@@ -573,7 +573,7 @@ lockout_load(lockout_t *l, store_conn_t *c, int64_t now, err_t *err)
 	/* rows without a space are the per-identity lockouts of old versions */
 	st = store_stmt(c,
 	                "SELECT key, failures, last_fail, locked_until FROM lockouts "
-	                "WHERE instr(key, ' ') > 0 AND locked_until > ?1 "
+	                "WHERE key LIKE '% %' AND locked_until > ?1 "
 	                "ORDER BY locked_until DESC",
 	                err);
 	if (st == NULL)

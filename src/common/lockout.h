@@ -89,6 +89,13 @@ enum { LOCKOUT_SOURCE, LOCKOUT_SUBJECT, LOCKOUT_PAIR };
 	" failures INTEGER NOT NULL,"                                                              \
 	" last_fail INTEGER NOT NULL,"                                                             \
 	" locked_until INTEGER NOT NULL);"
+/* The same in PostgreSQL DDL. */
+#define LOCKOUT_SCHEMA_PG                                                                          \
+	"CREATE TABLE lockouts("                                                                   \
+	" key TEXT PRIMARY KEY,"                                                                   \
+	" failures BIGINT NOT NULL,"                                                               \
+	" last_fail BIGINT NOT NULL,"                                                              \
+	" locked_until BIGINT NOT NULL);"
 
 typedef struct lockout lockout_t;
 

@@ -80,6 +80,7 @@ typedef struct outbox outbox_t;
 /* SQLite DDL of table outbox and its indexes: a daemon appends it to its
  * migration list (one step). */
 extern const char outbox_schema[];
+extern const char outbox_schema_pg[]; /* the same in PostgreSQL DDL */
 
 /* One claimed row, valid during the send callback only (copy what outlives
  * it). */

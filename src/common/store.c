@@ -1,8 +1,9 @@
 /* store: the backend-neutral half of store.h: the writer thread and its
- * group commits, the per-thread readers, the stats.  The backend is
- * store_be.h. */
+ * group commits, the per-thread readers, the stats, and the statement calls
+ * handed to the connection's backend (store_be.h). */
 #include "store.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ struct store_job {
 };
 
 struct store {
-	char *path;
+	const store_be_ops_t *ops;
+	char *path; /* the SQLite file or the DSN */
 	store_conn_t *writer;
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -64,29 +66,29 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 {
 	struct store_job *j;
 
-	if (store_be_txn(s->writer, STORE_TXN_BEGIN, cerr) == -1)
+	if (s->ops->txn(s->writer, STORE_TXN_BEGIN, cerr) == -1)
 		return -1;
 	for (j = batch; j != NULL; j = j->next) {
 		if (j->dropped)
 			continue;
 		err_clear(&j->err);
-		if (store_be_txn(s->writer, STORE_TXN_SAVEPOINT, &j->err) == -1)
+		if (s->ops->txn(s->writer, STORE_TXN_SAVEPOINT, &j->err) == -1)
 			continue;
 		if (j->fn(s->writer, j->arg, &j->err) == 0) {
-			store_be_txn(s->writer, STORE_TXN_RELEASE, NULL);
+			s->ops->txn(s->writer, STORE_TXN_RELEASE, NULL);
 			continue;
 		}
 		if (j->err.status == STB_OK)
 			err_set(&j->err, STB_INTERNAL, "store write failed");
-		if (store_be_txn_gone(s->writer)) {
+		if (s->ops->txn_gone(s->writer)) {
 			j->dropped = 1;
 			return 1; /* run the batch again without j */
 		}
-		store_be_txn(s->writer, STORE_TXN_ROLLBACK_TO, NULL);
-		store_be_txn(s->writer, STORE_TXN_RELEASE, NULL);
+		s->ops->txn(s->writer, STORE_TXN_ROLLBACK_TO, NULL);
+		s->ops->txn(s->writer, STORE_TXN_RELEASE, NULL);
 	}
-	if (store_be_txn(s->writer, STORE_TXN_COMMIT, cerr) == -1) {
-		store_be_txn(s->writer, STORE_TXN_ROLLBACK, NULL);
+	if (s->ops->txn(s->writer, STORE_TXN_COMMIT, cerr) == -1) {
+		s->ops->txn(s->writer, STORE_TXN_ROLLBACK, NULL);
 		return -1;
 	}
 	return 0;
@@ -165,8 +167,31 @@ store_writer_main(void *arg)
 	}
 }
 
+int
+store_backend_parse(const char *name)
+{
+	if (strcmp(name, "sqlite") == 0)
+		return STORE_SQLITE;
+	if (strcmp(name, "postgresql") == 0)
+		return STORE_PG;
+	return -1;
+}
+
 store_t *
 store_open(const char *path, const char *const *migrations, int nmigrations, err_t *err)
+{
+	return store_open_be(STORE_SQLITE, path, migrations, nmigrations, err);
+}
+
+enum store_backend
+store_get_backend(const store_t *s)
+{
+	return s->ops->backend;
+}
+
+store_t *
+store_open_be(enum store_backend be, const char *path, const char *const *migrations,
+              int nmigrations, err_t *err)
 {
 	store_t *s = calloc(1, sizeof(*s));
 
@@ -175,12 +200,13 @@ store_open(const char *path, const char *const *migrations, int nmigrations, err
 		err_set(err, STB_INTERNAL, "out of memory");
 		return NULL;
 	}
+	s->ops = be == STORE_PG ? &store_pg_ops : &store_sqlite_ops;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv_job, NULL);
 	pthread_cond_init(&s->cv_done, NULL);
 	pthread_key_create(&s->reader_key, NULL);
-	s->writer = store_be_open(path, STORE_BE_WRITER, err);
-	if (s->writer == NULL || store_be_migrate(s->writer, migrations, nmigrations, err) == -1)
+	s->writer = s->ops->open(path, STORE_BE_WRITER, err);
+	if (s->writer == NULL || s->ops->migrate(s->writer, migrations, nmigrations, err) == -1)
 		goto fail;
 	if (pthread_create(&s->thread, NULL, store_writer_main, s) != 0) {
 		err_set(err, STB_INTERNAL, "store: cannot start the writer thread");
@@ -188,7 +214,10 @@ store_open(const char *path, const char *const *migrations, int nmigrations, err
 	}
 	return s;
 fail:
-	store_be_close(s->writer);
+	if (s->writer != NULL)
+		s->ops->close(s->writer);
+	if (s->path != NULL)
+		OPENSSL_cleanse(s->path, strlen(s->path)); /* a DSN may hold a password */
 	pthread_key_delete(s->reader_key);
 	free(s->path);
 	free(s);
@@ -269,12 +298,12 @@ store_reader(store_t *s, err_t *err)
 		err_set(err, STB_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if ((r->c = store_be_open(s->path, STORE_BE_READER, err)) == NULL) {
+	if ((r->c = s->ops->open(s->path, STORE_BE_READER, err)) == NULL) {
 		free(r);
 		return NULL;
 	}
 	if (pthread_setspecific(s->reader_key, r->c) != 0) {
-		store_be_close(r->c);
+		s->ops->close(r->c);
 		free(r);
 		err_set(err, STB_INTERNAL, "store: cannot keep the thread's reader");
 		return NULL;
@@ -300,10 +329,11 @@ store_close(store_t *s)
 	pthread_join(s->thread, NULL);
 	for (r = s->readers; r != NULL; r = next) {
 		next = r->next;
-		store_be_close(r->c);
+		s->ops->close(r->c);
 		free(r);
 	}
-	store_be_close(s->writer);
+	s->ops->close(s->writer);
+	OPENSSL_cleanse(s->path, strlen(s->path));
 	pthread_key_delete(s->reader_key);
 	pthread_cond_destroy(&s->cv_job);
 	pthread_cond_destroy(&s->cv_done);
@@ -321,4 +351,96 @@ store_get_stats(store_t *s, store_stats_t *st)
 	st->failed = ctr_get(&s->failed);
 	st->queued = __atomic_load_n(&s->queued, __ATOMIC_RELAXED);
 	hist_merge(&st->commit_latency, &s->commit_hist);
+	s->ops->conn_stats(s->writer, &st->connected, &st->reconnects);
+}
+
+/* store.h's statement calls: to the connection's backend */
+int
+store_exec(store_conn_t *c, const char *sql, err_t *err)
+{
+	return c->ops->exec(c, sql, err);
+}
+
+store_stmt_t *
+store_stmt(store_conn_t *c, const char *sql, err_t *err)
+{
+	return c->ops->stmt(c, sql, err);
+}
+
+int
+store_bind_int64(store_stmt_t *st, int i, int64_t v)
+{
+	return st->ops->bind_int64(st, i, v);
+}
+
+int
+store_bind_text(store_stmt_t *st, int i, const char *p, size_t len)
+{
+	return st->ops->bind_text(st, i, p, len);
+}
+
+int
+store_bind_str(store_stmt_t *st, int i, const char *p)
+{
+	return st->ops->bind_text(st, i, p, p != NULL ? strlen(p) : 0);
+}
+
+int
+store_bind_blob(store_stmt_t *st, int i, const void *p, size_t len)
+{
+	return st->ops->bind_blob(st, i, p, len);
+}
+
+int
+store_bind_null(store_stmt_t *st, int i)
+{
+	return st->ops->bind_null(st, i);
+}
+
+int
+store_step(store_stmt_t *st, err_t *err)
+{
+	return st->ops->step(st, err);
+}
+
+void
+store_reset(store_stmt_t *st)
+{
+	st->ops->reset(st);
+}
+
+int64_t
+store_changes(const store_stmt_t *st)
+{
+	return st->ops->changes(st);
+}
+
+int
+store_col_count(const store_stmt_t *st)
+{
+	return st->ops->col_count(st);
+}
+
+int
+store_col_is_null(store_stmt_t *st, int i)
+{
+	return st->ops->col_is_null(st, i);
+}
+
+int64_t
+store_col_int64(store_stmt_t *st, int i)
+{
+	return st->ops->col_int64(st, i);
+}
+
+const char *
+store_col_text(store_stmt_t *st, int i, size_t *len)
+{
+	return st->ops->col_text(st, i, len);
+}
+
+const void *
+store_col_blob(store_stmt_t *st, int i, size_t *len)
+{
+	return st->ops->col_blob(st, i, len);
 }

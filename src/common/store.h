@@ -1,7 +1,9 @@
 /*
  * store: the daemons' database, behind an interface that names no backend.
- * Today's backend is SQLite (store_sqlite.c): WAL, synchronous=FULL,
- * migrations by PRAGMA user_version.  All writes go through one writer
+ * Two backends: SQLite (store_sqlite.c, the embedded default): WAL,
+ * synchronous=FULL, migrations by PRAGMA user_version; and PostgreSQL
+ * (store_pg.c, libpq): synchronous_commit=on, migrations recorded in the
+ * table stb_migrations.  All writes go through one writer
  * thread that batches the jobs queued by every loop into one transaction
  * (group commit); a job's completion runs on the submitter's loop only after
  * the commit is durable.  Reads use a connection per thread.  Statements are
@@ -33,15 +35,11 @@
  *    store_col_blob.  Conversions between them are backend-specific.
  *
  * What stays per backend, on purpose:
- *  - Schema DDL: the migrations a daemon passes to store_open and
- *    audit_schema are SQLite DDL (BLOB, INTEGER PRIMARY KEY, partial
- *    indexes).  A PostgreSQL backend needs its own list (BYTEA, BIGINT);
- *    daemon_def_t will then carry one list per backend.
+ *  - Schema DDL: daemon_def_t carries one migration list per backend
+ *    (SQLite: BLOB, INTEGER; PostgreSQL: BYTEA, BIGINT, identity columns),
+ *    kept next to each other; audit_schema has audit_schema_pg.
  *  - store_exec takes backend SQL as it is (DDL, several statements).
- *  - Known SQLite-only details in daemon queries: certdb_list (ca-authd)
- *    and the rendezvousd session list order ties by rowid, as their tables
- *    have no integer key of their own; the PostgreSQL schema will add one
- *    (or the queries will order by the key) in that backend's issue.
+ *  - Lists order ties by their table's key, never by SQLite's rowid.
  */
 #ifndef STB_STORE_H
 #define STB_STORE_H
@@ -84,11 +82,28 @@ typedef struct store_stats {
 	uint64_t failed;
 	uint32_t queued;
 	hist_t commit_latency;
+	/* the writer's connection: 1 up, 0 down (PostgreSQL; SQLite is always
+	 * up), and how often it was made again after a loss */
+	uint32_t connected;
+	uint64_t reconnects;
 } store_stats_t;
 
+enum store_backend {
+	STORE_SQLITE,
+	STORE_PG,
+};
+
 /* migrations[i] takes the schema from version i to i+1 (backend DDL, see
- * above). */
+ * above).  store_open is SQLite's file at path; store_open_be names the
+ * backend, and where is the SQLite file or the PostgreSQL DSN (libpq's
+ * "host=... dbname=..." or a postgresql:// URI; it may hold a password and
+ * is never logged). */
 store_t *store_open(const char *path, const char *const *migrations, int nmigrations, err_t *err);
+store_t *store_open_be(enum store_backend be, const char *where, const char *const *migrations,
+                       int nmigrations, err_t *err);
+enum store_backend store_get_backend(const store_t *s);
+/* "sqlite" or "postgresql" to enum store_backend; -1 for anything else. */
+int store_backend_parse(const char *name);
 /* Queues a write; done runs through mb.  -1 when the store is closing. */
 int store_write(store_t *s, mbox_t *mb, store_write_fn fn, store_done_fn done, void *arg,
                 err_t *err);

@@ -1,8 +1,8 @@
 /*
  * store_sqlite: the SQLite backend of store.h.  WAL, synchronous=FULL,
  * foreign keys on, migrations by PRAGMA user_version; statements prepared
- * persistent and cached per connection.  The only file besides store_be.h's
- * users that knows SQLite.
+ * persistent and cached per connection.  The only file that knows SQLite;
+ * store.c reaches it through store_sqlite_ops.
  */
 #include <limits.h>
 #include <sqlite3.h>
@@ -17,30 +17,33 @@
 #define STMT_CACHE 72 /* a daemon's statements, plus the writer's 6 below */
 #define SQL_SHOWN  48 /* how much of a failing statement an error quotes */
 
-struct store_stmt {
+typedef struct sq_stmt {
+	store_stmt_t base;
 	sqlite3_stmt *st;
 	const char *sql; /* the cache key: the caller's string */
 	int64_t changes;
 	int bind_rc; /* first failed bind since store_stmt, or SQLITE_OK */
 	int bind_ix;
-};
+} sq_stmt_t;
 
-struct store_conn {
+typedef struct sq_conn {
+	store_conn_t base;
 	sqlite3 *db;
 	size_t nstmt;
-	struct store_stmt cache[STMT_CACHE];
-};
+	sq_stmt_t cache[STMT_CACHE];
+} sq_conn_t;
 
 static int
-conn_err(store_conn_t *c, const char *what, err_t *err)
+conn_err(sq_conn_t *c, const char *what, err_t *err)
 {
 	return err_set(err, STB_INTERNAL, "store: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
-store_stmt_t *
-store_stmt(store_conn_t *c, const char *sql, err_t *err)
+static store_stmt_t *
+sq_stmt(store_conn_t *bc, const char *sql, err_t *err)
 {
-	struct store_stmt *s;
+	sq_conn_t *c = (sq_conn_t *)bc;
+	sq_stmt_t *s;
 	sqlite3_stmt *st;
 
 	for (size_t i = 0; i < c->nstmt; i++) {
@@ -50,7 +53,7 @@ store_stmt(store_conn_t *c, const char *sql, err_t *err)
 			sqlite3_clear_bindings(s->st);
 			s->bind_rc = SQLITE_OK;
 			s->changes = 0;
-			return s;
+			return &s->base;
 		}
 	}
 	if (c->nstmt == STMT_CACHE) {
@@ -70,13 +73,14 @@ store_stmt(store_conn_t *c, const char *sql, err_t *err)
 	}
 	s = &c->cache[c->nstmt++];
 	memset(s, 0, sizeof(*s));
+	s->base.ops = &store_sqlite_ops;
 	s->st = st;
 	s->sql = sql;
-	return s;
+	return &s->base;
 }
 
 static int
-bind_done(store_stmt_t *s, int i, int rc)
+bind_done(sq_stmt_t *s, int i, int rc)
 {
 	if (rc == SQLITE_OK)
 		return 0;
@@ -87,44 +91,42 @@ bind_done(store_stmt_t *s, int i, int rc)
 	return -1;
 }
 
-int
-store_bind_int64(store_stmt_t *s, int i, int64_t v)
+static int
+sq_bind_int64(store_stmt_t *bs, int i, int64_t v)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	return bind_done(s, i, sqlite3_bind_int64(s->st, i, v));
 }
 
-int
-store_bind_text(store_stmt_t *s, int i, const char *p, size_t len)
+static int
+sq_bind_text(store_stmt_t *bs, int i, const char *p, size_t len)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	if (p == NULL)
 		return bind_done(s, i, sqlite3_bind_null(s->st, i));
 	return bind_done(s, i, sqlite3_bind_text64(s->st, i, p, len, SQLITE_STATIC, SQLITE_UTF8));
 }
 
-int
-store_bind_str(store_stmt_t *s, int i, const char *p)
+static int
+sq_bind_blob(store_stmt_t *bs, int i, const void *p, size_t len)
 {
-	return store_bind_text(s, i, p, p != NULL ? strlen(p) : 0);
-}
-
-int
-store_bind_blob(store_stmt_t *s, int i, const void *p, size_t len)
-{
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	if (p == NULL)
 		return bind_done(s, i, sqlite3_bind_null(s->st, i));
 	return bind_done(s, i, sqlite3_bind_blob64(s->st, i, p, len, SQLITE_STATIC));
 }
 
-int
-store_bind_null(store_stmt_t *s, int i)
+static int
+sq_bind_null(store_stmt_t *bs, int i)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	return bind_done(s, i, sqlite3_bind_null(s->st, i));
 }
 
 /* The error of a failed step, then the statement reset so that it holds
  * nothing (the message is read first: a reset may replace it). */
 static int
-step_fail(store_stmt_t *s, err_t *err)
+step_fail(sq_stmt_t *s, err_t *err)
 {
 	sqlite3 *db = sqlite3_db_handle(s->st);
 	int xrc = sqlite3_extended_errcode(db);
@@ -137,9 +139,10 @@ step_fail(store_stmt_t *s, err_t *err)
 	return STORE_ERROR;
 }
 
-int
-store_step(store_stmt_t *s, err_t *err)
+static int
+sq_step(store_stmt_t *bs, err_t *err)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	int rc;
 
 	if (s->bind_rc != SQLITE_OK) {
@@ -157,47 +160,53 @@ store_step(store_stmt_t *s, err_t *err)
 	return step_fail(s, err);
 }
 
-void
-store_reset(store_stmt_t *s)
+static void
+sq_reset(store_stmt_t *bs)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	sqlite3_reset(s->st);
 }
 
-int64_t
-store_changes(const store_stmt_t *s)
+static int64_t
+sq_changes(const store_stmt_t *bs)
 {
+	const sq_stmt_t *s = (const sq_stmt_t *)bs;
 	return s->changes;
 }
 
-int
-store_col_count(const store_stmt_t *s)
+static int
+sq_col_count(const store_stmt_t *bs)
 {
+	const sq_stmt_t *s = (const sq_stmt_t *)bs;
 	return sqlite3_data_count(s->st);
 }
 
 /* SQLite leaves a read without a row or past the last column undefined:
  * such reads are NULL here. */
 static int
-col_ok(store_stmt_t *s, int i)
+col_ok(sq_stmt_t *s, int i)
 {
 	return i >= 0 && i < sqlite3_data_count(s->st);
 }
 
-int
-store_col_is_null(store_stmt_t *s, int i)
+static int
+sq_col_is_null(store_stmt_t *bs, int i)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	return !col_ok(s, i) || sqlite3_column_type(s->st, i) == SQLITE_NULL;
 }
 
-int64_t
-store_col_int64(store_stmt_t *s, int i)
+static int64_t
+sq_col_int64(store_stmt_t *bs, int i)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	return col_ok(s, i) ? sqlite3_column_int64(s->st, i) : 0;
 }
 
-const char *
-store_col_text(store_stmt_t *s, int i, size_t *len)
+static const char *
+sq_col_text(store_stmt_t *bs, int i, size_t *len)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	/* text first, then its length: the documented order */
 	const unsigned char *t = col_ok(s, i) ? sqlite3_column_text(s->st, i) : NULL;
 	int n = t != NULL ? sqlite3_column_bytes(s->st, i) : 0;
@@ -211,9 +220,10 @@ store_col_text(store_stmt_t *s, int i, size_t *len)
 	return (const char *)t;
 }
 
-const void *
-store_col_blob(store_stmt_t *s, int i, size_t *len)
+static const void *
+sq_col_blob(store_stmt_t *bs, int i, size_t *len)
 {
+	sq_stmt_t *s = (sq_stmt_t *)bs;
 	static const uint8_t empty[1];
 	const void *p = col_ok(s, i) ? sqlite3_column_blob(s->st, i) : NULL;
 	int n = p != NULL ? sqlite3_column_bytes(s->st, i) : 0;
@@ -227,9 +237,10 @@ store_col_blob(store_stmt_t *s, int i, size_t *len)
 	return p;
 }
 
-int
-store_exec(store_conn_t *c, const char *sql, err_t *err)
+static int
+sq_exec(store_conn_t *bc, const char *sql, err_t *err)
 {
+	sq_conn_t *c = (sq_conn_t *)bc;
 	char *msg = NULL;
 
 	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -248,10 +259,11 @@ static const char *const sql_txn[] = {
     [STORE_TXN_RELEASE] = "RELEASE job",   [STORE_TXN_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
-int
-store_be_txn(store_conn_t *c, enum store_be_txn what, err_t *err)
+static int
+sq_txn(store_conn_t *bc, enum store_be_txn what, err_t *err)
 {
-	store_stmt_t *s = store_stmt(c, sql_txn[what], err);
+	sq_conn_t *c = (sq_conn_t *)bc;
+	sq_stmt_t *s = (sq_stmt_t *)sq_stmt(bc, sql_txn[what], err);
 	int rc;
 
 	if (s == NULL)
@@ -263,9 +275,10 @@ store_be_txn(store_conn_t *c, enum store_be_txn what, err_t *err)
 	return 0;
 }
 
-int
-store_be_txn_gone(store_conn_t *c)
+static int
+sq_txn_gone(store_conn_t *bc)
 {
+	sq_conn_t *c = (sq_conn_t *)bc;
 	return sqlite3_get_autocommit(c->db);
 }
 
@@ -288,10 +301,45 @@ store_private_files(const char *path, err_t *err)
 	return 0;
 }
 
-store_conn_t *
-store_be_open(const char *path, enum store_be_mode mode, err_t *err)
+/* string_agg(text, sep), PostgreSQL's and SQLite 3.44's, for the SQLite
+ * before it: daemon SQL stays portable (store.h). */
+static void
+sq_agg_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	store_conn_t *c = calloc(1, sizeof(*c));
+	sqlite3_str **acc = sqlite3_aggregate_context(ctx, sizeof(*acc));
+	const char *v = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (acc == NULL || v == NULL)
+		return;
+	if (*acc == NULL)
+		*acc = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+	else
+		sqlite3_str_appendall(*acc, (const char *)sqlite3_value_text(argv[1]));
+	sqlite3_str_appendall(*acc, v);
+}
+
+static void
+sq_agg_final(sqlite3_context *ctx)
+{
+	sqlite3_str **acc = sqlite3_aggregate_context(ctx, 0);
+	int n;
+	char *t;
+
+	if (acc == NULL || *acc == NULL)
+		return; /* no rows: NULL, as PostgreSQL */
+	n = sqlite3_str_length(*acc);
+	t = sqlite3_str_finish(*acc);
+	if (t == NULL)
+		sqlite3_result_error_nomem(ctx);
+	else
+		sqlite3_result_text(ctx, t, n, sqlite3_free);
+}
+
+static store_conn_t *
+sq_open(const char *path, enum store_be_mode mode, err_t *err)
+{
+	sq_conn_t *c = calloc(1, sizeof(*c));
 	int flags = mode == STORE_BE_WRITER ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
 	                                    : SQLITE_OPEN_READONLY;
 
@@ -313,19 +361,29 @@ store_be_open(const char *path, enum store_be_mode mode, err_t *err)
 		free(c);
 		return NULL;
 	}
+	c->base.ops = &store_sqlite_ops;
 	sqlite3_busy_timeout(c->db, 5000);
-	if (store_exec(c, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", err) == -1 ||
-	    (mode == STORE_BE_WRITER && store_exec(c, "PRAGMA journal_mode=WAL", err) == -1)) {
+	if (sqlite3_libversion_number() < 3044000 &&
+	    sqlite3_create_function(c->db, "string_agg", 2, SQLITE_UTF8, NULL, NULL, sq_agg_step,
+	                            sq_agg_final) != SQLITE_OK) {
+		conn_err(c, "string_agg", err);
 		sqlite3_close(c->db);
 		free(c);
 		return NULL;
 	}
-	return c;
+	if (sq_exec(&c->base, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", err) == -1 ||
+	    (mode == STORE_BE_WRITER && sq_exec(&c->base, "PRAGMA journal_mode=WAL", err) == -1)) {
+		sqlite3_close(c->db);
+		free(c);
+		return NULL;
+	}
+	return &c->base;
 }
 
-void
-store_be_close(store_conn_t *c)
+static void
+sq_close(store_conn_t *bc)
 {
+	sq_conn_t *c = (sq_conn_t *)bc;
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < c->nstmt; i++)
@@ -335,7 +393,7 @@ store_be_close(store_conn_t *c)
 }
 
 static int
-user_version(store_conn_t *c)
+user_version(sq_conn_t *c)
 {
 	sqlite3_stmt *st;
 	int version = -1;
@@ -348,9 +406,10 @@ user_version(store_conn_t *c)
 	return version;
 }
 
-int
-store_be_migrate(store_conn_t *c, const char *const *migrations, int n, err_t *err)
+static int
+sq_migrate(store_conn_t *bc, const char *const *migrations, int n, err_t *err)
 {
+	sq_conn_t *c = (sq_conn_t *)bc;
 	int version = user_version(c);
 
 	if (version < 0)
@@ -362,17 +421,50 @@ store_be_migrate(store_conn_t *c, const char *const *migrations, int n, err_t *e
 	for (int v = version; v < n; v++) {
 		char bump[64];
 		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
-		if (store_exec(c, "BEGIN IMMEDIATE", err) == -1)
+		if (sq_exec(&c->base, "BEGIN IMMEDIATE", err) == -1)
 			return -1;
-		if (store_exec(c, migrations[v], err) == -1 || store_exec(c, bump, err) == -1) {
+		if (sq_exec(&c->base, migrations[v], err) == -1 ||
+		    sq_exec(&c->base, bump, err) == -1) {
 			char why[ERR_MSG_MAX];
 			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-			store_exec(c, "ROLLBACK", NULL);
+			sq_exec(&c->base, "ROLLBACK", NULL);
 			return err_set(err, STB_INTERNAL, "migration %d: %s", v + 1, why);
 		}
-		if (store_exec(c, "COMMIT", err) == -1)
+		if (sq_exec(&c->base, "COMMIT", err) == -1)
 			return -1;
 		log_info("store: schema migrated to version %d", v + 1);
 	}
 	return 0;
 }
+
+static void
+sq_conn_stats(store_conn_t *bc, uint32_t *up, uint64_t *reconnects)
+{
+	(void)bc;
+	*up = 1; /* a file: nothing to lose */
+	*reconnects = 0;
+}
+
+const store_be_ops_t store_sqlite_ops = {
+    .backend = STORE_SQLITE,
+    .open = sq_open,
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .txn = sq_txn,
+    .txn_gone = sq_txn_gone,
+    .conn_stats = sq_conn_stats,
+    .exec = sq_exec,
+    .stmt = sq_stmt,
+    .bind_int64 = sq_bind_int64,
+    .bind_text = sq_bind_text,
+    .bind_blob = sq_bind_blob,
+    .bind_null = sq_bind_null,
+    .step = sq_step,
+    .reset = sq_reset,
+    .changes = sq_changes,
+    .col_count = sq_col_count,
+    .col_is_null = sq_col_is_null,
+    .col_int64 = sq_col_int64,
+    .col_text = sq_col_text,
+    .col_blob = sq_col_blob,
+};

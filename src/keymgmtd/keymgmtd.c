@@ -68,8 +68,29 @@ static const char km_schema[] =
     /* accepted key sync MACs until their timestamp leaves the window */
     "CREATE TABLE sync_macs(mac BLOB PRIMARY KEY, expires INTEGER NOT NULL);"
     "CREATE INDEX sync_macs_expires ON sync_macs(expires);";
+/* The same in PostgreSQL DDL (store.h). */
+static const char km_schema_pg[] =
+    "CREATE TABLE keys("
+    " key_id TEXT PRIMARY KEY,"
+    " sealed BYTEA NOT NULL,"
+    " terminal_id TEXT, app_hint TEXT,"
+    " imported_at BIGINT NOT NULL);"
+    "CREATE INDEX keys_terminal ON keys(terminal_id);"
+    "CREATE TABLE services("
+    " mdn TEXT NOT NULL, app_id TEXT NOT NULL, created_at BIGINT NOT NULL,"
+    " PRIMARY KEY(mdn, app_id));"
+    "CREATE TABLE bindings("
+    " key_id TEXT NOT NULL, app_id TEXT NOT NULL, mdn TEXT NOT NULL,"
+    " push_id BIGINT NOT NULL, bound_at BIGINT NOT NULL,"
+    " PRIMARY KEY(key_id, app_id));"
+    "CREATE INDEX bindings_mdn ON bindings(mdn);"
+    "CREATE INDEX bindings_push ON bindings(push_id);"
+    /* accepted key sync MACs until their timestamp leaves the window */
+    "CREATE TABLE sync_macs(mac BYTEA PRIMARY KEY, expires BIGINT NOT NULL);"
+    "CREATE INDEX sync_macs_expires ON sync_macs(expires);";
 
 static const char *const km_migrations[] = {km_schema, outbox_schema, LOCKOUT_SCHEMA};
+static const char *const km_migrations_pg[] = {km_schema_pg, outbox_schema_pg, LOCKOUT_SCHEMA_PG};
 
 int64_t
 km_now_ms(void)
@@ -383,6 +404,8 @@ static const daemon_def_t keymgmtd_def = {
     .conf = &km_conf,
     .migrations = km_migrations,
     .nmigrations = sizeof(km_migrations) / sizeof(km_migrations[0]),
+    .pg_migrations = km_migrations_pg,
+    .npg_migrations = sizeof(km_migrations_pg) / sizeof(km_migrations_pg[0]),
     .check = km_check,
     .init = km_init,
     .fini = km_fini,

@@ -43,6 +43,19 @@ static const char *const gw_migrations[] = {
     " issued INTEGER NOT NULL, expires INTEGER NOT NULL);"
     "CREATE INDEX tokens_expires ON tokens(expires);",
 };
+/* The same steps in PostgreSQL DDL (store.h). */
+static const char *const gw_migrations_pg[] = {
+    "CREATE TABLE subscribers("
+    " device_id TEXT PRIMARY KEY,"
+    " cert_id TEXT NOT NULL,"
+    " active BIGINT NOT NULL,"
+    " updated BIGINT NOT NULL);"
+    "CREATE TABLE tokens("
+    " hash BYTEA PRIMARY KEY,"
+    " device_id TEXT NOT NULL, cert_id TEXT NOT NULL, serial BYTEA,"
+    " issued BIGINT NOT NULL, expires BIGINT NOT NULL);"
+    "CREATE INDEX tokens_expires ON tokens(expires);",
+};
 
 /* The last reference. */
 static void
@@ -171,6 +184,8 @@ static const daemon_def_t media_gw_def = {
     .conf = &gw_conf,
     .migrations = gw_migrations,
     .nmigrations = sizeof(gw_migrations) / sizeof(gw_migrations[0]),
+    .pg_migrations = gw_migrations_pg,
+    .npg_migrations = sizeof(gw_migrations_pg) / sizeof(gw_migrations_pg[0]),
     .check = gw_check,
     .init = gw_init,
     .fini = gw_fini,

@@ -75,6 +75,7 @@ typedef struct hss hss_t;
 
 /* The pool's table, one migration step of qualifyd's store (SQLite DDL). */
 extern const char hss_schema[];
+extern const char hss_schema_pg[]; /* the same in PostgreSQL DDL */
 
 /* Opens the backend named in conf; kek seals K/OPc (borrowed, outlives h).
  * BAD_REQUEST for an unknown backend or a bad osmo_vty. */

@@ -23,6 +23,15 @@ const char hss_schema[] = "CREATE TABLE hss_rows("
                           " changed_at INTEGER NOT NULL);"
                           "CREATE INDEX hss_rows_state ON hss_rows(state, imsi);"
                           "CREATE INDEX hss_rows_device ON hss_rows(device_id);";
+const char hss_schema_pg[] = "CREATE TABLE hss_rows("
+                             " imsi TEXT PRIMARY KEY,"
+                             " k BYTEA NOT NULL, opc BYTEA NOT NULL,"
+                             " state BIGINT NOT NULL DEFAULT 0,"
+                             " device_id TEXT,"
+                             " added_at BIGINT NOT NULL,"
+                             " changed_at BIGINT NOT NULL);"
+                             "CREATE INDEX hss_rows_state ON hss_rows(state, imsi);"
+                             "CREATE INDEX hss_rows_device ON hss_rows(device_id);";
 
 int
 hss_open(const hss_conf_t *conf, const sealed_kek_t *kek, hss_t **out, err_t *err)

@@ -99,6 +99,42 @@ static const char *const qd_migrations[] = {
     /* provisioning: confirmations to a remote credentialing role */
     outbox_schema,
 };
+/* The same steps in PostgreSQL DDL (store.h). */
+static const char *const qd_migrations_pg[] = {
+    /* credentialing: enrolled devices; nonce sealed (AAD qd-nonce:<id>) */
+    "CREATE TABLE qd_devices("
+    " device_id TEXT PRIMARY KEY,"
+    " nonce BYTEA NOT NULL,"
+    " routing TEXT,"
+    " enrolled_at BIGINT NOT NULL,"
+    " nonce_expires BIGINT NOT NULL,"
+    " state BIGINT NOT NULL DEFAULT 0,"
+    " imsi TEXT, pkg_digest BYTEA, pkg_expires BIGINT,"
+    " changed_at BIGINT NOT NULL);"
+    /* registration: what a device is told; nonce sealed (AAD qd-reg:<id>) */
+    "CREATE TABLE qd_reg("
+    " device_id TEXT PRIMARY KEY,"
+    " nonce BYTEA NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " cred_addr TEXT NOT NULL,"
+    " routing TEXT,"
+    " updated_at BIGINT NOT NULL);"
+    /* provisioning: packages by SHA-256 of their ticket */
+    "CREATE TABLE qd_packages("
+    " ticket_hash BYTEA PRIMARY KEY,"
+    " device_id TEXT NOT NULL,"
+    " package BYTEA NOT NULL,"
+    " digest BYTEA NOT NULL,"
+    " issued BIGINT NOT NULL,"
+    " expires BIGINT NOT NULL,"
+    " state BIGINT NOT NULL DEFAULT 0,"
+    " confirmed_at BIGINT);"
+    "CREATE INDEX qd_packages_issued ON qd_packages(issued);"
+    "CREATE INDEX qd_packages_device ON qd_packages(device_id);",
+    hss_schema_pg,
+    /* provisioning: confirmations to a remote credentialing role */
+    outbox_schema_pg,
+};
 
 void
 qd_aad(char *out, size_t cap, const char *what, const char *id)
@@ -528,6 +564,8 @@ static const daemon_def_t qualifyd_def = {
     .conf = &qd_conf,
     .migrations = qd_migrations,
     .nmigrations = sizeof(qd_migrations) / sizeof(qd_migrations[0]),
+    .pg_migrations = qd_migrations_pg,
+    .npg_migrations = sizeof(qd_migrations_pg) / sizeof(qd_migrations_pg[0]),
     .check = qd_check,
     .init = qd_init,
     .fini = qd_fini,

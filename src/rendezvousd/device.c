@@ -387,12 +387,12 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	}
 	st = store_stmt(c,
 	                "UPDATE devices SET overlay_ix=?2, endpoint=?3, last_seen=?4, "
-	                "username=CASE WHEN ?5 THEN ?6 ELSE username END, "
-	                "cred=CASE WHEN ?5 THEN ?7 ELSE cred END, "
-	                "salt=CASE WHEN ?5 THEN ?8 ELSE salt END, "
-	                "kdf_n=CASE WHEN ?5 THEN ?9 ELSE kdf_n END, "
-	                "kdf_r=CASE WHEN ?5 THEN ?10 ELSE kdf_r END, "
-	                "kdf_p=CASE WHEN ?5 THEN ?11 ELSE kdf_p END WHERE device_id=?1",
+	                "username=CASE WHEN ?5 <> 0 THEN ?6 ELSE username END, "
+	                "cred=CASE WHEN ?5 <> 0 THEN ?7 ELSE cred END, "
+	                "salt=CASE WHEN ?5 <> 0 THEN ?8 ELSE salt END, "
+	                "kdf_n=CASE WHEN ?5 <> 0 THEN ?9 ELSE kdf_n END, "
+	                "kdf_r=CASE WHEN ?5 <> 0 THEN ?10 ELSE kdf_r END, "
+	                "kdf_p=CASE WHEN ?5 <> 0 THEN ?11 ELSE kdf_p END WHERE device_id=?1",
 	                err);
 	if (st == NULL)
 		return -1;

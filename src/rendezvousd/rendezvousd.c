@@ -86,6 +86,37 @@ static const char *const rdv_migrations[] = {
     " verifier BLOB NOT NULL,"
     " issued INTEGER NOT NULL);",
 };
+/* The same steps in PostgreSQL DDL (store.h). */
+static const char *const rdv_migrations_pg[] = {
+    "CREATE TABLE devices("
+    " device_id TEXT PRIMARY KEY,"
+    " provisioned_at BIGINT NOT NULL,"
+    " username TEXT, cred BYTEA, salt BYTEA, kdf_n BIGINT, kdf_r BIGINT, kdf_p BIGINT,"
+    " overlay_ix BIGINT UNIQUE, endpoint TEXT,"
+    " last_seen BIGINT NOT NULL DEFAULT 0,"
+    " fail_count BIGINT NOT NULL DEFAULT 0,"
+    " locked_until BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE sessions("
+    " rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE," /* the list order's tie-break, as SQLite's
+                                                          */
+    " session_id BYTEA PRIMARY KEY,"
+    " caller_id TEXT NOT NULL, target_id TEXT NOT NULL,"
+    " issued BIGINT NOT NULL, expires BIGINT NOT NULL,"
+    " used BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_issued ON sessions(issued);",
+    /* lockout.h's table, as in SQLite's step 2 */
+    LOCKOUT_SCHEMA_PG
+    "INSERT INTO lockouts(key, failures, last_fail, locked_until)"
+    " SELECT device_id, fail_count,"
+    " CASE WHEN locked_until > last_seen THEN locked_until ELSE last_seen END, locked_until"
+    " FROM devices WHERE fail_count > 0;"
+    "UPDATE devices SET fail_count=0, locked_until=0;",
+    /* enrol.h's codes */
+    "CREATE TABLE IF NOT EXISTS enrolments("
+    " device_id TEXT PRIMARY KEY,"
+    " verifier BYTEA NOT NULL,"
+    " issued BIGINT NOT NULL);",
+};
 
 /* The last reference. */
 static void
@@ -156,8 +187,9 @@ adm_provision_write(struct adm *a, store_conn_t *c, err_t *err)
 			return -1;
 	}
 	st = store_stmt(c,
-	                "INSERT OR REPLACE INTO enrolments(device_id, verifier, issued) "
-	                "VALUES(?1, ?2, ?3)",
+	                "INSERT INTO enrolments(device_id, verifier, issued) VALUES(?1, ?2, ?3) "
+	                "ON CONFLICT (device_id) DO UPDATE SET verifier = excluded.verifier, "
+	                "issued = excluded.issued",
 	                err);
 	if (st == NULL)
 		return -1;
@@ -465,6 +497,8 @@ static const daemon_def_t rendezvousd_def = {
     .conf = &rdv_conf,
     .migrations = rdv_migrations,
     .nmigrations = sizeof(rdv_migrations) / sizeof(rdv_migrations[0]),
+    .pg_migrations = rdv_migrations_pg,
+    .npg_migrations = sizeof(rdv_migrations_pg) / sizeof(rdv_migrations_pg[0]),
     .check = rdv_check,
     .init = rdv_init,
     .fini = rdv_fini,

@@ -3,13 +3,16 @@
 # waits until they answer, and tears everything down on exit, failed or not.
 #
 # Needs (from ctest): STB_BIN_<DAEMON> for each daemon (dashes as _),
-# STB_CLIENT, STBCTL, STB_SRC (source tree).
+# STB_CLIENT, STBCTL, STB_SRC (source tree).  With STB_TEST_STORE=postgresql
+# (the tests' .pg runs) every daemon's store is a database of its own on the
+# pg_server fixture's server (pg_lib.sh), dropped on exit.
 set -euo pipefail
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/stbtest.XXXXXX")
 PKI=$T/pki
-declare -A PID PORT HPORT
+declare -A PID PORT HPORT PGDB
 failures=0
+. "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
 
 log() { printf '# %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; failures=$((failures + 1)); }
@@ -21,6 +24,9 @@ teardown() {
 		kill -KILL "${PID[$n]}" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
+	for n in "${!PGDB[@]}"; do
+		pg_db_drop "${PGDB[$n]}"
+	done
 	if [ $rc -ne 0 ] || [ $failures -ne 0 ]; then
 		for f in "$T"/*.log; do
 			[ -f "$f" ] || continue
@@ -54,16 +60,49 @@ pki_init() {
 	[ -f "$PKI/ca.crt" ] || "$STB_SRC/scripts/pki-bootstrap.sh" "$PKI" >/dev/null
 }
 
+# store_json NAME: sets STORE_JSON to the "store" member (and its comma)
+# of daemon NAME's config on the PostgreSQL runs, its database made on
+# first use; to "" on the SQLite runs.  Not in a subshell: PGDB remembers.
+store_json() {
+	local n=$1
+	STORE_JSON=
+	[ "${STB_TEST_STORE:-sqlite}" = postgresql ] || return 0
+	if [ -z "${PGDB[$n]:-}" ]; then
+		PGDB[$n]=$(basename "$T" | tr 'A-Z.' 'a-z_')_${n//-/_}
+		pg_db_create "${PGDB[$n]}"
+	fi
+	STORE_JSON=$(printf '"store": { "backend": "postgresql", "dsn": "%s" },' "$(pg_dsn "${PGDB[$n]}")")
+}
+
+# On the PostgreSQL runs the tests' own "sqlite3 STATE_DIR/NAME.db SQL"
+# checks of the state left behind read daemon NAME's database instead:
+# same "|"-separated rows; hex(x) read as encode(x, 'hex'), upper case.
+if [ "${STB_TEST_STORE:-sqlite}" = postgresql ]; then
+	sqlite3() {
+		local a db sql
+		while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do shift; done
+		a=$(basename "$1" .db)
+		db=${PGDB[$a]:?sqlite3 $1: no PostgreSQL database for $a}
+		shift
+		if [ $# -gt 0 ]; then sql=$*; else sql=$(cat); fi
+		sql=$(printf '%s' "$sql" | sed -E "s/\bhex\(([^()]*)\)/upper(encode(\1, 'hex'))/g")
+		. "$(pg_env)"
+		psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$STB_PG_PORT" -U stbtest -d "$db" \
+			-c "$sql"
+	}
+fi
+
 # write_config NAME [EXTRA_JSON_MEMBERS]
 write_config() {
 	local n=$1 extra=${2:-}
 	[ -n "${PORT[$n]:-}" ] || PORT[$n]=$(free_port)
 	[ -n "${HPORT[$n]:-}" ] || HPORT[$n]=$(free_port)
+	store_json "$n"
 	cat > "$T/$n.json" <<JSON
 {
   "listen": "127.0.0.1:${PORT[$n]}",
   "http_listen": "127.0.0.1:${HPORT[$n]}",
-  "state_dir": "$T/state-$n",
+  "state_dir": "$T/state-$n", $STORE_JSON
   "kek_file": "$PKI/$n.kek",
   "tls": { "cert": "$PKI/$n.crt", "key": "$PKI/$n.key", "ca": "$PKI/ca.crt" }${extra:+,
   $extra}

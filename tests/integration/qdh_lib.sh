@@ -23,11 +23,12 @@ qdh_ca_start() {
 	HPORT[ca-authd]=$(free_port)
 	CA_ADDR=127.0.0.1:${PORT[ca-authd]}
 	OCSP_URL=http://127.0.0.1:${HPORT[ca-authd]}/ocsp
+	store_json ca-authd
 	cat >"$T/ca-authd.json" <<JSON
 {
   "listen": "$CA_ADDR",
   "http_listen": "127.0.0.1:${HPORT[ca-authd]}",
-  "state_dir": "$PKI/ca-authd-state",
+  "state_dir": "$PKI/ca-authd-state", $STORE_JSON
   "kek_file": "$PKI/ca-authd.kek",
   "tls": { "cert": "$PKI/ca-authd.crt", "key": "$PKI/ca-authd.key", "ca": "$PKI/ca.crt" }
 }

@@ -28,7 +28,7 @@ rdvc register dev-n usern wrongpassword 127.0.0.1:5101 >/dev/null 2>&1 || true
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key LIKE 'dev-x %'")" = 0 ] &&
 	pass "no row for an unprovisioned device ID" || fail "dev-x has a row"
 rdvc register dev-n usern passwordn 127.0.0.1:5101 >/dev/null || fail "dev-n right password"
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key='dev-n 127.0.0.1' AND locked_until > strftime('%s','now')")" = 1 ] &&
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key='dev-n 127.0.0.1' AND locked_until > $(date +%s)")" = 1 ] &&
 	pass "a success stores the device's trust from its address" ||
 	fail "dev-n's trust: $(sqlite3 "$DB" 'SELECT * FROM lockouts')"
 stop_daemon rendezvousd
