@@ -20,6 +20,10 @@
 #          bound of one sync (HMAC verify + AES-GCM unseal + CMS envelope, and
 #          the platform's opening) measured in the same run
 
+#   bootstrap  flow D, fresh ca-authd (CA + OCSP) and qualifyd (three role
+#          listeners) each run: stb-bench bootstrap -D 300 -c 16: bootstraps/s,
+#          p50/p99, CPU per bootstrap by process, next to the crypto bound of
+#          one bootstrap measured in the same run
 #   appcheck  appvetd with one published SAFE app (apk's v1v2.apk fixture):
 #          64 simulated TVs send APP_CHECK on the check listener: checks/s,
 #          p50/p99, next to the ECDSA P-256 verify bound of all cores
@@ -30,7 +34,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv login issue keysync appcheck} "
+what=" ${*:-speed ping rdv login issue keysync bootstrap appcheck} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -43,6 +47,7 @@ if want login || want issue; then
 	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
 fi
 if want keysync; then need "$build/keymgmtd"; need "$build/tests/peers/app-platform"; fi
+if want bootstrap; then need "$build/ca-authd"; need "$build/qualifyd"; fi
 
 if want appcheck; then need "$build/appvetd"; need "$build/src/stbctl/stbctl"; fi
 t=$(mktemp -d)
@@ -242,6 +247,80 @@ JSON
 		"$(for i in $(seq 1 "$runs"); do field binds_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field pushes_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field syncs_per_s_one_core <"$t/k.$i"; done | median)"
+fi
+
+if want bootstrap; then
+	# a PKI of its own made by ca-authd, copied for each run's fresh CA
+	scripts/pki-bootstrap.sh --ca-authd "$build/ca-authd" "$t/bpki" >/dev/null 2>&1
+	cat "$t/bpki/ca.crt" "$t/bpki/ca-issuing.crt" >"$t/bpki/mfr-ca.pem"
+	bd=${STB_BENCH_BOOT_DEVICES:-300}
+	bc=${STB_BENCH_BOOT_THREADS:-16}
+	echo "== flow D bootstrap: stb-bench bootstrap -D $bd -c $bc (ca-authd, qualifyd with three role listeners and the bench on this machine; fresh daemons each run)"
+	for i in $(seq 1 "$runs"); do
+		p=$t/boot.$i
+		cp -a "$t/bpki" "$p"
+		cap=$(free_port) cah=$(free_port) qdp=$(free_port)
+		reg=$(free_port) cred=$(free_port) prov=$(free_port)
+		cat >"$p/ca.json" <<JSON
+{"listen": "127.0.0.1:$cap", "http_listen": "127.0.0.1:$cah", "state_dir": "$p/ca-authd-state",
+ "kek_file": "$p/ca-authd.kek",
+ "tls": {"cert": "$p/ca-authd.crt", "key": "$p/ca-authd.key", "ca": "$p/ca.crt"}}
+JSON
+		dl() { # NAME PORT MESSAGES
+			printf '{"name": "%s", "listen": "127.0.0.1:%s", "client_auth": "require", "tls": {"ca": "%s"}, "roles": "device", "messages": "PING,%s"}' \
+				"$1" "$2" "$p/mfr-ca.pem" "$3"
+		}
+		cat >"$p/qd.json" <<JSON
+{"listen": "127.0.0.1:$qdp", "http_listen": "", "state_dir": "$p/qd-state",
+ "kek_file": "$p/qualifyd.kek",
+ "tls": {"cert": "$p/qualifyd.crt", "key": "$p/qualifyd.key", "ca": "$p/ca.crt"},
+ "listeners": [$(dl registration "$reg" QD_REGISTER), $(dl credentialing "$cred" QD_CRED_REQ),
+   $(dl provisioning "$prov" QD_PKG_FETCH,QD_PKG_CONFIRM)],
+ "roles": "registration,credentialing,provisioning", "device_ca": "$p/mfr-ca.pem",
+ "operator": {"cert": "$p/qualifyd.crt", "key": "$p/qualifyd.key"},
+ "cred_address": "127.0.0.1:$cred", "prov_address": "127.0.0.1:$prov",
+ "ocsp": {"url": "http://127.0.0.1:$cah/ocsp"}}
+JSON
+		"$build/ca-authd" -c "$p/ca.json" >"$p/ca.log" 2>&1 &
+		capid=$!
+		"$build/qualifyd" -c "$p/qd.json" >"$p/qd.log" 2>&1 &
+		qdpid=$!
+		pids+=($capid $qdpid)
+		for _ in $(seq 1 100); do
+			(exec 3<>"/dev/tcp/127.0.0.1/$reg") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$cap") 2>/dev/null && break
+			sleep 0.1
+		done
+		# STB_BENCH_PERF_DIR: perf record -g of qualifyd, ca-authd and the bench
+		prof=() perfs=()
+		if [ -n "${STB_BENCH_PERF_DIR:-}" ]; then
+			for n in qualifyd:$qdpid ca-authd:$capid; do
+				perf record -F 499 -g -p "${n#*:}" -o "$STB_BENCH_PERF_DIR/${n%:*}.$i.data" >/dev/null 2>&1 &
+				perfs+=($!)
+			done
+			prof=(perf record -F 499 -g -o "$STB_BENCH_PERF_DIR/stb-bench.$i.data" --)
+		fi
+		STB_BENCH_CPU_PIDS="$qdpid $capid $(pgrep -P "$capid" | tr '\n' ' ')" \
+			"${prof[@]}" "$bench" bootstrap -a "127.0.0.1:$reg" --admin-addr "127.0.0.1:$qdp" \
+			--ca "$p/ca.crt" --admin-cert "$p/admin.crt" --admin-key "$p/admin.key" \
+			--ca-addr "127.0.0.1:$cap" --operator-ca "$p/ca.crt" --ocsp "http://127.0.0.1:$cah/ocsp" \
+			-D "$bd" -c "$bc" --json 2>"$t/b.$i.err" >"$t/b.$i" || { echo "   run $i failed:"; cat "$t/b.$i.err"; }
+		for pp in "${perfs[@]}"; do kill -INT "$pp" 2>/dev/null || true; wait "$pp" 2>/dev/null || true; done
+		kill "$qdpid" "$capid" 2>/dev/null || { echo "   run $i: a daemon died:"; tail -n 5 "$p/qd.log" "$p/ca.log"; }
+		wait "$qdpid" "$capid" 2>/dev/null || true
+		awk -v r="$(field of_bound <"$t/b.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/bp.$i"
+		printf '   run %d: %s bootstraps/s, p50 %s us, p99 %s us; %s handshakes each; crypto bound %s/s on %s cores (%s%%)\n' \
+			"$i" "$(field per_s <"$t/b.$i")" "$(field p50_us <"$t/b.$i")" "$(field p99_us <"$t/b.$i")" \
+			"$(field handshakes_per_bootstrap <"$t/b.$i")" "$(field bound_per_s <"$t/b.$i")" \
+			"$(field cores <"$t/b.$i")" "$(cat "$t/bp.$i")"
+		printf '          CPU per bootstrap %s ms: %s\n' "$(field cpu_ms_per_bootstrap <"$t/b.$i")" \
+			"$(sed -n 's/.*"cpu_ms_per_bootstrap_by_process":{\([^}]*\)}.*/\1/p' "$t/b.$i" | tr -d '"')"
+		rm -rf "$p"
+	done
+	printf '   median: %s bootstraps/s, %s ms CPU per bootstrap; bound median %s/s; median of the per-run shares %s%%\n' \
+		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field cpu_ms_per_bootstrap <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field bound_per_s <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/bp.$i"; done | median)"
 fi
 
 if want appcheck; then

@@ -75,6 +75,8 @@ typedef struct daemon_conf {
 	char *tls_key;
 	char *tls_ca;
 	char *tls_min_version;
+	int tls_session_tickets;
+	long long tls_ticket_lifetime_s;
 	char *state_dir;
 	char *kek_file;
 	char *http_listen;
@@ -105,6 +107,7 @@ typedef struct daemon_lconf {
 	char *tls_min_version;
 	char *roles;    /* role names, comma-separated; "": every role */
 	char *messages; /* message names, comma-separated; "": all of the first's */
+	int session_tickets;
 } daemon_lconf_t;
 
 typedef struct daemon_listener {

@@ -80,8 +80,11 @@ typedef struct qd {
 
 /* The device a verified device certificate names (SAN URI
  * urn:stbcred:device:<id>), chained to the manufacturer CAs (device_ca).
- * UNAUTHENTICATED / FORBIDDEN with the reason. */
-int qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err);
+ * UNAUTHENTICATED / FORBIDDEN with the reason.  A resumed TLS session
+ * carries the certificate but not the chain the device sent: the chain is
+ * then built from device_ca alone.  *issuer (when issuer is not NULL) gets
+ * the certificate's issuer from that chain, with a reference. */
+int qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], X509 **issuer, err_t *err);
 /* "subject@peer" of a request, for audit. */
 void qd_actor(srv_req_t *r, char *out, size_t cap);
 /* A refused device request: audited (the device is authenticated), then

@@ -496,20 +496,23 @@ qd_cred_req(srv_req_t *r, const msg_t *m, void *ctx)
 	daemon_t *d = ctx;
 	qd_t *qd = d->priv;
 	char id[STB_ID_MAX + 1];
-	STACK_OF(X509) * chain;
+	X509 *issuer = NULL;
 	struct cred *c;
 	const uint8_t *v;
 	size_t n;
 	err_t err;
 
-	if (qd_device_of(qd, r, id, &err) == -1) {
+	if (qd_device_of(qd, r, id, &issuer, &err) == -1) {
 		qd_refuse(qd, r, NULL, "credentials_refused", &err);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		X509_free(issuer);
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}
+	/* the issuer of the chain just built: a resumed session has none */
+	c->issuer = issuer;
 	c->qd = qd;
 	c->r = r;
 	qd_actor(r, c->actor, sizeof(c->actor));
@@ -524,17 +527,13 @@ qd_cred_req(srv_req_t *r, const msg_t *m, void *ctx)
 		cred_refuse(c, &err);
 		return;
 	}
-	chain = srv_conn_peer_chain(r->conn);
-	c->cert = srv_conn_peer_cert(r->conn);
-	c->issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
 	if (c->issuer == NULL) {
-		c->cert = NULL;
 		err_set(&err, STB_UNAUTHENTICATED, "the certificate's issuer is not known");
 		cred_refuse(c, &err);
 		return;
 	}
+	c->cert = srv_conn_peer_cert(r->conn);
 	X509_up_ref(c->cert);
-	X509_up_ref(c->issuer);
 	if (cred_check_nonce(c, &err) == -1) {
 		if (err.status == STB_INTERNAL) {
 			srv_reply_errt(r, &err);

@@ -127,15 +127,17 @@ qd_uri_id(const char *rest, size_t len, void *arg)
 }
 
 int
-qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err)
+qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], X509 **issuer, err_t *err)
 {
 	X509 *cert = srv_conn_peer_cert(r->conn);
-	STACK_OF(X509) *chain = srv_conn_peer_chain(r->conn);
+	STACK_OF(X509) *chain = srv_conn_peer_chain(r->conn), *built;
 	X509_STORE_CTX *vc;
 	int ok;
 
 	id[0] = '\0';
-	if (cert == NULL || chain == NULL)
+	if (issuer != NULL)
+		*issuer = NULL;
+	if (cert == NULL)
 		return err_set(err, STB_UNAUTHENTICATED, "a device certificate is required");
 	/* the manufacturer CAs, not whatever the listener's TLS trusts */
 	if ((vc = X509_STORE_CTX_new()) == NULL ||
@@ -144,6 +146,10 @@ qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err)
 		return err_set_ossl(err, STB_INTERNAL, "certificate check");
 	}
 	ok = X509_verify_cert(vc) == 1;
+	built = ok ? X509_STORE_CTX_get0_chain(vc) : NULL;
+	if (ok && issuer != NULL && sk_X509_num(built) > 1 &&
+	    X509_up_ref(sk_X509_value(built, 1)) == 1)
+		*issuer = sk_X509_value(built, 1);
 	X509_STORE_CTX_free(vc);
 	if (!ok)
 		return err_set_ossl(err, STB_UNAUTHENTICATED,
@@ -151,6 +157,10 @@ qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err)
 	crt_san_uri_each(cert, QD_DEVICE_URI, qd_uri_id, id);
 	if (id[0] == '\0' || id[0] == '\1') {
 		id[0] = '\0';
+		if (issuer != NULL) {
+			X509_free(*issuer);
+			*issuer = NULL;
+		}
 		return err_set(err, STB_FORBIDDEN, "the certificate names no single device");
 	}
 	return 0;

@@ -29,6 +29,7 @@ struct boot {
 	uint8_t ticket[QUALIFY_TICKET_LEN];
 	char cred_addr[BOOT_ADDR_MAX], prov_addr[BOOT_ADDR_MAX];
 	int connections;
+	int resumed; /* of which resumed a TLS session */
 };
 
 static int
@@ -52,6 +53,7 @@ boot_identity(stb_client_t *c, const stb_bootstrap_conf_t *conf, stb_error_t *er
 
 	if (conf->key_name == NULL)
 		return 0;
+	stbc_session_forget(c); /* it carries the identity set before */
 	if (c->secrets == NULL || c->secrets->load == NULL || conf->cert_file == NULL)
 		return stbc_fail(err, STB_BAD_REQUEST,
 		                 "key_name needs a secret store and cert_file");
@@ -103,6 +105,7 @@ boot_connect(struct boot *b, const char *addr, const char *step, stb_error_t *er
 		return loginc_step(err, step);
 	snprintf(b->at, sizeof(b->at), "%s", addr);
 	b->connections++;
+	b->resumed += stb_client_resumed(b->c);
 	return 0;
 }
 
@@ -419,6 +422,7 @@ stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf, stb_credentials
 	    boot_open(&b, conf, &pkg, store, ctx, out, err) == -1)
 		goto done;
 	out->connections = b.connections;
+	out->resumed = b.resumed;
 	stbc_log(c, STB_LOG_INFO, "bootstrap of %s done: IMSI %s", out->device_id, out->imsi);
 	rc = 0;
 done:
