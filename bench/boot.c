@@ -266,8 +266,8 @@ boot_main(void *arg)
 }
 
 /* CPU seconds (user + system) of process pid, or -1 (/proc/PID/stat). */
-static double
-boot_cpu_of(long pid)
+double
+bench_proc_cpu(long pid)
 {
 	char path[64], line[1024], *p;
 	unsigned long long ut = 0, st = 0;
@@ -312,7 +312,7 @@ boot_cpu(double cpu[BOOT_CPU_MAX], long pid[BOOT_CPU_MAX])
 
 		if (end == p)
 			break;
-		if (id > 0 && (c = boot_cpu_of(id)) >= 0) {
+		if (id > 0 && (c = bench_proc_cpu(id)) >= 0) {
 			pid[n] = id;
 			cpu[n++] = c;
 		}
@@ -431,11 +431,13 @@ boot_run(bench_run_t *run, FILE *info)
 		       "\"verify_per_s\":%.0f,\"x25519_keygen_per_s\":%.0f,"
 		       "\"x25519_derive_per_s\":%.0f,\"p256_keygen_per_s\":%.0f,"
 		       "\"p256_derive_per_s\":%.0f,\"cpu_ms_per_bootstrap\":%.3f,"
+		       "\"crypto_ms_per_bootstrap\":%.3f,"
 		       "\"cpu_ms_per_bootstrap_by_process\":{%s}}\n",
 		       n, nt, tot.done, tot.errors, secs, rate, hist_quantile(&tot.lat, 0.5),
 		       hist_quantile(&tot.lat, 0.99), h, hr, cores, bound, rate / bound, r.sign,
 		       r.verify, r.x25519_keygen, r.x25519_derive, r.p256_keygen, r.p256_derive,
-		       tot.done > 0 ? 1000 * (cpu1 - cpu0) / (double)tot.done : 0, perj);
+		       tot.done > 0 ? 1000 * (cpu1 - cpu0) / (double)tot.done : 0,
+		       1000 * boot_cost(&r, h, hr), perj);
 	else {
 		printf("bootstrap: %" PRIu64 "/%d devices in %.2f s by %d threads: %.1f "
 		       "bootstraps/s, p50 %.1f ms, p99 %.1f ms, errors %" PRIu64 "\n",

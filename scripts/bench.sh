@@ -88,7 +88,8 @@ cat > "$t/gw.json" <<JSON
  "tls": {"cert": "$t/pki/media-gw.crt", "key": "$t/pki/media-gw.key", "ca": "$t/pki/ca.crt"}}
 JSON
 "$build/media-gw" -c "$t/gw.json" >"$t/gw.log" 2>&1 &
-pids+=($!)
+gwpid=$!
+pids+=($gwpid)
 # s_server: same key and chain; stdin held open so it does not spin at EOF
 mkfifo "$t/in"
 sleep 100000 >"$t/in" &
@@ -119,6 +120,18 @@ for c in 1 16; do
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hg.$c.$i" | cut -d: -f2; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hs.$c.$i" | cut -d: -f2; done | median)"
 done
+
+echo "== full vs resumed TLS 1.3 handshakes (session tickets), 16 clients: stb-bench handshake --resume -c 16 -d 10 (media-gw)"
+for i in $(seq 1 "$runs"); do
+	"$bench" handshake --resume -a "127.0.0.1:$gw" "${ca[@]}" -c 16 -d 10 --server-pid "$gwpid" \
+		--json 2>/dev/null >"$t/hr.$i" || true
+	printf '   run %d: full %s/s, resumed %s/s (%sx); CPU per connection, bench + media-gw: full %s ms, resumed %s ms (%sx)\n' "$i" \
+		"$(field full_per_s <"$t/hr.$i")" "$(field resumed_per_s <"$t/hr.$i")" "$(field ratio <"$t/hr.$i")" \
+		"$(field cpu_ms_full <"$t/hr.$i")" "$(field cpu_ms_resumed <"$t/hr.$i")" "$(field cpu_ratio <"$t/hr.$i")"
+done
+printf '   median: resumed/full %sx by rate, %sx by CPU\n' \
+	"$(for i in $(seq 1 "$runs"); do field ratio <"$t/hr.$i"; done | median)" \
+	"$(for i in $(seq 1 "$runs"); do field cpu_ratio <"$t/hr.$i"; done | median)"
 fi
 
 if want rdv; then
@@ -312,13 +325,15 @@ JSON
 			"$i" "$(field per_s <"$t/b.$i")" "$(field p50_us <"$t/b.$i")" "$(field p99_us <"$t/b.$i")" \
 			"$(field handshakes_per_bootstrap <"$t/b.$i")" "$(field bound_per_s <"$t/b.$i")" \
 			"$(field cores <"$t/b.$i")" "$(cat "$t/bp.$i")"
-		printf '          CPU per bootstrap %s ms: %s\n' "$(field cpu_ms_per_bootstrap <"$t/b.$i")" \
+		printf '          CPU per bootstrap %s ms (crypto in it %s ms): %s\n' "$(field cpu_ms_per_bootstrap <"$t/b.$i")" \
+			"$(field crypto_ms_per_bootstrap <"$t/b.$i")" \
 			"$(sed -n 's/.*"cpu_ms_per_bootstrap_by_process":{\([^}]*\)}.*/\1/p' "$t/b.$i" | tr -d '"')"
 		rm -rf "$p"
 	done
-	printf '   median: %s bootstraps/s, %s ms CPU per bootstrap; bound median %s/s; median of the per-run shares %s%%\n' \
+	printf '   median: %s bootstraps/s, %s ms CPU per bootstrap (crypto %s ms); bound median %s/s; median of the per-run shares %s%%\n' \
 		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/b.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field cpu_ms_per_bootstrap <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field crypto_ms_per_bootstrap <"$t/b.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field bound_per_s <"$t/b.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do cat "$t/bp.$i"; done | median)"
 fi

@@ -359,34 +359,26 @@ cred_ocsp_done(void *arg, OCSP_RESPONSE *rsp, const err_t *qerr)
 	ocspc_opts_t opts = {.skew_s = (long)c->qd->conf->ocsp_skew_s,
 	                     .max_age_s = (long)c->qd->conf->ocsp_max_age_s};
 	ocspc_result_t res;
-	uint8_t *der = NULL;
 	err_t err;
-	int n;
+	int rc;
 
 	if (rsp == NULL) {
 		err_set(&err, qerr->status, "OCSP responder: %s", qerr->msg);
 		cred_refuse(c, &err);
 		return;
 	}
-	n = i2d_OCSP_RESPONSE(rsp, &der);
+	rc = ocspc_check_parsed(c->oq, rsp, &opts, &res, &err);
 	OCSP_RESPONSE_free(rsp);
-	if (n <= 0) {
-		err_set(&err, STB_UNAUTHENTICATED, "OCSP answer does not encode");
-		cred_refuse(c, &err);
-		return;
-	}
-	if (ocspc_check(c->oq, der, (size_t)n, &opts, &res, &err) == -1) {
+	if (rc == -1) {
 		err_t e = err;
 		if (e.status == STB_NOT_FOUND)
 			err_set(&err, STB_NOT_FOUND,
 			        "OCSP: the certificate is unknown to the responder");
 		else
 			err_set(&err, e.status, "OCSP: %s", e.msg);
-		OPENSSL_free(der);
 		cred_refuse(c, &err);
 		return;
 	}
-	OPENSSL_free(der);
 	if (store_write(c->qd->d->store, srv_req_mbox(c->r), cred_alloc_write, cred_alloc_done, c,
 	                &err) == -1) {
 		srv_reply_errt(c->r, &err);
