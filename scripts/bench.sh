@@ -5,7 +5,8 @@
 #   speed  the crypto bound (stb-bench speed) of this run
 #   ping   media-gw (as any daemon) and `openssl s_server` with the same
 #          certificate: PING/s over 64 established TLS connections, and new
-#          TLS handshakes/s against both servers, alternating runs
+#          TLS handshakes/s against both servers, alternating runs; full vs
+#          resumed (session ticket) handshakes at media-gw, rates and CPU
 #   rdv    a fresh rendezvousd per run; 10,000 devices register and hold
 #          control channels, 64 of them ask for sessions: grants/s, p50/p99
 #          and the server's resident memory per device
@@ -307,10 +308,10 @@ JSON
 		prof=() perfs=()
 		if [ -n "${STB_BENCH_PERF_DIR:-}" ]; then
 			for n in qualifyd:$qdpid ca-authd:$capid; do
-				perf record -F 499 -g -p "${n#*:}" -o "$STB_BENCH_PERF_DIR/${n%:*}.$i.data" >/dev/null 2>&1 &
+				perf record -F 499 --call-graph "${STB_BENCH_PERF_CG:-fp}" -p "${n#*:}" -o "$STB_BENCH_PERF_DIR/${n%:*}.$i.data" >/dev/null 2>&1 &
 				perfs+=($!)
 			done
-			prof=(perf record -F 499 -g -o "$STB_BENCH_PERF_DIR/stb-bench.$i.data" --)
+			prof=(perf record -F 499 --call-graph "${STB_BENCH_PERF_CG:-fp}" -o "$STB_BENCH_PERF_DIR/stb-bench.$i.data" --)
 		fi
 		STB_BENCH_CPU_PIDS="$qdpid $capid $(pgrep -P "$capid" | tr '\n' ' ')" \
 			"${prof[@]}" "$bench" bootstrap -a "127.0.0.1:$reg" --admin-addr "127.0.0.1:$qdp" \
