@@ -113,10 +113,12 @@ stbc_session_save(stb_client_t *c)
 {
 	unsigned char *blob, *p;
 	size_t hl = strlen(c->session_host);
-	int n = i2d_SSL_SESSION(c->session, NULL);
+	int n;
 
-	if (c->session_name[0] == '\0' || c->secrets == NULL || c->secrets->save == NULL ||
-	    n <= 0 || hl > 255 || 1 + hl + (size_t)n > STBC_SESSION_MAX)
+	if (c->session_name[0] == '\0' || c->secrets == NULL || c->secrets->save == NULL)
+		return;
+	if ((n = i2d_SSL_SESSION(c->session, NULL)) <= 0 || hl > 255 ||
+	    1 + hl + (size_t)n > STBC_SESSION_MAX)
 		return;
 	if ((blob = OPENSSL_malloc(1 + hl + (size_t)n)) == NULL)
 		return;
