@@ -47,6 +47,7 @@ typedef struct bench_opts {
 	size_t payload;    /* PING PAYLOAD bytes; 0 = no TLV */
 	int tls_version;   /* 0 negotiate, 12, 13 */
 	int hs_ping;       /* handshake mode: one PING per connection */
+	int hs_resume;     /* handshake mode: full, then resumed (resume.c) */
 	int json;
 	/* rdv */
 	int devices;            /* devices that hold control channels */
@@ -159,5 +160,9 @@ int speed_measure(double secs, speed_rates_t *r);
 
 /* `stb-bench bootstrap` (boot.c): flow D, qualifyd. */
 int boot_run(bench_run_t *run, FILE *info);
+/* CPU seconds (user + system) of process pid, or -1 (boot.c). */
+double bench_proc_cpu(long pid);
+/* `stb-bench handshake --resume` (resume.c): full vs resumed handshakes. */
+int resume_run(bench_run_t *run, FILE *info);
 
 #endif

@@ -12,10 +12,14 @@
  * The crypto bound is measured after the run, in process, from the
  * primitives one bootstrap costs on this machine (all processes share its
  * cores):
- *   each TLS 1.3 handshake with a client certificate (H per bootstrap: 1
- *     when the three roles share a listener, 3 when split):
+ *   each full TLS 1.3 handshake with a client certificate (H per
+ *     bootstrap: 1 when the three roles share a listener, 3 when split,
+ *     less those resumed):
  *       2 ECDSA signs (both CertificateVerify), 6 verifies (two chains of
  *       leaf + issuing CA, two CertificateVerify), 2 X25519 keygen + derive
+ *   each resumed one (R per bootstrap: the device resumes the session of
+ *     its first connection at the other roles of the same qualifyd):
+ *       2 X25519 keygen + derive (psk_dhe_ke), no signature, no chain
  *   qualifyd's OCSP query for the device: 1 sign (responder), 2 verifies
  *     (answer, delegated responder certificate)
  *   the package: CMS sign (1 ECDSA sign) + envelope (1 P-256 keygen, 1
@@ -54,7 +58,8 @@ typedef struct boot_thread {
 	int ndevs;
 	atomic_int *next;
 	pthread_t tid;
-	uint64_t conns; /* TLS connections the bootstraps made */
+	uint64_t conns;   /* TLS connections the bootstraps made */
+	uint64_t resumed; /* of them, resumed sessions */
 	bench_stats_t st;
 } boot_thread_t;
 
@@ -253,6 +258,7 @@ boot_main(void *arg)
 		}
 		t->st.done++;
 		t->conns += (uint64_t)res.connections;
+		t->resumed += (uint64_t)res.resumed;
 		hist_observe(&t->st.lat, (bench_now() - t0) / 1000);
 	}
 	t->st.t_end = bench_now();
@@ -260,8 +266,8 @@ boot_main(void *arg)
 }
 
 /* CPU seconds (user + system) of process pid, or -1 (/proc/PID/stat). */
-static double
-boot_cpu_of(long pid)
+double
+bench_proc_cpu(long pid)
 {
 	char path[64], line[1024], *p;
 	unsigned long long ut = 0, st = 0;
@@ -281,46 +287,68 @@ boot_cpu_of(long pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* This process's CPU plus that of the servers named in $STB_BENCH_CPU_PIDS
- * (space-separated: qualifyd, ca-authd, its signer), so that the report
- * can say how much CPU one bootstrap really takes. */
-static double
-boot_cpu(int *nservers)
+#define BOOT_CPU_MAX 8 /* processes whose CPU the report breaks down */
+
+/* CPU seconds of this process ([0]) and of the servers named in
+ * $STB_BENCH_CPU_PIDS (space-separated: qualifyd, ca-authd, its signer),
+ * so that the report can say how much CPU one bootstrap really takes and
+ * where.  Returns how many entries of cpu[] are filled. */
+static int
+boot_cpu(double cpu[BOOT_CPU_MAX], long pid[BOOT_CPU_MAX])
 {
 	const char *env = getenv("STB_BENCH_CPU_PIDS");
 	struct rusage ru;
-	double sum = 0;
+	int n = 1;
 
-	*nservers = 0;
+	cpu[0] = 0;
+	pid[0] = (long)getpid();
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		sum = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-		      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	for (const char *p = env; p != NULL && *p != '\0';) {
+		cpu[0] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	for (const char *p = env; p != NULL && *p != '\0' && n < BOOT_CPU_MAX;) {
 		char *end;
-		long pid = strtol(p, &end, 10);
+		long id = strtol(p, &end, 10);
 		double c;
 
 		if (end == p)
 			break;
-		if (pid > 0 && (c = boot_cpu_of(pid)) >= 0) {
-			sum += c;
-			(*nservers)++;
+		if (id > 0 && (c = bench_proc_cpu(id)) >= 0) {
+			pid[n] = id;
+			cpu[n++] = c;
 		}
 		p = end;
 	}
-	return sum;
+	return n;
 }
 
-/* Seconds of one core per bootstrap with h handshakes, from rates r. */
-static double
-boot_cost(const speed_rates_t *r, double h)
+/* The name of process pid (/proc/PID/comm), for the CPU breakdown. */
+static void
+boot_comm(long pid, char *out, size_t cap)
 {
-	double hs = 2 / r->sign + 6 / r->verify + 2 / r->x25519_keygen + 2 / r->x25519_derive;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	snprintf(out, cap, "%ld", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(out, (int)cap, f) != NULL)
+		out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+/* Seconds of one core per bootstrap with h full and hr resumed
+ * handshakes, from rates r. */
+static double
+boot_cost(const speed_rates_t *r, double h, double hr)
+{
+	double kx = 2 / r->x25519_keygen + 2 / r->x25519_derive;
+	double hs = 2 / r->sign + 6 / r->verify + kx;
 	double ocsp = 1 / r->sign + 2 / r->verify;
 	double pkg = 1 / r->sign + 1 / r->p256_keygen + 1 / r->p256_derive;
 	double open = 3 / r->verify + 1 / r->p256_derive;
 
-	return h * hs + 2 * ocsp + pkg + open;
+	return h * hs + hr * kx + 2 * ocsp + pkg + open;
 }
 
 int
@@ -334,9 +362,11 @@ boot_run(bench_run_t *run, FILE *info)
 	atomic_int next = 0;
 	bench_stats_t tot;
 	speed_rates_t r;
-	uint64_t t0, t1 = 0, conns = 0;
-	double secs, rate, h, bound, cpu0, cpu1;
-	int nsrv = 0;
+	uint64_t t0, t1 = 0, conns = 0, resumed = 0;
+	double secs, rate, h, hr, bound, cpu0 = 0, cpu1 = 0, c0[BOOT_CPU_MAX], c1[BOOT_CPU_MAX];
+	long p0[BOOT_CPU_MAX], p1[BOOT_CPU_MAX];
+	char per[BOOT_CPU_MAX * 48] = "", perj[BOOT_CPU_MAX * 48] = "";
+	int nsrv = 0, n0, n1;
 
 	if (devs == NULL || t == NULL || boot_prepare(o, devs, n, info) == -1)
 		goto out;
@@ -349,50 +379,75 @@ boot_run(bench_run_t *run, FILE *info)
 	run->t_warm = t0;
 	run->t_stop = t0 + (uint64_t)(o->duration_set ? o->duration * 1e9 : 3600e9);
 	fflush(info);
-	cpu0 = boot_cpu(&nsrv);
+	n0 = boot_cpu(c0, p0);
 	pthread_barrier_wait(&run->gate);
 	memset(&tot, 0, sizeof(tot));
 	for (int i = 0; i < nt; i++) {
 		pthread_join(t[i].tid, NULL);
 		bench_stats_add(&tot, &t[i].st);
 		conns += t[i].conns;
+		resumed += t[i].resumed;
 		if (t[i].st.t_end > t1)
 			t1 = t[i].st.t_end;
 	}
 	pthread_barrier_destroy(&run->gate);
-	cpu1 = boot_cpu(&nsrv);
+	n1 = boot_cpu(c1, p1);
+	/* the same processes at both ends (a server that died is left out) */
+	for (int i = 0; i < n1; i++)
+		for (int j = 0; j < n0; j++) {
+			char name[32];
+			double ms;
+			size_t l = strlen(per), lj = strlen(perj);
+
+			if (p0[j] != p1[i])
+				continue;
+			cpu0 += c0[j];
+			cpu1 += c1[i];
+			nsrv += i > 0;
+			ms = tot.done > 0 ? 1000 * (c1[i] - c0[j]) / (double)tot.done : 0;
+			boot_comm(p1[i], name, sizeof(name));
+			snprintf(per + l, sizeof(per) - l, "%s%s %.2f", l ? ", " : "", name, ms);
+			snprintf(perj + lj, sizeof(perj) - lj, "%s\"%s\":%.3f", lj ? "," : "", name,
+			         ms);
+		}
 	secs = (double)(t1 - t0) / 1e9;
 	rate = secs > 0 ? (double)tot.done / secs : 0;
-	h = tot.done > 0 ? (double)conns / (double)tot.done : 1;
+	h = tot.done > 0 ? (double)(conns - resumed) / (double)tot.done : 1;
+	hr = tot.done > 0 ? (double)resumed / (double)tot.done : 0;
 	fprintf(info, "stb-bench: measuring the crypto bound (1 s per primitive)...\n");
 	fflush(info);
 	if (speed_measure(1.0, &r) == -1) {
 		fprintf(stderr, "stb-bench: speed: OpenSSL failed\n");
 		goto out;
 	}
-	bound = (double)(cores > 0 ? cores : 1) / boot_cost(&r, h);
+	bound = (double)(cores > 0 ? cores : 1) / boot_cost(&r, h, hr);
 	if (o->json)
 		printf("{\"mode\":\"bootstrap\",\"devices\":%d,\"threads\":%d,\"done\":%" PRIu64
 		       ",\"errors\":%" PRIu64 ",\"seconds\":%.3f,\"per_s\":%.1f,\"p50_us\":%" PRIu64
-		       ",\"p99_us\":%" PRIu64 ",\"handshakes_per_bootstrap\":%.2f,\"cores\":%ld,"
+		       ",\"p99_us\":%" PRIu64
+		       ",\"handshakes_per_bootstrap\":%.2f,\"resumed_per_bootstrap\":%.2f,"
+		       "\"cores\":%ld,"
 		       "\"bound_per_s\":%.1f,\"of_bound\":%.3f,\"sign_per_s\":%.0f,"
 		       "\"verify_per_s\":%.0f,\"x25519_keygen_per_s\":%.0f,"
 		       "\"x25519_derive_per_s\":%.0f,\"p256_keygen_per_s\":%.0f,"
-		       "\"p256_derive_per_s\":%.0f}\n",
+		       "\"p256_derive_per_s\":%.0f,\"cpu_ms_per_bootstrap\":%.3f,"
+		       "\"crypto_ms_per_bootstrap\":%.3f,"
+		       "\"cpu_ms_per_bootstrap_by_process\":{%s}}\n",
 		       n, nt, tot.done, tot.errors, secs, rate, hist_quantile(&tot.lat, 0.5),
-		       hist_quantile(&tot.lat, 0.99), h, cores, bound, rate / bound, r.sign,
-		       r.verify, r.x25519_keygen, r.x25519_derive, r.p256_keygen, r.p256_derive);
+		       hist_quantile(&tot.lat, 0.99), h, hr, cores, bound, rate / bound, r.sign,
+		       r.verify, r.x25519_keygen, r.x25519_derive, r.p256_keygen, r.p256_derive,
+		       tot.done > 0 ? 1000 * (cpu1 - cpu0) / (double)tot.done : 0,
+		       1000 * boot_cost(&r, h, hr), perj);
 	else {
 		printf("bootstrap: %" PRIu64 "/%d devices in %.2f s by %d threads: %.1f "
 		       "bootstraps/s, p50 %.1f ms, p99 %.1f ms, errors %" PRIu64 "\n",
 		       tot.done, n, secs, nt, rate, (double)hist_quantile(&tot.lat, 0.5) / 1000,
 		       (double)hist_quantile(&tot.lat, 0.99) / 1000, tot.errors);
-		printf(
-		    "bootstrap: crypto per bootstrap: %.2f mutual-TLS handshakes (2 ECDSA sign, 6 "
-		    "verify, 2 X25519 keygen+derive each), 2 OCSP (1 sign, 2 verify each), CMS "
-		    "sign+envelope (1 sign, 1 P-256 keygen+derive), CMS verify+open (3 verify, 1 "
-		    "P-256 derive)\n",
-		    h);
+		printf("bootstrap: crypto per bootstrap: %.2f full mutual-TLS handshakes (2 ECDSA "
+		       "sign, 6 verify, 2 X25519 keygen+derive each), %.2f resumed (2 X25519 "
+		       "keygen+derive each), 2 OCSP (1 sign, 2 verify each), CMS sign+envelope (1 "
+		       "sign, 1 P-256 keygen+derive), CMS verify+open (3 verify, 1 P-256 derive)\n",
+		       h, hr);
 		printf(
 		    "bootstrap: primitives on one core: sign %.0f/s, verify %.0f/s, X25519 keygen "
 		    "%.0f/s derive %.0f/s, P-256 keygen %.0f/s derive %.0f/s\n",
@@ -407,8 +462,10 @@ boot_run(bench_run_t *run, FILE *info)
 			       "processes): %.2f s, %.2f ms per bootstrap, of which crypto %.2f ms "
 			       "(%.0f%%)\n",
 			       nsrv, cpu1 - cpu0, 1000 * (cpu1 - cpu0) / (double)tot.done,
-			       1000 * boot_cost(&r, h),
-			       100 * boot_cost(&r, h) / ((cpu1 - cpu0) / (double)tot.done));
+			       1000 * boot_cost(&r, h, hr),
+			       100 * boot_cost(&r, h, hr) / ((cpu1 - cpu0) / (double)tot.done));
+		if (tot.done > 0)
+			printf("bootstrap: CPU ms per bootstrap by process: %s\n", per);
 	}
 	if (tot.first_err[0] != '\0')
 		fprintf(stderr, "stb-bench: first error: %s\n", tot.first_err);

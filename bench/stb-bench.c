@@ -101,6 +101,9 @@ usage(FILE *f)
 	        "  -s BYTES         PING PAYLOAD size, 0-16384 (default 0: no PAYLOAD)\n"
 	        "  --ping           handshake mode: send one PING on each connection before\n"
 	        "                   closing it (off: works against `openssl s_server`)\n"
+	        "  --resume         handshake mode: C clients (libstbclient), one PING per\n"
+	        "                   connection, full handshakes for half of -d, then\n"
+	        "                   resumed ones (TLS 1.3 session tickets): both rates\n"
 	        "  --tls12, --tls13 force the protocol version (default: negotiate)\n"
 	        "  -D DEVICES       rdv: devices to provision and register; bootstrap: devices\n"
 	        "                   to enrol, each bootstrapped once (default 1000)\n"
@@ -179,6 +182,7 @@ enum {
 	OPT_TLS12,
 	OPT_TLS13,
 	OPT_PING,
+	OPT_RESUME,
 	OPT_ADMIN_CERT,
 	OPT_ADMIN_KEY,
 	OPT_SERVER_PID,
@@ -229,6 +233,9 @@ opts_parse_one(bench_opts_t *o, int ch, const char *arg)
 		return 0;
 	case OPT_PING:
 		o->hs_ping = 1;
+		return 0;
+	case OPT_RESUME:
+		o->hs_resume = 1;
 		return 0;
 	case OPT_ADMIN_CERT:
 		o->admin_cert = arg;
@@ -345,6 +352,7 @@ opts_parse(bench_opts_t *o, int argc, char **argv)
 	    {"tls12", no_argument, NULL, OPT_TLS12},
 	    {"tls13", no_argument, NULL, OPT_TLS13},
 	    {"ping", no_argument, NULL, OPT_PING},
+	    {"resume", no_argument, NULL, OPT_RESUME},
 	    {"admin-cert", required_argument, NULL, OPT_ADMIN_CERT},
 	    {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
 	    {"server-pid", required_argument, NULL, OPT_SERVER_PID},
@@ -848,6 +856,8 @@ main(int argc, char **argv)
 	run.o = &o;
 	if (o.mode == BENCH_BOOTSTRAP)
 		return boot_run(&run, info);
+	if (o.mode == BENCH_HANDSHAKE && o.hs_resume)
+		return resume_run(&run, info);
 	rc = 1;
 	if (target_resolve(&run, o.addr) == -1 ||
 	    (run.ctx = bench_ctx_new(&o, &run, o.cert, o.key)) == NULL ||

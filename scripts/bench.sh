@@ -5,7 +5,8 @@
 #   speed  the crypto bound (stb-bench speed) of this run
 #   ping   media-gw (as any daemon) and `openssl s_server` with the same
 #          certificate: PING/s over 64 established TLS connections, and new
-#          TLS handshakes/s against both servers, alternating runs
+#          TLS handshakes/s against both servers, alternating runs; full vs
+#          resumed (session ticket) handshakes at media-gw, rates and CPU
 #   rdv    a fresh rendezvousd per run; 10,000 devices register and hold
 #          control channels, 64 of them ask for sessions: grants/s, p50/p99
 #          and the server's resident memory per device
@@ -30,6 +31,10 @@
 #          and the platform's opening divided by the batch size (push.batch 64;
 #          the mean batch the platform saw is printed) + unseal + seal
 
+#   bootstrap  flow D, fresh ca-authd (CA + OCSP) and qualifyd (three role
+#          listeners) each run: stb-bench bootstrap -D 300 -c 16: bootstraps/s,
+#          p50/p99, CPU per bootstrap by process, next to the crypto bound of
+#          one bootstrap measured in the same run
 #   appcheck  appvetd with one published SAFE app (apk's v1v2.apk fixture):
 #          64 simulated TVs send APP_CHECK on the check listener: checks/s,
 #          p50/p99, next to the ECDSA P-256 verify bound of all cores
@@ -40,7 +45,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv login issue ocsp keysync appcheck} "
+what=" ${*:-speed ping rdv login issue ocsp keysync bootstrap appcheck} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -58,6 +63,7 @@ if want login || want issue || want ocsp; then
 	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
 fi
 if want keysync; then need "$build/keymgmtd"; need "$build/tests/peers/app-platform"; fi
+if want bootstrap; then need "$build/ca-authd"; need "$build/qualifyd"; fi
 
 if want appcheck; then need "$build/appvetd"; need "$build/src/stbctl/stbctl"; fi
 t=$(mktemp -d)
@@ -98,7 +104,8 @@ cat > "$t/gw.json" <<JSON
  "tls": {"cert": "$t/pki/media-gw.crt", "key": "$t/pki/media-gw.key", "ca": "$t/pki/ca.crt"}}
 JSON
 "$build/media-gw" -c "$t/gw.json" >"$t/gw.log" 2>&1 &
-pids+=($!)
+gwpid=$!
+pids+=($gwpid)
 # s_server: same key and chain; stdin held open so it does not spin at EOF
 mkfifo "$t/in"
 sleep 100000 >"$t/in" &
@@ -129,6 +136,18 @@ for c in 1 16; do
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hg.$c.$i" | cut -d: -f2; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hs.$c.$i" | cut -d: -f2; done | median)"
 done
+
+echo "== full vs resumed TLS 1.3 handshakes (session tickets), 16 clients: stb-bench handshake --resume -c 16 -d 10 (media-gw)"
+for i in $(seq 1 "$runs"); do
+	"$bench" handshake --resume -a "127.0.0.1:$gw" "${ca[@]}" -c 16 -d 10 --server-pid "$gwpid" \
+		--json 2>/dev/null >"$t/hr.$i" || true
+	printf '   run %d: full %s/s, resumed %s/s (%sx); CPU per connection, bench + media-gw: full %s ms, resumed %s ms (%sx)\n' "$i" \
+		"$(field full_per_s <"$t/hr.$i")" "$(field resumed_per_s <"$t/hr.$i")" "$(field ratio <"$t/hr.$i")" \
+		"$(field cpu_ms_full <"$t/hr.$i")" "$(field cpu_ms_resumed <"$t/hr.$i")" "$(field cpu_ratio <"$t/hr.$i")"
+done
+printf '   median: resumed/full %sx by rate, %sx by CPU\n' \
+	"$(for i in $(seq 1 "$runs"); do field ratio <"$t/hr.$i"; done | median)" \
+	"$(for i in $(seq 1 "$runs"); do field cpu_ratio <"$t/hr.$i"; done | median)"
 fi
 
 if want rdv; then
@@ -404,6 +423,82 @@ JSON
 		"$(for i in $(seq 1 "$runs"); do field binds_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field pushes_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field syncs_per_s_one_core <"$t/k.$i"; done | median)"
+fi
+
+if want bootstrap; then
+	# a PKI of its own made by ca-authd, copied for each run's fresh CA
+	scripts/pki-bootstrap.sh --ca-authd "$build/ca-authd" "$t/bpki" >/dev/null 2>&1
+	cat "$t/bpki/ca.crt" "$t/bpki/ca-issuing.crt" >"$t/bpki/mfr-ca.pem"
+	bd=${STB_BENCH_BOOT_DEVICES:-300}
+	bc=${STB_BENCH_BOOT_THREADS:-16}
+	echo "== flow D bootstrap: stb-bench bootstrap -D $bd -c $bc (ca-authd, qualifyd with three role listeners and the bench on this machine; fresh daemons each run)"
+	for i in $(seq 1 "$runs"); do
+		p=$t/boot.$i
+		cp -a "$t/bpki" "$p"
+		cap=$(free_port) cah=$(free_port) qdp=$(free_port)
+		reg=$(free_port) cred=$(free_port) prov=$(free_port)
+		cat >"$p/ca.json" <<JSON
+{"listen": "127.0.0.1:$cap", "http_listen": "127.0.0.1:$cah", "state_dir": "$p/ca-authd-state",
+ "kek_file": "$p/ca-authd.kek",
+ "tls": {"cert": "$p/ca-authd.crt", "key": "$p/ca-authd.key", "ca": "$p/ca.crt"}}
+JSON
+		dl() { # NAME PORT MESSAGES
+			printf '{"name": "%s", "listen": "127.0.0.1:%s", "client_auth": "require", "tls": {"ca": "%s"}, "roles": "device", "messages": "PING,%s"}' \
+				"$1" "$2" "$p/mfr-ca.pem" "$3"
+		}
+		cat >"$p/qd.json" <<JSON
+{"listen": "127.0.0.1:$qdp", "http_listen": "", "state_dir": "$p/qd-state",
+ "kek_file": "$p/qualifyd.kek",
+ "tls": {"cert": "$p/qualifyd.crt", "key": "$p/qualifyd.key", "ca": "$p/ca.crt"},
+ "listeners": [$(dl registration "$reg" QD_REGISTER), $(dl credentialing "$cred" QD_CRED_REQ),
+   $(dl provisioning "$prov" QD_PKG_FETCH,QD_PKG_CONFIRM)],
+ "roles": "registration,credentialing,provisioning", "device_ca": "$p/mfr-ca.pem",
+ "operator": {"cert": "$p/qualifyd.crt", "key": "$p/qualifyd.key"},
+ "cred_address": "127.0.0.1:$cred", "prov_address": "127.0.0.1:$prov",
+ "ocsp": {"url": "http://127.0.0.1:$cah/ocsp"}}
+JSON
+		"$build/ca-authd" -c "$p/ca.json" >"$p/ca.log" 2>&1 &
+		capid=$!
+		"$build/qualifyd" -c "$p/qd.json" >"$p/qd.log" 2>&1 &
+		qdpid=$!
+		pids+=($capid $qdpid)
+		for _ in $(seq 1 100); do
+			(exec 3<>"/dev/tcp/127.0.0.1/$reg") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$cap") 2>/dev/null && break
+			sleep 0.1
+		done
+		# STB_BENCH_PERF_DIR: perf record -g of qualifyd, ca-authd and the bench
+		prof=() perfs=()
+		if [ -n "${STB_BENCH_PERF_DIR:-}" ]; then
+			for n in qualifyd:$qdpid ca-authd:$capid; do
+				perf record -F 499 --call-graph "${STB_BENCH_PERF_CG:-fp}" -p "${n#*:}" -o "$STB_BENCH_PERF_DIR/${n%:*}.$i.data" >/dev/null 2>&1 &
+				perfs+=($!)
+			done
+			prof=(perf record -F 499 --call-graph "${STB_BENCH_PERF_CG:-fp}" -o "$STB_BENCH_PERF_DIR/stb-bench.$i.data" --)
+		fi
+		STB_BENCH_CPU_PIDS="$qdpid $capid $(pgrep -P "$capid" | tr '\n' ' ')" \
+			"${prof[@]}" "$bench" bootstrap -a "127.0.0.1:$reg" --admin-addr "127.0.0.1:$qdp" \
+			--ca "$p/ca.crt" --admin-cert "$p/admin.crt" --admin-key "$p/admin.key" \
+			--ca-addr "127.0.0.1:$cap" --operator-ca "$p/ca.crt" --ocsp "http://127.0.0.1:$cah/ocsp" \
+			-D "$bd" -c "$bc" --json 2>"$t/b.$i.err" >"$t/b.$i" || { echo "   run $i failed:"; cat "$t/b.$i.err"; }
+		for pp in "${perfs[@]}"; do kill -INT "$pp" 2>/dev/null || true; wait "$pp" 2>/dev/null || true; done
+		kill "$qdpid" "$capid" 2>/dev/null || { echo "   run $i: a daemon died:"; tail -n 5 "$p/qd.log" "$p/ca.log"; }
+		wait "$qdpid" "$capid" 2>/dev/null || true
+		awk -v r="$(field of_bound <"$t/b.$i")" 'BEGIN { printf "%.1f\n", 100 * r }' >"$t/bp.$i"
+		printf '   run %d: %s bootstraps/s, p50 %s us, p99 %s us; %s handshakes each; crypto bound %s/s on %s cores (%s%%)\n' \
+			"$i" "$(field per_s <"$t/b.$i")" "$(field p50_us <"$t/b.$i")" "$(field p99_us <"$t/b.$i")" \
+			"$(field handshakes_per_bootstrap <"$t/b.$i")" "$(field bound_per_s <"$t/b.$i")" \
+			"$(field cores <"$t/b.$i")" "$(cat "$t/bp.$i")"
+		printf '          CPU per bootstrap %s ms (crypto in it %s ms): %s\n' "$(field cpu_ms_per_bootstrap <"$t/b.$i")" \
+			"$(field crypto_ms_per_bootstrap <"$t/b.$i")" \
+			"$(sed -n 's/.*"cpu_ms_per_bootstrap_by_process":{\([^}]*\)}.*/\1/p' "$t/b.$i" | tr -d '"')"
+		rm -rf "$p"
+	done
+	printf '   median: %s bootstraps/s, %s ms CPU per bootstrap (crypto %s ms); bound median %s/s; median of the per-run shares %s%%\n' \
+		"$(for i in $(seq 1 "$runs"); do field per_s <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field cpu_ms_per_bootstrap <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field crypto_ms_per_bootstrap <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field bound_per_s <"$t/b.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do cat "$t/bp.$i"; done | median)"
 fi
 
 if want appcheck; then

@@ -70,6 +70,20 @@ STB_API void stb_client_set_log(stb_client_t *c, stb_log_fn fn, void *ctx);
 STB_API void stb_client_set_secret_store(stb_client_t *c, const stb_secret_store_t *store,
                                          void *ctx);
 
+/* TLS session resumption (on by default): the handle keeps the last TLS
+ * 1.3 session ticket a server gave it and offers it on the next connect to
+ * the same host (any port: a daemon's listeners share their ticket keys),
+ * which spares both sides the certificate signatures and chain checks of a
+ * full handshake; the server falls back to a full one when it cannot or
+ * will not resume.  Changing the CA or the identity forgets the ticket.
+ * With session_name set (NULL: none) and a secret store with save/load,
+ * the ticket is also saved under that name as it arrives and loaded before
+ * the first connect, so it outlives the handle (standby, reboot): it holds
+ * the session's resumption secret. */
+STB_API void stb_client_set_resumption(stb_client_t *c, int on, const char *session_name);
+/* 1 when the current connection resumed a session, else 0. */
+STB_API int stb_client_resumed(const stb_client_t *c);
+
 /* Connects over TLS and checks the server certificate against the CA and
  * host (a DNS name or an IP address). */
 STB_API int stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *err);
@@ -370,6 +384,7 @@ typedef struct stb_bootstrap_result {
 	unsigned char pkg_digest[32]; /* SHA-256 of the confirmed package */
 	int connections;              /* TLS connections made (1 to 3: roles sharing an address
 	                                 share one) */
+	int resumed;                  /* of them, TLS sessions resumed (no certificates) */
 } stb_bootstrap_result_t;
 
 STB_API int stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf,

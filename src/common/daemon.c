@@ -55,6 +55,10 @@ static const cfg_opt_t common_opts[] = {
     {"tls.ca", CFG_STR, "", 0, 0, NULL, OFF(tls_ca), "trust anchors for peers, PEM"},
     {"tls.min_version", CFG_STR, "1.2", 0, 0, dlisten_tls_version_choices, OFF(tls_min_version),
      "lowest TLS version accepted (1.3 for daemon-only listeners)"},
+    {"tls.session_tickets", CFG_BOOL, "true", 0, 0, NULL, OFF(tls_session_tickets),
+     "issue TLS 1.3 session tickets so clients resume instead of a full handshake"},
+    {"tls.ticket_lifetime_s", CFG_INT, "7200", 60, 604800, NULL, OFF(tls_ticket_lifetime_s),
+     "a session ticket resumes this long; the daemon's ticket keys rotate as often"},
     {"state_dir", CFG_STR, "", 0, 0, NULL, OFF(state_dir), "directory for the database"},
     {"store.backend", CFG_STR, "sqlite", 0, 0, store_backend_choices, OFF(store_backend),
      "the database: sqlite (a file in state_dir) or postgresql (store.dsn)"},
@@ -188,8 +192,11 @@ daemon_check_addrs(daemon_t *d, err_t *err)
 static int
 daemon_client_ctx(daemon_t *d, SSL_CTX **out, err_t *err)
 {
-	tls_conf_t tc = {d->conf.tls_cert, d->conf.tls_key, d->conf.tls_ca, TLS_CLIENT_AUTH_NONE,
-	                 1};
+	tls_conf_t tc = {.cert = d->conf.tls_cert,
+	                 .key = d->conf.tls_key,
+	                 .ca = d->conf.tls_ca,
+	                 .client_auth = TLS_CLIENT_AUTH_NONE,
+	                 .tls13_only = 1};
 
 	*out = tls_client_ctx_new(&tc, err);
 	return *out == NULL ? -1 : 0;
@@ -205,7 +212,7 @@ daemon_check_files(daemon_t *d, err_t *err)
 	SSL_CTX *ctx;
 
 	for (int i = 0; i < d->nlisteners; i++) {
-		if (dlisten_tls_ctx(&d->listeners[i], &ctx, err) == -1)
+		if (dlisten_tls_ctx(d, &d->listeners[i], &ctx, err) == -1)
 			return -1;
 		SSL_CTX_free(ctx);
 	}

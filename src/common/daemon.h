@@ -77,6 +77,8 @@ typedef struct daemon_conf {
 	char *tls_key;
 	char *tls_ca;
 	char *tls_min_version;
+	int tls_session_tickets;
+	long long tls_ticket_lifetime_s;
 	char *state_dir;
 	char *store_backend;
 	char *store_dsn; /* may hold a password: never logged */
@@ -109,6 +111,7 @@ typedef struct daemon_lconf {
 	char *tls_min_version;
 	char *roles;    /* role names, comma-separated; "": every role */
 	char *messages; /* message names, comma-separated; "": all of the first's */
+	int session_tickets;
 } daemon_lconf_t;
 
 typedef struct daemon_listener {

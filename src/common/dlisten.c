@@ -27,6 +27,8 @@ static const cfg_opt_t listener_opts[] = {
     {"tls.ca", CFG_STR, "", 0, 0, NULL, LOFF(tls_ca), "trust anchors for clients, PEM"},
     {"tls.min_version", CFG_STR, "", 0, 0, dlisten_tls_version_choices, LOFF(tls_min_version),
      "lowest TLS version accepted"},
+    {"tls.session_tickets", CFG_BOOL, "", 0, 0, NULL, LOFF(session_tickets),
+     "issue TLS 1.3 session tickets (resumption)"},
     {"roles", CFG_STR, "", 0, 0, NULL, LOFF(roles),
      "peer roles served, comma-separated (others are FORBIDDEN); empty: every role"},
     {"messages", CFG_STR, "", 0, 0, NULL, LOFF(messages),
@@ -72,6 +74,8 @@ dlisten_tables(daemon_t *d)
 			o->def = d->conf.tls_ca;
 		else if (strcmp(o->name, "tls.min_version") == 0)
 			o->def = d->conf.tls_min_version;
+		else if (strcmp(o->name, "tls.session_tickets") == 0)
+			o->def = d->conf.tls_session_tickets ? "true" : "false";
 	}
 	return 0;
 }
@@ -90,7 +94,8 @@ dlisten_first(daemon_t *d)
 	                           d->conf.tls_ca,
 	                           d->conf.tls_min_version,
 	                           "",
-	                           ""};
+	                           "",
+	                           d->conf.tls_session_tickets};
 	l->accept_roles = 0;
 	l->serve_all = 1;
 	if (d->nlisteners < 1)
@@ -328,12 +333,16 @@ dlisten_client_auth_mode(const char *v)
 }
 
 int
-dlisten_tls_ctx(const daemon_listener_t *l, SSL_CTX **out, err_t *err)
+dlisten_tls_ctx(const daemon_t *d, const daemon_listener_t *l, SSL_CTX **out, err_t *err)
 {
 	const daemon_lconf_t *lc = &l->conf;
-	tls_conf_t tc = {lc->tls_cert, lc->tls_key, lc->tls_ca,
-	                 dlisten_client_auth_mode(lc->client_auth),
-	                 strcmp(lc->tls_min_version, "1.3") == 0};
+	tls_conf_t tc = {.cert = lc->tls_cert,
+	                 .key = lc->tls_key,
+	                 .ca = lc->tls_ca,
+	                 .client_auth = dlisten_client_auth_mode(lc->client_auth),
+	                 .tls13_only = strcmp(lc->tls_min_version, "1.3") == 0,
+	                 .session_tickets = lc->session_tickets,
+	                 .ticket_lifetime_s = (long)d->conf.tls_ticket_lifetime_s};
 
 	*out = tls_server_ctx_new(&tc, err);
 	if (*out == NULL && strcmp(lc->name, "default") != 0) {
@@ -382,7 +391,7 @@ dlisten_new(daemon_t *d, err_t *err)
 		srv_conf_t sc = dlisten_srv_conf(d, l);
 		SSL_CTX *ctx;
 
-		if (dlisten_tls_ctx(l, &ctx, err) == -1)
+		if (dlisten_tls_ctx(d, l, &ctx, err) == -1)
 			return -1;
 		tls_holder_init(&l->tls, ctx);
 		l->srv = i == 0 ? srv_new(&sc, &l->tls, d, err)
@@ -439,7 +448,7 @@ dlisten_reload(daemon_t *d)
 
 		if (l->srv == NULL)
 			continue;
-		if (dlisten_tls_ctx(l, &ctx, &err) == -1) {
+		if (dlisten_tls_ctx(d, l, &ctx, &err) == -1) {
 			log_warnx("reload: keeping the old certificates: %s", err.msg);
 			failed++;
 			continue;

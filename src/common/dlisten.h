@@ -21,7 +21,7 @@ int dlisten_load_text(daemon_t *d, const char *text, const char *name, err_t *er
 /* The keys of a `listeners` entry, for -H. */
 void dlisten_help(void);
 /* A listener's server context from its own tls.* and client_auth. */
-int dlisten_tls_ctx(const daemon_listener_t *l, SSL_CTX **out, err_t *err);
+int dlisten_tls_ctx(const daemon_t *d, const daemon_listener_t *l, SSL_CTX **out, err_t *err);
 /* Every listener's TLS holder and server: srv_new for the first, the
  * others srv_attach'ed to it.  Start them after the daemon's init. */
 int dlisten_new(daemon_t *d, err_t *err);

@@ -1,12 +1,17 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "fmode.h"
 #include "hex.h"
@@ -154,6 +159,231 @@ tls_refused_reason(SSL *ssl, const char **fingerprint)
 	}
 }
 
+/* ---- TLS 1.3 session tickets ----
+ *
+ * One key set per process: every listener and worker thread of a daemon
+ * encrypts tickets under the same current key, so a device that did its
+ * full handshake at one listener resumes at another of the same daemon.
+ * Keys come from RAND_bytes and rotate every ticket lifetime; the previous
+ * key still opens tickets (and the client gets a fresh one), so none dies
+ * at the rotation.  Nothing is written to disk: a restart forgets every
+ * session.  A ticket's session keeps the client certificate and its
+ * verification result as the full handshake had them (OpenSSL stores both
+ * in the ticket; not the verified chain); tls_ticket_decrypted refuses to
+ * resume once that certificate has expired, and the session id context
+ * (tls_sid_ctx) ties a ticket to listeners with the same client
+ * authentication and the same trust anchors. */
+
+typedef struct tls_tkey {
+	unsigned char name[16];
+	unsigned char aes[32];
+	unsigned char hmac[32];
+	time_t born;
+	int set;
+} tls_tkey_t;
+
+static struct {
+	pthread_mutex_t mu;
+	tls_tkey_t cur, prev;
+	long lifetime_s;
+	EVP_CIPHER *aes;
+	atomic_ullong resumed, refused;
+} tls_tk = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int
+tls_tkey_new(tls_tkey_t *k)
+{
+	if (RAND_bytes(k->name, sizeof(k->name)) != 1 || RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
+	    RAND_bytes(k->hmac, sizeof(k->hmac)) != 1)
+		return -1;
+	k->born = time(NULL);
+	k->set = 1;
+	return 0;
+}
+
+/* Under tls_tk.mu: a first key set, or a rotation when the current one is
+ * a lifetime old (or force). */
+static int
+tls_tkeys_fresh(int force)
+{
+	tls_tkey_t k;
+
+	if (tls_tk.aes == NULL &&
+	    (tls_tk.aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL)
+		return -1;
+	if (tls_tk.cur.set && !force && time(NULL) - tls_tk.cur.born < tls_tk.lifetime_s)
+		return 0;
+	if (tls_tkey_new(&k) == -1)
+		return -1;
+	tls_tk.prev = tls_tk.cur;
+	tls_tk.cur = k;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return 0;
+}
+
+int
+tls_tickets_rotate(err_t *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&tls_tk.mu);
+	rc = tls_tkeys_fresh(1);
+	pthread_mutex_unlock(&tls_tk.mu);
+	return rc == 0 ? 0 : err_set(err, STB_INTERNAL, "session ticket keys: no randomness");
+}
+
+void
+tls_tickets_counts(unsigned long long *resumed, unsigned long long *refused)
+{
+	*resumed = atomic_load(&tls_tk.resumed);
+	*refused = atomic_load(&tls_tk.refused);
+}
+
+static int
+tls_tkey_use(const tls_tkey_t *k, unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
+             int enc)
+{
+	OSSL_PARAM p[3];
+
+	p[0] =
+	    OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac));
+	p[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0);
+	p[2] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, p) != 1)
+		return -1;
+	if (enc)
+		return EVP_EncryptInit_ex(cctx, tls_tk.aes, NULL, k->aes, iv) == 1 ? 0 : -1;
+	return EVP_DecryptInit_ex(cctx, tls_tk.aes, NULL, k->aes, iv) == 1 ? 0 : -1;
+}
+
+/* OpenSSL's ticket key callback: 1 used the current key, 2 an older one
+ * (renew), 0 no key for this ticket (full handshake), -1 failure. */
+static int
+tls_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+               EVP_MAC_CTX *hctx, int enc)
+{
+	int rc = -1;
+
+	(void)ssl;
+	pthread_mutex_lock(&tls_tk.mu);
+	if (tls_tkeys_fresh(0) == -1)
+		goto done;
+	if (enc) {
+		memcpy(name, tls_tk.cur.name, sizeof(tls_tk.cur.name));
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(tls_tk.aes)) == 1 &&
+		    tls_tkey_use(&tls_tk.cur, iv, cctx, hctx, 1) == 0)
+			rc = 1;
+	} else if (CRYPTO_memcmp(name, tls_tk.cur.name, sizeof(tls_tk.cur.name)) == 0)
+		rc = tls_tkey_use(&tls_tk.cur, iv, cctx, hctx, 0) == 0 ? 1 : -1;
+	else if (tls_tk.prev.set &&
+	         CRYPTO_memcmp(name, tls_tk.prev.name, sizeof(tls_tk.prev.name)) == 0)
+		rc = tls_tkey_use(&tls_tk.prev, iv, cctx, hctx, 0) == 0 ? 2 : -1;
+	else
+		rc = 0;
+done:
+	pthread_mutex_unlock(&tls_tk.mu);
+	if (rc == 0)
+		atomic_fetch_add(&tls_tk.refused, 1);
+	return rc;
+}
+
+static int
+tls_ticket_made(SSL *ssl, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	return 1;
+}
+
+/* A ticket that opened: resumed only while the client certificate it
+ * carries is within its validity (a ticket must not outlive it).  Always
+ * renewed: a TLS 1.3 client uses a ticket once, and without a new one the
+ * device's next connection would be a full handshake. */
+static SSL_TICKET_RETURN
+tls_ticket_decrypted(SSL *ssl, SSL_SESSION *ss, const unsigned char *name, size_t nlen,
+                     SSL_TICKET_STATUS status, void *arg)
+{
+	X509 *peer;
+
+	(void)ssl;
+	(void)name;
+	(void)nlen;
+	(void)arg;
+	if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+		return status == SSL_TICKET_EMPTY || status == SSL_TICKET_NO_DECRYPT
+		           ? SSL_TICKET_RETURN_IGNORE_RENEW
+		           : SSL_TICKET_RETURN_IGNORE;
+	peer = SSL_SESSION_get0_peer(ss);
+	if (peer != NULL && (X509_cmp_time(X509_get0_notAfter(peer), NULL) <= 0 ||
+	                     X509_cmp_time(X509_get0_notBefore(peer), NULL) >= 0)) {
+		atomic_fetch_add(&tls_tk.refused, 1);
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	atomic_fetch_add(&tls_tk.resumed, 1);
+	return SSL_TICKET_RETURN_USE_RENEW;
+}
+
+/* The session id context: a session resumes only at listeners that
+ * authenticate clients the same way against the same anchors (a ticket
+ * from a listener without client certificates never resumes at one that
+ * requires them). */
+static int
+tls_sid_ctx(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE], one[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, ol;
+	unsigned char mode = (unsigned char)conf->client_auth;
+	int ok = mc != NULL && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1 &&
+	         EVP_DigestUpdate(mc, "stbcred-sid-v1", 14) == 1 &&
+	         EVP_DigestUpdate(mc, &mode, 1) == 1;
+
+	for (int i = 0; ok && i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x != NULL)
+			ok = X509_digest(x, EVP_sha256(), one, &ol) == 1 &&
+			     EVP_DigestUpdate(mc, one, ol) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(mc, md, &mdlen) == 1 &&
+	     SSL_CTX_set_session_id_context(
+	         ctx, md, mdlen > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH : mdlen) == 1;
+	EVP_MD_CTX_free(mc);
+	return ok ? 0 : err_set_ossl(err, STB_INTERNAL, "TLS session id context");
+}
+
+/* Tickets on (one per full handshake, under the process's keys) or off. */
+static int
+tls_tickets_setup(SSL_CTX *ctx, const tls_conf_t *conf, err_t *err)
+{
+	long life =
+	    conf->ticket_lifetime_s > 0 ? conf->ticket_lifetime_s : TLS_TICKET_LIFETIME_DEFAULT;
+	int rc;
+
+	if (tls_sid_ctx(ctx, conf, err) == -1)
+		return -1;
+	/* stateless tickets only: no server-side cache to fill or lock */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (!conf->session_tickets) {
+		/* no ticket nobody would resume: saves both sides work */
+		SSL_CTX_set_num_tickets(ctx, 0);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		return 0;
+	}
+	pthread_mutex_lock(&tls_tk.mu);
+	tls_tk.lifetime_s = life; /* one value per daemon: the last listener's */
+	rc = tls_tkeys_fresh(0);
+	pthread_mutex_unlock(&tls_tk.mu);
+	if (rc == -1)
+		return err_set(err, STB_INTERNAL, "session ticket keys: no randomness");
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_timeout(ctx, life);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_key) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(ctx, tls_ticket_made, tls_ticket_decrypted, NULL) != 1)
+		return err_set_ossl(err, STB_INTERNAL, "session tickets");
+	return 0;
+}
+
 SSL_CTX *
 tls_server_ctx_new(const tls_conf_t *conf, err_t *err)
 {
@@ -183,10 +413,10 @@ tls_server_ctx_new(const tls_conf_t *conf, err_t *err)
 	}
 	pthread_once(&tls_refused_once, tls_refused_init);
 	SSL_CTX_set_verify(ctx, mode, mode == SSL_VERIFY_NONE ? NULL : tls_verify_record);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"stbcred", 7);
-	/* Neither libstbclient nor the daemons resume TLS 1.3 sessions yet:
-	 * tickets would cost both sides work on every handshake for nothing. */
-	SSL_CTX_set_num_tickets(ctx, 0);
+	if (tls_tickets_setup(ctx, conf, err) == -1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
 }
 

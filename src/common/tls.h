@@ -20,7 +20,21 @@ typedef struct tls_conf {
 	const char *ca;   /* PEM trust anchors for the peer */
 	int client_auth;  /* server side: TLS_CLIENT_AUTH_* */
 	int tls13_only;   /* daemon-to-daemon: TLS 1.3 only */
+	/* server side: issue TLS 1.3 session tickets under the process's key
+	 * set (tls_tickets_*), valid ticket_lifetime_s (default 7200) */
+	int session_tickets;
+	long ticket_lifetime_s;
 } tls_conf_t;
+
+#define TLS_TICKET_LIFETIME_DEFAULT 7200
+
+/* Session tickets resumed at this process's listeners since start, and
+ * those refused (unknown or rotated-out key, expired client certificate,
+ * another listener's trust): for metrics. */
+void tls_tickets_counts(unsigned long long *resumed, unsigned long long *refused);
+/* The ticket keys rotate now (the previous set still opens tickets made
+ * under it, once); tests and an operator's "forget every session". */
+int tls_tickets_rotate(err_t *err);
 
 SSL_CTX *tls_server_ctx_new(const tls_conf_t *conf, err_t *err);
 /* Client context: verifies the server against conf->ca; presents

@@ -150,12 +150,23 @@ cmsmsg_verify(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t l
               const uint8_t *detached, size_t detached_len, buf_t *content, X509 **signer,
               err_t *err)
 {
+	return cmsmsg_verify_certs(trust, want_signer, der, len, detached, detached_len, content,
+	                           signer, NULL, err);
+}
+
+int
+cmsmsg_verify_certs(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t len,
+                    const uint8_t *detached, size_t detached_len, buf_t *content, X509 **signer,
+                    STACK_OF(X509) * *certs, err_t *err)
+{
 	CMS_ContentInfo *cms;
 	BIO *dcont = NULL, *out = NULL;
 	int rc = -1;
 
 	if (signer != NULL)
 		*signer = NULL;
+	if (certs != NULL)
+		*certs = NULL;
 	if (trust == NULL)
 		return err_set(err, STB_BAD_REQUEST, "CMS verify: no trust store");
 	if ((cms = cmsmsg_parse(der, len, err)) == NULL)
@@ -188,6 +199,8 @@ cmsmsg_verify(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t l
 		}
 		goto out;
 	}
+	if (certs != NULL && (*certs = CMS_get1_certs(cms)) == NULL)
+		*certs = sk_X509_new_null();
 	rc = 0;
 out:
 	BIO_free(out);

@@ -46,6 +46,12 @@ int cmsmsg_sign(X509 *signer, EVP_PKEY *key, STACK_OF(X509) * extra, const uint8
 int cmsmsg_verify(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t len,
                   const uint8_t *detached, size_t detached_len, buf_t *content, X509 **signer,
                   err_t *err);
+/* The same; on success *certs gets the certificates the message carries
+ * (free with sk_X509_pop_free), so that a caller looking for the signer's
+ * issuer does not decode the message again. */
+int cmsmsg_verify_certs(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t len,
+                        const uint8_t *detached, size_t detached_len, buf_t *content, X509 **signer,
+                        STACK_OF(X509) * *certs, err_t *err);
 
 /* Envelopes data (at most CMSMSG_CONTENT_MAX bytes) to the EC recipient
  * certificate recip: AuthEnvelopedData with CMSMSG_AES256_GCM,

@@ -217,12 +217,9 @@ int
 ocspc_check(const ocspc_req_t *q, const uint8_t *rsp, size_t len, const ocspc_opts_t *opts,
             ocspc_result_t *res, err_t *err)
 {
-	static const ocspc_opts_t defaults = {OCSPC_SKEW_S, -1, 0};
-	const ocspc_opts_t *o = opts != NULL ? opts : &defaults;
 	const unsigned char *p = rsp;
 	OCSP_RESPONSE *r = NULL;
-	OCSP_BASICRESP *bs = NULL;
-	int st, rc = -1;
+	int rc;
 
 	res->status = OCSPC_NONE;
 	res->reason = -1;
@@ -235,6 +232,23 @@ ocspc_check(const ocspc_req_t *q, const uint8_t *rsp, size_t len, const ocspc_op
 		OCSP_RESPONSE_free(r);
 		return err_set_ossl(err, STB_BAD_REQUEST, "not one DER OCSP answer");
 	}
+	rc = ocspc_check_parsed(q, r, opts, res, err);
+	OCSP_RESPONSE_free(r);
+	return rc;
+}
+
+int
+ocspc_check_parsed(const ocspc_req_t *q, OCSP_RESPONSE *r, const ocspc_opts_t *opts,
+                   ocspc_result_t *res, err_t *err)
+{
+	static const ocspc_opts_t defaults = {OCSPC_SKEW_S, -1, 0};
+	const ocspc_opts_t *o = opts != NULL ? opts : &defaults;
+	OCSP_BASICRESP *bs = NULL;
+	int st, rc = -1;
+
+	res->status = OCSPC_NONE;
+	res->reason = -1;
+	res->revoked_at = res->this_update = res->next_update = -1;
 	if ((st = OCSP_response_status(r)) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
 		err_set(err, STB_UNAVAILABLE, "OCSP responder answered %s",
 		        OCSP_response_status_str(st));
@@ -247,7 +261,6 @@ ocspc_check(const ocspc_req_t *q, const uint8_t *rsp, size_t len, const ocspc_op
 	rc = ocspc_basic(q, bs, o, res, err);
 out:
 	OCSP_BASICRESP_free(bs);
-	OCSP_RESPONSE_free(r);
 	ERR_clear_error();
 	return rc;
 }

@@ -17,6 +17,7 @@
 #ifndef STB_OCSPC_H
 #define STB_OCSPC_H
 
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +75,10 @@ typedef struct ocspc_result {
  */
 int ocspc_check(const ocspc_req_t *q, const uint8_t *rsp, size_t len, const ocspc_opts_t *opts,
                 ocspc_result_t *res, err_t *err);
+/* The same for an answer already decoded (ocspq hands one over): a
+ * certificate in it is not decoded twice.  r stays the caller's. */
+int ocspc_check_parsed(const ocspc_req_t *q, OCSP_RESPONSE *r, const ocspc_opts_t *opts,
+                       ocspc_result_t *res, err_t *err);
 
 /*
  * Blocking: POSTs q to the http:// responder url (through the HTTP proxy

@@ -202,15 +202,26 @@ qualify_pkg_open(X509_STORE *trust, EVP_PKEY *key, X509 *cert, const uint8_t *de
                  const char *device_id, const uint8_t session_nonce[QUALIFY_SESSION_LEN],
                  qualify_creds_t *c, X509 **signer, err_t *err)
 {
+	return qualify_pkg_open_certs(trust, key, cert, der, len, device_id, session_nonce, c,
+	                              signer, NULL, err);
+}
+
+int
+qualify_pkg_open_certs(X509_STORE *trust, EVP_PKEY *key, X509 *cert, const uint8_t *der, size_t len,
+                       const char *device_id, const uint8_t session_nonce[QUALIFY_SESSION_LEN],
+                       qualify_creds_t *c, X509 **signer, STACK_OF(X509) * *certs, err_t *err)
+{
 	buf_t env, plain;
 	int rc = -1;
 
 	memset(c, 0, sizeof(*c));
 	if (signer != NULL)
 		*signer = NULL;
+	if (certs != NULL)
+		*certs = NULL;
 	buf_init(&env, QUALIFY_PKG_MAX);
 	buf_init(&plain, QUALIFY_PKG_MAX);
-	if (cmsmsg_verify(trust, NULL, der, len, NULL, 0, &env, signer, err) == -1 ||
+	if (cmsmsg_verify_certs(trust, NULL, der, len, NULL, 0, &env, signer, certs, err) == -1 ||
 	    cmsmsg_decrypt(key, cert, env.data, env.len, &plain, err) == -1 ||
 	    qualify_creds_decode(plain.data, plain.len, c, err) == -1)
 		goto done;
@@ -226,6 +237,10 @@ done:
 	if (rc == -1 && signer != NULL && *signer != NULL) {
 		X509_free(*signer);
 		*signer = NULL;
+	}
+	if (rc == -1 && certs != NULL) {
+		sk_X509_pop_free(*certs, X509_free);
+		*certs = NULL;
 	}
 	buf_wipe(&plain);
 	buf_free(&env);

@@ -93,5 +93,11 @@ int qualify_pkg_make(const qualify_creds_t *c, X509 *device, X509 *signer, EVP_P
 int qualify_pkg_open(X509_STORE *trust, EVP_PKEY *key, X509 *cert, const uint8_t *der, size_t len,
                      const char *device_id, const uint8_t session_nonce[QUALIFY_SESSION_LEN],
                      qualify_creds_t *c, X509 **signer, err_t *err);
+/* The same; *certs (may be NULL) gets the certificates the package
+ * carries (sk_X509_pop_free), e.g. to find the signer's issuer. */
+int qualify_pkg_open_certs(X509_STORE *trust, EVP_PKEY *key, X509 *cert, const uint8_t *der,
+                           size_t len, const char *device_id,
+                           const uint8_t session_nonce[QUALIFY_SESSION_LEN], qualify_creds_t *c,
+                           X509 **signer, STACK_OF(X509) * *certs, err_t *err);
 
 #endif

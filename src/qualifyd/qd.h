@@ -61,11 +61,21 @@ typedef struct qd_conf {
 	long long hss_threads;
 } qd_conf_t;
 
+/* qddevc: device certificates that passed the device_ca check, by hash. */
+typedef struct qd_devc qd_devc_t;
+int qd_devc_new(qd_devc_t **out, err_t *err);
+void qd_devc_free(qd_devc_t *dc);
+/* 1 with the device ID (and *issuer, referenced, when issuer is not NULL)
+ * of a certificate checked less than a few minutes ago, else 0. */
+int qd_devc_get(qd_devc_t *dc, X509 *cert, char id[STB_ID_MAX + 1], X509 **issuer);
+void qd_devc_put(qd_devc_t *dc, X509 *cert, const char *id, X509 *issuer);
+
 typedef struct qd {
 	daemon_t *d;
 	qd_conf_t *conf;
 	unsigned roles;
 	X509_STORE *device_ca;
+	qd_devc_t *devc; /* certificates checked against device_ca */
 	X509 *op_cert;
 	EVP_PKEY *op_key;
 	STACK_OF(X509) * op_chain;
@@ -80,8 +90,11 @@ typedef struct qd {
 
 /* The device a verified device certificate names (SAN URI
  * urn:stbcred:device:<id>), chained to the manufacturer CAs (device_ca).
- * UNAUTHENTICATED / FORBIDDEN with the reason. */
-int qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err);
+ * UNAUTHENTICATED / FORBIDDEN with the reason.  A resumed TLS session
+ * carries the certificate but not the chain the device sent: the chain is
+ * then built from device_ca alone.  *issuer (when issuer is not NULL) gets
+ * the certificate's issuer from that chain, with a reference. */
+int qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], X509 **issuer, err_t *err);
 /* "subject@peer" of a request, for audit. */
 void qd_actor(srv_req_t *r, char *out, size_t cap);
 /* A refused device request: audited (the device is authenticated), then

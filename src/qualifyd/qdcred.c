@@ -359,34 +359,26 @@ cred_ocsp_done(void *arg, OCSP_RESPONSE *rsp, const err_t *qerr)
 	ocspc_opts_t opts = {.skew_s = (long)c->qd->conf->ocsp_skew_s,
 	                     .max_age_s = (long)c->qd->conf->ocsp_max_age_s};
 	ocspc_result_t res;
-	uint8_t *der = NULL;
 	err_t err;
-	int n;
+	int rc;
 
 	if (rsp == NULL) {
 		err_set(&err, qerr->status, "OCSP responder: %s", qerr->msg);
 		cred_refuse(c, &err);
 		return;
 	}
-	n = i2d_OCSP_RESPONSE(rsp, &der);
+	rc = ocspc_check_parsed(c->oq, rsp, &opts, &res, &err);
 	OCSP_RESPONSE_free(rsp);
-	if (n <= 0) {
-		err_set(&err, STB_UNAUTHENTICATED, "OCSP answer does not encode");
-		cred_refuse(c, &err);
-		return;
-	}
-	if (ocspc_check(c->oq, der, (size_t)n, &opts, &res, &err) == -1) {
+	if (rc == -1) {
 		err_t e = err;
 		if (e.status == STB_NOT_FOUND)
 			err_set(&err, STB_NOT_FOUND,
 			        "OCSP: the certificate is unknown to the responder");
 		else
 			err_set(&err, e.status, "OCSP: %s", e.msg);
-		OPENSSL_free(der);
 		cred_refuse(c, &err);
 		return;
 	}
-	OPENSSL_free(der);
 	if (store_write(c->qd->d->store, srv_req_mbox(c->r), cred_alloc_write, cred_alloc_done, c,
 	                &err) == -1) {
 		srv_reply_errt(c->r, &err);
@@ -496,20 +488,23 @@ qd_cred_req(srv_req_t *r, const msg_t *m, void *ctx)
 	daemon_t *d = ctx;
 	qd_t *qd = d->priv;
 	char id[STB_ID_MAX + 1];
-	STACK_OF(X509) * chain;
+	X509 *issuer = NULL;
 	struct cred *c;
 	const uint8_t *v;
 	size_t n;
 	err_t err;
 
-	if (qd_device_of(qd, r, id, &err) == -1) {
+	if (qd_device_of(qd, r, id, &issuer, &err) == -1) {
 		qd_refuse(qd, r, NULL, "credentials_refused", &err);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		X509_free(issuer);
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}
+	/* the issuer of the chain just built: a resumed session has none */
+	c->issuer = issuer;
 	c->qd = qd;
 	c->r = r;
 	qd_actor(r, c->actor, sizeof(c->actor));
@@ -524,17 +519,13 @@ qd_cred_req(srv_req_t *r, const msg_t *m, void *ctx)
 		cred_refuse(c, &err);
 		return;
 	}
-	chain = srv_conn_peer_chain(r->conn);
-	c->cert = srv_conn_peer_cert(r->conn);
-	c->issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
 	if (c->issuer == NULL) {
-		c->cert = NULL;
 		err_set(&err, STB_UNAUTHENTICATED, "the certificate's issuer is not known");
 		cred_refuse(c, &err);
 		return;
 	}
+	c->cert = srv_conn_peer_cert(r->conn);
 	X509_up_ref(c->cert);
-	X509_up_ref(c->issuer);
 	if (cred_check_nonce(c, &err) == -1) {
 		if (err.status == STB_INTERNAL) {
 			srv_reply_errt(r, &err);

@@ -143,7 +143,7 @@ prov_start(qd_t *qd, srv_req_t *r, const msg_t *m, struct prov *p, err_t *err)
 
 	p->qd = qd;
 	qd_actor(r, p->actor, sizeof(p->actor));
-	if (qd_device_of(qd, r, p->device_id, err) == -1)
+	if (qd_device_of(qd, r, p->device_id, NULL, err) == -1)
 		return -1;
 	msg_get_bytes(m, TLV_IX_QD_TICKET, &t, &n);
 	return prov_ticket_hash(t, p->th, err);

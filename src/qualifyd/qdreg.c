@@ -301,7 +301,7 @@ qd_register(srv_req_t *r, const msg_t *m, void *ctx)
 	err_t err;
 	int s;
 
-	if (qd_device_of(qd, r, id, &err) == -1) {
+	if (qd_device_of(qd, r, id, NULL, &err) == -1) {
 		qd_refuse(qd, r, NULL, "register_refused", &err);
 		return;
 	}

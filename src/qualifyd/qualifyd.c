@@ -163,16 +163,20 @@ qd_uri_id(const char *rest, size_t len, void *arg)
 }
 
 int
-qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err)
+qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], X509 **issuer, err_t *err)
 {
-	X509 *cert = srv_conn_peer_cert(r->conn);
-	STACK_OF(X509) *chain = srv_conn_peer_chain(r->conn);
+	X509 *cert = srv_conn_peer_cert(r->conn), *iss = NULL;
+	STACK_OF(X509) *chain = srv_conn_peer_chain(r->conn), *built;
 	X509_STORE_CTX *vc;
 	int ok;
 
 	id[0] = '\0';
-	if (cert == NULL || chain == NULL)
+	if (issuer != NULL)
+		*issuer = NULL;
+	if (cert == NULL)
 		return err_set(err, STB_UNAUTHENTICATED, "a device certificate is required");
+	if (qd_devc_get(qd->devc, cert, id, issuer))
+		return 0;
 	/* the manufacturer CAs, not whatever the listener's TLS trusts */
 	if ((vc = X509_STORE_CTX_new()) == NULL ||
 	    !X509_STORE_CTX_init(vc, qd->device_ca, cert, chain)) {
@@ -180,6 +184,9 @@ qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err)
 		return err_set_ossl(err, STB_INTERNAL, "certificate check");
 	}
 	ok = X509_verify_cert(vc) == 1;
+	built = ok ? X509_STORE_CTX_get0_chain(vc) : NULL;
+	if (ok && sk_X509_num(built) > 1 && X509_up_ref(sk_X509_value(built, 1)) == 1)
+		iss = sk_X509_value(built, 1);
 	X509_STORE_CTX_free(vc);
 	if (!ok)
 		return err_set_ossl(err, STB_UNAUTHENTICATED,
@@ -187,8 +194,14 @@ qd_device_of(qd_t *qd, srv_req_t *r, char id[STB_ID_MAX + 1], err_t *err)
 	crt_san_uri_each(cert, QD_DEVICE_URI, qd_uri_id, id);
 	if (id[0] == '\0' || id[0] == '\1') {
 		id[0] = '\0';
+		X509_free(iss);
 		return err_set(err, STB_FORBIDDEN, "the certificate names no single device");
 	}
+	qd_devc_put(qd->devc, cert, id, iss);
+	if (issuer != NULL)
+		*issuer = iss;
+	else
+		X509_free(iss);
 	return 0;
 }
 
@@ -495,7 +508,7 @@ qd_init(daemon_t *d, err_t *err)
 	qd->d = d;
 	qd->conf = &qd_conf;
 	if (qd_roles_parse(qd_conf.roles, &qd->roles, err) == -1 ||
-	    qd_load_device_ca(qd, err) == -1)
+	    qd_load_device_ca(qd, err) == -1 || qd_devc_new(&qd->devc, err) == -1)
 		return -1;
 	qd_default_addr(qd, qd_conf.cred_address, "credentialing", qd->cred_addr);
 	qd_default_addr(qd, qd_conf.prov_address, "provisioning", qd->prov_addr);
@@ -545,6 +558,7 @@ qd_fini(daemon_t *d)
 	peerpool_free(qd->cred_peer);
 	hss_close(qd->hss);
 	X509_STORE_free(qd->device_ca);
+	qd_devc_free(qd->devc);
 	X509_free(qd->op_cert);
 	sk_X509_pop_free(qd->op_chain, X509_free);
 	EVP_PKEY_free(qd->op_key);

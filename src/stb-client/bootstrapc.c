@@ -1,6 +1,7 @@
 /* bootstrapc: stb_bootstrap, the device's side of the credentialing
  * bootstrap (flow D, PROTOCOL.md): registration, credentialing and
  * provisioning at qualifyd, the package checked and opened here. */
+#include <errno.h>
 #include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -9,6 +10,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "loginc.h"
 #include "msgenc.h"
@@ -29,6 +31,7 @@ struct boot {
 	uint8_t ticket[QUALIFY_TICKET_LEN];
 	char cred_addr[BOOT_ADDR_MAX], prov_addr[BOOT_ADDR_MAX];
 	int connections;
+	int resumed; /* of which resumed a TLS session */
 };
 
 static int
@@ -52,6 +55,7 @@ boot_identity(stb_client_t *c, const stb_bootstrap_conf_t *conf, stb_error_t *er
 
 	if (conf->key_name == NULL)
 		return 0;
+	stbc_session_forget(c); /* it carries the identity set before */
 	if (c->secrets == NULL || c->secrets->load == NULL || conf->cert_file == NULL)
 		return stbc_fail(err, STB_BAD_REQUEST,
 		                 "key_name needs a secret store and cert_file");
@@ -103,6 +107,7 @@ boot_connect(struct boot *b, const char *addr, const char *step, stb_error_t *er
 		return loginc_step(err, step);
 	snprintf(b->at, sizeof(b->at), "%s", addr);
 	b->connections++;
+	b->resumed += stb_client_resumed(b->c);
 	return 0;
 }
 
@@ -234,11 +239,8 @@ boot_issued(X509 *x, X509 *signer)
  * already; this finds the key the OCSP answer must come from without
  * building the chain twice). */
 static X509 *
-boot_issuer(X509_STORE *trust, X509 *signer, const buf_t *pkg)
+boot_issuer(X509_STORE *trust, X509 *signer, STACK_OF(X509) * certs)
 {
-	const unsigned char *p = pkg->data;
-	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)pkg->len);
-	STACK_OF(X509) *certs = cms != NULL ? CMS_get1_certs(cms) : NULL;
 	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(trust);
 	X509 *issuer = NULL;
 
@@ -253,8 +255,6 @@ boot_issuer(X509_STORE *trust, X509 *signer, const buf_t *pkg)
 	}
 	if (issuer != NULL && X509_up_ref(issuer) != 1)
 		issuer = NULL;
-	sk_X509_pop_free(certs, X509_free);
-	CMS_ContentInfo_free(cms);
 	ERR_clear_error();
 	return issuer;
 }
@@ -262,12 +262,12 @@ boot_issuer(X509_STORE *trust, X509 *signer, const buf_t *pkg)
 /* The operator certificate's OCSP status: 0 only when good. */
 static int
 boot_ocsp(stb_client_t *c, const stb_bootstrap_conf_t *conf, X509_STORE *trust, X509 *signer,
-          const buf_t *pkg, stb_error_t *err)
+          STACK_OF(X509) * certs, stb_error_t *err)
 {
 	static const char step[] = "operator certificate status";
 	STACK_OF(OPENSSL_STRING) *aia = NULL;
 	const char *url = conf->ocsp_url;
-	X509 *issuer = boot_issuer(trust, signer, pkg);
+	X509 *issuer = boot_issuer(trust, signer, certs);
 	ocspc_req_t *q = NULL;
 	ocspc_result_t res;
 	int timeout_s = c->timeout_ms / 1000 > 0 ? c->timeout_ms / 1000 : 1, rc = -1;
@@ -326,6 +326,46 @@ boot_confirm(struct boot *b, const uint8_t digest[QUALIFY_DIGEST_LEN], stb_error
 	return rc == -1 ? loginc_step(err, step) : 0;
 }
 
+/* The operator CA file as a trust store, kept in the handle while the file
+ * is the same (path, inode, size, mtime): decoding certificates is dear in
+ * OpenSSL 3, and a device bootstraps against the same file each time.
+ * NULL with err. */
+static X509_STORE *
+boot_trust(stb_client_t *c, const char *path, stb_error_t *err)
+{
+	struct stat st;
+	X509_STORE *s;
+
+	if (stat(path, &st) == -1) {
+		stbc_fail(err, STB_NOT_FOUND, "operator CA file %s cannot be read: %s", path,
+		          strerror(errno));
+		return NULL;
+	}
+	if (c->op_trust != NULL && strcmp(c->op_trust_path, path) == 0 &&
+	    c->op_trust_ino == st.st_ino && c->op_trust_size == st.st_size &&
+	    c->op_trust_mtime == st.st_mtime)
+		return X509_STORE_up_ref(c->op_trust) == 1 ? c->op_trust : NULL;
+	/* the operator CA is the only anchor; the signer is an operator
+	 * service certificate (TLS purposes), not an S/MIME one */
+	if ((s = X509_STORE_new()) == NULL || X509_STORE_load_file(s, path) != 1 ||
+	    X509_STORE_set_purpose(s, X509_PURPOSE_ANY) != 1) {
+		X509_STORE_free(s);
+		ERR_clear_error();
+		stbc_fail(err, STB_NOT_FOUND, "operator CA file %s cannot be read", path);
+		return NULL;
+	}
+	X509_STORE_free(c->op_trust);
+	c->op_trust = NULL;
+	if (strlen(path) < sizeof(c->op_trust_path) && X509_STORE_up_ref(s) == 1) {
+		c->op_trust = s;
+		snprintf(c->op_trust_path, sizeof(c->op_trust_path), "%s", path);
+		c->op_trust_ino = st.st_ino;
+		c->op_trust_size = st.st_size;
+		c->op_trust_mtime = st.st_mtime;
+	}
+	return s;
+}
+
 /* Opens and checks the package, stores the credentials, confirms. */
 static int
 boot_open(struct boot *b, const stb_bootstrap_conf_t *conf, const buf_t *pkg,
@@ -334,7 +374,8 @@ boot_open(struct boot *b, const stb_bootstrap_conf_t *conf, const buf_t *pkg,
 	static const char step[] = "package check";
 	EVP_PKEY *key = SSL_CTX_get0_privatekey(b->c->ctx);
 	X509 *cert = SSL_CTX_get0_certificate(b->c->ctx), *signer = NULL;
-	X509_STORE *trust = X509_STORE_new();
+	X509_STORE *trust = boot_trust(b->c, conf->operator_ca_file, err);
+	STACK_OF(X509) *certs = NULL;
 	qualify_creds_t qc;
 	stb_credentials_t sc;
 	uint8_t digest[QUALIFY_DIGEST_LEN];
@@ -343,20 +384,14 @@ boot_open(struct boot *b, const stb_bootstrap_conf_t *conf, const buf_t *pkg,
 
 	memset(&qc, 0, sizeof(qc));
 	memset(&sc, 0, sizeof(sc));
-	/* the operator CA is the only anchor; the signer is an operator
-	 * service certificate (TLS purposes), not an S/MIME one */
-	if (trust == NULL || X509_STORE_load_file(trust, conf->operator_ca_file) != 1 ||
-	    X509_STORE_set_purpose(trust, X509_PURPOSE_ANY) != 1) {
-		stbc_fail(err, STB_NOT_FOUND, "operator CA file %s cannot be read",
-		          conf->operator_ca_file);
+	if (trust == NULL)
 		goto done;
-	}
-	if (qualify_pkg_open(trust, key, cert, pkg->data, pkg->len, b->device_id, b->session, &qc,
-	                     &signer, &e) == -1) {
+	if (qualify_pkg_open_certs(trust, key, cert, pkg->data, pkg->len, b->device_id, b->session,
+	                           &qc, &signer, &certs, &e) == -1) {
 		boot_fail(err, &e, step);
 		goto done;
 	}
-	if (boot_ocsp(b->c, conf, trust, signer, pkg, err) == -1)
+	if (boot_ocsp(b->c, conf, trust, signer, certs, err) == -1)
 		goto done;
 	if (qualify_pkg_digest(pkg->data, pkg->len, digest, &e) == -1) {
 		boot_fail(err, &e, step);
@@ -383,6 +418,7 @@ done:
 	qualify_creds_wipe(&qc);
 	stb_credentials_clear(&sc);
 	X509_free(signer);
+	sk_X509_pop_free(certs, X509_free);
 	X509_STORE_free(trust);
 	ERR_clear_error();
 	return rc;
@@ -419,6 +455,7 @@ stb_bootstrap(stb_client_t *c, const stb_bootstrap_conf_t *conf, stb_credentials
 	    boot_open(&b, conf, &pkg, store, ctx, out, err) == -1)
 		goto done;
 	out->connections = b.connections;
+	out->resumed = b.resumed;
 	stbc_log(c, STB_LOG_INFO, "bootstrap of %s done: IMSI %s", out->device_id, out->imsi);
 	rc = 0;
 done:

@@ -34,7 +34,22 @@ struct stb_client {
 	/* connected, and nothing read yet: a failure now is most likely the
 	 * server refusing our certificate (ssl_io_failed) */
 	int fresh;
+	/* resumption: the last ticket and the host it is for; no_resume off */
+	SSL_SESSION *session;
+	char session_host[256];
+	char connect_host[256]; /* the host of the connection being made */
+	char session_name[128]; /* secret store name, "" none */
+	int no_resume;
+	int session_loaded; /* the secret store was asked once */
+	/* stb_bootstrap: the operator CA file's trust store, while unchanged */
+	X509_STORE *op_trust;
+	char op_trust_path[512];
+	unsigned long op_trust_ino;
+	long long op_trust_size, op_trust_mtime;
 };
+
+/* The handle forgets its session (a new identity or trust). */
+void stbc_session_forget(stb_client_t *c);
 
 /* sockbio.c: a BIO method whose writes use send(MSG_NOSIGNAL), and the
  * connection's BIOs (reads: OpenSSL's socket BIO) on ssl.  The fd stays

@@ -19,14 +19,28 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The secret store: the one name "device-key" is the --key file. */
-static int
-qd_key_load(void *ctx, const char *name, unsigned char *buf, size_t cap, size_t *len)
+/* The secret store: "device-key" is the --key file, "tls-session" the
+ * --session-file (the TLS session to resume, kept between runs). */
+struct qd_secrets {
+	const char *key, *session;
+};
+
+static const char *
+qd_secret_path(const struct qd_secrets *s, const char *name)
 {
+	if (strcmp(name, "device-key") == 0)
+		return s->key;
+	return strcmp(name, "tls-session") == 0 ? s->session : NULL;
+}
+
+static int
+qd_secret_load(void *ctx, const char *name, unsigned char *buf, size_t cap, size_t *len)
+{
+	const char *path = qd_secret_path(ctx, name);
 	FILE *f;
 	size_t n;
 
-	if (strcmp(name, "device-key") != 0 || (f = fopen((const char *)ctx, "rb")) == NULL)
+	if (path == NULL || (f = fopen(path, "rb")) == NULL)
 		return -1;
 	n = fread(buf, 1, cap, f);
 	fclose(f);
@@ -46,6 +60,26 @@ qd_hex(const unsigned char *p, size_t n, char *out)
 		out[2 * i + 1] = digits[p[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+/* Only the session is ever saved: a new 0600 file, then renamed. */
+static int
+qd_secret_save(void *ctx, const char *name, const unsigned char *buf, size_t len)
+{
+	const struct qd_secrets *s = ctx;
+	char tmp[4096];
+	int fd, ok;
+
+	if (strcmp(name, "tls-session") != 0 || s->session == NULL ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", s->session) >= sizeof(tmp))
+		return -1;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	ok = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok && rename(tmp, s->session) == 0;
+	if (!ok)
+		unlink(tmp);
+	return ok ? 0 : -1;
 }
 
 /* Writes the credentials to the --out file (created 0600, replaced
@@ -89,19 +123,20 @@ static void
 qd_usage(void)
 {
 	fprintf(stderr, "usage: stb-client --ca CA --cert DEVICE.crt --key DEVICE.key -a REG_ADDR "
-	                "bootstrap --operator-ca FILE --out FILE [--ocsp URL] [--device ID]\n");
+	                "bootstrap --operator-ca FILE --out FILE [--ocsp URL] [--device ID]\n"
+	                "        [--session-file FILE]\n");
 }
 
 int
 stbcli_bootstrap(stb_client_t *c, const char *addr, const char *cert, const char *key, int argc,
                  char **argv)
 {
-	static const struct option opts[] = {{"operator-ca", required_argument, NULL, 'O'},
-	                                     {"ocsp", required_argument, NULL, 'U'},
-	                                     {"device", required_argument, NULL, 'D'},
-	                                     {"out", required_argument, NULL, 'o'},
-	                                     {NULL, 0, NULL, 0}};
-	static const stb_secret_store_t keystore = {.load = qd_key_load};
+	static const struct option opts[] = {
+	    {"operator-ca", required_argument, NULL, 'O'},  {"ocsp", required_argument, NULL, 'U'},
+	    {"device", required_argument, NULL, 'D'},       {"out", required_argument, NULL, 'o'},
+	    {"session-file", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0}};
+	static const stb_secret_store_t keystore = {.load = qd_secret_load, .save = qd_secret_save};
+	struct qd_secrets secrets = {.key = key};
 	stb_bootstrap_conf_t conf = {.reg_addr = addr, .cert_file = cert, .key_name = "device-key"};
 	stb_bootstrap_result_t res;
 	const char *out = NULL;
@@ -121,6 +156,8 @@ stbcli_bootstrap(stb_client_t *c, const char *addr, const char *cert, const char
 			conf.device_id = optarg;
 		else if (ch == 'o')
 			out = optarg;
+		else if (ch == 'S')
+			secrets.session = optarg;
 		else {
 			qd_usage();
 			return 2;
@@ -131,7 +168,9 @@ stbcli_bootstrap(stb_client_t *c, const char *addr, const char *cert, const char
 		qd_usage();
 		return 2;
 	}
-	stb_client_set_secret_store(c, &keystore, (void *)key);
+	stb_client_set_secret_store(c, &keystore, &secrets);
+	if (secrets.session != NULL)
+		stb_client_set_resumption(c, 1, "tls-session");
 	if (stb_bootstrap(c, &conf, qd_store, (void *)out, &res, &err) == -1) {
 		fprintf(stderr, "stb-client: bootstrap: %s: %s\n", stb_status_name(err.status),
 		        err.message);

@@ -95,6 +95,105 @@ stbc_sigpipe_restore(stbc_sigpipe_t *g)
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 }
 
+/* ---- TLS session resumption ---- */
+
+#define STBC_SESSION_MAX 8192 /* a saved session: host length, host, DER */
+
+void
+stbc_session_forget(stb_client_t *c)
+{
+	SSL_SESSION_free(c->session);
+	c->session = NULL;
+	c->session_host[0] = '\0';
+}
+
+/* The session as host length, host and DER into the secret store. */
+static void
+stbc_session_save(stb_client_t *c)
+{
+	unsigned char *blob, *p;
+	size_t hl = strlen(c->session_host);
+	int n;
+
+	if (c->session_name[0] == '\0' || c->secrets == NULL || c->secrets->save == NULL)
+		return;
+	if ((n = i2d_SSL_SESSION(c->session, NULL)) <= 0 || hl > 255 ||
+	    1 + hl + (size_t)n > STBC_SESSION_MAX)
+		return;
+	if ((blob = OPENSSL_malloc(1 + hl + (size_t)n)) == NULL)
+		return;
+	blob[0] = (unsigned char)hl;
+	memcpy(blob + 1, c->session_host, hl);
+	p = blob + 1 + hl;
+	if (i2d_SSL_SESSION(c->session, &p) == n &&
+	    c->secrets->save(c->secrets_ctx, c->session_name, blob, 1 + hl + (size_t)n) != 0)
+		stbc_log(c, STB_LOG_WARNING, "the secret store did not keep the TLS session");
+	OPENSSL_clear_free(blob, 1 + hl + (size_t)n);
+}
+
+/* Once per handle: the saved session, when there is one. */
+static void
+stbc_session_load(stb_client_t *c)
+{
+	unsigned char *blob;
+	const unsigned char *p;
+	size_t len = 0, hl;
+	SSL_SESSION *s;
+
+	if (c->session_loaded || c->session != NULL || c->session_name[0] == '\0' ||
+	    c->secrets == NULL || c->secrets->load == NULL)
+		return;
+	c->session_loaded = 1;
+	if ((blob = OPENSSL_malloc(STBC_SESSION_MAX)) == NULL)
+		return;
+	if (c->secrets->load(c->secrets_ctx, c->session_name, blob, STBC_SESSION_MAX, &len) == 0 &&
+	    len > 1 && len <= STBC_SESSION_MAX && (hl = blob[0]) + 1 < len &&
+	    hl < sizeof(c->session_host)) {
+		p = blob + 1 + hl;
+		if ((s = d2i_SSL_SESSION(NULL, &p, (long)(len - 1 - hl))) != NULL &&
+		    p == blob + len) {
+			memcpy(c->session_host, blob + 1, hl);
+			c->session_host[hl] = '\0';
+			c->session = s;
+		} else
+			SSL_SESSION_free(s);
+	}
+	OPENSSL_clear_free(blob, STBC_SESSION_MAX);
+	ERR_clear_error();
+}
+
+/* OpenSSL hands over each ticket the server sends: the newest is kept. */
+static int
+stbc_session_new(SSL *ssl, SSL_SESSION *s)
+{
+	stb_client_t *c = SSL_get_app_data(ssl);
+
+	if (c == NULL || c->no_resume || !SSL_SESSION_is_resumable(s))
+		return 0;
+	SSL_SESSION_free(c->session);
+	c->session = s;
+	snprintf(c->session_host, sizeof(c->session_host), "%s", c->connect_host);
+	stbc_session_save(c);
+	return 1; /* the reference is ours */
+}
+
+void
+stb_client_set_resumption(stb_client_t *c, int on, const char *session_name)
+{
+	c->no_resume = !on;
+	snprintf(c->session_name, sizeof(c->session_name), "%s",
+	         on && session_name != NULL ? session_name : "");
+	c->session_loaded = 0;
+	if (!on)
+		stbc_session_forget(c);
+}
+
+int
+stb_client_resumed(const stb_client_t *c)
+{
+	return c->ssl != NULL && SSL_session_reused(c->ssl) == 1;
+}
+
 const char *
 stb_version(void)
 {
@@ -118,6 +217,10 @@ stb_client_new(stb_client_t **out, stb_error_t *err)
 	/* one read() takes a whole record instead of its header, then its body;
 	 * stbc_read asks SSL_has_pending before it waits on the socket */
 	SSL_CTX_set_read_ahead(c->ctx, 1);
+	/* tickets come to stbc_session_new; OpenSSL keeps no cache of its own */
+	SSL_CTX_set_session_cache_mode(c->ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(c->ctx, stbc_session_new);
 	if ((c->wmeth = stbc_sockbio_method()) == NULL) {
 		SSL_CTX_free(c->ctx);
 		free(c);
@@ -139,6 +242,8 @@ stb_client_free(stb_client_t *c)
 	if (c == NULL)
 		return;
 	stb_disconnect(c);
+	stbc_session_forget(c);
+	X509_STORE_free(c->op_trust);
 	SSL_CTX_free(c->ctx);
 	BIO_meth_free(c->wmeth);
 	buf_wipe(&c->rbuf);
@@ -157,6 +262,7 @@ stb_client_set_ca_file(stb_client_t *c, const char *path, stb_error_t *err)
 	/* a fresh store: only this CA is trusted, never what was set before */
 	if (store == NULL)
 		return stbc_fail(err, STB_INTERNAL, "out of memory");
+	stbc_session_forget(c); /* it was checked against the old anchors */
 	SSL_CTX_set_cert_store(c->ctx, store);
 	if (SSL_CTX_load_verify_locations(c->ctx, path, NULL) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "CA file %s: %s", path,
@@ -170,6 +276,7 @@ stb_client_set_identity(stb_client_t *c, const char *cert_path, const char *key_
 {
 	char e[256];
 
+	stbc_session_forget(c); /* it carries the old identity */
 	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_path) != 1)
 		return stbc_fail(err, STB_NOT_FOUND, "certificate %s: %s", cert_path,
 		                 stbc_ssl_errstr(e, sizeof(e)));
@@ -317,6 +424,16 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 		stb_disconnect(c);
 		return stbc_fail(err, STB_INTERNAL, "SSL_new failed");
 	}
+	SSL_set_app_data(c->ssl, c);
+	snprintf(c->connect_host, sizeof(c->connect_host), "%s", host);
+	/* a session only where it was made: the server's certificate was
+	 * checked for this host when it was */
+	if (!c->no_resume) {
+		stbc_session_load(c);
+		if (c->session != NULL && strcmp(c->session_host, host) == 0 &&
+		    SSL_SESSION_is_resumable(c->session))
+			SSL_set_session(c->ssl, c->session);
+	}
 	/* check the name or address the caller asked for */
 	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host) != 1) {
 		SSL_set_tlsext_host_name(c->ssl, host);
@@ -341,8 +458,8 @@ stb_connect(stb_client_t *c, const char *host, const char *port, stb_error_t *er
 			                 host, X509_verify_cert_error_string(v));
 		return stbc_fail(err, STB_UNAVAILABLE, "TLS handshake with %s failed: %s", host, e);
 	}
-	stbc_log(c, STB_LOG_DEBUG, "connected to %s:%s with %s", host, port,
-	         SSL_get_version(c->ssl));
+	stbc_log(c, STB_LOG_DEBUG, "connected to %s:%s with %s%s", host, port,
+	         SSL_get_version(c->ssl), SSL_session_reused(c->ssl) ? " (resumed)" : "");
 	c->fresh = 1;
 	return 0;
 }

@@ -284,8 +284,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN); /* as every daemon does */
 	evthread_use_pthreads();
 	base = event_base_new();
-	server = (tls_conf_t){scert, skey, ca, TLS_CLIENT_AUTH_REQUIRE, 1};
-	client = (tls_conf_t){cert, key, ca, 0, 1};
+	server = (tls_conf_t){.cert = scert,
+	                      .key = skey,
+	                      .ca = ca,
+	                      .client_auth = TLS_CLIENT_AUTH_REQUIRE,
+	                      .tls13_only = 1};
+	client = (tls_conf_t){.cert = cert, .key = key, .ca = ca, .tls13_only = 1};
 	if ((sctx = tls_server_ctx_new(&server, &err)) == NULL ||
 	    (cctx = tls_client_ctx_new(&client, &err)) == NULL) {
 		fprintf(stderr, "tls: %s\n", err.msg);

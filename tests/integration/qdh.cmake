@@ -17,6 +17,8 @@ stb_integration(test_qdh_split)
 stb_integration(test_qdh_ocsp)
 # qualifyd with osmo-hlr as the HSS, checked over GSUP
 stb_integration(test_qdh_hlr_boot)
+# TLS session resumption across qualifyd's roles, a revoked device's ticket
+stb_integration(test_qdh_resume)
 # stb-bench bootstrap, a smoke run
 list(APPEND STB_TEST_ENV STB_BENCH=$<TARGET_FILE:stb-bench>)
 stb_integration(test_bench_qdh)
@@ -28,7 +30,7 @@ add_test(NAME integration.qdh_pki
   COMMAND ${PROJECT_SOURCE_DIR}/scripts/pki-bootstrap.sh --force ${QDH_PKI})
 set_tests_properties(integration.qdh_pki PROPERTIES LABELS integration TIMEOUT 300
   ENVIRONMENT "STB_BIN_ca_authd=$<TARGET_FILE:ca-authd>" FIXTURES_SETUP qdh_pki)
-foreach(t test_qdh_one test_qdh_split test_qdh_ocsp test_qdh_hlr_boot test_bench_qdh)
+foreach(t test_qdh_one test_qdh_resume test_qdh_split test_qdh_ocsp test_qdh_hlr_boot test_bench_qdh)
   set_property(TEST integration.${t} APPEND PROPERTY ENVIRONMENT QDH_PKI=${QDH_PKI})
   set_property(TEST integration.${t} PROPERTY FIXTURES_REQUIRED qdh_pki)
 endforeach()

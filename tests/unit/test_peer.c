@@ -128,7 +128,7 @@ setup(void **state)
 {
 	srv_conf_t sc = {NULL, 1, 65536, 16, 100, 2000, 10000, 2000, NULL, 0, 0};
 	char ca[512];
-	tls_conf_t tc = {NULL, NULL, NULL, TLS_CLIENT_AUTH_NONE, 1};
+	tls_conf_t tc = {.client_auth = TLS_CLIENT_AUTH_NONE, .tls13_only = 1};
 	err_t err;
 
 	if (tu_setup_dir(state) != 0 || tu_pki_ca(tu_dir) != 0 ||

@@ -15,9 +15,10 @@ int
 tu_srv_start(tu_srv_t *t, const char *dir, const srv_conf_t *conf, void *ctx, void (*reg)(srv_t *s))
 {
 	char cert[512], key[512], ca[512];
-	tls_conf_t tc = {tu_pki_path(cert, sizeof(cert), dir, "srv.crt"),
-	                 tu_pki_path(key, sizeof(key), dir, "srv.key"),
-	                 tu_pki_path(ca, sizeof(ca), dir, "ca.crt"), TLS_CLIENT_AUTH_OPTIONAL, 0};
+	tls_conf_t tc = {.cert = tu_pki_path(cert, sizeof(cert), dir, "srv.crt"),
+	                 .key = tu_pki_path(key, sizeof(key), dir, "srv.key"),
+	                 .ca = tu_pki_path(ca, sizeof(ca), dir, "ca.crt"),
+	                 .client_auth = TLS_CLIENT_AUTH_OPTIONAL};
 	srv_conf_t sc = *conf;
 	SSL_CTX *sctx;
 	err_t err;
