@@ -10,14 +10,15 @@
 set -euo pipefail
 pki=${1:-/etc/stbcred/pki}
 share=$(dirname "$0")
+ca_authd=${STB_BIN_ca_authd:-/usr/sbin/ca-authd}
 if [ -f "$pki/done" ]; then
 	echo "pki-init: $pki is initialised"
 	exit 0
 fi
 umask 077
-"$share/pki-bootstrap.sh" --ca-authd /usr/sbin/ca-authd --force "$pki"
+"$share/pki-bootstrap.sh" --ca-authd "$ca_authd" --force "$pki"
 for r in app-platform sms-gw manufacturer portal; do
-	"$share/pki-bootstrap.sh" --ca-authd /usr/sbin/ca-authd --reissue "$pki" "$r"
+	"$share/pki-bootstrap.sh" --ca-authd "$ca_authd" --reissue "$pki" "$r"
 done
 openssl rand -hex 32 >"$pki/app-platform.kek"
 cat "$pki/sms-gw.crt" "$pki/sms-gw.key" >"$pki/sms-gw.pem"
