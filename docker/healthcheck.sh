@@ -14,7 +14,8 @@ http)
 https)
 	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$3" |
 		timeout 5 openssl s_client -quiet -connect "127.0.0.1:$2" -CAfile "$pki/ca.crt" \
-			-cert "$pki/admin.crt" -key "$pki/admin.key" 2>/dev/null |
+			-cert "$pki/admin.crt" -cert_chain "$pki/admin.crt" \
+			-key "$pki/admin.key" 2>/dev/null |
 		head -n 1 | grep -q '^HTTP/1\.[01] 200'
 	;;
 tcp) exec 3<>"/dev/tcp/127.0.0.1/$2" ;;
