@@ -14,7 +14,9 @@
 # own --dir and a free --port-base, in a directory where run/ is that demo's
 # (README's paths are the demo's: run/pki/...), with the build's stbctl,
 # stb-client and daemons on PATH.  Addresses 127.0.0.1:71NN and :91NN (the
-# demo's default base 7100) are moved to the chosen base.
+# demo's default base 7100) are moved to the chosen base.  Then demo.sh's
+# own failures: a second copy on the same --port-base fails naming the taken
+# port, and a daemon that cannot start stops it with its name and log.
 #
 #   readme.sh SRC_DIR BUILD_DIR
 set -uo pipefail
@@ -111,5 +113,24 @@ for b in "$T"/block.*; do
 	fi
 	ran=$((ran + 1))
 done
+# --- what demo.sh does when it cannot run: a taken port, a daemon that fails
+out=$("$src/scripts/demo.sh" --build-dir "$build" --dir "$T/run2" --port-base "$base" 2>&1) &&
+	fail "a second demo.sh on the same --port-base succeeded"
+grep -q "^demo: port [0-9]* (of --port-base $base) is already in use" <<<"$out" &&
+	echo "ok: a second demo.sh on a taken port base fails naming the port" ||
+	fail "a second demo.sh on a taken port base: $out"
+for _ in $(seq 1 50); do
+	base2=$((20000 + (RANDOM % 400) * 100))
+	[ "$base2" != "$base" ] && port_free $((base2 + 1)) && port_free $((base2 + 2001)) && break
+done
+mkdir -p "$T/run3"
+cp -a "$T/run/pki" "$T/run3/pki"
+: >"$T/run3/pki/media-gw.key"
+out=$("$src/scripts/demo.sh" --build-dir "$build" --dir "$T/run3" --port-base "$base2" 2>&1) &&
+	fail "demo.sh with a broken media-gw key succeeded"
+grep -q "^demo: media-gw exited during start-up" <<<"$out" && grep -q "media-gw.key" <<<"$out" &&
+	echo "ok: a daemon that does not start stops the demo, naming it, with the end of its log" ||
+	fail "demo.sh with a daemon that does not start: $out"
+
 echo "docs.readme: $ran blocks run, $norun marked no-run, $fails failure(s)"
 [ $fails = 0 ]
