@@ -41,7 +41,7 @@ openssl req -new -key "$pki/$dev.key" -subj "/CN=$dev" 2>/dev/null |
 		-set_serial "0x$(openssl rand -hex 8)" -out "$pki/$dev.crt" \
 		-extfile <(printf '%s\n' "basicConstraints=CA:FALSE" \
 			"keyUsage=digitalSignature,keyAgreement" \
-			"authorityInfoAccess=OCSP;URI:http://ocsp:8080/" \
+			"authorityInfoAccess=OCSP;URI:http://172.30.215.250:8080/" \
 			"subjectAltName=URI:urn:stbcred:device:$dev,URI:urn:stbcred:role:device") 2>/dev/null
 # openssl ocsp -index: status, expiry, revocation, serial, file, subject
 serial=$(openssl x509 -in "$pki/$dev.crt" -noout -serial | cut -d= -f2)
