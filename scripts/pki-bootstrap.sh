@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pki-bootstrap.sh [options] [--force] DIR: a root CA, an issuing CA, a service
-# certificate with its role URI for every daemon, an admin certificate and one
+# certificate with its role URI for every daemon (valid for localhost, the
+# loopback addresses and its own name as a host name, as compose names it), an admin certificate and one
 # key-encryption key per daemon, all ECDSA P-256.
 #
 #   ca.crt                 trust anchor (root)
@@ -49,7 +50,7 @@ fi
 # ca_svc NAME ROLE: a service certificate from ca-authd
 ca_svc() {
 	"$ca_authd" issue-service -c "$dir/ca-authd-pki.json" --name "$1" --role "$2" \
-		--dns localhost --ip 127.0.0.1 --ip ::1 \
+		--dns "$1" --dns localhost --ip 127.0.0.1 --ip ::1 \
 		--out-cert "$dir/$1.crt" --out-key "$dir/$1.key" >/dev/null
 	chmod 0644 "$dir/$1.crt"
 }
@@ -166,7 +167,7 @@ O = stbcred
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth, clientAuth
-subjectAltName = URI:urn:stbcred:role:$role, DNS:localhost, IP:127.0.0.1, IP:::1
+subjectAltName = URI:urn:stbcred:role:$role, DNS:$name, DNS:localhost, IP:127.0.0.1, IP:::1
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 CNF

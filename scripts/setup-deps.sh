@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # setup-deps.sh: install what stbcred needs to build, test and run, from
 # Debian's packages.  Idempotent; run as root or with sudo available.
+#
+#   setup-deps.sh            what the build, the tests and the demos need
+#   setup-deps.sh --build    only what `cmake && ninja` needs (docker/Dockerfile's build stage)
 set -euo pipefail
 
-pkgs=(
-	build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+# the build: compiler, headers and the libraries the daemons link
+build_pkgs=(
+	build-essential cmake ninja-build pkg-config
 	libssl-dev libevent-dev libsqlite3-dev libcjson-dev libcmocka-dev
-	openssl sqlite3 man-db curl prometheus
 	libcbor-dev libqrencode-dev libpng-dev libzip-dev libclamav-dev
-	postgresql libpq-dev
-	kannel osmo-hlr libosmocore-dev libosmo-gsup-client-dev
-	aapt android-framework-res apksigner zipalign zbar-tools python3-cbor2 python3-cryptography
+	libosmocore-dev libosmo-gsup-client-dev libpq-dev
+	openssl
 )
+# the tests, the fuzzers, the peers of the flows and the compose check
+test_pkgs=(
+	clang libclang-rt-14-dev sqlite3 man-db curl prometheus
+	kannel osmo-hlr postgresql
+	aapt android-framework-res apksigner zipalign zbar-tools python3-cbor2 python3-cryptography
+	docker.io docker-compose debootstrap
+	wrk golang-cfssl
+)
+pkgs=("${build_pkgs[@]}")
+[ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # test.sh: install the dependencies, build, and run every test twice —
 # plain and under AddressSanitizer + UndefinedBehaviorSanitizer — then the
-# fuzz targets for a bounded time.  Exit status 0 only when all pass.
+# compose demo (scripts/compose-demo.sh) and the fuzz targets for a bounded time.  Exit status 0 only when all pass.
 #
 #   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 60; fuzz_csr, fuzz_ocsp,
 #                      fuzz_config and fuzz_http get half, fuzz_csv, fuzz_apppay,
 #                      fuzz_axml, fuzz_apksig, fuzz_keysync and fuzz_vty a quarter;
 #                      0 skips fuzzing)
 #   STB_SKIP_DEPS=1    do not run setup-deps.sh
+#   STB_COMPOSE=0      only validate docker/compose.yml, do not run the compose demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -32,6 +33,15 @@ run_suite plain build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	run_suite "ASan+UBSan" build-asan -DSTB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+# docker/compose.yml is always validated; the demo runs end to end (flows
+# A-E in containers) when a Docker engine answers or can be started
+step "compose: docker-compose config, then the compose demo"
+if [ "${STB_COMPOSE:-1}" = 0 ]; then
+	scripts/compose-demo.sh --config-only
+else
+	scripts/compose-demo.sh
+fi
 
 if [ "$fuzz_seconds" -gt 0 ]; then
 	step "fuzz: build (clang, libFuzzer)"

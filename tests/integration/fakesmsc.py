@@ -7,7 +7,7 @@ to the port bearerbox listens on; each mobile-terminated message (the reply
 smsbox sends back) arrives as "SENDER RECEIVER text MESSAGE" on the same
 socket.
 
-usage: fakesmsc.py PORT TIMEOUT_S < LINES
+usage: fakesmsc.py PORT TIMEOUT_S [HOST] < LINES
   each input line is "SENDER RECEIVER MESSAGE"; once all are sent, it waits
   until one reply per message has arrived (or TIMEOUT_S passed) and prints
   each as "TO MESSAGE" (TO: the terminal the reply goes to).  Exit status 0
@@ -19,19 +19,20 @@ import time
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.stderr.write(__doc__)
         return 2
     port, timeout = int(sys.argv[1]), float(sys.argv[2])
+    host = sys.argv[3] if len(sys.argv) == 4 else "127.0.0.1"  # the compose demo: bearerbox
     lines = [l.rstrip("\n") for l in sys.stdin if l.strip()]
     deadline = time.monotonic() + timeout
     s = None
     while s is None:  # bearerbox may still be opening its port
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=1)
+            s = socket.create_connection((host, port), timeout=1)
         except OSError:
             if time.monotonic() > deadline:
-                sys.stderr.write("fakesmsc: cannot connect to 127.0.0.1:%d\n" % port)
+                sys.stderr.write("fakesmsc: cannot connect to %s:%d\n" % (host, port))
                 return 1
             time.sleep(0.1)
     for l in lines:
