@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "netaddr.h"
+
 struct ocspq {
 	struct event_base *base;
 	int fd;
@@ -182,7 +184,7 @@ ocspq_on_later(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-ocspq_parse_url(ocspq_t *q, const char *url, struct addrinfo **ai, err_t *err)
+ocspq_parse_url(ocspq_t *q, const char *url, int numeric, struct addrinfo **ai, err_t *err)
 {
 	char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
@@ -197,7 +199,7 @@ ocspq_parse_url(ocspq_t *q, const char *url, struct addrinfo **ai, err_t *err)
 		err_set(err, STB_BAD_REQUEST, "%s: OCSP over https is not supported", url);
 	else if (query != NULL && *query != '\0')
 		err_set(err, STB_BAD_REQUEST, "%s: a query string is not allowed", url);
-	else if (getaddrinfo(host, port, &hints, ai) != 0)
+	else if (numeric && getaddrinfo(host, port, &hints, ai) != 0)
 		err_set(err, STB_BAD_REQUEST, "%s: the host must be an IP address", url);
 	else if (snprintf(q->host, sizeof(q->host), "%s:%s", host, port) >= (int)sizeof(q->host))
 		err_set(err, STB_BAD_REQUEST, "%s: host too long", url);
@@ -218,11 +220,34 @@ ocspq_parse_url(ocspq_t *q, const char *url, struct addrinfo **ai, err_t *err)
 }
 
 int
+ocspq_resolve(const char *url, struct sockaddr_storage *ss, int *sl, err_t *err)
+{
+	char *host = NULL, *port = NULL, spec[300];
+	int ssl = 0, rc = -1;
+
+	if (!OSSL_HTTP_parse_url(url, &ssl, NULL, &host, &port, NULL, NULL, NULL, NULL)) {
+		ERR_clear_error();
+		return err_set(err, STB_BAD_REQUEST, "'%s' is not a URL", url);
+	}
+	/* netaddr takes IPv6 literals in brackets */
+	if (snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%s" : "%s:%s", host,
+	             port) >= (int)sizeof(spec))
+		err_set(err, STB_BAD_REQUEST, "%s: host too long", url);
+	else if (netaddr_resolve(spec, ss, sl, err) == 0)
+		rc = 0;
+	OPENSSL_free(host);
+	OPENSSL_free(port);
+	return rc;
+}
+
+int
 ocspq_start(struct event_base *base, const char *url, const OCSP_REQUEST *req,
             const ocspq_conf_t *conf, ocspq_done_fn fn, void *arg, ocspq_t **out, err_t *err)
 {
 	struct addrinfo *ai = NULL;
 	struct timeval tv = {conf->timeout_ms / 1000, (conf->timeout_ms % 1000) * 1000};
+	const struct sockaddr *sa;
+	socklen_t salen;
 	ocspq_t *q;
 
 	*out = NULL;
@@ -233,23 +258,32 @@ ocspq_start(struct event_base *base, const char *url, const OCSP_REQUEST *req,
 	q->fn = fn;
 	q->arg = arg;
 	q->max_rsp = conf->max_rsp;
-	if (ocspq_parse_url(q, url, &ai, err) == -1) {
+	if (ocspq_parse_url(q, url, conf->addr == NULL, &ai, err) == -1) {
 		ocspq_free(q);
 		return -1;
 	}
+	if (conf->addr != NULL) {
+		sa = (const struct sockaddr *)conf->addr;
+		salen = (socklen_t)conf->addrlen;
+	} else {
+		sa = ai->ai_addr;
+		salen = ai->ai_addrlen;
+	}
 	q->deadline = evtimer_new(base, ocspq_on_deadline, q);
 	q->later = evtimer_new(base, ocspq_on_later, q);
-	q->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	q->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (q->deadline == NULL || q->later == NULL || q->fd == -1 ||
 	    ocspq_begin_http(q, req) == -1 || evtimer_add(q->deadline, &tv) == -1) {
-		freeaddrinfo(ai);
+		if (ai != NULL)
+			freeaddrinfo(ai);
 		ocspq_free(q);
 		ERR_clear_error();
 		return err_set(err, STB_INTERNAL, "cannot start an OCSP query");
 	}
-	if (connect(q->fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+	if (connect(q->fd, sa, salen) == 0 || errno == EINPROGRESS) {
 		if (ocspq_wait(q, EV_WRITE) == -1) {
-			freeaddrinfo(ai);
+			if (ai != NULL)
+				freeaddrinfo(ai);
 			ocspq_free(q);
 			return err_set(err, STB_INTERNAL, "cannot wait on the socket");
 		}
@@ -260,7 +294,8 @@ ocspq_start(struct event_base *base, const char *url, const OCSP_REQUEST *req,
 		        strerror(errno));
 		evtimer_add(q->later, &now);
 	}
-	freeaddrinfo(ai);
+	if (ai != NULL)
+		freeaddrinfo(ai);
 	*out = q;
 	return 0;
 }

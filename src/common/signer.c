@@ -79,7 +79,7 @@ static int
 signer_spawn(signer_t *s, err_t *err)
 {
 	int pairs[SIGNER_CHANNELS_MAX][2], i, n = s->nchan;
-	char nbuf[16], *argv[6];
+	char nbuf[16], pbuf[24], *argv[6];
 	pid_t pid;
 
 	for (i = 0; i < n; i++)
@@ -96,7 +96,10 @@ signer_spawn(signer_t *s, err_t *err)
 	argv[1] = (char *)SIGNER_ARGV;
 	argv[2] = s->kek_file;
 	argv[3] = nbuf;
-	argv[4] = NULL;
+	/* the parent's pid: PID 1 is a legitimate parent in a container */
+	snprintf(pbuf, sizeof(pbuf), "%ld", (long)getpid());
+	argv[4] = pbuf;
+	argv[5] = NULL;
 	if ((pid = fork()) == -1) {
 		int e = errno;
 		for (i = 0; i < n; i++) {
@@ -942,12 +945,13 @@ signer_main(int argc, char **argv)
 	static signer_srv_t sv;
 	char ident[96];
 	int n, rc = 1;
+	long parent = 0;
 	err_t err;
 
 	snprintf(ident, sizeof(ident), "%s-signer", argc > 0 ? argv[0] : "stbcred");
 	log_init(ident, 0, 0);
-	if (argc != 4 || strcmp(argv[1], SIGNER_ARGV) != 0 || (n = atoi(argv[3])) < 1 ||
-	    n > SIGNER_CHANNELS_MAX) {
+	if (argc != 5 || strcmp(argv[1], SIGNER_ARGV) != 0 || (n = atoi(argv[3])) < 1 ||
+	    n > SIGNER_CHANNELS_MAX || (parent = strtol(argv[4], NULL, 10)) < 1) {
 		log_warnx("started wrongly: the daemon starts its signer");
 		return 2;
 	}
@@ -955,7 +959,8 @@ signer_main(int argc, char **argv)
 	syscall(SYS_close_range, (unsigned)(SIGNER_FD0 + n), ~0U, 0);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	if (getppid() == 1)
+	/* the daemon died before PDEATHSIG was armed: we were reparented */
+	if ((long)getppid() != parent)
 		return 0;
 	if (sealed_kek_load(argv[2], "kek", &sv.kek, &err) == -1) {
 		log_warnx("%s", err.msg);

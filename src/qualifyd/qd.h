@@ -13,6 +13,7 @@
 
 #include <openssl/x509.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "daemon.h"
 #include "hss.h"
@@ -86,6 +87,8 @@ typedef struct qd {
 	outbox_t *done_ob; /* provisioning without credentialing: QD_PKG_DONE */
 	char cred_addr[QD_ADDR_MAX];
 	char prov_addr[QD_ADDR_MAX];
+	struct sockaddr_storage ocsp_ss; /* ocsp.url's host, looked up at start-up */
+	int ocsp_sl;
 } qd_t;
 
 /* The device a verified device certificate names (SAN URI

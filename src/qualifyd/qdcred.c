@@ -421,6 +421,10 @@ cred_ocsp_start(struct cred *c, err_t *err)
 
 	if (cred_ocsp_url(c, err) == -1)
 		return -1;
+	if (c->qd->conf->ocsp_url[0] != '\0') {
+		oc.addr = &c->qd->ocsp_ss;
+		oc.addrlen = c->qd->ocsp_sl;
+	}
 	c->oq = ocspc_req_new(
 	    c->cert, c->issuer,
 	    strcmp(c->qd->conf->ocsp_hash, "sha256") == 0 ? OCSPC_SHA256 : OCSPC_SHA1, err);

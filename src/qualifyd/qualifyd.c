@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "ocspq.h"
 #include "qd.h"
 #include "x509.h"
 
@@ -325,7 +326,7 @@ qd_check(err_t *err)
 	if (qd_roles_parse(qd_conf.roles, &roles, err) == -1)
 		return -1;
 	if (qd_conf.ocsp_url[0] != '\0' && strncmp(qd_conf.ocsp_url, "http://", 7) != 0)
-		return err_set(err, STB_BAD_REQUEST, "ocsp.url: '%s' is not http://IP:port/path",
+		return err_set(err, STB_BAD_REQUEST, "ocsp.url: '%s' is not http://host:port/path",
 		               qd_conf.ocsp_url);
 	if (qd_addr_check("cred_address", qd_conf.cred_address, err) == -1 ||
 	    qd_addr_check("prov_address", qd_conf.prov_address, err) == -1 ||
@@ -509,6 +510,9 @@ qd_init(daemon_t *d, err_t *err)
 	qd->conf = &qd_conf;
 	if (qd_roles_parse(qd_conf.roles, &qd->roles, err) == -1 ||
 	    qd_load_device_ca(qd, err) == -1 || qd_devc_new(&qd->devc, err) == -1)
+		return -1;
+	if (qd_conf.ocsp_url[0] != '\0' &&
+	    ocspq_resolve(qd_conf.ocsp_url, &qd->ocsp_ss, &qd->ocsp_sl, err) == -1)
 		return -1;
 	qd_default_addr(qd, qd_conf.cred_address, "credentialing", qd->cred_addr);
 	qd_default_addr(qd, qd_conf.prov_address, "provisioning", qd->prov_addr);

@@ -141,6 +141,28 @@ ocsp_good "$T/c.pem" && pass "OCSP works again" || fail "ocsp c: $(cat "$T/ocsp.
 grepq "signing is UNAVAILABLE; restarting" "$T/ca-authd.log" ||
 	fail "the daemon logs the signer's death"
 
+# the daemon as PID 1 (a container without an init): its signer runs
+if unshare --pid --fork --kill-child=TERM true 2>/dev/null; then
+	stop_daemon ca-authd TERM
+	unshare --pid --fork --kill-child=TERM "$(bin_of ca-authd)" -c "$T/ca-authd.json" \
+		>>"$T/ca-authd.log" 2>&1 &
+	ns=$!
+	for _ in $(seq 1 200); do ctl ca-authd ping >/dev/null 2>&1 && break; sleep 0.05; done
+	inner=$(signer_of "$ns") # the daemon, PID 1 inside
+	one=$(signer_of "$inner")
+	[ -n "$one" ] && pass "ca-authd as PID 1 of its namespace runs signer $one" ||
+		fail "ca-authd as PID 1 has no signer"
+	issue d && pass "issuance through the signer of a PID 1 daemon" ||
+		fail "issue d (PID 1): $(cat "$T/d.err")"
+	kill -TERM "$inner"
+	wait "$ns" 2>/dev/null || true
+	for _ in $(seq 1 100); do ctl ca-authd ping >/dev/null 2>&1 || break; sleep 0.05; done
+	start_daemon ca-authd
+	NET=${PID[ca-authd]}
+else
+	log "unshare --pid is not permitted here: the PID 1 case is not run"
+fi
+
 # --- cert-proxyd: STB keys made, sealed and unsealed by its signer, device
 # secrets sealed and opened by it ---
 write_config cert-proxyd "\"ca\": { \"addr\": \"127.0.0.1:${PORT[ca-authd]}\", \"timeout_ms\": 5000 }"

@@ -219,7 +219,23 @@ test_real_responder(void **state)
 		X509 *l = load_cert(leaf);
 
 		req = make_req(leaf, "ca.crt");
-		run_query(url, req, &conf, &r);
+		if (round == 0) {
+			run_query(url, req, &conf, &r);
+		} else {
+			/* a host name looked up at start-up: the URL's own host is
+			 * not resolved on the loop */
+			struct sockaddr_storage ss;
+			ocspq_conf_t named = conf;
+			char nurl[64];
+			err_t err;
+			int sl;
+
+			assert_int_equal(ocspq_resolve(url, &ss, &sl, &err), 0);
+			named.addr = &ss;
+			named.addrlen = sl;
+			snprintf(nurl, sizeof(nurl), "http://ocsp.invalid:%d/", port);
+			run_query(nurl, req, &named, &r);
+		}
 		if (r.err.status != STB_OK)
 			fail_msg("%s: %s", leaf, r.err.msg);
 		assert_non_null(r.rsp);
@@ -357,6 +373,23 @@ test_nobody_listening(void **state)
 }
 
 static void
+test_resolve(void **state)
+{
+	struct sockaddr_storage ss;
+	err_t err;
+	int sl;
+
+	(void)state;
+	assert_int_equal(ocspq_resolve("http://127.0.0.1:8080/ocsp", &ss, &sl, &err), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8080);
+	assert_int_equal(ocspq_resolve("http://localhost:8082/", &ss, &sl, &err), 0);
+	assert_int_equal(ocspq_resolve("http://no-such-host.invalid:80/", &ss, &sl, &err), -1);
+	assert_non_null(strstr(err.msg, "no-such-host.invalid"));
+	assert_int_equal(ocspq_resolve("not a url", &ss, &sl, &err), -1);
+}
+
+static void
 test_bad_urls(void **state)
 {
 	static const char *urls[] = {"ftp://x", "https://127.0.0.1:1/", "http://ocsp.example/",
@@ -410,6 +443,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_real_responder, tu_setup_dir, responder_teardown),
 	    cmocka_unit_test(test_misbehaving_servers),
 	    cmocka_unit_test(test_nobody_listening),
+	    cmocka_unit_test(test_resolve),
 	    cmocka_unit_test(test_bad_urls),
 	    cmocka_unit_test(test_cancel),
 	};
