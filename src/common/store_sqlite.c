@@ -371,7 +371,11 @@ sq_open(const char *path, enum store_be_mode mode, err_t *err)
 		free(c);
 		return NULL;
 	}
-	if (sq_exec(&c->base, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", err) == -1 ||
+	/* temp_store=MEMORY: each job's savepoint journal would otherwise spill
+	 * to a temporary file past 64 KiB of a batch, a pwrite per page */
+	if (sq_exec(&c->base,
+	            "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;",
+	            err) == -1 ||
 	    (mode == STORE_BE_WRITER && sq_exec(&c->base, "PRAGMA journal_mode=WAL", err) == -1)) {
 		sqlite3_close(c->db);
 		free(c);
