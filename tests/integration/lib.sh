@@ -10,7 +10,7 @@ set -euo pipefail
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/stbtest.XXXXXX")
 PKI=$T/pki
-declare -A PID PORT HPORT PGDB
+declare -A PID PORT HPORT PGDB AUTOPORT
 failures=0
 . "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
 
@@ -44,11 +44,13 @@ grepq() { grep "$@" >/dev/null; }
 
 bin_of() { local v="STB_BIN_${1//-/_}"; echo "${!v}"; }
 
-# free_port: a loopback port nobody listens on (checked by connecting)
+# free_port: a loopback port nobody listens on (checked by connecting),
+# below the kernel's ephemeral range (32768-60999), which every outgoing
+# connection of a concurrent test draws from
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12700))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -95,8 +97,8 @@ fi
 # write_config NAME [EXTRA_JSON_MEMBERS]
 write_config() {
 	local n=$1 extra=${2:-}
-	[ -n "${PORT[$n]:-}" ] || PORT[$n]=$(free_port)
-	[ -n "${HPORT[$n]:-}" ] || HPORT[$n]=$(free_port)
+	[ -n "${PORT[$n]:-}" ] || { PORT[$n]=$(free_port); AUTOPORT[$n]=1; }
+	[ -n "${HPORT[$n]:-}" ] || { HPORT[$n]=$(free_port); AUTOPORT[$n]=1; }
 	store_json "$n"
 	cat > "$T/$n.json" <<JSON
 {
@@ -130,6 +132,18 @@ start_daemon() {
 			return 0
 		fi
 		if ! kill -0 "${PID[$n]}" 2>/dev/null; then
+			# a port free_port chose was taken in between by a concurrent
+			# test: choose again, once
+			if [ -n "${AUTOPORT[$n]:-}" ] && [ -z "${3:-}" ] &&
+				tail -n 3 "$T/$n.log" | grepq "Address already in use"; then
+				local op=${PORT[$n]} oh=${HPORT[$n]}
+				PORT[$n]=$(free_port)
+				HPORT[$n]=$(free_port)
+				sed -i "s/127\.0\.0\.1:$op\"/127.0.0.1:${PORT[$n]}\"/; s/127\.0\.0\.1:$oh\"/127.0.0.1:${HPORT[$n]}\"/" "$T/$n.json"
+				echo "# $n: a chosen port was taken; now ${PORT[$n]}, ${HPORT[$n]}" >&2
+				start_daemon "$n" "" retried
+				return
+			fi
 			echo "daemon $n exited during start:" >&2
 			tail -n 20 "$T/$n.log" >&2
 			return 1

@@ -25,7 +25,7 @@ pg_server_start() {
 	chmod 0700 "$dir"
 	port=$(
 		while :; do
-			p=$((20000 + RANDOM % 40000))
+			p=$((20000 + RANDOM % 12700))
 			(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }
 		done
 	)
