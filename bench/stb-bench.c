@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -849,6 +850,9 @@ main(int argc, char **argv)
 
 	if ((rc = opts_parse(&o, argc, argv)) != 0)
 		return rc == 1 ? 0 : 2;
+	/* a server closing a connection under load is a counted error, not the
+	 * end of the run (the bench's own sockets write with write(2)) */
+	signal(SIGPIPE, SIG_IGN);
 	if (o.mode == BENCH_SPEED)
 		return speed_run(&o);
 	info = o.json ? stderr : stdout;
