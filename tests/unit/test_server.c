@@ -551,7 +551,9 @@ test_client_stops_reading(void **state)
 		uint8_t hb[STB_FRAME_HDR_LEN];
 		int k;
 
-		assert_true(poll(&pf, 1, 5000) > 0);
+		/* answers already in OpenSSL's buffer leave nothing on the socket */
+		if (SSL_pending(ssl) == 0)
+			assert_true(poll(&pf, 1, 5000) > 0);
 		if (sent < total) {
 			k = SSL_write(ssl, all + sent,
 			              (int)(total - sent > 16384 ? 16384 : total - sent));
