@@ -12,7 +12,8 @@
 #                      qualifyd's device listeners on N+16/N+26/N+36, appvetd's vetter and
 #                      check listeners on N+17/N+27, the app platform on N+30, flow B's
 #                      devices on N+41/N+42.  Default: 7100 when all of those are free,
-#                      else a free base above 20000 (two demos on one machine)
+#                      else a free base in 10000-17900, below the test ports and the
+#                      kernel's ephemeral range (two demos on one machine)
 #     --dir DIR        the PKI, configurations, state and logs (default run/)
 #     --build-dir DIR  use the binaries already built there (no setup-deps, no build)
 set -euo pipefail
@@ -66,7 +67,7 @@ elif [ -z "$(taken 7100)" ]; then
 	base=7100
 else
 	for _ in $(seq 1 50); do
-		base=$((20000 + (RANDOM % 400) * 100))
+		base=$((10000 + (RANDOM % 80) * 100))
 		[ -n "$(taken "$base")" ] || break
 	done
 fi

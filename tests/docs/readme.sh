@@ -74,9 +74,15 @@ grep -n '\.\./shared\|/work/' "$readme" && fail "README.md names a path outside 
 
 # --- the suite the runnable blocks talk to
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base_free() { # every port demo.sh --port-base N uses (see its usage)
+	local i
+	for i in 1 2 3 4 5 6 7 2001 2002 2003 2004 2005 2006 2007 16 26 36 17 27 30 41 42; do
+		port_free $(($1 + i)) || return 1
+	done
+}
 for _ in $(seq 1 50); do
-	base=$((20000 + (RANDOM % 400) * 100))
-	port_free $((base + 1)) && port_free $((base + 2001)) && break
+	base=$((10000 + (RANDOM % 80) * 100))
+	base_free "$base" && break
 done
 mkdir -p "$T/work"
 "$src/scripts/demo.sh" --keep --build-dir "$build" --dir "$T/run" --port-base "$base" \
@@ -120,8 +126,8 @@ grep -q "^demo: port [0-9]* (of --port-base $base) is already in use" <<<"$out" 
 	echo "ok: a second demo.sh on a taken port base fails naming the port" ||
 	fail "a second demo.sh on a taken port base: $out"
 for _ in $(seq 1 50); do
-	base2=$((20000 + (RANDOM % 400) * 100))
-	[ "$base2" != "$base" ] && port_free $((base2 + 1)) && port_free $((base2 + 2001)) && break
+	base2=$((10000 + (RANDOM % 80) * 100))
+	[ "$base2" != "$base" ] && base_free "$base2" && break
 done
 mkdir -p "$T/run3"
 cp -a "$T/run/pki" "$T/run3/pki"
