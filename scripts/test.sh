@@ -3,7 +3,7 @@
 # plain and under AddressSanitizer + UndefinedBehaviorSanitizer — then the
 # compose demo (scripts/compose-demo.sh) and the fuzz targets for a bounded time.  Exit status 0 only when all pass.
 #
-#   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 60; fuzz_csr, fuzz_ocsp,
+#   STB_FUZZ_SECONDS   seconds for fuzz_frame (default 30; fuzz_csr, fuzz_ocsp,
 #                      fuzz_config and fuzz_http get half, fuzz_csv, fuzz_apppay,
 #                      fuzz_axml, fuzz_apksig, fuzz_keysync and fuzz_vty a quarter;
 #                      0 skips fuzzing)
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 jobs=$(nproc)
-fuzz_seconds=${STB_FUZZ_SECONDS:-60}
+fuzz_seconds=${STB_FUZZ_SECONDS:-30}
 
 [ "${STB_SKIP_DEPS:-0}" = 1 ] || scripts/setup-deps.sh
 
