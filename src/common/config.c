@@ -2,12 +2,34 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CFG_FILE_MAX (1024 * 1024)
 #define CFG_NAME_MAX 128
+
+/* configuration strings may hold secrets (store.dsn's password): wiped when freed */
+static void
+cfg_str_free(char **s)
+{
+	if (*s != NULL) {
+		OPENSSL_cleanse(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
+static void
+cfg_json_wipe(cJSON *n)
+{
+	for (; n != NULL; n = n->next) {
+		if (n->valuestring != NULL)
+			OPENSSL_cleanse(n->valuestring, strlen(n->valuestring));
+		cfg_json_wipe(n->child);
+	}
+}
 
 static const cfg_opt_t *
 cfg_find(const cfg_table_t *tabs, size_t ntabs, const char *name, void **base)
@@ -62,7 +84,7 @@ cfg_set_str(const cfg_opt_t *o, void *base, const char *v, const char *src, err_
 	}
 	if ((copy = strdup(v)) == NULL)
 		return err_set(err, STB_INTERNAL, "%s: %s: out of memory", src, o->name);
-	free(CFG_STR_AT(base, o));
+	cfg_str_free(&CFG_STR_AT(base, o));
 	CFG_STR_AT(base, o) = copy;
 	return 0;
 }
@@ -89,8 +111,8 @@ cfg_defaults(const cfg_table_t *tabs, size_t ntabs, err_t *err)
 
 			switch (o->type) {
 			case CFG_STR:
-				free(CFG_STR_AT(base, o)); /* a reload replaces them */
-				CFG_STR_AT(base, o) = NULL;
+			case CFG_SECRET:
+				cfg_str_free(&CFG_STR_AT(base, o)); /* a reload replaces them */
 				if (cfg_set_str(o, base, o->def, "default", err) == -1)
 					return -1;
 				break;
@@ -154,6 +176,7 @@ cfg_walk(const cfg_table_t *tabs, size_t ntabs, const cJSON *obj, const char *pr
 			return err_set(err, STB_BAD_REQUEST, "%s: unknown key '%s'", src, name);
 		switch (o->type) {
 		case CFG_STR:
+		case CFG_SECRET:
 			if (!cJSON_IsString(it))
 				return err_set(err, STB_BAD_REQUEST, "%s: %s must be a string", src,
 				               name);
@@ -204,6 +227,7 @@ cfg_load_text(const cfg_table_t *tabs, size_t ntabs, const char *text, const cha
 		return err_set(err, STB_BAD_REQUEST, "%s: top level must be an object", name);
 	}
 	rc = cfg_walk(tabs, ntabs, root, "", name, err);
+	cfg_json_wipe(root);
 	cJSON_Delete(root);
 	return rc;
 }
@@ -223,6 +247,7 @@ cfg_load(const cfg_table_t *tabs, size_t ntabs, const char *file, err_t *err)
 		cfg_defaults(tabs, ntabs, err);
 		return err_set(err, STB_NOT_FOUND, "%s: %s", file, strerror(e));
 	}
+	setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of the text to leave behind */
 	if ((text = malloc(CFG_FILE_MAX + 1)) == NULL) {
 		fclose(f);
 		return err_set(err, STB_INTERNAL, "%s: out of memory", file);
@@ -230,12 +255,14 @@ cfg_load(const cfg_table_t *tabs, size_t ntabs, const char *file, err_t *err)
 	n = fread(text, 1, CFG_FILE_MAX + 1, f);
 	fclose(f);
 	if (n > CFG_FILE_MAX) {
+		OPENSSL_cleanse(text, n);
 		free(text);
 		cfg_defaults(tabs, ntabs, err);
 		return err_set(err, STB_TOO_LARGE, "%s: larger than %d bytes", file, CFG_FILE_MAX);
 	}
 	text[n] = '\0';
 	rc = cfg_load_text(tabs, ntabs, text, file, err);
+	OPENSSL_cleanse(text, n);
 	free(text);
 	return rc;
 }
@@ -245,10 +272,8 @@ cfg_free(const cfg_table_t *tabs, size_t ntabs)
 {
 	for (size_t t = 0; t < ntabs; t++)
 		for (size_t i = 0; i < tabs[t].nopts; i++)
-			if (tabs[t].opts[i].type == CFG_STR) {
-				free(CFG_STR_AT(tabs[t].base, &tabs[t].opts[i]));
-				CFG_STR_AT(tabs[t].base, &tabs[t].opts[i]) = NULL;
-			}
+			if (tabs[t].opts[i].type == CFG_STR || tabs[t].opts[i].type == CFG_SECRET)
+				cfg_str_free(&CFG_STR_AT(tabs[t].base, &tabs[t].opts[i]));
 }
 
 static cJSON *
@@ -296,6 +321,12 @@ cfg_dump_json(const cfg_table_t *tabs, size_t ntabs)
 			case CFG_STR:
 				cJSON_AddStringToObject(sec, leaf, CFG_STR_AT(tabs[t].base, o));
 				break;
+			case CFG_SECRET:
+				cJSON_AddStringToObject(
+				    sec, leaf,
+				    *CFG_STR_AT(tabs[t].base, o) != '\0' ? "(redacted)" : "");
+				break;
+				break;
 			case CFG_INT:
 				cJSON_AddNumberToObject(sec, leaf,
 				                        (double)CFG_INT_AT(tabs[t].base, o));
@@ -316,9 +347,9 @@ cfg_print_help(const cfg_table_t *tabs, size_t ntabs)
 	for (size_t t = 0; t < ntabs; t++)
 		for (size_t i = 0; i < tabs[t].nopts; i++) {
 			const cfg_opt_t *o = &tabs[t].opts[i];
-			static const char *const tn[] = {"string", "integer", "boolean"};
-			printf("  %-28s %-8s default %s%s%s\n      %s\n", o->name, tn[o->type],
-			       o->type == CFG_STR ? "\"" : "", o->def,
-			       o->type == CFG_STR ? "\"" : "", o->help);
+			static const char *const tn[] = {"string", "integer", "boolean", "string"};
+			const char *q = o->type == CFG_STR || o->type == CFG_SECRET ? "\"" : "";
+			printf("  %-28s %-8s default %s%s%s\n      %s\n", o->name, tn[o->type], q,
+			       o->def, q, o->help);
 		}
 }

@@ -13,7 +13,9 @@
 
 struct cJSON;
 
-typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_type_t;
+/* CFG_SECRET: a string that may hold a secret (a password in a DSN), read
+ * like CFG_STR and shown "(redacted)" by cfg_dump_json */
+typedef enum { CFG_STR, CFG_INT, CFG_BOOL, CFG_SECRET } cfg_type_t;
 
 typedef struct cfg_opt {
 	const char *name;
@@ -25,7 +27,7 @@ typedef struct cfg_opt {
 	const char *help;
 } cfg_opt_t;
 
-/* A table and the struct it fills: CFG_STR -> char *, CFG_INT -> long long,
+/* A table and the struct it fills: CFG_STR and CFG_SECRET -> char *, CFG_INT -> long long,
  * CFG_BOOL -> int.  The struct starts zeroed; loading again frees the
  * previous strings. */
 typedef struct cfg_table {
@@ -43,7 +45,8 @@ int cfg_load_text(const cfg_table_t *tabs, size_t ntabs, const char *text, const
 int cfg_json_dup_key(const struct cJSON *obj, const struct cJSON *item);
 /* Frees the strings of a loaded table. */
 void cfg_free(const cfg_table_t *tabs, size_t ntabs);
-/* Effective configuration as a JSON object (malloc'd text). */
+/* Effective configuration as a JSON object (malloc'd text); a CFG_SECRET
+ * that is set reads "(redacted)". */
 char *cfg_dump_json(const cfg_table_t *tabs, size_t ntabs);
 /* Prints every option with its default and help (for --help-config). */
 void cfg_print_help(const cfg_table_t *tabs, size_t ntabs);

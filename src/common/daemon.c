@@ -62,7 +62,7 @@ static const cfg_opt_t common_opts[] = {
     {"state_dir", CFG_STR, "", 0, 0, NULL, OFF(state_dir), "directory for the database"},
     {"store.backend", CFG_STR, "sqlite", 0, 0, store_backend_choices, OFF(store_backend),
      "the database: sqlite (a file in state_dir) or postgresql (store.dsn)"},
-    {"store.dsn", CFG_STR, "", 0, 0, NULL, OFF(store_dsn),
+    {"store.dsn", CFG_SECRET, "", 0, 0, NULL, OFF(store_dsn),
      "PostgreSQL connection string (libpq keywords or a postgresql:// URI; sslmode for TLS); "
      "one database or schema per daemon"},
     {"kek_file", CFG_STR, "", 0, 0, NULL, OFF(kek_file),

@@ -41,7 +41,7 @@ static const cfg_opt_t listener_opts[] = {
 void
 dlisten_help(void)
 {
-	static const char *const tn[] = {"string", "integer", "boolean"};
+	static const char *const tn[] = {"string", "integer", "boolean", "string"};
 
 	printf("listeners: up to %d more listeners, an array of objects with:\n",
 	       DAEMON_LISTENERS_MAX - 1);

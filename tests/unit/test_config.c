@@ -355,6 +355,43 @@ test_dump_of_defaults_round_trips(void **state)
 }
 
 static void
+test_dump_redacts_secrets(void **state)
+{
+	struct sec {
+		char *dsn, *host;
+	} v = {0};
+	static const cfg_opt_t opts[] = {
+	    {"store.dsn", CFG_SECRET, "", 0, 0, NULL, offsetof(struct sec, dsn), "dsn"},
+	    {"host", CFG_STR, "", 0, 0, NULL, offsetof(struct sec, host), "host"},
+	};
+	cfg_table_t tab = {opts, TU_NELEM(opts), &v};
+	err_t err;
+	char *dump;
+
+	(void)state;
+	err_clear(&err);
+	assert_int_equal(cfg_load_text(&tab, 1, NULL, "test.json", &err), 0);
+	dump = cfg_dump_json(&tab, 1);
+	assert_non_null(dump); /* unset: shown empty, so an operator sees it is unset */
+	assert_non_null(strstr(dump, "\"dsn\":\t\"\""));
+	free(dump);
+	assert_int_equal(cfg_load_text(&tab, 1,
+	                               "{\"store\": {\"dsn\": \"host=db password=hunter2\"},"
+	                               " \"host\": \"db\"}",
+	                               "test.json", &err),
+	                 0);
+	assert_string_equal(v.dsn, "host=db password=hunter2"); /* the daemon still has it */
+	dump = cfg_dump_json(&tab, 1);
+	assert_non_null(dump);
+	assert_null(strstr(dump, "hunter2"));
+	assert_non_null(strstr(dump, "(redacted)"));
+	assert_non_null(strstr(dump, "\"db\""));
+	free(dump);
+	cfg_free(&tab, 1);
+	assert_null(v.dsn);
+}
+
+static void
 test_missing_file(void **state)
 {
 	char path[160];
@@ -406,6 +443,7 @@ main(void)
 	    cmocka_unit_test(test_syntax_error_names_line),
 	    cmocka_unit_test(test_dump_round_trip),
 	    cmocka_unit_test(test_dump_of_defaults_round_trips),
+	    cmocka_unit_test(test_dump_redacts_secrets),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_file_errors_name_the_file),
 	    cmocka_unit_test(test_oversized_file),
