@@ -48,7 +48,14 @@ trap cleanup EXIT
 
 scripts/docker-base.sh
 say "building the images (stbcred/runtime:dev, stbcred/peers:dev, stbcred/extras:dev)"
-"${compose[@]}" --profile pg build -q
+blog=$(mktemp)
+if ! "${compose[@]}" --profile pg build >"$blog" 2>&1; then
+	say "FAIL: the images did not build; the end of the build's output:"
+	grep -v '^ *$' "$blog" | tail -n 40
+	rm -f "$blog"
+	exit 1
+fi
+rm -f "$blog"
 say "starting every service (the pg profile too), then the demo"
 rc=0
 "${compose[@]}" --profile pg up -d postgres haproxy demo || rc=$?
