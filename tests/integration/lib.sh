@@ -12,6 +12,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/stbtest.XXXXXX")
 PKI=$T/pki
 declare -A PID PORT HPORT PGDB AUTOPORT
 failures=0
+. "$(dirname "${BASH_SOURCE[0]}")/port_lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
 
 log() { printf '# %s\n' "$*"; }
@@ -35,6 +36,7 @@ teardown() {
 		done
 	fi
 	rm -rf "$T"
+	port_release_mine
 }
 trap teardown EXIT
 
@@ -44,19 +46,8 @@ grepq() { grep "$@" >/dev/null; }
 
 bin_of() { local v="STB_BIN_${1//-/_}"; echo "${!v}"; }
 
-# free_port: a loopback port nobody listens on (checked by connecting),
-# below the kernel's ephemeral range (32768-60999), which every outgoing
-# connection of a concurrent test draws from
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12700))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
+# free_port: a loopback port for this test alone (port_lib.sh)
+free_port() { port_reserve; }
 
 pki_init() {
 	[ -f "$PKI/ca.crt" ] || "$STB_SRC/scripts/pki-bootstrap.sh" "$PKI" >/dev/null

@@ -6,6 +6,7 @@
 # on a free loopback port, fsync on, with trust auth on loopback only.
 #
 # pg_env: the file the server's address is written to, for the tests.
+. "$(dirname "${BASH_SOURCE[0]}")/port_lib.sh"
 PGBIN=${STB_PGBIN:-/usr/lib/postgresql/15/bin}
 pg_env() { echo "${STB_PG_ENV:?STB_PG_ENV: the env file of the pg_server fixture}"; }
 
@@ -23,12 +24,7 @@ pg_server_start() {
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/stbpg.XXXXXX")
 	[ "$(id -u)" -ne 0 ] || chown nobody:nogroup "$dir"
 	chmod 0700 "$dir"
-	port=$(
-		while :; do
-			p=$((20000 + RANDOM % 12700))
-			(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }
-		done
-	)
+	port=$(port_reserve) # its owner exits; the listening server keeps it from others
 	pg_as "$PGBIN/initdb" -D "$dir/data" -U stbtest --auth=trust -E UTF8 --no-instructions \
 		>"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
 	pg_as "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
@@ -38,13 +34,13 @@ pg_server_start() {
 }
 
 pg_server_stop() {
-	local f STB_PG_DIR
+	local f STB_PG_DIR STB_PG_PORT
 	f=$(pg_env)
 	[ -f "$f" ] || return 0
 	# shellcheck disable=SC1090
 	. "$f"
 	pg_as "$PGBIN/pg_ctl" -D "$STB_PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-	rm -rf "$STB_PG_DIR" "$f"
+	rm -rf "$STB_PG_DIR" "$f" "$STB_PORT_DIR/${STB_PG_PORT:-none}"
 }
 
 # pg_dsn DB: a DSN for database DB on the fixture's server
