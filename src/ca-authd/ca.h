@@ -254,6 +254,7 @@ typedef struct ca {
 	revset_t *revoked;
 	kcache_t *kcache;
 	struct ocache *ocache; /* pre-signed OCSP answers; NULL: none */
+	uint64_t ocsp_signed;  /* OCSP responses signed (atomic) */
 	/* CRL, rebuilt on revoke and on a timer */
 	pthread_mutex_t crl_mu;
 	uint8_t *crl_der;
@@ -325,7 +326,8 @@ void crl_stop(ca_t *ca);
 int ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now,
                  uint8_t **rsp, size_t *rsp_len, err_t *err);
 int ocsp_start(ca_t *ca, err_t *err);
-/* A signed answer for one CertID; *status is its V_OCSP_CERTSTATUS_. */
+/* A signed answer for one CertID; *status is its V_OCSP_CERTSTATUS_.  An
+ * unknown one is not signed (*rsp stays NULL): the fresh path answers it. */
 int ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t **rsp,
                   size_t *rsp_len, int *status, err_t *err);
 

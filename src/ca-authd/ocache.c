@@ -334,10 +334,14 @@ ocache_metrics(ca_t *ca, buf_t *out)
 	    "stbcred_ca_ocsp_cache_refreshes_total %llu\n"
 	    "# HELP stbcred_ca_ocsp_cache_entries OCSP answers in the cache\n"
 	    "# TYPE stbcred_ca_ocsp_cache_entries gauge\n"
-	    "stbcred_ca_ocsp_cache_entries %zu\n",
+	    "stbcred_ca_ocsp_cache_entries %zu\n"
+	    "# HELP stbcred_ca_ocsp_signatures_total OCSP responses signed, cached or fresh\n"
+	    "# TYPE stbcred_ca_ocsp_signatures_total counter\n"
+	    "stbcred_ca_ocsp_signatures_total %llu\n",
 	    (unsigned long long)__atomic_load_n(&oc->hits, __ATOMIC_RELAXED),
 	    (unsigned long long)__atomic_load_n(&oc->misses, __ATOMIC_RELAXED),
 	    (unsigned long long)lru_evictions(oc->lru),
 	    (unsigned long long)__atomic_load_n(&oc->refreshed, __ATOMIC_RELAXED),
-	    lru_count(oc->lru));
+	    lru_count(oc->lru),
+	    (unsigned long long)__atomic_load_n(&ca->ocsp_signed, __ATOMIC_RELAXED));
 }

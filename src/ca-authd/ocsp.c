@@ -95,6 +95,7 @@ ocsp_sign(ca_t *ca, OCSP_BASICRESP *bs, uint8_t **out, size_t *len, err_t *err)
 	OCSP_RESPONSE *r = NULL;
 	int rc = -1;
 
+	__atomic_add_fetch(&ca->ocsp_signed, 1, __ATOMIC_RELAXED);
 	if (certs == NULL || !sk_X509_push(certs, ca->pki.issuing) ||
 	    OCSP_basic_sign(bs, ca->pki.ocsp, ca->pki.ocsp_key, EVP_sha256(), certs, 0) != 1) {
 		if (!signer_take_err(err))
@@ -119,7 +120,8 @@ ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t 
 
 	if (bs == NULL || tu == NULL || nu == NULL)
 		err_set(err, STB_INTERNAL, "out of memory");
-	else if (ocsp_one(ca, c, bs, cid, tu, nu, status, err) == 0)
+	else if ((rc = ocsp_one(ca, c, bs, cid, tu, nu, status, err)) == 0 &&
+	         *status != V_OCSP_CERTSTATUS_UNKNOWN)
 		rc = ocsp_sign(ca, bs, rsp, rsp_len, err);
 	ASN1_TIME_free(tu);
 	ASN1_TIME_free(nu);

@@ -410,6 +410,14 @@ pending_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* a server that took none of our bytes all that while (a handshake
+	 * that never ends, a peer that stopped reading) is dropped: the calls
+	 * behind it fail now and the next one dials again, instead of queueing
+	 * on a dead connection without bound */
+	if (q->p->ssl != NULL && (!q->p->connected || evbuffer_get_length(q->p->out) > 0)) {
+		peer_drop(q->p, "did not answer in time (not reading)");
+		return;
+	}
 	err_set(&err, STB_TIMEOUT, "%s did not answer in time", q->p->addr);
 	pending_finish(q, NULL, &err);
 }

@@ -65,6 +65,7 @@ check() { # check RSP.DER CERT: openssl's verdict on a stored answer
 		-CAfile "$STATE/root.pem" -no_nonce 2>&1
 }
 metric() { http_get "$H" /metrics | sed -n "s/^stbcred_ca_ocsp_cache_$1 //p"; }
+signed() { http_get "$H" /metrics | sed -n "s/^stbcred_ca_ocsp_signatures_total //p"; }
 
 # --- cached: byte-identical on the second ask, POST and GET, verified ---
 fetch POST "$T/req1.der" "$T/p1.der" >/dev/null
@@ -124,7 +125,13 @@ lines=$(wc -l <"$T/ca-authd.log")
 openssl ocsp -issuer "$STATE/chain-issuing.pem" -serial 0x0A0B0C0D -no_nonce \
 	-reqout "$T/unk.der" >/dev/null 2>&1
 h0=$(metric hits_total)
+s0=$(signed)
 for _ in $(seq 1 20); do fetch POST "$T/unk.der" "$T/unk.rsp" >/dev/null; done
+# an anonymous flood of unknown serials: one signature each, not the
+# cache's (discarded) one and then the fresh path's
+[ -n "$s0" ] && [ "$(($(signed) - s0))" = 20 ] &&
+	pass "unknown serials: one signature per request" ||
+	fail "unknown serials: $(($(signed) - s0)) signatures for 20 requests"
 out=$(openssl ocsp -respin "$T/unk.rsp" -issuer "$STATE/chain-issuing.pem" -serial 0x0A0B0C0D \
 	-CAfile "$STATE/root.pem" -no_nonce 2>&1)
 grepq "Response verify OK" <<<"$out" && grepq "0x0A0B0C0D: unknown" <<<"$out" &&

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -236,6 +237,65 @@ test_free_is_bounded(void **state)
 	assert_true(c1.on_loop);
 }
 
+struct call_to {
+	struct call *c;
+	int timeout_ms;
+};
+
+static void
+call_start_to(void *arg)
+{
+	struct call_to *t = arg;
+	err_t err;
+
+	t->c->rc = peerpool_call(f.pp, t->c->l->base, t->c->l->mb, 0x0001, NULL, t->timeout_ms,
+	                         call_done, t->c, &err);
+	if (t->c->rc == -1)
+		t->c->status = err.status;
+}
+
+/* The fd of a connection that reaches the silent listener within ms (kept
+ * open and silent: the caller closes it), or -1. */
+static int
+accept_within(int ms)
+{
+	struct pollfd pfd = {f.lfd, POLLIN, 0};
+
+	if (poll(&pfd, 1, ms) != 1)
+		return -1;
+	return accept(f.lfd, NULL, NULL);
+}
+
+/* A server that never completes the handshake (or never reads) is
+ * dropped when a call times out: the next call dials a new connection
+ * instead of queueing behind the dead one for ever. */
+static void
+test_stalled_server_is_redialled(void **state)
+{
+	struct call c0 = {.l = &f.l[0]}, c1 = {.l = &f.l[0]};
+	struct call_to t0 = {&c0, 200}, t1 = {&c1, 200};
+	int fd0, fd1;
+
+	(void)state;
+	run_on(&f.l[0], call_start_to, &t0);
+	assert_int_equal(c0.rc, 0);
+	assert_true((fd0 = accept_within(2000)) >= 0);
+	pthread_mutex_lock(&mu);
+	while (!c0.done)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	assert_int_not_equal(c0.status, STB_OK);
+	usleep(300 * 1000); /* past backoff_min_ms */
+	run_on(&f.l[0], call_start_to, &t1);
+	assert_int_equal(c1.rc, 0);
+	fd1 = accept_within(2000);
+	peerpool_free(f.pp);
+	close(fd0);
+	if (fd1 >= 0)
+		close(fd1);
+	assert_true(fd1 >= 0);
+}
+
 int
 main(void)
 {
@@ -244,6 +304,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_free_fails_pending_on_their_loops, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_free_is_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stalled_server_is_redialled, setup, teardown),
 	};
 
 	evthread_use_pthreads();
