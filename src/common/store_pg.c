@@ -99,6 +99,15 @@ pg_msg(const char *m, char *buf, size_t cap)
 	return buf;
 }
 
+/* the primary message only: DETAIL may quote the row ("Key (mac)=(...)") */
+static const char *
+pg_res_msg(const PGresult *r)
+{
+	const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+	return m != NULL ? m : PQresStatus(PQresultStatus(r));
+}
+
 static int
 conn_down(pg_conn_t *c, err_t *err)
 {
@@ -129,7 +138,7 @@ pg_run(pg_conn_t *c, const char *sql, err_t *err)
 			rc = conn_down(c, err);
 		else
 			rc = err_set(err, STB_INTERNAL, "store: %s (in \"%.*s\")",
-			             pg_msg(PQresultErrorMessage(r), m, sizeof(m)), SQL_SHOWN, sql);
+			             pg_msg(pg_res_msg(r), m, sizeof(m)), SQL_SHOWN, sql);
 	}
 	PQclear(r);
 	return rc;
@@ -351,10 +360,10 @@ stmt_fail(pg_stmt_t *s, PGresult *r, err_t *err)
 	if (conn_bad(s->conn))
 		conn_down(s->conn, err);
 	else
-		err_set(err, STB_INTERNAL, "store: %s (in \"%.*s\")",
-		        pg_msg(r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(s->conn->pg), m,
-		               sizeof(m)),
-		        SQL_SHOWN, s->sql);
+		err_set(
+		    err, STB_INTERNAL, "store: %s (in \"%.*s\")",
+		    pg_msg(r != NULL ? pg_res_msg(r) : PQerrorMessage(s->conn->pg), m, sizeof(m)),
+		    SQL_SHOWN, s->sql);
 	PQclear(r);
 	return unique ? STORE_UNIQUE : STORE_ERROR;
 }
@@ -722,7 +731,7 @@ migrated_version(pg_conn_t *c, err_t *err)
 		v = atoi(PQgetvalue(r, 0, 0));
 	else
 		err_set(err, STB_INTERNAL, "store: stb_migrations: %s",
-		        pg_msg(PQresultErrorMessage(r), m, sizeof(m)));
+		        pg_msg(pg_res_msg(r), m, sizeof(m)));
 	PQclear(r);
 	return v;
 }
