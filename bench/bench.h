@@ -126,6 +126,14 @@ void bench_stats_add(bench_stats_t *dst, const bench_stats_t *src);
 /* "STATUS: text" of an ERROR response body into out (worker.c). */
 void bench_error_rsp(const uint8_t *body, uint32_t len, char *out, size_t cap);
 
+/* A stbclient connected to addr with o's CA (when set) and cert/key (when
+ * cert is set), calls timing out after timeout_ms; NULL with *err set
+ * (worker.c). */
+struct stb_client;
+struct stb_error;
+struct stb_client *bench_client(const bench_opts_t *o, const char *addr, const char *cert,
+                                const char *key, int timeout_ms, struct stb_error *err);
+
 /* A client SSL_CTX for o's target; cert/key may be NULL (anonymous). */
 SSL_CTX *bench_ctx_new(const bench_opts_t *o, const bench_run_t *run, const char *cert,
                        const char *key);

@@ -61,24 +61,6 @@ fa_note(fa_thread_t *t, const char *what, const stb_error_t *err)
 		         t->device_id, stb_status_name(err->status), err->message);
 }
 
-static stb_client_t *
-fa_client(const bench_opts_t *o, const char *addr, const char *cert, const char *key,
-          stb_error_t *err)
-{
-	stb_client_t *c = NULL;
-
-	if (stb_client_new(&c, err) == -1)
-		return NULL;
-	if ((o->ca != NULL && stb_client_set_ca_file(c, o->ca, err) == -1) ||
-	    (cert != NULL && stb_client_set_identity(c, cert, key, err) == -1) ||
-	    stb_connect_addr(c, addr, err) == -1) {
-		stb_client_free(c);
-		return NULL;
-	}
-	stb_client_set_timeout(c, 30000);
-	return c;
-}
-
 /* ---- login ---- */
 
 /* As admin: the STB and its secret into cert-proxyd, the subscriber into
@@ -261,8 +243,10 @@ fa_prepare(bench_run_t *run, fa_thread_t *t, int n, FILE *info)
 	int login = o->mode == BENCH_LOGIN;
 
 	if (login &&
-	    ((gw_adm = fa_client(o, o->addr, o->admin_cert, o->admin_key, &err)) == NULL ||
-	     (cp_adm = fa_client(o, o->cp_addr, o->admin_cert, o->admin_key, &err)) == NULL)) {
+	    ((gw_adm = bench_client(o, o->addr, o->admin_cert, o->admin_key, 30000, &err)) ==
+	         NULL ||
+	     (cp_adm = bench_client(o, o->cp_addr, o->admin_cert, o->admin_key, 30000, &err)) ==
+	         NULL)) {
 		fprintf(stderr, "stb-bench: admin connection: %s: %s\n",
 		        stb_status_name(err.status), err.message);
 		stb_client_free(gw_adm);
@@ -284,15 +268,15 @@ fa_prepare(bench_run_t *run, fa_thread_t *t, int n, FILE *info)
 				        stb_status_name(err.status), err.message);
 				goto fail;
 			}
-			if ((x->a = fa_client(o, o->addr, NULL, NULL, &err)) == NULL ||
-			    (x->b = fa_client(o, o->cp_addr, NULL, NULL, &err)) == NULL)
+			if ((x->a = bench_client(o, o->addr, NULL, NULL, 30000, &err)) == NULL ||
+			    (x->b = bench_client(o, o->cp_addr, NULL, NULL, 30000, &err)) == NULL)
 				goto fail_conn;
 		} else {
 			if (fa_make_csr(x) == -1) {
 				fprintf(stderr, "stb-bench: cannot make a CSR\n");
 				goto fail;
 			}
-			if ((x->a = fa_client(o, o->addr, o->cert, o->key, &err)) == NULL)
+			if ((x->a = bench_client(o, o->addr, o->cert, o->key, 30000, &err)) == NULL)
 				goto fail_conn;
 		}
 	}

@@ -81,24 +81,6 @@ ks_note(ks_thread_t *t, const char *what, const stb_error_t *err)
 		         stb_status_name(err->status), err->message);
 }
 
-static stb_client_t *
-ks_client(const bench_opts_t *o, const char *addr, const char *cert, const char *key,
-          stb_error_t *err)
-{
-	stb_client_t *c = NULL;
-
-	if (stb_client_new(&c, err) == -1)
-		return NULL;
-	if ((o->ca != NULL && stb_client_set_ca_file(c, o->ca, err) == -1) ||
-	    (cert != NULL && stb_client_set_identity(c, cert, key, err) == -1) ||
-	    stb_connect_addr(c, addr, err) == -1) {
-		stb_client_free(c);
-		return NULL;
-	}
-	stb_client_set_timeout(c, 60000);
-	return c;
-}
-
 /* One KM_KEY_IMPORT of keys[0..n): repeated KM_KEY_ENTRY, each the nested
  * KM_KEY_ID and KM_KEY (PROTOCOL.md; msgenc has no repeated fields). */
 static int
@@ -151,7 +133,7 @@ ks_prepare(ks_thread_t *t)
 	stb_error_t err;
 	int rc = 0;
 
-	if ((adm = ks_client(o, o->addr, o->admin_cert, o->admin_key, &err)) == NULL) {
+	if ((adm = bench_client(o, o->addr, o->admin_cert, o->admin_key, 60000, &err)) == NULL) {
 		ks_note(t, "admin connect", &err);
 		return -1;
 	}
@@ -163,7 +145,7 @@ ks_prepare(ks_thread_t *t)
 		if ((rc = ks_register(adm, t->keys[i].mdn, o->app, &err)) == -1)
 			ks_note(t, "register", &err);
 	stb_client_free(adm);
-	if (rc == 0 && (t->km = ks_client(o, o->addr, NULL, NULL, &err)) == NULL) {
+	if (rc == 0 && (t->km = bench_client(o, o->addr, NULL, NULL, 60000, &err)) == NULL) {
 		ks_note(t, "terminal connect", &err);
 		rc = -1;
 	}
@@ -536,7 +518,8 @@ ks_wait_pushes(const bench_opts_t *o, uint64_t base, uint64_t want, uint64_t t0,
 	stb_error_t err;
 	uint64_t w = base, deadline = bench_now() + (uint64_t)KS_PUSH_WAIT_S * 1000000000u;
 
-	if ((p = ks_client(o, o->platform_addr, o->admin_cert, o->admin_key, &err)) == NULL) {
+	if ((p = bench_client(o, o->platform_addr, o->admin_cert, o->admin_key, 60000, &err)) ==
+	    NULL) {
 		fprintf(info, "stb-bench: platform %s: %s\n", o->platform_addr, err.message);
 		return -1;
 	}
@@ -571,8 +554,8 @@ keysync_run(bench_run_t *run, FILE *info)
 	if (o->platform_addr != NULL) {
 		stb_client_t *p;
 		stb_error_t err;
-		if ((p = ks_client(o, o->platform_addr, o->admin_cert, o->admin_key, &err)) ==
-		        NULL ||
+		if ((p = bench_client(o, o->platform_addr, o->admin_cert, o->admin_key, 60000,
+		                      &err)) == NULL ||
 		    ks_platform_writes(p, &base, &err) == -1) {
 			fprintf(info, "stb-bench: platform %s: %s\n", o->platform_addr,
 			        err.message);

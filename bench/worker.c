@@ -25,6 +25,7 @@
 #include "bench.h"
 #include "bytes.h"
 #include "frame.h"
+#include "stb/stbclient.h"
 #include "stb/stbproto.h"
 #include "tlv.h"
 
@@ -703,4 +704,22 @@ worker_free(worker_t *w)
 	free(w->arena);
 	free(w->conns);
 	free(w);
+}
+
+stb_client_t *
+bench_client(const bench_opts_t *o, const char *addr, const char *cert, const char *key,
+             int timeout_ms, stb_error_t *err)
+{
+	stb_client_t *c = NULL;
+
+	if (stb_client_new(&c, err) == -1)
+		return NULL;
+	if ((o->ca != NULL && stb_client_set_ca_file(c, o->ca, err) == -1) ||
+	    (cert != NULL && stb_client_set_identity(c, cert, key, err) == -1) ||
+	    stb_connect_addr(c, addr, err) == -1) {
+		stb_client_free(c);
+		return NULL;
+	}
+	stb_client_set_timeout(c, timeout_ms);
+	return c;
 }

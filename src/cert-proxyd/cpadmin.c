@@ -405,25 +405,12 @@ cp_cert_show(srv_req_t *r, const msg_t *m, void *ctx)
 	store_stmt_t *st;
 	const void *der;
 	size_t dlen;
-	err_t err;
 	buf_t *b;
-	int rc;
 
 	msg_get_str(m, TLV_IX_CERT_ID, id, sizeof(id));
-	if ((c = store_reader(d->store, &err)) == NULL ||
-	    (st = store_stmt(c, CERT_COLS "WHERE c.cert_id=?1", &err)) == NULL) {
-		srv_reply_errt(r, &err);
+	if ((st = daemon_row_by_id(r, d, CERT_COLS "WHERE c.cert_id=?1", "certificate", id, &c)) ==
+	    NULL)
 		return;
-	}
-	store_bind_str(st, 1, id);
-	if ((rc = store_step(st, &err)) != STORE_ROW) {
-		store_reset(st);
-		if (rc == STORE_DONE)
-			srv_reply_err(r, STB_NOT_FOUND, "no certificate %s", id);
-		else
-			srv_reply_errt(r, &err);
-		return;
-	}
 	b = srv_reply_begin(r);
 	daemon_entry_put(b, STB_TLV_ENTRY, cert_json(st, d->priv), CP_LIST_BYTES);
 	der = store_col_blob(st, 9, &dlen);

@@ -389,6 +389,31 @@ daemon_entry_put(buf_t *b, uint16_t tlv, cJSON *o, size_t budget)
 	return rc;
 }
 
+store_stmt_t *
+daemon_row_by_id(srv_req_t *r, daemon_t *d, const char *sql, const char *what, const char *id,
+                 store_conn_t **c)
+{
+	store_stmt_t *st;
+	err_t err;
+	int rc;
+
+	if ((*c = store_reader(d->store, &err)) == NULL ||
+	    (st = store_stmt(*c, sql, &err)) == NULL) {
+		srv_reply_errt(r, &err);
+		return NULL;
+	}
+	store_bind_str(st, 1, id);
+	if ((rc = store_step(st, &err)) != STORE_ROW) {
+		store_reset(st);
+		if (rc == STORE_DONE)
+			srv_reply_err(r, STB_NOT_FOUND, "no %s %s", what, id);
+		else
+			srv_reply_errt(r, &err);
+		return NULL;
+	}
+	return st;
+}
+
 void
 daemon_list_reply(srv_req_t *r, daemon_t *d, const char *sql, int64_t limit, const char *text,
                   uint16_t tlv, size_t budget, daemon_row_fn row, void *arg)

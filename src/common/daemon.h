@@ -210,6 +210,12 @@ int daemon_write_deferred(daemon_t *d, srv_req_t *r, store_write_fn fn, store_do
  * answer b, and frees o.  -1 when o would take b past budget bytes (a
  * full page simply ends) or does not print. */
 int daemon_entry_put(buf_t *b, uint16_t tlv, struct cJSON *o, size_t budget);
+/* For an admin "show": sql (?1 bound to id) on a reader of d's store,
+ * stepped to its row; store_reset it when done.  *c gets the reader, for
+ * further queries.  NULL when there is no row or the store fails: r is
+ * answered then (NOT_FOUND "no <what> <id>", or the store's error). */
+store_stmt_t *daemon_row_by_id(srv_req_t *r, daemon_t *d, const char *sql, const char *what,
+                               const char *id, store_conn_t **c);
 /* One row of a list query as a JSON object. */
 typedef struct cJSON *(*daemon_row_fn)(store_stmt_t *st, void *arg);
 /* Answers an admin list: sql's rows (?1 bound to limit, ?2 to text unless

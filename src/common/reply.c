@@ -142,6 +142,15 @@ srv_reply_errt(srv_req_t *r, const err_t *err)
 	srv_reply_err(r, err->status == STB_OK ? STB_INTERNAL : err->status, "%s", err->msg);
 }
 
+void
+srv_reply_result(srv_req_t *r, const err_t *err)
+{
+	if (err->status != STB_OK)
+		srv_reply_errt(r, err);
+	else
+		srv_reply_ok(r);
+}
+
 srv_req_t *
 srv_req_defer(srv_req_t *r)
 {

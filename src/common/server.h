@@ -120,6 +120,8 @@ void srv_reply_ok(srv_req_t *r);
 void srv_reply_err(srv_req_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void srv_reply_errt(srv_req_t *r, const err_t *err);
+/* An empty OK when err is STB_OK, else err: the answer to a store write. */
+void srv_reply_result(srv_req_t *r, const err_t *err);
 /* Copy of r that outlives the handler; answer it later on this loop. */
 srv_req_t *srv_req_defer(srv_req_t *r);
 /* The loop's mailbox, for completions from other threads. */

@@ -401,22 +401,10 @@ km_key_show(srv_req_t *r, const msg_t *m, void *ctx)
 	cJSON *o, *arr;
 	buf_t *b;
 	err_t err;
-	int rc;
 
 	msg_get_str(m, TLV_IX_KM_KEY_ID, kid, sizeof kid);
-	if ((c = store_reader(d->store, &err)) == NULL || (st = store_stmt(c, sql, &err)) == NULL) {
-		srv_reply_errt(r, &err);
+	if ((st = daemon_row_by_id(r, d, sql, "key", kid, &c)) == NULL)
 		return;
-	}
-	store_bind_str(st, 1, kid);
-	if ((rc = store_step(st, &err)) != STORE_ROW) {
-		store_reset(st);
-		if (rc == STORE_DONE)
-			srv_reply_err(r, STB_NOT_FOUND, "no key %s", kid);
-		else
-			srv_reply_errt(r, &err);
-		return;
-	}
 	o = key_json(st);
 	store_reset(st);
 	arr = cJSON_AddArrayToObject(o, "binding_list");

@@ -52,10 +52,7 @@ imp_done(void *arg, const err_t *err)
 	struct imp *a = arg;
 	gw_t *gw = a->gw;
 
-	if (err->status != STB_OK)
-		srv_reply_errt(a->r, err);
-	else
-		srv_reply_ok(a->r);
+	srv_reply_result(a->r, err);
 	free(a);
 	gw_unref(gw);
 }

@@ -331,10 +331,7 @@ put_done(void *arg, const err_t *err)
 {
 	struct put *p = arg;
 
-	if (err->status != STB_OK)
-		srv_reply_errt(p->r, err);
-	else
-		srv_reply_ok(p->r);
+	srv_reply_result(p->r, err);
 	put_free(p);
 }
 
@@ -387,10 +384,7 @@ pdone_done(void *arg, const err_t *err)
 {
 	struct pdone *p = arg;
 
-	if (err->status != STB_OK)
-		srv_reply_errt(p->r, err);
-	else
-		srv_reply_ok(p->r);
+	srv_reply_result(p->r, err);
 	free(p);
 }
 

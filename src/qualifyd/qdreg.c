@@ -251,10 +251,7 @@ nput_done(void *arg, const err_t *err)
 {
 	struct nput *p = arg;
 
-	if (err->status != STB_OK)
-		srv_reply_errt(p->r, err);
-	else
-		srv_reply_ok(p->r);
+	srv_reply_result(p->r, err);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);
 }

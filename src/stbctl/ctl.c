@@ -37,6 +37,19 @@ ctl_print_json(cJSON *o)
 	return 0;
 }
 
+int
+ctl_print_tally(const ctl_t *x, const char *verb, const char *what, size_t ok, size_t bad, int rc)
+{
+	if (x->json) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, verb, (double)ok);
+		cJSON_AddNumberToObject(o, "failed", (double)bad);
+		ctl_print_json(o);
+	} else
+		printf("%s %zu %s, %zu failed\n", verb, ok, what, bad);
+	return rc == 0 && bad == 0 ? 0 : 1;
+}
+
 const char *
 ctl_jstr(const cJSON *o, const char *k)
 {

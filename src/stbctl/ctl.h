@@ -3,6 +3,7 @@
 #define STB_CTL_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -22,6 +23,11 @@ int ctl_fail(const stb_error_t *err);
 int ctl_bad_request(const err_t *err);
 /* Prints o as JSON and frees it; 0 or 1. */
 int ctl_print_json(cJSON *o);
+/* The end of a bulk import: {"<verb>": ok, "failed": bad} with --json, else
+ * "<verb> <ok> <what>, <bad> failed".  The exit code: 0 when rc is 0 and
+ * nothing failed, else 1. */
+int ctl_print_tally(const ctl_t *x, const char *verb, const char *what, size_t ok, size_t bad,
+                    int rc);
 /* A string / number member of o, or "-" / 0 when absent. */
 const char *ctl_jstr(const cJSON *o, const char *k);
 double ctl_jnum(const cJSON *o, const char *k);

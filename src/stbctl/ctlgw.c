@@ -165,45 +165,11 @@ gw_import_json(ctl_t *x, const char *text, size_t len, const char *file, size_t 
 	return rc;
 }
 
-static char *
-gw_slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *text = NULL;
-	size_t cap = 0, n = 0;
-
-	if (f == NULL)
-		return NULL;
-	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			char *nt;
-			if (cap >= IMPORT_FILE_MAX ||
-			    (nt = realloc(text, cap ? cap * 2 : 65536)) == NULL)
-				break;
-			text = nt;
-			cap = cap ? cap * 2 : 65536;
-		}
-		size_t got = fread(text + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f) || !feof(f))
-				break;
-			fclose(f);
-			text[n] = '\0';
-			*len = n;
-			return text;
-		}
-	}
-	fclose(f);
-	free(text);
-	return NULL;
-}
-
 static int
 gw_import(ctl_t *x, const char *path)
 {
 	size_t len = 0, ok = 0, bad = 0;
-	char *text = gw_slurp(path, &len), *p;
+	char *text = ctl_slurp(path, IMPORT_FILE_MAX, &len), *p;
 	int rc;
 
 	if (text == NULL) {
@@ -215,15 +181,8 @@ gw_import(ctl_t *x, const char *path)
 		;
 	rc = *p == '[' ? gw_import_json(x, text, len, path, &ok, &bad)
 	               : gw_import_csv(x, text, len, path, &ok, &bad);
-	free(text);
-	if (x->json) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "imported", (double)ok);
-		cJSON_AddNumberToObject(o, "failed", (double)bad);
-		ctl_print_json(o);
-	} else
-		printf("imported %zu subscriber(s), %zu failed\n", ok, bad);
-	return rc == 0 && bad == 0 ? 0 : 1;
+	OPENSSL_clear_free(text, len);
+	return ctl_print_tally(x, "imported", "subscriber(s)", ok, bad, rc);
 }
 
 /* ---- listing, introspection ---- */

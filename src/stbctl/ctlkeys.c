@@ -28,39 +28,6 @@ const char ctl_keys_usage[] =
     "  keys redeliver PUSH_ID  queue a failed push again\n"
     "  keys platforms         configured app platforms and their pushes\n";
 
-static char *
-keys_slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *text = NULL, *nt;
-	size_t cap = 0, n = 0, got;
-
-	if (f == NULL)
-		return NULL;
-	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			if (cap >= KEYS_FILE_MAX ||
-			    (nt = realloc(text, cap ? cap * 2 : 65536)) == NULL)
-				break;
-			text = nt;
-			cap = cap ? cap * 2 : 65536;
-		}
-		got = fread(text + n, 1, cap - n - 1, f);
-		n += got;
-		if (got == 0) {
-			if (ferror(f) || !feof(f))
-				break;
-			fclose(f);
-			text[n] = '\0';
-			*len = n;
-			return text;
-		}
-	}
-	fclose(f);
-	free(text);
-	return NULL;
-}
-
 /* A PEM CMS file ("CMS" or "PKCS7", as openssl cms -outform PEM writes)
  * as DER, in place; -1 when it is not one. */
 static int
@@ -142,7 +109,7 @@ static int
 keys_import(ctl_t *x, const char *path)
 {
 	size_t len = 0, off = 0;
-	char *text = keys_slurp(path, &len);
+	char *text = ctl_slurp(path, KEYS_FILE_MAX, &len);
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	uint8_t sha[32];
 	unsigned int shalen = 0;
@@ -160,7 +127,7 @@ keys_import(ctl_t *x, const char *path)
 	if (!is_cms && strncmp(text, "-----BEGIN ", 11) == 0) {
 		if (keys_pem_cms(text, &len) == -1) {
 			fprintf(stderr, "stbctl: %s: a PEM file that is not CMS\n", path);
-			free(text);
+			OPENSSL_clear_free(text, len);
 			return 1;
 		}
 		is_cms = 1;
@@ -197,7 +164,7 @@ keys_import(ctl_t *x, const char *path)
 		}
 	}
 	OPENSSL_cleanse(text, len);
-	free(text);
+	OPENSSL_clear_free(text, len);
 	if (rc != 0)
 		return rc;
 	if (x->json) {

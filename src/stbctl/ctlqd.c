@@ -112,14 +112,7 @@ qd_enrol_csv(ctl_t *x, const char *file)
 		one == 0 ? ok++ : bad++;
 	}
 	OPENSSL_clear_free(text, len);
-	if (x->json) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "enrolled", (double)ok);
-		cJSON_AddNumberToObject(o, "failed", (double)bad);
-		ctl_print_json(o);
-	} else
-		printf("enrolled %zu device(s), %zu failed\n", ok, bad);
-	return rc == 0 && bad == 0 ? 0 : 1;
+	return ctl_print_tally(x, "enrolled", "device(s)", ok, bad, rc);
 }
 
 static int
@@ -359,14 +352,7 @@ qd_hss_import(ctl_t *x, const char *file)
 		one == 0 ? ok++ : bad++;
 	}
 	OPENSSL_clear_free(text, len);
-	if (x->json) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "imported", (double)ok);
-		cJSON_AddNumberToObject(o, "failed", (double)bad);
-		ctl_print_json(o);
-	} else
-		printf("imported %zu HSS row(s), %zu failed\n", ok, bad);
-	return rc == 0 && bad == 0 ? 0 : 1;
+	return ctl_print_tally(x, "imported", "HSS row(s)", ok, bad, rc);
 }
 
 static int
