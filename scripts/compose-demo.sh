@@ -3,7 +3,7 @@
 # `docker-compose config -q` on docker/compose.yml (and its pg profile).
 # Then, when a Docker engine answers or can be started here (dockerd
 # installed and we are root: started for this run and stopped after), the
-# demo end to end: the base image (scripts/docker-base.sh), the images (one
+# demo end to end: the base image and the images (scripts/docker-build.sh, one
 # -j2 build of the tree, no tests), every service up and healthy, the demo
 # service's flows A–E; exit status 1 when one failed.  Containers, network
 # and volumes are removed afterwards, the images kept (the next build is
@@ -46,16 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-scripts/docker-base.sh
-say "building the images (stbcred/runtime:dev, stbcred/peers:dev, stbcred/extras:dev)"
-blog=$(mktemp)
-if ! "${compose[@]}" --profile pg build >"$blog" 2>&1; then
-	say "FAIL: the images did not build; the end of the build's output:"
-	grep -v '^ *$' "$blog" | tail -n 40
-	rm -f "$blog"
-	exit 1
-fi
-rm -f "$blog"
+say "building the images (scripts/docker-build.sh)"
+scripts/docker-build.sh
 say "starting every service (the pg profile too), then the demo"
 rc=0
 "${compose[@]}" --profile pg up -d postgres haproxy demo || rc=$?
