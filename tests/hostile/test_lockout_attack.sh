@@ -162,8 +162,11 @@ log "scrypt: $per ticks each; 20 pipelined: $((c2 - c1)) ticks; 4 x 10: $((c3 - 
 [ "$(field unauth "$out")" -le 5 ] && [ $((c2 - c1)) -le $((per * 9)) ] &&
 	pass "rendezvousd: 20 pipelined wrong REGISTERs: $(field unauth "$out") checked, ~$(((c2 - c1) / per)) scrypt runs (limit 5)" ||
 	fail "rendezvousd pipelined: $out, $((c2 - c1)) ticks at $per a run"
-[ "$sum" -le 1 ] && [ $((c3 - c2)) -le $((per * 5)) ] &&
-	pass "rendezvousd: 4 x 10 pipelined for a device already at its limit: $sum checked" ||
+# dev-cal is one failure short of auth.max_failures: the burst may spend
+# that last guess, and, when a later frame arrives after it is settled, the
+# one guess a source gets at a guarded identity (lockout.h), never more
+[ "$sum" -le 2 ] && [ $((c3 - c2)) -le $((per * 5)) ] &&
+	pass "rendezvousd: 4 x 10 pipelined for a device one guess short of its limit: $sum checked" ||
 	fail "rendezvousd 4 x 10 pipelined: $sum checked, $((c3 - c2)) ticks at $per a run"
 out=$("$LC" rdv "$RA" "$PKI/ca.crt" 127.0.0.7 dev-pipe user pass-okay 1 0)
 [ "$(field ok "$out")" = 1 ] && pass "rendezvousd: dev-pipe itself still registers (from 127.0.0.7)" ||
