@@ -230,45 +230,59 @@ signer_wait(int fd, short ev, int64_t deadline)
 }
 
 /* Sends a request and reads its reply into rsp: 0, 1 (an error reply),
- * -1 (the channel broke) or -2 (no reply in time). */
+ * -1 (the channel broke) or -2 (no reply in time).  Three system calls in
+ * the common case (send, poll, recv): a request fits the socket's buffer,
+ * and the one reply in flight on a channel arrives whole. */
 static int
 signer_xfer(int fd, const uint8_t *out, size_t olen, buf_t *rsp, uint16_t type, uint32_t id,
             int64_t deadline)
 {
-	uint8_t hdr[STB_FRAME_HDR_LEN];
-	size_t off = 0;
+	uint8_t in[STB_FRAME_HDR_LEN + SIGNER_FRAME_MAX];
+	size_t off = 0, have = 0;
 	frame_hdr_t h;
 	ssize_t n;
-	int w;
+	int w, rc = -1;
 
 	while (off < olen) {
+		if ((n = send(fd, out + off, olen - off, MSG_NOSIGNAL | MSG_DONTWAIT)) > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return -1;
 		if ((w = signer_wait(fd, POLLOUT, deadline)) != 0)
 			return w;
-		if ((n = send(fd, out + off, olen - off, MSG_NOSIGNAL)) <= 0) {
-			if (n == -1 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			return -1;
+	}
+	for (;;) {
+		if ((w = signer_wait(fd, POLLIN, deadline)) != 0) {
+			rc = w;
+			goto out;
 		}
-		off += (size_t)n;
+		if ((n = recv(fd, in + have, sizeof(in) - have, MSG_DONTWAIT)) == 0)
+			goto out;
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;
+			goto out;
+		}
+		have += (size_t)n;
+		if ((w = frame_decode(in, have, SIGNER_FRAME_MAX, &h)) == FRAME_OK)
+			break;
+		if (w != FRAME_NEED_MORE)
+			goto out;
 	}
-	/* the header, then exactly the body it declares */
-	for (off = 0; off < STB_FRAME_HDR_LEN; off += (size_t)n) {
-		if ((w = signer_wait(fd, POLLIN, deadline)) != 0)
-			return w;
-		if ((n = read(fd, hdr + off, STB_FRAME_HDR_LEN - off)) <= 0)
-			return -1;
-	}
-	if (frame_decode(hdr, STB_FRAME_HDR_LEN, SIGNER_FRAME_MAX, &h) < 0 || h.req_id != id ||
-	    h.type != type || !(h.flags & STB_FRAME_F_RESPONSE) || buf_reserve(rsp, h.len) == -1)
-		return -1;
-	for (off = 0; off < h.len; off += (size_t)n) {
-		if ((w = signer_wait(fd, POLLIN, deadline)) != 0)
-			return w;
-		if ((n = read(fd, rsp->data + off, h.len - off)) <= 0)
-			return -1;
-	}
+	/* exactly the reply asked for, and nothing after it */
+	if (have != STB_FRAME_HDR_LEN + h.len || h.req_id != id || h.type != type ||
+	    !(h.flags & STB_FRAME_F_RESPONSE) || buf_reserve(rsp, h.len) == -1)
+		goto out;
+	memcpy(rsp->data, in + STB_FRAME_HDR_LEN, h.len);
 	rsp->len = h.len;
-	return (h.flags & STB_FRAME_F_ERROR) ? 1 : 0;
+	rc = (h.flags & STB_FRAME_F_ERROR) ? 1 : 0;
+out:
+	OPENSSL_cleanse(in, have); /* OPEN replies carry plaintext */
+	return rc;
 }
 
 /* An error reply's status and text into err. */
@@ -606,6 +620,7 @@ signer_open(signer_t *s, const void *aad, size_t aadlen, const void *blob, size_
 typedef struct signer_slot {
 	uint8_t id[32]; /* SHA-256 of aad length, aad and blob */
 	EVP_PKEY *key;
+	EVP_PKEY_CTX *sign; /* key's, initialised for signing once */
 } signer_slot_t;
 
 typedef struct signer_srv {
@@ -628,8 +643,9 @@ signer_is_pending(const uint8_t *aad, uint32_t al)
 	return al == strlen(SIGNER_PENDING_AAD) && memcmp(aad, SIGNER_PENDING_AAD, al) == 0;
 }
 
-/* The private key sealed in blob under aad, from the cache or unsealed. */
-static EVP_PKEY *
+/* The slot of the private key sealed in blob under aad, from the cache or
+ * unsealed into it. */
+static signer_slot_t *
 signer_key(signer_srv_t *sv, const uint8_t *aad, size_t aadlen, const uint8_t *blob, size_t bloblen,
            int *status)
 {
@@ -653,7 +669,7 @@ signer_key(signer_srv_t *sv, const uint8_t *aad, size_t aadlen, const uint8_t *b
 	}
 	slot = &sv->cache[load_be32(id) % SIGNER_CACHE_SLOTS];
 	if (slot->key != NULL && CRYPTO_memcmp(slot->id, id, sizeof(id)) == 0)
-		return slot->key;
+		return slot;
 	if (sealed_open(sv->kek, aad, aadlen, blob, bloblen, pt, sizeof(pt), &ptlen, &err) == -1) {
 		*status = STB_NOT_FOUND;
 		return NULL;
@@ -665,10 +681,12 @@ signer_key(signer_srv_t *sv, const uint8_t *aad, size_t aadlen, const uint8_t *b
 		*status = STB_NOT_FOUND;
 		return NULL;
 	}
+	EVP_PKEY_CTX_free(slot->sign);
 	EVP_PKEY_free(slot->key);
 	slot->key = k;
+	slot->sign = NULL;
 	memcpy(slot->id, id, sizeof(id));
-	return k;
+	return slot;
 }
 
 static int
@@ -677,22 +695,26 @@ signer_do_sign(signer_srv_t *sv, const uint8_t *aad, uint32_t al, const uint8_t 
 {
 	uint8_t sig[SIGNER_SIG_MAX];
 	size_t siglen = sizeof(sig);
-	EVP_PKEY_CTX *ctx;
-	EVP_PKEY *k;
-	int status = STB_INTERNAL, ok;
+	signer_slot_t *slot;
+	int status = STB_INTERNAL;
 
 	if (aad == NULL || blob == NULL || dg == NULL || al > SIGNER_AAD_MAX ||
 	    bl > SIGNER_BLOB_MAX || dl < 20 || dl > 64)
 		return signer_reply_err(out, STB_BAD_REQUEST,
 		                        "SIGN needs AAD, BLOB and a digest "
 		                        "of 20 to 64 bytes");
-	if ((k = signer_key(sv, aad, al, blob, bl, &status)) == NULL)
+	if ((slot = signer_key(sv, aad, al, blob, bl, &status)) == NULL)
 		return signer_reply_err(out, status, "no such key (the blob does not open)");
-	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
-	ok = ctx != NULL && EVP_PKEY_sign_init(ctx) == 1 &&
-	     EVP_PKEY_sign(ctx, sig, &siglen, dg, dl) == 1;
-	EVP_PKEY_CTX_free(ctx);
-	if (!ok)
+	/* the fetch behind a new context costs more than the signature: one
+	 * per cached key, reused (ECDSA keeps no state between signatures) */
+	if (slot->sign == NULL &&
+	    ((slot->sign = EVP_PKEY_CTX_new_from_pkey(NULL, slot->key, NULL)) == NULL ||
+	     EVP_PKEY_sign_init(slot->sign) != 1)) {
+		EVP_PKEY_CTX_free(slot->sign);
+		slot->sign = NULL;
+		return signer_reply_err(out, STB_INTERNAL, "signing failed");
+	}
+	if (EVP_PKEY_sign(slot->sign, sig, &siglen, dg, dl) != 1)
 		return signer_reply_err(out, STB_INTERNAL, "signing failed");
 	tlv_put(out, SIGNER_TLV_SIG, sig, siglen);
 	return 0;
@@ -744,18 +766,18 @@ signer_do_reseal(signer_srv_t *sv, const uint8_t *blob, uint32_t bl, const uint8
                  uint32_t al, buf_t *out)
 {
 	int status = STB_INTERNAL;
-	EVP_PKEY *k;
+	signer_slot_t *slot;
 	buf_t nb;
 
 	if (aad == NULL || blob == NULL || al > SIGNER_AAD_MAX || bl > SIGNER_BLOB_MAX ||
 	    signer_is_pending(aad, al))
 		return signer_reply_err(out, STB_BAD_REQUEST, "RESEAL needs BLOB and another AAD");
 	/* only pending keys move: a sealed row's key stays bound to its row */
-	if ((k = signer_key(sv, (const uint8_t *)SIGNER_PENDING_AAD, strlen(SIGNER_PENDING_AAD),
-	                    blob, bl, &status)) == NULL)
+	if ((slot = signer_key(sv, (const uint8_t *)SIGNER_PENDING_AAD, strlen(SIGNER_PENDING_AAD),
+	                       blob, bl, &status)) == NULL)
 		return signer_reply_err(out, status, "not a pending key");
 	buf_init(&nb, SIGNER_BLOB_MAX);
-	if (signer_seal_key(sv, k, aad, al, &nb) == -1 ||
+	if (signer_seal_key(sv, slot->key, aad, al, &nb) == -1 ||
 	    tlv_put(out, SIGNER_TLV_BLOB, nb.data, nb.len) == -1) {
 		buf_free(&nb);
 		return signer_reply_err(out, STB_INTERNAL, "cannot seal the key");
@@ -988,8 +1010,10 @@ signer_main(int argc, char **argv)
 			}
 	}
 out:
-	for (int i = 0; i < SIGNER_CACHE_SLOTS; i++)
+	for (int i = 0; i < SIGNER_CACHE_SLOTS; i++) {
+		EVP_PKEY_CTX_free(sv.cache[i].sign);
 		EVP_PKEY_free(sv.cache[i].key);
+	}
 	for (int i = 0; i < n; i++)
 		OPENSSL_cleanse(in[i].buf, sizeof(in[i].buf));
 	EVP_MD_free(sv.sha256);
