@@ -326,10 +326,16 @@ void crl_stop(ca_t *ca);
 int ocsp_respond(ca_t *ca, store_conn_t *c, const uint8_t *req, size_t len, int64_t now,
                  uint8_t **rsp, size_t *rsp_len, err_t *err);
 int ocsp_start(ca_t *ca, err_t *err);
-/* A signed answer for one CertID; *status is its V_OCSP_CERTSTATUS_.  An
- * unknown one is not signed (*rsp stays NULL): the fresh path answers it. */
+/* A certificate's status as the store had it when it was looked up. */
+typedef struct ocsp_status {
+	int status;         /* V_OCSP_CERTSTATUS_ */
+	int reason;         /* CRL reason, -1 when none is given */
+	int64_t revoked_at; /* when revoked */
+} ocsp_status_t;
+/* A signed answer for one CertID and its status *st.  An unknown one is not
+ * signed (*rsp stays NULL): the fresh path answers it. */
 int ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t **rsp,
-                  size_t *rsp_len, int *status, err_t *err);
+                  size_t *rsp_len, ocsp_status_t *st, err_t *err);
 
 /* ---- ocache.c: pre-signed answers for nonce-less OCSP requests ---- */
 
@@ -340,8 +346,9 @@ typedef struct ocache_ent {
 	int refs;                       /* atomic */
 	int refreshing;                 /* atomic: queued for the refresher */
 	int64_t this_update, next_update;
-	char etag[20]; /* "16 hex digits of the DER's SHA-256" */
-	uint8_t *der;  /* the OCSPResponse */
+	ocsp_status_t st; /* what der says */
+	char etag[20];    /* "16 hex digits of the DER's SHA-256" */
+	uint8_t *der;     /* the OCSPResponse */
 	size_t len;
 } ocache_ent_t;
 
@@ -355,6 +362,10 @@ void ocache_free(ca_t *ca);
  * -1 with err when signing failed. */
 int ocache_lookup(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocache_ent_t **out, err_t *err);
 void ocache_ent_unref(ocache_ent_t *e);
+/* 1 with cid's status from its cached answer (neither signing nor asking
+ * the store: a revocation replaces the answer before it is acknowledged),
+ * else 0.  For the requests with a nonce, which are signed fresh. */
+int ocache_status(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocsp_status_t *st);
 /* After a revocation is durable, before it is answered: the serial's
  * cached answers go and revoked ones are signed. */
 void ocache_revoked(ca_t *ca, const uint8_t *serial, size_t len);

@@ -79,7 +79,8 @@ ocache_sign(ca_t *ca, const uint8_t *key, size_t klen, int64_t now, ocache_ent_t
 	store_conn_t *c;
 	ocache_ent_t *e = NULL;
 	uint8_t h[SHA256_DIGEST_LENGTH];
-	int status = -1, rc = -1;
+	ocsp_status_t st;
+	int rc = -1;
 
 	if ((c = store_reader(ca->d->store, err)) == NULL)
 		return -1;
@@ -91,15 +92,16 @@ ocache_sign(ca_t *ca, const uint8_t *key, size_t klen, int64_t now, ocache_ent_t
 		err_set(err, STB_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (ocsp_sign_one(ca, c, cid, now, &e->der, &e->len, &status, err) == -1)
+	if (ocsp_sign_one(ca, c, cid, now, &e->der, &e->len, &st, err) == -1)
 		goto out;
-	if (status == V_OCSP_CERTSTATUS_UNKNOWN) {
+	if (st.status == V_OCSP_CERTSTATUS_UNKNOWN) {
 		rc = 0;
 		goto out;
 	}
 	memcpy(e->key, key, klen);
 	lru_node_init(&e->node, e->key, klen, now + ca->conf->ocsp_validity_s);
 	e->refs = 2;
+	e->st = st;
 	e->this_update = now;
 	e->next_update = now + ca->conf->ocsp_validity_s;
 	SHA256(e->der, e->len, h);
@@ -190,18 +192,16 @@ ocache_queue(ocache_t *oc, ocache_ent_t *e)
 	pthread_mutex_unlock(&oc->mu);
 }
 
-int
-ocache_lookup(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocache_ent_t **out, err_t *err)
+/* cid's cache key (hash tag, serial): its length, or 0 when the cache
+ * holds no answer for it (another issuer or hash). */
+static size_t
+ocache_key(const ocache_t *oc, OCSP_CERTID *cid, uint8_t key[1 + CA_SERIAL_MAX])
 {
-	ocache_t *oc = ca->ocache;
 	ASN1_OBJECT *md_oid = NULL;
 	ASN1_INTEGER *serial = NULL;
-	uint8_t key[1 + CA_SERIAL_MAX];
 	size_t n;
 	int tag;
 
-	if (oc == NULL)
-		return 0;
 	OCSP_id_get0_info(NULL, &md_oid, NULL, &serial, cid);
 	switch (OBJ_obj2nid(md_oid)) {
 	case NID_sha1:
@@ -217,14 +217,45 @@ ocache_lookup(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocache_ent_t **out, err_t
 	    crt_serial_get(serial, key + 1, &n, NULL) == -1)
 		return 0;
 	key[0] = (uint8_t)tag;
-	if (lru_get(oc->lru, key, n + 1, now, ocache_hold, out)) {
+	return n + 1;
+}
+
+int
+ocache_lookup(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocache_ent_t **out, err_t *err)
+{
+	ocache_t *oc = ca->ocache;
+	uint8_t key[1 + CA_SERIAL_MAX];
+	size_t kl;
+
+	if (oc == NULL || (kl = ocache_key(oc, cid, key)) == 0)
+		return 0;
+	if (lru_get(oc->lru, key, kl, now, ocache_hold, out)) {
 		__atomic_add_fetch(&oc->hits, 1, __ATOMIC_RELAXED);
 		if (now - (*out)->this_update >= oc->refresh_s)
 			ocache_queue(oc, *out);
 		return 1;
 	}
 	__atomic_add_fetch(&oc->misses, 1, __ATOMIC_RELAXED);
-	return ocache_load(ca, key, n + 1, now, out, err);
+	return ocache_load(ca, key, kl, now, out, err);
+}
+
+static int
+ocache_copy_status(lru_node_t *n, void *arg)
+{
+	*(ocsp_status_t *)arg = LRU_ENTRY(n, ocache_ent_t, node)->st;
+	return 0;
+}
+
+int
+ocache_status(ca_t *ca, OCSP_CERTID *cid, int64_t now, ocsp_status_t *st)
+{
+	ocache_t *oc = ca->ocache;
+	uint8_t key[1 + CA_SERIAL_MAX];
+	size_t kl;
+
+	if (oc == NULL || (kl = ocache_key(oc, cid, key)) == 0)
+		return 0;
+	return lru_get(oc->lru, key, kl, now, ocache_copy_status, st);
 }
 
 void

@@ -48,10 +48,11 @@ ocsp_refuse(int status, uint8_t **out, size_t *len, err_t *err)
 	return rc;
 }
 
-/* One CertID: good, revoked or unknown; -1 when the store fails. */
+/* One CertID: good, revoked or unknown (as known, when known is not NULL,
+ * else as the store has it) into bs and *st; -1 when the store fails. */
 static int
 ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_TIME *thisupd,
-         ASN1_TIME *nextupd, int *status_out, err_t *err)
+         ASN1_TIME *nextupd, const ocsp_status_t *known, ocsp_status_t *st, err_t *err)
 {
 	ASN1_OBJECT *md_oid = NULL;
 	ASN1_INTEGER *serial = NULL;
@@ -61,27 +62,30 @@ ocsp_one(ca_t *ca, store_conn_t *c, OCSP_BASICRESP *bs, OCSP_CERTID *cid, ASN1_T
 	size_t n;
 	certdb_row_t row;
 	ASN1_TIME *rt = NULL;
-	int status = V_OCSP_CERTSTATUS_UNKNOWN, reason = -1, rc = 0;
+	int rc = 0;
 
+	*st = (ocsp_status_t){V_OCSP_CERTSTATUS_UNKNOWN, -1, 0};
 	OCSP_id_get0_info(NULL, &md_oid, NULL, &serial, cid);
+	if (known != NULL)
+		*st = *known;
 	/* only this CA's certificates are known here */
-	if ((md = EVP_get_digestbyobj(md_oid)) != NULL &&
-	    (ours = OCSP_cert_to_id(md, NULL, ca->pki.issuing)) != NULL &&
-	    OCSP_id_issuer_cmp(ours, cid) == 0 && crt_serial_get(serial, sb, &n, NULL) == 0) {
+	else if ((md = EVP_get_digestbyobj(md_oid)) != NULL &&
+	         (ours = OCSP_cert_to_id(md, NULL, ca->pki.issuing)) != NULL &&
+	         OCSP_id_issuer_cmp(ours, cid) == 0 && crt_serial_get(serial, sb, &n, NULL) == 0) {
 		rc = certdb_get(c, sb, n, &row, NULL, err);
-		if (rc == 0 && row.revoked) {
-			status = V_OCSP_CERTSTATUS_REVOKED;
-			reason = row.reason == 0 ? -1 : row.reason;
-			rt = ASN1_TIME_set(NULL, (time_t)row.revoked_at);
-		} else if (rc == 0)
-			status = V_OCSP_CERTSTATUS_GOOD;
+		if (rc == 0 && row.revoked)
+			*st = (ocsp_status_t){V_OCSP_CERTSTATUS_REVOKED,
+			                      row.reason == 0 ? -1 : row.reason, row.revoked_at};
+		else if (rc == 0)
+			st->status = V_OCSP_CERTSTATUS_GOOD;
 	}
 	OCSP_CERTID_free(ours);
 	if (rc == -1)
 		return -1;
-	if (status_out != NULL)
-		*status_out = status;
-	rc = OCSP_basic_add1_status(bs, cid, status, reason, rt, thisupd, nextupd) != NULL
+	if (st->status == V_OCSP_CERTSTATUS_REVOKED &&
+	    (rt = ASN1_TIME_set(NULL, (time_t)st->revoked_at)) == NULL)
+		return err_set(err, STB_INTERNAL, "out of memory");
+	rc = OCSP_basic_add1_status(bs, cid, st->status, st->reason, rt, thisupd, nextupd) != NULL
 	         ? 0
 	         : err_set(err, STB_BAD_REQUEST, "a CertID that cannot be answered");
 	ASN1_TIME_free(rt);
@@ -111,7 +115,7 @@ ocsp_sign(ca_t *ca, OCSP_BASICRESP *bs, uint8_t **out, size_t *len, err_t *err)
 
 int
 ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t **rsp,
-              size_t *rsp_len, int *status, err_t *err)
+              size_t *rsp_len, ocsp_status_t *st, err_t *err)
 {
 	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
 	ASN1_TIME *tu = ASN1_TIME_set(NULL, (time_t)now);
@@ -120,8 +124,8 @@ ocsp_sign_one(ca_t *ca, store_conn_t *c, OCSP_CERTID *cid, int64_t now, uint8_t 
 
 	if (bs == NULL || tu == NULL || nu == NULL)
 		err_set(err, STB_INTERNAL, "out of memory");
-	else if ((rc = ocsp_one(ca, c, bs, cid, tu, nu, status, err)) == 0 &&
-	         *status != V_OCSP_CERTSTATUS_UNKNOWN)
+	else if ((rc = ocsp_one(ca, c, bs, cid, tu, nu, NULL, st, err)) == 0 &&
+	         st->status != V_OCSP_CERTSTATUS_UNKNOWN)
 		rc = ocsp_sign(ca, bs, rsp, rsp_len, err);
 	ASN1_TIME_free(tu);
 	ASN1_TIME_free(nu);
@@ -163,8 +167,11 @@ ocsp_respond_req(ca_t *ca, store_conn_t *c, OCSP_REQUEST *oreq, int64_t now, uin
 		goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		OCSP_ONEREQ *one = OCSP_request_onereq_get0(oreq, i);
-		if (ocsp_one(ca, c, bs, OCSP_onereq_get0_id(one), tu, nu, NULL, err) == -1)
+		OCSP_CERTID *cid = OCSP_onereq_get0_id(OCSP_request_onereq_get0(oreq, i));
+		ocsp_status_t st, known;
+		int cached = ocache_status(ca, cid, now, &known);
+
+		if (ocsp_one(ca, c, bs, cid, tu, nu, cached ? &known : NULL, &st, err) == -1)
 			goto out;
 	}
 	if (OCSP_copy_nonce(bs, oreq) <= 0) {
