@@ -38,7 +38,8 @@
 #   appcheck  appvetd with one published SAFE app (apk's v1v2.apk fixture):
 #          64 simulated TVs send APP_CHECK on the check listener: checks/s,
 #          p50/p99, next to the ECDSA P-256 verify bound of all cores
-#          measured in the same run
+#          measured in the same run; with the verified-payload cache (the
+#          default), then again with check.cache_size 0
 # Prints each run and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -526,7 +527,8 @@ JSON
 	id=$(app submit "$fx/v1v2.apk" --name bench.player --version 1.0)
 	for _ in $(seq 1 200); do [ "$(app show "$id" --json | jget state)" = vetted ] && break; sleep 0.05; done
 	payload=$(app publish "$id" --json | jget payload)
-	echo "== flow E check: stb-bench appcheck -c 64 -d 10 (appvetd and the bench on this machine)"
+	appcheck_runs() { # TAG: $runs runs against appvetd ($avpid), then their medians
+	local tag=$1
 	for i in $(seq 1 "$runs"); do
 		"$bench" appcheck -a "127.0.0.1:$chk" "${ca[@]}" --payload "$payload" -c 64 -d 10 \
 			--server-pid "$avpid" --json \
@@ -550,4 +552,18 @@ JSON
 		"$(for i in $(seq 1 "$runs"); do field p99_us <"$t/a.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field bound_verify_per_s <"$t/a.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do cat "$t/apct.$i"; done | median)"
+	cp "$t/a.$(((runs + 1) / 2))" "$t/a.$tag"
+	}
+	echo "== flow E check: stb-bench appcheck -c 64 -d 10 (appvetd and the bench on this machine); every TV shows the same app, so its payload is verified once (check.cache_size)"
+	appcheck_runs cached
+	# the same state without the cache: every check verifies
+	kill "$avpid"
+	wait "$avpid" 2>/dev/null || true
+	sed -i 's/^ "kek_file"/ "check": {"cache_size": 0},\n "kek_file"/' "$t/appvetd.json"
+	"$build/appvetd" -c "$t/appvetd.json" >>"$t/appvetd.log" 2>&1 &
+	avpid=$!
+	pids+=($avpid)
+	sleep 1
+	echo "== flow E check without the cache (check.cache_size 0: one verify per check), same client"
+	appcheck_runs uncached
 fi

@@ -28,6 +28,9 @@ static const cfg_opt_t av_opts[] = {
      "the longest validity APP_PUBLISH may ask for"},
     {"index.validity_s", CFG_INT, "86400", 60, 31536000, NULL, OFF(index_validity_s),
      "an exported index snapshot expires after this (re-signed at half of it)"},
+    {"check.cache_size", CFG_INT, "16384", 0, 10000000, NULL, OFF(check_cache_size),
+     "verified QR payloads remembered (by SHA-256), so a payload many TVs check is verified "
+     "once; 0: every APP_CHECK verifies"},
     {"vet.threads", CFG_INT, "2", 1, 16, NULL, OFF(vet_threads),
      "threads that analyse packages off the event loops"},
     {"vet.queue", CFG_INT, "64", 1, 4096, NULL, OFF(vet_queue),
@@ -198,7 +201,7 @@ av_init(daemon_t *d, err_t *err)
 		return -1;
 	if (av->operator_role &&
 	    ((av->reader = apppay_reader_new(av->op_key, av->pay_key, err)) == NULL ||
-	     av_index_reload(av, err) == -1))
+	     av_index_reload(av, err) == -1 || av_check_start(av, err) == -1))
 		return -1;
 	if (av_metrics_register(av, err) == -1)
 		return -1;
@@ -229,6 +232,7 @@ av_fini(daemon_t *d)
 	upload_free(av->up);
 	apk_ctx_free(av->apk);
 	av_index_free(av);
+	av_check_free(av);
 	apppay_reader_free(av->reader);
 	av_keys_free(av);
 	pthread_rwlock_destroy(&av->ix_lock);

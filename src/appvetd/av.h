@@ -41,6 +41,7 @@ typedef struct av_conf {
 	long long validity_s;
 	long long max_validity_s;
 	long long index_validity_s;
+	long long check_cache_size;
 	long long vet_threads;
 	long long vet_queue;
 	char *vet_peer; /* a vetter elsewhere, host:port; "": in this process */
@@ -96,6 +97,10 @@ typedef struct av {
 	av_entry_t *ix;
 	size_t nix;
 	uint64_t ix_version; /* the newest exported snapshot */
+	/* payloads whose signature verified, by the SHA-256 of their text:
+	 * every TV that shows one app sends the same payload */
+	struct lru *verified;
+	_Atomic uint64_t verified_hits, verified_misses;
 	char spool[UPLOAD_PATH_MAX];
 	char pkgdir[UPLOAD_PATH_MAX];
 } av_t;
@@ -149,6 +154,10 @@ int av_index_bump(store_conn_t *c, err_t *err);
 
 /* check.c: APP_CHECK, APP_INDEX_EXPORT, the in-memory index */
 void av_check_register(daemon_t *d);
+/* The verified-payload cache (check.cache_size; none when 0). */
+int av_check_start(av_t *av, err_t *err);
+void av_check_free(av_t *av);
+int av_check_metrics(av_t *av, buf_t *out);
 /* Reloads the index from the store (any thread). */
 int av_index_reload(av_t *av, err_t *err);
 void av_index_free(av_t *av);

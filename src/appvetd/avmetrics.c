@@ -87,6 +87,7 @@ metrics_http(struct evhttp_request *req, void *arg)
 	           "stbcred_app_checks_total{result=\"ALLOW\"} %llu\n"
 	           "stbcred_app_checks_total{result=\"DENY\"} %llu\n",
 	           (unsigned long long)checks_total(0), (unsigned long long)checks_total(1));
+	av_check_metrics(av, &out);
 	buf_printf(&out, "# TYPE stbcred_app_published gauge\nstbcred_app_published %zu\n", nix);
 	buf_printf(&out, "# TYPE stbcred_app_vet_queue gauge\nstbcred_app_vet_queue %zu\n",
 	           av->vet != NULL ? workpool_queued(av->vet) : 0);

@@ -1,12 +1,33 @@
 /* check: APP_CHECK against the in-memory index of published apps (one
  * signature verification, one AES-GCM open, a binary search; no write),
  * and the signed index snapshot for offline checks. */
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "av.h"
 #include "log.h"
+#include "lru.h"
 #include "tlv.h"
+
+#define VERIFIED_SHARDS 16
+
+/* A payload that verified, and its ID1: a hit skips the verify and the
+ * AES-GCM open, never the index (a withdrawn app is refused as before),
+ * and goes at the payload's own expiry. */
+typedef struct av_verified {
+	lru_node_t node;
+	uint8_t key[SHA256_DIGEST_LENGTH]; /* of the payload's text */
+	apppay_t p;
+	char id1[STB_ID_MAX + 1];
+} av_verified_t;
+
+typedef struct av_verified_out {
+	apppay_t *p;
+	char *id1;
+} av_verified_out_t;
 
 static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
 static buf_t snap;            /* the encoded snapshot, cached */
@@ -145,6 +166,105 @@ check_refused(daemon_t *d, srv_req_t *r, const err_t *err, const char *reason)
 }
 
 static void
+verified_release(lru_node_t *n)
+{
+	av_verified_t *v = LRU_ENTRY(n, av_verified_t, node);
+
+	OPENSSL_cleanse(v->id1, sizeof(v->id1));
+	free(v);
+}
+
+static int
+verified_copy(lru_node_t *n, void *arg)
+{
+	av_verified_t *v = LRU_ENTRY(n, av_verified_t, node);
+	av_verified_out_t *o = arg;
+
+	*o->p = v->p;
+	memcpy(o->id1, v->id1, sizeof(v->id1));
+	return 0;
+}
+
+int
+av_check_start(av_t *av, err_t *err)
+{
+	long long n = av->conf->check_cache_size;
+	lru_conf_t lc = {(size_t)n, n < VERIFIED_SHARDS ? (int)n : VERIFIED_SHARDS,
+	                 verified_release};
+
+	if (n == 0)
+		return 0;
+	return (av->verified = lru_new(&lc, err)) != NULL ? 0 : -1;
+}
+
+void
+av_check_free(av_t *av)
+{
+	lru_free(av->verified);
+	av->verified = NULL;
+}
+
+int
+av_check_metrics(av_t *av, buf_t *out)
+{
+	if (av->verified == NULL)
+		return 0;
+	return buf_printf(
+	    out,
+	    "# HELP stbcred_app_check_cache_hits_total APP_CHECKs of a payload verified before\n"
+	    "# TYPE stbcred_app_check_cache_hits_total counter\n"
+	    "stbcred_app_check_cache_hits_total %llu\n"
+	    "# HELP stbcred_app_check_cache_misses_total APP_CHECKs whose payload was verified\n"
+	    "# TYPE stbcred_app_check_cache_misses_total counter\n"
+	    "stbcred_app_check_cache_misses_total %llu\n"
+	    "# HELP stbcred_app_check_cache_entries verified payloads remembered\n"
+	    "# TYPE stbcred_app_check_cache_entries gauge\n"
+	    "stbcred_app_check_cache_entries %zu\n",
+	    (unsigned long long)av->verified_hits, (unsigned long long)av->verified_misses,
+	    lru_count(av->verified));
+}
+
+/* The payload's verified contents and ID1 (0), else a refusal with its
+ * reason for the refusal counters (-1).  Only a payload that verified is
+ * remembered, so a forger pays a verify for each try as before. */
+static int
+check_payload(av_t *av, const uint8_t *txt, size_t len, uint64_t now, apppay_t *p,
+              char id1[STB_ID_MAX + 1], const char **reason, err_t *err)
+{
+	av_verified_out_t o = {p, id1};
+	av_verified_t *v;
+	uint8_t key[SHA256_DIGEST_LENGTH];
+
+	if (av->verified != NULL) {
+		SHA256(txt, len, key);
+		if (lru_get(av->verified, key, sizeof(key), (int64_t)now, verified_copy, &o)) {
+			atomic_fetch_add_explicit(&av->verified_hits, 1, memory_order_relaxed);
+			return 0;
+		}
+		atomic_fetch_add_explicit(&av->verified_misses, 1, memory_order_relaxed);
+	}
+	if (apppay_reader_verify(av->reader, (const char *)txt, len, now, p, err) == -1) {
+		*reason = err->status == STB_EXPIRED           ? "expired"
+		          : err->status == STB_UNAUTHENTICATED ? "forged"
+		                                               : "malformed";
+		return -1;
+	}
+	if (apppay_reader_open(av->reader, p, id1, err) == -1) {
+		*reason = "forged";
+		return -1;
+	}
+	if (av->verified != NULL && (v = malloc(sizeof(*v))) != NULL) {
+		memcpy(v->key, key, sizeof(key));
+		v->p = *p;
+		memcpy(v->id1, id1, sizeof(v->id1));
+		lru_node_init(&v->node, v->key, sizeof(v->key), (int64_t)p->expires);
+		if (!lru_put(av->verified, &v->node, lru_gen(av->verified), 0))
+			verified_release(&v->node); /* another thread put it first */
+	}
+	return 0;
+}
+
+static void
 av_check(srv_req_t *r, const msg_t *m, void *ctx)
 {
 	daemon_t *d = ctx;
@@ -154,21 +274,14 @@ av_check(srv_req_t *r, const msg_t *m, void *ctx)
 	apppay_t p;
 	char id1[STB_ID_MAX + 1];
 	av_entry_t key, *e;
+	const char *reason = NULL;
 	err_t err;
 	buf_t *b;
 	int ans;
 
 	msg_get_bytes(m, TLV_IX_APP_QR_PAYLOAD, &txt, &len);
-	if (apppay_reader_verify(av->reader, (const char *)txt, len, (uint64_t)time(NULL), &p,
-	                         &err) == -1) {
-		check_refused(d, r, &err,
-		              err.status == STB_EXPIRED           ? "expired"
-		              : err.status == STB_UNAUTHENTICATED ? "forged"
-		                                                  : "malformed");
-		return;
-	}
-	if (apppay_reader_open(av->reader, &p, id1, &err) == -1) {
-		check_refused(d, r, &err, "forged");
+	if (check_payload(av, txt, len, (uint64_t)time(NULL), &p, id1, &reason, &err) == -1) {
+		check_refused(d, r, &err, reason);
 		return;
 	}
 	memcpy(key.ref, p.ref, APPPAY_REF_LEN);

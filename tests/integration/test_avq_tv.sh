@@ -52,7 +52,11 @@ ID_LATE=$(app submit "$FX/v2.apk" --name tv.late --version 3.0)
 for id in "$ID_SAFE" "$ID_PERM" "$ID_LATE"; do wait_vetted "$id" || fail "$id not vetted"; done
 P_SAFE=$(app publish "$ID_SAFE" --json | jget payload)
 P_PERM=$(app publish "$ID_PERM" --json | jget payload)
-P_SHORT=$(app publish "$ID_LATE" --validity 1 --json | jget payload)
+t_short=$(date +%s)
+P_SHORT=$(app publish "$ID_LATE" --validity 4 --json | jget payload)
+tv "$P_SHORT"
+[ "$TV_RC" = 0 ] && echo "$TV_OUT" | grepq "^ALLOW app=tv.late" &&
+	pass "online: a payload valid for 4 s is ALLOWed at once" || fail "short: rc $TV_RC $TV_OUT"
 app pubkey "$T/op.pem" >/dev/null
 app qr "$ID_SAFE" --png "$T/safe.png" >/dev/null
 app index export "$T/index1.cose" >/dev/null
@@ -77,7 +81,20 @@ FORGED=$("$PY" "$AVLIB" forge "$P_PERM" 1)
 tv "$FORGED"
 [ "$TV_RC" = 1 ] && echo "$TV_OUT" | grepq "UNAUTHENTICATED" &&
 	pass "online: a forged SAFE flag is refused UNAUTHENTICATED" || fail "forged: rc $TV_RC $TV_OUT"
-sleep 1.5
+# the verified-payload cache (check.cache_size): P_SHORT and P_PERM once,
+# P_SAFE twice (text, PNG); the tampered and forged ones are not kept
+tv "$FORGED"
+[ "$TV_RC" = 1 ] && echo "$TV_OUT" | grepq "UNAUTHENTICATED" &&
+	pass "online: the forged payload again: still refused" || fail "forged twice: rc $TV_RC $TV_OUT"
+avm=$(http_get "127.0.0.1:${HPORT[appvetd]}" /appvetd/metrics)
+mval() { echo "$avm" | awk -v k="$1" '$1 == k { print $2 }'; }
+[ "$(mval stbcred_app_check_cache_hits_total)" = 1 ] &&
+	[ "$(mval stbcred_app_check_cache_misses_total)" = 6 ] &&
+	[ "$(mval stbcred_app_check_cache_entries)" = 3 ] &&
+	pass "checks: 1 of 7 verified before; 3 payloads remembered, none of the forged" ||
+	fail "check cache metrics: $(echo "$avm" | grep check_cache)"
+# past its expiry, the remembered payload is refused like any other
+while [ "$(date +%s)" -le $((t_short + 5)) ]; do sleep 0.2; done
 tv "$P_SHORT"
 [ "$TV_RC" = 1 ] && echo "$TV_OUT" | grepq "EXPIRED" &&
 	pass "online: an expired payload is refused EXPIRED" || fail "expired: rc $TV_RC $TV_OUT"
