@@ -277,7 +277,8 @@ signer_xfer(int fd, const uint8_t *out, size_t olen, buf_t *rsp, uint16_t type, 
 	if (have != STB_FRAME_HDR_LEN + h.len || h.req_id != id || h.type != type ||
 	    !(h.flags & STB_FRAME_F_RESPONSE) || buf_reserve(rsp, h.len) == -1)
 		goto out;
-	memcpy(rsp->data, in + STB_FRAME_HDR_LEN, h.len);
+	if (h.len > 0) /* an empty reply (PING) leaves rsp unallocated */
+		memcpy(rsp->data, in + STB_FRAME_HDR_LEN, h.len);
 	rsp->len = h.len;
 	rc = (h.flags & STB_FRAME_F_ERROR) ? 1 : 0;
 out:
