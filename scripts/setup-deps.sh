@@ -21,6 +21,7 @@ test_pkgs=(
 	aapt android-framework-res apksigner zipalign zbar-tools python3-cbor2 python3-cryptography
 	docker.io docker-compose debootstrap
 	wrk golang-cfssl
+	haproxy
 )
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--build" ] || pkgs+=("${test_pkgs[@]}")

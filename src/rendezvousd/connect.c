@@ -11,10 +11,13 @@
 #include "tlv.h"
 
 /* One CONNECT_REQ, travelling from the caller's loop to the target's and
- * back. */
+ * back; or one RDV_RELAY_OFFER from another instance (relay), which ends
+ * where a CONNECT_REQ would wrap the caller's code. */
 struct cj {
 	rdv_t *rdv;
-	srv_req_t *r; /* the caller's deferred request */
+	srv_req_t *r; /* the caller's (relay: the other instance's) deferred request */
+	int relay;
+	char holder[RDV_ENDPOINT_CAP]; /* the instance forwarded to */
 	mbox_t *caller_mb;
 	char caller[RDV_ID_CAP];
 	char target[RDV_ID_CAP];
@@ -117,12 +120,35 @@ cj_finish(struct cj *j)
 	}
 }
 
+/* A relay's answer to the instance that asked: no write here, that
+ * instance records the outcome as for one of its own. */
+static void
+cj_relay_reply(struct cj *j)
+{
+	buf_t *b;
+
+	if (j->status != STB_OK)
+		srv_reply_err(j->r, j->status, "%s", j->why);
+	else {
+		b = srv_reply_begin(j->r);
+		tlv_put_str(b, STB_TLV_RDV_ENDPOINT, j->t_endpoint);
+		tlv_put_str(b, STB_TLV_RDV_OVERLAY_ADDR, j->t_overlay);
+		srv_reply_end(j->r);
+	}
+	cj_free(j);
+}
+
 static void
 cj_on_caller(void *arg)
 {
 	struct cj *j = arg;
-	rdv_cstate_t *cs = rdv_cstate(j->r->conn);
+	rdv_cstate_t *cs;
 
+	if (j->relay) {
+		cj_relay_reply(j);
+		return;
+	}
+	cs = rdv_cstate(j->r->conn);
 	if (j->status == STB_OK) {
 		if (cs == NULL) {
 			j->status = STB_UNAVAILABLE;
@@ -239,33 +265,106 @@ cj_limit(struct cj *j, srv_req_t *r)
 	return -1;
 }
 
-/* A target that is not online: known (UNAVAILABLE) or not (NOT_FOUND). */
+/* ---- a target held by another instance (cluster.c) ---- */
+
+/* The other instance's answer, on the caller's loop; a dead or
+ * unreachable instance is an offline target. */
+static void
+cj_relayed(void *arg, const msg_t *rsp, const err_t *err)
+{
+	struct cj *j = arg;
+
+	if (rsp == NULL) {
+		log_info("CONNECT_REQ %s -> %s: its instance %s: %s", j->caller, j->target,
+		         j->holder, err->msg);
+		j->status = STB_UNAVAILABLE;
+		snprintf(j->why, sizeof(j->why), "target %s is offline", j->target);
+	} else if ((j->status = msg_status(rsp)) != STB_OK) {
+		if (msg_get_str(rsp, TLV_IX_ERROR_TEXT, j->why, sizeof(j->why)) == -1)
+			snprintf(j->why, sizeof(j->why), "target %s cannot be reached", j->target);
+	} else if (msg_get_str(rsp, TLV_IX_RDV_ENDPOINT, j->t_endpoint, sizeof(j->t_endpoint)) ==
+	               -1 ||
+	           msg_get_str(rsp, TLV_IX_RDV_OVERLAY_ADDR, j->t_overlay, sizeof(j->t_overlay)) ==
+	               -1) {
+		j->status = STB_INTERNAL;
+		snprintf(j->why, sizeof(j->why), "instance %.64s answered a bad relay", j->holder);
+	}
+	cj_on_caller(j);
+}
+
+/* Sends the offer to the instance at holder; 0, or -1 (nothing sent). */
+static int
+cj_forward(struct cj *j, const char *holder)
+{
+	struct msgreq_RDV_RELAY_OFFER q = {.RDV_TARGET_ID = MV_STR(j->target),
+	                                   .RDV_SESSION_ID = MV_BYTES(j->sid, RDV_SID_LEN),
+	                                   .RDV_CALLER_ID = MV_STR(j->caller),
+	                                   .RDV_CALLER_ADDR = MV_STR(j->caller_addr),
+	                                   .RDV_SESSION_CODE = MV_BYTES(j->code, RDV_CODE_LEN),
+	                                   .RDV_EXPIRES = MV_U(j->expires)};
+	peerpool_t *pp;
+	err_t err;
+	buf_t b;
+	int rc;
+
+	if ((pp = rdv_cluster_peer(j->rdv, holder, &err)) == NULL) {
+		log_warnx("CONNECT_REQ %s -> %s: instance %.64s: %s", j->caller, j->target, holder,
+		          err.msg);
+		return -1;
+	}
+	snprintf(j->holder, sizeof(j->holder), "%s", holder);
+	buf_init(&b, 512);
+	rc = msgenc_RDV_RELAY_OFFER(&b, &q, &err);
+	if (rc == 0)
+		rc = peerpool_call(pp, srv_conn_base(j->r->conn), j->caller_mb,
+		                   STB_MSG_RDV_RELAY_OFFER, &b, 0, cj_relayed, j, &err);
+	buf_wipe(&b);
+	if (rc == -1)
+		log_info("CONNECT_REQ %s -> %s: instance %s: %s", j->caller, j->target, holder,
+		         err.msg);
+	return rc;
+}
+
+/* A target that is not online here: held by another live instance
+ * (forwarded), known (UNAVAILABLE) or not (NOT_FOUND). */
 static void
 cj_offline(struct cj *j)
 {
 	store_conn_t *c;
 	store_stmt_t *st;
 	err_t err;
-	int known = 0, rc;
+	int known = 0, live = 0, rc;
+	char holder[RDV_ENDPOINT_CAP] = "";
+	const char *self = rdv_cluster_self(j->rdv);
 
 	if ((c = store_reader(j->rdv->d->store, &err)) == NULL ||
 	    (st = store_stmt(c,
-	                     "SELECT CASE WHEN cred IS NULL THEN 0 ELSE 1 END "
-	                     "FROM devices WHERE device_id=?1",
+	                     "SELECT CASE WHEN d.cred IS NULL THEN 0 ELSE 1 END, "
+	                     "COALESCE(d.holder, ''), "
+	                     "CASE WHEN i.lease_until >= ?2 THEN 1 ELSE 0 END "
+	                     "FROM devices d LEFT JOIN rdv_instances i ON i.addr = d.holder "
+	                     "WHERE d.device_id=?1",
 	                     &err)) == NULL) {
 		srv_reply_errt(j->r, &err);
 		cj_free(j);
 		return;
 	}
 	store_bind_str(st, 1, j->target);
-	if ((rc = store_step(st, &err)) == STORE_ROW)
+	store_bind_int64(st, 2, (int64_t)time(NULL));
+	if ((rc = store_step(st, &err)) == STORE_ROW) {
 		known = (int)store_col_int64(st, 0);
+		snprintf(holder, sizeof(holder), "%s", store_col_text(st, 1, NULL));
+		live = (int)store_col_int64(st, 2);
+	}
 	store_reset(st);
 	if (rc != STORE_ROW && rc != STORE_DONE) {
 		srv_reply_errt(j->r, &err);
 		cj_free(j);
 		return;
 	}
+	if (known && live && self != NULL && strcmp(holder, self) != 0 &&
+	    cj_forward(j, holder) == 0)
+		return;
 	j->status = known ? STB_UNAVAILABLE : STB_NOT_FOUND;
 	snprintf(j->why, sizeof(j->why), known ? "target %s is offline" : "no registered device %s",
 	         j->target);
@@ -328,8 +427,63 @@ rdv_connect(srv_req_t *r, const msg_t *m, void *ctx)
 	}
 }
 
+/* ---- RDV_RELAY_OFFER, from another instance ---- */
+
+static void
+rdv_relay(srv_req_t *r, const msg_t *m, void *ctx)
+{
+	daemon_t *d = ctx;
+	rdv_t *rdv = d->priv;
+	struct cj *j;
+	const uint8_t *p;
+	size_t len;
+	mbox_t *tmb;
+	uint64_t exp = 0;
+
+	if (rdv->cluster == NULL) {
+		srv_reply_err(r, STB_UNAVAILABLE, "this rendezvousd is not in a cluster");
+		return;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return;
+	}
+	rdv_ref(rdv);
+	j->rdv = rdv;
+	j->relay = 1;
+	msg_get_str(m, TLV_IX_RDV_TARGET_ID, j->target, sizeof(j->target));
+	msg_get_str(m, TLV_IX_RDV_CALLER_ID, j->caller, sizeof(j->caller));
+	msg_get_str(m, TLV_IX_RDV_CALLER_ADDR, j->caller_addr, sizeof(j->caller_addr));
+	msg_get_u64(m, TLV_IX_RDV_EXPIRES, &exp);
+	j->expires = (int64_t)exp;
+	/* lengths: fixed by the registry, checked by the decoder */
+	if (msg_get_bytes(m, TLV_IX_RDV_SESSION_ID, &p, &len) == 0 && len == RDV_SID_LEN)
+		memcpy(j->sid, p, len);
+	if (msg_get_bytes(m, TLV_IX_RDV_SESSION_CODE, &p, &len) == 0 && len == RDV_CODE_LEN)
+		memcpy(j->code, p, len);
+	snprintf(j->actor, sizeof(j->actor), "%s@%s", srv_conn_subject(r->conn),
+	         srv_conn_peer(r->conn));
+	j->caller_mb = srv_req_mbox(r);
+	if ((j->r = srv_req_defer(r)) == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		cj_free(j);
+		return;
+	}
+	if (rdv_registry_find(rdv, j->target, &j->gen, &tmb) == -1) {
+		j->status = STB_UNAVAILABLE; /* moved, or gone since its REGISTER here */
+		snprintf(j->why, sizeof(j->why), "target %s is offline", j->target);
+		cj_relay_reply(j);
+		return;
+	}
+	if (mbox_post(tmb, cj_on_target, j) == -1) {
+		srv_reply_err(j->r, STB_INTERNAL, "out of memory");
+		cj_free(j);
+	}
+}
+
 void
 rdv_connect_register(daemon_t *d)
 {
 	srv_handle(d->srv, MSG_IX_RDV_CONNECT_REQ, rdv_connect);
+	srv_handle(d->srv, MSG_IX_RDV_RELAY_OFFER, rdv_relay);
 }

@@ -386,7 +386,7 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 			return -1;
 	}
 	st = store_stmt(c,
-	                "UPDATE devices SET overlay_ix=?2, endpoint=?3, last_seen=?4, "
+	                "UPDATE devices SET overlay_ix=?2, endpoint=?3, last_seen=?4, holder=?12, "
 	                "username=CASE WHEN ?5 <> 0 THEN ?6 ELSE username END, "
 	                "cred=CASE WHEN ?5 <> 0 THEN ?7 ELSE cred END, "
 	                "salt=CASE WHEN ?5 <> 0 THEN ?8 ELSE salt END, "
@@ -407,6 +407,8 @@ reg_write(store_conn_t *c, void *arg, err_t *err)
 	store_bind_int64(st, 9, (int64_t)g->n);
 	store_bind_int64(st, 10, g->kr);
 	store_bind_int64(st, 11, g->kp);
+	/* with several instances, where CONNECT_REQs for it are forwarded */
+	store_bind_str(st, 12, rdv_cluster_self(g->rdv));
 	if (store_step(st, err) != STORE_DONE)
 		return -1;
 	rdv_pool_addr(&g->rdv->pool, g->overlay_ix, addr);

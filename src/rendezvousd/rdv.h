@@ -22,6 +22,7 @@
 #include "enrol.h"
 #include "lifecycle.h"
 #include "lockout.h"
+#include "peerpool.h"
 #include "pool.h"
 #include "workpool.h"
 
@@ -49,6 +50,8 @@ typedef struct rdv_conf {
 	long long connect_per_pair;
 	long long connect_per_caller;
 	long long connect_per_target;
+	char *cluster_self;        /* this instance's host:port for the others; "": one instance */
+	long long cluster_lease_s; /* a holding outlives its instance's last renewal this long */
 } rdv_conf_t;
 
 /* One online device: its control channel (ce: ID, gen, conn, loop).
@@ -61,6 +64,8 @@ typedef struct rdv_entry {
 	time_t since;
 } rdv_entry_t;
 
+typedef struct rdv_cluster rdv_cluster_t;
+
 typedef struct rdv {
 	daemon_t *d;
 	const rdv_conf_t *conf;
@@ -68,9 +73,10 @@ typedef struct rdv {
 	connreg_t *reg; /* online devices (registry.c), one entry each */
 	lifecycle_t lc; /* fini, each connection state, each job; stopping: no new store writes */
 	struct event *sweep;
-	workpool_t *kdf;  /* scrypt off the loops */
-	lockout_t *lk;    /* REGISTER guessing (lockout.h); trusted pairs persisted */
-	rdv_climit_t *cl; /* CONNECT_REQ limits per caller and target */
+	workpool_t *kdf;        /* scrypt off the loops */
+	lockout_t *lk;          /* REGISTER guessing (lockout.h); trusted pairs persisted */
+	rdv_climit_t *cl;       /* CONNECT_REQ limits per caller and target */
+	rdv_cluster_t *cluster; /* the other instances (cluster.c); NULL: one instance */
 } rdv_t;
 
 typedef struct rdv_wait rdv_wait_t;
@@ -145,5 +151,22 @@ int rdv_wait_heartbeat(rdv_cstate_t *ts, int timeout_ms, rdv_wait_fn fn, void *a
 
 /* connect.c */
 void rdv_connect_register(daemon_t *d);
+
+/* cluster.c: several instances over one database.  Each instance records
+ * itself as the holder of the control channels it takes (devices.holder,
+ * written with the REGISTER) and renews a lease on its row in
+ * rdv_instances; a CONNECT_REQ for a device held by another live instance
+ * is forwarded there as RDV_RELAY_OFFER over mutual TLS (peerpool.h). */
+/* Starts the lease renewal when cluster.self is set; rdv->cluster stays
+ * NULL otherwise. */
+int rdv_cluster_init(rdv_t *rdv, err_t *err);
+/* Frees the peers (on their loops) and gives up this instance's lease. */
+void rdv_cluster_fini(rdv_t *rdv);
+/* This instance's address, or NULL with one instance. */
+const char *rdv_cluster_self(const rdv_t *rdv);
+/* The pool towards instance addr, made on first use; NULL with err. */
+peerpool_t *rdv_cluster_peer(rdv_t *rdv, const char *addr, err_t *err);
+/* host:port with a numeric host (no name lookup on a loop). */
+int rdv_cluster_addr_ok(const char *addr);
 
 #endif

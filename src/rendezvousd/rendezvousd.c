@@ -48,6 +48,11 @@ static const cfg_opt_t rdv_opts[] = {
      "unexpired session offers one caller may hold in all"},
     {"connect.max_offers_per_target", CFG_INT, "128", 1, 1024, NULL, OFF(connect_per_target),
      "unexpired session offers a target may hold from all callers"},
+    {"cluster.self", CFG_STR, "", 0, 0, NULL, OFF(cluster_self),
+     "this instance's IP:port as the other instances on the same database reach it "
+     "(\"\": a single instance)"},
+    {"cluster.lease_s", CFG_INT, "15", 2, 3600, NULL, OFF(cluster_lease_s),
+     "the others forward offers to this instance until this long after its last renewal"},
 };
 
 static const char *const rdv_migrations[] = {
@@ -85,6 +90,12 @@ static const char *const rdv_migrations[] = {
     " device_id TEXT PRIMARY KEY,"
     " verifier BLOB NOT NULL,"
     " issued INTEGER NOT NULL);",
+    /* several instances (cluster.c): who holds a device's control
+     * channel, and each instance's lease */
+    "ALTER TABLE devices ADD COLUMN holder TEXT;"
+    "CREATE TABLE rdv_instances("
+    " addr TEXT PRIMARY KEY,"
+    " lease_until INTEGER NOT NULL);",
 };
 /* The same steps in PostgreSQL DDL (store.h). */
 static const char *const rdv_migrations_pg[] = {
@@ -116,6 +127,11 @@ static const char *const rdv_migrations_pg[] = {
     " device_id TEXT PRIMARY KEY,"
     " verifier BYTEA NOT NULL,"
     " issued BIGINT NOT NULL);",
+    /* cluster.c's holders and leases */
+    "ALTER TABLE devices ADD COLUMN holder TEXT;"
+    "CREATE TABLE rdv_instances("
+    " addr TEXT PRIMARY KEY,"
+    " lease_until BIGINT NOT NULL);",
 };
 
 /* The last reference. */
@@ -416,6 +432,11 @@ rdv_check(err_t *err)
 	if (rdv_conf.connect_per_pair > rdv_conf.connect_per_caller)
 		return err_set(err, STB_BAD_REQUEST,
 		               "connect.max_offers_per_pair exceeds connect.max_offers_per_caller");
+	if (rdv_conf.cluster_self[0] != '\0' && !rdv_cluster_addr_ok(rdv_conf.cluster_self))
+		return err_set(err, STB_BAD_REQUEST,
+		               "cluster.self: '%.64s' is not an IP address and port (host:port, "
+		               "[v6]:port)",
+		               rdv_conf.cluster_self);
 	return lockout_conf_check(&rdv_conf.auth, err);
 }
 
@@ -458,6 +479,8 @@ rdv_init(daemon_t *d, err_t *err)
 	if ((rdv->sweep = event_new(d->base, -1, EV_PERSIST, sweep_tick, rdv)) == NULL ||
 	    event_add(rdv->sweep, &tv) == -1)
 		return err_set(err, STB_INTERNAL, "cannot start the lease timer");
+	if (rdv_cluster_init(rdv, err) == -1)
+		return -1;
 	rdv_device_register(d);
 	rdv_connect_register(d);
 	srv_handle(d->srv, MSG_IX_RDV_PROVISION, rdv_provision);
@@ -479,6 +502,7 @@ rdv_fini(daemon_t *d)
 	if (rdv->sweep != NULL)
 		event_free(rdv->sweep);
 	rdv->sweep = NULL;
+	rdv_cluster_fini(rdv);
 	lifecycle_stop(&rdv->lc);
 	/* finishes queued derivations; their answers go back to the loops */
 	workpool_free(rdv->kdf);

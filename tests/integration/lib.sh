@@ -44,7 +44,11 @@ trap teardown EXIT
 # at the first match can kill the writer with SIGPIPE and fail the pipeline.
 grepq() { grep "$@" >/dev/null; }
 
-bin_of() { local v="STB_BIN_${1//-/_}"; echo "${!v}"; }
+# A NAME may carry an instance, "rendezvousd@2": its own config, ports,
+# log and state dir; the daemon's binary, certificate, KEK and (on the
+# PostgreSQL runs) database are those of the daemon, shared by its instances.
+base_of() { echo "${1%%@*}"; }
+bin_of() { local b; b=$(base_of "$1"); local v="STB_BIN_${b//-/_}"; echo "${!v}"; }
 
 # free_port: a loopback port for this test alone (port_lib.sh)
 free_port() { port_reserve; }
@@ -57,7 +61,8 @@ pki_init() {
 # of daemon NAME's config on the PostgreSQL runs, its database made on
 # first use; to "" on the SQLite runs.  Not in a subshell: PGDB remembers.
 store_json() {
-	local n=$1
+	local n
+	n=$(base_of "$1")
 	STORE_JSON=
 	[ "${STB_TEST_STORE:-sqlite}" = postgresql ] || return 0
 	if [ -z "${PGDB[$n]:-}" ]; then
@@ -87,7 +92,8 @@ fi
 
 # write_config NAME [EXTRA_JSON_MEMBERS]
 write_config() {
-	local n=$1 extra=${2:-}
+	local n=$1 extra=${2:-} b
+	b=$(base_of "$1")
 	[ -n "${PORT[$n]:-}" ] || { PORT[$n]=$(free_port); AUTOPORT[$n]=1; }
 	[ -n "${HPORT[$n]:-}" ] || { HPORT[$n]=$(free_port); AUTOPORT[$n]=1; }
 	store_json "$n"
@@ -96,8 +102,8 @@ write_config() {
   "listen": "127.0.0.1:${PORT[$n]}",
   "http_listen": "127.0.0.1:${HPORT[$n]}",
   "state_dir": "$T/state-$n", $STORE_JSON
-  "kek_file": "$PKI/$n.kek",
-  "tls": { "cert": "$PKI/$n.crt", "key": "$PKI/$n.key", "ca": "$PKI/ca.crt" }${extra:+,
+  "kek_file": "$PKI/$b.kek",
+  "tls": { "cert": "$PKI/$b.crt", "key": "$PKI/$b.key", "ca": "$PKI/ca.crt" }${extra:+,
   $extra}
 }
 JSON

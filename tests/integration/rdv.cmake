@@ -15,3 +15,10 @@ stb_integration(test_lockout)
 
 list(APPEND STB_TEST_ENV STB_BENCH=$<TARGET_FILE:stb-bench>)
 stb_integration(test_bench_rdv)
+
+# two instances on one PostgreSQL database (issue 14): PostgreSQL run only
+add_test(NAME integration.test_rdv_cluster
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_rdv_cluster.sh)
+set_tests_properties(integration.test_rdv_cluster PROPERTIES
+  LABELS "integration;pg;cluster" TIMEOUT 300 FIXTURES_REQUIRED pg_server
+  ENVIRONMENT "${STB_TEST_ENV};STB_TEST_STORE=postgresql;STB_PG_ENV=${STB_PG_ENV_FILE}")

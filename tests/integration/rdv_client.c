@@ -2,11 +2,12 @@
  * rdv_client: a test device for rendezvousd over the internal client API.
  *
  *   rdv_client ADDR CA register ID USER PASS ENDPOINT
- *   rdv_client ADDR CA device   ID USER PASS ENDPOINT [mute]
+ *   rdv_client ADDR CA device   ID USER PASS ENDPOINT [mute|refuse]
  *   rdv_client ADDR CA connect  ID USER PASS ENDPOINT TARGET...
  *   rdv_client unwrap SALT N R P PASS SID CALLER TARGET WRAPPED
  *
- * "device" registers, answers heartbeats (unless mute), sends its own, and
+ * "device" registers, answers heartbeats (unless mute; refuse answers each
+ * server heartbeat with FORBIDDEN, declining any session), sends its own, and
  * prints each SESSION_OFFER with the code it unwraps; "connect" registers
  * and asks for a session with each TARGET in turn.  Hex on stdout, one line
  * per event; the exit status is 0 when everything asked for was OK.  The
@@ -29,6 +30,7 @@ typedef struct dev {
 	stb_client_t *c;
 	const char *id, *user, *pass, *endpoint;
 	int mute;
+	int refuse;
 	uint8_t key[RDV_KEY_LEN];
 } rdvdev_t;
 
@@ -81,6 +83,20 @@ on_push(rdvdev_t *v, const msg_t *m)
 		on_offer(v, m);
 	if (v->mute)
 		return 0;
+	if (v->refuse && m->type == STB_MSG_RDV_HEARTBEAT) {
+		buf_t b;
+		int rc;
+
+		buf_init(&b, 64);
+		tlv_put_u16(&b, STB_TLV_STATUS, STB_FORBIDDEN);
+		tlv_put_str(&b, STB_TLV_ERROR_TEXT, "busy");
+		rc = stbc_send(v->c, m->type, STB_FRAME_F_RESPONSE | STB_FRAME_F_ERROR, m->req_id,
+		               &b, &err);
+		buf_free(&b);
+		printf("refused a heartbeat\n");
+		fflush(stdout);
+		return rc;
+	}
 	return stbc_send(v->c, m->type, STB_FRAME_F_RESPONSE, m->req_id, NULL, &err);
 }
 
@@ -253,6 +269,7 @@ main(int argc, char **argv)
 	v.pass = argv[6];
 	v.endpoint = argv[7];
 	v.mute = argc > 8 && strcmp(argv[3], "device") == 0 && strcmp(argv[8], "mute") == 0;
+	v.refuse = argc > 8 && strcmp(argv[3], "device") == 0 && strcmp(argv[8], "refuse") == 0;
 	if (stb_client_new(&v.c, &err) == -1 || stb_client_set_ca_file(v.c, argv[2], &err) == -1 ||
 	    stb_connect_addr(v.c, argv[1], &err) == -1) {
 		print_err(&err);

@@ -35,7 +35,9 @@ stop_daemon rendezvousd
 
 # back to the schema before the lockouts table, with dev-m locked the old way
 now=$(date +%s)
-sqlite3 "$DB" "DROP TABLE lockouts; UPDATE devices SET fail_count=4, locked_until=$((now + 600))
+# (and before the cluster columns of step 4, which steps 2 and 3 lead to)
+sqlite3 "$DB" "DROP TABLE lockouts; DROP TABLE rdv_instances; ALTER TABLE devices DROP COLUMN holder;
+	UPDATE devices SET fail_count=4, locked_until=$((now + 600))
 	WHERE device_id='dev-m'; PRAGMA user_version=1;"
 start_daemon rendezvousd "$CONF"
 out=$(rdvc register dev-m userm passwordm 127.0.0.1:5100 || true)
