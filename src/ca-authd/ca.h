@@ -21,14 +21,15 @@
 #include "daemon.h"
 #include "lifecycle.h"
 #include "lru.h"
+#include "x509.h"
 
 #define CA_SERIAL_LEN   16 /* serials we draw */
 #define CA_SERIAL_MAX   20 /* RFC 5280 */
 #define CA_SERIAL_HEX   (2 * CA_SERIAL_MAX + 1)
 #define CA_ID_CAP       (STB_ID_MAX + 1)
 #define CA_URL_MAX      256
-#define CA_DEVICE_URI   "urn:stbcred:device:"
-#define CA_CERT_URI     "urn:stbcred:cert:"
+#define CA_DEVICE_URI   CRT_DEVICE_URI
+#define CA_CERT_URI     CRT_CERT_URI
 #define CA_LIST_BYTES   60000 /* stays under a client's default max_frame */
 #define CA_LIST_MAX     1000
 #define CA_OCSP_MAX_REQ 16384 /* request body */
