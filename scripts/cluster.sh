@@ -167,7 +167,8 @@ cmd_up() {
 		pg_server_start
 		owned=1
 	fi
-	pfx=cl_$(basename "$D" | tr 'A-Z.-' 'a-z__' | tr -cd 'a-z0-9_')
+	# the databases' names are the directory's: clusters on one server differ
+	pfx=cl_$(printf '%s' "$D" | cksum | cut -d' ' -f1)
 	{
 		echo "CLUSTER_DIR=$D"
 		echo "CLUSTER_PG_ENV=$CLUSTER_PG_ENV"
