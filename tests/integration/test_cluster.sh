@@ -29,6 +29,7 @@ trap cluster_teardown EXIT
 
 "$CL" up "$C" >"$T/up.log" 2>&1 || { cat "$T/up.log"; fail "cluster.sh up"; exit 1; }
 eval "$("$CL" env "$C")"
+log "cluster up after ${SECONDS} s"
 P=$CLUSTER_PKI
 status=$("$CL" status "$C" --json)
 [ "$(jq '[.instances[] | select(.alive and .haproxy == "UP")] | length' <<<"$status")" = 8 ] &&
@@ -74,15 +75,15 @@ login() { # DEVICE: one flow A login through the frontends
 
 # --- logins spread over both instances ---
 ok=0
-for i in $(seq 1 8); do
+for i in $(seq 1 4); do
 	[[ $(login "stb-$i") == "login ok device=stb-$i "*" fetched=1 "* ]] && ok=$((ok + 1))
 done
-[ $ok = 8 ] && pass "8 first logins through HAProxy" || fail "first logins: $ok of 8"
+[ $ok = 4 ] && pass "4 first logins through HAProxy" || fail "first logins: $ok of 4"
 g1=$(metric "$MEDIA_GW_1_HTTP" GW_LOGIN_FINISH OK)
 g2=$(metric "$MEDIA_GW_2_HTTP" GW_LOGIN_FINISH OK)
 c1=$(metric "$CERT_PROXYD_1_HTTP" CP_CERT_FETCH OK)
 c2=$(metric "$CERT_PROXYD_2_HTTP" CP_CERT_FETCH OK)
-[ "$g1" -gt 0 ] && [ "$g2" -gt 0 ] && [ $((g1 + g2)) = 8 ] &&
+[ "$g1" -gt 0 ] && [ "$g2" -gt 0 ] && [ $((g1 + g2)) = 4 ] &&
 	pass "both media-gw instances served logins ($g1 + $g2)" || fail "media-gw spread: $g1 $g2"
 [ "$c1" -gt 0 ] && [ "$c2" -gt 0 ] && pass "both cert-proxyd instances fetched certificates ($c1 + $c2)" ||
 	fail "cert-proxyd spread: $c1 $c2"
@@ -99,6 +100,8 @@ mapfile -t line <<<"$out"
 	pass "one token for the split login" || fail "split tokens"
 [ "$(metric "$MEDIA_GW_1_HTTP" GW_LOGIN_FINISH REPLAY)" -ge 1 ] && pass "media-gw 1 answered the replay" ||
 	fail "replay metric"
+
+log "spread and split checked after ${SECONDS} s"
 
 # --- revoked through ca-authd 1, refused by ca-authd 2 ---
 # ca-authd 1 stopped (SIGSTOP) until HAProxy marks it down: media-gw can
@@ -131,42 +134,49 @@ grepq "r.crt: revoked" <<<"$out" && pass "OCSP at ca-authd 2: revoked" || fail "
 n1=$(db "$CA_AUTHD_DB" "SELECT count(*) FROM revocations")
 [ "$n1" = 1 ] && pass "one revocations row" || fail "revocations: $n1"
 
+log "revocation checked after ${SECONDS} s"
+
 # --- instance 1 of every daemon killed during a burst of logins ---
 burst() { # FIRST LAST: logins of those devices, one after another
 	for i in $(seq "$1" "$2"); do { login "stb-$i" || true; } | sed "s/^/stb-$i /"; done
 }
 : >"$T/burst.out"
 for w in 0 1 2 3; do
-	burst $((20 + w * 10)) $((29 + w * 10)) >>"$T/burst.out" &
+	burst $((20 + w * 6)) $((25 + w * 6)) >>"$T/burst.out" &
 	BP[$w]=$!
 done
-for _ in $(seq 1 200); do [ "$(grep -c 'login ok' "$T/burst.out")" -ge 4 ] && break; sleep 0.05; done
+for _ in $(seq 1 300); do [ "$(grep -c 'login ok' "$T/burst.out")" -ge 4 ] && break; sleep 0.05; done
 for n in ca-authd cert-proxyd media-gw rendezvousd; do "$CL" kill "$C" "$n" 1 KILL; done
 for w in 0 1 2 3; do wait "${BP[$w]}" || true; done
 acked=$(grep -c ' login ok ' "$T/burst.out" || true)
-log "burst: $acked of 40 logins acknowledged"
+log "burst: $acked of 24 logins acknowledged"
 # a login in flight at a killed instance, or at a peer link to one that has
 # not reconnected yet, is refused (UNAVAILABLE), never left hanging
 other=$(grep -v ' login ok ' "$T/burst.out" | grep -vc 'UNAVAILABLE' || true)
-[ "$(wc -l <"$T/burst.out")" = 40 ] && [ "$other" = 0 ] && [ "$acked" -gt 4 ] &&
-	pass "the burst: each login acknowledged or refused UNAVAILABLE ($acked of 40 acknowledged)" ||
+[ "$(wc -l <"$T/burst.out")" = 24 ] && [ "$other" = 0 ] && [ "$acked" -gt 4 ] &&
+	pass "the burst: each login acknowledged or refused UNAVAILABLE ($acked of 24 acknowledged)" ||
 	fail "burst: $(cat "$T/burst.out")"
-lost=0
+# one query per database: the acknowledged tokens (their SHA-256), then the
+# fetched certificates at cert-proxyd and their serials at ca-authd
+hashes= cids=
 while read -r dev _ _ _ cid _ _ tok _; do
 	tok=${tok#token=}
-	cid=${cid#cert_id=}
-	h=$(printf '%s' "$tok" | xxd -r -p | sha256sum | cut -c1-64)
-	[ "$(db "$MEDIA_GW_DB" "SELECT count(*) FROM tokens WHERE hash=decode('$h', 'hex') AND device_id='$dev'")" = 1 ] ||
-		{ lost=$((lost + 1)); echo "# token of $dev not in media-gw's database"; }
-	s=$(db "$CERT_PROXYD_DB" "SELECT encode(serial, 'hex') FROM certs WHERE cert_id='$cid'")
-	[ -n "$s" ] && [ "$(db "$CA_AUTHD_DB" "SELECT count(*) FROM certs WHERE serial=decode('$s', 'hex')")" = 1 ] ||
-		{ lost=$((lost + 1)); echo "# certificate $cid of $dev not in both databases"; }
+	hashes+="${hashes:+,}'$(printf '%s' "$tok" | xxd -r -p | sha256sum | cut -c1-64)'"
+	cids+="${cids:+,}'${cid#cert_id=}'"
 done < <(grep ' login ok ' "$T/burst.out")
+lost=0
+n=$(db "$MEDIA_GW_DB" "SELECT count(*) FROM tokens WHERE encode(hash, 'hex') IN ($hashes)")
+[ "$n" = "$acked" ] || { lost=$((lost + acked - n)); echo "# $n of $acked tokens in media-gw's database"; }
+serials=$(db "$CERT_PROXYD_DB" "SELECT string_agg(quote_literal(encode(serial, 'hex')), ',') FROM certs WHERE cert_id IN ($cids)")
+n=$(db "$CA_AUTHD_DB" "SELECT count(*) FROM certs WHERE encode(serial, 'hex') IN (${serials:-''})")
+[ "$n" = "$acked" ] || { lost=$((lost + acked - n)); echo "# $n of $acked certificates in both databases"; }
 [ $lost = 0 ] && pass "every acknowledged token and certificate is in the databases" ||
 	fail "$lost acknowledged writes missing"
 ok=0
 for i in 11 12 13 14; do [[ $(login "stb-$i") == "login ok "* ]] && ok=$((ok + 1)); done
 [ $ok = 4 ] && pass "the survivors serve through HAProxy" || fail "after the kill: $ok of 4"
+
+log "kill checked after ${SECONDS} s"
 
 # --- the killed instances start again and rejoin ---
 for n in ca-authd cert-proxyd media-gw rendezvousd; do
@@ -176,13 +186,14 @@ for n in ca-authd cert-proxyd media-gw rendezvousd; do
 	wait_state "$n" 1 UP || fail "$n-1 not UP again"
 done
 ok=0
-for i in 15 16 17 18 19 1 2 3; do [[ $(login "stb-$i") == "login ok "* ]] && ok=$((ok + 1)); done
+for i in 15 16 1 2; do [[ $(login "stb-$i") == "login ok "* ]] && ok=$((ok + 1)); done
 g1=$(metric "$MEDIA_GW_1_HTTP" GW_LOGIN_FINISH OK)
-[ $ok = 8 ] && [ "$g1" -gt 0 ] && pass "the restarted media-gw 1 serves again ($g1 logins)" ||
-	fail "after the restart: $ok of 8, media-gw 1 served $g1"
+[ $ok = 4 ] && [ "$g1" -gt 0 ] && pass "the restarted media-gw 1 serves again ($g1 logins)" ||
+	fail "after the restart: $ok of 4, media-gw 1 served $g1"
 c1=$(metric "$CERT_PROXYD_1_HTTP" CP_KEYINFO_REQ OK)
 [ "$c1" -gt 0 ] && pass "the restarted cert-proxyd 1 serves again" || fail "cert-proxyd 1: $c1"
 [ "$("$CL" status "$C" --json | jq '[.instances[] | select(.alive)] | length')" = 8 ] &&
 	pass "8 instances alive" || fail "status after the restart"
+log "done after ${SECONDS} s"
 
 finish
