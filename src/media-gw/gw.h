@@ -2,15 +2,18 @@
  * media-gw internals (flow A, DESIGN 5.A steps 1 and 5).
  *
  * Login sessions (session_id -> gw_nonce, device, certificate, expiry) live
- * in memory only, shared by every worker loop behind one mutex (sess.c): a
- * session lasts seconds, and forgetting one is safe because an unknown
- * session is refused.  Open sessions are capped per device, per source
- * address and in all, and leave at their expiry.  A restart therefore empties the table and every
- * LOGIN_FINISH from before it gets NOT_FOUND: a captured key info can never
- * be replayed, whatever survived on disk.  A session is consumed (marked
- * used) before ca-authd is asked, so two finishes racing for one nonce get
- * one answer each and only one can win; the used mark stays until one TTL
- * past the session's expiry, to answer REPLAY.
+ * in memory, shared by every worker loop behind one mutex (sess.c): a
+ * session lasts seconds.  Open sessions are capped per device, per source
+ * address and in all, and leave at their expiry.  A session id is also
+ * self-describing (sid.c: expiry and an HMAC tag over the certificate's IDs
+ * under a KEK-derived key, the nonce an HMAC of the id), so an instance that
+ * did not open a session (another instance, or this one before a restart)
+ * can check its LOGIN_FINISH.  A session is consumed (marked used) here
+ * before ca-authd is asked, so two finishes racing for one nonce get one
+ * answer each and only one can win; the used mark stays until one TTL past
+ * the session's expiry, to answer REPLAY.  Across instances and restarts
+ * the single use is a login_used row written with the token: a second
+ * finish anywhere is REPLAY.
  *
  * Every refusal before the STB has proven its key info (LOGIN_START, and
  * LOGIN_FINISH up to ca-authd's verdict) goes to the refusal summaries
