@@ -23,6 +23,8 @@
 #   kill DIR NAME I [SIG]  signals instance I of daemon NAME (default KILL)
 #   start DIR NAME I       starts instance I of NAME again (its old config)
 #
+# With CLUSTER_WATCH=PID, `up` leaves a watcher that brings the cluster down
+# once PID has gone (a test killed by its timeout leaves nothing behind).
 # Binaries: $STB_BIN_<daemon> (as ctest sets them) or BUILD/<daemon> with
 # BUILD=${STB_BUILD:-build}.  Extra JSON members for one daemon's config:
 # $CLUSTER_JSON_<daemon> (dashes as _), e.g. CLUSTER_JSON_cert_proxyd.
@@ -217,6 +219,13 @@ cmd_up() {
 			instance_start "$n" "$i"
 		done
 	done
+	if [ -n "${CLUSTER_WATCH:-}" ]; then
+		(
+			while kill -0 "$CLUSTER_WATCH" 2>/dev/null && [ -f "$D/cluster.env" ]; do sleep 1; done
+			[ ! -f "$D/cluster.env" ] || "$0" down "$D"
+		) </dev/null >>"$D/log/watch.log" 2>&1 &
+		disown
+	fi
 	echo "cluster up in $D (eval \"\$($0 env $D)\" for its addresses)"
 }
 

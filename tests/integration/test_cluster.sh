@@ -27,7 +27,7 @@ cluster_teardown() {
 }
 trap cluster_teardown EXIT
 
-"$CL" up "$C" >"$T/up.log" 2>&1 || { cat "$T/up.log"; fail "cluster.sh up"; exit 1; }
+CLUSTER_WATCH=$$ "$CL" up "$C" >"$T/up.log" 2>&1 || { cat "$T/up.log"; fail "cluster.sh up"; exit 1; }
 eval "$("$CL" env "$C")"
 log "cluster up after ${SECONDS} s"
 P=$CLUSTER_PKI
