@@ -40,13 +40,18 @@
 #          p50/p99, next to the ECDSA P-256 verify bound of all cores
 #          measured in the same run; with the verified-payload cache (the
 #          default), then again with check.cache_size 0
+#   cluster-login  issue 14: stb-bench login (-c 16) and issue (-c 16) on
+#          SQLite (the daemons above) and on PostgreSQL (scripts/cluster.sh
+#          with one instance each, peers through HAProxy), then login through
+#          HAProxy with 2 instances of each daemon: ops/s and the CPU per
+#          operation of the daemons, HAProxy and PostgreSQL
 # Prints each run and the medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 runs=${2:-3}
 shift $(($# > 2 ? 2 : $#))
-what=" ${*:-speed ping rdv login issue ocsp keysync bootstrap appcheck} "
+what=" ${*:-speed ping rdv login issue ocsp keysync bootstrap appcheck cluster-login} "
 want() { [[ $what == *" $1 "* ]]; }
 bench=$build/bench/stb-bench
 need() {
@@ -60,7 +65,7 @@ if want issue || want ocsp; then
 		command -v "$b" >/dev/null || { echo "bench.sh: needs $b" >&2; exit 1; }
 	done
 fi
-if want login || want issue || want ocsp; then
+if want login || want issue || want ocsp || want cluster-login; then
 	for d in ca-authd cert-proxyd media-gw; do need "$build/$d"; done
 fi
 if want keysync; then need "$build/keymgmtd"; need "$build/tests/peers/app-platform"; fi
@@ -69,7 +74,11 @@ if want bootstrap; then need "$build/ca-authd"; need "$build/qualifyd"; fi
 if want appcheck; then need "$build/appvetd"; need "$build/src/stbctl/stbctl"; fi
 t=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"; }
+cleanup() {
+	local c
+	for c in "$t"/cl[12].*; do [ ! -f "$c/cluster.env" ] || scripts/cluster.sh down "$c" >/dev/null 2>&1 || true; done
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$t"
+}
 trap cleanup EXIT
 [ -z "${STB_BENCH_KEEP:-}" ] || echo "bench.sh: state in $t"
 free_port() {
@@ -79,7 +88,7 @@ free_port() {
 		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
-if want login || want issue || want ocsp; then
+if want login || want issue || want ocsp || want cluster-login; then
 	# ca-authd makes the PKI and, running on that state, is the suite's CA
 	scripts/pki-bootstrap.sh --ca-authd "$build/ca-authd" "$t/pki" >/dev/null 2>&1
 else
@@ -181,7 +190,7 @@ printf '   median: %s grants/s, %s KiB per device\n' \
 	"$(for i in $(seq 1 "$runs"); do field server_kib_per_device <"$t/r.$i"; done | median)"
 fi
 
-if want login || want issue || want ocsp; then
+if want login || want issue || want ocsp || want cluster-login; then
 	cap=$(free_port)
 	cah=$(free_port)
 	cpp=$(free_port)
@@ -199,7 +208,9 @@ JSON
 	capid=${pids[-1]}
 	up() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
 	start cert-proxyd "$cpp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
+	cppid=${pids[-1]}
 	start media-gw "$gwp" "\"ca\": {\"addr\": \"127.0.0.1:$cap\"},"
+	gwpid=${pids[-1]}
 	up "$cap"
 	up "$cpp"
 	up "$gwp"
@@ -566,4 +577,57 @@ JSON
 	sleep 1
 	echo "== flow E check without the cache (check.cache_size 0: one verify per check), same client"
 	appcheck_runs uncached
+fi
+
+if want cluster-login; then
+	cl_ticks() { # PID...: their ticks and their children's, summed
+		local s=0 p
+		for p in "$@"; do s=$((s + $(cpu_ticks "$p"))); done
+		echo "$s"
+	}
+	cl_pids() { # CLUSTER_DIR: every daemon, HAProxy, the PostgreSQL server
+		cat "$1"/run/*-[0-9].pid "$1/run/haproxy.pid.own"
+		. "$1/pg.env"
+		head -n 1 "$STB_PG_DIR/data/postmaster.pid"
+	}
+	# MODE LABEL PIDS ARGS...: one stb-bench run, its rate and CPU per operation
+	cl_run() {
+		local mode=$1 label=$2 pidl=$3 c0 c1 r n
+		shift 3
+		c0=$(cl_ticks $pidl)
+		"$bench" "$mode" "$@" -c 16 -d 10 --json 2>"$t/cl.err" >"$t/cl.out" ||
+			{ echo "   $label failed:"; cat "$t/cl.err"; }
+		c1=$(cl_ticks $pidl)
+		r=$(field per_s <"$t/cl.out")
+		n=$(field done <"$t/cl.out")
+		printf '   %-44s %8s/s, p50 %s us, p99 %s us; CPU %s us per operation\n' "$label" "$r" \
+			"$(field p50_us <"$t/cl.out")" "$(field p99_us <"$t/cl.out")" "$(us_per $((c1 - c0)) "${n:-0}")"
+	}
+	adm=(--admin-cert "$t/pki/admin.crt" --admin-key "$t/pki/admin.key")
+	echo "== issue 14: SQLite vs PostgreSQL (one instance each), 2 instances behind HAProxy"
+	echo "   (CPU of every daemon process, HAProxy and PostgreSQL, over each run including"
+	echo "   stb-bench login's first logins; rates were measured on this machine as it was)"
+	for i in $(seq 1 "$runs"); do
+		cl_run login "login, SQLite" "$capid $cppid $gwpid" -a "127.0.0.1:$gwp" --cp "127.0.0.1:$cpp" \
+			"${ca[@]}" "${adm[@]}"
+		cl_run issue "issue, SQLite" "$capid" -a "127.0.0.1:$cap" "${ca[@]}" \
+			--cert "$t/pki/admin.crt" --key "$t/pki/admin.key"
+		for n in 1 2; do
+			CLUSTER_N=$n STB_BUILD=$build scripts/cluster.sh up "$t/cl$n.$i" >"$t/cl$n.$i.up" 2>&1 ||
+				{ echo "   cluster.sh up failed:"; tail "$t/cl$n.$i.up"; continue; }
+			eval "$(scripts/cluster.sh env "$t/cl$n.$i")"
+			pidl=$(cl_pids "$t/cl$n.$i" | tr '\n' ' ')
+			cp2=(--ca "$CLUSTER_PKI/ca.crt" --admin-cert "$CLUSTER_PKI/admin.crt" --admin-key "$CLUSTER_PKI/admin.key")
+			if [ $n = 1 ]; then
+				cl_run login "login, PostgreSQL (one instance each)" "$pidl" -a "$MEDIA_GW_1" \
+					--cp "$CERT_PROXYD_1" "${cp2[@]}"
+				cl_run issue "issue, PostgreSQL" "$pidl" -a "$CA_AUTHD_1" --ca "$CLUSTER_PKI/ca.crt" \
+					--cert "$CLUSTER_PKI/admin.crt" --key "$CLUSTER_PKI/admin.key"
+			else
+				cl_run login "login, 2 instances each through HAProxy" "$pidl" -a "$MEDIA_GW" \
+					--cp "$CERT_PROXYD" "${cp2[@]}"
+			fi
+			scripts/cluster.sh down "$t/cl$n.$i" >/dev/null 2>&1 || true
+		done
+	done
 fi

@@ -44,7 +44,8 @@ ca_init(daemon_t *d, err_t *err)
 	if (ca->ocsp_url[0] == '\0' || ca->crl_url[0] == '\0')
 		log_warnx("no ocsp.url or crl.url (http_listen is a wildcard or empty): issued "
 		          "certificates will not say where to check them");
-	if (crl_start(ca, err) == -1 || ocache_start(ca, err) == -1 || ocsp_start(ca, err) == -1)
+	if (crl_start(ca, err) == -1 || ocache_start(ca, err) == -1 || ocsp_start(ca, err) == -1 ||
+	    revpoll_start(ca, err) == -1)
 		return -1;
 	/* the keys are the signer's: the network process needs the KEK no more */
 	if (d->signer != NULL) {
@@ -66,6 +67,7 @@ ca_fini(daemon_t *d)
 
 	if (ca == NULL)
 		return;
+	revpoll_stop(ca);
 	crl_stop(ca);
 	ocache_stop(ca);
 	lifecycle_stop(&ca->lc);

@@ -21,14 +21,15 @@
 #include "daemon.h"
 #include "lifecycle.h"
 #include "lru.h"
+#include "x509.h"
 
 #define CA_SERIAL_LEN   16 /* serials we draw */
 #define CA_SERIAL_MAX   20 /* RFC 5280 */
 #define CA_SERIAL_HEX   (2 * CA_SERIAL_MAX + 1)
 #define CA_ID_CAP       (STB_ID_MAX + 1)
 #define CA_URL_MAX      256
-#define CA_DEVICE_URI   "urn:stbcred:device:"
-#define CA_CERT_URI     "urn:stbcred:cert:"
+#define CA_DEVICE_URI   CRT_DEVICE_URI
+#define CA_CERT_URI     CRT_CERT_URI
 #define CA_LIST_BYTES   60000 /* stays under a client's default max_frame */
 #define CA_LIST_MAX     1000
 #define CA_OCSP_MAX_REQ 16384 /* request body */
@@ -130,7 +131,7 @@ int cert_der(X509 *x, uint8_t **der, size_t *len, err_t *err);
 
 /* ---- certdb.c: issued certificates in the store ---- */
 
-#define CERTDB_NMIGRATIONS 1
+#define CERTDB_NMIGRATIONS 2
 extern const char *const certdb_migrations[CERTDB_NMIGRATIONS];
 extern const char *const certdb_migrations_pg[CERTDB_NMIGRATIONS];
 
@@ -154,9 +155,13 @@ typedef struct certdb_row {
 
 /* In a write job. */
 int certdb_insert(store_conn_t *c, const certdb_row_t *r, err_t *err);
-/* NOT_FOUND when the serial is unknown, CONFLICT when already revoked. */
+/* NOT_FOUND when the serial is unknown, CONFLICT when already revoked.
+ * Also appends it to revocations (revpoll.c). */
 int certdb_revoke(store_conn_t *c, const uint8_t *serial, size_t len, int64_t at, int reason,
                   err_t *err);
+/* In a write job: counter name's next value, at least floor (unique and
+ * increasing across every instance on the database). */
+int certdb_counter_next(store_conn_t *c, const char *name, int64_t floor, int64_t *out, err_t *err);
 /* 0 with the row, 1 when not found, -1 on error.  der_sha256 (may be
  * NULL) gets the hash of the stored DER. */
 int certdb_get(store_conn_t *c, const uint8_t *serial, size_t len, certdb_row_t *r,
@@ -261,6 +266,9 @@ typedef struct ca {
 	size_t crl_len;
 	uint64_t crl_number;
 	struct event *crl_timer;
+	/* revpoll.c: revocations made by other instances, main loop only */
+	struct event *revpoll_timer;
+	int64_t revpoll_seen; /* the last revocations.id applied */
 	/* fini and each pending job; stopping set by fini (the store may be
 	 * gone); the last reference runs ca_destroy */
 	lifecycle_t lc;
@@ -318,6 +326,10 @@ int crl_build(ca_t *ca, store_conn_t *c, int64_t now, uint64_t number, uint8_t *
 int crl_refresh(ca_t *ca, store_conn_t *c, err_t *err);
 int crl_start(ca_t *ca, err_t *err);
 void crl_stop(ca_t *ca);
+
+/* ---- revpoll.c: revocations made at the other instances ---- */
+int revpoll_start(ca_t *ca, err_t *err);
+void revpoll_stop(ca_t *ca);
 
 /* ---- ocsp.c ---- */
 

@@ -19,6 +19,12 @@ const char *const certdb_migrations[CERTDB_NMIGRATIONS] = {
     "CREATE INDEX certs_device ON certs(device_id, issued_at);"
     "CREATE INDEX certs_issued ON certs(issued_at);"
     "CREATE INDEX certs_revoked ON certs(not_after) WHERE state = 'revoked';",
+    /* several instances on one database (revpoll.c, crl.c): every revocation
+     * in order of a counter drawn under its row lock, and the CRL number */
+    "CREATE TABLE revocations(id INTEGER PRIMARY KEY, serial BLOB NOT NULL,"
+    " at INTEGER NOT NULL);"
+    "CREATE TABLE ca_counters(name TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+    "INSERT INTO ca_counters(name, n) VALUES('revocation', 0), ('crl', 0);",
 };
 /* The same steps in PostgreSQL DDL (store.h). */
 const char *const certdb_migrations_pg[CERTDB_NMIGRATIONS] = {
@@ -38,6 +44,10 @@ const char *const certdb_migrations_pg[CERTDB_NMIGRATIONS] = {
     "CREATE INDEX certs_device ON certs(device_id, issued_at);"
     "CREATE INDEX certs_issued ON certs(issued_at);"
     "CREATE INDEX certs_revoked ON certs(not_after) WHERE state = 'revoked';",
+    "CREATE TABLE revocations(id BIGINT PRIMARY KEY, serial BYTEA NOT NULL,"
+    " at BIGINT NOT NULL);"
+    "CREATE TABLE ca_counters(name TEXT PRIMARY KEY, n BIGINT NOT NULL);"
+    "INSERT INTO ca_counters(name, n) VALUES('revocation', 0), ('crl', 0);",
 };
 
 #define COLS                                                                                       \
@@ -88,6 +98,7 @@ certdb_revoke(store_conn_t *c, const uint8_t *serial, size_t len, int64_t at, in
 {
 	certdb_row_t r;
 	store_stmt_t *st;
+	int64_t id;
 	int rc;
 
 	if ((rc = certdb_get(c, serial, len, &r, NULL, err)) == -1)
@@ -106,7 +117,42 @@ certdb_revoke(store_conn_t *c, const uint8_t *serial, size_t len, int64_t at, in
 	store_bind_blob(st, 1, serial, len);
 	store_bind_int64(st, 2, at);
 	store_bind_int64(st, 3, reason);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	/* another instance revoked it between the read and the update */
+	if (store_changes(st) != 1)
+		return err_set(err, STB_CONFLICT, "already revoked");
+	if (certdb_counter_next(c, "revocation", 0, &id, err) == -1 ||
+	    (st = store_stmt(c, "INSERT INTO revocations(id, serial, at) VALUES(?1, ?2, ?3)",
+	                     err)) == NULL)
+		return -1;
+	store_bind_int64(st, 1, id);
+	store_bind_blob(st, 2, serial, len);
+	store_bind_int64(st, 3, at);
 	return store_step(st, err) == STORE_DONE ? 0 : -1;
+}
+
+int
+certdb_counter_next(store_conn_t *c, const char *name, int64_t floor, int64_t *out, err_t *err)
+{
+	/* the row lock (PostgreSQL) orders the instances until COMMIT */
+	store_stmt_t *st = store_stmt(c,
+	                              "UPDATE ca_counters SET n = CASE WHEN n + 1 > ?2 THEN n + 1 "
+	                              "ELSE ?2 END WHERE name = ?1 RETURNING n",
+	                              err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, name);
+	store_bind_int64(st, 2, floor);
+	if ((rc = store_step(st, err)) != STORE_ROW) {
+		store_reset(st);
+		return rc < 0 ? -1 : err_set(err, STB_INTERNAL, "no counter %s", name);
+	}
+	*out = store_col_int64(st, 0);
+	store_reset(st);
+	return 0;
 }
 
 static void

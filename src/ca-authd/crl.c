@@ -1,9 +1,11 @@
 /*
  * crl: the CRL, DER, signed by the issuing CA.  Rebuilt after every
  * revoke and on a timer, served at /crl and written to state_dir/crl.der.
- * The CRL number never goes back: it is the larger of the last one plus
- * one and the current time, and the last one is read back from crl.der
- * at start.
+ * The CRL number never goes back and is never drawn twice, by this instance
+ * or another on the same database: it is the ca_counters row 'crl' taken in
+ * a write job (its row lock orders the instances), at least the larger of
+ * the current time and the last number plus one (read back from crl.der at
+ * start, for a database older than the counter).
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -117,9 +119,22 @@ out:
 	return n > 0 ? 0 : -1;
 }
 
+struct crl_draw {
+	int64_t floor, number;
+};
+
+static int
+crl_draw(store_conn_t *c, void *arg, err_t *err)
+{
+	struct crl_draw *d = arg;
+
+	return certdb_counter_next(c, "crl", d->floor, &d->number, err);
+}
+
 int
 crl_refresh(ca_t *ca, store_conn_t *c, err_t *err)
 {
+	struct crl_draw draw;
 	int64_t now = (int64_t)time(NULL);
 	uint64_t number;
 	char path[4096];
@@ -130,9 +145,14 @@ crl_refresh(ca_t *ca, store_conn_t *c, err_t *err)
 		return 0;
 	/* one at a time: numbers are drawn in order */
 	pthread_mutex_lock(&ca->crl_mu);
-	number = ca->crl_number + 1;
-	if ((uint64_t)now > number)
-		number = (uint64_t)now;
+	draw.floor = (int64_t)ca->crl_number + 1;
+	if (now > draw.floor)
+		draw.floor = now;
+	if (store_write_sync(ca->d->store, crl_draw, &draw, err) == -1) {
+		pthread_mutex_unlock(&ca->crl_mu);
+		return -1;
+	}
+	number = (uint64_t)draw.number;
 	if (crl_build(ca, c, now, number, &der, &len, err) == -1) {
 		pthread_mutex_unlock(&ca->crl_mu);
 		return -1;

@@ -120,7 +120,14 @@ struct iss {
 	uint8_t *der;
 	size_t der_len;
 	certdb_row_t row;
+	/* what a new serial needs: the request and the key */
+	issue_req_t q;
+	EVP_PKEY *pub;
+	char dev[CA_ID_CAP], cid[CA_ID_CAP], actor[160];
+	int redraws;
 };
+
+#define ISS_REDRAWS 2 /* serials drawn again after one was taken */
 
 static void
 iss_free(struct iss *a)
@@ -129,6 +136,7 @@ iss_free(struct iss *a)
 
 	X509_free(a->x);
 	OPENSSL_free(a->der);
+	EVP_PKEY_free(a->pub);
 	free(a);
 	ca_unref(ca);
 }
@@ -148,13 +156,40 @@ iss_write(store_conn_t *c, void *arg, err_t *err)
 	                     (long long)a->row.not_after);
 }
 
+static void iss_done(void *arg, const err_t *err);
+
+/* The serial was taken (the store's PRIMARY KEY, at this instance or
+ * another): the certificate again with a fresh random serial.  0 when its
+ * write is queued. */
+static int
+iss_redraw(struct iss *a, err_t *err)
+{
+	X509_free(a->x);
+	OPENSSL_free(a->der);
+	a->x = NULL;
+	a->der = NULL;
+	if (issue_build(a->ca, &a->q, a->pub, (int64_t)time(NULL), &a->x, &a->der, &a->der_len,
+	                &a->row, err) == -1)
+		return -1;
+	return store_write(a->ca->d->store, srv_req_mbox(a->r), iss_write, iss_done, a, err);
+}
+
 static void
 iss_done(void *arg, const err_t *err)
 {
 	struct iss *a = arg;
 	char hex[CA_SERIAL_HEX];
+	err_t e;
 	buf_t *b;
 
+	if (err->status == STB_CONFLICT && a->redraws++ < ISS_REDRAWS) {
+		log_warnx("a serial was drawn twice; drawing another");
+		if (iss_redraw(a, &e) == 0)
+			return;
+		srv_reply_errt(a->r, &e);
+		iss_free(a);
+		return;
+	}
 	if (err->status != STB_OK) {
 		srv_reply_errt(a->r, err);
 		iss_free(a);
@@ -212,23 +247,25 @@ ca_issue(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}
-	char actor[160];
-	snprintf(actor, sizeof(actor), "%s@%s", srv_conn_subject(r->conn), srv_conn_peer(r->conn));
-	q.device_id = dev;
-	q.cert_id = cid;
+	snprintf(a->actor, sizeof(a->actor), "%s@%s", srv_conn_subject(r->conn),
+	         srv_conn_peer(r->conn));
+	memcpy(a->dev, dev, sizeof(a->dev));
+	memcpy(a->cid, cid, sizeof(a->cid));
+	q.device_id = a->dev;
+	q.cert_id = a->cid;
 	q.validity_s = validity;
-	q.requester = actor;
+	q.requester = a->actor;
 	q.requester_roles = r->roles;
+	a->q = q;
+	a->pub = pub; /* a's now */
 	a->ca = ca;
 	ca_ref(ca);
-	if (issue_build(ca, &q, pub, (int64_t)time(NULL), &a->x, &a->der, &a->der_len, &a->row,
+	if (issue_build(ca, &a->q, pub, (int64_t)time(NULL), &a->x, &a->der, &a->der_len, &a->row,
 	                &err) == -1) {
-		EVP_PKEY_free(pub);
 		srv_reply_errt(r, &err);
 		iss_free(a);
 		return;
 	}
-	EVP_PKEY_free(pub);
 	if (daemon_write_deferred(d, r, iss_write, iss_done, a, &a->r) == -1)
 		iss_free(a);
 }

@@ -75,6 +75,10 @@ static const char *const cp_migrations[] = {
     " device_id TEXT NOT NULL);"
     "CREATE INDEX stb_certs_device ON stb_certs(device_id);"
     "INSERT INTO stb_certs(cert_id, device_id) SELECT cert_id, device_id FROM certs;",
+    /* several instances on one database: one timer scan at a time (scanner.c) */
+    "CREATE TABLE scan_lease(id INTEGER PRIMARY KEY, holder TEXT NOT NULL,"
+    " until INTEGER NOT NULL);"
+    "INSERT INTO scan_lease(id, holder, until) VALUES(1, '', 0);",
 };
 /* The same steps in PostgreSQL DDL (store.h). */
 static const char *const cp_migrations_pg[] = {
@@ -109,6 +113,9 @@ static const char *const cp_migrations_pg[] = {
     " device_id TEXT NOT NULL);"
     "CREATE INDEX stb_certs_device ON stb_certs(device_id);"
     "INSERT INTO stb_certs(cert_id, device_id) SELECT cert_id, device_id FROM certs;",
+    "CREATE TABLE scan_lease(id BIGINT PRIMARY KEY, holder TEXT NOT NULL,"
+    " until BIGINT NOT NULL);"
+    "INSERT INTO scan_lease(id, holder, until) VALUES(1, '', 0);",
 };
 
 /* The last reference. */

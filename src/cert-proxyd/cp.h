@@ -70,8 +70,9 @@ typedef struct cp {
 	peerpool_t *ca;    /* ca-authd, one peer per loop (cpca.c) */
 	/* scanner (scanner.c) */
 	struct event *scan_timer;
-	int scanning;   /* atomic: the timer's scan runs */
-	lifecycle_t lc; /* fini and each asynchronous job */
+	int scanning;         /* atomic: the timer's scan runs */
+	char scan_holder[17]; /* this instance in scan_lease (random hex) */
+	lifecycle_t lc;       /* fini and each asynchronous job */
 } cp_t;
 
 /* cert-proxyd.c */

@@ -10,12 +10,14 @@
  * writes wait there; CP_SCAN_NOW scans on the admin connection's loop with
  * asynchronous writes and answers when the scan is over.
  */
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cp.h"
+#include "hex.h"
 #include "log.h"
 #include "msgenc.h"
 #include "tlv.h"
@@ -348,15 +350,55 @@ scan_start(cp_t *cp, struct event_base *base, mbox_t *mb, srv_req_t *r, int time
 	return 0;
 }
 
+/* The timer's scan runs at one instance at a time: the one that holds the
+ * scan_lease row, taken (or kept) by a conditional UPDATE in the writer for
+ * two scan intervals; it renews it every tick, another instance takes it
+ * over once it has lapsed.  The scan's writes are conditional anyway (a
+ * state changes once, a pending row is written once), so a second scanner
+ * would only ask ca-authd twice; CP_SCAN_NOW runs where it is asked. */
+struct lease {
+	cp_t *cp;
+	int won;
+};
+
+static int
+lease_write(store_conn_t *c, void *arg, err_t *err)
+{
+	struct lease *l = arg;
+	int64_t now = (int64_t)time(NULL);
+	store_stmt_t *st = store_stmt(c,
+	                              "UPDATE scan_lease SET holder=?1, until=?2 "
+	                              "WHERE id=1 AND (holder=?1 OR until<=?3)",
+	                              err);
+
+	if (st == NULL)
+		return -1;
+	store_bind_str(st, 1, l->cp->scan_holder);
+	store_bind_int64(st, 2, now + 2 * l->cp->conf->scan_interval_s);
+	store_bind_int64(st, 3, now);
+	if (store_step(st, err) != STORE_DONE)
+		return -1;
+	l->won = store_changes(st) == 1;
+	return 0;
+}
+
 static void
 scan_tick(evutil_socket_t fd, short what, void *arg)
 {
 	cp_t *cp = arg;
+	struct lease l = {cp, 0};
+	err_t err;
 
 	(void)fd;
 	(void)what;
 	if (__atomic_exchange_n(&cp->scanning, 1, __ATOMIC_ACQ_REL))
 		return; /* the last one is still running */
+	if (store_write_sync(cp->d->store, lease_write, &l, &err) == -1)
+		log_warnx("validity scan: lease not taken: %s", err.msg);
+	if (!l.won) {
+		__atomic_store_n(&cp->scanning, 0, __ATOMIC_RELEASE);
+		return; /* another instance scans */
+	}
 	if (scan_start(cp, cp->d->base, NULL, NULL, 1) == -1) {
 		log_warnx("validity scan: out of memory");
 		__atomic_store_n(&cp->scanning, 0, __ATOMIC_RELEASE);
@@ -380,7 +422,11 @@ int
 cp_scanner_start(cp_t *cp, err_t *err)
 {
 	struct timeval tv = {(time_t)cp->conf->scan_interval_s, 0};
+	uint8_t id[8];
 
+	if (RAND_bytes(id, sizeof(id)) != 1)
+		return err_set(err, STB_INTERNAL, "no randomness");
+	hex_encode(id, sizeof(id), cp->scan_holder);
 	if ((cp->scan_timer = event_new(cp->d->base, -1, EV_PERSIST, scan_tick, cp)) == NULL ||
 	    event_add(cp->scan_timer, &tv) == -1)
 		return err_set(err, STB_INTERNAL, "cannot start the validity scanner");

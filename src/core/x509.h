@@ -17,6 +17,11 @@
 #define CRT_DER_MAX     16384 /* one certificate, DER */
 #define CRT_SAN_URI_MAX 1024  /* a SAN URI longer than this is skipped */
 
+/* The SAN URIs of a media-access certificate: its device ID and its
+ * certificate ID (ca-authd issues them, media-gw and ca-authd read them). */
+#define CRT_DEVICE_URI "urn:stbcred:device:"
+#define CRT_CERT_URI   "urn:stbcred:cert:"
+
 /* Called for each SAN URI of a certificate that starts with the walk's
  * prefix, with the rest after the prefix (not NUL-terminated, never empty,
  * no NUL inside); returns 0 to go on, 1 to stop the walk. */

@@ -2,15 +2,18 @@
  * media-gw internals (flow A, DESIGN 5.A steps 1 and 5).
  *
  * Login sessions (session_id -> gw_nonce, device, certificate, expiry) live
- * in memory only, shared by every worker loop behind one mutex (sess.c): a
- * session lasts seconds, and forgetting one is safe because an unknown
- * session is refused.  Open sessions are capped per device, per source
- * address and in all, and leave at their expiry.  A restart therefore empties the table and every
- * LOGIN_FINISH from before it gets NOT_FOUND: a captured key info can never
- * be replayed, whatever survived on disk.  A session is consumed (marked
- * used) before ca-authd is asked, so two finishes racing for one nonce get
- * one answer each and only one can win; the used mark stays until one TTL
- * past the session's expiry, to answer REPLAY.
+ * in memory, shared by every worker loop behind one mutex (sess.c): a
+ * session lasts seconds.  Open sessions are capped per device, per source
+ * address and in all, and leave at their expiry.  A session id is also
+ * self-describing (sid.c: expiry and an HMAC tag over the certificate's IDs
+ * under a KEK-derived key, the nonce an HMAC of the id), so an instance that
+ * did not open a session (another instance, or this one before a restart)
+ * can check its LOGIN_FINISH.  A session is consumed (marked used) here
+ * before ca-authd is asked, so two finishes racing for one nonce get one
+ * answer each and only one can win; the used mark stays until one TTL past
+ * the session's expiry, to answer REPLAY.  Across instances and restarts
+ * the single use is a login_used row written with the token: a second
+ * finish anywhere is REPLAY.
  *
  * Every refusal before the STB has proven its key info (LOGIN_START, and
  * LOGIN_FINISH up to ca-authd's verdict) goes to the refusal summaries
@@ -59,14 +62,22 @@ typedef struct gw_sess {
 	int64_t expires; /* unix seconds */
 } gw_sess_t;
 
+/* Draws a session's id and nonce (sid.c); NULL in the limits: random. */
+typedef int (*gw_sess_mint_fn)(void *arg, const char *device_id, const char *cert_id,
+                               int64_t expires, uint8_t sid[LOGIN_SESSION_LEN],
+                               uint8_t nonce[LOGIN_NONCE_LEN], err_t *err);
+
 typedef struct gw_sess_limits {
 	size_t max;        /* open at once, in all */
 	size_t per_device; /* open for one device; a new START replaces one */
 	size_t per_source; /* open from one source address; past it RATE_LIMITED */
 	int64_t ttl_s;     /* a session's life; a spent one is remembered as long again */
+	gw_sess_mint_fn mint;
+	void *mint_arg;
 } gw_sess_limits_t;
 
 typedef struct gw_sessions gw_sessions_t;
+typedef struct gw gw_t;
 
 /* Every limit at least 1; NULL with err. */
 gw_sessions_t *gw_sess_new(const gw_sess_limits_t *lim, err_t *err);
@@ -94,6 +105,17 @@ size_t gw_sess_sweep(gw_sessions_t *t, int64_t now);
 /* Open sessions. */
 size_t gw_sess_count(gw_sessions_t *t);
 
+/* ---- sid.c: session ids any instance can check ---- */
+
+/* A gw_sess_mint_fn (arg: the gw_t). */
+int gw_sid_mint(void *arg, const char *device_id, const char *cert_id, int64_t expires,
+                uint8_t sid[LOGIN_SESSION_LEN], uint8_t nonce[LOGIN_NONCE_LEN], err_t *err);
+/* The session a LOGIN_FINISH names, from its id and the certificate's IDs
+ * alone: 0 with *out filled, or -1 with NOT_FOUND (not one we minted for
+ * this certificate) or EXPIRED.  Single use is not checked here. */
+int gw_sid_check(gw_t *gw, const uint8_t sid[LOGIN_SESSION_LEN], const uint8_t *cert,
+                 size_t certlen, int64_t now, gw_sess_t *out, err_t *err);
+
 /* ---- gwca.c: ca-authd, one peer per worker loop ---- */
 
 typedef struct peerpool gw_ca_t;
@@ -114,16 +136,17 @@ int gw_ca_refusal(int ca_status, const char *ca_text, char *msg, size_t cap);
 
 /* ---- the daemon ---- */
 
-typedef struct gw {
+struct gw {
 	daemon_t *d;
 	const gw_conf_t *conf;
 	gw_sessions_t *sess;
 	gw_ca_t *ca;
-	EVP_MD *sha256; /* fetched once */
+	EVP_MD *sha256;      /* fetched once */
+	uint8_t sid_key[32]; /* from the KEK: session ids and nonces (sid.c) */
 	struct event *sweep;
 	unsigned ticks; /* of the sweeper, main loop only */
 	lifecycle_t lc; /* fini and each job in flight; stopping: no new store writes */
-} gw_t;
+};
 
 static inline void
 gw_ref(gw_t *gw)

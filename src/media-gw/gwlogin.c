@@ -32,6 +32,8 @@ struct lj {
 	int64_t issued, expires;
 };
 
+static void gw_refused(gw_t *gw, srv_req_t *r, const char *step, int status, const char *device_id);
+
 static void
 lj_free(struct lj *j)
 {
@@ -87,6 +89,26 @@ lj_still_subscribed(struct lj *j, store_conn_t *c, err_t *err)
 	return 0;
 }
 
+/* The session's single use, across every instance: its row goes in with
+ * the token, so a second finish of one session (here or at another
+ * instance, before or after a restart) is REPLAY. */
+static int
+lj_use_once(struct lj *j, store_conn_t *c, err_t *err)
+{
+	store_stmt_t *st;
+	int rc;
+
+	if ((st = store_stmt(c, "INSERT INTO login_used(sid, expires) VALUES(?1, ?2)", err)) ==
+	    NULL)
+		return -1;
+	store_bind_blob(st, 1, j->s.sid, LOGIN_SESSION_LEN);
+	store_bind_int64(st, 2, j->s.expires);
+	if ((rc = store_step(st, err)) == STORE_UNIQUE)
+		return err_set(err, STB_REPLAY,
+		               "login session was already used: its nonce works once");
+	return rc == STORE_DONE ? 0 : -1;
+}
+
 /* Only a proven login gets here (the CA accepted its key info): the token
  * and its audit row, or the refusal of a subscriber suspended meanwhile. */
 static int
@@ -96,7 +118,7 @@ lj_write(store_conn_t *c, void *arg, err_t *err)
 	char sid[2 * 8 + 1];
 
 	hex_encode(j->s.sid, 8, sid);
-	if (lj_still_subscribed(j, c, err) == -1)
+	if (lj_use_once(j, c, err) == -1 || lj_still_subscribed(j, c, err) == -1)
 		return -1;
 	if (j->status != STB_OK)
 		return daemon_auditf(j->gw->d, c, err, "login_denied", j->actor,
@@ -117,7 +139,11 @@ lj_done(void *arg, const err_t *err)
 	struct lj *j = arg;
 	buf_t *b;
 
-	if (err->status != STB_OK) {
+	if (err->status == STB_REPLAY) {
+		/* a replayed proof has proven nothing: a refusal, no log line */
+		gw_refused(j->gw, j->r, "login_finish", err->status, j->s.device_id);
+		srv_reply_errt(j->r, err);
+	} else if (err->status != STB_OK) {
 		log_warnx("login of %s not recorded: %s", j->s.device_id, err->msg);
 		srv_reply_errt(j->r, err);
 	} else if (j->status != STB_OK)
@@ -297,7 +323,11 @@ gw_login_finish(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_err(r, STB_INTERNAL, "out of memory");
 		return;
 	}
-	if (gw_sess_take(gw->sess, sid, (int64_t)time(NULL), &j->s, &err) == -1) {
+	/* a session this instance did not open (another instance's, or one from
+	 * before a restart) is checked from its id and the certificate */
+	if (gw_sess_take(gw->sess, sid, (int64_t)time(NULL), &j->s, &err) == -1 &&
+	    (err.status != STB_NOT_FOUND ||
+	     gw_sid_check(gw, sid, cert, certlen, (int64_t)time(NULL), &j->s, &err) == -1)) {
 		memcpy(j->s.sid, sid, LOGIN_SESSION_LEN);
 		OPENSSL_cleanse(j->s.nonce, sizeof(j->s.nonce));
 		lj_refuse(j, err.status, err.msg);

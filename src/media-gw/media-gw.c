@@ -1,5 +1,6 @@
 /* media-gw: media system front door: gates STB logins through ca-authd. */
 #include <event2/util.h>
+#include <openssl/crypto.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "gw.h"
 #include "log.h"
 #include "netaddr.h"
+#include "sealed.h"
 
 #define TOKEN_KEEP_S 86400 /* expired tokens stay a day, then go */
 
@@ -42,6 +44,9 @@ static const char *const gw_migrations[] = {
     " device_id TEXT NOT NULL, cert_id TEXT NOT NULL, serial BLOB,"
     " issued INTEGER NOT NULL, expires INTEGER NOT NULL);"
     "CREATE INDEX tokens_expires ON tokens(expires);",
+    /* each login session's single use, for every instance (sid.c) */
+    "CREATE TABLE login_used(sid BLOB PRIMARY KEY, expires INTEGER NOT NULL);"
+    "CREATE INDEX login_used_expires ON login_used(expires);",
 };
 /* The same steps in PostgreSQL DDL (store.h). */
 static const char *const gw_migrations_pg[] = {
@@ -55,6 +60,8 @@ static const char *const gw_migrations_pg[] = {
     " device_id TEXT NOT NULL, cert_id TEXT NOT NULL, serial BYTEA,"
     " issued BIGINT NOT NULL, expires BIGINT NOT NULL);"
     "CREATE INDEX tokens_expires ON tokens(expires);",
+    "CREATE TABLE login_used(sid BYTEA PRIMARY KEY, expires BIGINT NOT NULL);"
+    "CREATE INDEX login_used_expires ON login_used(expires);",
 };
 
 /* The last reference. */
@@ -65,6 +72,7 @@ gw_destroy(void *arg)
 
 	gw_sess_free(gw->sess);
 	EVP_MD_free(gw->sha256);
+	OPENSSL_cleanse(gw->sid_key, sizeof(gw->sid_key));
 	free(gw);
 }
 
@@ -80,14 +88,19 @@ static int
 sweep_write(store_conn_t *c, void *arg, err_t *err)
 {
 	store_stmt_t *st = store_stmt(c, "DELETE FROM tokens WHERE expires < ?1", err);
+	int64_t now = (int64_t)time(NULL);
 
 	(void)arg;
 	if (st == NULL)
 		return -1;
-	store_bind_int64(st, 1, (int64_t)time(NULL) - TOKEN_KEEP_S);
+	store_bind_int64(st, 1, now - TOKEN_KEEP_S);
 	if (store_step(st, err) != STORE_DONE)
 		return -1;
-	return 0;
+	/* past its expiry a session id is refused EXPIRED: its use need not stay */
+	if ((st = store_stmt(c, "DELETE FROM login_used WHERE expires < ?1", err)) == NULL)
+		return -1;
+	store_bind_int64(st, 1, now);
+	return store_step(st, err) == STORE_DONE ? 0 : -1;
 }
 
 static void
@@ -128,8 +141,10 @@ static int
 gw_init(daemon_t *d, err_t *err)
 {
 	struct timeval tv = {1, 0};
-	gw_sess_limits_t lim = {(size_t)gw_conf.max_sessions, (size_t)gw_conf.sessions_per_device,
-	                        (size_t)gw_conf.sessions_per_source, gw_conf.login_ttl_s};
+	gw_sess_limits_t lim = {.max = (size_t)gw_conf.max_sessions,
+	                        .per_device = (size_t)gw_conf.sessions_per_device,
+	                        .per_source = (size_t)gw_conf.sessions_per_source,
+	                        .ttl_s = gw_conf.login_ttl_s};
 	gw_t *gw;
 
 	if ((gw = calloc(1, sizeof(*gw))) == NULL)
@@ -140,6 +155,11 @@ gw_init(daemon_t *d, err_t *err)
 	d->priv = gw;
 	if ((gw->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		return err_set(err, STB_INTERNAL, "cannot fetch SHA-256");
+	/* every instance holds the KEK, so each can check the others' sessions */
+	if (sealed_derive(d->kek, "media-gw login session", gw->sid_key, err) == -1)
+		return -1;
+	lim.mint = gw_sid_mint;
+	lim.mint_arg = gw;
 	if ((gw->sess = gw_sess_new(&lim, err)) == NULL)
 		return -1;
 	gw->ca = gw_ca_new(gw_conf.ca_addr, &d->client_tls, err);

@@ -315,6 +315,19 @@ open_link(gw_sessions_t *t, struct sn *s, const char *device_id, struct sdev *d,
 
 /* ---- the calls ---- */
 
+/* A new session's id and nonce: the minter's, or random. */
+static int
+sn_draw(gw_sessions_t *t, struct sn *s, const char *device_id, const char *cert_id, int64_t now,
+        err_t *err)
+{
+	if (t->lim.mint != NULL)
+		return t->lim.mint(t->lim.mint_arg, device_id, cert_id, now + t->lim.ttl_s, s->sid,
+		                   s->nonce, err);
+	if (RAND_bytes(s->sid, sizeof(s->sid)) != 1 || RAND_bytes(s->nonce, sizeof(s->nonce)) != 1)
+		return err_set(err, STB_INTERNAL, "no randomness");
+	return 0;
+}
+
 int
 gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, const char *source,
              int64_t now, gw_sess_t *out, err_t *err)
@@ -334,12 +347,11 @@ gw_sess_open(gw_sessions_t *t, const char *device_id, const char *cert_id, const
 		free(nd);
 		return err_set(err, STB_INTERNAL, "out of memory");
 	}
-	if (RAND_bytes(s->sid, sizeof(s->sid)) != 1 ||
-	    RAND_bytes(s->nonce, sizeof(s->nonce)) != 1) {
+	if (sn_draw(t, s, device_id, cert_id, now, err) == -1) {
 		sn_drop(s);
 		free(nd);
 		free(nsrc);
-		return err_set(err, STB_INTERNAL, "no randomness");
+		return -1;
 	}
 	memcpy(s->ids, device_id, dl);
 	memcpy(s->ids + dl, cert_id, cl);

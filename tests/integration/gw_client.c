@@ -21,6 +21,13 @@
  *   resume       LOGIN_START, then waits for the file named by the next
  *                argument (the test restarts media-gw meanwhile), connects
  *                again and finishes that session
+ *   split        LOGIN_START at GW_ADDR, LOGIN_FINISH of that session at the
+ *                media-gw named by the next argument (another instance),
+ *                then the same finish again at GW_ADDR (a replay)
+ *   twice        a login; the certificate's DER goes to the file named by
+ *                the next argument plus ".der" and "serial=HEX" is printed;
+ *                waits for that file name itself, connects again and logs
+ *                in once more with the same certificate
  *
  * Each exchange prints one line: "start STATUS text", "finish STATUS text"
  * or "finish OK token=HEX expires=N".  Exit 0 when the driver could run
@@ -372,6 +379,36 @@ main(int argc, char **argv)
 					finish(gw, a.sid, c.der, c.len, sig, sl, ts);
 				}
 			}
+		} else if (strcmp(mode, "split") == 0) {
+			uint8_t sig[80];
+			uint64_t ts = (uint64_t)time(NULL);
+			stb_client_t *gw2 = client(arg, 0);
+			sess_t a;
+			size_t sl;
+			if (start(gw, device, &a) == 0) {
+				sl = sign(c.key, device, &a, ts, sig, sizeof(sig));
+				finish(gw2, a.sid, c.der, c.len, sig, sl, ts);
+				finish(gw, a.sid, c.der, c.len, sig, sl, ts);
+			}
+			stb_client_free(gw2);
+		} else if (strcmp(mode, "twice") == 0) {
+			char path[4096], hex[41] = "";
+			stb_error_t err;
+			FILE *f;
+			login(gw, device, &c, c.key, 0);
+			snprintf(path, sizeof(path), "%s.der", arg);
+			if ((f = fopen(path, "wb")) == NULL ||
+			    fwrite(c.der, 1, c.len, f) != c.len || fclose(f) != 0)
+				die("writing the certificate", NULL);
+			for (size_t i = 0; i < c.serial_len && i < 20; i++)
+				snprintf(hex + 2 * i, 3, "%02x", c.serial[i]);
+			printf("serial=%s\n", hex);
+			fflush(stdout);
+			for (int i = 0; i < 1200 && access(arg, F_OK) != 0; i++)
+				usleep(50000);
+			if (stb_connect_addr(gw, argv[2], &err) == -1)
+				die("reconnect", &err);
+			login(gw, device, &c, c.key, 0);
 		} else if (strcmp(mode, "resume") == 0) {
 			uint8_t sig[80];
 			uint64_t ts;

@@ -12,7 +12,8 @@
 static gw_sessions_t *
 sess_new(size_t max, size_t per_device, size_t per_source, int64_t ttl)
 {
-	gw_sess_limits_t lim = {max, per_device, per_source, ttl};
+	gw_sess_limits_t lim = {
+	    .max = max, .per_device = per_device, .per_source = per_source, .ttl_s = ttl};
 	gw_sessions_t *t;
 	err_t err;
 
