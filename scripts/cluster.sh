@@ -153,7 +153,7 @@ CFG
 }
 
 cmd_up() {
-	local n i s db owned=0 pfx extra v
+	local n i s db owned=0 pfx extra ie v
 	mkdir -p "$1"
 	D=$(cd "$1" && pwd)
 	[ ! -f "$D/cluster.env" ] || { echo "cluster.sh: $D already holds a cluster" >&2; exit 1; }
@@ -214,7 +214,12 @@ cmd_up() {
 				cp -a "$D/pki/ca-authd-state" "$D/state/$n-$i"
 				rm -f "$D/state/$n-$i"/*.db "$D/state/$n-$i"/*.db-*
 			fi
-			write_conf "$n" "$i" "$extra"
+			ie=$extra
+			if [ "$n" = rendezvousd ]; then # forwards offers to its peers (README)
+				v="RENDEZVOUSD_$i"
+				ie="${ie:+$ie, }\"cluster\": { \"self\": \"${!v}\" }"
+			fi
+			write_conf "$n" "$i" "$ie"
 			# one at a time: the first one migrates the database
 			instance_start "$n" "$i"
 		done
