@@ -250,6 +250,30 @@ pg_rewrite(const char *sql, int *np, err_t *err)
 	return out;
 }
 
+/* 1 when sql holds only blanks, ";" and comments: SQLite refuses it at
+ * prepare, and so does this backend, rather than at the first step. */
+static int
+sql_is_empty(const char *sql)
+{
+	const char *p = sql;
+
+	while (*p != '\0') {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';') {
+			p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			if (e == NULL)
+				return 0; /* unterminated: the server says so */
+			p = e + 2;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static store_stmt_t *
 pg_stmt(store_conn_t *bc, const char *sql, err_t *err)
 {
@@ -275,6 +299,11 @@ pg_stmt(store_conn_t *bc, const char *sql, err_t *err)
 	}
 	if (c->nstmt == STMT_CACHE) {
 		err_set(err, STB_INTERNAL, "store: statement cache full");
+		return NULL;
+	}
+	if (sql_is_empty(sql)) {
+		err_set(err, STB_INTERNAL, "store: prepare: no statement in \"%.*s\"", SQL_SHOWN,
+		        sql);
 		return NULL;
 	}
 	s = &c->cache[c->nstmt];
