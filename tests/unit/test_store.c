@@ -1055,6 +1055,35 @@ test_stmt_cache_and_reset_restart(void **state)
 	store_close(s);
 }
 
+/* An optional filter, "?1 IS NULL OR k = ?1", run first with a text NULL:
+ * PostgreSQL prepares at that first run and must learn ?1's type from the
+ * bind call, not from the NULL (it cannot infer it from the SQL). */
+static const char sql_opt_filter[] = "SELECT count(*) FROM kv WHERE (?1 IS NULL OR k = ?1)";
+
+static void
+test_stmt_null_text_param_first(void **state)
+{
+	struct fixture *fx = *state;
+	struct put a = {"a", "1", 0, 0}, b = {"b", "2", 0, 0};
+	store_t *s = open_ok(fx->db, 2);
+	store_stmt_t *st;
+	err_t err;
+
+	assert_int_equal(store_write_sync(s, job_put, &a, &err), 0);
+	assert_int_equal(store_write_sync(s, job_put, &b, &err), 0);
+	st = reader_stmt(s, sql_opt_filter);
+	store_bind_str(st, 1, NULL);
+	err_clear(&err);
+	if (store_step(st, &err) != STORE_ROW)
+		fail_msg("a text NULL first: %s", err.msg);
+	assert_int_equal(store_col_int64(st, 0), 2);
+	store_reset(st);
+	st = reader_stmt(s, sql_opt_filter);
+	store_bind_str(st, 1, "b");
+	assert_int_equal(stmt_int(st), 1);
+	store_close(s);
+}
+
 struct cached {
 	store_stmt_t *first, *second;
 };
@@ -1155,6 +1184,7 @@ main(void)
 	    T(test_stmt_unique_violation),
 	    T(test_stmt_errors),
 	    T(test_stmt_cache_and_reset_restart),
+	    T(test_stmt_null_text_param_first),
 	    T(test_reader_per_thread_and_read_only),
 	};
 
