@@ -14,7 +14,9 @@
 # DIR/ca-authd-state; keys sealed under DIR/ca-authd.kek) and every service
 # certificate comes from `ca-authd issue-service`, so a ca-authd running on
 # that state dir is the CA of the whole deployment.  DIR/ca-authd-pki.json is
-# the configuration those commands used.  Without ca-authd (or with
+# the configuration those commands used; --ca-store JSON is its "store"
+# member (e.g. {"backend": "postgresql", "dsn": "..."}, the store the CA's
+# ca-authd will run on; default SQLite in the state dir).  Without ca-authd (or with
 # --openssl) the openssl command line makes the same files, with the CA keys
 # as plain files DIR/ca-root.key and DIR/ca-issuing.key.
 #
@@ -23,17 +25,18 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 [--ca-authd PATH | --openssl] [--ca-state DIR] [--force] DIR" >&2
+	echo "usage: $0 [--ca-authd PATH | --openssl] [--ca-state DIR] [--ca-store JSON] [--force] DIR" >&2
 	echo "       $0 [--ca-authd PATH] --reissue DIR NAME" >&2
 	exit 2
 }
-force=0 reissue= ca_authd=${STB_BIN_ca_authd:-} ca_state=
+force=0 reissue= ca_authd=${STB_BIN_ca_authd:-} ca_state= ca_store=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--force) force=1; shift ;;
 	--ca-authd) [ $# -ge 2 ] || usage; ca_authd=$2; shift 2 ;;
 	--openssl) ca_authd=; shift ;;
 	--ca-state) [ $# -ge 2 ] || usage; ca_state=$2; shift 2 ;;
+	--ca-store) [ $# -ge 2 ] || usage; ca_store=$2; shift 2 ;;
 	--reissue) [ $# -eq 3 ] || usage; reissue=$3; set -- "$2"; break ;;
 	-*) usage ;;
 	*) break ;;
@@ -88,9 +91,11 @@ if [ -n "$ca_authd" ] && [ -z "$reissue" ]; then
 	for d in $daemons; do
 		openssl rand -hex 32 > "$dir/$d.kek"
 	done
+	store_member=
+	[ -z "$ca_store" ] || store_member="\"store\": $ca_store,"
 	cat > "$dir/ca-authd-pki.json" <<JSON
 {
-  "state_dir": "$state",
+  "state_dir": "$state", $store_member
   "kek_file": "$dir/ca-authd.kek",
   "http_listen": ""
 }

@@ -15,9 +15,10 @@
 int
 av_index_bump(store_conn_t *c, err_t *err)
 {
+	/* meta.v, not v: PostgreSQL finds a bare v ambiguous (row or excluded) */
 	store_stmt_t *st = store_stmt(c,
 	                              "INSERT INTO meta(k, v) VALUES('index_version', 1) "
-	                              "ON CONFLICT(k) DO UPDATE SET v=v+1",
+	                              "ON CONFLICT(k) DO UPDATE SET v=meta.v+1",
 	                              err);
 
 	if (st == NULL)

@@ -74,10 +74,12 @@ store_try_batch(store_t *s, struct store_job *batch, err_t *cerr)
 		err_clear(&j->err);
 		if (s->ops->txn(s->writer, STORE_TXN_SAVEPOINT, &j->err) == -1)
 			continue;
-		if (j->fn(s->writer, j->arg, &j->err) == 0) {
-			s->ops->txn(s->writer, STORE_TXN_RELEASE, NULL);
+		/* a job that returns 0 when its savepoint cannot be released
+		 * (PostgreSQL, after a failed statement it ignored: the
+		 * transaction takes nothing more) fails alone like any other */
+		if (j->fn(s->writer, j->arg, &j->err) == 0 &&
+		    s->ops->txn(s->writer, STORE_TXN_RELEASE, &j->err) == 0)
 			continue;
-		}
 		if (j->err.status == STB_OK)
 			err_set(&j->err, STB_INTERNAL, "store write failed");
 		if (s->ops->txn_gone(s->writer)) {

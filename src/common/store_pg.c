@@ -56,6 +56,9 @@ typedef struct pg_stmt {
 	int nparams;
 	Oid types[PARAMS_MAX]; /* the server's, after prepare */
 	enum pg_kind kind[PARAMS_MAX];
+	/* the kind of the bind call, a NULL's too (store_bind_str(st, i, NULL)
+	 * is a text NULL): the type "?N IS NULL OR x = ?N" is prepared with */
+	enum pg_kind hint[PARAMS_MAX];
 	int64_t ival[PARAMS_MAX];
 	const char *pval[PARAMS_MAX];
 	size_t plen[PARAMS_MAX];
@@ -250,6 +253,30 @@ pg_rewrite(const char *sql, int *np, err_t *err)
 	return out;
 }
 
+/* 1 when sql holds only blanks, ";" and comments: SQLite refuses it at
+ * prepare, and so does this backend, rather than at the first step. */
+static int
+sql_is_empty(const char *sql)
+{
+	const char *p = sql;
+
+	while (*p != '\0') {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ';') {
+			p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+			if (e == NULL)
+				return 0; /* unterminated: the server says so */
+			p = e + 2;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static store_stmt_t *
 pg_stmt(store_conn_t *bc, const char *sql, err_t *err)
 {
@@ -269,12 +296,17 @@ pg_stmt(store_conn_t *bc, const char *sql, err_t *err)
 			s->bind_fail = 0;
 			s->changes = 0;
 			for (int k = 0; k < PARAMS_MAX; k++)
-				s->kind[k] = PK_NULL;
+				s->kind[k] = s->hint[k] = PK_NULL;
 			return &s->base;
 		}
 	}
 	if (c->nstmt == STMT_CACHE) {
 		err_set(err, STB_INTERNAL, "store: statement cache full");
+		return NULL;
+	}
+	if (sql_is_empty(sql)) {
+		err_set(err, STB_INTERNAL, "store: prepare: no statement in \"%.*s\"", SQL_SHOWN,
+		        sql);
 		return NULL;
 	}
 	s = &c->cache[c->nstmt];
@@ -309,6 +341,7 @@ pg_bind_int64(store_stmt_t *bs, int i, int64_t v)
 	if (bind_at(s, i) == -1)
 		return -1;
 	s->kind[i - 1] = PK_INT;
+	s->hint[i - 1] = PK_INT;
 	s->ival[i - 1] = v;
 	return 0;
 }
@@ -324,6 +357,7 @@ bind_bytes(pg_stmt_t *s, int i, enum pg_kind k, const void *p, size_t len)
 		return -1;
 	}
 	s->kind[i - 1] = p == NULL ? PK_NULL : k;
+	s->hint[i - 1] = k;
 	s->pval[i - 1] = p;
 	s->plen[i - 1] = len;
 	return 0;
@@ -368,8 +402,9 @@ stmt_fail(pg_stmt_t *s, PGresult *r, err_t *err)
 	return unique ? STORE_UNIQUE : STORE_ERROR;
 }
 
-/* Parse on the server with the types of the first binds (NULL: the server
- * infers it), then the types it settled on. */
+/* Parse on the server with the types of the first binds (a NULL bound as
+ * text or blob is of that type; store_bind_null: the server infers it),
+ * then the types it settled on. */
 static int
 stmt_prepare(pg_stmt_t *s, err_t *err)
 {
@@ -379,7 +414,7 @@ stmt_prepare(pg_stmt_t *s, err_t *err)
 	PGresult *r;
 
 	for (int k = 0; k < s->nparams; k++)
-		types[k] = by_kind[s->kind[k]];
+		types[k] = by_kind[s->kind[k] != PK_NULL ? s->kind[k] : s->hint[k]];
 	r = PQprepare(s->conn->pg, s->name, s->pgsql, s->nparams, types);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		return stmt_fail(s, r, err);

@@ -4,8 +4,6 @@
 # or stuck signer makes signing UNAVAILABLE, then recovers.
 add_executable(keyscan ${CMAKE_CURRENT_SOURCE_DIR}/keyscan.c)
 target_link_libraries(keyscan PRIVATE stbcommon)
-set(STB_SIGNER_ENV ${STB_TEST_ENV} STB_KEYSCAN=$<TARGET_FILE:keyscan>
+stb_hostile(test_signer)
+stb_test_append(hostile.test_signer ENVIRONMENT STB_KEYSCAN=$<TARGET_FILE:keyscan>
   STB_CP_CLIENT=$<TARGET_FILE:cp_client>)
-add_test(NAME hostile.test_signer COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_signer.sh)
-set_tests_properties(hostile.test_signer PROPERTIES
-  LABELS hostile TIMEOUT 300 ENVIRONMENT "${STB_SIGNER_ENV}")

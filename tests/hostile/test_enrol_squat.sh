@@ -20,7 +20,7 @@ code_of() { cat "$(enrol_file "$1")" 2>/dev/null || true; }
 provision victim other || fail "provisioning shows no enrolment code"
 [ -n "$(code_of victim)" ] && [ "$(code_of victim)" != "$(code_of other)" ] ||
 	fail "no distinct codes"
-[ "$(sqlite3 "$DB" "SELECT length(verifier), verifier = X'$(code_of victim)'
+[ "$(sqlite3 "$DB" "SELECT length(verifier), CASE WHEN verifier = $(db_blob "$(code_of victim)") THEN 1 ELSE 0 END
 	FROM enrolments WHERE device_id='victim'" 2>/dev/null)" = "32|0" ] ||
 	fail "the store does not hold a 32-byte verifier (or holds the code itself)"
 audit0=$(sqlite3 "$DB" "SELECT count(*) FROM audit")

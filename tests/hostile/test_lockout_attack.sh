@@ -171,7 +171,7 @@ log "scrypt: $per ticks each; 20 pipelined: $((c2 - c1)) ticks; 4 x 10: $((c3 - 
 out=$("$LC" rdv "$RA" "$PKI/ca.crt" 127.0.0.7 dev-pipe user pass-okay 1 0)
 [ "$(field ok "$out")" = 1 ] && pass "rendezvousd: dev-pipe itself still registers (from 127.0.0.7)" ||
 	fail "dev-pipe after the burst: $out"
-n=$(sqlite3 "$RDB" "SELECT count(*) FROM lockouts WHERE instr(key, ' ') = 0")
+n=$(sqlite3 "$RDB" "SELECT count(*) FROM lockouts WHERE key NOT LIKE '% %'")
 [ "$n" = 0 ] && pass "rendezvousd: no failure written to lockouts" ||
 	fail "rendezvousd lockouts: $(sqlite3 "$RDB" 'SELECT * FROM lockouts')"
 n=$(wc -l <"$T/rendezvousd.log")

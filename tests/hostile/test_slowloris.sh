@@ -15,11 +15,12 @@ pki_init
 PORT[$n]=$(free_port)
 HPORT[$n]=$(free_port)
 H=127.0.0.1:${HPORT[$n]}
+store_json ca-authd-pki
 cat >"$T/$n.json" <<JSON
 {
   "listen": "127.0.0.1:${PORT[$n]}",
   "http_listen": "$H",
-  "state_dir": "$PKI/ca-authd-state",
+  "state_dir": "$PKI/ca-authd-state", $STORE_JSON
   "kek_file": "$PKI/ca-authd.kek",
   "tls": { "cert": "$PKI/ca-authd.crt", "key": "$PKI/ca-authd.key", "ca": "$PKI/ca.crt" }
 }

@@ -7,6 +7,6 @@ list(APPEND STB_TEST_ENV STB_AV_CLIENT=$<TARGET_FILE:av_client>
      STB_APK_FIXTURES=${STB_APK_FIXTURES})
 
 stb_integration(test_av_flow)
-set_tests_properties(integration.test_av_flow PROPERTIES FIXTURES_REQUIRED apk_fixtures)
+stb_test_append(integration.test_av_flow FIXTURES_REQUIRED apk_fixtures)
 stb_integration(test_av_split)
-set_tests_properties(integration.test_av_split PROPERTIES FIXTURES_REQUIRED apk_fixtures)
+stb_test_append(integration.test_av_split FIXTURES_REQUIRED apk_fixtures)

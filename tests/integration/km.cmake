@@ -8,5 +8,5 @@ list(APPEND STB_TEST_ENV STB_KM_CLIENT=$<TARGET_FILE:km_client>)
 
 foreach(t test_km_sync test_km_import)
   stb_integration(${t})
-  set_tests_properties(integration.${t} PROPERTIES FIXTURES_REQUIRED kmt_pki)
+  stb_test_append(integration.${t} FIXTURES_REQUIRED kmt_pki)
 endforeach()

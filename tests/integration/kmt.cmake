@@ -15,5 +15,5 @@ list(APPEND STB_TEST_ENV STB_KMT_PUSH=$<TARGET_FILE:kmt_push>)
 
 foreach(t test_kmt_kannel test_kmt_platform test_kmt_sync test_kmt_sms test_kmt_faults)
   stb_integration(${t})
-  set_tests_properties(integration.${t} PROPERTIES FIXTURES_REQUIRED kmt_pki)
+  stb_test_append(integration.${t} FIXTURES_REQUIRED kmt_pki)
 endforeach()

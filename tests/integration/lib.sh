@@ -53,8 +53,18 @@ bin_of() { local b; b=$(base_of "$1"); local v="STB_BIN_${b//-/_}"; echo "${!v}"
 # free_port: a loopback port for this test alone (port_lib.sh)
 free_port() { port_reserve; }
 
+# pki_init: the test's PKI (pki-bootstrap.sh); on the PostgreSQL runs the
+# CA it makes in $PKI/ca-authd-state keeps its store in the database of
+# the name ca-authd-pki (store_json ca-authd-pki: a ca-authd running on
+# that state dir).  Not in a subshell (store_json).
 pki_init() {
-	[ -f "$PKI/ca.crt" ] || "$STB_SRC/scripts/pki-bootstrap.sh" "$PKI" >/dev/null
+	[ ! -f "$PKI/ca.crt" ] || return 0
+	local opt=()
+	if [ "${STB_TEST_STORE:-sqlite}" = postgresql ]; then
+		store_json ca-authd-pki
+		opt=(--ca-store "{\"backend\": \"postgresql\", \"dsn\": \"$(pg_dsn "${PGDB[ca-authd-pki]}")\"}")
+	fi
+	"$STB_SRC/scripts/pki-bootstrap.sh" "${opt[@]}" "$PKI" >/dev/null
 }
 
 # store_json NAME: sets STORE_JSON to the "store" member (and its comma)
@@ -74,21 +84,48 @@ store_json() {
 
 # On the PostgreSQL runs the tests' own "sqlite3 STATE_DIR/NAME.db SQL"
 # checks of the state left behind read daemon NAME's database instead:
-# same "|"-separated rows; hex(x) read as encode(x, 'hex'), upper case.
+# same "|"-separated rows.  The checks are written in SQL both accept; the
+# shim rewrites only what has no common spelling: hex(x) as
+# upper(encode(x, 'hex')), group_concat(a, s) as string_agg(a, s).  A file
+# of no daemon's (a reference peer's SQLite) is read with sqlite3 itself.
 if [ "${STB_TEST_STORE:-sqlite}" = postgresql ]; then
 	sqlite3() {
-		local a db sql
+		local a db sql args=("$@")
 		while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do shift; done
 		a=$(basename "$1" .db)
-		db=${PGDB[$a]:?sqlite3 $1: no PostgreSQL database for $a}
+		db=${PGDB[$a]:-}
+		[ -n "$db" ] || { command sqlite3 "${args[@]}"; return; }
 		shift
 		if [ $# -gt 0 ]; then sql=$*; else sql=$(cat); fi
-		sql=$(printf '%s' "$sql" | sed -E "s/\bhex\(([^()]*)\)/upper(encode(\1, 'hex'))/g")
-		. "$(pg_env)"
-		psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$STB_PG_PORT" -U stbtest -d "$db" \
-			-c "$sql"
+		sql=$(printf '%s' "$sql" |
+			sed -E "s/\bhex\(([^()]*)\)/upper(encode(\1, 'hex'))/g; s/\bgroup_concat\(/string_agg(/g")
+		(
+			# shellcheck disable=SC1090
+			. "$(pg_env)"
+			psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$STB_PG_PORT" -U stbtest -d "$db" \
+				-c "$sql"
+		)
 	}
 fi
+
+# db_blob HEX: a blob literal in the SQL of the backend under test
+db_blob() {
+	if [ "${STB_TEST_STORE:-sqlite}" = postgresql ]; then
+		printf "'\\x%s'::bytea" "$1"
+	else
+		printf "X'%s'" "$1"
+	fi
+}
+
+# db_set_version DBFILE N: record the schema of daemon DBFILE's store as
+# at version N (its later migrations run again at the next start)
+db_set_version() {
+	if [ "${STB_TEST_STORE:-sqlite}" = postgresql ]; then
+		sqlite3 "$1" "DELETE FROM stb_migrations WHERE version > $2"
+	else
+		sqlite3 "$1" "PRAGMA user_version=$2"
+	fi
+}
 
 # write_config NAME [EXTRA_JSON_MEMBERS]
 write_config() {

@@ -31,6 +31,6 @@ add_test(NAME integration.qdh_pki
 set_tests_properties(integration.qdh_pki PROPERTIES LABELS integration TIMEOUT 300
   ENVIRONMENT "STB_BIN_ca_authd=$<TARGET_FILE:ca-authd>" FIXTURES_SETUP qdh_pki)
 foreach(t test_qdh_one test_qdh_resume test_qdh_split test_qdh_ocsp test_qdh_hlr_boot test_bench_qdh)
-  set_property(TEST integration.${t} APPEND PROPERTY ENVIRONMENT QDH_PKI=${QDH_PKI})
-  set_property(TEST integration.${t} PROPERTY FIXTURES_REQUIRED qdh_pki)
+  stb_test_append(integration.${t} ENVIRONMENT QDH_PKI=${QDH_PKI})
+  stb_test_append(integration.${t} FIXTURES_REQUIRED qdh_pki)
 endforeach()

@@ -14,8 +14,11 @@
 [ -n "${STB_BIN_ca_authd:-}" ] || { echo "needs STB_BIN_ca_authd"; exit 1; }
 
 qdh_ca_start() {
-	# the PKI fixture (qdh.cmake) when there is one: a copy is ours to change
-	if [ -n "${QDH_PKI:-}" ] && [ -f "$QDH_PKI/ca.crt" ] && [ ! -e "$PKI" ]; then
+	# the PKI fixture (qdh.cmake) when there is one: a copy is ours to
+	# change; on the PostgreSQL runs a PKI of our own, its CA's store in
+	# PostgreSQL (pki_init), which the fixture's SQLite CA is not
+	if [ -n "${QDH_PKI:-}" ] && [ -f "$QDH_PKI/ca.crt" ] && [ ! -e "$PKI" ] &&
+		[ "${STB_TEST_STORE:-sqlite}" = sqlite ]; then
 		cp -a "$QDH_PKI" "$PKI"
 	fi
 	pki_init
@@ -23,7 +26,7 @@ qdh_ca_start() {
 	HPORT[ca-authd]=$(free_port)
 	CA_ADDR=127.0.0.1:${PORT[ca-authd]}
 	OCSP_URL=http://127.0.0.1:${HPORT[ca-authd]}/ocsp
-	store_json ca-authd
+	store_json ca-authd-pki
 	cat >"$T/ca-authd.json" <<JSON
 {
   "listen": "$CA_ADDR",

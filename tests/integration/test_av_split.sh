@@ -14,12 +14,13 @@ VHPORT=$(free_port)
 CHECK_PORT=$(free_port)
 VDPORT=$(free_port)
 mkdir -m 0700 "$T/state-vetter"
+store_json vetter
 cat >"$T/vetter.json" <<JSON
 {
   "listen": "127.0.0.1:$VDPORT",
   "http_listen": "127.0.0.1:$VHPORT",
   "client_auth": "require",
-  "state_dir": "$T/state-vetter",
+  "state_dir": "$T/state-vetter", $STORE_JSON
   "kek_file": "$PKI/appvetd.kek",
   "tls": { "cert": "$PKI/appvetd.crt", "key": "$PKI/appvetd.key", "ca": "$PKI/ca.crt" },
   "listeners": [

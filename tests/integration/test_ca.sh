@@ -17,11 +17,12 @@ PORT[ca-authd]=$(free_port)
 HPORT[ca-authd]=$(free_port)
 H=127.0.0.1:${HPORT[ca-authd]}
 ADDR=127.0.0.1:${PORT[ca-authd]}
+store_json ca-authd-pki
 cat > "$T/ca-authd.json" <<JSON
 {
   "listen": "$ADDR",
   "http_listen": "$H",
-  "state_dir": "$STATE",
+  "state_dir": "$STATE", $STORE_JSON
   "kek_file": "$PKI/ca-authd.kek",
   "tls": { "cert": "$PKI/ca-authd.crt", "key": "$PKI/ca-authd.key", "ca": "$PKI/ca.crt" },
   "keyinfo": { "freshness_s": 300 },

@@ -110,7 +110,7 @@ now=$(date +%s)
 	fail "login: $out"
 hash=$(printf '%s' "$tok" | xxd -r -p | openssl dgst -sha256 -r | cut -d' ' -f1)
 [ "$(sql "SELECT device_id, cert_id FROM tokens WHERE lower(hex(hash))='$hash'")" = "stb-1|cert-1" ] &&
-	[ "$(sql "SELECT count(*) FROM tokens WHERE instr(lower(hex(hash)), '$tok') > 0")" = 0 ] &&
+	[ "$(sql "SELECT count(*) FROM tokens WHERE lower(hex(hash)) LIKE '%$tok%'")" = 0 ] &&
 	pass "the store holds SHA-256(token), not the token" ||
 	fail "token row: $(sql 'SELECT lower(hex(hash)), device_id FROM tokens')"
 

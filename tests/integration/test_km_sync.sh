@@ -74,7 +74,8 @@ wait_for delivered k1 "$P1" && pass "the key arrives at the platform with its pu
 want=$(printf '%s' "$K1" | xxd -r -p | sha256sum | cut -d' ' -f1)
 [ "$(platform_sql ap "SELECT key_sha256 FROM keys WHERE push_id=$P1")" = "$want" ] &&
 	pass "the platform opened the very key" || fail "key digest at the platform"
-wait_for bash -c "[ \"\$(sqlite3 '$T/state-keymgmtd/keymgmtd.db' \"SELECT state FROM outbox WHERE id=$P1\")\" = delivered ]" &&
+pushed() { [ "$(km_sql "SELECT state FROM outbox WHERE id=$1")" = delivered ]; }
+wait_for pushed "$P1" &&
 	pass "the push is marked delivered" || fail "push state: $(km_sql "SELECT state FROM outbox WHERE id=$P1")"
 km_sql "SELECT event FROM audit" | grepq '^bind$' && pass "bind audited" || fail "bind audit"
 

@@ -22,7 +22,7 @@ rdvc register dev-m userm passwordm 127.0.0.1:5100 >/dev/null || fail "first reg
 rdvc register dev-n usern passwordn 127.0.0.1:5101 >/dev/null || fail "first register of dev-n"
 for _ in 1 2 3; do rdvc register dev-x userx passwordx 127.0.0.1:5102 >/dev/null 2>&1 || true; done
 rdvc register dev-n usern wrongpassword 127.0.0.1:5101 >/dev/null 2>&1 || true
-[ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE instr(key, ' ') = 0")" = 0 ] &&
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key NOT LIKE '% %'")" = 0 ] &&
 	pass "no failure is written, of a provisioned device or not" ||
 	fail "rows: $(sqlite3 "$DB" 'SELECT * FROM lockouts')"
 [ "$(sqlite3 "$DB" "SELECT count(*) FROM lockouts WHERE key LIKE 'dev-x %'")" = 0 ] &&
@@ -37,8 +37,8 @@ stop_daemon rendezvousd
 now=$(date +%s)
 # (and before the cluster columns of step 4, which steps 2 and 3 lead to)
 sqlite3 "$DB" "DROP TABLE lockouts; DROP TABLE rdv_instances; ALTER TABLE devices DROP COLUMN holder;
-	UPDATE devices SET fail_count=4, locked_until=$((now + 600))
-	WHERE device_id='dev-m'; PRAGMA user_version=1;"
+	UPDATE devices SET fail_count=4, locked_until=$((now + 600)) WHERE device_id='dev-m';"
+db_set_version "$DB" 1
 start_daemon rendezvousd "$CONF"
 out=$(rdvc register dev-m userm passwordm 127.0.0.1:5100 || true)
 [[ $out == registered* ]] && pass "an old per-device lock no longer refuses the right password" ||

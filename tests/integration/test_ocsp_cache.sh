@@ -13,11 +13,12 @@ STATE=$PKI/ca-authd-state
 PORT[ca-authd]=$(free_port)
 HPORT[ca-authd]=$(free_port)
 H=127.0.0.1:${HPORT[ca-authd]}
+store_json ca-authd-pki
 cat > "$T/ca-authd.json" <<JSON
 {
   "listen": "127.0.0.1:${PORT[ca-authd]}",
   "http_listen": "$H",
-  "state_dir": "$STATE",
+  "state_dir": "$STATE", $STORE_JSON
   "kek_file": "$PKI/ca-authd.kek",
   "tls": { "cert": "$PKI/ca-authd.crt", "key": "$PKI/ca-authd.key", "ca": "$PKI/ca.crt" },
   "ocsp": { "validity_s": 600, "cache_size": 3 }

@@ -9,6 +9,7 @@
 #define NREC 5
 
 static const char *const migs[] = {audit_schema};
+static const char *const migs_pg[] = {audit_schema_pg};
 
 static const uint8_t key[AUDIT_KEY_LEN] = {
     0x6b, 0x65, 0x79, 0x20, 0x66, 0x6f, 0x72, 0x20, 0x74, 0x68, 0x65, 0x20, 0x61, 0x75, 0x64, 0x69,
@@ -20,12 +21,13 @@ static int ndb;
 static store_t *
 fresh_store(void)
 {
-	char path[128];
+	char path[TU_WHERE_MAX], name[32];
 	store_t *s;
 	err_t err;
 
-	snprintf(path, sizeof(path), "%s/audit-%d.sqlite", tu_dir, ndb++);
-	if ((s = store_open(path, migs, 1, &err)) == NULL)
+	snprintf(name, sizeof(name), "audit-%d.sqlite", ndb++);
+	tu_store_where(path, sizeof(path), tu_dir, name);
+	if ((s = tu_store_open(path, migs, migs_pg, 1, &err)) == NULL)
 		fail_msg("store_open: %s", err.msg);
 	return s;
 }
@@ -172,24 +174,31 @@ test_tampering_detected(void **state)
 		const char *name;
 		const char *sql;
 		uint64_t bad_seq;
+		const char *sql_pg; /* PostgreSQL's spelling, when it differs */
 	} cases[] = {
-	    {"detail edited", "UPDATE audit SET detail = '{\"attempt\":99}' WHERE seq = 3", 3},
-	    {"actor edited", "UPDATE audit SET actor = 'mallory' WHERE seq = 1", 1},
-	    {"event edited", "UPDATE audit SET event = 'login.denied' WHERE seq = 2", 2},
-	    {"timestamp moved", "UPDATE audit SET ts = ts + 1 WHERE seq = 5", 5},
-	    {"mac zeroed", "UPDATE audit SET mac = zeroblob(32) WHERE seq = 4", 4},
-	    {"mac shortened", "UPDATE audit SET mac = x'00' WHERE seq = 2", 2},
-	    {"middle row deleted", "DELETE FROM audit WHERE seq = 3", 3},
-	    {"first row deleted", "DELETE FROM audit WHERE seq = 1", 1},
-	    {"two rows deleted", "DELETE FROM audit WHERE seq IN (2, 3)", 2},
+	    {"detail edited", "UPDATE audit SET detail = '{\"attempt\":99}' WHERE seq = 3", 3,
+	     NULL},
+	    {"actor edited", "UPDATE audit SET actor = 'mallory' WHERE seq = 1", 1, NULL},
+	    {"event edited", "UPDATE audit SET event = 'login.denied' WHERE seq = 2", 2, NULL},
+	    {"timestamp moved", "UPDATE audit SET ts = ts + 1 WHERE seq = 5", 5, NULL},
+	    {"mac zeroed", "UPDATE audit SET mac = zeroblob(32) WHERE seq = 4", 4,
+	     "UPDATE audit SET mac = decode(repeat('00', 32), 'hex') WHERE seq = 4"},
+	    {"mac shortened", "UPDATE audit SET mac = x'00' WHERE seq = 2", 2,
+	     "UPDATE audit SET mac = '\\x00'::bytea WHERE seq = 2"},
+	    {"middle row deleted", "DELETE FROM audit WHERE seq = 3", 3, NULL},
+	    {"first row deleted", "DELETE FROM audit WHERE seq = 1", 1, NULL},
+	    {"two rows deleted", "DELETE FROM audit WHERE seq IN (2, 3)", 2, NULL},
 	    {"rows renumbered over a gap",
-	     "DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3", 3},
+	     "DELETE FROM audit WHERE seq = 3; UPDATE audit SET seq = seq - 1 WHERE seq > 3", 3,
+	     NULL},
 	    {"row forged at the end",
-	     "INSERT INTO audit VALUES(6, 0, 'key.import', 'admin', '{}', zeroblob(32))", 6},
+	     "INSERT INTO audit VALUES(6, 0, 'key.import', 'admin', '{}', zeroblob(32))", 6,
+	     "INSERT INTO audit VALUES(6, 0, 'key.import', 'admin', '{}', decode(repeat('00', 32), "
+	     "'hex'))"},
 	    {"details swapped",
 	     "UPDATE audit SET detail = CASE seq WHEN 2 THEN '{\"attempt\":3}'"
 	     " ELSE '{\"attempt\":2}' END WHERE seq IN (2, 3)",
-	     2},
+	     2, NULL},
 	};
 
 	(void)state;
@@ -198,7 +207,8 @@ test_tampering_detected(void **state)
 		uint64_t count, bad;
 		store_t *s = fresh_store();
 		append_n(s, NREC);
-		raw_sql(s, cases[i].sql);
+		raw_sql(s, tu_store_backend() == STORE_PG && cases[i].sql_pg ? cases[i].sql_pg
+		                                                             : cases[i].sql);
 		verify(s, key, &count, &bad, head);
 		if (bad != cases[i].bad_seq)
 			fail_msg("%s: bad_seq %llu, want %llu", cases[i].name,
@@ -245,17 +255,17 @@ test_wrong_key(void **state)
 static void
 test_append_continues_chain_after_reopen(void **state)
 {
-	char path[128];
+	char path[TU_WHERE_MAX];
 	uint8_t head[AUDIT_MAC_LEN];
 	store_t *s;
 	err_t err;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/reopen.sqlite", tu_dir);
-	assert_non_null(s = store_open(path, migs, 1, &err));
+	tu_store_where(path, sizeof(path), tu_dir, "reopen.sqlite");
+	assert_non_null(s = tu_store_open(path, migs, migs_pg, 1, &err));
 	append_n(s, 2);
 	store_close(s);
-	assert_non_null(s = store_open(path, migs, 1, &err));
+	assert_non_null(s = tu_store_open(path, migs, migs_pg, 1, &err));
 	{
 		struct append a = {key, "key.import", "admin", "", 0};
 		assert_int_equal(store_write_sync(s, job_append, &a, &err), 0);

@@ -81,7 +81,7 @@ static int
 fix_audit(store_conn_t *c, void *arg, err_t *err)
 {
 	(void)arg;
-	return store_exec(c, audit_schema, err);
+	return store_exec(c, tu_store_backend() == STORE_PG ? audit_schema_pg : audit_schema, err);
 }
 
 static int
@@ -89,7 +89,7 @@ fix_setup(void **state)
 {
 	fix_t *f = calloc(1, sizeof(*f));
 	uint8_t key[SEALED_KEY_LEN];
-	char path[TU_DIR_MAX + 32];
+	char path[TU_WHERE_MAX];
 	pki_t p;
 	err_t err;
 
@@ -98,8 +98,9 @@ fix_setup(void **state)
 	assert_int_equal(conf_load(NULL, &err), 0);
 	RAND_bytes(key, sizeof(key));
 	assert_int_equal(sealed_kek_from_bytes(key, &f->d.kek, &err), 0);
-	snprintf(path, sizeof(path), "%s/ca.db", f->dir);
-	f->d.store = store_open(path, certdb_migrations, CERTDB_NMIGRATIONS, &err);
+	tu_store_where(path, sizeof(path), f->dir, "ca.db");
+	f->d.store =
+	    tu_store_open(path, certdb_migrations, certdb_migrations_pg, CERTDB_NMIGRATIONS, &err);
 	assert_non_null(f->d.store);
 	assert_int_equal(store_write_sync(f->d.store, fix_audit, NULL, &err), 0);
 	f->d.conf.state_dir = f->dir;

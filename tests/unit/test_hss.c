@@ -19,16 +19,17 @@ static int
 fx_setup(void **state)
 {
 	static const char *const mig[] = {hss_schema};
+	static const char *const mig_pg[] = {hss_schema_pg};
 	uint8_t key[SEALED_KEY_LEN];
 	hss_conf_t hc = {.backend = "embedded"};
-	char path[TU_DIR_MAX + 32];
+	char path[TU_WHERE_MAX];
 	err_t err;
 
 	tu_setup_dir(state);
-	snprintf(path, sizeof(path), "%s/hss.db", tu_dir);
+	tu_store_where(path, sizeof(path), tu_dir, "hss.db");
 	memset(key, 7, sizeof(key));
 	assert_int_equal(sealed_kek_from_bytes(key, &fx.kek, &err), 0);
-	assert_non_null(fx.st = store_open(path, mig, 1, &err));
+	assert_non_null(fx.st = tu_store_open(path, mig, mig_pg, 1, &err));
 	assert_int_equal(hss_open(&hc, fx.kek, &fx.hss, &err), 0);
 	return 0;
 }

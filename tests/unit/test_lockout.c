@@ -295,6 +295,7 @@ test_bounded(void **state)
 /* ---- persistence ---- */
 
 static const char *const migs[] = {LOCKOUT_SCHEMA};
+static const char *const migs_pg[] = {LOCKOUT_SCHEMA_PG};
 
 struct pjob {
 	lockout_t *l;
@@ -313,7 +314,7 @@ static store_t *
 open_store(const char *db)
 {
 	err_t err;
-	store_t *s = store_open(db, migs, (int)TU_NELEM(migs), &err);
+	store_t *s = tu_store_open(db, migs, migs_pg, (int)TU_NELEM(migs), &err);
 
 	if (s == NULL)
 		fail_msg("store_open: %s", err.msg);
@@ -371,14 +372,14 @@ old_row_write(store_conn_t *c, void *arg, err_t *err)
 static void
 test_persist_trust(void **state)
 {
-	char db[TU_DIR_MAX + 32];
+	char db[TU_WHERE_MAX];
 	lockout_state_t st;
 	lockout_t *l;
 	store_t *s;
 	err_t err;
 
 	(void)state;
-	snprintf(db, sizeof(db), "%s/lockout.sqlite", tu_dir);
+	tu_store_where(db, sizeof(db), tu_dir, "lockout.sqlite");
 	s = open_store(db);
 	l = lockout_new(&conf, &err);
 	assert_non_null(l);

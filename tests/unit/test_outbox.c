@@ -119,7 +119,7 @@ peer_count(int64_t id)
 /* ---- the environment: store, loop, outbox ---- */
 
 struct env {
-	char db[TU_DIR_MAX + 32];
+	char db[TU_WHERE_MAX];
 	store_t *s;
 	struct event_base *base;
 	mbox_t *mb;
@@ -133,10 +133,11 @@ static void
 env_store_open(void)
 {
 	const char *const migs[] = {outbox_schema};
+	const char *const migs_pg[] = {outbox_schema_pg};
 	err_t err;
 
 	err_clear(&err);
-	if ((env.s = store_open(env.db, migs, 1, &err)) == NULL)
+	if ((env.s = tu_store_open(env.db, migs, migs_pg, 1, &err)) == NULL)
 		fail_msg("store_open: %s", err.msg);
 }
 
@@ -167,7 +168,7 @@ setup(void **state)
 	memset(&env, 0, sizeof(env));
 	memset(&peer, 0, sizeof(peer));
 	fake_now = T0;
-	snprintf(env.db, sizeof(env.db), "%s/outbox.sqlite", tu_dir);
+	tu_store_where(env.db, sizeof(env.db), tu_dir, "outbox.sqlite");
 	env_store_open();
 	if ((env.base = event_base_new()) == NULL || (env.mb = mbox_new(env.base)) == NULL)
 		return -1;

@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 static const char *const migs[] = {audit_schema};
+static const char *const migs_pg[] = {audit_schema_pg};
 static const uint8_t key[AUDIT_KEY_LEN] = {1, 2, 3};
 
 static const refusal_sum_t *
@@ -208,8 +209,8 @@ test_flush(void **state)
 	err_t err;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/refusal.sqlite", tu_dir);
-	assert_non_null(s = store_open(path, migs, 1, &err));
+	tu_store_where(path, sizeof(path), tu_dir, "refusal.sqlite");
+	assert_non_null(s = tu_store_open(path, migs, migs_pg, 1, &err));
 	assert_int_equal(refusal_flush(r, s, key, &err), 0);
 	assert_int_equal(store_write_sync(s, count_rows, &rows, &err), 0);
 	assert_int_equal(rows, 0);

@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mbox.h"
 #include "testutil.h"
@@ -262,4 +264,163 @@ tu_loop_stop(tu_loop_t *l)
 	pthread_join(l->th, NULL);
 	mbox_free(l->mb);
 	event_base_free(l->base);
+}
+
+/* ---- the store under test ---- */
+
+enum store_backend
+tu_store_backend(void)
+{
+	const char *b = getenv("STB_TEST_STORE");
+
+	return b != NULL && strcmp(b, "postgresql") == 0 ? STORE_PG : STORE_SQLITE;
+}
+
+/* The databases tu_store_where made, dropped at exit. */
+#define TU_PG_DBS_MAX 256
+static char tu_pg_dbs[TU_PG_DBS_MAX][48];
+static int tu_pg_ndbs;
+static char tu_pg_port[16];
+
+/* The fixture's port from the STB_PG_ENV file (STB_PG_PORT=...). */
+static const char *
+tu_pg_server_port(void)
+{
+	const char *f = getenv("STB_PG_ENV");
+	char line[256];
+	FILE *fp;
+
+	if (tu_pg_port[0] != '\0')
+		return tu_pg_port;
+	if (f == NULL || (fp = fopen(f, "r")) == NULL)
+		fail_msg("STB_PG_ENV: no env file of the pg_server fixture (%s)", f ? f : "unset");
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "STB_PG_PORT=", 12) == 0)
+			snprintf(tu_pg_port, sizeof(tu_pg_port), "%.*s",
+			         (int)strcspn(line + 12, "\n"), line + 12);
+	fclose(fp);
+	if (tu_pg_port[0] == '\0')
+		fail_msg("%s: no STB_PG_PORT", f);
+	return tu_pg_port;
+}
+
+/* Runs sql on the server's postgres database; 0, or -1 with the reason
+ * printed. */
+static int
+tu_pg_admin(const char *sql)
+{
+	char dsn[128];
+	PGconn *pg;
+	PGresult *r;
+	int rc = -1;
+
+	snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%s user=stbtest dbname=postgres",
+	         tu_pg_server_port());
+	pg = PQconnectdb(dsn);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "tu: %s: %s", dsn, PQerrorMessage(pg));
+	} else {
+		r = PQexec(pg, sql);
+		if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			rc = 0;
+		else
+			fprintf(stderr, "tu: %s: %s", sql, PQerrorMessage(pg));
+		PQclear(r);
+	}
+	PQfinish(pg);
+	return rc;
+}
+
+static void
+tu_pg_drop_all(void)
+{
+	char sql[96];
+
+	for (int i = 0; i < tu_pg_ndbs; i++) {
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %.47s WITH (FORCE)",
+		         tu_pg_dbs[i]);
+		(void)tu_pg_admin(sql);
+	}
+	tu_pg_ndbs = 0;
+}
+
+const char *
+tu_store_where(char *out, size_t size, const char *dir, const char *name)
+{
+	char sql[96];
+	char *db;
+
+	if (tu_store_backend() == STORE_SQLITE) {
+		if ((size_t)snprintf(out, size, "%s/%s", dir, name) >= size)
+			fail_msg("tu_store_where: %s/%s too long", dir, name);
+		return out;
+	}
+	if (tu_pg_ndbs == TU_PG_DBS_MAX)
+		fail_msg("tu_store_where: more than %d databases", TU_PG_DBS_MAX);
+	if (tu_pg_ndbs == 0)
+		atexit(tu_pg_drop_all);
+	db = tu_pg_dbs[tu_pg_ndbs];
+	snprintf(db, sizeof(tu_pg_dbs[0]), "tu_%ld_%d", (long)getpid(), tu_pg_ndbs);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %.47s", db);
+	if (tu_pg_admin(sql) != 0)
+		fail_msg("tu_store_where: cannot create database %s", db);
+	tu_pg_ndbs++;
+	if ((size_t)snprintf(out, size, "host=127.0.0.1 port=%s user=stbtest dbname=%s",
+	                     tu_pg_server_port(), db) >= size)
+		fail_msg("tu_store_where: DSN too long");
+	return out;
+}
+
+store_t *
+tu_store_open(const char *where, const char *const *migs, const char *const *migs_pg, int n,
+              err_t *err)
+{
+	enum store_backend be = tu_store_backend();
+
+	return store_open_be(be, where, be == STORE_PG ? migs_pg : migs, n, err);
+}
+
+/* One integer from the first row of sql (a literal) on this thread's
+ * reader, with text parameter 1 bound to p when not NULL; -1 on error. */
+static long long
+tu_store_int(store_t *s, const char *sql, const char *p)
+{
+	store_conn_t *c;
+	store_stmt_t *st;
+	long long v = -1;
+	err_t err;
+
+	if ((c = store_reader(s, &err)) == NULL || (st = store_stmt(c, sql, &err)) == NULL)
+		return -1;
+	if (p != NULL)
+		store_bind_str(st, 1, p);
+	if (store_step(st, &err) == STORE_ROW)
+		v = store_col_int64(st, 0);
+	store_reset(st);
+	return v;
+}
+
+long long
+tu_store_version(store_t *s)
+{
+	if (store_get_backend(s) == STORE_PG)
+		return tu_store_int(s, "SELECT COALESCE(max(version), 0) FROM stb_migrations",
+		                    NULL);
+	return tu_store_int(s, "PRAGMA user_version", NULL);
+}
+
+int
+tu_store_has_table(store_t *s, const char *name)
+{
+	long long n;
+
+	if (store_get_backend(s) == STORE_PG)
+		n = tu_store_int(s,
+		                 "SELECT count(*) FROM information_schema.tables"
+		                 " WHERE table_schema = current_schema() AND table_name = ?1",
+		                 name);
+	else
+		n = tu_store_int(
+		    s, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?1", name);
+	return n < 0 ? -1 : n > 0;
 }

@@ -96,4 +96,24 @@ int tu_pki_leaf(const char *dir, const char *name, const char *role);
 /* Forgets the CA. */
 void tu_pki_free(void);
 
+/* ---- the store under test: SQLite, or PostgreSQL on the .pg runs ---- */
+#include "store.h"
+#define TU_WHERE_MAX 192
+/* STORE_PG on the unit.<name>.pg runs (STB_TEST_STORE=postgresql, the
+ * pg_server fixture's address in the file STB_PG_ENV names), else
+ * STORE_SQLITE. */
+enum store_backend tu_store_backend(void);
+/* Where a fresh store named name lives, into out: SQLite's file dir/name;
+ * on PostgreSQL the DSN of a database made here, empty, and dropped at
+ * exit.  The same out opens the same store again.  Fails the test on error. */
+const char *tu_store_where(char *out, size_t size, const char *dir, const char *name);
+/* store_open_be on the backend under test, with migs (SQLite DDL) or
+ * migs_pg (PostgreSQL DDL). */
+store_t *tu_store_open(const char *where, const char *const *migs, const char *const *migs_pg,
+                       int n, err_t *err);
+/* The schema version the store recorded (SQLite's user_version, the
+ * PostgreSQL backend's stb_migrations); -1 on error. */
+long long tu_store_version(store_t *s);
+/* 1 when a table named name exists in the store, 0 when not, -1 on error. */
+int tu_store_has_table(store_t *s, const char *name);
 #endif
