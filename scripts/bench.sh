@@ -39,7 +39,8 @@
 #          64 simulated TVs send APP_CHECK on the check listener: checks/s,
 #          p50/p99, next to the ECDSA P-256 verify bound of all cores
 #          measured in the same run; with the verified-payload cache (the
-#          default), then again with check.cache_size 0
+#          default), then again with check.cache_size 0; then the vetting
+#          time of a 50 MiB APK next to `apksigner verify` of the same file
 #   cluster-login  issue 14: stb-bench login (-c 16) and issue (-c 16) on
 #          SQLite (the daemons above) and on PostgreSQL (scripts/cluster.sh
 #          with one instance each, peers through HAProxy), then login through
@@ -577,6 +578,26 @@ JSON
 	sleep 1
 	echo "== flow E check without the cache (check.cache_size 0: one verify per check), same client"
 	appcheck_runs uncached
+	# vetting a 50 MiB APK (make-apks.sh --big: 50 MiB of incompressible
+	# assets) next to apksigner verify on the same file
+	if [ ! -f "$fx/big.apk" ]; then
+		bash tests/fixtures/make-apks.sh "$t/apk-big" --big >/dev/null
+		fx=$t/apk-big
+	fi
+	mib=$(awk -v b="$(stat -c %s "$fx/big.apk")" 'BEGIN { printf "%.1f", b / 1048576 }')
+	echo "== flow E vetting: big.apk ($mib MiB) submitted, then analysed by appvetd (submit returns, state polled every 10 ms until vetted) vs apksigner verify"
+	for i in $(seq 1 "$runs"); do
+		s0=$(date +%s%N)
+		bid=$(app submit "$fx/big.apk" --name "bench.big$i" --version 1.0)
+		s1=$(date +%s%N)
+		while [ "$(app show "$bid" --json | jget state)" != vetted ]; do sleep 0.01; done
+		s2=$(date +%s%N)
+		apksigner verify "$fx/big.apk" >/dev/null 2>&1 || echo "   apksigner verify refused big.apk"
+		s3=$(date +%s%N)
+		awk -v u=$((s1 - s0)) -v v=$((s2 - s1)) -v a=$((s3 - s2)) -v m="$mib" 'BEGIN {
+			printf "   run %d: upload %.0f ms; vetting %.0f ms (%.1f ms per MiB); apksigner verify %.0f ms (%.1f ms per MiB, JVM start included)\n",
+				'"$i"', u / 1e6, v / 1e6, v / 1e6 / m, a / 1e6, a / 1e6 / m }'
+	done
 fi
 
 if want cluster-login; then
