@@ -371,6 +371,23 @@ cj_offline(struct cj *j)
 	cj_finish(j);
 }
 
+/* A request's job holding a reference on rdv, with its target; NULL when
+ * out of memory (answered). */
+static struct cj *
+cj_new(rdv_t *rdv, srv_req_t *r, const msg_t *m)
+{
+	struct cj *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		srv_reply_err(r, STB_INTERNAL, "out of memory");
+		return NULL;
+	}
+	rdv_ref(rdv);
+	j->rdv = rdv;
+	msg_get_str(m, TLV_IX_RDV_TARGET_ID, j->target, sizeof(j->target));
+	return j;
+}
+
 static void
 rdv_connect(srv_req_t *r, const msg_t *m, void *ctx)
 {
@@ -385,13 +402,8 @@ rdv_connect(srv_req_t *r, const msg_t *m, void *ctx)
 		              "RDV_CONNECT_REQ needs a control channel: send RDV_REGISTER first");
 		return;
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
+	if ((j = cj_new(rdv, r, m)) == NULL)
 		return;
-	}
-	rdv_ref(rdv);
-	j->rdv = rdv;
-	msg_get_str(m, TLV_IX_RDV_TARGET_ID, j->target, sizeof(j->target));
 	memcpy(j->caller, cs->device_id, sizeof(j->caller));
 	memcpy(j->caller_addr, cs->overlay, sizeof(j->caller_addr));
 	snprintf(j->actor, sizeof(j->actor), "%s@%s", cs->device_id, srv_conn_peer(r->conn));
@@ -444,14 +456,9 @@ rdv_relay(srv_req_t *r, const msg_t *m, void *ctx)
 		srv_reply_err(r, STB_UNAVAILABLE, "this rendezvousd is not in a cluster");
 		return;
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		srv_reply_err(r, STB_INTERNAL, "out of memory");
+	if ((j = cj_new(rdv, r, m)) == NULL)
 		return;
-	}
-	rdv_ref(rdv);
-	j->rdv = rdv;
 	j->relay = 1;
-	msg_get_str(m, TLV_IX_RDV_TARGET_ID, j->target, sizeof(j->target));
 	msg_get_str(m, TLV_IX_RDV_CALLER_ID, j->caller, sizeof(j->caller));
 	msg_get_str(m, TLV_IX_RDV_CALLER_ADDR, j->caller_addr, sizeof(j->caller_addr));
 	msg_get_u64(m, TLV_IX_RDV_EXPIRES, &exp);
