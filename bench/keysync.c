@@ -455,9 +455,38 @@ ks_keys_new(uint64_t n)
 	return k;
 }
 
+/* CPU seconds of the server (--server-pid) and of the bench over the syncs
+ * and their pushes; -1 where not measured. */
+typedef struct ks_cpu {
+	double server_s, bench_s;
+} ks_cpu_t;
+
+static void
+ks_cpu_now(const bench_opts_t *o, ks_cpu_t *c)
+{
+	c->server_s = o->server_pid > 0 ? bench_proc_cpu(o->server_pid) : -1;
+	c->bench_s = bench_proc_cpu((long)getpid());
+}
+
+static void
+ks_cpu_since(const bench_opts_t *o, const ks_cpu_t *c0, ks_cpu_t *d)
+{
+	ks_cpu_now(o, d);
+	d->server_s = d->server_s >= 0 && c0->server_s >= 0 ? d->server_s - c0->server_s : -1;
+	d->bench_s = d->bench_s >= 0 && c0->bench_s >= 0 ? d->bench_s - c0->bench_s : -1;
+}
+
+/* microseconds of CPU per sync, or -1 */
+static double
+ks_us_per(double cpu_s, uint64_t n)
+{
+	return cpu_s >= 0 && n > 0 ? cpu_s * 1e6 / (double)n : -1;
+}
+
 static void
 ks_report(const bench_opts_t *o, uint64_t binds, uint64_t errors, double bsecs, const hist_t *h,
-          uint64_t pushes, double psecs, const ks_bound_t *bd, int ncpu, const char *first_err)
+          uint64_t pushes, double psecs, const ks_bound_t *bd, int ncpu, const ks_cpu_t *cpu,
+          const char *first_err)
 {
 	double per_sync = ks_bind_us(bd) + ks_push_us(bd);
 	double bound1 = per_sync > 0 ? 1e6 / per_sync : 0;
@@ -477,11 +506,12 @@ ks_report(const bench_opts_t *o, uint64_t binds, uint64_t errors, double bsecs, 
 		    "\"batch\":%d,\"envelope_us\":%.2f,\"platform_open_us\":%.2f,"
 		    "\"platform_seal_us\":%.2f,\"push_crypto_us\":%.2f,"
 		    "\"push_bound_one_core\":%.1f,\"syncs_per_s_one_core\":%.1f,\"cores\":%d,"
-		    "\"syncs_per_s\":%.1f}}\n",
+		    "\"syncs_per_s\":%.1f},\"cpu_us_per_sync\":{\"server\":%.1f,\"bench\":%.1f}}\n",
 		    o->conns, binds, bsecs, brate, errors, (double)hist_quantile(h, 0.5),
 		    (double)hist_quantile(h, 0.99), (double)h->max_us, pushes, psecs, prate,
 		    bd->hmac_us, bd->unseal_us, ks_bind_us(bd), bind1, bd->batch, bd->envelope_us,
-		    bd->open_us, bd->seal_us, ks_push_us(bd), push1, bound1, ncpu, bound1 * ncpu);
+		    bd->open_us, bd->seal_us, ks_push_us(bd), push1, bound1, ncpu, bound1 * ncpu,
+		    ks_us_per(cpu->server_s, binds), ks_us_per(cpu->bench_s, binds));
 		return;
 	}
 	printf("keysync: %d terminals, %" PRIu64 " binds in %.2f s: %.0f binds/s, p50 %" PRIu64
@@ -504,6 +534,10 @@ ks_report(const bench_opts_t *o, uint64_t binds, uint64_t errors, double bsecs, 
 	       ks_push_us(bd), push1);
 	printf("keysync: bind and push together: %.0f syncs/s per core, %.0f on %d cores\n", bound1,
 	       bound1 * ncpu, ncpu);
+	if (cpu->server_s >= 0)
+		printf("keysync: CPU per sync, first sync to last push: server %.1f us, bench %.1f "
+		       "us\n",
+		       ks_us_per(cpu->server_s, binds), ks_us_per(cpu->bench_s, binds));
 	if (first_err[0] != '\0')
 		printf("keysync: first error: %s\n", first_err);
 }
@@ -542,6 +576,7 @@ keysync_run(bench_run_t *run, FILE *info)
 	ks_key_t *keys = ks_keys_new(n);
 	char first_err[256] = "";
 	double bsecs = 0, psecs = 0;
+	ks_cpu_t cpu0, cpu;
 	ks_bound_t bd;
 	hist_t lat;
 	size_t off = 0;
@@ -580,6 +615,7 @@ keysync_run(bench_run_t *run, FILE *info)
 	pthread_barrier_wait(&run->gate); /* imported, registered, connected */
 	fprintf(info, "stb-bench: keysync: prepared; syncing\n");
 	fflush(info);
+	ks_cpu_now(o, &cpu0);
 	t0 = bench_now();
 	pthread_barrier_wait(&run->gate);
 	for (int i = 0; i < nt; i++) {
@@ -596,11 +632,12 @@ keysync_run(bench_run_t *run, FILE *info)
 	if (o->platform_addr != NULL &&
 	    ks_wait_pushes(o, base, binds, t0, &pushes, &psecs, info) == -1)
 		goto out;
+	ks_cpu_since(o, &cpu0, &cpu);
 	if (ks_bound_measure(o, 0.5, &bd, info) == -1) {
 		fprintf(stderr, "stb-bench: the crypto bound loop failed\n");
 		goto out;
 	}
-	ks_report(o, binds, errors, bsecs, &lat, pushes, psecs, &bd, ncpu, first_err);
+	ks_report(o, binds, errors, bsecs, &lat, pushes, psecs, &bd, ncpu, &cpu, first_err);
 	rc = binds == n && errors == 0 && (o->platform_addr == NULL || pushes >= binds) ? 0 : 1;
 	pthread_barrier_destroy(&run->gate);
 out:

@@ -417,12 +417,12 @@ JSON
 		"$bench" keysync -a "127.0.0.1:$kmp" "${ca[@]}" --admin-cert "$t/pki/admin.crt" \
 			--admin-key "$t/pki/admin.key" --app bench.app --platform "127.0.0.1:$app" \
 			--platform-cert "$t/pki/app-platform.crt" --platform-key "$t/pki/app-platform.key" \
-			--push-batch 64 -c 64 -n 20000 --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
+			--push-batch 64 -c 64 -n 20000 --server-pid "$kmpid" --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
 		kill "$kmpid" "$appid"; wait "$kmpid" "$appid" 2>/dev/null || true
 		mean=$(sqlite3 "$t/ap.$i/app-platform.db" 'SELECT printf("%.1f", avg(count)) FROM batches' 2>/dev/null || echo "?")
-		printf '   run %d: %s binds/s, p50 %s us, p99 %s us; %s pushes/s acknowledged by the platform (mean batch %s keys)\n' \
+		printf '   run %d: %s binds/s, p50 %s us, p99 %s us; %s pushes/s acknowledged by the platform (mean batch %s keys); CPU per sync: keymgmtd %s us, bench %s us\n' \
 			"$i" "$(field binds_per_s <"$t/k.$i")" "$(field p50 <"$t/k.$i")" "$(field p99 <"$t/k.$i")" \
-			"$(field pushes_per_s <"$t/k.$i")" "${mean:-?}"
+			"$(field pushes_per_s <"$t/k.$i")" "${mean:-?}" "$(field server <"$t/k.$i")" "$(field bench <"$t/k.$i")"
 		printf '      bound per bind: HMAC %s us + unseal %s us = %s us (%s binds/s per core; the durable write is not crypto, not counted)\n' \
 			"$(field hmac_verify_us <"$t/k.$i")" "$(field unseal_us <"$t/k.$i")" \
 			"$(field bind_crypto_us <"$t/k.$i")" "$(field bind_bound_one_core <"$t/k.$i")"
@@ -432,9 +432,10 @@ JSON
 			"$(field push_bound_one_core <"$t/k.$i")" "$(field syncs_per_s_one_core <"$t/k.$i")" \
 			"$(field syncs_per_s <"$t/k.$i")" "$(field cores <"$t/k.$i")"
 	done
-	printf '   median: %s binds/s, %s pushes/s; bound median %s syncs/s per core\n' \
+	printf '   median: %s binds/s, %s pushes/s, keymgmtd %s us CPU per sync; bound median %s syncs/s per core\n' \
 		"$(for i in $(seq 1 "$runs"); do field binds_per_s <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field pushes_per_s <"$t/k.$i"; done | median)" \
+		"$(for i in $(seq 1 "$runs"); do field server <"$t/k.$i"; done | median)" \
 		"$(for i in $(seq 1 "$runs"); do field syncs_per_s_one_core <"$t/k.$i"; done | median)"
 fi
 
