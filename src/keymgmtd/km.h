@@ -72,6 +72,7 @@ typedef struct km {
 	 * against this key, opened from this blob */
 	uint8_t dummy_key[32];
 	buf_t dummy_sealed;
+	int64_t pruned; /* when sync_macs was last pruned (the writer's) */
 } km_t;
 
 extern km_conf_t km_conf;

@@ -32,6 +32,7 @@ typedef struct km_sync {
 	char source[LOCKOUT_SOURCE_MAX + 1];
 	char peer[64];
 	lockout_try_t lt;
+	int lk_flags;    /* lockout_end's, when the write settled the attempt */
 	int repeat;      /* bound already: answer its push */
 	buf_t push;      /* KEY_PUSH body (push_id 0) for a new binding */
 	int64_t push_id; /* the answer */
@@ -93,16 +94,13 @@ sync_key(km_sync_t *s, uint8_t *key, size_t *keylen, err_t *err)
 
 /* The app: the one named (must be open for the MDN), or the MDN's only one. */
 static int
-sync_app(km_sync_t *s, err_t *err)
+sync_app(km_sync_t *s, store_conn_t *c, err_t *err)
 {
-	store_conn_t *c = store_reader(s->km->d->store, err);
 	store_stmt_t *st;
 	char list[KM_APPS_MAX * (KM_ID_CAP + 1)] = "";
 	size_t used = 0;
 	int n = 0, found = 0, rc;
 
-	if (c == NULL)
-		return -1;
 	st = store_stmt(c, "SELECT app_id FROM services WHERE mdn=?1 ORDER BY app_id", err);
 	if (st == NULL)
 		return -1;
@@ -216,63 +214,21 @@ sync_check(km_sync_t *s, err_t *err)
 		return err_set(err, STB_EXPIRED, "the timestamp is more than %lld s from now",
 		               s->km->conf->sync_window_s);
 	}
-	if (sync_app(s, err) == -1)
-		return -1;
-	/* the binding (CONFLICT, or bound already) is looked at in the write
-	 * alone: a refused write leaves no row, the body is cheap to make */
-	return sync_body(s, err);
+	/* the app (the MDN's services) and the binding (CONFLICT, or bound
+	 * already) are looked at in the write alone, on the writer's warm page
+	 * cache (a reader's is reset by every commit): a refused write leaves
+	 * no row, the body is cheap to make */
+	return 0;
 }
 
+/* The binding of a new sync and its audit row. */
 static int
-sync_write(store_conn_t *c, void *arg, err_t *err)
+sync_bind(km_sync_t *s, store_conn_t *c, int64_t now, err_t *err)
 {
-	km_sync_t *s = arg;
-	int64_t now = (int64_t)time(NULL);
-	store_stmt_t *st;
-	int rc;
-
-	/* a MAC is good once: kept until its timestamp leaves the window */
-	st = store_stmt(c, "INSERT INTO sync_macs(mac, expires) VALUES(?1, ?2)", err);
-	if (st == NULL)
-		return -1;
-	store_bind_blob(st, 1, s->mac, sizeof s->mac);
-	store_bind_int64(st, 2, (int64_t)s->ts + s->km->conf->sync_window_s);
-	if ((rc = store_step(st, err)) == STORE_UNIQUE)
-		return err_set(err, STB_REPLAY, "this key sync MAC was used before");
-	if (rc != STORE_DONE)
-		return -1;
-	st = store_stmt(c, "DELETE FROM sync_macs WHERE expires < ?1", err);
-	if (st == NULL)
-		return -1;
-	store_bind_int64(st, 1, now - 1);
-	if (store_step(st, err) != STORE_DONE)
-		return -1;
-	/* the state may have moved since the checks on the loop */
-	st = store_stmt(c, "SELECT 1 FROM services WHERE mdn=?1 AND app_id=?2", err);
-	if (st == NULL)
-		return -1;
-	store_bind_str(st, 1, s->mdn);
-	store_bind_str(st, 2, s->app_id);
-	rc = store_step(st, err);
-	store_reset(st);
-	if (rc == STORE_DONE)
-		return err_set(err, STB_NOT_FOUND, "MDN %s has not opened app %s", s->mdn,
-		               s->app_id);
-	if (rc != STORE_ROW)
-		return -1;
-	if (sync_bound(s, c, err) == -1)
-		return -1;
-	if (s->repeat)
-		return 0;
-	if (s->push.len == 0)
-		return err_set(err, STB_UNAVAILABLE, "the binding changed meanwhile; sync again");
-	if (outbox_enqueue(s->km->ob, c, s->app_id, STB_MSG_KM_KEY_PUSH, &s->push, s->key_id,
-	                   km_now_ms(), &s->push_id, err) == -1)
-		return -1;
-	st = store_stmt(c,
-	                "INSERT INTO bindings(key_id, app_id, mdn, push_id, bound_at)"
-	                " VALUES(?1, ?2, ?3, ?4, ?5)",
-	                err);
+	store_stmt_t *st = store_stmt(c,
+	                              "INSERT INTO bindings(key_id, app_id, mdn, push_id, bound_at)"
+	                              " VALUES(?1, ?2, ?3, ?4, ?5)",
+	                              err);
 	if (st == NULL)
 		return -1;
 	store_bind_str(st, 1, s->key_id);
@@ -286,7 +242,62 @@ sync_write(store_conn_t *c, void *arg, err_t *err)
 	                     s->key_id, s->mdn, s->app_id, (long long)s->push_id);
 }
 
-/* Settles the attempt once the outcome is known. */
+/* The attempt is settled in the write that ends it well (the MAC was
+ * checked on the loop), so a pair's new trust commits with its binding,
+ * not in a write of its own.  A batch that is run again finds it settled
+ * and writes the trust again. */
+static int
+sync_trust(km_sync_t *s, store_conn_t *c, int64_t now, err_t *err)
+{
+	if (s->lt.held)
+		s->lk_flags = lockout_end(s->km->lk, &s->lt, LOCKOUT_RIGHT, now);
+	if (!(s->lk_flags & LOCKOUT_WRITE))
+		return 0;
+	return lockout_persist(s->km->lk, c, &s->lt, err);
+}
+
+static int
+sync_write(store_conn_t *c, void *arg, err_t *err)
+{
+	km_sync_t *s = arg;
+	km_t *km = s->km;
+	int64_t now = (int64_t)time(NULL);
+	store_stmt_t *st;
+	int rc;
+
+	if (sync_app(s, c, err) == -1 || sync_body(s, err) == -1)
+		return -1;
+	/* a MAC is good once: kept until its timestamp leaves the window */
+	st = store_stmt(c, "INSERT INTO sync_macs(mac, expires) VALUES(?1, ?2)", err);
+	if (st == NULL)
+		return -1;
+	store_bind_blob(st, 1, s->mac, sizeof s->mac);
+	store_bind_int64(st, 2, (int64_t)s->ts + s->km->conf->sync_window_s);
+	if ((rc = store_step(st, err)) == STORE_UNIQUE)
+		return err_set(err, STB_REPLAY, "this key sync MAC was used before");
+	if (rc != STORE_DONE)
+		return -1;
+	/* expired MACs go at most once a second (km->pruned: writer only) */
+	if (km->pruned != now) {
+		st = store_stmt(c, "DELETE FROM sync_macs WHERE expires < ?1", err);
+		if (st == NULL)
+			return -1;
+		store_bind_int64(st, 1, now - 1);
+		if (store_step(st, err) != STORE_DONE)
+			return -1;
+		km->pruned = now;
+	}
+	if (sync_bound(s, c, err) == -1)
+		return -1;
+	if (!s->repeat && (outbox_enqueue(km->ob, c, s->app_id, STB_MSG_KM_KEY_PUSH, &s->push,
+	                                  s->key_id, km_now_ms(), &s->push_id, err) == -1 ||
+	                   sync_bind(s, c, now, err) == -1))
+		return -1;
+	return sync_trust(s, c, now, err);
+}
+
+/* Settles the attempt once the outcome is known, unless the write did
+ * (sync_trust), and wakes the push worker for a new binding. */
 static void
 sync_settle(km_sync_t *s, const err_t *err)
 {
@@ -294,15 +305,15 @@ sync_settle(km_sync_t *s, const err_t *err)
 	int rc;
 	err_t e;
 
-	if (!s->lt.held)
-		return;
-	rc = lockout_end(s->km->lk, &s->lt, err->status == STB_OK ? LOCKOUT_RIGHT : LOCKOUT_VOID,
-	                 now);
-	if ((rc & LOCKOUT_WRITE) &&
-	    lockout_persist_job(s->km->lk, s->km->d->store,
-	                        s->r != NULL ? srv_req_mbox(s->r) : s->km->main_mb, &s->lt,
-	                        &e) == -1)
-		log_warnx("key sync: %s", e.msg);
+	if (s->lt.held) {
+		rc = lockout_end(s->km->lk, &s->lt,
+		                 err->status == STB_OK ? LOCKOUT_RIGHT : LOCKOUT_VOID, now);
+		if ((rc & LOCKOUT_WRITE) &&
+		    lockout_persist_job(s->km->lk, s->km->d->store,
+		                        s->r != NULL ? srv_req_mbox(s->r) : s->km->main_mb, &s->lt,
+		                        &e) == -1)
+			log_warnx("key sync: %s", e.msg);
+	}
 	if (err->status == STB_OK && !s->repeat)
 		outbox_kick(s->km->ob);
 }
