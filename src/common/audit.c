@@ -4,7 +4,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,35 +53,92 @@ mac_field(EVP_MAC_CTX *ctx, const void *p, size_t len)
 	return EVP_MAC_update(ctx, l, 4) == 1 && EVP_MAC_update(ctx, p, len) == 1;
 }
 
+/* The HMAC keyed with the audit key, kept per thread (appends run on the
+ * store's writer; a verify on a reader) and copied for each record: a
+ * fresh EVP_MAC_init looks the digest up and runs the key schedule again
+ * every time.  The thread's copy of the key and context go with it. */
+typedef struct audit_hmac {
+	uint8_t key[AUDIT_KEY_LEN];
+	EVP_MAC_CTX *keyed;
+} audit_hmac_t;
+
+static pthread_once_t audit_hmac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t audit_hmac_key;
+static int audit_hmac_ok;
+
+static void
+audit_hmac_free(void *arg)
+{
+	audit_hmac_t *h = arg;
+
+	EVP_MAC_CTX_free(h->keyed);
+	OPENSSL_cleanse(h, sizeof(*h));
+	free(h);
+}
+
+static void
+audit_hmac_init(void)
+{
+	audit_hmac_ok = pthread_key_create(&audit_hmac_key, audit_hmac_free) == 0;
+}
+
+/* A new context keyed with key (the caller frees it), or NULL. */
+static EVP_MAC_CTX *
+audit_hmac_new(const uint8_t key[AUDIT_KEY_LEN])
+{
+	static EVP_MAC *hmac; /* fetched once; EVP_MAC objects are shareable */
+	audit_hmac_t *h;
+	OSSL_PARAM params[2];
+
+	if (__atomic_load_n(&hmac, __ATOMIC_ACQUIRE) == NULL) {
+		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL), *expect = NULL;
+		if (m == NULL)
+			return NULL;
+		if (!__atomic_compare_exchange_n(&hmac, &expect, m, 0, __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE))
+			EVP_MAC_free(m);
+	}
+	if (pthread_once(&audit_hmac_once, audit_hmac_init) != 0 || !audit_hmac_ok)
+		return NULL;
+	if ((h = pthread_getspecific(audit_hmac_key)) == NULL) {
+		if ((h = calloc(1, sizeof(*h))) == NULL)
+			return NULL;
+		if (pthread_setspecific(audit_hmac_key, h) != 0) {
+			free(h);
+			return NULL;
+		}
+	}
+	if (h->keyed == NULL || CRYPTO_memcmp(h->key, key, AUDIT_KEY_LEN) != 0) {
+		EVP_MAC_CTX_free(h->keyed);
+		memcpy(h->key, key, AUDIT_KEY_LEN);
+		params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if ((h->keyed = EVP_MAC_CTX_new(hmac)) == NULL ||
+		    EVP_MAC_init(h->keyed, key, AUDIT_KEY_LEN, params) != 1) {
+			EVP_MAC_CTX_free(h->keyed);
+			h->keyed = NULL;
+			return NULL;
+		}
+	}
+	return EVP_MAC_CTX_dup(h->keyed);
+}
+
 /* mac = HMAC(key, prev_mac | seq | ts | len|event | len|actor | len|detail) */
 static int
 audit_mac(const uint8_t key[AUDIT_KEY_LEN], const uint8_t prev[AUDIT_MAC_LEN], uint64_t seq,
           int64_t ts, const char *event, const char *actor, const char *detail,
           uint8_t out[AUDIT_MAC_LEN])
 {
-	static EVP_MAC *hmac; /* fetched once; EVP_MAC objects are shareable */
 	EVP_MAC_CTX *ctx;
-	OSSL_PARAM params[2];
 	uint8_t num[16];
 	size_t outl = 0;
 	int ok;
 
-	if (__atomic_load_n(&hmac, __ATOMIC_ACQUIRE) == NULL) {
-		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL), *expect = NULL;
-		if (m == NULL)
-			return -1;
-		if (!__atomic_compare_exchange_n(&hmac, &expect, m, 0, __ATOMIC_ACQ_REL,
-		                                 __ATOMIC_ACQUIRE))
-			EVP_MAC_free(m);
-	}
-	if ((ctx = EVP_MAC_CTX_new(hmac)) == NULL)
+	if ((ctx = audit_hmac_new(key)) == NULL)
 		return -1;
-	params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
 	store_be64(num, seq);
 	store_be64(num + 8, (uint64_t)ts);
-	ok = EVP_MAC_init(ctx, key, AUDIT_KEY_LEN, params) == 1 &&
-	     EVP_MAC_update(ctx, prev, AUDIT_MAC_LEN) == 1 && EVP_MAC_update(ctx, num, 16) == 1 &&
+	ok = EVP_MAC_update(ctx, prev, AUDIT_MAC_LEN) == 1 && EVP_MAC_update(ctx, num, 16) == 1 &&
 	     mac_field(ctx, event, strlen(event)) && mac_field(ctx, actor, strlen(actor)) &&
 	     mac_field(ctx, detail, strlen(detail)) &&
 	     EVP_MAC_final(ctx, out, &outl, AUDIT_MAC_LEN) == 1 && outl == AUDIT_MAC_LEN;
