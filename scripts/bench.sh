@@ -23,8 +23,9 @@
 #          responses `cfssl ocsprefresh`/`ocspdump` pre-signed; GET (RFC 5019
 #          path) and a request with a nonce (signed each time, next to the
 #          ECDSA P-256 sign bound on 2 cores); then ocsp.cache_size 0
-#   keysync  keymgmtd and the reference app platform, fresh each run: 64
-#          terminals sync 20,000 fresh keys: durable binds/s, p50/p99, and
+#   keysync  keymgmtd and the reference app platform, fresh each run: 256
+#          terminals (STB_BENCH_KS_TERMINALS) sync 20,000 fresh keys, each
+#          terminal one sync at a time: durable binds/s, p50/p99, and
 #          pushes/s stored and acknowledged by the platform, next to the crypto
 #          bound measured in the same run: per bind HMAC verify + AES-GCM unseal
 #          (the durable write is not crypto), per push the batch's CMS envelope
@@ -387,7 +388,8 @@ if want ocsp; then
 fi
 
 if want keysync; then
-	echo "== flow C key sync: stb-bench keysync -c 64 -n 20000 (keymgmtd, the reference app platform and the bench on this machine; fresh daemons each run)"
+	kc=${STB_BENCH_KS_TERMINALS:-256}
+	echo "== flow C key sync: stb-bench keysync -c $kc -n 20000 (keymgmtd, the reference app platform and the bench on this machine; fresh daemons each run)"
 	cadm=()
 	[ ! -f "$t/pki/ca-authd-pki.json" ] || cadm=(--ca-authd "$build/ca-authd")
 	[ -f "$t/pki/app-platform.crt" ] ||
@@ -417,7 +419,7 @@ JSON
 		"$bench" keysync -a "127.0.0.1:$kmp" "${ca[@]}" --admin-cert "$t/pki/admin.crt" \
 			--admin-key "$t/pki/admin.key" --app bench.app --platform "127.0.0.1:$app" \
 			--platform-cert "$t/pki/app-platform.crt" --platform-key "$t/pki/app-platform.key" \
-			--push-batch 64 -c 64 -n 20000 --server-pid "$kmpid" --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
+			--push-batch 64 -c "$kc" -n 20000 --server-pid "$kmpid" --json 2>"$t/k.$i.err" >"$t/k.$i" || { echo "   run $i failed:"; cat "$t/k.$i.err"; }
 		kill "$kmpid" "$appid"; wait "$kmpid" "$appid" 2>/dev/null || true
 		mean=$(sqlite3 "$t/ap.$i/app-platform.db" 'SELECT printf("%.1f", avg(count)) FROM batches' 2>/dev/null || echo "?")
 		printf '   run %d: %s binds/s, p50 %s us, p99 %s us; %s pushes/s acknowledged by the platform (mean batch %s keys); CPU per sync: keymgmtd %s us, bench %s us\n' \
