@@ -13,6 +13,7 @@
 #include "fmode.h"
 #include "log.h"
 #include "store_be.h"
+#include "walbuf.h"
 
 #define STMT_CACHE 72 /* a daemon's statements, plus the writer's 6 below */
 #define SQL_SHOWN  48 /* how much of a failing statement an error quotes */
@@ -342,6 +343,7 @@ sq_open(const char *path, enum store_be_mode mode, err_t *err)
 	sq_conn_t *c = calloc(1, sizeof(*c));
 	int flags = mode == STORE_BE_WRITER ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
 	                                    : SQLITE_OPEN_READONLY;
+	const char *vfs;
 
 	if (c == NULL) {
 		err_set(err, STB_INTERNAL, "out of memory");
@@ -354,7 +356,11 @@ sq_open(const char *path, enum store_be_mode mode, err_t *err)
 		free(c);
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (walbuf_vfs(&vfs, err) == -1) {
+		free(c);
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
 		err_set(err, STB_INTERNAL, "store: %s: %s", path,
 		        c->db ? sqlite3_errmsg(c->db) : "cannot open");
 		sqlite3_close(c->db);
