@@ -221,25 +221,6 @@ ocspc_basic(const ocspc_req_t *q, OCSP_BASICRESP *bs, const ocspc_opts_t *o, ocs
  * tbsResponseData) and the certificates, matched on their DER, come from
  * crt_from_der_memo().  Anything unexpected takes OpenSSL's own path. */
 
-/* One DER TLV of tag/class at *p (before end): its contents; *p after. */
-static int
-ocspc_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8_t **c, size_t *clen)
-{
-	const unsigned char *q = *p;
-	long len = 0;
-	int t = 0, k = 0, r;
-
-	if (*p >= end)
-		return -1;
-	r = ASN1_get_object(&q, &len, &t, &k, end - *p);
-	if ((r & 0x80) || (r & 0x01) || t != tag || k != cls || len < 0 || len > end - q)
-		return -1;
-	*c = q;
-	*clen = (size_t)len;
-	*p = q + len;
-	return 0;
-}
-
 static OCSP_BASICRESP *
 ocspc_basic_memo(const uint8_t *der, size_t len)
 {
@@ -254,49 +235,49 @@ ocspc_basic_memo(const uint8_t *der, size_t len)
 	const unsigned char *rp;
 
 	/* OCSPResponse { status, [0] { SEQUENCE { OID, OCTET STRING } } } */
-	if (ocspc_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
 		return NULL;
 	p = c;
 	end = c + n;
-	if (ocspc_tlv(&p, end, V_ASN1_ENUMERATED, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
-	    ocspc_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
+	if (crt_der_tlv(&p, end, V_ASN1_ENUMERATED, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
 		return NULL;
 	p = c;
 	end = c + n;
-	if (ocspc_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
 		return NULL;
 	p = c;
 	end = c + n;
-	if (ocspc_tlv(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, &oid, &on) == -1 ||
+	if (crt_der_tlv(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, &oid, &on) == -1 ||
 	    on != sizeof(basic_oid) || memcmp(oid, basic_oid, on) != 0 ||
-	    ocspc_tlv(&p, end, V_ASN1_OCTET_STRING, V_ASN1_UNIVERSAL, &b, &bn) == -1 || p != end)
+	    crt_der_tlv(&p, end, V_ASN1_OCTET_STRING, V_ASN1_UNIVERSAL, &b, &bn) == -1 || p != end)
 		return NULL;
 	/* BasicOCSPResponse { tbs, algorithm, signature, [0] { SEQUENCE OF Certificate } } */
 	p = b;
 	bend = b + bn;
-	if (ocspc_tlv(&p, bend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &seq, &n) == -1 || p != bend)
+	if (crt_der_tlv(&p, bend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &seq, &n) == -1 || p != bend)
 		return NULL;
 	p = seq;
 	end = seq + n;
-	if (ocspc_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
-	    ocspc_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
-	    ocspc_tlv(&p, end, V_ASN1_BIT_STRING, V_ASN1_UNIVERSAL, &c, &n) == -1)
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, end, V_ASN1_BIT_STRING, V_ASN1_UNIVERSAL, &c, &n) == -1)
 		return NULL;
 	tbs_end = p;
 	if (p == end) /* no certificates: nothing to save */
 		return NULL;
-	if (ocspc_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
+	if (crt_der_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
 		return NULL;
 	p = c;
 	end = c + n;
-	if (ocspc_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &certs, &n) == -1 || p != end)
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &certs, &n) == -1 || p != end)
 		return NULL;
 	cend = certs + n;
 	for (p = certs; p < cend;) {
 		const uint8_t *start = p;
 
 		if (nx == (int)(sizeof(x) / sizeof(x[0])) ||
-		    ocspc_tlv(&p, cend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+		    crt_der_tlv(&p, cend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
 		    (x[nx] = crt_from_der_memo(start, (size_t)(p - start), NULL)) == NULL)
 			goto out;
 		nx++;

@@ -218,3 +218,22 @@ crt_from_der_memo(const uint8_t *der, size_t len, err_t *err)
 	pthread_mutex_unlock(&crt_memo.lock);
 	return x;
 }
+
+int
+crt_der_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8_t **c,
+            size_t *clen)
+{
+	const unsigned char *q = *p;
+	long len = 0;
+	int t = 0, k = 0, r;
+
+	if (*p >= end)
+		return -1;
+	r = ASN1_get_object(&q, &len, &t, &k, end - *p);
+	if ((r & 0x80) || (r & 0x01) || t != tag || k != cls || len < 0 || len > end - q)
+		return -1;
+	*c = q;
+	*clen = (size_t)len;
+	*p = q + len;
+	return 0;
+}

@@ -60,4 +60,10 @@ X509 *crt_from_der(const uint8_t *der, size_t len, err_t *err);
  * responder's.  A new reference; thread-safe. */
 X509 *crt_from_der_memo(const uint8_t *der, size_t len, err_t *err);
 
+/* One definite-length DER TLV of tag and class (V_ASN1_UNIVERSAL, ...) at
+ * *p, within end: its contents in c/clen and *p past it; -1 when what is
+ * there is anything else (for walking a message's outer layers). */
+int crt_der_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8_t **c,
+                size_t *clen);
+
 #endif
