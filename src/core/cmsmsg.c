@@ -1,11 +1,14 @@
 /* cmsmsg: CMS SignedData and EnvelopedData (see cmsmsg.h). */
 #include "cmsmsg.h"
 
+#include <limits.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <string.h>
+
+#include "x509.h"
 
 /* The content ciphers, fetched once. */
 static CRYPTO_ONCE cmsmsg_once = CRYPTO_ONCE_STATIC_INIT;
@@ -154,12 +157,102 @@ cmsmsg_verify(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t l
 	                           signer, NULL, err);
 }
 
+/* SignedData parsed without its certificates field, the certificates
+ * from crt_from_der_memo() (matched on their DER) and added back: a
+ * process that checks many messages of the same signer (a gateway
+ * bootstrapping many devices) decodes the signer's certificates once.
+ * The signatures do not cover the field.  NULL (and the caller parses
+ * as usual) when the message is anything but that plain shape. */
+static CMS_ContentInfo *
+cmsmsg_parse_signed(const uint8_t *der, size_t len)
+{
+	static const uint8_t signed_oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02};
+	const uint8_t *p = der, *end = der + len, *c, *oidtlv, *oid, *sd, *sdend, *mid, *rest,
+	              *certs;
+	size_t n, on, sdl, oidl, inner, nc;
+	int s1, s2, total, nx = 0;
+	X509 *x[8];
+	CMS_ContentInfo *cms = NULL;
+	unsigned char *tmp = NULL, *w;
+	const unsigned char *rp;
+
+	/* ContentInfo { OID signedData, [0] { SignedData } } */
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
+		return NULL;
+	p = c;
+	end = c + n;
+	oidtlv = p;
+	if (crt_der_tlv(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, &oid, &on) == -1 ||
+	    on != sizeof(signed_oid) || memcmp(oid, signed_oid, on) != 0)
+		return NULL;
+	oidl = (size_t)(p - oidtlv);
+	if (crt_der_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
+		return NULL;
+	p = c;
+	end = c + n;
+	/* SignedData { version, digestAlgorithms, encapContentInfo,
+	 *   certificates [0] IMPLICIT OPTIONAL, crls [1] OPTIONAL, signerInfos } */
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &sd, &sdl) == -1 || p != end)
+		return NULL;
+	p = sd;
+	sdend = sd + sdl;
+	if (crt_der_tlv(&p, sdend, V_ASN1_INTEGER, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, sdend, V_ASN1_SET, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, sdend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1)
+		return NULL;
+	mid = p;
+	if (crt_der_tlv(&p, sdend, 0, V_ASN1_CONTEXT_SPECIFIC, &certs, &nc) == -1)
+		return NULL; /* no certificates: nothing to save */
+	rest = p;
+	for (p = certs; p < certs + nc;) {
+		const uint8_t *start = p;
+
+		if (nx == (int)(sizeof(x) / sizeof(x[0])) ||
+		    crt_der_tlv(&p, certs + nc, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+		    (x[nx] = crt_from_der_memo(start, (size_t)(p - start), NULL)) == NULL)
+			goto out;
+		nx++;
+	}
+	/* the message again without the certificates field */
+	inner = (size_t)(mid - sd) + (size_t)(sdend - rest);
+	if (len > INT_MAX / 2 || (s1 = ASN1_object_size(1, (int)inner, V_ASN1_SEQUENCE)) <= 0 ||
+	    (s2 = ASN1_object_size(1, s1, 0)) <= 0 ||
+	    (total = ASN1_object_size(1, (int)oidl + s2, V_ASN1_SEQUENCE)) <= 0 ||
+	    (tmp = OPENSSL_malloc((size_t)total)) == NULL)
+		goto out;
+	w = tmp;
+	ASN1_put_object(&w, 1, (int)oidl + s2, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(w, oidtlv, oidl);
+	w += oidl;
+	ASN1_put_object(&w, 1, s1, 0, V_ASN1_CONTEXT_SPECIFIC);
+	ASN1_put_object(&w, 1, (int)inner, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(w, sd, (size_t)(mid - sd));
+	w += mid - sd;
+	memcpy(w, rest, (size_t)(sdend - rest));
+	rp = tmp;
+	if ((cms = d2i_CMS_ContentInfo(NULL, &rp, total)) == NULL || rp != tmp + total)
+		goto fail;
+	for (int i = 0; i < nx; i++)
+		if (CMS_add1_cert(cms, x[i]) != 1)
+			goto fail;
+	goto out;
+fail:
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+out:
+	for (int i = 0; i < nx; i++)
+		X509_free(x[i]);
+	OPENSSL_free(tmp);
+	ERR_clear_error();
+	return cms;
+}
+
 int
 cmsmsg_verify_certs(X509_STORE *trust, X509 *want_signer, const uint8_t *der, size_t len,
                     const uint8_t *detached, size_t detached_len, buf_t *content, X509 **signer,
                     STACK_OF(X509) * *certs, err_t *err)
 {
-	CMS_ContentInfo *cms;
+	CMS_ContentInfo *cms = NULL;
 	BIO *dcont = NULL, *out = NULL;
 	int rc = -1;
 
@@ -169,7 +262,9 @@ cmsmsg_verify_certs(X509_STORE *trust, X509 *want_signer, const uint8_t *der, si
 		*certs = NULL;
 	if (trust == NULL)
 		return err_set(err, STB_BAD_REQUEST, "CMS verify: no trust store");
-	if ((cms = cmsmsg_parse(der, len, err)) == NULL)
+	if (der != NULL && len > 0 && len <= CMSMSG_DER_MAX)
+		cms = cmsmsg_parse_signed(der, len);
+	if (cms == NULL && (cms = cmsmsg_parse(der, len, err)) == NULL)
 		return -1;
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		err_set(err, STB_BAD_REQUEST, "CMS message is not SignedData");

@@ -1,6 +1,7 @@
 /* ocspc: OCSP requests, answers and a blocking query (see ocspc.h). */
 #include "ocspc.h"
 
+#include <limits.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -213,6 +214,115 @@ ocspc_basic(const ocspc_req_t *q, OCSP_BASICRESP *bs, const ocspc_opts_t *o, ocs
 	return ocspc_outcome(q, res, err);
 }
 
+/* ---- the basic response, its certificates from the memo ----
+ * An answer carries the delegated responder's certificate each time, and
+ * parsing it is most of what reading an answer costs.  So the basic
+ * response is parsed without its certs field (the signature covers only
+ * tbsResponseData) and the certificates, matched on their DER, come from
+ * crt_from_der_memo().  Anything unexpected takes OpenSSL's own path. */
+
+static OCSP_BASICRESP *
+ocspc_basic_memo(const uint8_t *der, size_t len)
+{
+	static const uint8_t basic_oid[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
+	const uint8_t *p = der, *end = der + len, *c, *oid, *b, *bend, *seq, *tbs_end, *certs,
+	              *cend;
+	size_t n, on, bn;
+	X509 *x[8];
+	int nx = 0, hlen;
+	OCSP_BASICRESP *bs = NULL;
+	unsigned char *tmp = NULL, *w;
+	const unsigned char *rp;
+
+	/* OCSPResponse { status, [0] { SEQUENCE { OID, OCTET STRING } } } */
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
+		return NULL;
+	p = c;
+	end = c + n;
+	if (crt_der_tlv(&p, end, V_ASN1_ENUMERATED, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
+		return NULL;
+	p = c;
+	end = c + n;
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 || p != end)
+		return NULL;
+	p = c;
+	end = c + n;
+	if (crt_der_tlv(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, &oid, &on) == -1 ||
+	    on != sizeof(basic_oid) || memcmp(oid, basic_oid, on) != 0 ||
+	    crt_der_tlv(&p, end, V_ASN1_OCTET_STRING, V_ASN1_UNIVERSAL, &b, &bn) == -1 || p != end)
+		return NULL;
+	/* BasicOCSPResponse { tbs, algorithm, signature, [0] { SEQUENCE OF Certificate } } */
+	p = b;
+	bend = b + bn;
+	if (crt_der_tlv(&p, bend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &seq, &n) == -1 || p != bend)
+		return NULL;
+	p = seq;
+	end = seq + n;
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+	    crt_der_tlv(&p, end, V_ASN1_BIT_STRING, V_ASN1_UNIVERSAL, &c, &n) == -1)
+		return NULL;
+	tbs_end = p;
+	if (p == end) /* no certificates: nothing to save */
+		return NULL;
+	if (crt_der_tlv(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &c, &n) == -1 || p != end)
+		return NULL;
+	p = c;
+	end = c + n;
+	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &certs, &n) == -1 || p != end)
+		return NULL;
+	cend = certs + n;
+	for (p = certs; p < cend;) {
+		const uint8_t *start = p;
+
+		if (nx == (int)(sizeof(x) / sizeof(x[0])) ||
+		    crt_der_tlv(&p, cend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+		    (x[nx] = crt_from_der_memo(start, (size_t)(p - start), NULL)) == NULL)
+			goto out;
+		nx++;
+	}
+	/* the response again without its certs field */
+	n = (size_t)(tbs_end - seq);
+	if (n > INT_MAX / 2 || (hlen = ASN1_object_size(1, (int)n, V_ASN1_SEQUENCE)) <= 0 ||
+	    (tmp = OPENSSL_malloc((size_t)hlen)) == NULL)
+		goto out;
+	w = tmp;
+	ASN1_put_object(&w, 1, (int)n, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	memcpy(w, seq, n);
+	rp = tmp;
+	if ((bs = d2i_OCSP_BASICRESP(NULL, &rp, hlen)) == NULL || rp != tmp + hlen)
+		goto fail;
+	for (int i = 0; i < nx; i++)
+		if (OCSP_basic_add1_cert(bs, x[i]) != 1)
+			goto fail;
+	goto out;
+fail:
+	OCSP_BASICRESP_free(bs);
+	bs = NULL;
+out:
+	for (int i = 0; i < nx; i++)
+		X509_free(x[i]);
+	OPENSSL_free(tmp);
+	ERR_clear_error();
+	return bs;
+}
+
+/* r's basic response (a new one, NULL when it has none). */
+static OCSP_BASICRESP *
+ocspc_basic_of(OCSP_RESPONSE *r)
+{
+	unsigned char *der = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	int n = i2d_OCSP_RESPONSE(r, &der);
+
+	if (n > 0)
+		bs = ocspc_basic_memo(der, (size_t)n);
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return bs != NULL ? bs : OCSP_response_get1_basic(r);
+}
+
 int
 ocspc_check(const ocspc_req_t *q, const uint8_t *rsp, size_t len, const ocspc_opts_t *opts,
             ocspc_result_t *res, err_t *err)
@@ -254,7 +364,7 @@ ocspc_check_parsed(const ocspc_req_t *q, OCSP_RESPONSE *r, const ocspc_opts_t *o
 		        OCSP_response_status_str(st));
 		goto out;
 	}
-	if ((bs = OCSP_response_get1_basic(r)) == NULL) {
+	if ((bs = ocspc_basic_of(r)) == NULL) {
 		err_set_ossl(err, STB_BAD_REQUEST, "OCSP answer is not a basic response");
 		goto out;
 	}

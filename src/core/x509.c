@@ -3,6 +3,8 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -162,4 +164,76 @@ crt_from_der(const uint8_t *der, size_t len, err_t *err)
 		return NULL;
 	}
 	return x;
+}
+
+/* ---- a memo of recently parsed certificates ----
+ * The same few certificates come back in every message of a kind (the
+ * OCSP responder's in each answer): parsing one costs a decoder context
+ * per public key in OpenSSL 3, far more than comparing its bytes.  Entries
+ * are matched on the whole DER, so a hit is exactly what d2i would give;
+ * a handful of slots, replaced in turn, bounds what a stranger can fill. */
+#define CRT_MEMO_SLOTS 8
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		uint8_t *der;
+		size_t len;
+		X509 *x;
+	} e[CRT_MEMO_SLOTS];
+	unsigned next;
+} crt_memo = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+X509 *
+crt_from_der_memo(const uint8_t *der, size_t len, err_t *err)
+{
+	X509 *x = NULL;
+	uint8_t *copy;
+	unsigned i;
+
+	if (der == NULL || len == 0 || len > CRT_DER_MAX)
+		return crt_from_der(der, len, err);
+	pthread_mutex_lock(&crt_memo.lock);
+	for (i = 0; i < CRT_MEMO_SLOTS && x == NULL; i++)
+		if (crt_memo.e[i].x != NULL && crt_memo.e[i].len == len &&
+		    memcmp(crt_memo.e[i].der, der, len) == 0 && X509_up_ref(crt_memo.e[i].x) == 1)
+			x = crt_memo.e[i].x;
+	pthread_mutex_unlock(&crt_memo.lock);
+	if (x != NULL)
+		return x;
+	if ((x = crt_from_der(der, len, err)) == NULL)
+		return NULL;
+	if ((copy = malloc(len)) == NULL || X509_up_ref(x) != 1) {
+		free(copy);
+		return x; /* parsed; just not remembered */
+	}
+	memcpy(copy, der, len);
+	pthread_mutex_lock(&crt_memo.lock);
+	i = crt_memo.next++ % CRT_MEMO_SLOTS;
+	free(crt_memo.e[i].der);
+	X509_free(crt_memo.e[i].x);
+	crt_memo.e[i].der = copy;
+	crt_memo.e[i].len = len;
+	crt_memo.e[i].x = x;
+	pthread_mutex_unlock(&crt_memo.lock);
+	return x;
+}
+
+int
+crt_der_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8_t **c,
+            size_t *clen)
+{
+	const unsigned char *q = *p;
+	long len = 0;
+	int t = 0, k = 0, r;
+
+	if (*p >= end)
+		return -1;
+	r = ASN1_get_object(&q, &len, &t, &k, end - *p);
+	if ((r & 0x80) || (r & 0x01) || t != tag || k != cls || len < 0 || len > end - q)
+		return -1;
+	*c = q;
+	*clen = (size_t)len;
+	*p = q + len;
+	return 0;
 }

@@ -55,5 +55,15 @@ int crt_serial_parse(const char *hex, uint8_t out[CRT_SERIAL_MAX], size_t *len, 
 /* Exactly one DER certificate in der/len (nothing left over, at most
  * CRT_DER_MAX bytes); NULL with BAD_REQUEST otherwise. */
 X509 *crt_from_der(const uint8_t *der, size_t len, err_t *err);
+/* The same, from a small process-wide memo of certificates parsed lately
+ * (matched on the whole DER): for certificates that recur, such as an OCSP
+ * responder's.  A new reference; thread-safe. */
+X509 *crt_from_der_memo(const uint8_t *der, size_t len, err_t *err);
+
+/* One definite-length DER TLV of tag and class (V_ASN1_UNIVERSAL, ...) at
+ * *p, within end: its contents in c/clen and *p past it; -1 when what is
+ * there is anything else (for walking a message's outer layers). */
+int crt_der_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8_t **c,
+                size_t *clen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -326,25 +327,43 @@ boot_confirm(struct boot *b, const uint8_t digest[QUALIFY_DIGEST_LEN], stb_error
 	return rc == -1 ? loginc_step(err, step) : 0;
 }
 
-/* The operator CA file as a trust store, kept in the handle while the file
- * is the same (path, inode, size, mtime): decoding certificates is dear in
- * OpenSSL 3, and a device bootstraps against the same file each time.
- * NULL with err. */
+/* The operator CA file as a trust store, kept for the process while the
+ * file is the same (path, inode, size, mtime): decoding certificates is
+ * dear in OpenSSL 3 (a decoder context per public key), and every handle
+ * of the process (a gateway, a factory line, the bench) bootstraps against
+ * the same file.  The store is only read once built, so handles on any
+ * thread share it.  NULL with err. */
+static struct {
+	pthread_mutex_t lock;
+	X509_STORE *store;
+	char path[512];
+	unsigned long ino;
+	long long size, mtime;
+} boot_trust_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 static X509_STORE *
-boot_trust(stb_client_t *c, const char *path, stb_error_t *err)
+boot_trust(const char *path, stb_error_t *err)
 {
 	struct stat st;
-	X509_STORE *s;
+	X509_STORE *s = NULL;
+	int hit;
 
 	if (stat(path, &st) == -1) {
 		stbc_fail(err, STB_NOT_FOUND, "operator CA file %s cannot be read: %s", path,
 		          strerror(errno));
 		return NULL;
 	}
-	if (c->op_trust != NULL && strcmp(c->op_trust_path, path) == 0 &&
-	    c->op_trust_ino == st.st_ino && c->op_trust_size == st.st_size &&
-	    c->op_trust_mtime == st.st_mtime)
-		return X509_STORE_up_ref(c->op_trust) == 1 ? c->op_trust : NULL;
+	pthread_mutex_lock(&boot_trust_cache.lock);
+	hit = boot_trust_cache.store != NULL && strcmp(boot_trust_cache.path, path) == 0 &&
+	      boot_trust_cache.ino == (unsigned long)st.st_ino &&
+	      boot_trust_cache.size == (long long)st.st_size &&
+	      boot_trust_cache.mtime == (long long)st.st_mtime &&
+	      X509_STORE_up_ref(boot_trust_cache.store) == 1;
+	if (hit)
+		s = boot_trust_cache.store;
+	pthread_mutex_unlock(&boot_trust_cache.lock);
+	if (hit)
+		return s;
 	/* the operator CA is the only anchor; the signer is an operator
 	 * service certificate (TLS purposes), not an S/MIME one */
 	if ((s = X509_STORE_new()) == NULL || X509_STORE_load_file(s, path) != 1 ||
@@ -354,14 +373,18 @@ boot_trust(stb_client_t *c, const char *path, stb_error_t *err)
 		stbc_fail(err, STB_NOT_FOUND, "operator CA file %s cannot be read", path);
 		return NULL;
 	}
-	X509_STORE_free(c->op_trust);
-	c->op_trust = NULL;
-	if (strlen(path) < sizeof(c->op_trust_path) && X509_STORE_up_ref(s) == 1) {
-		c->op_trust = s;
-		snprintf(c->op_trust_path, sizeof(c->op_trust_path), "%s", path);
-		c->op_trust_ino = st.st_ino;
-		c->op_trust_size = st.st_size;
-		c->op_trust_mtime = st.st_mtime;
+	if (strlen(path) < sizeof(boot_trust_cache.path) && X509_STORE_up_ref(s) == 1) {
+		X509_STORE *old;
+
+		pthread_mutex_lock(&boot_trust_cache.lock);
+		old = boot_trust_cache.store;
+		boot_trust_cache.store = s;
+		snprintf(boot_trust_cache.path, sizeof(boot_trust_cache.path), "%s", path);
+		boot_trust_cache.ino = (unsigned long)st.st_ino;
+		boot_trust_cache.size = (long long)st.st_size;
+		boot_trust_cache.mtime = (long long)st.st_mtime;
+		pthread_mutex_unlock(&boot_trust_cache.lock);
+		X509_STORE_free(old); /* handles using it hold their own reference */
 	}
 	return s;
 }
@@ -374,7 +397,7 @@ boot_open(struct boot *b, const stb_bootstrap_conf_t *conf, const buf_t *pkg,
 	static const char step[] = "package check";
 	EVP_PKEY *key = SSL_CTX_get0_privatekey(b->c->ctx);
 	X509 *cert = SSL_CTX_get0_certificate(b->c->ctx), *signer = NULL;
-	X509_STORE *trust = boot_trust(b->c, conf->operator_ca_file, err);
+	X509_STORE *trust = boot_trust(conf->operator_ca_file, err);
 	STACK_OF(X509) *certs = NULL;
 	qualify_creds_t qc;
 	stb_credentials_t sc;

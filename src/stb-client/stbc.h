@@ -41,11 +41,6 @@ struct stb_client {
 	char session_name[128]; /* secret store name, "" none */
 	int no_resume;
 	int session_loaded; /* the secret store was asked once */
-	/* stb_bootstrap: the operator CA file's trust store, while unchanged */
-	X509_STORE *op_trust;
-	char op_trust_path[512];
-	unsigned long op_trust_ino;
-	long long op_trust_size, op_trust_mtime;
 };
 
 /* The handle forgets its session (a new identity or trust). */

@@ -243,7 +243,6 @@ stb_client_free(stb_client_t *c)
 		return;
 	stb_disconnect(c);
 	stbc_session_forget(c);
-	X509_STORE_free(c->op_trust);
 	SSL_CTX_free(c->ctx);
 	BIO_meth_free(c->wmeth);
 	buf_wipe(&c->rbuf);

@@ -193,6 +193,76 @@ test_signed(void **state)
 	}
 }
 
+/* A message's certificates: what it carries, in its order, the same
+ * objects from one message of the signer to the next (the memo); a
+ * certificate changed inside the message is not the remembered one and
+ * fails the chain. */
+static void
+test_signed_certs(void **state)
+{
+	pki_t *p = *state;
+	STACK_OF(X509) *extra = sk_X509_new_null(), *c1 = NULL, *c2 = NULL, *c3 = NULL, *plain;
+	const unsigned char *rp;
+	CMS_ContentInfo *ci;
+	unsigned char *sder = NULL;
+	int sn = i2d_X509(p->signer, &sder);
+	X509 *s1 = NULL, *s2 = NULL, *s3 = NULL;
+	uint8_t *at;
+	buf_t m, out;
+	err_t err;
+
+	assert_true(sn > 0);
+	assert_non_null(extra);
+	assert_int_equal(sk_X509_push(extra, p->ca), 1);
+	buf_init(&m, 8192);
+	buf_init(&out, 8192);
+	assert_int_equal(cmsmsg_sign(p->signer, p->signer_key, extra, (const uint8_t *)content,
+	                             strlen(content), CMSMSG_ATTACHED, &m, &err),
+	                 0);
+	rp = m.data;
+	assert_non_null(ci = d2i_CMS_ContentInfo(NULL, &rp, (long)m.len));
+	assert_non_null(plain = CMS_get1_certs(ci));
+	assert_int_equal(sk_X509_num(plain), 2);
+	for (int i = 0; i < 2; i++) {
+		STACK_OF(X509) **c = i == 0 ? &c1 : &c2;
+		X509 **s = i == 0 ? &s1 : &s2;
+
+		buf_reset(&out);
+		assert_int_equal(
+		    cmsmsg_verify_certs(p->trust, NULL, m.data, m.len, NULL, 0, &out, s, c, &err),
+		    0);
+		assert_int_equal(out.len, strlen(content));
+		assert_memory_equal(out.data, content, out.len);
+		assert_int_equal(sk_X509_num(*c), 2);
+		for (int j = 0; j < 2; j++) /* as OpenSSL's own parse gives them */
+			assert_int_equal(X509_cmp(sk_X509_value(*c, j), sk_X509_value(plain, j)),
+			                 0);
+		assert_int_equal(X509_cmp(*s, p->signer), 0);
+	}
+	assert_ptr_equal(sk_X509_value(c1, 0), sk_X509_value(c2, 0));
+	assert_ptr_equal(sk_X509_value(c1, 1), sk_X509_value(c2, 1));
+	/* the signer certificate's signature changed inside the message */
+	at = memmem(m.data, m.len, sder, (size_t)sn);
+	assert_non_null(at);
+	at[sn - 1] ^= 0x01;
+	assert_int_equal(
+	    cmsmsg_verify_certs(p->trust, NULL, m.data, m.len, NULL, 0, &out, &s3, &c3, &err), -1);
+	assert_int_equal(err.status, STB_UNAUTHENTICATED);
+	assert_null(s3);
+	assert_null(c3);
+	assert_int_equal(ERR_peek_error(), 0);
+	X509_free(s1);
+	X509_free(s2);
+	sk_X509_pop_free(c1, X509_free);
+	sk_X509_pop_free(c2, X509_free);
+	sk_X509_pop_free(plain, X509_free);
+	CMS_ContentInfo_free(ci);
+	sk_X509_free(extra);
+	OPENSSL_free(sder);
+	buf_free(&m);
+	buf_free(&out);
+}
+
 static void
 test_sign_refusals(void **state)
 {
@@ -498,6 +568,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_signed),
+	    cmocka_unit_test(test_signed_certs),
 	    cmocka_unit_test(test_sign_refusals),
 	    cmocka_unit_test(test_enveloped),
 	    cmocka_unit_test(test_encrypt_refusals),

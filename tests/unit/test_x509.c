@@ -2,6 +2,7 @@
 #include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,13 +251,77 @@ test_from_der(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The memo gives what crt_from_der gives: the same certificate for the
+ * same bytes (one object while remembered), another for other bytes, the
+ * same refusals; more certificates than slots still parse. */
+static void
+test_from_der_memo(void **state)
+{
+	EVP_PKEY *k = tu_p256();
+	X509 *x = tu_cert("memo", k, NULL, NULL, 0, 3600, NULL);
+	X509 *o = tu_cert("other", k, NULL, NULL, 0, 3600, NULL), *a, *b, *c;
+	unsigned char *der = NULL, *oder = NULL;
+	int n = i2d_X509(x, &der), on = i2d_X509(o, &oder);
+	err_t err;
+
+	(void)state;
+	assert_true(n > 0 && on > 0);
+	a = crt_from_der_memo(der, (size_t)n, &err);
+	b = crt_from_der_memo(der, (size_t)n, &err);
+	c = crt_from_der_memo(oder, (size_t)on, &err);
+	assert_non_null(a);
+	assert_ptr_equal(a, b);
+	assert_int_equal(X509_cmp(a, x), 0);
+	assert_non_null(c);
+	assert_int_equal(X509_cmp(c, o), 0);
+	X509_free(a);
+	X509_free(b);
+	X509_free(c);
+	/* a changed byte is another certificate (or none) */
+	der[n - 1] ^= 0x01;
+	a = crt_from_der_memo(der, (size_t)n, &err);
+	assert_true(a == NULL || X509_cmp(a, x) != 0);
+	X509_free(a);
+	der[n - 1] ^= 0x01;
+	assert_null(crt_from_der_memo(der, (size_t)n - 1, &err));
+	assert_int_equal(err.status, STB_BAD_REQUEST);
+	assert_null(crt_from_der_memo(der, 0, &err));
+	for (int i = 0; i < 20; i++) { /* more than the memo holds */
+		char cn[16];
+		X509 *y, *z;
+		unsigned char *yd = NULL;
+		int yn;
+
+		snprintf(cn, sizeof(cn), "m%d", i);
+		y = tu_cert(cn, k, NULL, NULL, 0, 3600, NULL);
+		yn = i2d_X509(y, &yd);
+		z = crt_from_der_memo(yd, (size_t)yn, &err);
+		assert_non_null(z);
+		assert_int_equal(X509_cmp(y, z), 0);
+		X509_free(z);
+		X509_free(y);
+		OPENSSL_free(yd);
+	}
+	a = crt_from_der_memo(der, (size_t)n, &err);
+	assert_non_null(a);
+	assert_int_equal(X509_cmp(a, x), 0);
+	X509_free(a);
+	assert_int_equal(ERR_peek_error(), 0);
+	OPENSSL_free(der);
+	OPENSSL_free(oder);
+	X509_free(x);
+	X509_free(o);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_san_uri),      cmocka_unit_test(test_san_walk),
-	    cmocka_unit_test(test_time),         cmocka_unit_test(test_serial_get),
-	    cmocka_unit_test(test_serial_parse), cmocka_unit_test(test_from_der),
+	    cmocka_unit_test(test_san_uri),       cmocka_unit_test(test_san_walk),
+	    cmocka_unit_test(test_time),          cmocka_unit_test(test_serial_get),
+	    cmocka_unit_test(test_serial_parse),  cmocka_unit_test(test_from_der),
+	    cmocka_unit_test(test_from_der_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
