@@ -725,7 +725,7 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	/* gone without a byte (most idle sockets end so): no TLS state for that */
 	if ((got = recv(fd, &b, 1, MSG_PEEK)) < 0 && (errno == EAGAIN || errno == EINTR)) {
 		struct timeval tv = {left / 1000, (left % 1000) * 1000};
-		event_add(c->wait, &tv);
+		event_add(c->wait, &tv); /* still in epoll: this only moves the timeout */
 		return;
 	}
 	if (got <= 0) {
@@ -749,6 +749,8 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	conn_reading(c, 1);
 	if (!c->reading)
 		goto fail;
+	/* after c->rev is in: the fd's epoll entry is never dropped */
+	event_del(c->wait);
 	deadline_set(c, left);
 	/* the bytes are there: start the handshake now */
 	srv_conn_ref(c);
@@ -792,8 +794,11 @@ conn_take(void *arg)
 		goto fail;
 	c->refs = 1;
 	c->roles = STB_R_ANONYMOUS;
-	srv_addr_str(fd, 1, c->peer, sizeof(c->peer));
-	if ((c->wait = event_new(w->base, fd, EV_READ, conn_first_bytes, c)) == NULL ||
+	if (c->peer[0] == '\0')
+		srv_addr_str(fd, 1, c->peer, sizeof(c->peer));
+	/* persistent, so that the socket stays in epoll while c->rev takes
+	 * over from it (conn_first_bytes): no epoll_ctl DEL and ADD again */
+	if ((c->wait = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_first_bytes, c)) == NULL ||
 	    event_add(c->wait, &tv) == -1)
 		goto fail;
 	c->live = 1;
