@@ -7,6 +7,8 @@
 #          certificate: PING/s over 64 established TLS connections, and new
 #          TLS handshakes/s against both servers, alternating runs; full vs
 #          resumed (session ticket) handshakes at media-gw, rates and CPU
+#   resume the last of those alone (full vs resumed, CPU per connection of
+#          stb-bench and of media-gw)
 #   rdv    a fresh rendezvousd per run; 10,000 devices register and hold
 #          control channels, 64 of them ask for sessions: grants/s, p50/p99
 #          and the server's resident memory per device
@@ -61,7 +63,7 @@ need() {
 	[ -x "$1" ] || { echo "bench.sh: $1 not built (cmake -S . -B $build && ninja -C $build)" >&2; exit 1; }
 }
 need "$bench"
-if want ping; then need "$build/media-gw"; fi
+if want ping || want resume; then need "$build/media-gw"; fi
 if want rdv; then need "$build/rendezvousd"; fi
 if want issue || want ocsp; then
 	for b in cfssl cfssljson wrk sqlite3 curl; do
@@ -108,7 +110,7 @@ echo "== crypto bound (one thread): stb-bench speed"
 echo "   (cross-check: openssl speed -elapsed ecdsap256 ecdhx25519)"
 fi
 
-if want ping; then
+if want ping || want resume; then
 gw=$(free_port)
 ss=$(free_port)
 cat > "$t/gw.json" <<JSON
@@ -119,6 +121,7 @@ JSON
 "$build/media-gw" -c "$t/gw.json" >"$t/gw.log" 2>&1 &
 gwpid=$!
 pids+=($gwpid)
+if want ping; then
 # s_server: same key and chain; stdin held open so it does not spin at EOF
 mkfifo "$t/in"
 sleep 100000 >"$t/in" &
@@ -150,6 +153,9 @@ for c in 1 16; do
 		"$(for i in $(seq 1 "$runs"); do grep -o '"handshakes_per_s":[0-9.]*' "$t/hs.$c.$i" | cut -d: -f2; done | median)"
 done
 
+fi
+want ping || sleep 1 # media-gw's start
+
 echo "== full vs resumed TLS 1.3 handshakes (session tickets), 16 clients: stb-bench handshake --resume -c 16 -d 10 (media-gw)"
 for i in $(seq 1 "$runs"); do
 	"$bench" handshake --resume -a "127.0.0.1:$gw" "${ca[@]}" -c 16 -d 10 --server-pid "$gwpid" \
@@ -157,6 +163,9 @@ for i in $(seq 1 "$runs"); do
 	printf '   run %d: full %s/s, resumed %s/s (%sx); CPU per connection, bench + media-gw: full %s ms, resumed %s ms (%sx)\n' "$i" \
 		"$(field full_per_s <"$t/hr.$i")" "$(field resumed_per_s <"$t/hr.$i")" "$(field ratio <"$t/hr.$i")" \
 		"$(field cpu_ms_full <"$t/hr.$i")" "$(field cpu_ms_resumed <"$t/hr.$i")" "$(field cpu_ratio <"$t/hr.$i")"
+	printf '          by process: full %s + %s ms, resumed %s + %s ms\n' \
+		"$(field cpu_ms_full_bench <"$t/hr.$i")" "$(field cpu_ms_full_server <"$t/hr.$i")" \
+		"$(field cpu_ms_resumed_bench <"$t/hr.$i")" "$(field cpu_ms_resumed_server <"$t/hr.$i")"
 done
 printf '   median: resumed/full %sx by rate, %sx by CPU\n' \
 	"$(for i in $(seq 1 "$runs"); do field ratio <"$t/hr.$i"; done | median)" \

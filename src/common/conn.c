@@ -700,6 +700,18 @@ conn_deadline(evutil_socket_t fd, short what, void *arg)
 	conn_close(c);
 }
 
+/* EV_READ, with EV_CLOSED where epoll reports a peer's FIN apart
+ * (EPOLLRDHUP): readable without it is bytes, no peek needed.  c->wait
+ * and c->rev carry the same flags so that the hand-over from one to the
+ * other changes nothing in epoll. */
+static short
+conn_read_events(const srv_worker_t *w)
+{
+	return (
+	    short)(EV_READ |
+	           ((event_base_get_features(w->base) & EV_FEATURE_EARLY_CLOSE) ? EV_CLOSED : 0));
+}
+
 /* The first bytes arrived (or the deadline passed first): only now the
  * SSL and its buffers, some 40 KB, so an idle socket costs a few hundred
  * bytes. */
@@ -714,23 +726,29 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	                     ? (uint64_t)s->conf.handshake_timeout_ms - spent
 	                     : 1);
 	SSL_CTX *ctx;
-	char b;
-	ssize_t got;
 
 	if (what & EV_TIMEOUT) {
 		log_debug("%s: handshake deadline passed before any byte, closing", c->peer);
 		conn_close(c);
 		return;
 	}
-	/* gone without a byte (most idle sockets end so): no TLS state for that */
-	if ((got = recv(fd, &b, 1, MSG_PEEK)) < 0 && (errno == EAGAIN || errno == EINTR)) {
-		struct timeval tv = {left / 1000, (left % 1000) * 1000};
-		event_add(c->wait, &tv);
-		return;
-	}
-	if (got <= 0) {
-		conn_close(c);
-		return;
+	/* gone without a byte (most idle sockets end so): no TLS state for
+	 * that.  Readable with no FIN, error or hang-up (EV_CLOSED, or EV_WRITE
+	 * as libevent reports EPOLLERR/EPOLLHUP) is bytes: no peek for those. */
+	if (!(conn_read_events(w) & EV_CLOSED) || (what & (EV_CLOSED | EV_WRITE)) ||
+	    !(what & EV_READ)) {
+		char b;
+		ssize_t got = recv(fd, &b, 1, MSG_PEEK);
+
+		if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct timeval tv = {left / 1000, (left % 1000) * 1000};
+			event_add(c->wait, &tv); /* still in epoll: this only moves the timeout */
+			return;
+		}
+		if (got <= 0) {
+			conn_close(c);
+			return;
+		}
 	}
 	ctx = tls_holder_get(s->tls);
 	c->ssl = SSL_new(ctx);
@@ -743,12 +761,15 @@ conn_first_bytes(evutil_socket_t fd, short what, void *arg)
 	if ((c->deadline = evtimer_new(w->base, conn_deadline, c)) == NULL ||
 	    (c->resume = event_new(w->base, -1, 0, conn_resume, c)) == NULL ||
 	    (c->flush = event_new(w->base, -1, 0, conn_flush_cb, c)) == NULL ||
-	    (c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_io, c)) == NULL ||
+	    (c->rev = event_new(w->base, fd, conn_read_events(w) | EV_PERSIST, conn_on_io, c)) ==
+	        NULL ||
 	    (c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_on_io, c)) == NULL)
 		goto fail;
 	conn_reading(c, 1);
 	if (!c->reading)
 		goto fail;
+	/* after c->rev is in: the fd's epoll entry is never dropped */
+	event_del(c->wait);
 	deadline_set(c, left);
 	/* the bytes are there: start the handshake now */
 	srv_conn_ref(c);
@@ -792,8 +813,12 @@ conn_take(void *arg)
 		goto fail;
 	c->refs = 1;
 	c->roles = STB_R_ANONYMOUS;
-	srv_addr_str(fd, 1, c->peer, sizeof(c->peer));
-	if ((c->wait = event_new(w->base, fd, EV_READ, conn_first_bytes, c)) == NULL ||
+	if (c->peer[0] == '\0')
+		srv_addr_str(fd, 1, c->peer, sizeof(c->peer));
+	/* persistent, so that the socket stays in epoll while c->rev takes
+	 * over from it (conn_first_bytes): no epoll_ctl DEL and ADD again */
+	if ((c->wait = event_new(w->base, fd, conn_read_events(w) | EV_PERSIST, conn_first_bytes,
+	                         c)) == NULL ||
 	    event_add(c->wait, &tv) == -1)
 		goto fail;
 	c->live = 1;

@@ -47,6 +47,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		c->fd = fd;
 		c->src = src;
 		c->t_accept = now_ns();
+		/* accept gave the address: the worker needs no getpeername */
+		srv_sockaddr_str(sa, 1, c->peer, sizeof(c->peer));
 	}
 	if (c == NULL || mbox_post(w->mb, conn_take, c) == -1) {
 		free(c);

@@ -12,29 +12,34 @@
 #include "srvint.h"
 
 void
+srv_sockaddr_str(const struct sockaddr *sa, int peer, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0, v6 = !peer;
+
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		v6 = 0;
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+	}
+	/* a peer's v6 address goes without brackets, as it always did */
+	snprintf(out, cap, v6 && !peer ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+void
 srv_addr_str(int fd, int peer, char *out, size_t cap)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0, v6 = !peer;
 	int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &sl)
 	              : getsockname(fd, (struct sockaddr *)&ss, &sl);
 
-	if (rc == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-			port = ntohs(a->sin_port);
-			v6 = 0;
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-			port = ntohs(a->sin6_port);
-		}
-	}
-	/* a peer's v6 address goes without brackets, as it always did */
-	snprintf(out, cap, v6 && !peer ? "[%s]:%d" : "%s:%d", host, port);
+	srv_sockaddr_str(rc == 0 ? (struct sockaddr *)&ss : NULL, peer, out, cap);
 }
 
 int

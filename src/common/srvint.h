@@ -121,6 +121,8 @@ struct srv {
 /* server.c: fd's peer address ("ip:port"), or its own ("ip:port",
  * "[ip6]:port") */
 void srv_addr_str(int fd, int peer, char *out, size_t cap);
+/* The same from an address in hand (accept's): no getpeername. */
+void srv_sockaddr_str(const struct sockaddr *sa, int peer, char *out, size_t cap);
 
 /* conn.c */
 void conn_take(void *arg); /* on the worker: a socket from the listener */

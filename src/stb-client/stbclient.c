@@ -342,9 +342,9 @@ stbc_deadline_in(struct timespec *d, int ms)
 	}
 }
 
-/* Waits until fd is ready for what; 0, or -1 on deadline. */
-int
-stbc_wait_fd(int fd, short what, const struct timespec *deadline)
+/* Waits until fd is ready for what; its revents, or -1 on deadline. */
+static int
+stbc_poll_fd(int fd, short what, const struct timespec *deadline)
 {
 	struct pollfd p = {fd, what, 0};
 	int64_t left;
@@ -355,7 +355,26 @@ stbc_wait_fd(int fd, short what, const struct timespec *deadline)
 			return -1;
 		rc = poll(&p, 1, (int)left);
 	} while (rc == -1 && errno == EINTR);
-	return rc > 0 ? 0 : -1;
+	return rc > 0 ? p.revents : -1;
+}
+
+/* Waits until fd is ready for what; 0, or -1 on deadline. */
+int
+stbc_wait_fd(int fd, short what, const struct timespec *deadline)
+{
+	return stbc_poll_fd(fd, what, deadline) >= 0 ? 0 : -1;
+}
+
+/* A non-blocking connect that was in progress is done: 0 connected, -1
+ * refused or timed out.  Writable without an error or hang-up is
+ * connected (tcp_poll reports a refusal as POLLERR|POLLHUP), so no
+ * getsockopt(SO_ERROR) is needed to tell. */
+static int
+stbc_connect_done(int fd, const struct timespec *dl)
+{
+	int ev = stbc_poll_fd(fd, POLLOUT, dl);
+
+	return ev >= 0 && (ev & POLLOUT) && !(ev & (POLLERR | POLLHUP | POLLNVAL)) ? 0 : -1;
 }
 
 int
@@ -371,16 +390,12 @@ stbc_tcp_connect(const char *host, const char *port, const struct timespec *dl, 
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0)
 		return stbc_fail(err, STB_UNAVAILABLE, "%s: %s", host, gai_strerror(rc));
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		            ai->ai_protocol);
 		if (fd == -1)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && stbc_wait_fd(fd, POLLOUT, dl) == 0 &&
-		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0))
+		    (errno == EINPROGRESS && stbc_connect_done(fd, dl) == 0))
 			break;
 		close(fd);
 		fd = -1;
