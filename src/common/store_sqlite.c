@@ -13,7 +13,7 @@
 #include "fmode.h"
 #include "log.h"
 #include "store_be.h"
-#include "walbuf.h"
+#include "store_walbuf.h"
 
 #define STMT_CACHE 72 /* a daemon's statements, plus the writer's 6 below */
 #define SQL_SHOWN  48 /* how much of a failing statement an error quotes */
@@ -356,7 +356,7 @@ sq_open(const char *path, enum store_be_mode mode, err_t *err)
 		free(c);
 		return NULL;
 	}
-	if (walbuf_vfs(&vfs, err) == -1) {
+	if (store_walbuf_vfs(&vfs, err) == -1) {
 		free(c);
 		return NULL;
 	}

@@ -1,5 +1,5 @@
-/* walbuf: the WAL write-gathering VFS (walbuf.h). */
-#include "walbuf.h"
+/* store_walbuf: the WAL write-gathering VFS of the SQLite backend (store_walbuf.h). */
+#include "store_walbuf.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -262,7 +262,7 @@ walbuf_setup(void)
 }
 
 int
-walbuf_vfs(const char **name, err_t *err)
+store_walbuf_vfs(const char **name, err_t *err)
 {
 	if (pthread_once(&walbuf_once, walbuf_setup) != 0 || walbuf_rc != SQLITE_OK)
 		return err_set(err, STB_INTERNAL, "store: cannot register the SQLite VFS %s",
