@@ -204,14 +204,9 @@ cmsmsg_parse_signed(const uint8_t *der, size_t len)
 	if (crt_der_tlv(&p, sdend, 0, V_ASN1_CONTEXT_SPECIFIC, &certs, &nc) == -1)
 		return NULL; /* no certificates: nothing to save */
 	rest = p;
-	for (p = certs; p < certs + nc;) {
-		const uint8_t *start = p;
-
-		if (nx == (int)(sizeof(x) / sizeof(x[0])) ||
-		    crt_der_tlv(&p, certs + nc, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
-		    (x[nx] = crt_from_der_memo(start, (size_t)(p - start), NULL)) == NULL)
-			goto out;
-		nx++;
+	if ((nx = crt_der_certs_memo(certs, nc, x, (int)(sizeof(x) / sizeof(x[0])))) < 0) {
+		nx = 0;
+		goto out;
 	}
 	/* the message again without the certificates field */
 	inner = (size_t)(mid - sd) + (size_t)(sdend - rest);

@@ -225,8 +225,7 @@ static OCSP_BASICRESP *
 ocspc_basic_memo(const uint8_t *der, size_t len)
 {
 	static const uint8_t basic_oid[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
-	const uint8_t *p = der, *end = der + len, *c, *oid, *b, *bend, *seq, *tbs_end, *certs,
-	              *cend;
+	const uint8_t *p = der, *end = der + len, *c, *oid, *b, *bend, *seq, *tbs_end, *certs;
 	size_t n, on, bn;
 	X509 *x[8];
 	int nx = 0, hlen;
@@ -272,15 +271,9 @@ ocspc_basic_memo(const uint8_t *der, size_t len)
 	end = c + n;
 	if (crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &certs, &n) == -1 || p != end)
 		return NULL;
-	cend = certs + n;
-	for (p = certs; p < cend;) {
-		const uint8_t *start = p;
-
-		if (nx == (int)(sizeof(x) / sizeof(x[0])) ||
-		    crt_der_tlv(&p, cend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
-		    (x[nx] = crt_from_der_memo(start, (size_t)(p - start), NULL)) == NULL)
-			goto out;
-		nx++;
+	if ((nx = crt_der_certs_memo(certs, n, x, (int)(sizeof(x) / sizeof(x[0])))) < 0) {
+		nx = 0;
+		goto out;
 	}
 	/* the response again without its certs field */
 	n = (size_t)(tbs_end - seq);

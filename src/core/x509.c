@@ -237,3 +237,25 @@ crt_der_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8
 	*p = q + len;
 	return 0;
 }
+
+int
+crt_der_certs_memo(const uint8_t *der, size_t len, X509 **x, int cap)
+{
+	const uint8_t *p = der, *end = der + len, *c;
+	size_t n;
+	int nx = 0;
+
+	while (p < end) {
+		const uint8_t *start = p;
+
+		if (nx == cap ||
+		    crt_der_tlv(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &c, &n) == -1 ||
+		    (x[nx] = crt_from_der_memo(start, (size_t)(p - start), NULL)) == NULL) {
+			while (nx > 0)
+				X509_free(x[--nx]);
+			return -1;
+		}
+		nx++;
+	}
+	return nx;
+}

@@ -65,5 +65,9 @@ X509 *crt_from_der_memo(const uint8_t *der, size_t len, err_t *err);
  * there is anything else (for walking a message's outer layers). */
 int crt_der_tlv(const uint8_t **p, const uint8_t *end, int tag, int cls, const uint8_t **c,
                 size_t *clen);
+/* The certificates in the contents of a SET or SEQUENCE OF Certificate
+ * (der/len), each from crt_from_der_memo, into x (at most cap): how many,
+ * or -1 (none kept) when one is not a certificate or there are more. */
+int crt_der_certs_memo(const uint8_t *der, size_t len, X509 **x, int cap);
 
 #endif
