@@ -196,11 +196,19 @@ test_real_responder(void **state)
 	responder = pid;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	/* until it says it listens (a probe connection would hang it: it
-	 * serves one connection at a time, with no deadline) */
-	for (int i = 0; i < 100; i++) {
+	 * serves one connection at a time, with no deadline); on a loaded CI
+	 * machine starting openssl took more than 5 s, so up to 60 s, and a
+	 * responder that never listens fails here, not as a refused connect */
+	for (int i = 0, up = 0; !up; i++) {
 		char logp[256], line[256] = "";
 		FILE *lf;
-		int up = 0;
+
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			responder = -1; /* reaped: nothing for the teardown to kill */
+			fail_msg("openssl ocsp on port %d exited before it listened", port);
+		}
+		if (i == 1200)
+			fail_msg("openssl ocsp on port %d did not start listening", port);
 
 		snprintf(logp, sizeof(logp), "%s/ocsp.log", tu_dir);
 		if ((lf = fopen(logp, "r")) != NULL) {
@@ -208,9 +216,8 @@ test_real_responder(void **state)
 				up |= strstr(line, "waiting for OCSP client") != NULL;
 			fclose(lf);
 		}
-		if (up)
-			break;
-		usleep(50000);
+		if (!up)
+			usleep(50000);
 	}
 	good = load_cert("good.crt");
 	ca = load_cert("ca.crt");
